@@ -1,0 +1,7 @@
+// @eddy/protocol: the StateFun 3.x wire protocol. One source of truth (proto/*.proto),
+// two generated codecs: `codec.ts` (protobufjs static, the hot path) and `schemas`
+// (@bufbuild/protobuf, typed schemas for tools and tests). Tests pin both to golden bytes.
+export * from "./codec.ts";
+export * from "./messages.ts";
+export * as schemas from "./schemas.ts";
+export * from "./typenames.ts";
