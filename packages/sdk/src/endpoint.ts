@@ -1,0 +1,174 @@
+// The generic request handler: ToFunction bytes in, FromFunction bytes out, for a set
+// of function types. HTTP adapters (serve/) are thin wrappers over invoke().
+//
+// Semantics (statefun-protocol.md §1.7, §5.4): a declared state missing from the
+// request's state list answers IncompleteInvocationContext and runs nothing;
+// invocations run in order, later ones seeing earlier state changes; only assigned
+// states are reported; a received value whose typename differs from the declared one
+// is an error, never a silent reinterpretation.
+import {
+  decodeToFunction,
+  ExpireMode,
+  encodeFromFunction,
+  type Init,
+  type InvocationBatchRequest,
+  type PersistedValueSpec,
+} from "@eddy/protocol";
+import { Address } from "./address.ts";
+import { BatchContext } from "./context.ts";
+import {
+  type AnyStatefulFunction,
+  isStatefulFunction,
+  type StateDeclarations,
+  type StatefulFunction,
+  type StateSpec,
+  type Storage,
+} from "./function.ts";
+import { Message } from "./message.ts";
+import { type StorageFactory, stateMutations, storageFactory } from "./storage.ts";
+
+export type InvokeErrorCode = "malformed-request" | "unknown-function" | "state-type-mismatch" | "function-error";
+
+export type InvokeResult =
+  | { readonly ok: true; readonly body: Uint8Array }
+  | { readonly ok: false; readonly status: 400 | 404 | 500; readonly code: InvokeErrorCode; readonly message: string };
+
+/** Thrown by handle(); invoke() returns the same information as a value. */
+export class InvokeError extends Error {
+  readonly status: 400 | 404 | 500;
+  readonly code: InvokeErrorCode;
+
+  constructor(status: 400 | 404 | 500, code: InvokeErrorCode, message: string) {
+    super(message);
+    this.name = "InvokeError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+interface Served {
+  readonly fn: StatefulFunction;
+  readonly newStorage: StorageFactory;
+  readonly specIndex: ReadonlyMap<string, number>;
+}
+
+function failure(status: 400 | 404 | 500, code: InvokeErrorCode, message: string): InvokeResult {
+  return { ok: false, status, code, message };
+}
+
+function missingSpec(spec: StateSpec): Init<PersistedValueSpec> {
+  const wire: Init<PersistedValueSpec> = { stateName: spec.name, typeTypename: spec.type.typename };
+  if (spec.expireMode !== ExpireMode.NONE)
+    wire.expirationSpec = { mode: spec.expireMode, expireAfterMillis: spec.expireAfterMs };
+  return wire;
+}
+
+export class Endpoint {
+  readonly #served = new Map<string, Served>();
+
+  constructor(functions: Iterable<AnyStatefulFunction>) {
+    for (const fn of functions) {
+      if (!isStatefulFunction(fn))
+        throw new TypeError("createEndpoint(): expected functions made by statefulFunction()");
+      if (this.#served.has(fn.typename)) throw new TypeError(`createEndpoint(): ${fn.typename} is defined twice`);
+      const specIndex = new Map(fn.specs.map((spec, index) => [spec.name, index]));
+      this.#served.set(fn.typename, { fn, newStorage: storageFactory(fn.typename, fn.specs), specIndex });
+    }
+  }
+
+  /** The function types this endpoint serves. */
+  get typenames(): string[] {
+    return [...this.#served.keys()];
+  }
+
+  /** Handles one request; failures come back as values with an HTTP status and a code. */
+  async invoke(body: Uint8Array): Promise<InvokeResult> {
+    const decoded = decodeToFunction(body);
+    if (!decoded.ok) return failure(400, "malformed-request", `request body is not a ToFunction: ${decoded.error}`);
+    const batch = decoded.value.invocation;
+    if (batch === null) {
+      return failure(
+        400,
+        "malformed-request",
+        `request body is not a ToFunction: no invocation batch (field 100) in ${body.length} bytes`,
+      );
+    }
+    const target = batch.target;
+    if (target === null) return failure(400, "malformed-request", "ToFunction invocation batch has no target address");
+    const typename = `${target.namespace}/${target.type}`;
+    const served = this.#served.get(typename);
+    if (served === undefined) {
+      return failure(
+        404,
+        "unknown-function",
+        `unknown function type ${typename}; this endpoint serves ${this.typenames.join(", ") || "nothing"}`,
+      );
+    }
+    return this.#run(served, batch, Address.fromWire(target));
+  }
+
+  /** Handles one request; throws InvokeError on failure. */
+  async handle(body: Uint8Array): Promise<Uint8Array> {
+    const result = await this.invoke(body);
+    if (!result.ok) throw new InvokeError(result.status, result.code, result.message);
+    return result.body;
+  }
+
+  async #run(served: Served, batch: InvocationBatchRequest, self: Address): Promise<InvokeResult> {
+    const { fn, specIndex } = served;
+    const received: (Uint8Array | undefined)[] = new Array(fn.specs.length);
+    const present: boolean[] = new Array(fn.specs.length).fill(false);
+    for (const entry of batch.state) {
+      const index = specIndex.get(entry.stateName);
+      if (index === undefined) continue; // states this function no longer declares are ignored
+      present[index] = true;
+      const value = entry.stateValue;
+      if (value === null || !value.hasValue) continue;
+      const spec = fn.specs[index] as StateSpec;
+      if (value.typename !== spec.type.typename) {
+        return failure(
+          500,
+          "state-type-mismatch",
+          `${fn.typename} (id ${self.id}): state "${spec.name}" holds a value of type ${value.typename}, but the function declares ${spec.type.typename}`,
+        );
+      }
+      received[index] = value.value;
+    }
+    const missing = fn.specs.filter((_, index) => !present[index]);
+    if (missing.length > 0) {
+      return {
+        ok: true,
+        body: encodeFromFunction({ incompleteInvocationContext: { missingValues: missing.map(missingSpec) } }),
+      };
+    }
+
+    const storage = served.newStorage(received) as Storage<StateDeclarations>;
+    const context = new BatchContext(self, storage);
+    for (const invocation of batch.invocations) {
+      context.caller = invocation.caller === null ? undefined : Address.fromWire(invocation.caller);
+      try {
+        const pending = fn.handle(context, Message.fromWire(invocation.argument));
+        if (pending !== undefined) await pending;
+      } catch (cause) {
+        const reason = cause instanceof Error ? cause.message : String(cause);
+        return failure(500, "function-error", `${fn.typename} (id ${self.id}) failed: ${reason}`);
+      }
+    }
+    let mutations: ReturnType<typeof stateMutations>;
+    try {
+      mutations = stateMutations(storage, fn.specs);
+    } catch (cause) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      return failure(500, "function-error", `${fn.typename} (id ${self.id}): state could not be written: ${reason}`);
+    }
+    const { outgoingMessages, delayedInvocations, outgoingEgresses } = context.effects;
+    const body = encodeFromFunction({
+      invocationResult: { stateMutations: mutations, outgoingMessages, delayedInvocations, outgoingEgresses },
+    });
+    return { ok: true, body };
+  }
+}
+
+export function createEndpoint(functions: Iterable<AnyStatefulFunction>): Endpoint {
+  return new Endpoint(functions);
+}

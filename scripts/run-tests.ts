@@ -1,0 +1,19 @@
+// Runs every test file with Node's test runner: unit tests beside each package
+// (packages/*/test) and end-to-end tests (test/). Extra arguments narrow the run,
+// e.g. `node scripts/run-tests.ts packages/sdk`.
+import { spawnSync } from "node:child_process";
+import { globSync } from "node:fs";
+import { resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "..");
+const filters = process.argv.slice(2);
+const files = globSync(["packages/*/test/**/*.test.ts", "test/**/*.test.ts", "bench/**/*.test.ts"], { cwd: root })
+  .filter((file) => !file.includes("node_modules"))
+  .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
+  .sort();
+if (files.length === 0) {
+  console.error(`no test files match ${filters.join(" ")}`);
+  process.exit(1);
+}
+const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...files], { cwd: root, stdio: "inherit" });
+process.exit(result.status ?? 1);
