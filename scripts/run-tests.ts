@@ -7,7 +7,10 @@ import { resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "..");
 const filters = process.argv.slice(2);
-const files = globSync(["packages/*/test/**/*.test.ts", "test/**/*.test.ts", "bench/**/*.test.ts"], { cwd: root })
+const files = globSync(
+  ["packages/*/test/**/*.test.ts", "test/**/*.test.ts", "examples/**/*.test.ts", "bench/**/*.test.ts"],
+  { cwd: root },
+)
   .filter((file) => !file.includes("node_modules"))
   .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
   .sort();
@@ -15,5 +18,8 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(" ")}`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...files], { cwd: root, stdio: "inherit" });
+const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...files], {
+  cwd: root,
+  stdio: "inherit",
+});
 process.exit(result.status ?? 1);

@@ -4,6 +4,7 @@ export { Address, address } from "./address.ts";
 export type { Context, SendAfterOptions } from "./context.ts";
 export { createEndpoint, Endpoint, InvokeError, type InvokeErrorCode, type InvokeResult } from "./endpoint.ts";
 export {
+  type AnyStatefulFunction,
   type FunctionOptions,
   type Handler,
   isStatefulFunction,

@@ -1,0 +1,50 @@
+// The eddy command line. Each command lives in its own module under commands/;
+// this file only dispatches and turns usage errors into exit code 2.
+import { serveCommand } from "./commands/serve.ts";
+import { UsageError } from "./usage.ts";
+
+const USAGE = `Usage: eddy <command> [options]
+
+Commands:
+  serve <functions.ts> [--port N] [--host H]
+      Serve the stateful functions a module exports over HTTP, speaking the
+      StateFun 3.x protocol (default http://127.0.0.1:8000/).
+
+Options:
+  -h, --help     Show this help
+  -v, --version  Show the version
+`;
+
+const commands: Record<string, (args: string[]) => Promise<void>> = {
+  serve: serveCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "-h" || command === "--help" || command === "help") {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === "-v" || command === "--version") {
+    const pkg = (await import("../package.json", { with: { type: "json" } })).default;
+    process.stdout.write(`eddy ${pkg.version}\n`);
+    return 0;
+  }
+  const run = commands[command];
+  if (run === undefined) {
+    process.stderr.write(`eddy: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    await run(rest);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`eddy ${command}: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
