@@ -1,0 +1,24 @@
+// What the partition core asks the world to do. The engine releases every effect only
+// after the commit holding the writes that produced it is durable, except `route`,
+// which it hands to the target partition inside the same commit.
+import type { Init, ToFunction, TypedValue } from "@eddy/protocol";
+import type { Address } from "./address.ts";
+import type { DeadLetter, Envelope } from "./records.ts";
+
+export type Effect =
+  /** Send a batch to the function. `attempt` > 0 after final failures under the retry-forever policy. */
+  | {
+      readonly kind: "invoke";
+      readonly target: Address;
+      readonly batchId: number;
+      readonly attempt: number;
+      readonly request: Init<ToFunction>;
+    }
+  /** Deliver a message to another address (possibly of another partition). */
+  | { readonly kind: "route"; readonly envelope: Envelope }
+  | { readonly kind: "egress"; readonly egress: string; readonly value: TypedValue; readonly source: Address }
+  | { readonly kind: "dead-letter"; readonly letter: DeadLetter }
+  /** An address's backlog reached its limit (blocked) or fell below it again. */
+  | { readonly kind: "backpressure"; readonly target: Address; readonly blocked: boolean }
+  /** A function failed under the stop policy: the runtime must stop with this reason. */
+  | { readonly kind: "stop"; readonly reason: string };

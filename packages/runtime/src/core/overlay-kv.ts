@@ -1,0 +1,94 @@
+// A transaction over a base KV: writes stay in memory, reads see them, `takeWrites()`
+// hands them to the commit. This is how the engine groups many events into one durable
+// commit, and how the simulation crashes: it drops the overlay and keeps the base.
+import { compareKeys, encodeKey, type Key, type KeyValue, type KV, startsWith } from "./kv.ts";
+
+const DELETED = Symbol("deleted");
+
+export interface PendingWrite {
+  readonly key: Key;
+  /** undefined means delete. */
+  readonly value: unknown;
+}
+
+export class OverlayKV implements KV {
+  readonly #base: KV;
+  #writes = new Map<string, { key: Key; value: unknown }>();
+
+  constructor(base: KV) {
+    this.#base = base;
+  }
+
+  get pendingCount(): number {
+    return this.#writes.size;
+  }
+
+  get(key: Key): unknown {
+    const pending = this.#writes.get(encodeKey(key));
+    if (pending === undefined) return this.#base.get(key);
+    return pending.value === DELETED ? undefined : pending.value;
+  }
+
+  put(key: Key, value: unknown): void {
+    this.#writes.set(encodeKey(key), { key, value });
+  }
+
+  delete(key: Key): void {
+    this.#writes.set(encodeKey(key), { key, value: DELETED });
+  }
+
+  *scan(prefix: Key, options: { readonly before?: Key; readonly limit?: number } = {}): Iterable<KeyValue> {
+    const inRange = (key: Key) =>
+      startsWith(key, prefix) && (options.before === undefined || compareKeys(key, options.before) < 0);
+    const pending = [...this.#writes.values()]
+      .filter((write) => inRange(write.key))
+      .sort((a, b) => compareKeys(a.key, b.key));
+    const base = this.#base
+      .scan(prefix, options.before === undefined ? {} : { before: options.before })
+      [Symbol.iterator]();
+    let next = base.next();
+    let index = 0;
+    let count = 0;
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    while (count < limit) {
+      const write = pending[index];
+      if (next.done && write === undefined) return;
+      const order = next.done ? 1 : write === undefined ? -1 : compareKeys(next.value.key, write.key);
+      if (order < 0) {
+        yield next.value;
+        next = base.next();
+        count++;
+        continue;
+      }
+      if (order === 0) next = base.next(); // the pending write shadows the base entry
+      index++;
+      if ((write as { value: unknown }).value !== DELETED) {
+        yield { key: (write as { key: Key }).key, value: (write as { value: unknown }).value };
+        count++;
+      }
+    }
+  }
+
+  /** The writes since the last call, in no particular order, leaving the overlay empty. */
+  takeWrites(): PendingWrite[] {
+    const writes = [...this.#writes.values()].map((write) => ({
+      key: write.key,
+      value: write.value === DELETED ? undefined : write.value,
+    }));
+    this.#writes = new Map();
+    return writes;
+  }
+
+  /** Forgets every pending write (a crash before the commit). */
+  discard(): void {
+    this.#writes = new Map();
+  }
+}
+
+/** Applies writes to a KV (the in-memory stand-in for a durable commit). */
+export function applyWrites(kv: KV, writes: readonly PendingWrite[]): void {
+  for (const write of writes) {
+    if (write.value === undefined) kv.delete(write.key);
+    else kv.put(write.key, write.value);
+  }
+}

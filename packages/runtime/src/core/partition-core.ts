@@ -1,0 +1,486 @@
+// The partition core: a deterministic state machine for the addresses of one partition.
+// Inputs are method calls (a message arrived, a batch completed or finally failed, time
+// passed, the process restarted), each with the current time as an argument; outputs are
+// writes to the injected KV and effects pushed to an array. No I/O, no clock, no
+// randomness: the same inputs give the same writes and effects, which is what lets the
+// simulation test crash it anywhere.
+//
+// Per-address semantics are StateFun's (statefun-protocol.md §2): at most one batch in
+// flight per address; messages arriving meanwhile wait in a durable backlog; the next
+// batch is the backlog (bounded by count and bytes); the state handshake; effects applied
+// in StateFun's order (messages, delayed messages, egress, state); TTL after write and
+// after invoke; delayed messages with cancellation tokens.
+import {
+  type FromFunction,
+  type Init,
+  type InvocationResponse,
+  MutationType,
+  type PersistedValue,
+  type PersistedValueSpec,
+  type ToFunction,
+} from "@eddy/protocol";
+import {
+  type Address,
+  type AddressKey,
+  addressKey,
+  type FunctionTypename,
+  formatAddress,
+  fromWireAddress,
+  toWireAddress,
+} from "./address.ts";
+import type { Effect } from "./effects.ts";
+import type { KV } from "./kv.ts";
+import {
+  type DeadLetter,
+  type DelayedMessage,
+  type Envelope,
+  ExpiryMode,
+  type InflightBatch,
+  keys,
+  type RegisteredSpec,
+  type StoredInvocation,
+  type StoredState,
+} from "./records.ts";
+
+export type FailurePolicy = "retry" | "dead-letter" | "stop";
+
+export interface FunctionSettings {
+  /** Most invocations in one batch. */
+  readonly maxBatchCount: number;
+  /** Most argument bytes in one batch (a single larger message still goes alone). */
+  readonly maxBatchBytes: number;
+  /** Backlog length at which the address is reported blocked (StateFun's maxNumBatchRequests); 0 = never. */
+  readonly backlogLimit: number;
+  readonly failurePolicy: FailurePolicy;
+}
+
+/** What the core needs to know of the deployment. */
+export interface Catalog {
+  functionSettings(typename: FunctionTypename): FunctionSettings | undefined;
+  hasEgress(egress: string): boolean;
+}
+
+interface ActiveAddress {
+  readonly target: Address;
+  batch: InflightBatch;
+  backlogCount: number;
+  blocked: boolean;
+}
+
+/** Thrown only for broken invariants: a bug in Eddy, never bad input. */
+export class InvariantError extends Error {
+  override name = "InvariantError";
+}
+
+function invariant(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new InvariantError(message);
+}
+
+function argumentBytes(invocation: StoredInvocation): number {
+  return invocation.argument.value.length + invocation.argument.typename.length;
+}
+
+export class PartitionCore {
+  readonly #kv: KV;
+  readonly #catalog: Catalog;
+  readonly #effects: Effect[];
+  readonly #active = new Map<AddressKey, ActiveAddress>();
+  readonly #specs = new Map<FunctionTypename, Map<string, RegisteredSpec>>();
+  #seq: number;
+  #nextTimerAtMs: number | undefined;
+
+  constructor(kv: KV, catalog: Catalog, effects: Effect[]) {
+    this.#kv = kv;
+    this.#catalog = catalog;
+    this.#effects = effects;
+    this.#seq = (kv.get(keys.meta("seq")) as number | undefined) ?? 0;
+  }
+
+  /** The earliest pending delayed message, if any. */
+  get nextTimerAtMs(): number | undefined {
+    return this.#nextTimerAtMs;
+  }
+
+  /** Addresses with a batch in flight. */
+  get activeCount(): number {
+    return this.#active.size;
+  }
+
+  /** After a restart: re-issue every in-flight batch (the function may see it twice; only one reply counts). */
+  recover(nowMs: number): void {
+    invariant(this.#active.size === 0, "recover() on a partition that is already running");
+    for (const { value } of this.#kv.scan(keys.inflightAll())) {
+      const batch = value as InflightBatch;
+      const key = addressKey(batch.target);
+      let backlogCount = 0;
+      for (const _ of this.#kv.scan(keys.backlogOf(key))) backlogCount++;
+      const settings = this.#catalog.functionSettings(batch.target.typename);
+      const blocked = settings !== undefined && settings.backlogLimit > 0 && backlogCount >= settings.backlogLimit;
+      this.#active.set(key, { target: batch.target, batch, backlogCount, blocked });
+      if (blocked) this.#effects.push({ kind: "backpressure", target: batch.target, blocked: true });
+      this.#invoke(batch, nowMs);
+    }
+    this.#refreshNextTimer();
+  }
+
+  /** A message for an address of this partition. */
+  deliver(envelope: Envelope, nowMs: number): void {
+    const invocation: StoredInvocation =
+      envelope.caller === undefined
+        ? { argument: envelope.argument }
+        : { caller: envelope.caller, argument: envelope.argument };
+    const settings = this.#catalog.functionSettings(envelope.target.typename);
+    if (settings === undefined) {
+      this.#deadLetter(
+        envelope.target,
+        [invocation],
+        `unknown function type ${envelope.target.typename}: no endpoint in the module serves it`,
+        nowMs,
+      );
+      return;
+    }
+    const key = addressKey(envelope.target);
+    const active = this.#active.get(key);
+    if (active === undefined) {
+      this.#startBatch(envelope.target, [invocation], nowMs);
+      return;
+    }
+    this.#kv.put(keys.backlog(key, this.#nextSeq()), invocation);
+    active.backlogCount++;
+    if (!active.blocked && settings.backlogLimit > 0 && active.backlogCount >= settings.backlogLimit) {
+      active.blocked = true;
+      this.#effects.push({ kind: "backpressure", target: envelope.target, blocked: true });
+    }
+  }
+
+  /** The function answered the batch `batchId` of `target`. Replies to any other batch are stale and ignored. */
+  complete(target: Address, batchId: number, response: FromFunction, nowMs: number): void {
+    const active = this.#active.get(addressKey(target));
+    if (active === undefined || active.batch.batchId !== batchId) return;
+    const incomplete = response.incompleteInvocationContext;
+    if (incomplete !== null && response.invocationResult === null) {
+      const problem = this.#register(target.typename, incomplete.missingValues);
+      if (problem !== undefined) {
+        this.fail(target, batchId, problem, nowMs);
+        return;
+      }
+      // Same invocations, now with the missing states; a new batch id so a late reply to the old request is ignored.
+      this.#replaceBatch(active, { ...active.batch, batchId: this.#nextSeq() }, nowMs);
+      return;
+    }
+    const result = response.invocationResult;
+    const problem = result === null ? undefined : this.#validate(target, result);
+    if (problem !== undefined) {
+      this.fail(target, batchId, `invalid reply from the function: ${problem}`, nowMs);
+      return;
+    }
+    if (result !== null) this.#apply(target, result, nowMs);
+    this.#finishBatch(active, nowMs);
+  }
+
+  /** The batch failed for good (the retry budget is spent): apply the function's failure policy. */
+  fail(target: Address, batchId: number, reason: string, nowMs: number): void {
+    const active = this.#active.get(addressKey(target));
+    if (active === undefined || active.batch.batchId !== batchId) return;
+    const policy = this.#catalog.functionSettings(target.typename)?.failurePolicy ?? "dead-letter";
+    switch (policy) {
+      case "retry":
+        this.#replaceBatch(active, { ...active.batch, failedAttempts: active.batch.failedAttempts + 1 }, nowMs);
+        return;
+      case "dead-letter":
+        this.#deadLetter(target, active.batch.invocations, reason, nowMs);
+        this.#finishBatch(active, nowMs);
+        return;
+      case "stop":
+        this.#effects.push({ kind: "stop", reason: `${formatAddress(target)}: ${reason}` });
+        return;
+    }
+  }
+
+  /** Delivers every delayed message due at `nowMs`. */
+  fireTimers(nowMs: number): void {
+    if (this.#nextTimerAtMs === undefined || this.#nextTimerAtMs > nowMs) return;
+    const due = [...this.#kv.scan(keys.timersAll(), { before: keys.timer(nowMs + 1, 0) })];
+    for (const { key, value } of due) {
+      const delayed = value as DelayedMessage;
+      this.#kv.delete(key);
+      const caller = delayed.envelope.caller;
+      if (delayed.cancellationToken !== undefined && caller !== undefined) {
+        this.#kv.delete(keys.token(addressKey(caller), delayed.cancellationToken));
+      }
+      this.#effects.push({ kind: "route", envelope: delayed.envelope });
+    }
+    this.#refreshNextTimer();
+  }
+
+  #nextSeq(): number {
+    this.#seq++;
+    this.#kv.put(keys.meta("seq"), this.#seq);
+    return this.#seq;
+  }
+
+  #startBatch(target: Address, invocations: readonly StoredInvocation[], nowMs: number): void {
+    const batch: InflightBatch = { target, batchId: this.#nextSeq(), invocations, failedAttempts: 0 };
+    const key = addressKey(target);
+    this.#kv.put(keys.inflight(key), batch);
+    this.#active.set(key, { target, batch, backlogCount: 0, blocked: false });
+    this.#invoke(batch, nowMs);
+  }
+
+  #replaceBatch(active: ActiveAddress, batch: InflightBatch, nowMs: number): void {
+    active.batch = batch;
+    this.#kv.put(keys.inflight(addressKey(active.target)), batch);
+    this.#invoke(batch, nowMs);
+  }
+
+  /** Ends the in-flight batch: the next one is taken from the backlog, or the address goes idle. */
+  #finishBatch(active: ActiveAddress, nowMs: number): void {
+    const key = addressKey(active.target);
+    if (active.backlogCount === 0) {
+      this.#kv.delete(keys.inflight(key));
+      this.#active.delete(key);
+      return;
+    }
+    const settings = this.#catalog.functionSettings(active.target.typename);
+    const maxCount = settings?.maxBatchCount ?? Number.POSITIVE_INFINITY;
+    const maxBytes = settings?.maxBatchBytes ?? Number.POSITIVE_INFINITY;
+    const invocations: StoredInvocation[] = [];
+    let bytes = 0;
+    for (const { key: entryKey, value } of this.#kv.scan(keys.backlogOf(key))) {
+      const invocation = value as StoredInvocation;
+      const size = argumentBytes(invocation);
+      if (invocations.length > 0 && (invocations.length >= maxCount || bytes + size > maxBytes)) break;
+      invocations.push(invocation);
+      bytes += size;
+      this.#kv.delete(entryKey);
+    }
+    invariant(
+      invocations.length > 0,
+      `backlog of ${formatAddress(active.target)} counted ${active.backlogCount} but is empty`,
+    );
+    active.backlogCount -= invocations.length;
+    if (active.blocked && (settings === undefined || active.backlogCount < settings.backlogLimit)) {
+      active.blocked = false;
+      this.#effects.push({ kind: "backpressure", target: active.target, blocked: false });
+    }
+    this.#replaceBatch(
+      active,
+      { target: active.target, batchId: this.#nextSeq(), invocations, failedAttempts: 0 },
+      nowMs,
+    );
+  }
+
+  #invoke(batch: InflightBatch, nowMs: number): void {
+    const request: Init<ToFunction> = {
+      invocation: {
+        target: toWireAddress(batch.target),
+        state: this.#stateForRequest(batch.target, nowMs),
+        invocations: batch.invocations.map((invocation) => ({
+          caller: invocation.caller === undefined ? null : toWireAddress(invocation.caller),
+          argument: invocation.argument,
+        })),
+      },
+    };
+    this.#effects.push({
+      kind: "invoke",
+      target: batch.target,
+      batchId: batch.batchId,
+      attempt: batch.failedAttempts,
+      request,
+    });
+  }
+
+  /** One entry per registered state, with its value unless it has none or has expired. */
+  #stateForRequest(target: Address, nowMs: number): Init<PersistedValue>[] {
+    const entries: Init<PersistedValue>[] = [];
+    for (const spec of this.#registered(target.typename).values()) {
+      const key = keys.state(target, spec.name);
+      let stored = this.#kv.get(key) as StoredState | undefined;
+      if (stored !== undefined && this.#expired(spec, stored, nowMs)) {
+        this.#kv.delete(key);
+        stored = undefined;
+      }
+      if (stored !== undefined && spec.expiryMode === ExpiryMode.AFTER_INVOKE && stored.invokedAtMs !== nowMs) {
+        this.#kv.put(key, { ...stored, invokedAtMs: nowMs });
+      }
+      entries.push({
+        stateName: spec.name,
+        stateValue: stored === undefined ? null : { typename: spec.typename, hasValue: true, value: stored.value },
+      });
+    }
+    return entries;
+  }
+
+  #expired(spec: RegisteredSpec, stored: StoredState, nowMs: number): boolean {
+    switch (spec.expiryMode) {
+      case ExpiryMode.NONE:
+        return false;
+      case ExpiryMode.AFTER_WRITE:
+        return stored.writtenAtMs + spec.expireAfterMs <= nowMs;
+      case ExpiryMode.AFTER_INVOKE:
+        return Math.max(stored.writtenAtMs, stored.invokedAtMs) + spec.expireAfterMs <= nowMs;
+    }
+  }
+
+  #registered(typename: FunctionTypename): Map<string, RegisteredSpec> {
+    let specs = this.#specs.get(typename);
+    if (specs === undefined) {
+      const stored = (this.#kv.get(keys.specs(typename)) as RegisteredSpec[] | undefined) ?? [];
+      specs = new Map(stored.map((spec) => [spec.name, spec]));
+      this.#specs.set(typename, specs);
+    }
+    return specs;
+  }
+
+  /**
+   * Registers state specs the function asked for. A spec already registered keeps its
+   * expiry (first registration wins, as in StateFun) but must keep its typename: a
+   * changed type is an error, never a silent reinterpretation of stored bytes.
+   */
+  #register(typename: FunctionTypename, missing: readonly PersistedValueSpec[]): string | undefined {
+    const specs = this.#registered(typename);
+    for (const wanted of missing) {
+      const wantedTypename = wanted.typeTypename === "" ? "io.statefun.types/unset" : wanted.typeTypename;
+      const existing = specs.get(wanted.stateName);
+      if (existing !== undefined) {
+        if (existing.typename !== wantedTypename) {
+          return `state "${wanted.stateName}" of ${typename} changed type from ${existing.typename} to ${wantedTypename}; stored values keep their type (delete the state or migrate it)`;
+        }
+        continue;
+      }
+      const mode = (wanted.expirationSpec?.mode ?? ExpiryMode.NONE) as ExpiryMode;
+      const expireAfterMs = wanted.expirationSpec?.expireAfterMillis ?? 0;
+      specs.set(wanted.stateName, {
+        name: wanted.stateName,
+        typename: wantedTypename,
+        expiryMode: expireAfterMs > 0 ? mode : ExpiryMode.NONE,
+        expireAfterMs,
+      });
+    }
+    this.#kv.put(keys.specs(typename), [...specs.values()]);
+    return undefined;
+  }
+
+  /** Checks a reply before any of it is applied, so a bad reply changes nothing. */
+  #validate(target: Address, result: InvocationResponse): string | undefined {
+    for (const message of result.outgoingMessages) {
+      if (message.target === null) return "an outgoing message has no target";
+      if (message.argument === null)
+        return `the message to ${formatAddress(fromWireAddress(message.target))} has no argument`;
+    }
+    const tokens = new Set<string>();
+    const sender = addressKey(target);
+    for (const delayed of result.delayedInvocations) {
+      if (delayed.isCancellationRequest) {
+        if (delayed.cancellationToken === "") return "a cancellation request has an empty token";
+        tokens.delete(delayed.cancellationToken);
+        continue;
+      }
+      if (delayed.target === null || delayed.argument === null) return "a delayed message has no target or no argument";
+      if (delayed.delayInMs < 0) return `a delayed message has a negative delay (${delayed.delayInMs} ms)`;
+      const token = delayed.cancellationToken;
+      if (token !== "") {
+        if (tokens.has(token) || this.#kv.get(keys.token(sender, token)) !== undefined) {
+          return `cancellation token "${token}" is already used by a pending delayed message of ${formatAddress(target)}`;
+        }
+        tokens.add(token);
+      }
+    }
+    for (const egress of result.outgoingEgresses) {
+      if (egress.argument === null)
+        return `the message to egress ${egress.egressNamespace}/${egress.egressType} has no argument`;
+    }
+    const specs = this.#registered(target.typename);
+    for (const mutation of result.stateMutations) {
+      const spec = specs.get(mutation.stateName);
+      if (spec === undefined)
+        return `it changes state "${mutation.stateName}", which ${target.typename} never registered`;
+      if (mutation.mutationType === MutationType.MODIFY) {
+        const typename = mutation.stateValue?.typename;
+        if (typename !== spec.typename) {
+          return `it writes state "${mutation.stateName}" as ${typename ?? "(no value)"}, but the state is registered as ${spec.typename}`;
+        }
+      } else if (mutation.mutationType !== MutationType.DELETE) {
+        return `state "${mutation.stateName}" has an unknown mutation type ${String(mutation.mutationType)}`;
+      }
+    }
+    return undefined;
+  }
+
+  /** Applies a validated reply in StateFun's order: messages, delayed messages, egress, state. */
+  #apply(self: Address, result: InvocationResponse, nowMs: number): void {
+    for (const message of result.outgoingMessages) {
+      const target = fromWireAddress(message.target as NonNullable<typeof message.target>);
+      this.#effects.push({
+        kind: "route",
+        envelope: { target, caller: self, argument: message.argument as NonNullable<typeof message.argument> },
+      });
+    }
+    const sender = addressKey(self);
+    for (const delayed of result.delayedInvocations) {
+      if (delayed.isCancellationRequest) {
+        const tokenKey = keys.token(sender, delayed.cancellationToken);
+        const timerKey = this.#kv.get(tokenKey) as [number, number] | undefined;
+        if (timerKey !== undefined) {
+          this.#kv.delete(keys.timer(timerKey[0], timerKey[1]));
+          this.#kv.delete(tokenKey);
+          if (timerKey[0] === this.#nextTimerAtMs) this.#refreshNextTimer();
+        }
+        continue;
+      }
+      const fireAtMs = nowMs + delayed.delayInMs;
+      const seq = this.#nextSeq();
+      const envelope: Envelope = {
+        target: fromWireAddress(delayed.target as NonNullable<typeof delayed.target>),
+        caller: self,
+        argument: delayed.argument as NonNullable<typeof delayed.argument>,
+      };
+      const token = delayed.cancellationToken === "" ? undefined : delayed.cancellationToken;
+      const message: DelayedMessage =
+        token === undefined ? { envelope, fireAtMs, seq } : { envelope, fireAtMs, seq, cancellationToken: token };
+      this.#kv.put(keys.timer(fireAtMs, seq), message);
+      if (token !== undefined) this.#kv.put(keys.token(sender, token), [fireAtMs, seq]);
+      if (this.#nextTimerAtMs === undefined || fireAtMs < this.#nextTimerAtMs) this.#nextTimerAtMs = fireAtMs;
+    }
+    for (const egress of result.outgoingEgresses) {
+      const id = `${egress.egressNamespace}/${egress.egressType}`;
+      const value = egress.argument as NonNullable<typeof egress.argument>;
+      if (!this.#catalog.hasEgress(id)) {
+        this.#deadLetter(
+          self,
+          [{ argument: value }],
+          `unknown egress ${id}: the module declares no such egress`,
+          nowMs,
+        );
+        continue;
+      }
+      this.#effects.push({ kind: "egress", egress: id, value, source: self });
+    }
+    for (const mutation of result.stateMutations) {
+      const key = keys.state(self, mutation.stateName);
+      if (mutation.mutationType === MutationType.DELETE) {
+        this.#kv.delete(key);
+      } else {
+        const value = mutation.stateValue as NonNullable<typeof mutation.stateValue>;
+        const stored: StoredState = {
+          typename: value.typename,
+          value: value.value,
+          writtenAtMs: nowMs,
+          invokedAtMs: nowMs,
+        };
+        this.#kv.put(key, stored);
+      }
+    }
+  }
+
+  #deadLetter(target: Address, invocations: readonly StoredInvocation[], reason: string, nowMs: number): void {
+    const letter: DeadLetter = { seq: this.#nextSeq(), target, invocations, reason, atMs: nowMs };
+    this.#kv.put(keys.deadLetter(letter.seq), letter);
+    this.#effects.push({ kind: "dead-letter", letter });
+  }
+
+  #refreshNextTimer(): void {
+    const [first] = this.#kv.scan(keys.timersAll(), { limit: 1 });
+    this.#nextTimerAtMs = first === undefined ? undefined : (first.value as DelayedMessage).fireAtMs;
+  }
+}

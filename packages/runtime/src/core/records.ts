@@ -1,0 +1,80 @@
+// What the partition core persists, and under which keys. Everything a partition needs
+// to resume after a crash is here: state values, registered state specs, per-address
+// in-flight batches and backlogs, delayed messages and their token index, dead letters.
+import type { TypedValue } from "@eddy/protocol";
+import type { Address, AddressKey, FunctionTypename } from "./address.ts";
+import type { Key } from "./kv.ts";
+
+/** A message on its way to an address. */
+export interface Envelope {
+  readonly target: Address;
+  /** Absent for messages from an ingress. */
+  readonly caller?: Address;
+  readonly argument: TypedValue;
+}
+
+/** One invocation as stored in a backlog or an in-flight batch. */
+export interface StoredInvocation {
+  readonly caller?: Address;
+  readonly argument: TypedValue;
+}
+
+export interface InflightBatch {
+  readonly target: Address;
+  /** Unique in the partition (its sequence), so a late reply to any earlier batch is recognized and ignored. */
+  readonly batchId: number;
+  readonly invocations: readonly StoredInvocation[];
+  /** Attempts so far after a final failure under the retry-forever policy. */
+  readonly failedAttempts: number;
+}
+
+export const ExpiryMode = { NONE: 0, AFTER_WRITE: 1, AFTER_INVOKE: 2 } as const;
+export type ExpiryMode = (typeof ExpiryMode)[keyof typeof ExpiryMode];
+
+export interface RegisteredSpec {
+  readonly name: string;
+  readonly typename: string;
+  readonly expiryMode: ExpiryMode;
+  readonly expireAfterMs: number;
+}
+
+export interface StoredState {
+  readonly typename: string;
+  readonly value: Uint8Array;
+  readonly writtenAtMs: number;
+  /** Only tracked for AFTER_INVOKE states. */
+  readonly invokedAtMs: number;
+}
+
+export interface DelayedMessage {
+  readonly envelope: Envelope;
+  readonly fireAtMs: number;
+  readonly seq: number;
+  /** Token and sender, when the message can be cancelled. */
+  readonly cancellationToken?: string;
+}
+
+export interface DeadLetter {
+  readonly seq: number;
+  readonly target: Address;
+  readonly invocations: readonly StoredInvocation[];
+  readonly reason: string;
+  readonly atMs: number;
+}
+
+/** Key layout. The first part names the table; the partition prefix comes from the engine's view. */
+export const keys = {
+  /** Partition metadata: ["meta", name]. */
+  meta: (name: string): Key => ["meta", name],
+  specs: (typename: FunctionTypename): Key => ["specs", typename],
+  state: (address: Address, name: string): Key => ["state", address.typename, address.id, name],
+  inflight: (address: AddressKey): Key => ["inflight", address],
+  inflightAll: (): Key => ["inflight"],
+  backlog: (address: AddressKey, seq: number): Key => ["backlog", address, seq],
+  backlogOf: (address: AddressKey): Key => ["backlog", address],
+  timer: (fireAtMs: number, seq: number): Key => ["timer", fireAtMs, seq],
+  timersAll: (): Key => ["timer"],
+  token: (sender: AddressKey, token: string): Key => ["token", sender, token],
+  deadLetter: (seq: number): Key => ["dead", seq],
+  deadLettersAll: (): Key => ["dead"],
+} as const;

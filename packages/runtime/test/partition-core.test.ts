@@ -1,0 +1,352 @@
+// The partition core's per-address semantics, driven by hand with an injected clock.
+import assert from "node:assert/strict";
+import { beforeEach, describe, it } from "node:test";
+import {
+  ExpireMode,
+  type FromFunction,
+  type Init,
+  type InvocationResponse,
+  MutationType,
+  type PersistedValueSpec,
+  type ToFunction,
+  type TypedValue,
+} from "@eddy/protocol";
+import type { Address, FunctionTypename } from "../src/core/address.ts";
+import type { Effect } from "../src/core/effects.ts";
+import { MemoryKV } from "../src/core/kv.ts";
+import { type Catalog, type FailurePolicy, type FunctionSettings, PartitionCore } from "../src/core/partition-core.ts";
+
+const counter = { typename: "test/counter" as FunctionTypename, id: "a" };
+const text = (value: string): TypedValue => ({
+  typename: "test/text",
+  hasValue: true,
+  value: new TextEncoder().encode(value),
+});
+const intValue = (value: number): TypedValue => ({
+  typename: "io.statefun.types/int",
+  hasValue: true,
+  value: Uint8Array.of(value),
+});
+
+function settings(overrides: Partial<FunctionSettings> = {}): FunctionSettings {
+  return { maxBatchCount: 100, maxBatchBytes: 1 << 20, backlogLimit: 0, failurePolicy: "dead-letter", ...overrides };
+}
+
+function result(parts: Partial<InvocationResponse>): FromFunction {
+  return {
+    incompleteInvocationContext: null,
+    invocationResult: {
+      stateMutations: [],
+      outgoingMessages: [],
+      delayedInvocations: [],
+      outgoingEgresses: [],
+      ...parts,
+    },
+  };
+}
+
+function incomplete(...specs: PersistedValueSpec[]): FromFunction {
+  return { invocationResult: null, incompleteInvocationContext: { missingValues: specs } };
+}
+
+function spec(
+  name: string,
+  typename: string,
+  mode: ExpireMode = ExpireMode.NONE,
+  expireAfterMillis = 0,
+): PersistedValueSpec {
+  return { stateName: name, typeTypename: typename, expirationSpec: { mode, expireAfterMillis } };
+}
+
+function modify(name: string, value: TypedValue) {
+  return { mutationType: MutationType.MODIFY, stateName: name, stateValue: value };
+}
+
+class Fixture {
+  readonly kv = new MemoryKV();
+  readonly effects: Effect[] = [];
+  readonly functions = new Map<string, FunctionSettings>([[counter.typename, settings()]]);
+  readonly catalog: Catalog = {
+    functionSettings: (typename) => this.functions.get(typename),
+    hasEgress: (egress) => egress === "test/out",
+  };
+  core = new PartitionCore(this.kv, this.catalog, this.effects);
+
+  take<K extends Effect["kind"]>(kind: K): Extract<Effect, { kind: K }>[] {
+    const taken = this.effects.filter((effect): effect is Extract<Effect, { kind: K }> => effect.kind === kind);
+    this.effects.splice(0, this.effects.length, ...this.effects.filter((effect) => effect.kind !== kind));
+    return taken;
+  }
+
+  invoke(): Extract<Effect, { kind: "invoke" }> {
+    const [invoke, ...more] = this.take("invoke");
+    assert.ok(invoke, "expected an invoke effect");
+    assert.equal(more.length, 0, "expected exactly one invoke effect");
+    return invoke;
+  }
+
+  /** Registers the specs through the handshake and completes the batch. */
+  handshake(at: number, ...specs: PersistedValueSpec[]): Extract<Effect, { kind: "invoke" }> {
+    const first = this.invoke();
+    this.core.complete(first.target, first.batchId, incomplete(...specs), at);
+    return this.invoke();
+  }
+
+  stateOf(request: Init<ToFunction>, name: string): TypedValue | null | undefined {
+    const entry = request.invocation?.state?.find((state) => state.stateName === name);
+    return entry === undefined ? undefined : ((entry.stateValue as TypedValue | null) ?? null);
+  }
+}
+
+describe("partition core", () => {
+  let f: Fixture;
+  beforeEach(() => {
+    f = new Fixture();
+  });
+
+  it("sends one batch per address and collects the rest in the backlog, in order", () => {
+    f.core.deliver({ target: counter, argument: text("1") }, 0);
+    f.core.deliver({ target: counter, argument: text("2") }, 0);
+    f.core.deliver({ target: counter, argument: text("3") }, 0);
+    const first = f.invoke();
+    assert.equal(first.request.invocation?.invocations?.length, 1);
+    f.core.complete(counter, first.batchId, result({}), 1);
+    const second = f.invoke();
+    const args = second.request.invocation?.invocations?.map((invocation) =>
+      new TextDecoder().decode(invocation.argument?.value ?? undefined),
+    );
+    assert.deepEqual(args, ["2", "3"]);
+    f.core.complete(counter, second.batchId, result({}), 2);
+    assert.equal(f.take("invoke").length, 0);
+    assert.equal(f.core.activeCount, 0);
+  });
+
+  it("bounds a batch by count and by bytes", () => {
+    f.functions.set(counter.typename, settings({ maxBatchCount: 2, maxBatchBytes: 40 }));
+    for (const value of ["a", "b", "c", "d", "e".repeat(30), "f"])
+      f.core.deliver({ target: counter, argument: text(value) }, 0);
+    const sizes: number[] = [];
+    for (let invoke = f.invoke(); ; ) {
+      sizes.push(invoke.request.invocation?.invocations?.length ?? 0);
+      f.core.complete(counter, invoke.batchId, result({}), 0);
+      const next = f.take("invoke")[0];
+      if (next === undefined) break;
+      invoke = next;
+    }
+    // "a" | "b","c" | "d" | "eee…" (alone: over the byte bound with "d") | "f"; each typename counts 9 bytes.
+    assert.deepEqual(sizes, [1, 2, 1, 1, 1]);
+  });
+
+  it("registers missing state specs and re-sends the same invocations with them", () => {
+    f.core.deliver({ target: counter, argument: text("x") }, 0);
+    const first = f.invoke();
+    assert.deepEqual(first.request.invocation?.state, []);
+    f.core.complete(counter, first.batchId, incomplete(spec("seen", "io.statefun.types/int")), 1);
+    const second = f.invoke();
+    assert.notEqual(second.batchId, first.batchId);
+    assert.deepEqual(second.request.invocation?.invocations, first.request.invocation?.invocations);
+    assert.equal(
+      f.stateOf(second.request, "seen"),
+      null,
+      "a registered state without a value is sent as an entry without value",
+    );
+    // A late reply to the first request is ignored.
+    f.core.complete(counter, first.batchId, result({ stateMutations: [modify("seen", intValue(9))] }), 1);
+    f.core.complete(counter, second.batchId, result({ stateMutations: [modify("seen", intValue(1))] }), 2);
+    f.core.deliver({ target: counter, argument: text("y") }, 3);
+    assert.deepEqual([...(f.stateOf(f.invoke().request, "seen")?.value ?? [])], [1]);
+  });
+
+  it("keeps registered specs across a restart, so no handshake storm follows recovery", () => {
+    f.core.deliver({ target: counter, argument: text("x") }, 0);
+    const batch = f.handshake(1, spec("seen", "io.statefun.types/int"));
+    f.core.deliver({ target: counter, argument: text("y") }, 1);
+    // Crash: a new core over the same store recovers the in-flight batch with its state entry.
+    const effects: Effect[] = [];
+    const recovered = new PartitionCore(f.kv, f.catalog, effects);
+    recovered.recover(5);
+    const [again] = effects.filter((effect) => effect.kind === "invoke");
+    assert.ok(again?.kind === "invoke");
+    assert.equal(again.batchId, batch.batchId);
+    assert.equal(f.stateOf(again.request, "seen"), null);
+    recovered.complete(counter, again.batchId, result({}), 6);
+    const next = effects.filter((effect) => effect.kind === "invoke")[1];
+    assert.ok(next?.kind === "invoke", "the backlog survives the restart");
+    assert.equal(next.request.invocation?.invocations?.length, 1);
+  });
+
+  it("a state whose type changed is a clear error, not a reinterpretation", () => {
+    f.core.deliver({ target: counter, argument: text("x") }, 0);
+    const batch = f.handshake(0, spec("seen", "io.statefun.types/int"));
+    f.core.complete(counter, batch.batchId, result({ stateMutations: [modify("seen", intValue(3))] }), 0);
+    // The function is redeployed declaring seen as a string.
+    f.core.deliver({ target: counter, argument: text("y") }, 1);
+    const next = f.invoke();
+    f.core.complete(counter, next.batchId, incomplete(spec("seen", "io.statefun.types/string")), 1);
+    const [letter] = f.take("dead-letter");
+    assert.match(
+      letter?.letter.reason ?? "",
+      /state "seen" of test\/counter changed type from io\.statefun\.types\/int to io\.statefun\.types\/string/,
+    );
+  });
+
+  it("rejects a reply that writes a state under another type, and changes nothing", () => {
+    f.core.deliver({ target: counter, argument: text("x") }, 0);
+    const batch = f.handshake(0, spec("seen", "io.statefun.types/int"));
+    f.core.complete(
+      counter,
+      batch.batchId,
+      result({
+        stateMutations: [modify("seen", text("oops"))],
+        outgoingEgresses: [{ egressNamespace: "test", egressType: "out", argument: text("e") }],
+      }),
+      0,
+    );
+    const [letter] = f.take("dead-letter");
+    assert.match(
+      letter?.letter.reason ?? "",
+      /writes state "seen" as test\/text, but the state is registered as io\.statefun\.types\/int/,
+    );
+    assert.equal(f.take("egress").length, 0, "nothing of the bad reply is applied");
+  });
+
+  it("expires a value after write, counted from the last write", () => {
+    f.core.deliver({ target: counter, argument: text("x") }, 0);
+    const batch = f.handshake(0, spec("seen", "io.statefun.types/int", ExpireMode.AFTER_WRITE, 100));
+    f.core.complete(counter, batch.batchId, result({ stateMutations: [modify("seen", intValue(1))] }), 10);
+    f.core.deliver({ target: counter, argument: text("read") }, 60);
+    const read = f.invoke();
+    assert.deepEqual([...(f.stateOf(read.request, "seen")?.value ?? [])], [1], "still there at 60 ms");
+    f.core.complete(counter, read.batchId, result({}), 60);
+    f.core.deliver({ target: counter, argument: text("late") }, 110);
+    assert.equal(
+      f.stateOf(f.invoke().request, "seen"),
+      null,
+      "expired 100 ms after the write at 10 ms, although read at 60 ms",
+    );
+  });
+
+  it("expires a value after invoke, counted from the last invocation", () => {
+    f.core.deliver({ target: counter, argument: text("x") }, 0);
+    const batch = f.handshake(0, spec("seen", "io.statefun.types/int", ExpireMode.AFTER_INVOKE, 100));
+    f.core.complete(counter, batch.batchId, result({ stateMutations: [modify("seen", intValue(1))] }), 10);
+    for (const at of [90, 180, 270]) {
+      f.core.deliver({ target: counter, argument: text("touch") }, at);
+      const touch = f.invoke();
+      assert.deepEqual([...(f.stateOf(touch.request, "seen")?.value ?? [])], [1], `still there at ${at} ms`);
+      f.core.complete(counter, touch.batchId, result({}), at);
+    }
+    f.core.deliver({ target: counter, argument: text("idle too long") }, 371);
+    assert.equal(f.stateOf(f.invoke().request, "seen"), null);
+  });
+
+  it("delivers delayed messages when due, with the sender as caller, and cancels by token", () => {
+    const other: Address = { typename: counter.typename, id: "b" };
+    f.core.deliver({ target: counter, argument: text("x") }, 0);
+    const batch = f.invoke();
+    const delayed = (delayInMs: number, token: string) => ({
+      isCancellationRequest: false,
+      cancellationToken: token,
+      delayInMs,
+      target: { namespace: "test", type: "counter", id: other.id },
+      argument: text(`after ${delayInMs}`),
+    });
+    const cancel = { isCancellationRequest: true, cancellationToken: "t2", delayInMs: 0, target: null, argument: null };
+    f.core.complete(
+      counter,
+      batch.batchId,
+      result({ delayedInvocations: [delayed(50, ""), delayed(20, "t2"), cancel] }),
+      100,
+    );
+    assert.equal(f.core.nextTimerAtMs, 150);
+    f.core.fireTimers(149);
+    assert.equal(f.take("route").length, 0);
+    f.core.fireTimers(150);
+    const routed = f.take("route");
+    assert.equal(routed.length, 1);
+    assert.deepEqual(routed[0]?.envelope.caller, counter);
+    assert.equal(new TextDecoder().decode(routed[0]?.envelope.argument.value), "after 50");
+    assert.equal(f.core.nextTimerAtMs, undefined);
+  });
+
+  it("a token already pending for the sender is an invalid reply", () => {
+    f.core.deliver({ target: counter, argument: text("x") }, 0);
+    const delayed = {
+      isCancellationRequest: false,
+      cancellationToken: "same",
+      delayInMs: 10,
+      target: { namespace: "test", type: "counter", id: "b" },
+      argument: text("x"),
+    };
+    const first = f.invoke();
+    f.core.complete(counter, first.batchId, result({ delayedInvocations: [delayed] }), 0);
+    f.core.deliver({ target: counter, argument: text("y") }, 1);
+    const second = f.invoke();
+    f.core.complete(counter, second.batchId, result({ delayedInvocations: [delayed] }), 1);
+    assert.match(
+      f.take("dead-letter")[0]?.letter.reason ?? "",
+      /cancellation token "same" is already used by a pending delayed message/,
+    );
+  });
+
+  it("dead-letters a message to an unknown function type and keeps serving others", () => {
+    f.core.deliver({ target: { typename: "nope/missing" as FunctionTypename, id: "1" }, argument: text("x") }, 0);
+    assert.match(f.take("dead-letter")[0]?.letter.reason ?? "", /unknown function type nope\/missing/);
+    f.core.deliver({ target: counter, argument: text("y") }, 0);
+    assert.equal(f.take("invoke").length, 1);
+  });
+
+  it("dead-letters egress to an unknown egress but applies the rest of the reply", () => {
+    f.core.deliver({ target: counter, argument: text("x") }, 0);
+    const batch = f.invoke();
+    f.core.complete(
+      counter,
+      batch.batchId,
+      result({
+        outgoingEgresses: [
+          { egressNamespace: "test", egressType: "nowhere", argument: text("lost?") },
+          { egressNamespace: "test", egressType: "out", argument: text("ok") },
+        ],
+      }),
+      0,
+    );
+    assert.match(f.take("dead-letter")[0]?.letter.reason ?? "", /unknown egress test\/nowhere/);
+    assert.equal(f.take("egress").length, 1);
+  });
+
+  for (const policy of ["retry", "dead-letter", "stop"] satisfies FailurePolicy[]) {
+    it(`applies the ${policy} policy when a batch fails for good`, () => {
+      f.functions.set(counter.typename, settings({ failurePolicy: policy }));
+      f.core.deliver({ target: counter, argument: text("x") }, 0);
+      f.core.deliver({ target: counter, argument: text("y") }, 0);
+      const batch = f.invoke();
+      f.core.fail(counter, batch.batchId, "HTTP 503 until the budget ran out", 5);
+      if (policy === "retry") {
+        const retry = f.invoke();
+        assert.equal(retry.attempt, 1);
+        assert.deepEqual(retry.request.invocation?.invocations, batch.request.invocation?.invocations);
+      } else if (policy === "dead-letter") {
+        assert.equal(f.take("dead-letter")[0]?.letter.invocations.length, 1);
+        assert.equal(f.invoke().request.invocation?.invocations?.length, 1, "the backlog moves on");
+      } else {
+        assert.match(f.take("stop")[0]?.reason ?? "", /test\/counter\/a: HTTP 503/);
+        assert.equal(f.take("invoke").length, 0);
+      }
+    });
+  }
+
+  it("reports an address blocked when its backlog reaches the limit, and unblocked when it drains", () => {
+    f.functions.set(counter.typename, settings({ backlogLimit: 2, maxBatchCount: 1 }));
+    for (const value of ["1", "2", "3"]) f.core.deliver({ target: counter, argument: text(value) }, 0);
+    assert.deepEqual(
+      f.take("backpressure").map((effect) => effect.blocked),
+      [true],
+    );
+    const batch = f.invoke();
+    f.core.complete(counter, batch.batchId, result({}), 0);
+    assert.deepEqual(
+      f.take("backpressure").map((effect) => effect.blocked),
+      [false],
+    );
+  });
+});

@@ -1,0 +1,211 @@
+// One simulated schedule: a source, the partitions, a network of in-flight requests, a
+// clock and crashes, all driven by one seeded Random. Invariants are checked as it runs
+// and at the end; a violation throws with the seed and the step, so it can be replayed.
+import type { FromFunction, Init, ToFunction } from "@eddy/protocol";
+import type { Address, FunctionTypename } from "../../src/core/address.ts";
+import { MemoryKV } from "../../src/core/kv.ts";
+import { applyWrites } from "../../src/core/overlay-kv.ts";
+import type { Catalog, FunctionSettings } from "../../src/core/partition-core.ts";
+import { PartitionSet } from "../../src/core/partition-set.ts";
+import type { StoredState } from "../../src/core/records.ts";
+import { keys } from "../../src/core/records.ts";
+import {
+  commandsValue,
+  EGRESS_ID,
+  FUNCTION_TYPE,
+  generateWorkload,
+  interpret,
+  readCount,
+  type Workload,
+} from "./commands.ts";
+import { Random } from "./random.ts";
+
+export interface ScheduleOptions {
+  readonly seed: number;
+  readonly partitions: number;
+  readonly instances: number;
+  readonly commands: number;
+  readonly maxDepth: number;
+  readonly crashProbability: number;
+  readonly maxBatchCount: number;
+}
+
+interface InflightRequest {
+  readonly target: Address;
+  readonly batchId: number;
+  readonly request: Init<ToFunction>;
+  failures: number;
+}
+
+export interface ScheduleReport {
+  readonly steps: number;
+  readonly crashes: number;
+  readonly commits: number;
+  readonly staleReplies: number;
+  readonly egress: number;
+}
+
+const settings: FunctionSettings = { maxBatchCount: 3, maxBatchBytes: 4096, backlogLimit: 0, failurePolicy: "retry" };
+
+export function runSchedule(options: ScheduleOptions): ScheduleReport {
+  const random = new Random(options.seed);
+  const workload = generateWorkload(random, options.instances, options.commands, options.maxDepth);
+  const functionSettings = { ...settings, maxBatchCount: options.maxBatchCount };
+  const catalog: Catalog = {
+    functionSettings: (typename: FunctionTypename) => (typename === FUNCTION_TYPE ? functionSettings : undefined),
+    hasEgress: (egress: string) => egress === EGRESS_ID,
+  };
+  const durable = new MemoryKV();
+  let set = new PartitionSet(durable, catalog, options.partitions);
+  let nowMs = 0;
+  let acked = 0; // source position made durable
+  let emitted = 0; // source position handed to the partitions (>= acked)
+  let network: InflightRequest[] = [];
+  const answered: InflightRequest[] = []; // for replaying stale replies
+  const egressSeen = new Set<string>();
+  let steps = 0;
+  let crashes = 0;
+  let commits = 0;
+  let staleReplies = 0;
+
+  const fail = (message: string): never => {
+    throw new Error(`seed ${options.seed}, step ${steps}: ${message}`);
+  };
+
+  function commit(): void {
+    const { writes, effects } = set.takeCommit();
+    applyWrites(durable, writes);
+    commits++;
+    acked = emitted;
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case "invoke":
+          network.push({ target: effect.target, batchId: effect.batchId, request: effect.request, failures: 0 });
+          break;
+        case "egress": {
+          const id = new TextDecoder().decode(effect.value.value);
+          if (egressSeen.has(id)) fail(`egress ${id} published twice`);
+          if (workload.forbiddenEgress.has(id)) fail(`egress ${id} rides on a cancelled message but was published`);
+          egressSeen.add(id);
+          break;
+        }
+        case "dead-letter":
+          fail(`unexpected dead letter: ${effect.letter.reason}`);
+          break;
+        case "stop":
+          fail(`unexpected stop: ${effect.reason}`);
+          break;
+        case "backpressure":
+          break;
+      }
+    }
+    checkNeverOverCounted();
+  }
+
+  function counts(): number[] {
+    return Array.from({ length: options.instances }, (_, instance) => {
+      for (let partition = 0; partition < options.partitions; partition++) {
+        const key = [
+          "p",
+          partition,
+          ...keys.state({ typename: FUNCTION_TYPE as FunctionTypename, id: String(instance) }, "count"),
+        ];
+        const stored = durable.get(key) as StoredState | undefined;
+        if (stored !== undefined) return readCount(stored.value);
+      }
+      return 0;
+    });
+  }
+
+  /** The smoke invariant: no durable count ever exceeds what the commands handed out so far can produce. */
+  function checkNeverOverCounted(): void {
+    const limit = workload.expectedAfter[emitted] as readonly number[];
+    counts().forEach((count, instance) => {
+      if (count > (limit[instance] ?? 0)) fail(`instance ${instance} over-counted: ${count} > ${limit[instance]}`);
+    });
+  }
+
+  function emit(): void {
+    const command = workload.commands[emitted];
+    if (command === undefined) return;
+    set.deliver(
+      {
+        target: { typename: FUNCTION_TYPE as FunctionTypename, id: String(command.target) },
+        argument: commandsValue(command.cmds),
+      },
+      nowMs,
+    );
+    emitted++;
+  }
+
+  function reply(index: number): void {
+    const [request] = network.splice(index, 1) as [InflightRequest];
+    const response: FromFunction = interpret(request.request);
+    set.complete(request.target, request.batchId, response, nowMs);
+    answered.push(request);
+  }
+
+  function crash(): void {
+    crashes++;
+    set = new PartitionSet(durable, catalog, options.partitions);
+    network = [];
+    emitted = acked; // the source rewinds to what was acknowledged
+    set.recover(nowMs);
+  }
+
+  // The chaotic phase: every step picks an action at random.
+  const chaosSteps = 40 + options.commands * 25;
+  for (; steps < chaosSteps; steps++) {
+    const roll = random.next();
+    if (roll < options.crashProbability) crash();
+    else if (roll < 0.2) emit();
+    else if (roll < 0.35) commit();
+    else if (roll < 0.65) {
+      if (network.length > 0) reply(random.int(network.length));
+    } else if (roll < 0.72) {
+      // A timeout: the engine's retry budget runs out and the policy (retry) re-sends.
+      if (network.length > 0) {
+        const [lost] = network.splice(random.int(network.length), 1) as [InflightRequest];
+        set.fail(lost.target, lost.batchId, "simulated timeout", nowMs);
+      }
+    } else if (roll < 0.77) {
+      // A late duplicate reply to a request that was already answered: must be ignored.
+      if (answered.length > 0) {
+        const old = random.pick(answered);
+        staleReplies++;
+        set.complete(old.target, old.batchId, interpret(old.request), nowMs);
+      }
+    } else if (roll < 0.9) {
+      nowMs += random.int(25);
+      set.fireTimers(nowMs);
+    } else {
+      set.fireTimers(nowMs);
+    }
+  }
+
+  // Quiesce: no more faults; run until everything is delivered and nothing is pending.
+  for (let rounds = 0; ; rounds++) {
+    if (rounds > 10_000) fail("did not quiesce");
+    while (emitted < workload.commands.length) emit();
+    commit();
+    while (network.length > 0) reply(0);
+    commit();
+    const next = set.nextTimerAtMs;
+    if (next !== undefined) {
+      nowMs = Math.max(nowMs, next);
+      set.fireTimers(nowMs);
+      continue;
+    }
+    if (network.length === 0 && set.pendingWrites === 0 && set.heldEffects === 0 && set.activeAddresses === 0) break;
+  }
+
+  const finalCounts = counts();
+  const expected = workload.expectedAfter[workload.commands.length] as readonly number[];
+  finalCounts.forEach((count, instance) => {
+    if (count !== expected[instance]) fail(`instance ${instance} ends at ${count}, expected ${expected[instance]}`);
+  });
+  for (const id of workload.expectedEgress) if (!egressSeen.has(id)) fail(`egress ${id} was never published`);
+  return { steps, crashes, commits, staleReplies, egress: egressSeen.size };
+}
+
+export type { Workload };
