@@ -1,9 +1,9 @@
 // What the partition core asks the world to do. The engine releases every effect only
 // after the commit holding the writes that produced it is durable, except `route`,
 // which it hands to the target partition inside the same commit.
-import type { Init, ToFunction, TypedValue } from "@eddy/protocol";
+import type { Init, ToFunction } from "@eddy/protocol";
 import type { Address } from "./address.ts";
-import type { DeadLetter, Envelope } from "./records.ts";
+import type { DeadLetter, Envelope, OutboxEntry } from "./records.ts";
 
 export type Effect =
   /** Send a batch to the function. `attempt` > 0 after final failures under the retry-forever policy. */
@@ -16,7 +16,8 @@ export type Effect =
     }
   /** Deliver a message to another address (possibly of another partition). */
   | { readonly kind: "route"; readonly envelope: Envelope }
-  | { readonly kind: "egress"; readonly egress: string; readonly value: TypedValue; readonly source: Address }
+  /** Hand to the egress connector; it calls egressDelivered(source, seq) once the message is safely out. */
+  | { readonly kind: "egress"; readonly entry: OutboxEntry }
   | { readonly kind: "dead-letter"; readonly letter: DeadLetter }
   /** An address's backlog reached its limit (blocked) or fell below it again. */
   | { readonly kind: "backpressure"; readonly target: Address; readonly blocked: boolean }

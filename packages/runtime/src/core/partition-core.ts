@@ -37,6 +37,7 @@ import {
   ExpiryMode,
   type InflightBatch,
   keys,
+  type OutboxEntry,
   type RegisteredSpec,
   type StoredInvocation,
   type StoredState,
@@ -106,9 +107,14 @@ export class PartitionCore {
     return this.#active.size;
   }
 
-  /** After a restart: re-issue every in-flight batch (the function may see it twice; only one reply counts). */
+  /**
+   * After a restart: re-issue every in-flight batch (the function may see it twice; only
+   * one reply counts) and hand every undelivered egress message to its connector again.
+   */
   recover(nowMs: number): void {
     invariant(this.#active.size === 0, "recover() on a partition that is already running");
+    for (const { value } of this.#kv.scan(keys.outboxAll()))
+      this.#effects.push({ kind: "egress", entry: value as OutboxEntry });
     for (const { value } of this.#kv.scan(keys.inflightAll())) {
       const batch = value as InflightBatch;
       const key = addressKey(batch.target);
@@ -195,6 +201,11 @@ export class PartitionCore {
         this.#effects.push({ kind: "stop", reason: `${formatAddress(target)}: ${reason}` });
         return;
     }
+  }
+
+  /** The egress connector has the message safely: forget it. */
+  egressDelivered(seq: number): void {
+    this.#kv.delete(keys.outbox(seq));
   }
 
   /** Delivers every delayed message due at `nowMs`. */
@@ -454,7 +465,9 @@ export class PartitionCore {
         );
         continue;
       }
-      this.#effects.push({ kind: "egress", egress: id, value, source: self });
+      const entry: OutboxEntry = { seq: this.#nextSeq(), egress: id, value, source: self };
+      this.#kv.put(keys.outbox(entry.seq), entry);
+      this.#effects.push({ kind: "egress", entry });
     }
     for (const mutation of result.stateMutations) {
       const key = keys.state(self, mutation.stateName);

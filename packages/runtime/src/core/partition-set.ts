@@ -39,6 +39,14 @@ export class PartitionSet {
     );
   }
 
+  /**
+   * The current transaction, for connectors that keep their own tables (under their own
+   * first key part, never "p"): what they write commits together with the partitions' writes.
+   */
+  get transaction(): KV {
+    return this.#overlay;
+  }
+
   /** Writes waiting for the next commit. */
   get pendingWrites(): number {
     return this.#overlay.pendingCount;
@@ -84,6 +92,10 @@ export class PartitionSet {
   fail(target: Address, batchId: number, reason: string, nowMs: number): void {
     this.#core(target).fail(target, batchId, reason, nowMs);
     this.#drain(nowMs);
+  }
+
+  egressDelivered(source: Address, seq: number): void {
+    this.#core(source).egressDelivered(seq);
   }
 
   fireTimers(nowMs: number): void {

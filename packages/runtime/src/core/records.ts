@@ -54,6 +54,14 @@ export interface DelayedMessage {
   readonly cancellationToken?: string;
 }
 
+/** An egress message committed but not yet confirmed delivered by its connector. */
+export interface OutboxEntry {
+  readonly seq: number;
+  readonly egress: string;
+  readonly value: TypedValue;
+  readonly source: Address;
+}
+
 export interface DeadLetter {
   readonly seq: number;
   readonly target: Address;
@@ -75,6 +83,8 @@ export const keys = {
   timer: (fireAtMs: number, seq: number): Key => ["timer", fireAtMs, seq],
   timersAll: (): Key => ["timer"],
   token: (sender: AddressKey, token: string): Key => ["token", sender, token],
+  outbox: (seq: number): Key => ["outbox", seq],
+  outboxAll: (): Key => ["outbox"],
   deadLetter: (seq: number): Key => ["dead", seq],
   deadLettersAll: (): Key => ["dead"],
 } as const;

@@ -67,6 +67,7 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
   let crashes = 0;
   let commits = 0;
   let staleReplies = 0;
+  let sinkSeq = 0;
 
   const fail = (message: string): never => {
     throw new Error(`seed ${options.seed}, step ${steps}: ${message}`);
@@ -82,13 +83,11 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
         case "invoke":
           network.push({ target: effect.target, batchId: effect.batchId, request: effect.request, failures: 0 });
           break;
-        case "egress": {
-          const id = new TextDecoder().decode(effect.value.value);
-          if (egressSeen.has(id)) fail(`egress ${id} published twice`);
-          if (workload.forbiddenEgress.has(id)) fail(`egress ${id} rides on a cancelled message but was published`);
-          egressSeen.add(id);
+        case "egress":
+          // A transactional sink: the record and the outbox acknowledgement commit together.
+          set.transaction.put(["sink", sinkSeq++], new TextDecoder().decode(effect.entry.value.value));
+          set.egressDelivered(effect.entry.source, effect.entry.seq);
           break;
-        }
         case "dead-letter":
           fail(`unexpected dead letter: ${effect.letter.reason}`);
           break;
@@ -100,6 +99,18 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
       }
     }
     checkNeverOverCounted();
+    checkSink();
+  }
+
+  /** Every egress id at most once in the durable sink, and never one from a cancelled message. */
+  function checkSink(): void {
+    egressSeen.clear();
+    for (const { value } of durable.scan(["sink"])) {
+      const id = value as string;
+      if (egressSeen.has(id)) fail(`egress ${id} published twice`);
+      if (workload.forbiddenEgress.has(id)) fail(`egress ${id} rides on a cancelled message but was published`);
+      egressSeen.add(id);
+    }
   }
 
   function counts(): number[] {
@@ -149,6 +160,7 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
     crashes++;
     set = new PartitionSet(durable, catalog, options.partitions);
     network = [];
+    sinkSeq = [...durable.scan(["sink"])].length;
     emitted = acked; // the source rewinds to what was acknowledged
     set.recover(nowMs);
   }
