@@ -1,0 +1,58 @@
+// The durable local store: one LMDB environment. Reads are synchronous (memory-mapped),
+// which suits the partition core; writes arrive as whole group commits, and commit()
+// resolves only once LMDB has synced the transaction to disk.
+import { type Key as LmdbKey, open, type RootDatabase } from "lmdb";
+import { MAXIMUM_KEY } from "ordered-binary";
+import type { Key, KeyValue, KV } from "../core/kv.ts";
+import type { PendingWrite } from "../core/overlay-kv.ts";
+
+export interface LmdbStoreOptions {
+  /** The state directory. */
+  readonly path: string;
+}
+
+export class LmdbStore implements KV {
+  readonly #db: RootDatabase<unknown, LmdbKey>;
+
+  constructor(options: LmdbStoreOptions) {
+    // Durability comes from syncing every commit; group commit amortizes the sync.
+    this.#db = open<unknown, LmdbKey>({ path: options.path, compression: false, noSync: false, noMemInit: true });
+  }
+
+  get(key: Key): unknown {
+    return this.#db.get(key as LmdbKey);
+  }
+
+  /** Direct writes are not how the store changes: everything goes through commit(). */
+  put(): void {
+    throw new Error("LmdbStore.put: write through commit()");
+  }
+
+  delete(): void {
+    throw new Error("LmdbStore.delete: write through commit()");
+  }
+
+  *scan(prefix: Key, options: { readonly before?: Key; readonly limit?: number } = {}): Iterable<KeyValue> {
+    const range = this.#db.getRange({
+      start: prefix as LmdbKey,
+      end: (options.before ?? [...prefix, MAXIMUM_KEY]) as LmdbKey,
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+    });
+    for (const { key, value } of range) yield { key: key as Key, value };
+  }
+
+  /** Writes one group commit in one transaction; resolves when it is durable. */
+  async commit(writes: readonly PendingWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    await this.#db.transaction(() => {
+      for (const write of writes) {
+        if (write.value === undefined) this.#db.removeSync(write.key as LmdbKey);
+        else this.#db.putSync(write.key as LmdbKey, write.value);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#db.close();
+  }
+}
