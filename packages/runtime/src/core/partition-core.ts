@@ -208,6 +208,19 @@ export class PartitionCore {
     this.#kv.delete(keys.outbox(seq));
   }
 
+  /** The egress connector refused the message: it becomes a dead letter instead. */
+  egressRejected(seq: number, reason: string, nowMs: number): void {
+    const entry = this.#kv.get(keys.outbox(seq)) as OutboxEntry | undefined;
+    if (entry === undefined) return;
+    this.#kv.delete(keys.outbox(seq));
+    this.#deadLetter(
+      entry.source,
+      [{ argument: entry.value }],
+      `egress ${entry.egress} refused the message: ${reason}`,
+      nowMs,
+    );
+  }
+
   /** Delivers every delayed message due at `nowMs`. */
   fireTimers(nowMs: number): void {
     if (this.#nextTimerAtMs === undefined || this.#nextTimerAtMs > nowMs) return;

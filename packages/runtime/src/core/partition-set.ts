@@ -98,6 +98,11 @@ export class PartitionSet {
     this.#core(source).egressDelivered(seq);
   }
 
+  egressRejected(source: Address, seq: number, reason: string, nowMs: number): void {
+    this.#core(source).egressRejected(seq, reason, nowMs);
+    this.#drain(nowMs);
+  }
+
   fireTimers(nowMs: number): void {
     for (const core of this.#cores) core.fireTimers(nowMs);
     this.#drain(nowMs);

@@ -1,0 +1,273 @@
+// The engine: the I/O shell around the partitions. It feeds inputs to the PartitionSet,
+// group-commits its writes to the store, and releases effects only once the commit that
+// produced them is durable: ingress acknowledgements, function invocations, egress
+// hand-offs. One commit is in flight at a time; writes made meanwhile wait for the next.
+//
+// Invariant (asserted): nothing leaves the engine before the commit containing it is
+// durable. The committing writes stay readable in `#committing` until the store has them.
+import type { FromFunction, Init, ToFunction } from "@eddy/protocol";
+import { type Address, addressKey, formatAddress } from "../core/address.ts";
+import type { KV } from "../core/kv.ts";
+import { applyWrites, OverlayKV, type PendingWrite } from "../core/overlay-kv.ts";
+import type { Catalog } from "../core/partition-core.ts";
+import { PartitionSet, type ReleasedEffect } from "../core/partition-set.ts";
+import type { DeadLetter, Envelope, OutboxEntry } from "../core/records.ts";
+
+/** Sends a batch to a function and returns its reply, retrying transient failures within its budget. */
+export interface Invoker {
+  invoke(target: Address, request: Init<ToFunction>, attempt: number): Promise<InvokeOutcome>;
+  close(): Promise<void>;
+}
+
+export type InvokeOutcome =
+  | { readonly ok: true; readonly response: FromFunction }
+  | { readonly ok: false; readonly reason: string };
+
+/** How a connector settles an egress message: out for good, or refused (it becomes a dead letter). */
+export interface EgressSettlement {
+  delivered(): void;
+  rejected(reason: string): void;
+}
+
+/**
+ * Receives egress messages after they are committed. Writes to `transaction` commit
+ * together with the settlement, so a connector that stores what it delivers (the
+ * playground egress) is exactly-once; one that publishes elsewhere settles after publishing.
+ */
+export interface EgressConnector {
+  readonly egressIds: readonly string[];
+  deliver(entry: OutboxEntry, transaction: KV, settle: EgressSettlement): void;
+}
+
+export interface DurableStore extends KV {
+  commit(writes: readonly PendingWrite[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface EngineOptions {
+  readonly store: DurableStore;
+  readonly catalog: Catalog;
+  readonly invoker: Invoker;
+  readonly partitionCount: number;
+  readonly egress?: readonly EgressConnector[];
+  readonly clock?: () => number;
+  /** Longest a write waits for its group commit. */
+  readonly commitIntervalMs?: number;
+  readonly onDeadLetter?: (letter: DeadLetter) => void;
+  /** A function failed under the stop policy: the process should stop. */
+  readonly onStop?: (reason: string) => void;
+}
+
+export type AcceptResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: "unknown-function" | "stopping"; readonly message: string };
+
+export class Engine {
+  readonly #store: DurableStore;
+  readonly #catalog: Catalog;
+  readonly #invoker: Invoker;
+  readonly #clock: () => number;
+  readonly #commitIntervalMs: number;
+  readonly #options: EngineOptions;
+  readonly #egress = new Map<string, EgressConnector>();
+  /** Writes of the commit in flight, readable until the store has them. */
+  readonly #committing: OverlayKV;
+  readonly #partitions: PartitionSet;
+  /** Acknowledgements waiting for the next commit, and those waiting for the one in flight. */
+  #acks: (() => void)[] = [];
+  #commitInFlight: Promise<void> | undefined;
+  #commitTimer: NodeJS.Timeout | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAtMs: number | undefined;
+  #invocationsInFlight = 0;
+  #stopping = false;
+  readonly #blocked = new Map<string, (() => void)[]>();
+  #commits = 0;
+
+  constructor(options: EngineOptions) {
+    this.#options = options;
+    this.#store = options.store;
+    this.#catalog = options.catalog;
+    this.#invoker = options.invoker;
+    this.#clock = options.clock ?? Date.now;
+    this.#commitIntervalMs = options.commitIntervalMs ?? 2;
+    for (const connector of options.egress ?? []) for (const id of connector.egressIds) this.#egress.set(id, connector);
+    this.#committing = new OverlayKV(options.store);
+    this.#partitions = new PartitionSet(this.#committing, options.catalog, options.partitionCount);
+  }
+
+  get commits(): number {
+    return this.#commits;
+  }
+
+  get invocationsInFlight(): number {
+    return this.#invocationsInFlight;
+  }
+
+  /** Re-issues what was in flight at the last stop and starts committing. */
+  start(): void {
+    this.#partitions.recover(this.#clock());
+    this.#scheduleCommit();
+  }
+
+  /**
+   * Accepts a message from an ingress. Resolves once it is durable (then the ingress may
+   * acknowledge it), or right away with an error value the ingress can report.
+   */
+  async accept(envelope: Envelope): Promise<AcceptResult> {
+    if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    if (this.#catalog.functionSettings(envelope.target.typename) === undefined) {
+      return {
+        ok: false,
+        code: "unknown-function",
+        message: `unknown function type ${envelope.target.typename}: no endpoint in the module serves it`,
+      };
+    }
+    // Backpressure: while the target's backlog is at its limit, the source waits.
+    const waiting = this.#blocked.get(addressKey(envelope.target));
+    if (waiting !== undefined) await new Promise<void>((resume) => waiting.push(resume));
+    this.#partitions.deliver(envelope, this.#clock());
+    await new Promise<void>((durable) => {
+      this.#acks.push(durable);
+      this.#scheduleCommit();
+    });
+    return { ok: true };
+  }
+
+  /**
+   * Runs `work` against the current transaction and resolves with its result once the
+   * commit holding its writes is durable (for connectors' own tables).
+   */
+  async transact<T>(work: (transaction: KV) => T): Promise<T> {
+    const result = work(this.#partitions.transaction);
+    await new Promise<void>((durable) => {
+      this.#acks.push(durable);
+      this.#scheduleCommit();
+    });
+    return result;
+  }
+
+  /** Finishes the commit in flight and the writes still pending, then closes the store. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#commitTimer !== undefined) clearTimeout(this.#commitTimer);
+    this.#commitTimer = undefined;
+    await this.#commitInFlight;
+    await this.#commitNow();
+    await this.#invoker.close();
+    await this.#store.close();
+  }
+
+  #scheduleCommit(): void {
+    if (this.#commitTimer !== undefined || this.#commitInFlight !== undefined || this.#stopping) return;
+    this.#commitTimer = setTimeout(() => {
+      this.#commitTimer = undefined;
+      void this.#commitNow();
+    }, this.#commitIntervalMs);
+  }
+
+  async #commitNow(): Promise<void> {
+    if (this.#commitInFlight !== undefined) return;
+    const { writes, effects } = this.#partitions.takeCommit();
+    const acks = this.#acks;
+    this.#acks = [];
+    if (writes.length === 0 && effects.length === 0 && acks.length === 0) return;
+    applyWrites(this.#committing, writes);
+    this.#commitInFlight = this.#store.commit(writes);
+    try {
+      await this.#commitInFlight;
+    } finally {
+      this.#commitInFlight = undefined;
+    }
+    this.#committing.discard();
+    this.#commits++;
+    for (const ack of acks) ack();
+    for (const effect of effects) this.#release(effect);
+    this.#armTimer();
+    if (this.#partitions.pendingWrites > 0 || this.#partitions.heldEffects > 0 || this.#acks.length > 0)
+      this.#scheduleCommit();
+  }
+
+  #release(effect: ReleasedEffect): void {
+    switch (effect.kind) {
+      case "invoke":
+        this.#invoke(effect.target, effect.batchId, effect.request, effect.attempt);
+        return;
+      case "egress": {
+        const connector = this.#egress.get(effect.entry.egress);
+        if (connector === undefined) {
+          throw new Error(`egress ${effect.entry.egress} has no connector, but the catalog declared it`);
+        }
+        const { source, seq } = effect.entry;
+        connector.deliver(effect.entry, this.#partitions.transaction, {
+          delivered: () => {
+            this.#partitions.egressDelivered(source, seq);
+            this.#scheduleCommit();
+          },
+          rejected: (reason) => {
+            this.#partitions.egressRejected(source, seq, reason, this.#clock());
+            this.#scheduleCommit();
+          },
+        });
+        return;
+      }
+      case "dead-letter":
+        this.#options.onDeadLetter?.(effect.letter);
+        return;
+      case "backpressure": {
+        const key = addressKey(effect.target);
+        if (effect.blocked) {
+          if (!this.#blocked.has(key)) this.#blocked.set(key, []);
+        } else {
+          const waiting = this.#blocked.get(key) ?? [];
+          this.#blocked.delete(key);
+          for (const resume of waiting) resume();
+        }
+        return;
+      }
+      case "stop":
+        this.#options.onStop?.(effect.reason);
+        return;
+    }
+  }
+
+  #invoke(target: Address, batchId: number, request: Init<ToFunction>, attempt: number): void {
+    if (this.#stopping) return; // re-sent after the restart
+    this.#invocationsInFlight++;
+    this.#invoker.invoke(target, request, attempt).then(
+      (outcome) => {
+        this.#invocationsInFlight--;
+        if (this.#stopping) return;
+        if (outcome.ok) this.#partitions.complete(target, batchId, outcome.response, this.#clock());
+        else this.#partitions.fail(target, batchId, outcome.reason, this.#clock());
+        this.#scheduleCommit();
+      },
+      (error: unknown) => {
+        this.#invocationsInFlight--;
+        // An invoker must return failures as values; a throw is a bug, reported where it happened.
+        const reason = `invoker bug while calling ${formatAddress(target)}: ${error instanceof Error ? error.stack : String(error)}`;
+        this.#options.onStop?.(reason);
+      },
+    );
+  }
+
+  /** Wakes up for the earliest delayed message. */
+  #armTimer(): void {
+    const next = this.#partitions.nextTimerAtMs;
+    if (next === undefined || next === this.#timerAtMs || this.#stopping) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAtMs = next;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAtMs = undefined;
+        this.#partitions.fireTimers(this.#clock());
+        this.#scheduleCommit();
+        this.#armTimer();
+      },
+      // setTimeout holds at most 2^31-1 ms (~24.8 days); a later timer just wakes up twice.
+      Math.min(Math.max(0, next - this.#clock()), 2 ** 31 - 1),
+    );
+  }
+}

@@ -1,0 +1,160 @@
+// Invokes remote functions over HTTP with undici pools (one per origin), as StateFun's
+// async transport does: POST application/octet-stream, every failure retried with
+// exponential backoff (2 ms doubling) inside a total call budget, then reported as a
+// value naming the URL, the address, the attempts and the last cause.
+//
+// Unlike StateFun, an empty 2xx body is a failure, not "success with no effects": every
+// SDK answers at least an empty InvocationResponse, and treating a proxy's empty 200 as
+// success would silently drop the batch.
+import { decodeFromFunction, encodeToFunction, type FromFunction, type Init, type ToFunction } from "@eddy/protocol";
+import { Pool } from "undici";
+import { type Address, formatAddress } from "../core/address.ts";
+import type { InvokeOutcome, Invoker } from "../engine/engine.ts";
+
+export interface HttpFunctionEndpoint {
+  /** The function's URL, template already applied. For a unix socket, the URL's host is ignored. */
+  readonly url: string;
+  readonly unixSocketPath?: string;
+  /** Budget for all attempts of one batch. */
+  readonly callTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly maxResponseBytes: number;
+  readonly poolSize: number;
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly passphrase?: string };
+}
+
+export interface EndpointResolver {
+  endpointFor(typename: string): HttpFunctionEndpoint | undefined;
+}
+
+type Attempt = { readonly ok: true; readonly response: FromFunction } | { readonly ok: false; readonly reason: string };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function isOctetStream(contentType: string | string[] | undefined): boolean {
+  const value = Array.isArray(contentType) ? contentType[0] : contentType;
+  // Lenient like the Netty transport: parameters allowed; a missing header is tolerated (Go's SDK may omit it).
+  return value === undefined || value.split(";")[0]?.trim().toLowerCase() === "application/octet-stream";
+}
+
+function describe(cause: unknown): string {
+  if (cause instanceof Error) {
+    const code = (cause as { code?: string }).code;
+    return code === undefined ? cause.message : `${code}: ${cause.message}`;
+  }
+  return String(cause);
+}
+
+export class HttpInvoker implements Invoker {
+  readonly #resolver: EndpointResolver;
+  readonly #pools = new Map<string, Pool>();
+  readonly #retryBaseMs: number;
+  #closed = false;
+
+  constructor(resolver: EndpointResolver, options: { readonly retryBaseMs?: number } = {}) {
+    this.#resolver = resolver;
+    this.#retryBaseMs = options.retryBaseMs ?? 2;
+  }
+
+  async invoke(target: Address, request: Init<ToFunction>, attempt: number): Promise<InvokeOutcome> {
+    const endpoint = this.#resolver.endpointFor(target.typename);
+    if (endpoint === undefined) return { ok: false, reason: `no endpoint serves ${target.typename}` };
+    // After a final failure under the retry-forever policy, wait before the next round: 1 s doubling up to a minute.
+    if (attempt > 0) await sleep(Math.min(1000 * 2 ** (attempt - 1), 60_000));
+    const body = encodeToFunction(request);
+    const url = new URL(endpoint.url);
+    const path = `${url.pathname}${url.search}`;
+    const pool = this.#pool(endpoint, url);
+    const startedAt = performance.now();
+    let tries = 0;
+    let lastReason = "";
+    for (;;) {
+      tries++;
+      const remainingMs = endpoint.callTimeoutMs - (performance.now() - startedAt);
+      const result = await this.#attempt(pool, path, body, endpoint, Math.max(remainingMs, 10));
+      if (result.ok) return result;
+      lastReason = result.reason;
+      const backoffMs = this.#retryBaseMs * 2 ** Math.min(tries - 1, 20);
+      const left = endpoint.callTimeoutMs - (performance.now() - startedAt);
+      if (this.#closed || left < backoffMs + 1) break;
+      await sleep(backoffMs);
+    }
+    const elapsedMs = Math.round(performance.now() - startedAt);
+    return {
+      ok: false,
+      reason: `POST ${endpoint.url} for ${formatAddress(target)} failed ${tries} time(s) in ${elapsedMs} ms (call budget ${endpoint.callTimeoutMs} ms); last: ${lastReason}`,
+    };
+  }
+
+  async #attempt(
+    pool: Pool,
+    path: string,
+    body: Uint8Array,
+    endpoint: HttpFunctionEndpoint,
+    timeoutMs: number,
+  ): Promise<Attempt> {
+    let response: Awaited<ReturnType<Pool["request"]>>;
+    try {
+      response = await pool.request({
+        path,
+        method: "POST",
+        headers: {
+          "content-type": "application/octet-stream",
+          accept: "application/octet-stream",
+          "user-agent": "eddy",
+        },
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (cause) {
+      return { ok: false, reason: describe(cause) };
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await response.body.arrayBuffer());
+    } catch (cause) {
+      return { ok: false, reason: `reading the reply: ${describe(cause)}` };
+    }
+    if (response.statusCode < 200 || response.statusCode > 299) {
+      const text = new TextDecoder().decode(bytes.subarray(0, 300)).trim();
+      return { ok: false, reason: `HTTP ${response.statusCode}${text === "" ? "" : `: ${text}`}` };
+    }
+    if (!isOctetStream(response.headers["content-type"])) {
+      return {
+        ok: false,
+        reason: `reply has content type ${String(response.headers["content-type"])}; expected application/octet-stream`,
+      };
+    }
+    if (bytes.length === 0) return { ok: false, reason: "reply body is empty; expected a FromFunction" };
+    if (bytes.length > endpoint.maxResponseBytes) {
+      return { ok: false, reason: `reply is ${bytes.length} bytes, over the limit of ${endpoint.maxResponseBytes}` };
+    }
+    const decoded = decodeFromFunction(bytes);
+    if (!decoded.ok) return { ok: false, reason: `reply is not a FromFunction: ${decoded.error}` };
+    return { ok: true, response: decoded.value };
+  }
+
+  #pool(endpoint: HttpFunctionEndpoint, url: URL): Pool {
+    const key = `${url.origin}|${endpoint.unixSocketPath ?? ""}`;
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      const tls = endpoint.tls ?? {};
+      pool = new Pool(url.origin, {
+        connections: endpoint.poolSize,
+        pipelining: 1,
+        maxResponseSize: endpoint.maxResponseBytes,
+        ...(endpoint.unixSocketPath === undefined ? {} : { socketPath: endpoint.unixSocketPath }),
+        connect: { timeout: endpoint.connectTimeoutMs, ...tls },
+      });
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((pool) => pool.destroy()));
+  }
+}

@@ -1,0 +1,111 @@
+// The engine with real parts: LMDB on disk, the playground ingress and egress over HTTP,
+// the greeter example's functions in-process. Restarting on the same state directory
+// carries on where it stopped.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { createEndpoint } from "@eddy/sdk";
+import { greeter, person } from "../../../examples/greeter/functions.ts";
+import type { FunctionTypename } from "../src/core/address.ts";
+import type { Catalog, FunctionSettings } from "../src/core/partition-core.ts";
+import { Engine } from "../src/engine/engine.ts";
+import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
+import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "../src/io/playground/egress.ts";
+import { PlaygroundIngress } from "../src/io/playground/ingress.ts";
+import { LmdbStore } from "../src/store/lmdb-store.ts";
+
+const stateDir = mkdtempSync(join(tmpdir(), "eddy-engine-"));
+after(() => rmSync(stateDir, { recursive: true, force: true }));
+
+const settings: FunctionSettings = {
+  maxBatchCount: 1000,
+  maxBatchBytes: 4 << 20,
+  backlogLimit: 1000,
+  failurePolicy: "dead-letter",
+};
+const catalog: Catalog = {
+  functionSettings: (typename: FunctionTypename) => (typename.startsWith("example/") ? settings : undefined),
+  hasEgress: (egress) => egress === PLAYGROUND_EGRESS_ID,
+};
+
+async function startRuntime() {
+  const store = new LmdbStore({ path: stateDir });
+  const egress = new PlaygroundEgress({ port: 0, host: "127.0.0.1", topics: ["greetings"] });
+  const deadLetters: string[] = [];
+  const engine = new Engine({
+    store,
+    catalog,
+    invoker: new InProcessInvoker(createEndpoint([person, greeter])),
+    partitionCount: 8,
+    egress: [egress],
+    onDeadLetter: (letter) => deadLetters.push(letter.reason),
+  });
+  egress.attach(engine, store);
+  const ingress = new PlaygroundIngress(engine, { port: 0, host: "127.0.0.1", maxBodyBytes: 1 << 20 });
+  engine.start();
+  const ingressUrl = await ingress.listen();
+  const egressUrl = await egress.listen();
+  return {
+    ingressUrl,
+    egressUrl,
+    deadLetters,
+    async stop() {
+      await ingress.close();
+      await egress.close();
+      await engine.stop();
+    },
+  };
+}
+
+async function greet(ingressUrl: string, name: string): Promise<number> {
+  const response = await fetch(`${ingressUrl}example/person/${name}`, {
+    method: "PUT",
+    headers: { "content-type": "application/vnd.example/GreetRequest" },
+    body: JSON.stringify({ name }),
+  });
+  await response.text();
+  return response.status;
+}
+
+async function nextGreeting(egressUrl: string): Promise<string> {
+  for (let tries = 0; tries < 200; tries++) {
+    const response = await fetch(`${egressUrl}greetings`);
+    const text = await response.text();
+    if (response.status === 200) return text;
+    assert.equal(response.status, 404, text);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error("no greeting arrived");
+}
+
+describe("engine", () => {
+  it("greets through the playground ingress and egress, and remembers visits across a restart", async () => {
+    const first = await startRuntime();
+    for (let visit = 0; visit < 3; visit++) assert.equal(await greet(first.ingressUrl, "seth"), 200);
+    const greetings = [
+      await nextGreeting(first.egressUrl),
+      await nextGreeting(first.egressUrl),
+      await nextGreeting(first.egressUrl),
+    ];
+    assert.deepEqual(greetings, ["Welcome seth!", "Welcome back seth!", "third time's the charm, seth!"]);
+    await first.stop();
+
+    const second = await startRuntime();
+    assert.equal(await greet(second.ingressUrl, "seth"), 200);
+    assert.match(await nextGreeting(second.egressUrl), /Happy to see you once again, seth! \(visit 4\)/);
+    assert.deepEqual(second.deadLetters, []);
+    await second.stop();
+  });
+
+  it("answers 404 for an unknown function type and keeps serving", async () => {
+    const runtime = await startRuntime();
+    const response = await fetch(`${runtime.ingressUrl}nope/missing/1`, { method: "POST", body: "x" });
+    assert.equal(response.status, 404);
+    assert.match(await response.text(), /unknown function type nope\/missing/);
+    assert.equal(await greet(runtime.ingressUrl, "ann"), 200);
+    assert.equal(await nextGreeting(runtime.egressUrl), "Welcome ann!");
+    await runtime.stop();
+  });
+});
