@@ -38,48 +38,91 @@ export function startsWith(key: Key, prefix: Key): boolean {
   return true;
 }
 
-/** A string that sorts like the tuple, for map keys. */
+/**
+ * A string that sorts like the tuple under compareKeys: parts joined by NUL (below every
+ * escaped character), numbers tagged \u0001 and fixed-width hex, strings tagged \u0002
+ * with NUL and \u0001 escaped. Numbers must be integers in [0, 2^53).
+ */
 export function encodeKey(key: Key): string {
-  return key
-    .map((part) =>
-      typeof part === "number"
-        ? `\u0001${part.toString(16).padStart(14, "0")}`
-        : `\u0002${part.replaceAll("\u0000", "\u0000\u0003")}`,
-    )
-    .join("\u0000");
+  let encoded = "";
+  for (let index = 0; index < key.length; index++) {
+    const part = key[index] as KeyPart;
+    if (index > 0) encoded += "\u0000";
+    if (typeof part === "number") {
+      if (!Number.isSafeInteger(part) || part < 0)
+        throw new RangeError(`key part ${part} is not a non-negative integer`);
+      encoded += `\u0001${part.toString(16).padStart(14, "0")}`;
+    } else {
+      const escaped =
+        part.includes("\u0000") || part.includes("\u0001")
+          ? part.replaceAll("\u0001", "\u0001\u0002").replaceAll("\u0000", "\u0001\u0001")
+          : part;
+      encoded += `\u0002${escaped}`;
+    }
+  }
+  return encoded;
 }
 
-/** An in-memory KV for tests and simulation. Values are cloned on the way in and out, as a real store would copy them. */
+/**
+ * An in-memory KV for tests and simulation. Values are cloned on the way in, as a real
+ * store serializes them; reads hand out the stored copy, which callers treat as read-only.
+ */
 export class MemoryKV implements KV {
   readonly #entries = new Map<string, KeyValue>();
+  /** Encoded keys in order. */
+  readonly #sorted: string[] = [];
 
   get size(): number {
     return this.#entries.size;
   }
 
   get(key: Key): unknown {
-    const entry = this.#entries.get(encodeKey(key));
-    return entry === undefined ? undefined : structuredClone(entry.value);
+    return this.#entries.get(encodeKey(key))?.value;
   }
 
   put(key: Key, value: unknown): void {
-    this.#entries.set(encodeKey(key), { key: [...key], value: structuredClone(value) });
+    const encoded = encodeKey(key);
+    if (!this.#entries.has(encoded)) this.#sorted.splice(this.#lowerBound(encoded), 0, encoded);
+    this.#entries.set(encoded, { key: [...key], value: structuredClone(value) });
   }
 
   delete(key: Key): void {
-    this.#entries.delete(encodeKey(key));
+    const encoded = encodeKey(key);
+    if (!this.#entries.delete(encoded)) return;
+    this.#sorted.splice(this.#lowerBound(encoded), 1);
   }
 
   *scan(prefix: Key, options: { readonly before?: Key; readonly limit?: number } = {}): Iterable<KeyValue> {
-    const matches = [...this.#entries.values()]
-      .filter((entry) => startsWith(entry.key, prefix))
-      .filter((entry) => options.before === undefined || compareKeys(entry.key, options.before) < 0)
-      .sort((a, b) => compareKeys(a.key, b.key));
+    const start = encodeKey(prefix);
+    const before = options.before === undefined ? undefined : encodeKey(options.before);
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
     let count = 0;
-    for (const entry of matches) {
-      if (options.limit !== undefined && count++ >= options.limit) return;
-      yield { key: entry.key, value: structuredClone(entry.value) };
+    // Copy the range first: callers may write while iterating.
+    const range: string[] = [];
+    for (let index = this.#lowerBound(start); index < this.#sorted.length; index++) {
+      const encoded = this.#sorted[index] as string;
+      if (!encoded.startsWith(start)) break;
+      if (before !== undefined && encoded >= before) break;
+      // Same prefix string but a longer last part ("ab" under prefix "a") is not under the prefix.
+      if (prefix.length > 0 && encoded.length > start.length && encoded[start.length] !== "\u0000") continue;
+      if (count++ >= limit) break;
+      range.push(encoded);
     }
+    for (const encoded of range) {
+      const entry = this.#entries.get(encoded) as KeyValue;
+      yield entry;
+    }
+  }
+
+  #lowerBound(encoded: string): number {
+    let low = 0;
+    let high = this.#sorted.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((this.#sorted[middle] as string) < encoded) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   /** A deep copy: what survives a crash when this KV plays the durable store. */

@@ -129,6 +129,32 @@ export class PartitionCore {
     this.#refreshNextTimer();
   }
 
+  /**
+   * A message from an ingress that carries an idempotency key: delivered unless the key
+   * was seen before (within the retention), in which case nothing happens. Returns
+   * whether it was delivered. Key and message commit together, so a retry after a crash
+   * finds the key exactly when the message survived.
+   */
+  deliverOnce(envelope: Envelope, idempotencyKey: string, nowMs: number): boolean {
+    const key = keys.ingressKey(idempotencyKey);
+    if (this.#kv.get(key) !== undefined) return false;
+    this.#kv.put(key, nowMs);
+    this.#kv.put(keys.ingressKeyAt(nowMs, idempotencyKey), true);
+    this.deliver(envelope, nowMs);
+    return true;
+  }
+
+  /** Forgets idempotency keys accepted before `beforeMs`. */
+  expireIngressKeys(beforeMs: number): number {
+    let expired = 0;
+    for (const { key } of [...this.#kv.scan(keys.ingressKeysAt(), { before: keys.ingressKeyAt(beforeMs, "") })]) {
+      this.#kv.delete(key);
+      this.#kv.delete(keys.ingressKey(key[2] as string));
+      expired++;
+    }
+    return expired;
+  }
+
   /** A message for an address of this partition. */
   deliver(envelope: Envelope, nowMs: number): void {
     const invocation: StoredInvocation =

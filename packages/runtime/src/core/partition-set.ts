@@ -84,6 +84,17 @@ export class PartitionSet {
     this.#drain(nowMs);
   }
 
+  /** See PartitionCore.deliverOnce. */
+  deliverOnce(envelope: Envelope, idempotencyKey: string, nowMs: number): boolean {
+    const delivered = this.#core(envelope.target).deliverOnce(envelope, idempotencyKey, nowMs);
+    this.#drain(nowMs);
+    return delivered;
+  }
+
+  expireIngressKeys(beforeMs: number): number {
+    return this.#cores.reduce((sum, core) => sum + core.expireIngressKeys(beforeMs), 0);
+  }
+
   complete(target: Address, batchId: number, response: FromFunction, nowMs: number): void {
     this.#core(target).complete(target, batchId, response, nowMs);
     this.#drain(nowMs);

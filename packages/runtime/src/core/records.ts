@@ -85,6 +85,10 @@ export const keys = {
   token: (sender: AddressKey, token: string): Key => ["token", sender, token],
   outbox: (seq: number): Key => ["outbox", seq],
   outboxAll: (): Key => ["outbox"],
+  /** Ingress idempotency keys: key -> accepted-at, and the time index used to expire them. */
+  ingressKey: (key: string): Key => ["idem", key],
+  ingressKeyAt: (atMs: number, key: string): Key => ["idem-at", atMs, key],
+  ingressKeysAt: (): Key => ["idem-at"],
   deadLetter: (seq: number): Key => ["dead", seq],
   deadLettersAll: (): Key => ["dead"],
 } as const;

@@ -54,13 +54,21 @@ export interface EngineOptions {
   /** Longest a write waits for its group commit. */
   readonly commitIntervalMs?: number;
   readonly onDeadLetter?: (letter: DeadLetter) => void;
+  /** How long an ingress idempotency key is remembered; default 24 h. */
+  readonly idempotencyRetentionMs?: number;
   /** A function failed under the stop policy: the process should stop. */
   readonly onStop?: (reason: string) => void;
 }
 
 export type AcceptResult =
-  | { readonly ok: true }
+  /** `duplicate`: the idempotency key was seen before; the message was not delivered again. */
+  | { readonly ok: true; readonly duplicate: boolean }
   | { readonly ok: false; readonly code: "unknown-function" | "stopping"; readonly message: string };
+
+export interface AcceptOptions {
+  /** Deliver at most once per key within the retention (see EngineOptions.idempotencyRetentionMs). */
+  readonly idempotencyKey?: string;
+}
 
 export class Engine {
   readonly #store: DurableStore;
@@ -80,6 +88,7 @@ export class Engine {
   #timer: NodeJS.Timeout | undefined;
   #timerAtMs: number | undefined;
   #invocationsInFlight = 0;
+  #sweeper: NodeJS.Timeout | undefined;
   #stopping = false;
   readonly #blocked = new Map<string, (() => void)[]>();
   #commits = 0;
@@ -108,13 +117,21 @@ export class Engine {
   start(): void {
     this.#partitions.recover(this.#clock());
     this.#scheduleCommit();
+    const retentionMs = this.#options.idempotencyRetentionMs ?? 24 * 60 * 60 * 1000;
+    this.#sweeper = setInterval(
+      () => {
+        if (this.#partitions.expireIngressKeys(this.#clock() - retentionMs) > 0) this.#scheduleCommit();
+      },
+      Math.min(retentionMs / 10, 60_000),
+    );
+    this.#sweeper.unref();
   }
 
   /**
    * Accepts a message from an ingress. Resolves once it is durable (then the ingress may
    * acknowledge it), or right away with an error value the ingress can report.
    */
-  async accept(envelope: Envelope): Promise<AcceptResult> {
+  async accept(envelope: Envelope, options: AcceptOptions = {}): Promise<AcceptResult> {
     if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
     if (this.#catalog.functionSettings(envelope.target.typename) === undefined) {
       return {
@@ -126,12 +143,15 @@ export class Engine {
     // Backpressure: while the target's backlog is at its limit, the source waits.
     const waiting = this.#blocked.get(addressKey(envelope.target));
     if (waiting !== undefined) await new Promise<void>((resume) => waiting.push(resume));
-    this.#partitions.deliver(envelope, this.#clock());
+    let duplicate = false;
+    if (options.idempotencyKey === undefined) this.#partitions.deliver(envelope, this.#clock());
+    else duplicate = !this.#partitions.deliverOnce(envelope, options.idempotencyKey, this.#clock());
+    // A duplicate also waits: the first delivery may still be in the commit pipeline.
     await new Promise<void>((durable) => {
       this.#acks.push(durable);
       this.#scheduleCommit();
     });
-    return { ok: true };
+    return { ok: true, duplicate };
   }
 
   /**
@@ -150,6 +170,7 @@ export class Engine {
   /** Finishes the commit in flight and the writes still pending, then closes the store. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#commitTimer !== undefined) clearTimeout(this.#commitTimer);
     this.#commitTimer = undefined;

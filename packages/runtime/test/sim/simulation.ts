@@ -2,11 +2,12 @@
 // clock and crashes, all driven by one seeded Random. Invariants are checked as it runs
 // and at the end; a violation throws with the seed and the step, so it can be replayed.
 import type { FromFunction, Init, ToFunction } from "@eddy/protocol";
-import type { Address, FunctionTypename } from "../../src/core/address.ts";
+import { type Address, addressKey, type FunctionTypename } from "../../src/core/address.ts";
 import { MemoryKV } from "../../src/core/kv.ts";
 import { applyWrites } from "../../src/core/overlay-kv.ts";
 import type { Catalog, FunctionSettings } from "../../src/core/partition-core.ts";
 import { PartitionSet } from "../../src/core/partition-set.ts";
+import { partitionOf } from "../../src/core/partitioning.ts";
 import type { StoredState } from "../../src/core/records.ts";
 import { keys } from "../../src/core/records.ts";
 import {
@@ -115,16 +116,10 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
 
   function counts(): number[] {
     return Array.from({ length: options.instances }, (_, instance) => {
-      for (let partition = 0; partition < options.partitions; partition++) {
-        const key = [
-          "p",
-          partition,
-          ...keys.state({ typename: FUNCTION_TYPE as FunctionTypename, id: String(instance) }, "count"),
-        ];
-        const stored = durable.get(key) as StoredState | undefined;
-        if (stored !== undefined) return readCount(stored.value);
-      }
-      return 0;
+      const address = { typename: FUNCTION_TYPE as FunctionTypename, id: String(instance) };
+      const partition = partitionOf(addressKey(address), options.partitions);
+      const stored = durable.get(["p", partition, ...keys.state(address, "count")]) as StoredState | undefined;
+      return stored === undefined ? 0 : readCount(stored.value);
     });
   }
 
@@ -136,17 +131,23 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
     });
   }
 
+  /** The source sends with an idempotency key per position, like a client of the HTTP ingress. */
+  function send(position: number): boolean {
+    const command = workload.commands[position] as (typeof workload.commands)[number];
+    const target = { typename: FUNCTION_TYPE as FunctionTypename, id: String(command.target) };
+    return set.deliverOnce({ target, argument: commandsValue(command.cmds) }, `command-${position}`, nowMs);
+  }
+
   function emit(): void {
-    const command = workload.commands[emitted];
-    if (command === undefined) return;
-    set.deliver(
-      {
-        target: { typename: FUNCTION_TYPE as FunctionTypename, id: String(command.target) },
-        argument: commandsValue(command.cmds),
-      },
-      nowMs,
-    );
+    if (emitted >= workload.commands.length) return;
+    if (!send(emitted)) fail(`command ${emitted} was new but its key was already known`);
     emitted++;
+  }
+
+  /** A client whose reply got lost retries an acknowledged command: it must not be delivered again. */
+  function resend(): void {
+    if (acked === 0) return;
+    if (send(random.int(acked))) fail("an acknowledged command was delivered a second time");
   }
 
   function reply(index: number): void {
@@ -187,6 +188,8 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
         staleReplies++;
         set.complete(old.target, old.batchId, interpret(old.request), nowMs);
       }
+    } else if (roll < 0.8) {
+      resend();
     } else if (roll < 0.9) {
       nowMs += random.int(25);
       set.fireTimers(nowMs);

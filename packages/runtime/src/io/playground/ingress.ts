@@ -2,7 +2,9 @@
 // /<namespace>/<type>/<id> with the message as the body and its typename in
 // `Content-Type: application/vnd.<typename>` (default io.statefun.types/string, bytes as
 // they are, as StateFun's playground does). The reply is sent only once the message is
-// durable: 200 means it will be processed, exactly once.
+// durable: 200 means it will be processed, exactly once. A request retried with the same
+// `Idempotency-Key` header is delivered at most once (Eddy's addition, for clients that
+// retry after a lost reply).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FunctionTypename } from "../../core/address.ts";
@@ -89,11 +91,15 @@ export class PlaygroundIngress {
       reply(res, 413, `message body is larger than the limit of ${this.#options.maxBodyBytes} bytes`);
       return;
     }
-    const accepted = await this.#engine.accept({
-      target: { typename: target.typename, id: target.id },
-      argument: { typename: typenameOf(req), hasValue: true, value: read.body },
-    });
-    if (accepted.ok) reply(res, 200, "accepted");
+    const idempotencyKey = req.headers["idempotency-key"];
+    const accepted = await this.#engine.accept(
+      {
+        target: { typename: target.typename, id: target.id },
+        argument: { typename: typenameOf(req), hasValue: true, value: read.body },
+      },
+      typeof idempotencyKey === "string" && idempotencyKey !== "" ? { idempotencyKey } : {},
+    );
+    if (accepted.ok) reply(res, 200, accepted.duplicate ? "accepted before (same Idempotency-Key)" : "accepted");
     else reply(res, accepted.code === "unknown-function" ? 404 : 503, accepted.message);
   }
 }
