@@ -1,11 +1,15 @@
 // The eddy command line. Each command lives in its own module under commands/;
 // this file only dispatches and turns usage errors into exit code 2.
+import { ConfigurationError, runCommand } from "./commands/run.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { UsageError } from "./usage.ts";
 
 const USAGE = `Usage: eddy <command> [options]
 
 Commands:
+  run <module.yaml>... [--state-dir DIR] [--host H] [--failure-policy retry|dead-letter|stop]
+      Run the embedded runtime on StateFun module files: durable state in DIR
+      (default ./eddy-state), exactly-once across crashes.
   serve <functions.ts> [--port N] [--host H]
       Serve the stateful functions a module exports over HTTP, speaking the
       StateFun 3.x protocol (default http://127.0.0.1:8000/).
@@ -16,6 +20,7 @@ Options:
 `;
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
+  run: runCommand,
   serve: serveCommand,
 };
 
@@ -42,6 +47,10 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError) {
       process.stderr.write(`eddy ${command}: ${error.message}\n\n${USAGE}`);
       return 2;
+    }
+    if (error instanceof ConfigurationError) {
+      process.stderr.write(`eddy ${command}: ${error.message}\n`);
+      return 1;
     }
     throw error;
   }

@@ -10,6 +10,11 @@ export interface SourceLocation {
   readonly column: number;
 }
 
+/** A location plus the dotted field path there, e.g. `spec.functions`. */
+export interface FieldLocation extends SourceLocation {
+  readonly field: string;
+}
+
 export function formatLocation(location: SourceLocation): string {
   return `${location.file}:${location.line}:${location.column}`;
 }

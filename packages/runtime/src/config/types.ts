@@ -3,7 +3,7 @@
 // (`…Ms`), sizes bytes; every component remembers where it was declared so later errors
 // (an unreachable endpoint, a port in use) can point back at the file.
 import type { FunctionTypename } from "../core/address.ts";
-import type { SourceLocation } from "./diagnostics.ts";
+import type { FieldLocation } from "./diagnostics.ts";
 
 export type { FunctionTypename } from "../core/address.ts";
 
@@ -51,8 +51,7 @@ export type FunctionPattern =
 export interface FileReference {
   readonly path: string;
   /** Where it was named, e.g. `spec.transport.client_key`. */
-  readonly field: string;
-  readonly source: SourceLocation;
+  readonly source: FieldLocation;
 }
 
 export interface TlsConfig {
@@ -105,7 +104,7 @@ export interface HttpEndpointConfig {
   readonly maxNumBatchRequests: number;
   readonly transport: TransportConfig;
   /** The `functions` value, which identifies the binding. */
-  readonly source: SourceLocation;
+  readonly source: FieldLocation;
 }
 
 /** Where one function type is reached. */
@@ -127,7 +126,7 @@ export const PLAYGROUND_EGRESS_ID = "io.statefun.playground/egress";
 export interface PlaygroundIngressConfig {
   readonly kind: typeof Kind.PLAYGROUND_INGRESS;
   readonly port: number;
-  readonly source: SourceLocation;
+  readonly source: FieldLocation;
 }
 
 export interface PlaygroundEgressConfig {
@@ -136,7 +135,7 @@ export interface PlaygroundEgressConfig {
   readonly id: typeof PLAYGROUND_EGRESS_ID;
   readonly port: number;
   readonly topics: readonly string[];
-  readonly source: SourceLocation;
+  readonly source: FieldLocation;
 }
 
 export type IngressConfig = PlaygroundIngressConfig;

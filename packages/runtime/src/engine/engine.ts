@@ -58,6 +58,8 @@ export interface EngineOptions {
   readonly idempotencyRetentionMs?: number;
   /** A function failed under the stop policy: the process should stop. */
   readonly onStop?: (reason: string) => void;
+  /** A batch's call budget ran out; its failure policy applies next. */
+  readonly onInvokeFailure?: (target: Address, reason: string) => void;
 }
 
 export type AcceptResult =
@@ -261,7 +263,10 @@ export class Engine {
         this.#invocationsInFlight--;
         if (this.#stopping) return;
         if (outcome.ok) this.#partitions.complete(target, batchId, outcome.response, this.#clock());
-        else this.#partitions.fail(target, batchId, outcome.reason, this.#clock());
+        else {
+          this.#options.onInvokeFailure?.(target, outcome.reason);
+          this.#partitions.fail(target, batchId, outcome.reason, this.#clock());
+        }
         this.#scheduleCommit();
       },
       (error: unknown) => {

@@ -71,7 +71,7 @@ export class HttpInvoker implements Invoker {
     for (;;) {
       tries++;
       const remainingMs = endpoint.callTimeoutMs - (performance.now() - startedAt);
-      const result = await this.#attempt(pool, path, body, endpoint, Math.max(remainingMs, 10));
+      const result = await this.#attempt(pool, path, body, endpoint, Math.max(Math.ceil(remainingMs), 10));
       if (result.ok) return result;
       lastReason = result.reason;
       const backoffMs = this.#retryBaseMs * 2 ** Math.min(tries - 1, 20);

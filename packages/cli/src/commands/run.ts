@@ -1,0 +1,58 @@
+// `eddy run <module.yaml>...`: the embedded runtime. Loads the StateFun module files
+// (invalid configuration: every error with file:line, field and expectation, exit 1),
+// keeps state in --state-dir, and on SIGTERM/SIGINT finishes the group commit and closes
+// the store before exiting.
+import { parseArgs } from "node:util";
+import { loadModuleFiles, startRuntime } from "@eddy/runtime";
+import { UsageError } from "../usage.ts";
+
+export class ConfigurationError extends Error {
+  override name = "ConfigurationError";
+}
+
+export async function runCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      "state-dir": { type: "string" },
+      host: { type: "string" },
+      "failure-policy": { type: "string" },
+    },
+  });
+  if (positionals.length === 0) throw new UsageError("give the module.yaml file(s) to run");
+  const policy = values["failure-policy"] ?? "retry";
+  if (policy !== "retry" && policy !== "dead-letter" && policy !== "stop") {
+    throw new UsageError(`--failure-policy: "${policy}" is not one of retry, dead-letter, stop`);
+  }
+
+  const loaded = await loadModuleFiles(positionals);
+  for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning.format()}\n`);
+  if (!loaded.ok) {
+    for (const error of loaded.errors) process.stderr.write(`error: ${error.format()}\n`);
+    throw new ConfigurationError(`${loaded.errors.length} configuration error(s); nothing was started`);
+  }
+
+  const stateDir = values["state-dir"] ?? "eddy-state";
+  let stopRequested: (code: number) => void = () => {};
+  const exitCode = new Promise<number>((resolve) => {
+    stopRequested = resolve;
+  });
+  const runtime = await startRuntime({
+    module: loaded.module,
+    stateDir,
+    failurePolicy: policy,
+    ...(values.host === undefined ? {} : { host: values.host }),
+    onStop: () => stopRequested(1),
+  });
+  for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);
+  for (const url of runtime.egressUrls) process.stdout.write(`eddy: egress listening on ${url}\n`);
+  process.stdout.write(`eddy: running ${positionals.join(", ")} with state in ${stateDir}\n`);
+
+  process.once("SIGINT", () => stopRequested(0));
+  process.once("SIGTERM", () => stopRequested(0));
+  const code = await exitCode;
+  process.stdout.write("eddy: stopping\n");
+  await runtime.stop();
+  if (code !== 0) throw new ConfigurationError("stopped by a function failure (see above)");
+}

@@ -1,0 +1,3 @@
+// @eddy/runtime's public surface.
+export * from "./config/index.ts";
+export { type RunningRuntime, type RuntimeOptions, startRuntime } from "./runtime.ts";

@@ -1,0 +1,210 @@
+// Assembles a running Eddy from a loaded module: the LMDB store in the state directory,
+// the engine, the invokers (HTTP for remote endpoints, in-process for SDK functions given
+// directly), and the module's ingresses and egresses. The CLI's `run` and `dev` and the
+// tests start Eddy through here.
+import { readFileSync } from "node:fs";
+import type { Init, ToFunction } from "@eddy/protocol";
+import type { Endpoint } from "@eddy/sdk";
+import { type ModuleConfig, type ResolvedFunction, resolveFunction } from "./config/index.ts";
+import type { Address, FunctionTypename } from "./core/address.ts";
+import type { Catalog, FailurePolicy, FunctionSettings } from "./core/partition-core.ts";
+import type { DeadLetter } from "./core/records.ts";
+import { type EgressConnector, Engine, type InvokeOutcome, type Invoker } from "./engine/engine.ts";
+import { type HttpFunctionEndpoint, HttpInvoker } from "./invoker/http-invoker.ts";
+import { InProcessInvoker } from "./invoker/in-process-invoker.ts";
+import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "./io/playground/egress.ts";
+import { PlaygroundIngress } from "./io/playground/ingress.ts";
+import { LmdbStore } from "./store/lmdb-store.ts";
+
+export interface RuntimeOptions {
+  readonly module: ModuleConfig;
+  readonly stateDir: string;
+  /** Interface the ingresses and egresses bind to; default 127.0.0.1. */
+  readonly host?: string;
+  /** Functions run in this process (Eddy SDK); they take precedence over the module's endpoints. */
+  readonly inProcess?: Endpoint;
+  /** Fixed for the life of a state directory; default 128. */
+  readonly partitionCount?: number;
+  /** What to do with a batch that keeps failing; default retry (forever, with backoff). */
+  readonly failurePolicy?: FailurePolicy;
+  /** Overrides the port of every ingress/egress (0 = any free port), for tests and side-by-side runs. */
+  readonly portOverride?: number;
+  readonly log?: (line: string) => void;
+  /** A function failed under the stop policy. */
+  readonly onStop?: (reason: string) => void;
+}
+
+export interface RunningRuntime {
+  readonly ingressUrls: readonly string[];
+  readonly egressUrls: readonly string[];
+  stop(): Promise<void>;
+}
+
+const PARTITION_COUNT_DEFAULT = 128;
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+const PAYLOAD_BYTES_DEFAULT = 32 * 1024 * 1024;
+const INGRESS_BODY_BYTES_MAX = 4 * 1024 * 1024;
+
+function functionSettings(resolved: ResolvedFunction | undefined, policy: FailurePolicy): FunctionSettings {
+  const limit = resolved?.endpoint.maxNumBatchRequests ?? 1000;
+  return {
+    maxBatchCount: limit > 0 ? limit : Number.MAX_SAFE_INTEGER,
+    maxBatchBytes: MAX_BATCH_BYTES,
+    backlogLimit: Math.max(limit, 0),
+    failurePolicy: policy,
+  };
+}
+
+function httpEndpoint(resolved: ResolvedFunction): HttpFunctionEndpoint {
+  const transport = resolved.endpoint.transport;
+  const url = resolved.url;
+  const base =
+    url.kind === "tcp"
+      ? { url: url.url }
+      : { url: `${url.tls ? "https" : "http"}://localhost${url.path}`, unixSocketPath: url.socketPath };
+  if (transport.type === "io.statefun.transports.v1/okhttp") {
+    return {
+      ...base,
+      callTimeoutMs: transport.callTimeoutMs,
+      connectTimeoutMs: transport.connectTimeoutMs,
+      maxResponseBytes: PAYLOAD_BYTES_DEFAULT,
+      poolSize: 1024,
+    };
+  }
+  const tls: { ca?: string; cert?: string; key?: string; passphrase?: string } = {};
+  if (transport.tls.trustCaCerts !== undefined) tls.ca = readFileSync(transport.tls.trustCaCerts.path, "utf8");
+  if (transport.tls.client !== undefined) {
+    tls.cert = readFileSync(transport.tls.client.cert.path, "utf8");
+    tls.key = readFileSync(transport.tls.client.key.path, "utf8");
+    if (transport.tls.client.keyPassword !== undefined) {
+      tls.passphrase = readFileSync(transport.tls.client.keyPassword.path, "utf8").trim();
+    }
+  }
+  return {
+    ...base,
+    callTimeoutMs: transport.callTimeoutMs,
+    connectTimeoutMs: transport.connectTimeoutMs,
+    maxResponseBytes: transport.payloadBytesMax,
+    poolSize: transport.poolSizeMax,
+    ...(Object.keys(tls).length === 0 ? {} : { tls }),
+  };
+}
+
+/** In-process functions first, then the module's HTTP endpoints. */
+class RoutingInvoker implements Invoker {
+  readonly #inProcess: InProcessInvoker | undefined;
+  readonly #inProcessTypes: ReadonlySet<string>;
+  readonly #http: HttpInvoker;
+
+  constructor(inProcess: Endpoint | undefined, http: HttpInvoker) {
+    this.#inProcess = inProcess === undefined ? undefined : new InProcessInvoker(inProcess);
+    this.#inProcessTypes = new Set(inProcess?.typenames ?? []);
+    this.#http = http;
+  }
+
+  invoke(target: Address, request: Init<ToFunction>, attempt: number): Promise<InvokeOutcome> {
+    if (this.#inProcess !== undefined && this.#inProcessTypes.has(target.typename)) {
+      return this.#inProcess.invoke(target, request, attempt);
+    }
+    return this.#http.invoke(target, request, attempt);
+  }
+
+  async close(): Promise<void> {
+    await this.#http.close();
+  }
+}
+
+export async function startRuntime(options: RuntimeOptions): Promise<RunningRuntime> {
+  const { module } = options;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const host = options.host ?? "127.0.0.1";
+  const policy = options.failurePolicy ?? "retry";
+  const inProcessTypes = new Set(options.inProcess?.typenames ?? []);
+
+  const resolvedCache = new Map<string, ResolvedFunction | undefined>();
+  const resolve = (typename: string) => {
+    if (!resolvedCache.has(typename)) resolvedCache.set(typename, resolveFunction(module, typename));
+    return resolvedCache.get(typename);
+  };
+  const egressIds = new Set<string>(module.egresses.map((egress) => egress.id));
+  const settingsCache = new Map<string, FunctionSettings | undefined>();
+  const catalog: Catalog = {
+    functionSettings(typename: FunctionTypename) {
+      if (!settingsCache.has(typename)) {
+        const resolved = resolve(typename);
+        const served = inProcessTypes.has(typename) || resolved !== undefined;
+        settingsCache.set(typename, served ? functionSettings(resolved, policy) : undefined);
+      }
+      return settingsCache.get(typename);
+    },
+    hasEgress: (egress) => egressIds.has(egress),
+  };
+
+  const store = new LmdbStore({ path: options.stateDir });
+  const partitionCount = await checkPartitionCount(
+    store,
+    options.partitionCount ?? PARTITION_COUNT_DEFAULT,
+    options.stateDir,
+  );
+  const httpInvoker = new HttpInvoker({
+    endpointFor: (typename) => {
+      const resolved = resolve(typename);
+      return resolved === undefined ? undefined : httpEndpoint(resolved);
+    },
+  });
+
+  const playgroundEgresses = module.egresses.map(
+    (egress) => new PlaygroundEgress({ port: options.portOverride ?? egress.port, host, topics: egress.topics }),
+  );
+  const connectors: EgressConnector[] = [...playgroundEgresses];
+  const engine = new Engine({
+    store,
+    catalog,
+    invoker: new RoutingInvoker(options.inProcess, httpInvoker),
+    partitionCount,
+    egress: connectors,
+    onDeadLetter: (letter: DeadLetter) =>
+      log(`eddy: dead letter #${letter.seq} for ${letter.target.typename}/${letter.target.id}: ${letter.reason}`),
+    onInvokeFailure: (target, reason) =>
+      log(`eddy: ${target.typename}/${target.id}: ${reason} (failure policy: ${policy})`),
+    onStop: (reason) => {
+      log(`eddy: stopping: ${reason}`);
+      options.onStop?.(reason);
+    },
+  });
+  for (const egress of playgroundEgresses) egress.attach(engine, store);
+  const ingresses = module.ingresses.map(
+    (ingress) =>
+      new PlaygroundIngress(engine, {
+        port: options.portOverride ?? ingress.port,
+        host,
+        maxBodyBytes: INGRESS_BODY_BYTES_MAX,
+      }),
+  );
+
+  engine.start();
+  const egressUrls = await Promise.all(playgroundEgresses.map((egress) => egress.listen()));
+  const ingressUrls = await Promise.all(ingresses.map((ingress) => ingress.listen()));
+  return {
+    ingressUrls,
+    egressUrls,
+    async stop() {
+      await Promise.all(ingresses.map((ingress) => ingress.close()));
+      await engine.stop();
+      await Promise.all(playgroundEgresses.map((egress) => egress.close()));
+    },
+  };
+}
+
+/** The partition count is part of the data layout: a state directory keeps the one it was created with. */
+async function checkPartitionCount(store: LmdbStore, wanted: number, stateDir: string): Promise<number> {
+  const stored = store.get(["engine", "partitions"]) as number | undefined;
+  if (stored !== undefined && stored !== wanted) {
+    await store.close();
+    throw new Error(`${stateDir} was created with ${stored} partitions; it cannot be opened with ${wanted}`);
+  }
+  if (stored === undefined) await store.commit([{ key: ["engine", "partitions"], value: wanted }]);
+  return wanted;
+}
+
+export { PLAYGROUND_EGRESS_ID };
