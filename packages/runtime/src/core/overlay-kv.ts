@@ -46,26 +46,31 @@ export class OverlayKV implements KV {
     const base = this.#base
       .scan(prefix, options.before === undefined ? {} : { before: options.before })
       [Symbol.iterator]();
-    let next = base.next();
-    let index = 0;
-    let count = 0;
-    const limit = options.limit ?? Number.POSITIVE_INFINITY;
-    while (count < limit) {
-      const write = pending[index];
-      if (next.done && write === undefined) return;
-      const order = next.done ? 1 : write === undefined ? -1 : compareKeys(next.value.key, write.key);
-      if (order < 0) {
-        yield next.value;
-        next = base.next();
-        count++;
-        continue;
+    // Always close the base iterator: an LMDB range holds a read transaction until closed.
+    try {
+      let next = base.next();
+      let index = 0;
+      let count = 0;
+      const limit = options.limit ?? Number.POSITIVE_INFINITY;
+      while (count < limit) {
+        const write = pending[index];
+        if (next.done && write === undefined) return;
+        const order = next.done ? 1 : write === undefined ? -1 : compareKeys(next.value.key, write.key);
+        if (order < 0) {
+          yield next.value;
+          next = base.next();
+          count++;
+          continue;
+        }
+        if (order === 0) next = base.next(); // the pending write shadows the base entry
+        index++;
+        if ((write as { value: unknown }).value !== DELETED) {
+          yield { key: (write as { key: Key }).key, value: (write as { value: unknown }).value };
+          count++;
+        }
       }
-      if (order === 0) next = base.next(); // the pending write shadows the base entry
-      index++;
-      if ((write as { value: unknown }).value !== DELETED) {
-        yield { key: (write as { key: Key }).key, value: (write as { value: unknown }).value };
-        count++;
-      }
+    } finally {
+      base.return?.();
     }
   }
 

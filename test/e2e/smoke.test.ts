@@ -1,0 +1,122 @@
+// The StateFun smoke test, reimplemented (statefun-protocol.md §6.1–6.2): a seeded
+// command generator with the expected-count model sends nested send / sendAfter / egress
+// commands to 128 instances through the real `eddy run`, which is killed with SIGKILL at
+// random moments and restarted on the same state directory. Invariants: no instance ever
+// reports actual > expected, every instance reaches expected, every egress record arrives
+// exactly once. Run once with functions on the official StateFun JS SDK and once with
+// Eddy's SDK, both over HTTP.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createEndpoint, serve } from "@eddy/sdk";
+import { EddyProcess } from "./smoke/cluster.ts";
+import { EGRESS_TOPIC, generateWorkload, Random } from "./smoke/commands.ts";
+import { pop, sendAll, verifyAll } from "./smoke/driver.ts";
+import { commandInterpreter } from "./smoke/eddy-functions.ts";
+import { serveOfficial } from "./smoke/official-functions.ts";
+
+const INSTANCES = 128;
+const COMMANDS = Number(process.env.SMOKE_COMMANDS ?? 400);
+const KILLS = Number(process.env.SMOKE_KILLS ?? 5);
+const SEED = Number(process.env.SMOKE_SEED ?? 7);
+
+function moduleYaml(functionsUrl: string): string {
+  return `kind: io.statefun.endpoints.v2/http
+spec:
+  functions: statefun.smoke.e2e/*
+  urlPathTemplate: ${functionsUrl}
+  maxNumBatchRequests: 10000
+  transport:
+    call: 10s
+---
+kind: io.statefun.playground.v1/ingress
+spec:
+  port: {{INGRESS_PORT}}
+---
+kind: io.statefun.playground.v1/egress
+spec:
+  port: {{EGRESS_PORT}}
+  topics:
+    - verification
+    - ${EGRESS_TOPIC}
+`;
+}
+
+/** Kills the runtime KILLS times at random moments while `work` runs, restarting it each time. */
+async function withRandomKills(eddy: EddyProcess, seed: number, work: Promise<void>): Promise<number> {
+  const random = new Random(seed);
+  let done = false;
+  let kills = 0;
+  const finished = work.finally(() => {
+    done = true;
+  });
+  while (!done && kills < KILLS) {
+    await Promise.race([sleep(150 + random.int(600)), finished.catch(() => {})]);
+    if (done) break;
+    await eddy.kill();
+    kills++;
+    await eddy.start();
+  }
+  await finished;
+  return kills;
+}
+
+async function drainEgress(eddy: EddyProcess, expectedIds: readonly string[], deadlineMs: number): Promise<void> {
+  const seen = new Map<string, number>();
+  while (seen.size < expectedIds.length && Date.now() < deadlineMs) {
+    const record = await pop(eddy, EGRESS_TOPIC);
+    if (record === undefined) {
+      await sleep(20);
+      continue;
+    }
+    seen.set(record, (seen.get(record) ?? 0) + 1);
+  }
+  const duplicates = [...seen].filter(([, count]) => count > 1).map(([id]) => id);
+  assert.deepEqual(duplicates, [], "egress records delivered more than once");
+  const missing = expectedIds.filter((id) => !seen.has(id));
+  assert.deepEqual(missing, [], "egress records never delivered");
+  // Nothing beyond the expected set.
+  assert.equal(await pop(eddy, EGRESS_TOPIC), undefined);
+}
+
+async function smoke(functionsUrl: string, seed: number): Promise<void> {
+  const workload = generateWorkload(seed, INSTANCES, COMMANDS);
+  const eddy = new EddyProcess({
+    moduleYaml: moduleYaml(functionsUrl),
+    args: ["run", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"],
+  });
+  await eddy.start();
+  const deadlineMs = Date.now() + 240_000;
+  try {
+    const kills = await withRandomKills(eddy, seed, sendAll(eddy, workload, 8, deadlineMs));
+    assert.ok(kills >= Math.min(KILLS, 1), `the runtime was killed only ${kills} times`);
+    await verifyAll(eddy, workload.expected, deadlineMs);
+    await drainEgress(eddy, workload.egressIds, deadlineMs);
+    assert.equal(await eddy.stop(), 0, "clean shutdown on SIGTERM");
+  } catch (error) {
+    await eddy.kill();
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}\n--- eddy output ---\n${eddy.output.slice(-4000)}`,
+    );
+  }
+}
+
+describe("StateFun smoke test under kill -9", { timeout: 600_000 }, () => {
+  it("with the official StateFun JS SDK over HTTP", async () => {
+    const server = await serveOfficial(0);
+    try {
+      await smoke(server.url, SEED);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("with Eddy's SDK over HTTP", async () => {
+    const server = await serve(createEndpoint([commandInterpreter]), { port: 0 });
+    try {
+      await smoke(server.url, SEED + 1);
+    } finally {
+      await server.close();
+    }
+  });
+});

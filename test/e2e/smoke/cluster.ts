@@ -1,0 +1,110 @@
+// Runs the real `eddy` CLI as a child process for end-to-end tests, on fixed ports so
+// it can be killed (SIGKILL) and restarted on the same state directory.
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../../..");
+const eddyBin = join(root, "node_modules/.bin/eddy");
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const address = server.address();
+  await new Promise<void>((done) => server.close(() => done()));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+export interface EddyProcessOptions {
+  /** The module.yaml text; `{{INGRESS_PORT}}` and `{{EGRESS_PORT}}` are filled in. */
+  readonly moduleYaml: string;
+  /** Arguments after `eddy`, with `{{MODULE}}` and `{{STATE_DIR}}` filled in. */
+  readonly args: readonly string[];
+}
+
+/** One Eddy deployment: a state directory and fixed ports that survive restarts. */
+export class EddyProcess {
+  readonly dir = mkdtempSync(join(tmpdir(), "eddy-e2e-"));
+  readonly stateDir = join(this.dir, "state");
+  readonly modulePath = join(this.dir, "module.yaml");
+  ingressPort = 0;
+  egressPort = 0;
+  #child: ChildProcess | undefined;
+  readonly #options: EddyProcessOptions;
+  /** Everything the runtime printed, across restarts (for failure messages). */
+  output = "";
+
+  constructor(options: EddyProcessOptions) {
+    this.#options = options;
+  }
+
+  ingressUrl(): string {
+    return `http://127.0.0.1:${this.ingressPort}/`;
+  }
+
+  egressUrl(): string {
+    return `http://127.0.0.1:${this.egressPort}/`;
+  }
+
+  async start(): Promise<void> {
+    if (this.ingressPort === 0) {
+      this.ingressPort = await freePort();
+      this.egressPort = await freePort();
+      const yaml = this.#options.moduleYaml
+        .replaceAll("{{INGRESS_PORT}}", String(this.ingressPort))
+        .replaceAll("{{EGRESS_PORT}}", String(this.egressPort));
+      writeFileSync(this.modulePath, yaml);
+    }
+    const args = this.#options.args.map((arg) =>
+      arg.replaceAll("{{MODULE}}", this.modulePath).replaceAll("{{STATE_DIR}}", this.stateDir),
+    );
+    const child = spawn(eddyBin, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    this.#child = child;
+    child.stderr?.on("data", (chunk: Buffer) => {
+      this.output += chunk.toString();
+    });
+    let ready = false;
+    const started = new Promise<void>((resolveStarted, reject) => {
+      child.stdout?.on("data", (chunk: Buffer) => {
+        this.output += chunk.toString();
+        if (!ready && this.output.includes("eddy: running")) {
+          ready = true;
+          resolveStarted();
+        }
+      });
+      child.once("exit", (code, signal) => {
+        if (!ready) reject(new Error(`eddy exited before it was ready (${code ?? signal}):\n${this.output}`));
+      });
+    });
+    await started;
+  }
+
+  /** kill -9: no shutdown hook runs, the group commit in flight may be cut off. */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, "exit");
+    child.kill("SIGKILL");
+    await exited;
+  }
+
+  /** SIGTERM and wait: the clean shutdown path. Returns the exit code. */
+  async stop(): Promise<number | null> {
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    const exited = once(child, "exit") as Promise<[number | null]>;
+    child.kill("SIGTERM");
+    const [code] = await exited;
+    return code;
+  }
+
+  writeFile(name: string, text: string): string {
+    const path = join(this.dir, name);
+    writeFileSync(path, text);
+    return path;
+  }
+}
