@@ -3,8 +3,8 @@
 // commands to 128 instances through the real `eddy run`, which is killed with SIGKILL at
 // random moments and restarted on the same state directory. Invariants: no instance ever
 // reports actual > expected, every instance reaches expected, every egress record arrives
-// exactly once. Run once with functions on the official StateFun JS SDK and once with
-// Eddy's SDK, both over HTTP.
+// exactly once. Run with functions on the official StateFun JS SDK over HTTP, with Eddy's
+// SDK over HTTP, and with Eddy's SDK in-process (`eddy dev`).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -20,7 +20,7 @@ const COMMANDS = Number(process.env.SMOKE_COMMANDS ?? 400);
 const KILLS = Number(process.env.SMOKE_KILLS ?? 5);
 const SEED = Number(process.env.SMOKE_SEED ?? 7);
 
-function moduleYaml(functionsUrl: string): string {
+function endpointYaml(functionsUrl: string): string {
   return `kind: io.statefun.endpoints.v2/http
 spec:
   functions: statefun.smoke.e2e/*
@@ -29,7 +29,10 @@ spec:
   transport:
     call: 10s
 ---
-kind: io.statefun.playground.v1/ingress
+`;
+}
+
+const ioYaml = `kind: io.statefun.playground.v1/ingress
 spec:
   port: {{INGRESS_PORT}}
 ---
@@ -40,7 +43,6 @@ spec:
     - verification
     - ${EGRESS_TOPIC}
 `;
-}
 
 /** Kills the runtime KILLS times at random moments while `work` runs, restarting it each time. */
 async function withRandomKills(eddy: EddyProcess, seed: number, work: Promise<void>): Promise<number> {
@@ -79,12 +81,11 @@ async function drainEgress(eddy: EddyProcess, expectedIds: readonly string[], de
   assert.equal(await pop(eddy, EGRESS_TOPIC), undefined);
 }
 
-async function smoke(functionsUrl: string, seed: number): Promise<void> {
+const runArgs = ["run", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"];
+
+async function smoke(moduleYaml: string, args: readonly string[], seed: number): Promise<void> {
   const workload = generateWorkload(seed, INSTANCES, COMMANDS);
-  const eddy = new EddyProcess({
-    moduleYaml: moduleYaml(functionsUrl),
-    args: ["run", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"],
-  });
+  const eddy = new EddyProcess({ moduleYaml, args });
   await eddy.start();
   const deadlineMs = Date.now() + 240_000;
   try {
@@ -105,7 +106,7 @@ describe("StateFun smoke test under kill -9", { timeout: 600_000 }, () => {
   it("with the official StateFun JS SDK over HTTP", async () => {
     const server = await serveOfficial(0);
     try {
-      await smoke(server.url, SEED);
+      await smoke(endpointYaml(server.url) + ioYaml, runArgs, SEED);
     } finally {
       await server.close();
     }
@@ -114,9 +115,14 @@ describe("StateFun smoke test under kill -9", { timeout: 600_000 }, () => {
   it("with Eddy's SDK over HTTP", async () => {
     const server = await serve(createEndpoint([commandInterpreter]), { port: 0 });
     try {
-      await smoke(server.url, SEED + 1);
+      await smoke(endpointYaml(server.url) + ioYaml, runArgs, SEED + 1);
     } finally {
       await server.close();
     }
+  });
+
+  it("with Eddy's SDK in-process (eddy dev)", async () => {
+    const args = ["dev", "test/e2e/smoke/eddy-functions.ts", "--module", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"];
+    await smoke(ioYaml, args, SEED + 2);
   });
 });

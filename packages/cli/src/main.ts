@@ -1,5 +1,6 @@
 // The eddy command line. Each command lives in its own module under commands/;
 // this file only dispatches and turns usage errors into exit code 2.
+import { devCommand } from "./commands/dev.ts";
 import { ConfigurationError, runCommand } from "./commands/run.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { UsageError } from "./usage.ts";
@@ -10,6 +11,9 @@ Commands:
   run <module.yaml>... [--state-dir DIR] [--host H] [--failure-policy retry|dead-letter|stop]
       Run the embedded runtime on StateFun module files: durable state in DIR
       (default ./eddy-state), exactly-once across crashes.
+  dev <functions.ts> --module <module.yaml> [--state-dir DIR] [--host H]
+      The runtime with your TypeScript functions in-process (no HTTP hop);
+      saving the functions file reloads it.
   serve <functions.ts> [--port N] [--host H]
       Serve the stateful functions a module exports over HTTP, speaking the
       StateFun 3.x protocol (default http://127.0.0.1:8000/).
@@ -20,6 +24,7 @@ Options:
 `;
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
+  dev: devCommand,
   run: runCommand,
   serve: serveCommand,
 };

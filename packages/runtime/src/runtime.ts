@@ -37,6 +37,11 @@ export interface RuntimeOptions {
 export interface RunningRuntime {
   readonly ingressUrls: readonly string[];
   readonly egressUrls: readonly string[];
+  /**
+   * Replaces the in-process functions. Function types must stay the ones given at start:
+   * which types exist is fixed for the life of the runtime.
+   */
+  replaceInProcess(endpoint: Endpoint): void;
   stop(): Promise<void>;
 }
 
@@ -92,14 +97,20 @@ function httpEndpoint(resolved: ResolvedFunction): HttpFunctionEndpoint {
 
 /** In-process functions first, then the module's HTTP endpoints. */
 class RoutingInvoker implements Invoker {
-  readonly #inProcess: InProcessInvoker | undefined;
-  readonly #inProcessTypes: ReadonlySet<string>;
+  #inProcess: InProcessInvoker | undefined;
+  #inProcessTypes: ReadonlySet<string>;
   readonly #http: HttpInvoker;
 
   constructor(inProcess: Endpoint | undefined, http: HttpInvoker) {
     this.#inProcess = inProcess === undefined ? undefined : new InProcessInvoker(inProcess);
     this.#inProcessTypes = new Set(inProcess?.typenames ?? []);
     this.#http = http;
+  }
+
+  /** Swaps the in-process functions (eddy dev's reload); batches in flight finish on the old code. */
+  replaceInProcess(endpoint: Endpoint): void {
+    this.#inProcess = new InProcessInvoker(endpoint);
+    this.#inProcessTypes = new Set(endpoint.typenames);
   }
 
   invoke(target: Address, request: Init<ToFunction>, attempt: number): Promise<InvokeOutcome> {
@@ -157,10 +168,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     (egress) => new PlaygroundEgress({ port: options.portOverride ?? egress.port, host, topics: egress.topics }),
   );
   const connectors: EgressConnector[] = [...playgroundEgresses];
+  const invoker = new RoutingInvoker(options.inProcess, httpInvoker);
   const engine = new Engine({
     store,
     catalog,
-    invoker: new RoutingInvoker(options.inProcess, httpInvoker),
+    invoker,
     partitionCount,
     egress: connectors,
     onDeadLetter: (letter: DeadLetter) =>
@@ -188,6 +200,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   return {
     ingressUrls,
     egressUrls,
+    replaceInProcess: (endpoint) => invoker.replaceInProcess(endpoint),
     async stop() {
       await Promise.all(ingresses.map((ingress) => ingress.close()));
       await engine.stop();

@@ -123,7 +123,10 @@ export class Endpoint {
       if (index === undefined) continue; // states this function no longer declares are ignored
       present[index] = true;
       const value = entry.stateValue;
-      if (value === null || !value.hasValue) continue;
+      if (value === null || !value.hasValue) {
+        received[index] = undefined; // a repeated entry replaces the earlier one, as in the official SDKs
+        continue;
+      }
       const spec = fn.specs[index] as StateSpec;
       if (value.typename !== spec.type.typename) {
         return failure(

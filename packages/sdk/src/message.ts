@@ -108,19 +108,20 @@ export function egressMessage<T>(egress: string, value: T, type?: Type<T>): Egre
 
 /**
  * Bytes of a record value as the official SDKs write an untyped one: strings as UTF-8,
- * bytes as they are, integers as 4-byte big-endian. With a type, its serialization.
+ * bytes as they are, 32-bit integers as 4-byte big-endian (larger ones are refused, as the
+ * official SDKs refuse them, rather than silently wrapped). With a type, its serialization.
  */
 function recordValueBytes<T>(value: T, type: Type<T> | undefined, where: string): Uint8Array {
   if (type !== undefined) return type.serialize(value);
   if (typeof value === "string") return new TextEncoder().encode(value);
   if (value instanceof Uint8Array) return value;
-  if (typeof value === "number" && Number.isSafeInteger(value)) {
+  if (typeof value === "number" && Number.isInteger(value) && value >= -2147483648 && value <= 2147483647) {
     const bytes = new Uint8Array(4);
     new DataView(bytes.buffer).setInt32(0, value, false);
     return bytes;
   }
   throw new TypeError(
-    `${where}: give a type for ${String(value)}; only strings, bytes and integers are written untyped`,
+    `${where}: give a type for ${String(value)}; only strings, bytes and 32-bit integers are written untyped`,
   );
 }
 

@@ -1,15 +1,19 @@
 // ctx.storage: one accessor property per declared state on a per-function prototype
 // (built once), so reads and writes are plain property access. Values are decoded on
-// first read and encoded once at the end of the batch, and only assigned states are
-// reported back, as MODIFY or (for `undefined`) DELETE.
+// first read and encoded when assigned, and only assigned states are reported back, as
+// MODIFY or (for `undefined`) DELETE. Encoding on assignment, as the official SDKs do,
+// makes a later read in the same batch see exactly what will be stored (a float rounded
+// to 32 bits, a JSON object as it was when assigned), so results don't depend on how
+// the runtime batches invocations, and a value that cannot be encoded fails at the
+// assignment.
 import { MutationType, type PersistedValueMutation, type TypedValue } from "@eddy/protocol";
 import type { StateSpec } from "./function.ts";
 
 const SLOTS = Symbol("eddy.storage.slots");
 
 interface Slots {
-  /** The value each state had when the batch arrived; undefined when it had none. */
-  readonly received: (Uint8Array | undefined)[];
+  /** Each state's current serialized value (first as received); undefined when it has none. */
+  readonly bytes: (Uint8Array | undefined)[];
   readonly values: unknown[];
   readonly decoded: boolean[];
   readonly written: boolean[];
@@ -30,7 +34,7 @@ export function storageFactory(functionTypename: string, specs: readonly StateSp
       get(this: StorageObject) {
         const slots = this[SLOTS];
         if (!slots.decoded[index]) {
-          const bytes = slots.received[index];
+          const bytes = slots.bytes[index];
           slots.values[index] = bytes === undefined ? undefined : decodeState(functionTypename, spec, bytes);
           slots.decoded[index] = true;
         }
@@ -38,8 +42,9 @@ export function storageFactory(functionTypename: string, specs: readonly StateSp
       },
       set(this: StorageObject, value: unknown) {
         const slots = this[SLOTS];
-        slots.values[index] = value;
-        slots.decoded[index] = true;
+        slots.bytes[index] = value === undefined ? undefined : encodeState(functionTypename, spec, value);
+        slots.values[index] = undefined;
+        slots.decoded[index] = value === undefined; // decoded again from the stored bytes on the next read
         slots.written[index] = true;
       },
     });
@@ -49,7 +54,7 @@ export function storageFactory(functionTypename: string, specs: readonly StateSp
   return (received) => {
     const storage = Object.create(prototype) as StorageObject;
     storage[SLOTS] = {
-      received,
+      bytes: received,
       values: new Array(count),
       decoded: new Array(count).fill(false),
       written: new Array(count).fill(false),
@@ -69,6 +74,17 @@ function decodeState(functionTypename: string, spec: StateSpec, bytes: Uint8Arra
   }
 }
 
+function encodeState(functionTypename: string, spec: StateSpec, value: unknown): Uint8Array {
+  try {
+    return spec.type.serialize(value);
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new TypeError(
+      `${functionTypename}: state "${spec.name}" could not be written as ${spec.type.typename}: ${reason}`,
+    );
+  }
+}
+
 /** The mutations of one batch: assigned states only, in declaration order. */
 export function stateMutations(storage: object, specs: readonly StateSpec[]): PersistedValueMutation[] {
   const slots = (storage as StorageObject)[SLOTS];
@@ -76,15 +92,11 @@ export function stateMutations(storage: object, specs: readonly StateSpec[]): Pe
   for (let index = 0; index < specs.length; index++) {
     if (!slots.written[index]) continue;
     const spec = specs[index] as StateSpec;
-    const value = slots.values[index];
+    const value = slots.bytes[index];
     if (value === undefined) {
       mutations.push({ mutationType: MutationType.DELETE, stateName: spec.name, stateValue: null });
     } else {
-      const stateValue: TypedValue = {
-        typename: spec.type.typename,
-        hasValue: true,
-        value: spec.type.serialize(value),
-      };
+      const stateValue: TypedValue = { typename: spec.type.typename, hasValue: true, value };
       mutations.push({ mutationType: MutationType.MODIFY, stateName: spec.name, stateValue });
     }
   }

@@ -3,9 +3,9 @@
 // exponential backoff (2 ms doubling) inside a total call budget, then reported as a
 // value naming the URL, the address, the attempts and the last cause.
 //
-// Unlike StateFun, an empty 2xx body is a failure, not "success with no effects": every
-// SDK answers at least an empty InvocationResponse, and treating a proxy's empty 200 as
-// success would silently drop the batch.
+// An empty 2xx application/octet-stream body is "success with no effects", as in StateFun:
+// the official Python SDK answers a batch without effects that way. An empty body with
+// any other content type (a proxy's blank page) is a failure.
 import { decodeFromFunction, encodeToFunction, type FromFunction, type Init, type ToFunction } from "@eddy/protocol";
 import { Pool } from "undici";
 import { type Address, formatAddress } from "../core/address.ts";
@@ -119,13 +119,18 @@ export class HttpInvoker implements Invoker {
       const text = new TextDecoder().decode(bytes.subarray(0, 300)).trim();
       return { ok: false, reason: `HTTP ${response.statusCode}${text === "" ? "" : `: ${text}`}` };
     }
+    if (bytes.length === 0 && response.headers["content-type"] === undefined) {
+      return {
+        ok: false,
+        reason: "reply is empty and has no content type; expected an application/octet-stream FromFunction",
+      };
+    }
     if (!isOctetStream(response.headers["content-type"])) {
       return {
         ok: false,
         reason: `reply has content type ${String(response.headers["content-type"])}; expected application/octet-stream`,
       };
     }
-    if (bytes.length === 0) return { ok: false, reason: "reply body is empty; expected a FromFunction" };
     if (bytes.length > endpoint.maxResponseBytes) {
       return { ok: false, reason: `reply is ${bytes.length} bytes, over the limit of ${endpoint.maxResponseBytes}` };
     }

@@ -1,0 +1,82 @@
+// `eddy dev <functions.ts> --module <module.yaml>`: the runtime and your TypeScript
+// functions (Eddy SDK) in one process, no HTTP hop. Saving the functions file reloads it
+// (the file itself; modules it imports stay as first loaded, which Node's ESM cache decides).
+import { watch } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { loadModuleFiles, startRuntime } from "@eddy/runtime";
+import { type AnyStatefulFunction, createEndpoint } from "@eddy/sdk";
+import { UsageError } from "../usage.ts";
+import { ConfigurationError } from "./run.ts";
+import { exportedFunctions } from "./serve.ts";
+
+async function importFunctions(path: string, version: number): Promise<AnyStatefulFunction[]> {
+  const url = `${pathToFileURL(resolve(path)).href}${version === 0 ? "" : `?reload=${version}`}`;
+  return exportedFunctions((await import(url)) as Record<string, unknown>);
+}
+
+export async function devCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      module: { type: "string", short: "m", multiple: true },
+      "state-dir": { type: "string" },
+      host: { type: "string" },
+    },
+  });
+  const [functionsPath, ...extra] = positionals;
+  if (functionsPath === undefined) throw new UsageError("give the module that exports your functions");
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+  const modules = values.module ?? [];
+  if (modules.length === 0) throw new UsageError("give --module <module.yaml> for the ingresses and egresses");
+
+  const functions = await importFunctions(functionsPath, 0);
+  if (functions.length === 0) throw new UsageError(`${functionsPath} exports no stateful functions`);
+  const loaded = await loadModuleFiles(modules);
+  for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning.format()}\n`);
+  if (!loaded.ok) {
+    for (const error of loaded.errors) process.stderr.write(`error: ${error.format()}\n`);
+    throw new ConfigurationError(`${loaded.errors.length} configuration error(s); nothing was started`);
+  }
+  const stateDir = values["state-dir"] ?? "eddy-state";
+  const typenames = functions.map((fn) => fn.typename).sort();
+  const runtime = await startRuntime({
+    module: loaded.module,
+    stateDir,
+    inProcess: createEndpoint(functions),
+    ...(values.host === undefined ? {} : { host: values.host }),
+  });
+  for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);
+  for (const url of runtime.egressUrls) process.stdout.write(`eddy: egress listening on ${url}\n`);
+  process.stdout.write(`eddy: running ${typenames.join(", ")} in-process with state in ${stateDir}\n`);
+
+  let version = 0;
+  let reloading: Promise<void> = Promise.resolve();
+  const watcher = watch(functionsPath, () => {
+    reloading = reloading.then(async () => {
+      try {
+        const next = await importFunctions(functionsPath, ++version);
+        const nextTypes = next.map((fn) => fn.typename).sort();
+        if (nextTypes.join() !== typenames.join()) {
+          process.stderr.write(
+            `eddy: not reloaded: the function types changed (${nextTypes.join(", ")}); restart eddy dev\n`,
+          );
+          return;
+        }
+        runtime.replaceInProcess(createEndpoint(next));
+        process.stdout.write(`eddy: reloaded ${functionsPath}\n`);
+      } catch (error) {
+        process.stderr.write(`eddy: not reloaded, ${functionsPath} failed to load: ${String(error)}\n`);
+      }
+    });
+  });
+  await new Promise<void>((done) => {
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
+  });
+  watcher.close();
+  process.stdout.write("eddy: stopping\n");
+  await runtime.stop();
+}
