@@ -72,11 +72,14 @@ export async function devCommand(args: string[]): Promise<void> {
       }
     });
   });
+  // Keeps the process alive even when the module declares no ingress (nothing else would).
+  const keepAlive = setInterval(() => {}, 1 << 30);
   await new Promise<void>((done) => {
     process.once("SIGINT", done);
     process.once("SIGTERM", done);
   });
   watcher.close();
+  clearInterval(keepAlive);
   process.stdout.write("eddy: stopping\n");
   await runtime.stop();
 }

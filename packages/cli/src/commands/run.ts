@@ -49,9 +49,12 @@ export async function runCommand(args: string[]): Promise<void> {
   for (const url of runtime.egressUrls) process.stdout.write(`eddy: egress listening on ${url}\n`);
   process.stdout.write(`eddy: running ${positionals.join(", ")} with state in ${stateDir}\n`);
 
+  // Keeps the process alive even when the module declares no ingress (nothing else would).
+  const keepAlive = setInterval(() => {}, 1 << 30);
   process.once("SIGINT", () => stopRequested(0));
   process.once("SIGTERM", () => stopRequested(0));
   const code = await exitCode;
+  clearInterval(keepAlive);
   process.stdout.write("eddy: stopping\n");
   await runtime.stop();
   if (code !== 0) throw new ConfigurationError("stopped by a function failure (see above)");
