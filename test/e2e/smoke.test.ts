@@ -4,7 +4,8 @@
 // random moments and restarted on the same state directory. Invariants: no instance ever
 // reports actual > expected, every instance reaches expected, every egress record arrives
 // exactly once. Run with functions on the official StateFun JS SDK over HTTP, with Eddy's
-// SDK over HTTP, and with Eddy's SDK in-process (`eddy dev`).
+// SDK over HTTP (directly, and through a proxy that answers 503, stalls, cuts connections
+// and takes the function server down), and with Eddy's SDK in-process (`eddy dev`).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -13,6 +14,7 @@ import { EddyProcess } from "./smoke/cluster.ts";
 import { EGRESS_TOPIC, generateWorkload, Random } from "./smoke/commands.ts";
 import { pop, sendAll, verifyAll } from "./smoke/driver.ts";
 import { commandInterpreter } from "./smoke/eddy-functions.ts";
+import { flakyProxy } from "./smoke/flaky-proxy.ts";
 import { serveOfficial } from "./smoke/official-functions.ts";
 
 const INSTANCES = 128;
@@ -87,7 +89,7 @@ async function smoke(moduleYaml: string, args: readonly string[], seed: number):
   const workload = generateWorkload(seed, INSTANCES, COMMANDS);
   const eddy = new EddyProcess({ moduleYaml, args });
   await eddy.start();
-  const deadlineMs = Date.now() + 240_000;
+  const deadlineMs = Date.now() + 120_000 + KILLS * 5_000 + COMMANDS * 50;
   try {
     const kills = await withRandomKills(eddy, seed, sendAll(eddy, workload, 8, deadlineMs));
     assert.ok(kills >= Math.min(KILLS, 1), `the runtime was killed only ${kills} times`);
@@ -102,7 +104,7 @@ async function smoke(moduleYaml: string, args: readonly string[], seed: number):
   }
 }
 
-describe("StateFun smoke test under kill -9", { timeout: 600_000 }, () => {
+describe("StateFun smoke test under kill -9", { timeout: 3_600_000 }, () => {
   it("with the official StateFun JS SDK over HTTP", async () => {
     const server = await serveOfficial(0);
     try {
@@ -117,6 +119,24 @@ describe("StateFun smoke test under kill -9", { timeout: 600_000 }, () => {
     try {
       await smoke(endpointYaml(server.url) + ioYaml, runArgs, SEED + 1);
     } finally {
+      await server.close();
+    }
+  });
+
+  it("with Eddy's SDK over HTTP through a function server that fails, stalls and goes down", async () => {
+    const server = await serve(createEndpoint([commandInterpreter]), { port: 0 });
+    const proxy = await flakyProxy(server.url, SEED + 3);
+    const outages = setInterval(() => proxy.takeDown(300), 2_000);
+    try {
+      await smoke(endpointYaml(proxy.url) + ioYaml, runArgs, SEED + 3);
+      const { unavailable, stalled, cut, down } = proxy.counts;
+      assert.ok(
+        unavailable > 0 && stalled > 0 && cut > 0 && down > 0,
+        `faults injected: ${JSON.stringify(proxy.counts)}`,
+      );
+    } finally {
+      clearInterval(outages);
+      await proxy.close();
       await server.close();
     }
   });
