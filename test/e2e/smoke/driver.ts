@@ -18,10 +18,10 @@ export interface Endpoints {
   egressUrl(): string;
 }
 
-/** Sends one source command until the runtime acknowledges it (200), riding out restarts. */
+/** Sends one source command until the runtime acknowledges it (200), riding out restarts. `key` makes retries idempotent. */
 export async function sendCommand(
   endpoints: Endpoints,
-  position: number,
+  key: string,
   command: SourceCommand,
   deadlineMs: number,
 ): Promise<void> {
@@ -31,19 +31,19 @@ export async function sendCommand(
         method: "PUT",
         headers: {
           "content-type": `application/vnd.${SOURCE_COMMAND_TYPENAME}`,
-          "idempotency-key": `smoke-${position}`,
+          "idempotency-key": key,
         },
         body: JSON.stringify(command),
         signal: AbortSignal.timeout(5_000),
       });
       const text = await response.text();
       if (response.status === 200) return;
-      if (response.status !== 503) throw new Error(`command ${position}: HTTP ${response.status}: ${text}`);
+      if (response.status !== 503) throw new Error(`command ${key}: HTTP ${response.status}: ${text}`);
     } catch (error) {
-      if (error instanceof Error && error.message.startsWith(`command ${position}:`)) throw error;
+      if (error instanceof Error && error.message.startsWith(`command ${key}:`)) throw error;
       // The runtime is down or restarting: try again.
     }
-    if (Date.now() > deadlineMs) throw new Error(`command ${position} was never acknowledged`);
+    if (Date.now() > deadlineMs) throw new Error(`command ${key} was never acknowledged`);
     await sleep(Math.min(20 * 2 ** attempt, 200));
   }
 }
@@ -59,7 +59,7 @@ export async function sendAll(
   const senders = Array.from({ length: concurrency }, async () => {
     while (next < workload.commands.length) {
       const position = next++;
-      await sendCommand(endpoints, position, workload.commands[position] as SourceCommand, deadlineMs);
+      await sendCommand(endpoints, `smoke-${position}`, workload.commands[position] as SourceCommand, deadlineMs);
     }
   });
   await Promise.all(senders);
@@ -83,8 +83,11 @@ export async function pop(endpoints: Endpoints, topic: string): Promise<string |
  * StateFun's checker: keeps asking every instance to verify against its expected count
  * until each has reported actual == expected; any actual > expected fails at once.
  */
+let verifications = 0;
+
 export async function verifyAll(endpoints: Endpoints, expected: readonly number[], deadlineMs: number): Promise<void> {
   const pending = new Set(expected.map((_, id) => id));
+  const call = verifications++;
   let round = 0;
   while (pending.size > 0) {
     if (Date.now() > deadlineMs) {
@@ -95,7 +98,7 @@ export async function verifyAll(endpoints: Endpoints, expected: readonly number[
       [...pending].map((id) =>
         sendCommand(
           endpoints,
-          -1 - round * expected.length - id,
+          `verify-${call}-${round}-${id}`,
           { target: id, commands: [{ verify: expected[id] ?? 0 }] },
           deadlineMs,
         ),
