@@ -137,7 +137,7 @@ const float: Type<number> = {
   typename: BuiltinTypename.float,
   serialize(value) {
     if (typeof value !== "number") throw new TypeError(`${this.typename}: ${String(value)} is not a number`);
-    if (value === 0) return EMPTY;
+    if (Object.is(value, 0)) return EMPTY; // -0 keeps its sign bit, as protobuf-java and protobuf-es write it
     const bytes = new Uint8Array(5);
     bytes[0] = 0x0d;
     view(bytes).setFloat32(1, value, true);
@@ -153,7 +153,7 @@ const double: Type<number> = {
   typename: BuiltinTypename.double,
   serialize(value) {
     if (typeof value !== "number") throw new TypeError(`${this.typename}: ${String(value)} is not a number`);
-    if (value === 0) return EMPTY;
+    if (Object.is(value, 0)) return EMPTY; // -0 keeps its sign bit, as protobuf-java and protobuf-es write it
     const bytes = new Uint8Array(9);
     bytes[0] = 0x09;
     view(bytes).setFloat64(1, value, true);

@@ -1,23 +1,30 @@
-// Fastify adapter: a plugin that adds `POST <path>` taking the raw body. It registers
-// its own application/octet-stream parser inside its encapsulated context, so it does
-// not change how the rest of the app parses bodies.
+// Fastify adapter: a plugin that adds `POST <path>` taking the raw body. Inside its own
+// encapsulated context it replaces every body parser with one that hands over the raw
+// bytes, whatever the content type, so the rest of the app parses bodies as before.
+// Other methods on the path get 405.
 import type { Endpoint } from "../endpoint.ts";
-import { DEFAULT_MAX_BODY_BYTES, replyTo } from "./http-reply.ts";
+import { DEFAULT_MAX_BODY_BYTES, type HttpReply, methodNotAllowedReply, replyTo } from "./http-reply.ts";
 import type { HandlerOptions } from "./node.ts";
 
 // Structural types: the SDK does not depend on fastify.
 interface FastifyReplyLike {
   code(status: number): FastifyReplyLike;
-  header(name: string, value: string): FastifyReplyLike;
+  headers(values: Record<string, string>): FastifyReplyLike;
   send(payload: Uint8Array): unknown;
 }
+interface FastifyRequestLike {
+  readonly method: string;
+  readonly body: unknown;
+}
+type RouteHandler = (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>;
 interface FastifyLike {
+  removeAllContentTypeParsers(): void;
   addContentTypeParser(
-    contentType: string | RegExp,
+    contentType: string,
     options: { parseAs: "buffer"; bodyLimit: number },
     parser: (request: unknown, body: Buffer, done: (error: Error | null, body?: Buffer) => void) => void,
   ): void;
-  post(path: string, handler: (request: { body: unknown }, reply: FastifyReplyLike) => Promise<unknown>): void;
+  route(options: { method: string[]; url: string; handler: RouteHandler }): unknown;
 }
 
 export interface FastifyOptions extends HandlerOptions {
@@ -25,17 +32,37 @@ export interface FastifyOptions extends HandlerOptions {
   readonly path?: string;
 }
 
+/** Methods answered with 405 (HEAD comes with GET). */
+const OTHER_METHODS = ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+function send(reply: FastifyReplyLike, result: HttpReply): FastifyReplyLike {
+  return reply
+    .code(result.status)
+    .headers({ ...result.headers })
+    .send(result.body) as FastifyReplyLike;
+}
+
 export function fastifyPlugin(endpoint: Endpoint, options: FastifyOptions = {}) {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const url = options.path ?? "/";
   return async function eddyStatefulFunctions(fastify: FastifyLike): Promise<void> {
-    // Any content type: StateFun runtimes send application/octet-stream, but the body is what matters.
-    fastify.addContentTypeParser(/.*/, { parseAs: "buffer", bodyLimit: maxBodyBytes }, (_request, body, done) =>
+    // Without this, fastify's own text/plain and JSON parsers would take those bodies.
+    fastify.removeAllContentTypeParsers();
+    fastify.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: maxBodyBytes }, (_request, body, done) =>
       done(null, body),
     );
-    fastify.post(options.path ?? "/", async (request, reply) => {
-      const body = request.body instanceof Uint8Array ? request.body : new Uint8Array(0);
-      const result = await replyTo(endpoint, body);
-      return reply.code(result.status).header("content-type", result.contentType).send(result.body);
+    fastify.route({
+      method: ["POST"],
+      url,
+      handler: async (request, reply) => {
+        const body = request.body instanceof Uint8Array ? request.body : new Uint8Array(0);
+        return send(reply, await replyTo(endpoint, body));
+      },
+    });
+    fastify.route({
+      method: OTHER_METHODS,
+      url,
+      handler: async (request, reply) => send(reply, methodNotAllowedReply(request.method)),
     });
   };
 }

@@ -1,4 +1,4 @@
-// The one mapping from an invoke() result to an HTTP reply, shared by every adapter.
+// Maps an Endpoint.invoke() result to an HTTP reply, shared by every adapter.
 // Success is 200 application/octet-stream (what StateFun runtimes require); a failure
 // is its status with the error text as text/plain, so operators see why in logs.
 import type { Endpoint } from "../endpoint.ts";
@@ -8,26 +8,34 @@ export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 export interface HttpReply {
   readonly status: number;
-  readonly contentType: string;
+  /** Lower-case header names; always includes content-type. */
+  readonly headers: Readonly<Record<string, string>>;
   readonly body: Uint8Array;
 }
 
 const encoder = new TextEncoder();
 
-export function errorReply(status: number, message: string): HttpReply {
-  return { status, contentType: "text/plain; charset=utf-8", body: encoder.encode(`${message}\n`) };
+export function errorReply(status: number, message: string, headers: Record<string, string> = {}): HttpReply {
+  return {
+    status,
+    headers: { ...headers, "content-type": "text/plain; charset=utf-8" },
+    body: encoder.encode(`${message}\n`),
+  };
 }
 
 export function tooLargeReply(maxBodyBytes: number): HttpReply {
   return errorReply(413, `request body is larger than the limit of ${maxBodyBytes} bytes`);
 }
 
+/** RFC 9110 §15.5.6: a 405 names the methods that are allowed. */
 export function methodNotAllowedReply(method: string): HttpReply {
-  return errorReply(405, `${method} is not supported; StateFun function endpoints take POST with a ToFunction body`);
+  return errorReply(405, `${method} is not supported; StateFun function endpoints take POST with a ToFunction body`, {
+    allow: "POST",
+  });
 }
 
 export async function replyTo(endpoint: Endpoint, body: Uint8Array): Promise<HttpReply> {
   const result = await endpoint.invoke(body);
-  if (result.ok) return { status: 200, contentType: "application/octet-stream", body: result.body };
+  if (result.ok) return { status: 200, headers: { "content-type": "application/octet-stream" }, body: result.body };
   return errorReply(result.status, result.message);
 }

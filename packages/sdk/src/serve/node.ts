@@ -4,7 +4,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Endpoint } from "../endpoint.ts";
-import { DEFAULT_MAX_BODY_BYTES, type HttpReply, methodNotAllowedReply, replyTo, tooLargeReply } from "./http-reply.ts";
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  errorReply,
+  type HttpReply,
+  methodNotAllowedReply,
+  replyTo,
+  tooLargeReply,
+} from "./http-reply.ts";
 
 export interface HandlerOptions {
   /** Largest accepted request body; default 32 MiB. */
@@ -20,6 +27,16 @@ function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<ReadBody>
     return Promise.resolve(
       parsed.length > maxBodyBytes ? { ok: false, reply: tooLargeReply(maxBodyBytes) } : { ok: true, body: parsed },
     );
+  }
+  if (req.readableEnded) {
+    // Another body parser (express.json(), express.text(), ...) consumed the stream: waiting would hang.
+    return Promise.resolve({
+      ok: false,
+      reply: errorReply(
+        500,
+        `the request body was already read by another body parser (req.body is ${parsed === null ? "null" : typeof parsed}); mount this handler before that parser or put express.raw({ type: "*/*" }) in front of it`,
+      ),
+    });
   }
   const declared = Number(req.headers["content-length"]);
   if (declared > maxBodyBytes) {
@@ -50,7 +67,7 @@ function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<ReadBody>
 }
 
 function send(res: ServerResponse, reply: HttpReply): void {
-  res.writeHead(reply.status, { "content-type": reply.contentType, "content-length": reply.body.length });
+  res.writeHead(reply.status, { ...reply.headers, "content-length": reply.body.length });
   res.end(reply.body);
 }
 
