@@ -2,6 +2,10 @@
 // (official JS, Eddy over HTTP, Eddy in-process) reads the same messages: a seeded
 // generator of nested command trees, and the expected-count model it keeps.
 
+import { Random } from "../../../packages/runtime/test/sim/random.ts";
+
+export { Random };
+
 export type Command =
   | { readonly increment: true }
   | { readonly send: { readonly target: number; readonly commands: readonly Command[] } }
@@ -30,33 +34,6 @@ export const EGRESS_TOPIC = "smoke-egress";
 export const VERIFICATION_TOPIC = "verification";
 /** Delay of sendAfter commands (StateFun's JS variant uses 1 s; shorter keeps the test quick). */
 export const SEND_AFTER_MS = 50;
-
-/** sfc32: a small seeded PRNG, so a failing run can be replayed from its seed. */
-export class Random {
-  #a = 0x9e3779b9;
-  #b = 0x243f6a88;
-  #c = 0xb7e15162;
-  #d: number;
-
-  constructor(seed: number) {
-    this.#d = seed >>> 0;
-    for (let index = 0; index < 12; index++) this.next();
-  }
-
-  next(): number {
-    const t = (((this.#a + this.#b) | 0) + this.#d) | 0;
-    this.#d = (this.#d + 1) | 0;
-    this.#a = this.#b ^ (this.#b >>> 9);
-    this.#b = (this.#c + (this.#c << 3)) | 0;
-    this.#c = (this.#c << 21) | (this.#c >>> 11);
-    this.#c = (this.#c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  }
-
-  int(bound: number): number {
-    return Math.floor(this.next() * bound);
-  }
-}
 
 export interface Workload {
   readonly commands: readonly SourceCommand[];

@@ -5,10 +5,10 @@ import { watch } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { loadModuleFiles, startRuntime } from "@eddy/runtime";
+import { startRuntime } from "@eddy/runtime";
 import { type AnyStatefulFunction, createEndpoint } from "@eddy/sdk";
 import { UsageError } from "../usage.ts";
-import { ConfigurationError } from "./run.ts";
+import { loadModulesOrThrow } from "./run.ts";
 import { exportedFunctions } from "./serve.ts";
 
 async function importFunctions(path: string, version: number): Promise<AnyStatefulFunction[]> {
@@ -34,16 +34,11 @@ export async function devCommand(args: string[]): Promise<void> {
 
   const functions = await importFunctions(functionsPath, 0);
   if (functions.length === 0) throw new UsageError(`${functionsPath} exports no stateful functions`);
-  const loaded = await loadModuleFiles(modules);
-  for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning.format()}\n`);
-  if (!loaded.ok) {
-    for (const error of loaded.errors) process.stderr.write(`error: ${error.format()}\n`);
-    throw new ConfigurationError(`${loaded.errors.length} configuration error(s); nothing was started`);
-  }
+  const module = await loadModulesOrThrow(modules);
   const stateDir = values["state-dir"] ?? "eddy-state";
   const typenames = functions.map((fn) => fn.typename).sort();
   const runtime = await startRuntime({
-    module: loaded.module,
+    module,
     stateDir,
     inProcess: createEndpoint(functions),
     ...(values.host === undefined ? {} : { host: values.host }),

@@ -3,11 +3,22 @@
 // keeps state in --state-dir, and on SIGTERM/SIGINT finishes the group commit and closes
 // the store before exiting.
 import { parseArgs } from "node:util";
-import { loadModuleFiles, startRuntime } from "@eddy/runtime";
+import { loadModuleFiles, type ModuleConfig, startRuntime } from "@eddy/runtime";
 import { UsageError } from "../usage.ts";
 
 export class ConfigurationError extends Error {
   override name = "ConfigurationError";
+}
+
+/** Loads module files, printing every warning and error; throws ConfigurationError when any file is invalid. */
+export async function loadModulesOrThrow(paths: readonly string[]): Promise<ModuleConfig> {
+  const loaded = await loadModuleFiles(paths);
+  for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning.format()}\n`);
+  if (!loaded.ok) {
+    for (const error of loaded.errors) process.stderr.write(`error: ${error.format()}\n`);
+    throw new ConfigurationError(`${loaded.errors.length} configuration error(s); nothing was started`);
+  }
+  return loaded.module;
 }
 
 export async function runCommand(args: string[]): Promise<void> {
@@ -26,12 +37,7 @@ export async function runCommand(args: string[]): Promise<void> {
     throw new UsageError(`--failure-policy: "${policy}" is not one of retry, dead-letter, stop`);
   }
 
-  const loaded = await loadModuleFiles(positionals);
-  for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning.format()}\n`);
-  if (!loaded.ok) {
-    for (const error of loaded.errors) process.stderr.write(`error: ${error.format()}\n`);
-    throw new ConfigurationError(`${loaded.errors.length} configuration error(s); nothing was started`);
-  }
+  const module = await loadModulesOrThrow(positionals);
 
   const stateDir = values["state-dir"] ?? "eddy-state";
   let stopRequested: (code: number) => void = () => {};
@@ -39,7 +45,7 @@ export async function runCommand(args: string[]): Promise<void> {
     stopRequested = resolve;
   });
   const runtime = await startRuntime({
-    module: loaded.module,
+    module,
     stateDir,
     failurePolicy: policy,
     ...(values.host === undefined ? {} : { host: values.host }),

@@ -5,10 +5,10 @@
 // the same commit that settles the outbox and popped in a commit of their own, so a
 // record is handed out exactly once across crashes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { KV } from "../../core/kv.ts";
 import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement, Engine } from "../../engine/engine.ts";
+import { closeServer, listenOn, replyText } from "../http-server.ts";
 
 export const PLAYGROUND_EGRESS_ID = "io.statefun.playground/egress";
 export const EGRESS_RECORD_TYPENAME = "io.statefun.playground/EgressRecord";
@@ -31,7 +31,7 @@ export class PlaygroundEgress implements EgressConnector {
   constructor(options: PlaygroundEgressOptions) {
     this.#options = options;
     this.#server = createServer((req, res) => {
-      this.#handle(req, res).catch((error: unknown) => reply(res, 500, `egress error: ${String(error)}`));
+      this.#handle(req, res).catch((error: unknown) => replyText(res, 500, `egress error: ${String(error)}`));
     });
   }
 
@@ -70,31 +70,23 @@ export class PlaygroundEgress implements EgressConnector {
     settle.delivered();
   }
 
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(this.#options.port, this.#options.host, () => resolve());
-    });
-    const { port } = this.#server.address() as AddressInfo;
-    return `http://${this.#options.host}:${port}/`;
+  listen(): Promise<string> {
+    return listenOn(this.#server, this.#options.port, this.#options.host);
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+  close(): Promise<void> {
+    return closeServer(this.#server);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const topic = decodeURIComponent((req.url ?? "/").split("?")[0]?.slice(1) ?? "");
     if (req.method !== "GET" || !this.#options.topics.includes(topic)) {
-      reply(res, 405, `GET /<topic> with one of: ${this.#options.topics.join(", ")}`);
+      replyText(res, 405, `GET /<topic> with one of: ${this.#options.topics.join(", ")}`);
       return;
     }
     const engine = this.#engine;
     if (engine === undefined) {
-      reply(res, 503, "the runtime is starting");
+      replyText(res, 503, "the runtime is starting");
       return;
     }
     const payload = await engine.transact((transaction) => {
@@ -103,16 +95,10 @@ export class PlaygroundEgress implements EgressConnector {
       transaction.delete(oldest.key);
       return oldest.value as string;
     });
-    if (payload === undefined) reply(res, 404, `no records in topic ${topic}`);
+    if (payload === undefined) replyText(res, 404, `no records in topic ${topic}`);
     else {
       res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(payload) });
       res.end(payload);
     }
   }
-}
-
-function reply(res: ServerResponse, status: number, text: string): void {
-  const body = `${text}\n`;
-  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body) });
-  res.end(body);
 }

@@ -6,10 +6,10 @@
 // `Idempotency-Key` header is delivered at most once (Eddy's addition, for clients that
 // retry after a lost reply).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { FunctionTypename } from "../../core/address.ts";
 import type { Engine } from "../../engine/engine.ts";
 import { readBody } from "../http-body.ts";
+import { closeServer, listenOn, replyText } from "../http-server.ts";
 
 export interface PlaygroundIngressOptions {
   readonly port: number;
@@ -19,12 +19,6 @@ export interface PlaygroundIngressOptions {
 
 const VND = "application/vnd.";
 const DEFAULT_TYPENAME = "io.statefun.types/string";
-
-function reply(res: ServerResponse, status: number, text: string): void {
-  const body = `${text}\n`;
-  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body) });
-  res.end(body);
-}
 
 type Target = { ok: true; typename: FunctionTypename; id: string } | { ok: false; message: string };
 
@@ -56,39 +50,31 @@ export class PlaygroundIngress {
     this.#engine = engine;
     this.#options = options;
     this.#server = createServer((req, res) => {
-      this.#handle(req, res).catch((error: unknown) => reply(res, 500, `ingress error: ${String(error)}`));
+      this.#handle(req, res).catch((error: unknown) => replyText(res, 500, `ingress error: ${String(error)}`));
     });
   }
 
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(this.#options.port, this.#options.host, () => resolve());
-    });
-    const { port } = this.#server.address() as AddressInfo;
-    return `http://${this.#options.host}:${port}/`;
+  listen(): Promise<string> {
+    return listenOn(this.#server, this.#options.port, this.#options.host);
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+  close(): Promise<void> {
+    return closeServer(this.#server);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== "PUT" && req.method !== "POST") {
-      reply(res, 405, `${req.method} is not supported; send PUT or POST /<namespace>/<type>/<id>`);
+      replyText(res, 405, `${req.method} is not supported; send PUT or POST /<namespace>/<type>/<id>`);
       return;
     }
     const target = parseTarget(req.url ?? "/");
     if (!target.ok) {
-      reply(res, 400, target.message);
+      replyText(res, 400, target.message);
       return;
     }
     const read = await readBody(req, this.#options.maxBodyBytes);
     if (!read.ok) {
-      reply(res, 413, `message body is larger than the limit of ${this.#options.maxBodyBytes} bytes`);
+      replyText(res, 413, `message body is larger than the limit of ${this.#options.maxBodyBytes} bytes`);
       return;
     }
     const idempotencyKey = req.headers["idempotency-key"];
@@ -99,7 +85,7 @@ export class PlaygroundIngress {
       },
       typeof idempotencyKey === "string" && idempotencyKey !== "" ? { idempotencyKey } : {},
     );
-    if (accepted.ok) reply(res, 200, accepted.duplicate ? "accepted before (same Idempotency-Key)" : "accepted");
-    else reply(res, accepted.code === "unknown-function" ? 404 : 503, accepted.message);
+    if (accepted.ok) replyText(res, 200, accepted.duplicate ? "accepted before (same Idempotency-Key)" : "accepted");
+    else replyText(res, accepted.code === "unknown-function" ? 404 : 503, accepted.message);
   }
 }
