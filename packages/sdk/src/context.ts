@@ -4,9 +4,10 @@ import type {
   DelayedInvocation,
   FromFunctionInvocation,
   Init,
+  Address as WireAddress,
   EgressMessage as WireEgressMessage,
 } from "@eddy/protocol";
-import type { Address } from "./address.ts";
+import { Address } from "./address.ts";
 import type { StateDeclarations, Storage } from "./function.ts";
 import { type EgressMessage, message, type OutgoingMessage } from "./message.ts";
 import type { Type } from "./types.ts";
@@ -37,13 +38,26 @@ export class Effects {
 
 export class BatchContext<S extends StateDeclarations> implements Context<S> {
   readonly self: Address;
-  caller: Address | undefined = undefined;
+  /** The current invocation's caller as it came over the wire; made an Address only when asked for. */
+  callerOnWire: WireAddress | null = null;
+  #caller: Address | undefined;
+  #callerOf: WireAddress | null = null;
   readonly storage: Storage<S>;
   readonly effects = new Effects();
 
   constructor(self: Address, storage: Storage<S>) {
     this.self = self;
     this.storage = storage;
+  }
+
+  get caller(): Address | undefined {
+    const wire = this.callerOnWire;
+    if (wire === null) return undefined;
+    if (this.#callerOf !== wire) {
+      this.#caller = Address.fromWire(wire);
+      this.#callerOf = wire;
+    }
+    return this.#caller;
   }
 
   send(outgoing: OutgoingMessage | EgressMessage): void {

@@ -148,7 +148,7 @@ export class Endpoint {
     const storage = served.newStorage(received) as Storage<StateDeclarations>;
     const context = new BatchContext(self, storage);
     for (const invocation of batch.invocations) {
-      context.caller = invocation.caller === null ? undefined : Address.fromWire(invocation.caller);
+      context.callerOnWire = invocation.caller;
       try {
         const pending = fn.handle(context, Message.fromWire(invocation.argument));
         if (pending !== undefined) await pending;

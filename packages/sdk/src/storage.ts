@@ -8,12 +8,17 @@
 // assignment.
 import { MutationType, type PersistedValueMutation, type TypedValue } from "@eddy/protocol";
 import type { StateSpec } from "./function.ts";
+import { STATE_SNAPSHOT, type StateSnapshot, type WithStateSnapshot } from "./types.ts";
 
 const SLOTS = Symbol("eddy.storage.slots");
 
 interface Slots {
-  /** Each state's current serialized value (first as received); undefined when it has none. */
+  /** Each state's value as received; undefined when it had none. */
   readonly bytes: (Uint8Array | undefined)[];
+  /** Each assigned state's snapshot (its bytes, or the type's cheaper stand-in); undefined when deleted. */
+  readonly snapshots: unknown[];
+  /** Per state, how its snapshots are taken, read and turned into bytes (shared by every instance). */
+  readonly codecs: readonly StateSnapshot<unknown, unknown>[];
   readonly values: unknown[];
   readonly decoded: boolean[];
   readonly written: boolean[];
@@ -25,26 +30,43 @@ interface StorageObject {
 
 export type StorageFactory = (received: (Uint8Array | undefined)[]) => object;
 
+/** Snapshots as bytes: serialize on assignment, deserialize on the next read. */
+function bytesSnapshot(spec: StateSpec): StateSnapshot<unknown, unknown> {
+  return {
+    take: (value) => spec.type.serialize(value),
+    read: (snapshot) => spec.type.deserialize(snapshot as Uint8Array),
+    bytes: (snapshot) => snapshot as Uint8Array,
+  };
+}
+
+function snapshotCodec(spec: StateSpec): StateSnapshot<unknown, unknown> {
+  return (spec.type as WithStateSnapshot<unknown>)[STATE_SNAPSHOT] ?? bytesSnapshot(spec);
+}
+
 /** Builds the storage prototype for one function type and returns a factory for instances. */
 export function storageFactory(functionTypename: string, specs: readonly StateSpec[]): StorageFactory {
   const prototype: object = Object.create(null);
+  const codecs = specs.map(snapshotCodec);
   specs.forEach((spec, index) => {
+    const codec = codecs[index] as StateSnapshot<unknown, unknown>;
     Object.defineProperty(prototype, spec.name, {
       enumerable: true,
       get(this: StorageObject) {
         const slots = this[SLOTS];
         if (!slots.decoded[index]) {
-          const bytes = slots.bytes[index];
-          slots.values[index] = bytes === undefined ? undefined : decodeState(functionTypename, spec, bytes);
+          slots.values[index] = slots.written[index]
+            ? readState(functionTypename, spec, () => codec.read(slots.snapshots[index]))
+            : readState(functionTypename, spec, () => spec.type.deserialize(slots.bytes[index] as Uint8Array));
           slots.decoded[index] = true;
         }
         return slots.values[index];
       },
       set(this: StorageObject, value: unknown) {
         const slots = this[SLOTS];
-        slots.bytes[index] = value === undefined ? undefined : encodeState(functionTypename, spec, value);
+        slots.snapshots[index] =
+          value === undefined ? undefined : encodeState(functionTypename, spec, () => codec.take(value));
         slots.values[index] = undefined;
-        slots.decoded[index] = value === undefined; // decoded again from the stored bytes on the next read
+        slots.decoded[index] = value === undefined; // read back from the snapshot on the next read
         slots.written[index] = true;
       },
     });
@@ -55,17 +77,20 @@ export function storageFactory(functionTypename: string, specs: readonly StateSp
     const storage = Object.create(prototype) as StorageObject;
     storage[SLOTS] = {
       bytes: received,
+      snapshots: new Array(count),
+      codecs,
       values: new Array(count),
-      decoded: new Array(count).fill(false),
+      // A state received without a value reads as undefined without decoding anything.
+      decoded: received.map((bytes) => bytes === undefined),
       written: new Array(count).fill(false),
     };
     return Object.seal(storage);
   };
 }
 
-function decodeState(functionTypename: string, spec: StateSpec, bytes: Uint8Array): unknown {
+function readState(functionTypename: string, spec: StateSpec, read: () => unknown): unknown {
   try {
-    return spec.type.deserialize(bytes);
+    return read();
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new TypeError(
@@ -74,9 +99,9 @@ function decodeState(functionTypename: string, spec: StateSpec, bytes: Uint8Arra
   }
 }
 
-function encodeState(functionTypename: string, spec: StateSpec, value: unknown): Uint8Array {
+function encodeState(functionTypename: string, spec: StateSpec, take: () => unknown): unknown {
   try {
-    return spec.type.serialize(value);
+    return take();
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new TypeError(
@@ -92,7 +117,9 @@ export function stateMutations(storage: object, specs: readonly StateSpec[]): Pe
   for (let index = 0; index < specs.length; index++) {
     if (!slots.written[index]) continue;
     const spec = specs[index] as StateSpec;
-    const value = slots.bytes[index];
+    const snapshot = slots.snapshots[index];
+    const value =
+      snapshot === undefined ? undefined : (slots.codecs[index] as StateSnapshot<unknown, unknown>).bytes(snapshot);
     if (value === undefined) {
       mutations.push({ mutationType: MutationType.DELETE, stateName: spec.name, stateValue: null });
     } else {

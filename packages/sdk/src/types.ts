@@ -12,6 +12,24 @@ export interface Type<T> {
   deserialize(bytes: Uint8Array): T;
 }
 
+/**
+ * An optional, cheaper stand-in for the bytes while a value lives in state during a batch:
+ * storage takes a snapshot when a state is assigned, reads it back on the next read, and
+ * turns it into bytes only for the reply. Reading a snapshot must give exactly what
+ * deserialize(bytes(snapshot)) would. JSON uses its text, which skips a UTF-8 round trip
+ * per assignment; types without one are snapshotted as their bytes.
+ */
+export interface StateSnapshot<T, S> {
+  take(value: T): S;
+  read(snapshot: S): T;
+  bytes(snapshot: S): Uint8Array;
+}
+
+/** Where storage finds a type's snapshot codec; a symbol, so it is not part of the Type shape users write. */
+export const STATE_SNAPSHOT: unique symbol = Symbol("eddy.type.stateSnapshot");
+
+export type WithStateSnapshot<T> = Type<T> & { readonly [STATE_SNAPSHOT]?: StateSnapshot<T, unknown> };
+
 /** The value type a Type describes. */
 export type ValueOf<X> = X extends Type<infer T> ? T : never;
 
@@ -97,12 +115,27 @@ const bool: Type<boolean> = {
   },
 };
 
+function checkInt32(typename: string, value: number): number {
+  if (!Number.isInteger(value) || value < -2147483648 || value > 2147483647) {
+    throw new RangeError(`${typename}: ${value} is not a 32-bit integer`);
+  }
+  return value;
+}
+
+function checkNumber(typename: string, value: number): number {
+  if (typeof value !== "number") throw new TypeError(`${typename}: ${String(value)} is not a number`);
+  return value;
+}
+
+function checkString(typename: string, value: string): string {
+  if (typeof value !== "string") throw new TypeError(`${typename}: ${String(value)} is not a string`);
+  return value;
+}
+
 const int: Type<number> = {
   typename: BuiltinTypename.int,
   serialize(value) {
-    if (!Number.isInteger(value) || value < -2147483648 || value > 2147483647) {
-      throw new RangeError(`${this.typename}: ${value} is not a 32-bit integer`);
-    }
+    checkInt32(this.typename, value);
     if (value === 0) return EMPTY;
     // Little-endian by hand: a DataView over a small new array costs ~15× more (V8 must
     // move its on-heap backing store out to give it an ArrayBuffer).
@@ -148,7 +181,7 @@ const long: Type<bigint> = {
 const float: Type<number> = {
   typename: BuiltinTypename.float,
   serialize(value) {
-    if (typeof value !== "number") throw new TypeError(`${this.typename}: ${String(value)} is not a number`);
+    checkNumber(this.typename, value);
     if (Object.is(value, 0)) return EMPTY; // -0 keeps its sign bit, as protobuf-java and protobuf-es write it
     const bytes = new Uint8Array(5);
     bytes[0] = 0x0d;
@@ -164,7 +197,7 @@ const float: Type<number> = {
 const double: Type<number> = {
   typename: BuiltinTypename.double,
   serialize(value) {
-    if (typeof value !== "number") throw new TypeError(`${this.typename}: ${String(value)} is not a number`);
+    checkNumber(this.typename, value);
     if (Object.is(value, 0)) return EMPTY; // -0 keeps its sign bit, as protobuf-java and protobuf-es write it
     const bytes = new Uint8Array(9);
     bytes[0] = 0x09;
@@ -208,6 +241,16 @@ const string: Type<string> = {
   },
 };
 
+/**
+ * Built-in values are snapshotted as the value itself, normalized exactly as a round trip
+ * through the wire encoding would (float rounded to 32 bits, -0 and NaN kept, strings made
+ * well-formed as UTF-8 makes them): no bytes until the reply.
+ */
+function valueSnapshot<T>(type: Type<T>, take: (value: T) => T): void {
+  const snapshot: StateSnapshot<T, T> = { take, read: (value) => value, bytes: (value) => type.serialize(value) };
+  (type as { [STATE_SNAPSHOT]?: StateSnapshot<T, unknown> })[STATE_SNAPSHOT] = snapshot as StateSnapshot<T, unknown>;
+}
+
 /** Node's Buffer where there is one (Node, Bun); undefined on Workers and Deno. */
 const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
 
@@ -226,18 +269,24 @@ function utf8Encode(text: string): Uint8Array {
 /** JSON as UTF-8 text, optionally validated on the way in by a schema (zod or anything with `parse`). */
 function json<T = unknown>(typename: string, schema?: Schema<T>): Type<T> {
   requireTypename(typename, "types.json()");
-  return {
-    typename,
-    serialize(value) {
-      const text = JSON.stringify(value);
-      if (text === undefined) throw new TypeError(`${typename}: ${String(value)} cannot be written as JSON`);
-      return utf8Encode(text);
-    },
-    deserialize(bytes) {
-      const parsed: unknown = JSON.parse(utf8Decoder.decode(bytes));
-      return schema === undefined ? (parsed as T) : schema.parse(parsed);
-    },
+  const toText = (value: T): string => {
+    const text = JSON.stringify(value);
+    if (text === undefined) throw new TypeError(`${typename}: ${String(value)} cannot be written as JSON`);
+    return text;
   };
+  const fromText = (text: string): T => {
+    const parsed: unknown = JSON.parse(text);
+    return schema === undefined ? (parsed as T) : schema.parse(parsed);
+  };
+  // JSON.stringify escapes lone surrogates, so the text and its UTF-8 bytes carry the same value.
+  const snapshot: StateSnapshot<T, string> = { take: toText, read: fromText, bytes: utf8Encode };
+  const type: WithStateSnapshot<T> = {
+    typename,
+    serialize: (value) => utf8Encode(toText(value)),
+    deserialize: (bytes) => fromText(utf8Decoder.decode(bytes)),
+    [STATE_SNAPSHOT]: snapshot as StateSnapshot<T, unknown>,
+  };
+  return type;
 }
 
 /** Raw bytes under a typename of your choice. */
@@ -269,5 +318,11 @@ function custom<T>(
   requireTypename(typename, "types.custom()");
   return { typename, serialize, deserialize };
 }
+
+valueSnapshot(bool, (value) => Boolean(value));
+valueSnapshot(int, (value) => checkInt32(int.typename, value));
+valueSnapshot(float, (value) => Math.fround(checkNumber(float.typename, value)));
+valueSnapshot(double, (value) => checkNumber(double.typename, value));
+valueSnapshot(string, (value) => checkString(string.typename, value).toWellFormed());
 
 export const types = { bool, int, long, float, double, string, json, protobuf, bytes, custom } as const;
