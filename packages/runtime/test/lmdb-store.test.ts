@@ -78,3 +78,44 @@ describe("LmdbStore", () => {
     await second.close();
   });
 });
+
+describe("OverlayKV", () => {
+  it("scans merge pending writes and deletes with the base under every prefix length, like one MemoryKV", async () => {
+    const { OverlayKV } = await import("../src/core/overlay-kv.ts");
+    const base = new MemoryKV();
+    const reference = new MemoryKV();
+    const all: Key[] = [
+      ["p", 1, "inflight", "a"],
+      ["p", 1, "backlog", "a", 1],
+      ["p", 1, "backlog", "a", 2],
+      ["p", 1, "backlog", "b", 1],
+      ["p", 2, "timer", 5, 1],
+      ["p", 1, "timer", 5, 1],
+      ["sink", 1],
+      ["p", 1, "backlog", "a"],
+    ];
+    for (const key of all.slice(0, 4)) {
+      base.put(key, "base");
+      reference.put(key, "base");
+    }
+    const overlay = new OverlayKV(base);
+    for (const key of all.slice(3)) {
+      overlay.put(key, "pending");
+      reference.put(key, "pending");
+    }
+    overlay.delete(["p", 1, "backlog", "a", 1]);
+    reference.delete(["p", 1, "backlog", "a", 1]);
+    const prefixes: Key[] = [
+      [],
+      ["p"],
+      ["p", 1],
+      ["p", 1, "backlog"],
+      ["p", 1, "backlog", "a"],
+      ["p", 1, "inflight", "a"],
+      ["sink"],
+    ];
+    for (const prefix of prefixes) {
+      assert.deepEqual([...overlay.scan(prefix)], [...reference.scan(prefix)], `prefix ${JSON.stringify(prefix)}`);
+    }
+  });
+});

@@ -11,9 +11,24 @@ export interface PendingWrite {
   readonly value: unknown;
 }
 
+interface Write {
+  readonly key: Key;
+  value: unknown;
+}
+
+/**
+ * Scans look only at the pending writes under their prefix: every write is indexed under
+ * its prefixes of INDEXED_LENGTHS parts (["p", 3, "backlog"], ["p", 3, "backlog", address]:
+ * the tables of a partition, and one address's rows), so a scan of a small range stays
+ * small however many writes a group commit holds. Other prefixes scan every pending write.
+ */
+const INDEXED_LENGTHS = [3, 4];
+const INDEXED_LENGTH_MAX = 4;
+
 export class OverlayKV implements KV {
   readonly #base: KV;
-  #writes = new Map<string, { key: Key; value: unknown }>();
+  #writes = new Map<string, Write>();
+  #byPrefix = new Map<string, Map<string, Write>>();
 
   constructor(base: KV) {
     this.#base = base;
@@ -30,17 +45,48 @@ export class OverlayKV implements KV {
   }
 
   put(key: Key, value: unknown): void {
-    this.#writes.set(encodeKey(key), { key, value });
+    this.#write(key, value);
   }
 
   delete(key: Key): void {
-    this.#writes.set(encodeKey(key), { key, value: DELETED });
+    this.#write(key, DELETED);
+  }
+
+  #write(key: Key, value: unknown): void {
+    const encoded = encodeKey(key);
+    const existing = this.#writes.get(encoded);
+    if (existing !== undefined) {
+      existing.value = value;
+      return;
+    }
+    const write: Write = { key, value };
+    this.#writes.set(encoded, write);
+    // Parts are separated by NUL in the encoding (NUL inside a string part is escaped), so
+    // a prefix's encoding is the key's encoding up to a separator.
+    let end = -1;
+    for (let length = 1; length <= Math.min(key.length, INDEXED_LENGTH_MAX); length++) {
+      end = length === key.length ? encoded.length : encoded.indexOf("\u0000", end + 1);
+      if (!INDEXED_LENGTHS.includes(length)) continue;
+      const prefix = encoded.slice(0, end);
+      let writes = this.#byPrefix.get(prefix);
+      if (writes === undefined) {
+        writes = new Map();
+        this.#byPrefix.set(prefix, writes);
+      }
+      writes.set(encoded, write);
+    }
+  }
+
+  /** The pending writes a scan of `prefix` must merge, from the index when the prefix is indexed. */
+  #pendingUnder(prefix: Key): Iterable<Write> {
+    if (INDEXED_LENGTHS.includes(prefix.length)) return this.#byPrefix.get(encodeKey(prefix))?.values() ?? [];
+    return this.#writes.values();
   }
 
   *scan(prefix: Key, options: { readonly before?: Key; readonly limit?: number } = {}): Iterable<KeyValue> {
     const inRange = (key: Key) =>
       startsWith(key, prefix) && (options.before === undefined || compareKeys(key, options.before) < 0);
-    const pending = [...this.#writes.values()]
+    const pending = [...this.#pendingUnder(prefix)]
       .filter((write) => inRange(write.key))
       .sort((a, b) => compareKeys(a.key, b.key));
     const base = this.#base
@@ -81,12 +127,14 @@ export class OverlayKV implements KV {
       value: write.value === DELETED ? undefined : write.value,
     }));
     this.#writes = new Map();
+    this.#byPrefix = new Map();
     return writes;
   }
 
   /** Forgets every pending write (a crash before the commit). */
   discard(): void {
     this.#writes = new Map();
+    this.#byPrefix = new Map();
   }
 }
 
