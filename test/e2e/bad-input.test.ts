@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createEndpoint, egressMessage, serve, statefulFunction, types } from "@eddy/sdk";
+import { createEndpoint, egressMessage, nodeHandler, serve, statefulFunction, types } from "@eddy/sdk";
 import { EddyProcess } from "./smoke/cluster.ts";
 import { pop } from "./smoke/driver.ts";
 
@@ -51,8 +51,29 @@ describe("malformed module.yaml", () => {
   }
 });
 
-/** A function server that misbehaves in the way its function type names. */
+const Record = types.json<{ topic: string; payload: string }>("io.statefun.playground/EgressRecord");
+const modes = ["garbage", "html", "blank", "notfound", "overloaded", "silent"] as const;
+/** What the function server answers once it is healed: every bad/* type works. */
+const healed = nodeHandler(
+  createEndpoint(
+    modes.map((mode) =>
+      statefulFunction({
+        typename: `bad/${mode}`,
+        handle(ctx) {
+          ctx.send(egressMessage("io.statefun.playground/egress", { topic: "out", payload: `healed ${mode}` }, Record));
+        },
+      }),
+    ),
+  ),
+);
+let isHealed = false;
+
+/** A function server that misbehaves in the way its function type names (until healed). */
 function misbehave(req: IncomingMessage, res: ServerResponse): void {
+  if (isHealed) {
+    healed(req, res);
+    return;
+  }
   const mode = (req.url ?? "").split("/").pop();
   req.resume();
   switch (mode) {
@@ -94,7 +115,6 @@ describe("functions that answer badly", { timeout: 120_000 }, () => {
   const badServer = createServer(misbehave);
   let goodServer: Awaited<ReturnType<typeof serve>>;
   let eddy: EddyProcess;
-  const Record = types.json<{ topic: string; payload: string }>("io.statefun.playground/EgressRecord");
   const echo = statefulFunction({
     typename: "good/echo",
     handle(ctx, msg) {
@@ -152,9 +172,7 @@ spec:
   }
 
   it("each failure is named precisely and dead-lettered, while other functions keep flowing", async () => {
-    for (const mode of Object.keys(expectedReasons)) {
-      assert.equal((await send(`bad/${mode}/1`, "x")).status, 200);
-    }
+    for (const mode of modes) assert.equal((await send(`bad/${mode}/1`, "x")).status, 200);
     // Healthy traffic is not held up by the failing addresses.
     for (let index = 0; index < 5; index++)
       assert.equal((await send(`good/echo/${index}`, `hello ${index}`)).status, 200);
@@ -179,6 +197,47 @@ spec:
       assert.match(eddy.output, reason, `reason for ${mode}`);
       assert.match(eddy.output, new RegExp(`dead letter #\\d+ for bad/${mode}/1`), `dead letter for ${mode}`);
     }
+  });
+
+  it("dead letters are listed while Eddy runs, and replayed at its next start once the function is healed", async () => {
+    const list = spawnSync(eddyBin, ["dead-letters", "list", "--state-dir", eddy.stateDir], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    assert.equal(list.status, 0, list.stderr);
+    for (const mode of modes) assert.match(list.stdout, new RegExp(`#\\d+ .* bad/${mode}/1 {2}1 message\\(s\\)`));
+    assert.match(list.stdout, /6 dead letter\(s\)/);
+
+    const refused = spawnSync(eddyBin, ["dead-letters", "replay", "--all", "--state-dir", eddy.stateDir], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /is running on .*stop it first/);
+
+    assert.equal(await eddy.stop(), 0);
+    isHealed = true;
+    const replay = spawnSync(eddyBin, ["dead-letters", "replay", "--all", "--state-dir", eddy.stateDir], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    assert.equal(replay.status, 0, replay.stderr);
+    assert.match(replay.stdout, /6 dead letter\(s\) queued/);
+    await eddy.start();
+
+    const healedPayloads = new Set<string>();
+    const deadline = Date.now() + 20_000;
+    while (healedPayloads.size < modes.length && Date.now() < deadline) {
+      const record = await pop(eddy, "out");
+      if (record === undefined) await sleep(20);
+      else if (record.startsWith("healed ")) healedPayloads.add(record);
+    }
+    assert.deepEqual([...healedPayloads].sort(), modes.map((mode) => `healed ${mode}`).sort());
+    const after = spawnSync(eddyBin, ["dead-letters", "list", "--state-dir", eddy.stateDir], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    assert.match(after.stdout, /^0 dead letter\(s\)/m);
   });
 
   it("a body over the ingress limit is refused with 413 and the runtime keeps serving", async () => {

@@ -1,5 +1,6 @@
 // The eddy command line. Each command lives in its own module under commands/;
 // this file only dispatches and turns usage errors into exit code 2.
+import { deadLettersCommand } from "./commands/dead-letters.ts";
 import { devCommand } from "./commands/dev.ts";
 import { ConfigurationError, runCommand } from "./commands/run.ts";
 import { serveCommand } from "./commands/serve.ts";
@@ -14,6 +15,10 @@ Commands:
   dev <functions.ts> --module <module.yaml> [--state-dir DIR] [--host H]
       The runtime with your TypeScript functions in-process (no HTTP hop);
       saving the functions file reloads it.
+  dead-letters list [--state-dir DIR] [--json]
+  dead-letters replay <number>... | --all [--state-dir DIR]
+      List what the failure policy set aside (works while Eddy runs), or queue
+      it for delivery at the next start (Eddy must be stopped).
   serve <functions.ts> [--port N] [--host H]
       Serve the stateful functions a module exports over HTTP, speaking the
       StateFun 3.x protocol (default http://127.0.0.1:8000/).
@@ -24,6 +29,7 @@ Options:
 `;
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
+  "dead-letters": deadLettersCommand,
   dev: devCommand,
   run: runCommand,
   serve: serveCommand,

@@ -2,7 +2,8 @@
 // the engine, the invokers (HTTP for remote endpoints, in-process for SDK functions given
 // directly), and the module's ingresses and egresses. The CLI's `run` and `dev` and the
 // tests start Eddy through here.
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Init, ToFunction } from "@eddy/protocol";
 import type { Endpoint } from "@eddy/sdk";
 import { type ModuleConfig, type ResolvedFunction, resolveFunction } from "./config/index.ts";
@@ -151,6 +152,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     hasEgress: (egress) => egressIds.has(egress),
   };
 
+  const runningMarker = join(options.stateDir, RUNNING_MARKER);
+  if (runningProcess(options.stateDir) !== undefined) {
+    throw new Error(
+      `${options.stateDir} is in use by process ${runningProcess(options.stateDir)}; one Eddy per state directory`,
+    );
+  }
+  mkdirSync(options.stateDir, { recursive: true });
+  writeFileSync(runningMarker, String(process.pid));
   const store = new LmdbStore({ path: options.stateDir });
   const partitionCount = await checkPartitionCount(
     store,
@@ -205,8 +214,29 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
       await Promise.all(ingresses.map((ingress) => ingress.close()));
       await engine.stop();
       await Promise.all(playgroundEgresses.map((egress) => egress.close()));
+      rmSync(runningMarker, { force: true });
     },
   };
+}
+
+/** A file in the state directory naming the process that runs on it (left behind by kill -9, hence the liveness check). */
+export const RUNNING_MARKER = "eddy.pid";
+
+/** The pid of a live process running on `stateDir`, if any. */
+export function runningProcess(stateDir: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(stateDir, RUNNING_MARKER), "utf8"));
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM" ? pid : undefined;
+  }
 }
 
 /** The partition count is part of the data layout: a state directory keeps the one it was created with. */

@@ -126,7 +126,45 @@ export class PartitionCore {
       if (blocked) this.#effects.push({ kind: "backpressure", target: batch.target, blocked: true });
       this.#invoke(batch, nowMs);
     }
+    this.#replayDeadLetters(nowMs);
     this.#refreshNextTimer();
+  }
+
+  /** Delivers the dead letters queued for replay: messages to their address again, egress messages to their egress. */
+  #replayDeadLetters(nowMs: number): void {
+    for (const { key, value } of [...this.#kv.scan(keys.replayAll())]) {
+      const letter = value as DeadLetter;
+      this.#kv.delete(key);
+      for (const invocation of letter.invocations) {
+        if (letter.egress !== undefined && !this.#catalog.hasEgress(letter.egress)) {
+          this.#deadLetter(
+            letter.target,
+            [invocation],
+            `replayed, but egress ${letter.egress} is not declared`,
+            nowMs,
+            letter.egress,
+          );
+        } else if (letter.egress !== undefined) {
+          const entry: OutboxEntry = {
+            seq: this.#nextSeq(),
+            egress: letter.egress,
+            value: invocation.argument,
+            source: letter.target,
+          };
+          this.#kv.put(keys.outbox(entry.seq), entry);
+          this.#effects.push({ kind: "egress", entry });
+        } else {
+          this.deliver(
+            {
+              target: letter.target,
+              ...(invocation.caller === undefined ? {} : { caller: invocation.caller }),
+              argument: invocation.argument,
+            },
+            nowMs,
+          );
+        }
+      }
+    }
   }
 
   /**
@@ -244,6 +282,7 @@ export class PartitionCore {
       [{ argument: entry.value }],
       `egress ${entry.egress} refused the message: ${reason}`,
       nowMs,
+      entry.egress,
     );
   }
 
@@ -501,6 +540,7 @@ export class PartitionCore {
           [{ argument: value }],
           `unknown egress ${id}: the module declares no such egress`,
           nowMs,
+          id,
         );
         continue;
       }
@@ -525,8 +565,18 @@ export class PartitionCore {
     }
   }
 
-  #deadLetter(target: Address, invocations: readonly StoredInvocation[], reason: string, nowMs: number): void {
-    const letter: DeadLetter = { seq: this.#nextSeq(), target, invocations, reason, atMs: nowMs };
+  #deadLetter(
+    target: Address,
+    invocations: readonly StoredInvocation[],
+    reason: string,
+    nowMs: number,
+    egress?: string,
+  ): void {
+    const seq = this.#nextSeq();
+    const letter: DeadLetter =
+      egress === undefined
+        ? { seq, target, invocations, reason, atMs: nowMs }
+        : { seq, target, egress, invocations, reason, atMs: nowMs };
     this.#kv.put(keys.deadLetter(letter.seq), letter);
     this.#effects.push({ kind: "dead-letter", letter });
   }

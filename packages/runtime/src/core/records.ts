@@ -62,9 +62,13 @@ export interface OutboxEntry {
   readonly source: Address;
 }
 
+/** A batch (or an egress message) that could not be processed, kept with the reason until replayed. */
 export interface DeadLetter {
   readonly seq: number;
+  /** The address the messages were for; for an egress message, the function that sent it. */
   readonly target: Address;
+  /** Set when the letter is a message to this egress rather than messages to `target`. */
+  readonly egress?: string;
   readonly invocations: readonly StoredInvocation[];
   readonly reason: string;
   readonly atMs: number;
@@ -91,4 +95,7 @@ export const keys = {
   ingressKeysAt: (): Key => ["idem-at"],
   deadLetter: (seq: number): Key => ["dead", seq],
   deadLettersAll: (): Key => ["dead"],
+  /** Dead letters queued for replay (by `eddy dead-letters replay`), delivered at the next start. */
+  replay: (seq: number): Key => ["replay", seq],
+  replayAll: (): Key => ["replay"],
 } as const;
