@@ -1,0 +1,209 @@
+// bench/throughput: one-way messages through a 2-function chain (first → second) over
+// 10,000 addresses, with the runtime's durable group commit, for in-process functions and
+// for remote TypeScript functions over HTTP (function server in its own process); and, in
+// the same run, the raw limit of the HTTP path: undici Pool → node:http echo round trips.
+// Messages enter through Engine.accept (each durable before it counts as accepted), so
+// the ingress's HTTP client does not dominate. Prints a table; --json for machine output.
+import { type ChildProcess, fork } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { address, createEndpoint, message, serve, statefulFunction, types } from "@eddy/sdk";
+import { Pool } from "undici";
+import type { FunctionTypename } from "../../packages/runtime/src/core/address.ts";
+import type { Catalog, FunctionSettings } from "../../packages/runtime/src/core/partition-core.ts";
+import { Engine, type Invoker } from "../../packages/runtime/src/engine/engine.ts";
+import { HttpInvoker } from "../../packages/runtime/src/invoker/http-invoker.ts";
+import { InProcessInvoker } from "../../packages/runtime/src/invoker/in-process-invoker.ts";
+import { LmdbStore } from "../../packages/runtime/src/store/lmdb-store.ts";
+import { machine } from "../machine.ts";
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: "string" },
+    addresses: { type: "string" },
+    json: { type: "boolean" },
+    "serve-functions": { type: "boolean" },
+    "serve-echo": { type: "boolean" },
+  },
+});
+const MESSAGES = Number(values.messages ?? 40_000);
+const ADDRESSES = Number(values.addresses ?? 10_000);
+const Payload = types.json<{ sentAtMs: number }>("bench/Payload");
+
+/** Hop latency samples, recorded by the second function. */
+const hopLatencyMs: number[] = [];
+let received = 0;
+
+const first = statefulFunction({
+  typename: "bench/first",
+  state: { count: types.int },
+  handle(ctx, msg) {
+    ctx.storage.count = (ctx.storage.count ?? 0) + 1;
+    ctx.send(message(address("bench/second", ctx.self.id), { sentAtMs: Date.now() }, Payload));
+  },
+});
+const second = statefulFunction({
+  typename: "bench/second",
+  handle(_ctx, msg) {
+    hopLatencyMs.push(Date.now() - msg.as(Payload).sentAtMs);
+    received++;
+    process.send?.({ received: 1, latencyMs: hopLatencyMs[hopLatencyMs.length - 1] });
+  },
+});
+const endpoint = createEndpoint([first, second]);
+
+// Child modes: a function server, or a plain echo server for the raw HTTP baseline.
+if (values["serve-functions"] === true) {
+  const server = await serve(endpoint, { port: 0 });
+  process.send?.({ url: server.url });
+} else if (values["serve-echo"] === true) {
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => res.end(Buffer.concat(chunks)));
+  });
+  server.listen(0, "127.0.0.1", () => {
+    const bound = server.address();
+    process.send?.({ url: `http://127.0.0.1:${typeof bound === "object" && bound !== null ? bound.port : 0}/` });
+  });
+} else {
+  await main();
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+async function startChild(flag: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = fork(import.meta.filename, [flag], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const url = await new Promise<string>((resolve) =>
+    child.on("message", (m: { url?: string }) => m.url && resolve(m.url)),
+  );
+  return { child, url };
+}
+
+interface ChainResult {
+  readonly name: string;
+  readonly messagesPerSecond: number;
+  readonly invocationsPerSecond: number;
+  readonly hopLatencyP50Ms: number;
+  readonly hopLatencyP99Ms: number;
+  readonly rssMb: number;
+}
+
+async function chain(name: string, invoker: Invoker, remote?: ChildProcess): Promise<ChainResult> {
+  const dir = mkdtempSync(join(tmpdir(), "eddy-bench-throughput-"));
+  const settings: FunctionSettings = {
+    maxBatchCount: 1000,
+    maxBatchBytes: 8 << 20,
+    backlogLimit: 0,
+    failurePolicy: "retry",
+  };
+  const catalog: Catalog = {
+    functionSettings: (t: FunctionTypename) => (t.startsWith("bench/") ? settings : undefined),
+    hasEgress: () => false,
+  };
+  const engine = new Engine({ store: new LmdbStore({ path: dir }), catalog, invoker, partitionCount: 128 });
+  engine.start();
+  received = 0;
+  hopLatencyMs.length = 0;
+  const remoteLatencies: number[] = [];
+  remote?.on("message", (m: { received?: number; latencyMs?: number }) => {
+    if (m.received !== undefined) {
+      received += m.received;
+      remoteLatencies.push(m.latencyMs ?? 0);
+    }
+  });
+  const startedAt = performance.now();
+  const accepted: Promise<unknown>[] = [];
+  const value = Payload.serialize({ sentAtMs: 0 });
+  for (let index = 0; index < MESSAGES; index++) {
+    const target = { typename: "bench/first" as FunctionTypename, id: String(index % ADDRESSES) };
+    accepted.push(engine.accept({ target, argument: { typename: Payload.typename, hasValue: true, value } }));
+  }
+  await Promise.all(accepted);
+  while (received < MESSAGES) await new Promise((resolve) => setTimeout(resolve, 2));
+  const seconds = (performance.now() - startedAt) / 1000;
+  const latencies = (remote === undefined ? hopLatencyMs : remoteLatencies).slice().sort((a, b) => a - b);
+  await engine.stop();
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    name,
+    messagesPerSecond: Math.round(MESSAGES / seconds),
+    invocationsPerSecond: Math.round((2 * MESSAGES) / seconds),
+    hopLatencyP50Ms: percentile(latencies, 50),
+    hopLatencyP99Ms: percentile(latencies, 99),
+    rssMb: Math.round(process.memoryUsage().rss / 1e6),
+  };
+}
+
+async function rawHttp(): Promise<{ roundTripsPerSecond: number }> {
+  const { child, url } = await startChild("--serve-echo");
+  const pool = new Pool(url, { connections: 64 });
+  const body = Buffer.alloc(300);
+  const total = 40_000;
+  let next = 0;
+  const startedAt = performance.now();
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < total) {
+        next++;
+        const response = await pool.request({ path: "/", method: "POST", body });
+        await response.body.arrayBuffer();
+      }
+    }),
+  );
+  const seconds = (performance.now() - startedAt) / 1000;
+  await pool.close();
+  child.kill();
+  return { roundTripsPerSecond: Math.round(total / seconds) };
+}
+
+async function main(): Promise<void> {
+  const inProcess = await chain("in-process", new InProcessInvoker(endpoint));
+  const { child, url } = await startChild("--serve-functions");
+  const http = new HttpInvoker({
+    endpointFor: () => ({
+      url,
+      callTimeoutMs: 60_000,
+      connectTimeoutMs: 10_000,
+      maxResponseBytes: 32 << 20,
+      poolSize: 64,
+    }),
+  });
+  const remote = await chain("remote over HTTP", http, child);
+  child.kill();
+  const raw = await rawHttp();
+  const results = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    messages: MESSAGES,
+    addresses: ADDRESSES,
+    chains: [inProcess, remote],
+    raw,
+  };
+  if (values.json === true) {
+    process.stdout.write(`${JSON.stringify(results)}\n`);
+    return;
+  }
+  process.stdout.write(
+    `bench/throughput — ${results.date}\n${MESSAGES} messages over ${ADDRESSES} addresses, chain bench/first → bench/second, 128 partitions, LMDB with fsync\n\n`,
+  );
+  process.stdout.write(
+    "| functions         | messages/s | invocations/s | hop p50 ms | hop p99 ms | RSS MB |\n| :---------------- | ---------: | ------------: | ---------: | ---------: | -----: |\n",
+  );
+  for (const row of [inProcess, remote]) {
+    process.stdout.write(
+      `| ${row.name.padEnd(17)} | ${String(row.messagesPerSecond).padStart(10)} | ${String(row.invocationsPerSecond).padStart(13)} | ${String(row.hopLatencyP50Ms).padStart(10)} | ${String(row.hopLatencyP99Ms).padStart(10)} | ${String(row.rssMb).padStart(6)} |\n`,
+    );
+  }
+  process.stdout.write(
+    `\nraw limit: undici Pool → node:http echo, 300 B, c=64: ${raw.roundTripsPerSecond} round trips/s\n`,
+  );
+  process.stdout.write(
+    `remote invocations/s as a share of the raw round-trip rate: ${((100 * remote.invocationsPerSecond) / raw.roundTripsPerSecond).toFixed(0)}%\n`,
+  );
+}
