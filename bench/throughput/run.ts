@@ -39,7 +39,7 @@ let received = 0;
 const first = statefulFunction({
   typename: "bench/first",
   state: { count: types.int },
-  handle(ctx, msg) {
+  handle(ctx) {
     ctx.storage.count = (ctx.storage.count ?? 0) + 1;
     ctx.send(message(address("bench/second", ctx.self.id), { sentAtMs: Date.now() }, Payload));
   },
