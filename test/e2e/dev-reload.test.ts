@@ -1,0 +1,74 @@
+// `eddy dev`: functions run in-process, and saving the functions file reloads them
+// without a restart (state stays, since it lives in the runtime).
+import assert from "node:assert/strict";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { EddyProcess } from "./smoke/cluster.ts";
+import { pop } from "./smoke/driver.ts";
+
+// Inside the repository, so the file resolves @eddy/sdk like user code in a project would.
+const functionsPath = join(import.meta.dirname, `.dev-reload-${process.pid}.ts`);
+
+function functionsSource(greeting: string): string {
+  return `import { egressMessage, statefulFunction, types } from "@eddy/sdk";
+const Record = types.json<{ topic: string; payload: string }>("io.statefun.playground/EgressRecord");
+export const counter = statefulFunction({
+  typename: "dev/counter",
+  state: { seen: types.int },
+  handle(ctx) {
+    ctx.storage.seen = (ctx.storage.seen ?? 0) + 1;
+    ctx.send(egressMessage("io.statefun.playground/egress", { topic: "out", payload: \`${greeting} \${ctx.storage.seen}\` }, Record));
+  },
+});
+`;
+}
+
+const moduleYaml = `kind: io.statefun.playground.v1/ingress
+spec:
+  port: {{INGRESS_PORT}}
+---
+kind: io.statefun.playground.v1/egress
+spec:
+  port: {{EGRESS_PORT}}
+  topics: [out]
+`;
+
+describe("eddy dev", { timeout: 60_000 }, () => {
+  const eddy = new EddyProcess({
+    moduleYaml,
+    args: ["dev", functionsPath, "--module", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"],
+  });
+  after(async () => {
+    await eddy.kill();
+    rmSync(functionsPath, { force: true });
+  });
+
+  async function next(): Promise<string> {
+    for (let tries = 0; tries < 500; tries++) {
+      const record = await pop(eddy, "out");
+      if (record !== undefined) return record;
+      await sleep(10);
+    }
+    throw new Error(`no record arrived\n${eddy.output}`);
+  }
+
+  async function send(): Promise<void> {
+    const response = await fetch(`${eddy.ingressUrl()}dev/counter/a`, { method: "POST", body: "x" });
+    assert.equal(response.status, 200, await response.text());
+  }
+
+  it("reloads the functions file when it is saved, keeping the state", async () => {
+    writeFileSync(functionsPath, functionsSource("hello"));
+    await eddy.start();
+    await send();
+    assert.equal(await next(), "hello 1");
+
+    writeFileSync(functionsPath, functionsSource("bonjour"));
+    for (let tries = 0; tries < 200 && !eddy.output.includes("reloaded"); tries++) await sleep(25);
+    assert.match(eddy.output, /eddy: reloaded/);
+    await send();
+    assert.equal(await next(), "bonjour 2");
+  });
+});
