@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { createEndpoint } from "@eddy/sdk";
+import { createEndpoint, statefulFunction } from "@eddy/sdk";
 import { greeter, person } from "../../../examples/greeter/functions.ts";
 import type { FunctionTypename } from "../src/core/address.ts";
 import type { Catalog, FunctionSettings } from "../src/core/partition-core.ts";
@@ -107,5 +107,58 @@ describe("engine", () => {
     assert.equal(await greet(runtime.ingressUrl, "ann"), 200);
     assert.equal(await nextGreeting(runtime.egressUrl), "Welcome ann!");
     await runtime.stop();
+  });
+});
+
+describe("engine backpressure", () => {
+  it("a source waits while its target's backlog is at the limit, and continues once it drains", async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const handled: string[] = [];
+    const slow = statefulFunction({
+      typename: "slow/fn",
+      async handle(_ctx, msg) {
+        await gate;
+        handled.push(new TextDecoder().decode(msg.bytes));
+      },
+    });
+    const limited: FunctionSettings = {
+      maxBatchCount: 1,
+      maxBatchBytes: 1 << 20,
+      backlogLimit: 2,
+      failurePolicy: "dead-letter",
+    };
+    const store = new LmdbStore({ path: mkdtempSync(join(tmpdir(), "eddy-backpressure-")) });
+    const engine = new Engine({
+      store,
+      catalog: {
+        functionSettings: (typename) => (typename === "slow/fn" ? limited : undefined),
+        hasEgress: () => false,
+      },
+      invoker: new InProcessInvoker(createEndpoint([slow])),
+      partitionCount: 4,
+    });
+    engine.start();
+    const accepted: string[] = [];
+    const send = (text: string) =>
+      engine
+        .accept({
+          target: { typename: "slow/fn" as FunctionTypename, id: "hot" },
+          argument: { typename: "t/text", hasValue: true, value: new TextEncoder().encode(text) },
+        })
+        .then(() => accepted.push(text));
+    // 1 goes in flight, 2 and 3 fill the backlog to its limit, 4 to 8 must wait.
+    const texts = ["1", "2", "3", "4", "5", "6", "7", "8"];
+    const sends = texts.map((text) => send(text));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(accepted.sort(), ["1", "2", "3"]);
+    release();
+    await Promise.all(sends);
+    while (handled.length < texts.length) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(accepted.sort(), texts);
+    assert.deepEqual(handled, texts, "order kept per address");
+    await engine.stop();
   });
 });

@@ -1,7 +1,8 @@
 // All partitions of one process over one store. It routes each input to the partition
 // that owns the address, hands function-to-function messages to their target partition
 // inside the same commit (the single-node stand-in for a log between partitions), and
-// holds every other effect until the caller has made the commit durable.
+// holds every other effect until the caller has made the commit durable (backpressure
+// changes go to their listener at once: they gate the sources, nothing leaves the runtime).
 //
 // Usage by an engine: feed inputs; every few milliseconds call takeCommit(), write
 // `writes` durably in one transaction, and only then act on `effects`.
@@ -15,7 +16,10 @@ import { type Catalog, PartitionCore } from "./partition-core.ts";
 import { partitionOf } from "./partitioning.ts";
 import type { Envelope } from "./records.ts";
 
-export type ReleasedEffect = Exclude<Effect, { kind: "route" }>;
+export type ReleasedEffect = Exclude<Effect, { kind: "route" } | { kind: "backpressure" }>;
+
+/** Told at once (not after the commit) when an address's backlog reaches its limit or falls below it. */
+export type BackpressureListener = (target: Address, blocked: boolean) => void;
 
 export interface Commit {
   readonly writes: PendingWrite[];
@@ -30,7 +34,10 @@ export class PartitionSet {
   #effects: Effect[] = [];
   #held: ReleasedEffect[] = [];
 
-  constructor(store: KV, catalog: Catalog, partitionCount: number) {
+  readonly #onBackpressure: BackpressureListener | undefined;
+
+  constructor(store: KV, catalog: Catalog, partitionCount: number, onBackpressure?: BackpressureListener) {
+    this.#onBackpressure = onBackpressure;
     this.partitionCount = partitionCount;
     this.#overlay = new OverlayKV(store);
     this.#cores = Array.from(
@@ -132,6 +139,8 @@ export class PartitionSet {
     for (let index = 0; index < this.#effects.length; index++) {
       const effect = this.#effects[index] as Effect;
       if (effect.kind === "route") this.#core(effect.envelope.target).deliver(effect.envelope, nowMs);
+      // Backpressure is about what the sources may send next, not something that leaves the runtime.
+      else if (effect.kind === "backpressure") this.#onBackpressure?.(effect.target, effect.blocked);
       else this.#held.push(effect);
     }
     this.#effects.length = 0;

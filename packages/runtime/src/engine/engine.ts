@@ -104,7 +104,9 @@ export class Engine {
     this.#commitIntervalMs = options.commitIntervalMs ?? 2;
     for (const connector of options.egress ?? []) for (const id of connector.egressIds) this.#egress.set(id, connector);
     this.#committing = new OverlayKV(options.store);
-    this.#partitions = new PartitionSet(this.#committing, options.catalog, options.partitionCount);
+    this.#partitions = new PartitionSet(this.#committing, options.catalog, options.partitionCount, (target, blocked) =>
+      this.#backpressure(target, blocked),
+    );
   }
 
   get commits(): number {
@@ -142,9 +144,13 @@ export class Engine {
         message: `unknown function type ${envelope.target.typename}: no endpoint in the module serves it`,
       };
     }
-    // Backpressure: while the target's backlog is at its limit, the source waits.
-    const waiting = this.#blocked.get(addressKey(envelope.target));
-    if (waiting !== undefined) await new Promise<void>((resume) => waiting.push(resume));
+    // Backpressure: while the target's backlog is at its limit, the source waits; sources
+    // released together check again, so a burst of them cannot overrun the limit.
+    const key = addressKey(envelope.target);
+    for (let waiting = this.#blocked.get(key); waiting !== undefined; waiting = this.#blocked.get(key)) {
+      const queue = waiting;
+      await new Promise<void>((resume) => queue.push(resume));
+    }
     let duplicate = false;
     if (options.idempotencyKey === undefined) this.#partitions.deliver(envelope, this.#clock());
     else duplicate = !this.#partitions.deliverOnce(envelope, options.idempotencyKey, this.#clock());
@@ -238,21 +244,22 @@ export class Engine {
       case "dead-letter":
         this.#options.onDeadLetter?.(effect.letter);
         return;
-      case "backpressure": {
-        const key = addressKey(effect.target);
-        if (effect.blocked) {
-          if (!this.#blocked.has(key)) this.#blocked.set(key, []);
-        } else {
-          const waiting = this.#blocked.get(key) ?? [];
-          this.#blocked.delete(key);
-          for (const resume of waiting) resume();
-        }
-        return;
-      }
       case "stop":
         this.#options.onStop?.(effect.reason);
         return;
     }
+  }
+
+  /** Blocks or releases the sources of `target`; those waiting resume in the order they came. */
+  #backpressure(target: Address, blocked: boolean): void {
+    const key = addressKey(target);
+    if (blocked) {
+      if (!this.#blocked.has(key)) this.#blocked.set(key, []);
+      return;
+    }
+    const waiting = this.#blocked.get(key) ?? [];
+    this.#blocked.delete(key);
+    for (const resume of waiting) resume();
   }
 
   #invoke(target: Address, batchId: number, request: Init<ToFunction>, attempt: number): void {

@@ -95,8 +95,6 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
         case "stop":
           fail(`unexpected stop: ${effect.reason}`);
           break;
-        case "backpressure":
-          break;
       }
     }
     checkNeverOverCounted();
