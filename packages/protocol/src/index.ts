@@ -3,5 +3,6 @@
 // (@bufbuild/protobuf, typed schemas for tools and tests). Tests pin both to golden bytes.
 export * from "./codec.ts";
 export * from "./messages.ts";
+export * from "./normalize.ts";
 export * as schemas from "./schemas.ts";
 export * from "./typenames.ts";

@@ -10,9 +10,11 @@ import {
   decodeToFunction,
   ExpireMode,
   encodeFromFunction,
+  type FromFunction,
   type Init,
   type InvocationBatchRequest,
   type PersistedValueSpec,
+  type ToFunction,
 } from "@eddy/protocol";
 import { Address } from "./address.ts";
 import { BatchContext } from "./context.ts";
@@ -28,6 +30,11 @@ import { Message } from "./message.ts";
 import { type StorageFactory, stateMutations, storageFactory } from "./storage.ts";
 
 export type InvokeErrorCode = "malformed-request" | "unknown-function" | "state-type-mismatch" | "function-error";
+
+/** The result of a request handled as messages rather than bytes (see Endpoint.invokeMessage). */
+export type InvokeMessageResult =
+  | { readonly ok: true; readonly response: Init<FromFunction> }
+  | { readonly ok: false; readonly status: 400 | 404 | 500; readonly code: InvokeErrorCode; readonly message: string };
 
 export type InvokeResult =
   | { readonly ok: true; readonly body: Uint8Array }
@@ -52,7 +59,11 @@ interface Served {
   readonly specIndex: ReadonlyMap<string, number>;
 }
 
-function failure(status: 400 | 404 | 500, code: InvokeErrorCode, message: string): InvokeResult {
+function failure(
+  status: 400 | 404 | 500,
+  code: InvokeErrorCode,
+  message: string,
+): { readonly ok: false; readonly status: 400 | 404 | 500; readonly code: InvokeErrorCode; readonly message: string } {
   return { ok: false, status, code, message };
 }
 
@@ -85,14 +96,25 @@ export class Endpoint {
   async invoke(body: Uint8Array): Promise<InvokeResult> {
     const decoded = decodeToFunction(body);
     if (!decoded.ok) return failure(400, "malformed-request", `request body is not a ToFunction: ${decoded.error}`);
-    const batch = decoded.value.invocation;
-    if (batch === null) {
+    if (decoded.value.invocation === null) {
       return failure(
         400,
         "malformed-request",
         `request body is not a ToFunction: no invocation batch (field 100) in ${body.length} bytes`,
       );
     }
+    const result = await this.invokeMessage(decoded.value);
+    return result.ok ? { ok: true, body: encodeFromFunction(result.response) } : result;
+  }
+
+  /**
+   * Handles one request given as a decoded message, answering with the reply message: the
+   * same as invoke() without the protocol bytes, for runtimes that run functions in their
+   * own process. The request must have the decoded shape (absent sub-messages as null).
+   */
+  async invokeMessage(request: ToFunction): Promise<InvokeMessageResult> {
+    const batch = request.invocation;
+    if (batch === null) return failure(400, "malformed-request", "ToFunction has no invocation batch");
     const target = batch.target;
     if (target === null) return failure(400, "malformed-request", "ToFunction invocation batch has no target address");
     const typename = `${target.namespace}/${target.type}`;
@@ -114,7 +136,7 @@ export class Endpoint {
     return result.body;
   }
 
-  async #run(served: Served, batch: InvocationBatchRequest, self: Address): Promise<InvokeResult> {
+  async #run(served: Served, batch: InvocationBatchRequest, self: Address): Promise<InvokeMessageResult> {
     const { fn, specIndex } = served;
     const received: (Uint8Array | undefined)[] = new Array(fn.specs.length);
     const present: boolean[] = new Array(fn.specs.length).fill(false);
@@ -139,10 +161,7 @@ export class Endpoint {
     }
     const missing = fn.specs.filter((_, index) => !present[index]);
     if (missing.length > 0) {
-      return {
-        ok: true,
-        body: encodeFromFunction({ incompleteInvocationContext: { missingValues: missing.map(missingSpec) } }),
-      };
+      return { ok: true, response: { incompleteInvocationContext: { missingValues: missing.map(missingSpec) } } };
     }
 
     const storage = served.newStorage(received) as Storage<StateDeclarations>;
@@ -165,10 +184,12 @@ export class Endpoint {
       return failure(500, "function-error", `${fn.typename} (id ${self.id}): state could not be written: ${reason}`);
     }
     const { outgoingMessages, delayedInvocations, outgoingEgresses } = context.effects;
-    const body = encodeFromFunction({
-      invocationResult: { stateMutations: mutations, outgoingMessages, delayedInvocations, outgoingEgresses },
-    });
-    return { ok: true, body };
+    return {
+      ok: true,
+      response: {
+        invocationResult: { stateMutations: mutations, outgoingMessages, delayedInvocations, outgoingEgresses },
+      },
+    };
   }
 }
 

@@ -2,7 +2,14 @@
 // speaks the StateFun 3.x protocol (Eddy, or Apache Flink StateFun).
 export { Address, address } from "./address.ts";
 export type { Context, SendAfterOptions } from "./context.ts";
-export { createEndpoint, Endpoint, InvokeError, type InvokeErrorCode, type InvokeResult } from "./endpoint.ts";
+export {
+  createEndpoint,
+  Endpoint,
+  InvokeError,
+  type InvokeErrorCode,
+  type InvokeMessageResult,
+  type InvokeResult,
+} from "./endpoint.ts";
 export {
   type AnyStatefulFunction,
   type FunctionOptions,

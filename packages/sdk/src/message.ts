@@ -16,7 +16,7 @@ import { type Type, types } from "./types.ts";
 export class Message {
   readonly typename: string;
   readonly hasValue: boolean;
-  /** The serialized value, as it came over the wire. */
+  /** The serialized value, as it came over the wire. Read-only: an in-process runtime hands over the bytes it stores. */
   readonly bytes: Uint8Array;
 
   constructor(typename: string, hasValue: boolean, bytes: Uint8Array) {
