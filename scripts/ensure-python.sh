@@ -34,32 +34,25 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import sys" >/dev/nul
   rm -rf "$venv"
   mkdir -p "$root/.tools"
   if ! "$python" -m venv "$venv" >&2; then
-    # Debian/Ubuntu ship venv without ensurepip unless python3-venv is installed. Build the
-    # venv without pip and bootstrap pip from its wheel on PyPI (a wheel runs as a zip app).
-    say "venv could not install pip (no ensurepip); bootstrapping pip from PyPI..."
+    # Debian/Ubuntu ship venv without ensurepip unless python3-venv is installed: build the
+    # venv without pip and install into it with the system interpreter's own pip.
+    say "venv could not install pip (no ensurepip); using $python's pip for the virtualenv..."
     rm -rf "$venv"
     "$python" -m venv --without-pip "$venv" >&2 || fail "could not create a virtualenv at $venv"
-    "$venv/bin/python" - "$venv" >&2 <<'EOF' || fail "could not bootstrap pip from PyPI"
-import hashlib, os, subprocess, sys, urllib.request
-name = "pip-24.0-py3-none-any.whl"
-sha256 = "ba0d021a166865d2265246961bec0152ff124de910c5cc39f1156ce3fa7c69dc"
-url = "https://files.pythonhosted.org/packages/8a/6a/19e9fe04fca059ccf770861c7d5721ab4c2aebc539889e97c7977528a53b/" + name
-path = os.path.join(sys.argv[1], name)
-with urllib.request.urlopen(url, timeout=120) as response:
-    data = response.read()
-if hashlib.sha256(data).hexdigest() != sha256:
-    sys.exit(f"{url}: unexpected sha256 {hashlib.sha256(data).hexdigest()}")
-with open(path, "wb") as out:
-    out.write(data)
-subprocess.run([sys.executable, os.path.join(path, "pip"), "install", "--no-index", "--quiet", path], check=True)
-os.remove(path)
-EOF
   fi
+fi
+# A venv built without ensurepip has no pip of its own: the system interpreter's pip installs into it.
+if "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+  pip_for_venv="$venv/bin/python -m pip"
+else
+  "$python" -m pip --version >/dev/null 2>&1 || fail "$python has neither ensurepip nor pip; install python3-venv (Debian) or pip"
+  pip_for_venv="$python -m pip --python $venv/bin/python"
 fi
 
 say "installing $(grep -E '^[A-Za-z]' "$requirements" | sed 's/ .*//' | tr '\n' ' ')from PyPI..."
 rm -f "$stamp"
-PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install --no-input --require-hashes \
+# shellcheck disable=SC2086 # pip_for_venv is a command line
+PIP_DISABLE_PIP_VERSION_CHECK=1 $pip_for_venv install --no-input --require-hashes \
   -r "$requirements" >&2 || fail "pip install -r $requirements failed (is PyPI reachable?)"
 "$venv/bin/python" -c "import statefun" >&2 || fail "the StateFun Python SDK was installed but does not import"
 cp "$requirements" "$stamp"
