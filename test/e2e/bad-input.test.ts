@@ -40,13 +40,14 @@ describe("malformed module.yaml", () => {
     },
   ];
   for (const { name, yaml, expected } of cases) {
-    it(name, () => {
+    it(name, async () => {
       const eddy = new EddyProcess({ moduleYaml: yaml, args: [] });
       const path = eddy.writeFile("module.yaml", yaml);
       const run = spawnSync(eddyBin, ["run", path, "--state-dir", eddy.stateDir], { cwd: root, encoding: "utf8" });
       assert.equal(run.status, 1, run.stderr);
       assert.match(run.stderr, expected);
       assert.match(run.stderr, /nothing was started/);
+      await eddy.dispose();
     });
   }
 });
@@ -157,7 +158,7 @@ spec:
   });
 
   after(async () => {
-    await eddy.kill();
+    await eddy.dispose();
     badServer.closeAllConnections();
     badServer.close();
     await goodServer.close();

@@ -41,7 +41,7 @@ describe("eddy dev", { timeout: 60_000 }, () => {
     args: ["dev", functionsPath, "--module", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"],
   });
   after(async () => {
-    await eddy.kill();
+    await eddy.dispose();
     rmSync(functionsPath, { force: true });
   });
 

@@ -103,8 +103,9 @@ async function smoke(moduleYaml: string, args: readonly string[], seed: number):
     await verifyAll(eddy, workload.expected, deadlineMs);
     await drainEgress(eddy, workload.egressIds, deadlineMs);
     assert.equal(await eddy.stop(), 0, "clean shutdown on SIGTERM");
+    await eddy.dispose();
   } catch (error) {
-    await eddy.kill();
+    await eddy.dispose();
     throw new Error(
       `${error instanceof Error ? error.message : String(error)}\n--- eddy output ---\n${eddy.output.slice(-4000)}`,
     );

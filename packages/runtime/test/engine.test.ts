@@ -130,7 +130,8 @@ describe("engine backpressure", () => {
       backlogLimit: 2,
       failurePolicy: "dead-letter",
     };
-    const store = new LmdbStore({ path: mkdtempSync(join(tmpdir(), "eddy-backpressure-")) });
+    const dir = mkdtempSync(join(tmpdir(), "eddy-backpressure-"));
+    const store = new LmdbStore({ path: dir });
     const engine = new Engine({
       store,
       catalog: {
@@ -160,5 +161,6 @@ describe("engine backpressure", () => {
     assert.deepEqual(accepted.sort(), texts);
     assert.deepEqual(handled, texts, "order kept per address");
     await engine.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -2,7 +2,7 @@
 // it can be killed (SIGKILL) and restarted on the same state directory.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -100,6 +100,12 @@ export class EddyProcess {
     child.kill("SIGTERM");
     const [code] = await exited;
     return code;
+  }
+
+  /** Kills the process if it runs and deletes the deployment's directory. */
+  async dispose(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   writeFile(name: string, text: string): string {
