@@ -114,11 +114,11 @@ class RoutingInvoker implements Invoker {
     this.#inProcessTypes = new Set(endpoint.typenames);
   }
 
-  invoke(target: Address, request: Init<ToFunction>, attempt: number): Promise<InvokeOutcome> {
+  invoke(target: Address, request: Init<ToFunction>): Promise<InvokeOutcome> {
     if (this.#inProcess !== undefined && this.#inProcessTypes.has(target.typename)) {
-      return this.#inProcess.invoke(target, request, attempt);
+      return this.#inProcess.invoke(target, request);
     }
-    return this.#http.invoke(target, request, attempt);
+    return this.#http.invoke(target, request);
   }
 
   async close(): Promise<void> {
@@ -153,10 +153,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   };
 
   const runningMarker = join(options.stateDir, RUNNING_MARKER);
-  if (runningProcess(options.stateDir) !== undefined) {
-    throw new Error(
-      `${options.stateDir} is in use by process ${runningProcess(options.stateDir)}; one Eddy per state directory`,
-    );
+  const otherProcess = runningProcess(options.stateDir);
+  if (otherProcess !== undefined) {
+    throw new Error(`${options.stateDir} is in use by process ${otherProcess}; one Eddy per state directory`);
   }
   mkdirSync(options.stateDir, { recursive: true });
   writeFileSync(runningMarker, String(process.pid));

@@ -15,7 +15,7 @@ import type { DeadLetter, Envelope, OutboxEntry } from "../core/records.ts";
 
 /** Sends a batch to a function and returns its reply, retrying transient failures within its budget. */
 export interface Invoker {
-  invoke(target: Address, request: Init<ToFunction>, attempt: number): Promise<InvokeOutcome>;
+  invoke(target: Address, request: Init<ToFunction>): Promise<InvokeOutcome>;
   close(): Promise<void>;
 }
 
@@ -265,24 +265,31 @@ export class Engine {
   #invoke(target: Address, batchId: number, request: Init<ToFunction>, attempt: number): void {
     if (this.#stopping) return; // re-sent after the restart
     this.#invocationsInFlight++;
-    this.#invoker.invoke(target, request, attempt).then(
-      (outcome) => {
-        this.#invocationsInFlight--;
-        if (this.#stopping) return;
-        if (outcome.ok) this.#partitions.complete(target, batchId, outcome.response, this.#clock());
-        else {
-          this.#options.onInvokeFailure?.(target, outcome.reason);
-          this.#partitions.fail(target, batchId, outcome.reason, this.#clock());
-        }
-        this.#scheduleCommit();
-      },
-      (error: unknown) => {
-        this.#invocationsInFlight--;
-        // An invoker must return failures as values; a throw is a bug, reported where it happened.
-        const reason = `invoker bug while calling ${formatAddress(target)}: ${error instanceof Error ? error.stack : String(error)}`;
-        this.#options.onStop?.(reason);
-      },
-    );
+    void this.#call(target, batchId, request, attempt).finally(() => {
+      this.#invocationsInFlight--;
+    });
+  }
+
+  async #call(target: Address, batchId: number, request: Init<ToFunction>, attempt: number): Promise<void> {
+    // A batch re-sent after its call budget ran out (retry-forever policy) waits first: 1 s doubling up to a minute.
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000 * 2 ** (attempt - 1), 60_000)));
+    if (this.#stopping) return;
+    let outcome: InvokeOutcome;
+    try {
+      outcome = await this.#invoker.invoke(target, request);
+    } catch (error) {
+      // An invoker must return failures as values; a throw is a bug, reported where it happened.
+      const stack = error instanceof Error ? error.stack : String(error);
+      this.#options.onStop?.(`invoker bug while calling ${formatAddress(target)}: ${stack}`);
+      return;
+    }
+    if (this.#stopping) return;
+    if (outcome.ok) this.#partitions.complete(target, batchId, outcome.response, this.#clock());
+    else {
+      this.#options.onInvokeFailure?.(target, outcome.reason);
+      this.#partitions.fail(target, batchId, outcome.reason, this.#clock());
+    }
+    this.#scheduleCommit();
   }
 
   /** Wakes up for the earliest delayed message. */

@@ -56,11 +56,9 @@ export class HttpInvoker implements Invoker {
     this.#retryBaseMs = options.retryBaseMs ?? 2;
   }
 
-  async invoke(target: Address, request: Init<ToFunction>, attempt: number): Promise<InvokeOutcome> {
+  async invoke(target: Address, request: Init<ToFunction>): Promise<InvokeOutcome> {
     const endpoint = this.#resolver.endpointFor(target.typename);
     if (endpoint === undefined) return { ok: false, reason: `no endpoint serves ${target.typename}` };
-    // After a final failure under the retry-forever policy, wait before the next round: 1 s doubling up to a minute.
-    if (attempt > 0) await sleep(Math.min(1000 * 2 ** (attempt - 1), 60_000));
     const body = encodeToFunction(request);
     const url = new URL(endpoint.url);
     const path = `${url.pathname}${url.search}`;

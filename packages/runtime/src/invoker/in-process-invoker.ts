@@ -13,8 +13,7 @@ export class InProcessInvoker implements Invoker {
     this.#endpoint = endpoint;
   }
 
-  async invoke(target: Address, request: Init<ToFunction>, attempt: number): Promise<InvokeOutcome> {
-    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000 * 2 ** (attempt - 1), 60_000)));
+  async invoke(target: Address, request: Init<ToFunction>): Promise<InvokeOutcome> {
     const result = await this.#endpoint.invokeMessage(normalizeToFunction(request));
     if (!result.ok) return { ok: false, reason: `${formatAddress(target)}: ${result.message}` };
     return { ok: true, response: normalizeFromFunction(result.response) };
