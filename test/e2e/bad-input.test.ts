@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, egressMessage, nodeHandler, serve, statefulFunction, types } from "@eddy/sdk";
-import { EddyProcess } from "./smoke/cluster.ts";
+import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
 import { pop } from "./smoke/driver.ts";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -141,15 +141,7 @@ spec:
   functions: good/*
   urlPathTemplate: ${goodServer.url}
 ---
-kind: io.statefun.playground.v1/ingress
-spec:
-  port: {{INGRESS_PORT}}
----
-kind: io.statefun.playground.v1/egress
-spec:
-  port: {{EGRESS_PORT}}
-  topics: [out]
-`;
+${playgroundYaml(["out"])}`;
     eddy = new EddyProcess({
       moduleYaml: yaml,
       args: ["run", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}", "--failure-policy", "dead-letter"],

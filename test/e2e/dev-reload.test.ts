@@ -5,7 +5,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { EddyProcess } from "./smoke/cluster.ts";
+import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
 import { pop } from "./smoke/driver.ts";
 
 // Inside the repository, so the file resolves @eddy/sdk like user code in a project would.
@@ -25,15 +25,7 @@ export const counter = statefulFunction({
 `;
 }
 
-const moduleYaml = `kind: io.statefun.playground.v1/ingress
-spec:
-  port: {{INGRESS_PORT}}
----
-kind: io.statefun.playground.v1/egress
-spec:
-  port: {{EGRESS_PORT}}
-  topics: [out]
-`;
+const moduleYaml = playgroundYaml(["out"]);
 
 describe("eddy dev", { timeout: 60_000 }, () => {
   const eddy = new EddyProcess({

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve } from "@eddy/sdk";
-import { EddyProcess } from "./smoke/cluster.ts";
+import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
 import { EGRESS_TOPIC, generateWorkload, Random } from "./smoke/commands.ts";
 import { pop, sendAll, verifyAll } from "./smoke/driver.ts";
 import { commandInterpreter } from "./smoke/eddy-functions.ts";
@@ -34,17 +34,7 @@ spec:
 `;
 }
 
-const ioYaml = `kind: io.statefun.playground.v1/ingress
-spec:
-  port: {{INGRESS_PORT}}
----
-kind: io.statefun.playground.v1/egress
-spec:
-  port: {{EGRESS_PORT}}
-  topics:
-    - verification
-    - ${EGRESS_TOPIC}
-`;
+const ioYaml = playgroundYaml(["verification", EGRESS_TOPIC]);
 
 /**
  * Kills the runtime exactly KILLS times with SIGKILL, at random moments while `work` runs

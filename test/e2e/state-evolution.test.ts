@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, egressMessage, nodeHandler, statefulFunction, types } from "@eddy/sdk";
-import { EddyProcess } from "./smoke/cluster.ts";
+import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
 import { pop } from "./smoke/driver.ts";
 
 const Record = types.json<{ topic: string; payload: string }>("io.statefun.playground/EgressRecord");
@@ -62,15 +62,7 @@ spec:
   transport:
     call: 500ms
 ---
-kind: io.statefun.playground.v1/ingress
-spec:
-  port: {{INGRESS_PORT}}
----
-kind: io.statefun.playground.v1/egress
-spec:
-  port: {{EGRESS_PORT}}
-  topics: [out]
-`,
+${playgroundYaml(["out"])}`,
       args: ["run", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}", "--failure-policy", "dead-letter"],
     });
     await eddy.start();

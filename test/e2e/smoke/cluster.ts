@@ -19,6 +19,19 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+/** The playground ingress and egress documents of a module, on the ports EddyProcess fills in. */
+export function playgroundYaml(topics: readonly string[]): string {
+  return `kind: io.statefun.playground.v1/ingress
+spec:
+  port: {{INGRESS_PORT}}
+---
+kind: io.statefun.playground.v1/egress
+spec:
+  port: {{EGRESS_PORT}}
+  topics: [${topics.join(", ")}]
+`;
+}
+
 export interface EddyProcessOptions {
   /** The module.yaml text; `{{INGRESS_PORT}}` and `{{EGRESS_PORT}}` are filled in. */
   readonly moduleYaml: string;
