@@ -349,4 +349,16 @@ describe("partition core", () => {
       [false],
     );
   });
+
+  it("delivers a message with an idempotency key once, and again only after the key expired", () => {
+    const envelope = { target: counter, argument: text("x") };
+    assert.equal(f.core.deliverOnce(envelope, "k1", 0), true);
+    assert.equal(f.core.deliverOnce(envelope, "k1", 5), false);
+    assert.equal(f.core.expireIngressKeys(0), 0, "a key accepted at 0 is kept when expiring before 0");
+    assert.equal(f.core.deliverOnce(envelope, "k1", 6), false);
+    assert.equal(f.core.expireIngressKeys(1), 1);
+    assert.equal(f.core.deliverOnce(envelope, "k1", 7), true);
+    const invoked = f.take("invoke").length;
+    assert.equal(invoked, 1, "the first delivery is in flight; the one after expiry waits in the backlog");
+  });
 });

@@ -124,13 +124,6 @@ export class MemoryKV implements KV {
     }
     return low;
   }
-
-  /** A deep copy: what survives a crash when this KV plays the durable store. */
-  clone(): MemoryKV {
-    const copy = new MemoryKV();
-    for (const entry of this.#entries.values()) copy.put(entry.key, entry.value);
-    return copy;
-  }
 }
 
 /** A view of `kv` under a key prefix: how partitions share one store without seeing each other's keys. */

@@ -93,7 +93,6 @@ export class Engine {
   #sweeper: NodeJS.Timeout | undefined;
   #stopping = false;
   readonly #blocked = new Map<string, (() => void)[]>();
-  #commits = 0;
 
   constructor(options: EngineOptions) {
     this.#options = options;
@@ -107,10 +106,6 @@ export class Engine {
     this.#partitions = new PartitionSet(this.#committing, options.catalog, options.partitionCount, (target, blocked) =>
       this.#backpressure(target, blocked),
     );
-  }
-
-  get commits(): number {
-    return this.#commits;
   }
 
   get invocationsInFlight(): number {
@@ -210,7 +205,6 @@ export class Engine {
       this.#commitInFlight = undefined;
     }
     this.#committing.discard();
-    this.#commits++;
     for (const ack of acks) ack();
     for (const effect of effects) this.#release(effect);
     this.#armTimer();
