@@ -165,10 +165,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     options.partitionCount ?? PARTITION_COUNT_DEFAULT,
     options.stateDir,
   );
+  const endpointCache = new Map<string, HttpFunctionEndpoint | undefined>();
   const httpInvoker = new HttpInvoker({
+    // Built once per function type: the TLS files are read here, not on every call.
     endpointFor: (typename) => {
-      const resolved = resolve(typename);
-      return resolved === undefined ? undefined : httpEndpoint(resolved);
+      if (!endpointCache.has(typename)) {
+        const resolved = resolve(typename);
+        endpointCache.set(typename, resolved === undefined ? undefined : httpEndpoint(resolved));
+      }
+      return endpointCache.get(typename);
     },
   });
 

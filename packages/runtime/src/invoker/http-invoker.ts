@@ -48,6 +48,7 @@ function describe(cause: unknown): string {
 export class HttpInvoker implements Invoker {
   readonly #resolver: EndpointResolver;
   readonly #pools = new Map<string, Pool>();
+  readonly #routes = new WeakMap<HttpFunctionEndpoint, { path: string; pool: Pool }>();
   readonly #retryBaseMs: number;
   #closed = false;
 
@@ -60,9 +61,7 @@ export class HttpInvoker implements Invoker {
     const endpoint = this.#resolver.endpointFor(target.typename);
     if (endpoint === undefined) return { ok: false, reason: `no endpoint serves ${target.typename}` };
     const body = encodeToFunction(request);
-    const url = new URL(endpoint.url);
-    const path = `${url.pathname}${url.search}`;
-    const pool = this.#pool(endpoint, url);
+    const { path, pool } = this.#route(endpoint);
     const startedAt = performance.now();
     let tries = 0;
     let lastReason = "";
@@ -135,6 +134,17 @@ export class HttpInvoker implements Invoker {
     const decoded = decodeFromFunction(bytes);
     if (!decoded.ok) return { ok: false, reason: `reply is not a FromFunction: ${decoded.error}` };
     return { ok: true, response: decoded.value };
+  }
+
+  /** The pool and request path of an endpoint, worked out once per endpoint object. */
+  #route(endpoint: HttpFunctionEndpoint): { path: string; pool: Pool } {
+    let route = this.#routes.get(endpoint);
+    if (route === undefined) {
+      const url = new URL(endpoint.url);
+      route = { path: `${url.pathname}${url.search}`, pool: this.#pool(endpoint, url) };
+      this.#routes.set(endpoint, route);
+    }
+    return route;
   }
 
   #pool(endpoint: HttpFunctionEndpoint, url: URL): Pool {
