@@ -24,6 +24,8 @@ const { values } = parseArgs({
     messages: { type: "string" },
     addresses: { type: "string" },
     json: { type: "boolean" },
+    /** Run one part only: in-process, remote or raw (for profiling). */
+    only: { type: "string" },
     "serve-functions": { type: "boolean" },
     "serve-echo": { type: "boolean" },
   },
@@ -162,8 +164,7 @@ async function rawHttp(): Promise<{ roundTripsPerSecond: number }> {
   return { roundTripsPerSecond: Math.round(total / seconds) };
 }
 
-async function main(): Promise<void> {
-  const inProcess = await chain("in-process", new InProcessInvoker(endpoint));
+async function remoteChain(): Promise<ChainResult> {
   const { child, url } = await startChild("--serve-functions");
   const http = new HttpInvoker({
     endpointFor: () => ({
@@ -174,15 +175,27 @@ async function main(): Promise<void> {
       poolSize: 64,
     }),
   });
-  const remote = await chain("remote over HTTP", http, child);
+  const result = await chain("remote over HTTP", http, child);
   child.kill();
-  const raw = await rawHttp();
+  return result;
+}
+
+async function main(): Promise<void> {
+  const only = values.only;
+  if (only !== undefined && !["in-process", "remote", "raw"].includes(only)) {
+    throw new Error(`--only=${only}: expected in-process, remote or raw`);
+  }
+  const chains: ChainResult[] = [];
+  if (only === undefined || only === "in-process")
+    chains.push(await chain("in-process", new InProcessInvoker(endpoint)));
+  if (only === undefined || only === "remote") chains.push(await remoteChain());
+  const raw = only === undefined || only === "raw" ? await rawHttp() : undefined;
   const results = {
     date: new Date().toISOString(),
     machine: machine(),
     messages: MESSAGES,
     addresses: ADDRESSES,
-    chains: [inProcess, remote],
+    chains,
     raw,
   };
   if (values.json === true) {
@@ -195,15 +208,19 @@ async function main(): Promise<void> {
   process.stdout.write(
     "| functions         | messages/s | invocations/s | hop p50 ms | hop p99 ms | RSS MB |\n| :---------------- | ---------: | ------------: | ---------: | ---------: | -----: |\n",
   );
-  for (const row of [inProcess, remote]) {
+  for (const row of chains) {
     process.stdout.write(
       `| ${row.name.padEnd(17)} | ${String(row.messagesPerSecond).padStart(10)} | ${String(row.invocationsPerSecond).padStart(13)} | ${String(row.hopLatencyP50Ms).padStart(10)} | ${String(row.hopLatencyP99Ms).padStart(10)} | ${String(row.rssMb).padStart(6)} |\n`,
     );
   }
+  if (raw === undefined) return;
   process.stdout.write(
     `\nraw limit: undici Pool → node:http echo, 300 B, c=64: ${raw.roundTripsPerSecond} round trips/s\n`,
   );
-  process.stdout.write(
-    `remote invocations/s as a share of the raw round-trip rate: ${((100 * remote.invocationsPerSecond) / raw.roundTripsPerSecond).toFixed(0)}%\n`,
-  );
+  const remote = chains.find((row) => row.name === "remote over HTTP");
+  if (remote !== undefined) {
+    process.stdout.write(
+      `remote invocations/s as a share of the raw round-trip rate: ${((100 * remote.invocationsPerSecond) / raw.roundTripsPerSecond).toFixed(0)}%\n`,
+    );
+  }
 }

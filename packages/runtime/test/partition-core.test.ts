@@ -161,7 +161,9 @@ describe("partition core", () => {
     f.core.deliver({ target: counter, argument: text("x") }, 0);
     const batch = f.handshake(1, spec("seen", "io.statefun.types/int"));
     f.core.deliver({ target: counter, argument: text("y") }, 1);
-    // Crash: a new core over the same store recovers the in-flight batch with its state entry.
+    // A commit (which flushes the sequence), then a crash: a new core over the same store
+    // recovers the in-flight batch with its state entry.
+    f.core.flush();
     const effects: Effect[] = [];
     const recovered = new PartitionCore(f.kv, f.catalog, effects);
     recovered.recover(5);

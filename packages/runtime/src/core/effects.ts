@@ -1,6 +1,7 @@
 // What the partition core asks the world to do. The engine releases every effect only
 // after the commit holding the writes that produced it is durable, except `route`,
-// which it hands to the target partition inside the same commit.
+// which it hands to the target partition inside the same commit, and `invoke` and
+// `backpressure`, which it acts on at once (partition-set.ts says why that is safe).
 import type { Init, ToFunction } from "@eddy/protocol";
 import type { Address } from "./address.ts";
 import type { DeadLetter, Envelope, OutboxEntry } from "./records.ts";

@@ -14,6 +14,11 @@ export interface KeyValue {
 export interface KV {
   get(key: Key): unknown;
   put(key: Key, value: unknown): void;
+  /**
+   * A put of a key the caller knows is absent. Stores may use the promise (an overlay
+   * drops an inserted row that is deleted before its commit); a broken promise is a bug.
+   */
+  insert(key: Key, value: unknown): void;
   delete(key: Key): void;
   /** Entries whose key starts with `prefix`, in key order; `before` bounds the scan (exclusive). */
   scan(prefix: Key, options?: { readonly before?: Key; readonly limit?: number }): Iterable<KeyValue>;
@@ -40,8 +45,10 @@ export function startsWith(key: Key, prefix: Key): boolean {
 
 /**
  * A string that sorts like the tuple under compareKeys: parts joined by NUL (below every
- * escaped character), numbers tagged \u0001 and fixed-width hex, strings tagged \u0002
- * with NUL and \u0001 escaped. Numbers must be integers in [0, 2^53).
+ * other character of an encoded part). A number is tagged \u0001, then one character for
+ * its count of decimal digits, then the digits (so fewer digits sort first, as smaller
+ * numbers must); a string is tagged \u0002, with NUL and \u0001 escaped. Numbers must be
+ * integers in [0, 2^53). MemoryKV's index key only, never stored.
  */
 export function encodeKey(key: Key): string {
   let encoded = "";
@@ -51,13 +58,12 @@ export function encodeKey(key: Key): string {
     if (typeof part === "number") {
       if (!Number.isSafeInteger(part) || part < 0)
         throw new RangeError(`key part ${part} is not a non-negative integer`);
-      encoded += `\u0001${part.toString(16).padStart(14, "0")}`;
+      const digits = String(part);
+      encoded += `\u0001${String.fromCharCode(0x40 + digits.length)}${digits}`;
+    } else if (part.includes("\u0000") || part.includes("\u0001")) {
+      encoded += `\u0002${part.replaceAll("\u0001", "\u0001\u0002").replaceAll("\u0000", "\u0001\u0001")}`;
     } else {
-      const escaped =
-        part.includes("\u0000") || part.includes("\u0001")
-          ? part.replaceAll("\u0001", "\u0001\u0002").replaceAll("\u0000", "\u0001\u0001")
-          : part;
-      encoded += `\u0002${escaped}`;
+      encoded += `\u0002${part}`;
     }
   }
   return encoded;
@@ -84,6 +90,12 @@ export class MemoryKV implements KV {
     const encoded = encodeKey(key);
     if (!this.#entries.has(encoded)) this.#sorted.splice(this.#lowerBound(encoded), 0, encoded);
     this.#entries.set(encoded, { key: [...key], value: structuredClone(value) });
+  }
+
+  /** Checks the promise that the key is absent, so tests and the simulation catch a broken one. */
+  insert(key: Key, value: unknown): void {
+    if (this.#entries.has(encodeKey(key))) throw new Error(`MemoryKV.insert: key ${JSON.stringify(key)} is present`);
+    this.put(key, value);
   }
 
   delete(key: Key): void {
@@ -142,6 +154,10 @@ export class PrefixedKV implements KV {
 
   put(key: Key, value: unknown): void {
     this.#kv.put([...this.#prefix, ...key], value);
+  }
+
+  insert(key: Key, value: unknown): void {
+    this.#kv.insert([...this.#prefix, ...key], value);
   }
 
   delete(key: Key): void {

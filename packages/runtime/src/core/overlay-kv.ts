@@ -1,7 +1,17 @@
-// A transaction over a base KV: writes stay in memory, reads see them, `takeWrites()`
-// hands them to the commit. This is how the engine groups many events into one durable
-// commit, and how the simulation crashes: it drops the overlay and keeps the base.
-import { compareKeys, encodeKey, type Key, type KeyValue, type KV, startsWith } from "./kv.ts";
+// A transaction over a base KV: writes stay in memory, reads see them, and `seal()` hands
+// them to a commit. This is how the engine groups many events into one durable commit,
+// and how the simulation crashes: it drops the overlay and keeps the base.
+//
+// Two generations of writes are readable: the pending one, which takes new writes, and
+// the sealed one, handed to the commit in flight and kept readable until `release()` says
+// the base has it. So the writes of a group commit are never copied from one place to
+// another, and the next group gathers while the last one syncs.
+//
+// A generation is a trie over key parts (a Map per level). A write walks a few small maps
+// whose keys are literals, numbers or strings the caller reuses (hashes V8 caches), with
+// no key encoding; a scan of a prefix walks to its node and collects what lies below,
+// so a scan of one address's backlog stays small however many writes a commit holds.
+import { compareKeys, type Key, type KeyPart, type KeyValue, type KV } from "./kv.ts";
 
 const DELETED = Symbol("deleted");
 
@@ -14,104 +24,173 @@ export interface PendingWrite {
 interface Write {
   readonly key: Key;
   value: unknown;
+  /**
+   * Inserted where the key was absent (see `insert`): a delete in the same generation
+   * drops the write instead of recording a delete, so a row that is born and dies within
+   * one group commit (a batch answered before its commit) costs the store nothing.
+   */
+  readonly fresh: boolean;
 }
 
-/**
- * Scans look only at the pending writes under their prefix: every write is indexed under
- * its prefixes of INDEXED_LENGTHS parts (["p", 3, "backlog"], ["p", 3, "backlog", address]:
- * the tables of a partition, and one address's rows), so a scan of a small range stays
- * small however many writes a group commit holds. Other prefixes scan every pending write.
- */
-const INDEXED_LENGTHS = [3, 4];
-const INDEXED_LENGTH_MAX = 4;
+interface TrieNode {
+  children: Map<KeyPart, TrieNode> | undefined;
+  write: Write | undefined;
+}
+
+class Generation {
+  readonly root: TrieNode = { children: undefined, write: undefined };
+  size = 0;
+
+  find(key: Key): TrieNode | undefined {
+    let node: TrieNode | undefined = this.root;
+    for (let index = 0; index < key.length && node !== undefined; index++) {
+      node = node.children?.get(key[index] as KeyPart);
+    }
+    return node;
+  }
+
+  findOrCreate(key: Key): TrieNode {
+    let node = this.root;
+    for (let index = 0; index < key.length; index++) {
+      const part = key[index] as KeyPart;
+      if (node.children === undefined) node.children = new Map();
+      let child = node.children.get(part);
+      if (child === undefined) {
+        child = { children: undefined, write: undefined };
+        node.children.set(part, child);
+      }
+      node = child;
+    }
+    return node;
+  }
+
+  /** Every write at or below `node`, in no particular order. */
+  collect(node: TrieNode | undefined, into: Write[]): Write[] {
+    if (node === undefined) return into;
+    if (node.write !== undefined) into.push(node.write);
+    if (node.children !== undefined) for (const child of node.children.values()) this.collect(child, into);
+    return into;
+  }
+}
+
+const byKey = (a: Write, b: Write) => compareKeys(a.key, b.key);
+
+export interface OverlayOptions {
+  /** Where the overlay's keys live in the base: reads and sealed writes are prefixed with it. */
+  readonly basePrefix?: Key;
+  /** Check every insert's promise that the key is absent (a read per insert: for tests and the simulation). */
+  readonly checkInserts?: boolean;
+}
 
 export class OverlayKV implements KV {
   readonly #base: KV;
-  #writes = new Map<string, Write>();
-  #byPrefix = new Map<string, Map<string, Write>>();
+  readonly #basePrefix: Key;
+  readonly #checkInserts: boolean;
+  #pending = new Generation();
+  #sealed: Generation | undefined;
 
-  constructor(base: KV) {
+  constructor(base: KV, options: OverlayOptions = {}) {
     this.#base = base;
+    this.#basePrefix = options.basePrefix ?? [];
+    this.#checkInserts = options.checkInserts ?? false;
   }
 
+  /** Writes waiting for the next seal. */
   get pendingCount(): number {
-    return this.#writes.size;
+    return this.#pending.size;
+  }
+
+  #inBase(key: Key): Key {
+    return this.#basePrefix.length === 0 ? key : [...this.#basePrefix, ...key];
   }
 
   get(key: Key): unknown {
-    const pending = this.#writes.get(encodeKey(key));
-    if (pending === undefined) return this.#base.get(key);
-    return pending.value === DELETED ? undefined : pending.value;
+    const write = this.#pending.find(key)?.write ?? this.#sealed?.find(key)?.write;
+    if (write === undefined) return this.#base.get(this.#inBase(key));
+    return write.value === DELETED ? undefined : write.value;
   }
 
   put(key: Key, value: unknown): void {
-    this.#write(key, value);
+    const node = this.#pending.findOrCreate(key);
+    if (node.write !== undefined) node.write.value = value;
+    else this.#add(node, { key, value, fresh: false });
+  }
+
+  /**
+   * A put of a key the caller knows is absent (a new backlog row, the first in-flight
+   * batch of an idle address). The promise lets a delete in the same generation vanish
+   * instead of becoming a write; breaking it would leave a stale row in the store.
+   */
+  insert(key: Key, value: unknown): void {
+    if (this.#checkInserts && this.get(key) !== undefined) {
+      throw new Error(`OverlayKV.insert: key ${JSON.stringify(key)} is present`);
+    }
+    const node = this.#pending.findOrCreate(key);
+    // A pending delete of the key means the base may have it: a plain put, then.
+    if (node.write !== undefined) node.write.value = value;
+    else this.#add(node, { key, value, fresh: true });
   }
 
   delete(key: Key): void {
-    this.#write(key, DELETED);
+    const node = this.#pending.findOrCreate(key);
+    const existing = node.write;
+    if (existing === undefined) this.#add(node, { key, value: DELETED, fresh: false });
+    else if (existing.fresh) {
+      node.write = undefined;
+      this.#pending.size--;
+    } else existing.value = DELETED;
   }
 
-  #write(key: Key, value: unknown): void {
-    const encoded = encodeKey(key);
-    const existing = this.#writes.get(encoded);
-    if (existing !== undefined) {
-      existing.value = value;
-      return;
-    }
-    const write: Write = { key, value };
-    this.#writes.set(encoded, write);
-    // Parts are separated by NUL in the encoding (NUL inside a string part is escaped), so
-    // a prefix's encoding is the key's encoding up to a separator.
-    let end = -1;
-    for (let length = 1; length <= Math.min(key.length, INDEXED_LENGTH_MAX); length++) {
-      end = length === key.length ? encoded.length : encoded.indexOf("\u0000", end + 1);
-      if (!INDEXED_LENGTHS.includes(length)) continue;
-      const prefix = encoded.slice(0, end);
-      let writes = this.#byPrefix.get(prefix);
-      if (writes === undefined) {
-        writes = new Map();
-        this.#byPrefix.set(prefix, writes);
-      }
-      writes.set(encoded, write);
-    }
-  }
-
-  /** The pending writes a scan of `prefix` must merge, from the index when the prefix is indexed. */
-  #pendingUnder(prefix: Key): Iterable<Write> {
-    if (INDEXED_LENGTHS.includes(prefix.length)) return this.#byPrefix.get(encodeKey(prefix))?.values() ?? [];
-    return this.#writes.values();
+  #add(node: TrieNode, write: Write): void {
+    node.write = write;
+    this.#pending.size++;
   }
 
   *scan(prefix: Key, options: { readonly before?: Key; readonly limit?: number } = {}): Iterable<KeyValue> {
-    const inRange = (key: Key) =>
-      startsWith(key, prefix) && (options.before === undefined || compareKeys(key, options.before) < 0);
-    const pending = [...this.#pendingUnder(prefix)]
-      .filter((write) => inRange(write.key))
-      .sort((a, b) => compareKeys(a.key, b.key));
+    const { before } = options;
+    const inRange = (write: Write) => before === undefined || compareKeys(write.key, before) < 0;
+    const pending = this.#pending.collect(this.#pending.find(prefix), []).filter(inRange).sort(byKey);
+    const sealed =
+      this.#sealed === undefined ? [] : this.#sealed.collect(this.#sealed.find(prefix), []).filter(inRange).sort(byKey);
+    const strip = this.#basePrefix.length;
     const base = this.#base
-      .scan(prefix, options.before === undefined ? {} : { before: options.before })
+      .scan(this.#inBase(prefix), before === undefined ? {} : { before: this.#inBase(before) })
       [Symbol.iterator]();
     // Always close the base iterator: an LMDB range holds a read transaction until closed.
     try {
       let next = base.next();
-      let index = 0;
+      let baseKey: Key | undefined = next.done ? undefined : strip === 0 ? next.value.key : next.value.key.slice(strip);
+      let p = 0;
+      let s = 0;
       let count = 0;
       const limit = options.limit ?? Number.POSITIVE_INFINITY;
       while (count < limit) {
-        const write = pending[index];
-        if (next.done && write === undefined) return;
-        const order = next.done ? 1 : write === undefined ? -1 : compareKeys(next.value.key, write.key);
-        if (order < 0) {
-          yield next.value;
+        // The smallest key of the three; on a tie pending shadows sealed shadows base.
+        let write = pending[p];
+        const sealedWrite = sealed[s];
+        if (sealedWrite !== undefined) {
+          const order = write === undefined ? -1 : compareKeys(sealedWrite.key, write.key);
+          if (order < 0) write = sealedWrite;
+          else if (order === 0) s++; // shadowed by the pending write
+        }
+        if (baseKey !== undefined && (write === undefined || compareKeys(baseKey, write.key) < 0)) {
+          yield strip === 0
+            ? (next as IteratorYieldResult<KeyValue>).value
+            : { key: baseKey, value: next.value?.value };
           next = base.next();
+          baseKey = next.done ? undefined : strip === 0 ? next.value.key : next.value.key.slice(strip);
           count++;
           continue;
         }
-        if (order === 0) next = base.next(); // the pending write shadows the base entry
-        index++;
-        if ((write as { value: unknown }).value !== DELETED) {
-          yield { key: (write as { key: Key }).key, value: (write as { value: unknown }).value };
+        if (write === undefined) return;
+        if (baseKey !== undefined && compareKeys(baseKey, write.key) === 0) {
+          next = base.next(); // shadowed by the write
+          baseKey = next.done ? undefined : strip === 0 ? next.value.key : next.value.key.slice(strip);
+        }
+        if (write === sealedWrite) s++;
+        else p++;
+        if (write.value !== DELETED) {
+          yield { key: write.key, value: write.value };
           count++;
         }
       }
@@ -120,21 +199,26 @@ export class OverlayKV implements KV {
     }
   }
 
-  /** The writes since the last call, in no particular order, leaving the overlay empty. */
-  takeWrites(): PendingWrite[] {
-    const writes = [...this.#writes.values()].map((write) => ({
-      key: write.key,
+  /**
+   * Seals the pending writes for a commit and returns them (keys prefixed for the base),
+   * in no particular order. They stay readable until `release()`; writes from now on go to
+   * a new generation. One sealed generation at a time: release it before sealing the next.
+   */
+  seal(): PendingWrite[] {
+    if (this.#sealed !== undefined) throw new Error("OverlayKV.seal: the last sealed writes are not released yet");
+    const sealed = this.#pending;
+    this.#pending = new Generation();
+    if (sealed.size === 0) return [];
+    this.#sealed = sealed;
+    return sealed.collect(sealed.root, []).map((write) => ({
+      key: this.#inBase(write.key),
       value: write.value === DELETED ? undefined : write.value,
     }));
-    this.#writes = new Map();
-    this.#byPrefix = new Map();
-    return writes;
   }
 
-  /** Forgets every pending write (a crash before the commit). */
-  discard(): void {
-    this.#writes = new Map();
-    this.#byPrefix = new Map();
+  /** The sealed writes are in the base now: stop keeping them. */
+  release(): void {
+    this.#sealed = undefined;
   }
 }
 

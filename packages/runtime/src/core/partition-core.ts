@@ -88,6 +88,8 @@ export class PartitionCore {
   readonly #active = new Map<AddressKey, ActiveAddress>();
   readonly #specs = new Map<FunctionTypename, Map<string, RegisteredSpec>>();
   #seq: number;
+  /** The sequence moved since the last flush(). */
+  #seqChanged = false;
   #nextTimerAtMs: number | undefined;
 
   constructor(kv: KV, catalog: Catalog, effects: Effect[]) {
@@ -105,6 +107,16 @@ export class PartitionCore {
   /** Addresses with a batch in flight. */
   get activeCount(): number {
     return this.#active.size;
+  }
+
+  /**
+   * Writes what the core keeps in memory between inputs (its sequence). Call before every
+   * commit: rows are keyed by sequence numbers, so the stored sequence must cover them.
+   */
+  flush(): void {
+    if (!this.#seqChanged) return;
+    this.#kv.put(keys.meta("seq"), this.#seq);
+    this.#seqChanged = false;
   }
 
   /**
@@ -151,7 +163,7 @@ export class PartitionCore {
             value: invocation.argument,
             source: letter.target,
           };
-          this.#kv.put(keys.outbox(entry.seq), entry);
+          this.#kv.insert(keys.outbox(entry.seq), entry);
           this.#effects.push({ kind: "egress", entry });
         } else {
           this.deliver(
@@ -176,8 +188,8 @@ export class PartitionCore {
   deliverOnce(envelope: Envelope, idempotencyKey: string, nowMs: number): boolean {
     const key = keys.ingressKey(idempotencyKey);
     if (this.#kv.get(key) !== undefined) return false;
-    this.#kv.put(key, nowMs);
-    this.#kv.put(keys.ingressKeyAt(nowMs, idempotencyKey), true);
+    this.#kv.insert(key, nowMs);
+    this.#kv.insert(keys.ingressKeyAt(nowMs, idempotencyKey), true);
     this.deliver(envelope, nowMs);
     return true;
   }
@@ -215,7 +227,7 @@ export class PartitionCore {
       this.#startBatch(envelope.target, [invocation], nowMs);
       return;
     }
-    this.#kv.put(keys.backlog(key, this.#nextSeq()), invocation);
+    this.#kv.insert(keys.backlog(key, this.#nextSeq()), invocation);
     active.backlogCount++;
     if (!active.blocked && settings.backlogLimit > 0 && active.backlogCount >= settings.backlogLimit) {
       active.blocked = true;
@@ -304,14 +316,15 @@ export class PartitionCore {
 
   #nextSeq(): number {
     this.#seq++;
-    this.#kv.put(keys.meta("seq"), this.#seq);
+    this.#seqChanged = true;
     return this.#seq;
   }
 
   #startBatch(target: Address, invocations: readonly StoredInvocation[], nowMs: number): void {
     const batch: InflightBatch = { target, batchId: this.#nextSeq(), invocations, failedAttempts: 0 };
     const key = addressKey(target);
-    this.#kv.put(keys.inflight(key), batch);
+    // An address has an in-flight row exactly while it is active, and this one was not.
+    this.#kv.insert(keys.inflight(key), batch);
     this.#active.set(key, { target, batch, backlogCount: 0, blocked: false });
     this.#invoke(batch, nowMs);
   }
@@ -527,8 +540,9 @@ export class PartitionCore {
       const token = delayed.cancellationToken === "" ? undefined : delayed.cancellationToken;
       const message: DelayedMessage =
         token === undefined ? { envelope, fireAtMs, seq } : { envelope, fireAtMs, seq, cancellationToken: token };
-      this.#kv.put(keys.timer(fireAtMs, seq), message);
-      if (token !== undefined) this.#kv.put(keys.token(sender, token), [fireAtMs, seq]);
+      this.#kv.insert(keys.timer(fireAtMs, seq), message);
+      // #validate made sure no pending delayed message of the sender holds the token.
+      if (token !== undefined) this.#kv.insert(keys.token(sender, token), [fireAtMs, seq]);
       if (this.#nextTimerAtMs === undefined || fireAtMs < this.#nextTimerAtMs) this.#nextTimerAtMs = fireAtMs;
     }
     for (const egress of result.outgoingEgresses) {
@@ -545,7 +559,7 @@ export class PartitionCore {
         continue;
       }
       const entry: OutboxEntry = { seq: this.#nextSeq(), egress: id, value, source: self };
-      this.#kv.put(keys.outbox(entry.seq), entry);
+      this.#kv.insert(keys.outbox(entry.seq), entry);
       this.#effects.push({ kind: "egress", entry });
     }
     for (const mutation of result.stateMutations) {
@@ -577,7 +591,7 @@ export class PartitionCore {
       egress === undefined
         ? { seq, target, invocations, reason, atMs: nowMs }
         : { seq, target, egress, invocations, reason, atMs: nowMs };
-    this.#kv.put(keys.deadLetter(letter.seq), letter);
+    this.#kv.insert(keys.deadLetter(letter.seq), letter);
     this.#effects.push({ kind: "dead-letter", letter });
   }
 

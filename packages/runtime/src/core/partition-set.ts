@@ -1,8 +1,18 @@
 // All partitions of one process over one store. It routes each input to the partition
 // that owns the address, hands function-to-function messages to their target partition
 // inside the same commit (the single-node stand-in for a log between partitions), and
-// holds every other effect until the caller has made the commit durable (backpressure
-// changes go to their listener at once: they gate the sources, nothing leaves the runtime).
+// holds every effect that leaves the runtime (egress, dead-letter reports, stop) until the
+// caller has made the commit durable.
+//
+// Two kinds of effect go to their listener at once instead. Backpressure changes gate the
+// sources; nothing leaves the runtime. Invocations are not held either: a function's reply
+// is applied to the same ordered stream of commits as the batch it answers, so it commits
+// together with the batch or after it, never alone; a crash before that commit loses the
+// batch and the reply together, and the batch's own inputs are re-sent (in-flight batches
+// from the backlog, ingress messages by their unacknowledged source). The function may so
+// see a batch or a state that a crash then rolls back, which is StateFun's contract too
+// (at-least-once invocation, exactly-once state and messages); it does not wait for a
+// disk sync at every hop of a chain.
 //
 // Usage by an engine: feed inputs; every few milliseconds call takeCommit(), write
 // `writes` durably in one transaction, and only then act on `effects`.
@@ -10,16 +20,22 @@
 import type { FromFunction } from "@eddy/protocol";
 import { type Address, addressKey } from "./address.ts";
 import type { Effect } from "./effects.ts";
-import { type KV, PrefixedKV } from "./kv.ts";
-import { OverlayKV, type PendingWrite } from "./overlay-kv.ts";
+import type { KV } from "./kv.ts";
+import { OverlayKV, type OverlayOptions, type PendingWrite } from "./overlay-kv.ts";
 import { type Catalog, PartitionCore } from "./partition-core.ts";
 import { partitionOf } from "./partitioning.ts";
 import type { Envelope } from "./records.ts";
 
-export type ReleasedEffect = Exclude<Effect, { kind: "route" } | { kind: "backpressure" }>;
+export type ReleasedEffect = Exclude<Effect, { kind: "route" } | { kind: "backpressure" } | { kind: "invoke" }>;
+export type InvokeEffect = Extract<Effect, { kind: "invoke" }>;
 
-/** Told at once (not after the commit) when an address's backlog reaches its limit or falls below it. */
-export type BackpressureListener = (target: Address, blocked: boolean) => void;
+/** Effects handed over as they happen, not after the commit. Listeners must not call back into the set synchronously. */
+export interface PartitionSetListeners {
+  /** A batch to send to its function now. */
+  readonly invoke: (effect: InvokeEffect) => void;
+  /** An address's backlog reached its limit (blocked) or fell below it again. */
+  readonly backpressure?: (target: Address, blocked: boolean) => void;
+}
 
 export interface Commit {
   readonly writes: PendingWrite[];
@@ -28,22 +44,31 @@ export interface Commit {
 
 export class PartitionSet {
   readonly partitionCount: number;
-  readonly #overlay: OverlayKV;
+  /** One overlay per partition (keys under ["p", partition]), and one for connectors' tables. */
+  readonly #overlays: OverlayKV[];
+  readonly #connectorOverlay: OverlayKV;
   readonly #cores: PartitionCore[];
   /** Effects produced since the last commit, in order. */
   #effects: Effect[] = [];
   #held: ReleasedEffect[] = [];
 
-  readonly #onBackpressure: BackpressureListener | undefined;
+  readonly #listeners: PartitionSetListeners;
 
-  constructor(store: KV, catalog: Catalog, partitionCount: number, onBackpressure?: BackpressureListener) {
-    this.#onBackpressure = onBackpressure;
+  constructor(
+    store: KV,
+    catalog: Catalog,
+    partitionCount: number,
+    listeners: PartitionSetListeners,
+    overlayOptions: OverlayOptions = {},
+  ) {
+    this.#listeners = listeners;
     this.partitionCount = partitionCount;
-    this.#overlay = new OverlayKV(store);
-    this.#cores = Array.from(
+    this.#connectorOverlay = new OverlayKV(store, overlayOptions);
+    this.#overlays = Array.from(
       { length: partitionCount },
-      (_, partition) => new PartitionCore(new PrefixedKV(this.#overlay, ["p", partition]), catalog, this.#effects),
+      (_, partition) => new OverlayKV(store, { ...overlayOptions, basePrefix: ["p", partition] }),
     );
+    this.#cores = this.#overlays.map((overlay) => new PartitionCore(overlay, catalog, this.#effects));
   }
 
   /**
@@ -51,12 +76,12 @@ export class PartitionSet {
    * first key part, never "p"): what they write commits together with the partitions' writes.
    */
   get transaction(): KV {
-    return this.#overlay;
+    return this.#connectorOverlay;
   }
 
   /** Writes waiting for the next commit. */
   get pendingWrites(): number {
-    return this.#overlay.pendingCount;
+    return this.#overlays.reduce((sum, overlay) => sum + overlay.pendingCount, this.#connectorOverlay.pendingCount);
   }
 
   /** Effects waiting for the next commit. */
@@ -126,11 +151,23 @@ export class PartitionSet {
     this.#drain(nowMs);
   }
 
-  /** The writes to make durable and the effects to release once they are. */
+  /**
+   * The writes to make durable and the effects to release once they are. The writes stay
+   * readable until `committed()`; take the next commit only after that.
+   */
   takeCommit(): Commit {
+    for (const core of this.#cores) core.flush();
     const effects = this.#held;
     this.#held = [];
-    return { writes: this.#overlay.takeWrites(), effects };
+    const writes = this.#connectorOverlay.seal();
+    for (const overlay of this.#overlays) for (const write of overlay.seal()) writes.push(write);
+    return { writes, effects };
+  }
+
+  /** The writes of the last takeCommit() are in the store now. */
+  committed(): void {
+    this.#connectorOverlay.release();
+    for (const overlay of this.#overlays) overlay.release();
   }
 
   /** Routes messages between partitions until none are left; holds the rest. */
@@ -139,8 +176,8 @@ export class PartitionSet {
     for (let index = 0; index < this.#effects.length; index++) {
       const effect = this.#effects[index] as Effect;
       if (effect.kind === "route") this.#core(effect.envelope.target).deliver(effect.envelope, nowMs);
-      // Backpressure is about what the sources may send next, not something that leaves the runtime.
-      else if (effect.kind === "backpressure") this.#onBackpressure?.(effect.target, effect.blocked);
+      else if (effect.kind === "invoke") this.#listeners.invoke(effect);
+      else if (effect.kind === "backpressure") this.#listeners.backpressure?.(effect.target, effect.blocked);
       else this.#held.push(effect);
     }
     this.#effects.length = 0;

@@ -1,14 +1,13 @@
 // The engine: the I/O shell around the partitions. It feeds inputs to the PartitionSet,
-// group-commits its writes to the store, and releases effects only once the commit that
-// produced them is durable: ingress acknowledgements, function invocations, egress
-// hand-offs. One commit is in flight at a time; writes made meanwhile wait for the next.
-//
-// Invariant (asserted): nothing leaves the engine before the commit containing it is
-// durable. The committing writes stay readable in `#committing` until the store has them.
+// group-commits its writes to the store, and releases what leaves the runtime only once
+// the commit that produced it is durable: ingress acknowledgements and egress hand-offs.
+// Function invocations go out at once (partition-set.ts says why that is safe). One
+// commit is in flight at a time; writes made meanwhile wait for the next. The committing
+// writes stay readable in the partitions' overlay until the store has them.
 import type { FromFunction, Init, ToFunction } from "@eddy/protocol";
 import { type Address, addressKey, formatAddress } from "../core/address.ts";
 import type { KV } from "../core/kv.ts";
-import { applyWrites, OverlayKV, type PendingWrite } from "../core/overlay-kv.ts";
+import type { PendingWrite } from "../core/overlay-kv.ts";
 import type { Catalog } from "../core/partition-core.ts";
 import { PartitionSet, type ReleasedEffect } from "../core/partition-set.ts";
 import type { DeadLetter, Envelope, OutboxEntry } from "../core/records.ts";
@@ -80,8 +79,6 @@ export class Engine {
   readonly #commitIntervalMs: number;
   readonly #options: EngineOptions;
   readonly #egress = new Map<string, EgressConnector>();
-  /** Writes of the commit in flight, readable until the store has them. */
-  readonly #committing: OverlayKV;
   readonly #partitions: PartitionSet;
   /** Acknowledgements waiting for the next commit, and those waiting for the one in flight. */
   #acks: (() => void)[] = [];
@@ -102,10 +99,10 @@ export class Engine {
     this.#clock = options.clock ?? Date.now;
     this.#commitIntervalMs = options.commitIntervalMs ?? 2;
     for (const connector of options.egress ?? []) for (const id of connector.egressIds) this.#egress.set(id, connector);
-    this.#committing = new OverlayKV(options.store);
-    this.#partitions = new PartitionSet(this.#committing, options.catalog, options.partitionCount, (target, blocked) =>
-      this.#backpressure(target, blocked),
-    );
+    this.#partitions = new PartitionSet(options.store, options.catalog, options.partitionCount, {
+      invoke: (effect) => this.#invoke(effect.target, effect.batchId, effect.request, effect.attempt),
+      backpressure: (target, blocked) => this.#backpressure(target, blocked),
+    });
   }
 
   get invocationsInFlight(): number {
@@ -197,14 +194,13 @@ export class Engine {
     const acks = this.#acks;
     this.#acks = [];
     if (writes.length === 0 && effects.length === 0 && acks.length === 0) return;
-    applyWrites(this.#committing, writes);
     this.#commitInFlight = this.#store.commit(writes);
     try {
       await this.#commitInFlight;
     } finally {
       this.#commitInFlight = undefined;
     }
-    this.#committing.discard();
+    this.#partitions.committed();
     for (const ack of acks) ack();
     for (const effect of effects) this.#release(effect);
     this.#armTimer();
@@ -214,9 +210,6 @@ export class Engine {
 
   #release(effect: ReleasedEffect): void {
     switch (effect.kind) {
-      case "invoke":
-        this.#invoke(effect.target, effect.batchId, effect.request, effect.attempt);
-        return;
       case "egress": {
         const connector = this.#egress.get(effect.entry.egress);
         if (connector === undefined) {

@@ -28,6 +28,10 @@ export class LmdbStore implements KV {
     throw new Error("LmdbStore.put: write through commit()");
   }
 
+  insert(): void {
+    throw new Error("LmdbStore.insert: write through commit()");
+  }
+
   delete(): void {
     throw new Error("LmdbStore.delete: write through commit()");
   }

@@ -57,12 +57,24 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
     hasEgress: (egress: string) => egress === EGRESS_ID,
   };
   const durable = new MemoryKV();
-  let set = new PartitionSet(durable, catalog, options.partitions);
+  let network: InflightRequest[] = [];
+  // Invocations leave at once, before the commit holding their batch (partition-set.ts).
+  const start = () =>
+    new PartitionSet(
+      durable,
+      catalog,
+      options.partitions,
+      {
+        invoke: (effect) =>
+          network.push({ target: effect.target, batchId: effect.batchId, request: effect.request, failures: 0 }),
+      },
+      { checkInserts: true },
+    );
+  let set = start();
   let nowMs = 0;
   let acked = 0; // source position made durable
   let emitted = 0; // source position handed to the partitions (>= acked)
-  let network: InflightRequest[] = [];
-  const answered: InflightRequest[] = []; // for replaying stale replies
+  let answered: InflightRequest[] = []; // for replaying stale replies
   const egressSeen = new Set<string>();
   let steps = 0;
   let crashes = 0;
@@ -77,13 +89,11 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
   function commit(): void {
     const { writes, effects } = set.takeCommit();
     applyWrites(durable, writes);
+    set.committed();
     commits++;
     acked = emitted;
     for (const effect of effects) {
       switch (effect.kind) {
-        case "invoke":
-          network.push({ target: effect.target, batchId: effect.batchId, request: effect.request, failures: 0 });
-          break;
         case "egress":
           // A transactional sink: the record and the outbox acknowledgement commit together.
           set.transaction.put(["sink", sinkSeq++], new TextDecoder().decode(effect.entry.value.value));
@@ -157,8 +167,11 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
 
   function crash(): void {
     crashes++;
-    set = new PartitionSet(durable, catalog, options.partitions);
+    // The crashed process's requests and their replies die with its connections; batch ids
+    // it handed out but never committed are handed out again, so its replies must not come back.
     network = [];
+    answered = [];
+    set = start();
     sinkSeq = [...durable.scan(["sink"])].length;
     emitted = acked; // the source rewinds to what was acknowledged
     set.recover(nowMs);
