@@ -1,7 +1,8 @@
 // bench/throughput: one-way messages through a 2-function chain (first → second) over
 // 10,000 addresses, with the runtime's durable group commit, for in-process functions and
 // for remote TypeScript functions over HTTP (function server in its own process); and, in
-// the same run, the raw limit of the HTTP path: undici Pool → node:http echo round trips.
+// the same run, the raw limit of the HTTP path: undici Pool → node:http echo round trips,
+// made with the same client code the runtime's HTTP invoker uses (invoker/http-post.ts).
 // Messages enter through Engine.accept (each durable before it counts as accepted), so
 // the ingress's HTTP client does not dominate. Prints a table; --json for machine output.
 import { type ChildProcess, fork } from "node:child_process";
@@ -15,6 +16,7 @@ import type { FunctionTypename } from "../../packages/runtime/src/core/address.t
 import type { Catalog, FunctionSettings } from "../../packages/runtime/src/core/partition-core.ts";
 import { Engine, type Invoker } from "../../packages/runtime/src/engine/engine.ts";
 import { HttpInvoker } from "../../packages/runtime/src/invoker/http-invoker.ts";
+import { post } from "../../packages/runtime/src/invoker/http-post.ts";
 import { InProcessInvoker } from "../../packages/runtime/src/invoker/in-process-invoker.ts";
 import { LmdbStore } from "../../packages/runtime/src/store/lmdb-store.ts";
 import { machine } from "../machine.ts";
@@ -153,8 +155,14 @@ async function rawHttp(): Promise<{ roundTripsPerSecond: number }> {
     Array.from({ length: 64 }, async () => {
       while (next < total) {
         next++;
-        const response = await pool.request({ path: "/", method: "POST", body });
-        await response.body.arrayBuffer();
+        const reply = await post(pool, {
+          path: "/",
+          headers: { "content-type": "application/octet-stream" },
+          body,
+          timeoutMs: 60_000,
+          maxResponseBytes: 1 << 20,
+        });
+        if (!reply.ok) throw new Error(`raw round trip failed: ${reply.reason}`);
       }
     }),
   );

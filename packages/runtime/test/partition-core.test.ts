@@ -137,6 +137,28 @@ describe("partition core", () => {
     assert.deepEqual(sizes, [1, 2, 1, 1, 1]);
   });
 
+  it("keeps the order of a backlog too long to copy in memory, and copies it again once drained", () => {
+    // 1,500 rows pass the in-memory copy's 1,024 rows per address: the rest is read from the store.
+    f.functions.set(counter.typename, settings({ maxBatchCount: 400 }));
+    const drain = (): string[] => {
+      const seen: string[] = [];
+      for (let invoke = f.take("invoke")[0]; invoke !== undefined; invoke = f.take("invoke")[0]) {
+        for (const invocation of invoke.request.invocation?.invocations ?? [])
+          seen.push(new TextDecoder().decode(invocation.argument?.value ?? undefined));
+        f.core.complete(counter, invoke.batchId, result({}), 0);
+      }
+      return seen;
+    };
+    const values = Array.from({ length: 1500 }, (_, index) => String(index));
+    for (const value of values) f.core.deliver({ target: counter, argument: text(value) }, 0);
+    assert.deepEqual(drain(), values);
+    assert.equal([...f.kv.scan(["backlog"])].length, 0, "every backlog row is deleted");
+    // Short again: served from the copy, same order.
+    for (const value of ["x", "y", "z"]) f.core.deliver({ target: counter, argument: text(value) }, 1);
+    assert.deepEqual(drain(), ["x", "y", "z"]);
+    assert.equal(f.core.activeCount, 0);
+  });
+
   it("registers missing state specs and re-sends the same invocations with them", () => {
     f.core.deliver({ target: counter, argument: text("x") }, 0);
     const first = f.invoke();

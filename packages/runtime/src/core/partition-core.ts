@@ -63,10 +63,28 @@ export interface Catalog {
 
 interface ActiveAddress {
   readonly target: Address;
+  /** addressKey(target), kept so map lookups reuse one string (V8 caches its hash). */
+  readonly key: AddressKey;
   batch: InflightBatch;
   backlogCount: number;
+  /**
+   * The backlog's rows in order, while all of them fit the partition's budget for this
+   * copy; undefined once one did not, and then the next batch is read from the store.
+   * Saves a store scan per batch for the common short backlog.
+   */
+  queued: QueuedInvocation[] | undefined;
   blocked: boolean;
 }
+
+interface QueuedInvocation {
+  readonly seq: number;
+  readonly invocation: StoredInvocation;
+  readonly bytes: number;
+}
+
+/** Most backlog rows of one address, and most argument bytes of one partition, copied in memory. */
+const QUEUED_ROWS_PER_ADDRESS = 1024;
+const QUEUED_BYTES_PER_PARTITION = 1 << 20;
 
 /** Thrown only for broken invariants: a bug in Eddy, never bad input. */
 export class InvariantError extends Error {
@@ -88,6 +106,8 @@ export class PartitionCore {
   readonly #active = new Map<AddressKey, ActiveAddress>();
   readonly #specs = new Map<FunctionTypename, Map<string, RegisteredSpec>>();
   #seq: number;
+  /** Argument bytes in the `queued` copies of this partition's backlogs. */
+  #queuedBytes = 0;
   /** The sequence moved since the last flush(). */
   #seqChanged = false;
   #nextTimerAtMs: number | undefined;
@@ -134,7 +154,9 @@ export class PartitionCore {
       for (const _ of this.#kv.scan(keys.backlogOf(key))) backlogCount++;
       const settings = this.#catalog.functionSettings(batch.target.typename);
       const blocked = settings !== undefined && settings.backlogLimit > 0 && backlogCount >= settings.backlogLimit;
-      this.#active.set(key, { target: batch.target, batch, backlogCount, blocked });
+      // The backlog stays in the store; `queued` starts again once it has drained.
+      const queued = backlogCount === 0 ? [] : undefined;
+      this.#active.set(key, { target: batch.target, key, batch, backlogCount, queued, blocked });
       if (blocked) this.#effects.push({ kind: "backpressure", target: batch.target, blocked: true });
       this.#invoke(batch, nowMs);
     }
@@ -227,8 +249,18 @@ export class PartitionCore {
       this.#startBatch(envelope.target, [invocation], nowMs);
       return;
     }
-    this.#kv.insert(keys.backlog(key, this.#nextSeq()), invocation);
+    const seq = this.#nextSeq();
+    this.#kv.insert(keys.backlog(key, seq), invocation);
     active.backlogCount++;
+    if (active.queued !== undefined) {
+      const bytes = argumentBytes(invocation);
+      if (active.queued.length < QUEUED_ROWS_PER_ADDRESS && this.#queuedBytes + bytes <= QUEUED_BYTES_PER_PARTITION) {
+        active.queued.push({ seq, invocation, bytes });
+        this.#queuedBytes += bytes;
+      } else {
+        this.#dropQueued(active);
+      }
+    }
     if (!active.blocked && settings.backlogLimit > 0 && active.backlogCount >= settings.backlogLimit) {
       active.blocked = true;
       this.#effects.push({ kind: "backpressure", target: envelope.target, blocked: true });
@@ -325,7 +357,7 @@ export class PartitionCore {
     const key = addressKey(target);
     // An address has an in-flight row exactly while it is active, and this one was not.
     this.#kv.insert(keys.inflight(key), batch);
-    this.#active.set(key, { target, batch, backlogCount: 0, blocked: false });
+    this.#active.set(key, { target, key, batch, backlogCount: 0, queued: [], blocked: false });
     this.#invoke(batch, nowMs);
   }
 
@@ -337,7 +369,7 @@ export class PartitionCore {
 
   /** Ends the in-flight batch: the next one is taken from the backlog, or the address goes idle. */
   #finishBatch(active: ActiveAddress, nowMs: number): void {
-    const key = addressKey(active.target);
+    const key = active.key;
     if (active.backlogCount === 0) {
       this.#kv.delete(keys.inflight(key));
       this.#active.delete(key);
@@ -346,6 +378,48 @@ export class PartitionCore {
     const settings = this.#catalog.functionSettings(active.target.typename);
     const maxCount = settings?.maxBatchCount ?? Number.POSITIVE_INFINITY;
     const maxBytes = settings?.maxBatchBytes ?? Number.POSITIVE_INFINITY;
+    const invocations =
+      active.queued === undefined
+        ? this.#takeStoredBacklog(key, maxCount, maxBytes)
+        : this.#takeQueued(active, maxCount, maxBytes);
+    invariant(
+      invocations.length > 0,
+      `backlog of ${formatAddress(active.target)} counted ${active.backlogCount} but is empty`,
+    );
+    active.backlogCount -= invocations.length;
+    // A backlog that was too long to copy is copied again from the moment it is empty.
+    if (active.backlogCount === 0 && active.queued === undefined) active.queued = [];
+    if (active.blocked && (settings === undefined || active.backlogCount < settings.backlogLimit)) {
+      active.blocked = false;
+      this.#effects.push({ kind: "backpressure", target: active.target, blocked: false });
+    }
+    this.#replaceBatch(
+      active,
+      { target: active.target, batchId: this.#nextSeq(), invocations, failedAttempts: 0 },
+      nowMs,
+    );
+  }
+
+  /** The next batch from the in-memory copy of the backlog, deleting its rows. */
+  #takeQueued(active: ActiveAddress, maxCount: number, maxBytes: number): StoredInvocation[] {
+    const queued = active.queued as QueuedInvocation[];
+    const invocations: StoredInvocation[] = [];
+    let bytes = 0;
+    let taken = 0;
+    for (; taken < queued.length; taken++) {
+      const entry = queued[taken] as QueuedInvocation;
+      if (invocations.length > 0 && (invocations.length >= maxCount || bytes + entry.bytes > maxBytes)) break;
+      invocations.push(entry.invocation);
+      bytes += entry.bytes;
+      this.#kv.delete(keys.backlog(active.key, entry.seq));
+    }
+    queued.splice(0, taken);
+    this.#queuedBytes -= bytes;
+    return invocations;
+  }
+
+  /** The next batch read from the stored backlog, deleting its rows. */
+  #takeStoredBacklog(key: AddressKey, maxCount: number, maxBytes: number): StoredInvocation[] {
     const invocations: StoredInvocation[] = [];
     let bytes = 0;
     for (const { key: entryKey, value } of this.#kv.scan(keys.backlogOf(key))) {
@@ -356,20 +430,13 @@ export class PartitionCore {
       bytes += size;
       this.#kv.delete(entryKey);
     }
-    invariant(
-      invocations.length > 0,
-      `backlog of ${formatAddress(active.target)} counted ${active.backlogCount} but is empty`,
-    );
-    active.backlogCount -= invocations.length;
-    if (active.blocked && (settings === undefined || active.backlogCount < settings.backlogLimit)) {
-      active.blocked = false;
-      this.#effects.push({ kind: "backpressure", target: active.target, blocked: false });
-    }
-    this.#replaceBatch(
-      active,
-      { target: active.target, batchId: this.#nextSeq(), invocations, failedAttempts: 0 },
-      nowMs,
-    );
+    return invocations;
+  }
+
+  /** Stops copying an address's backlog in memory: it is read from the store until it drains. */
+  #dropQueued(active: ActiveAddress): void {
+    for (const entry of active.queued ?? []) this.#queuedBytes -= entry.bytes;
+    active.queued = undefined;
   }
 
   #invoke(batch: InflightBatch, nowMs: number): void {

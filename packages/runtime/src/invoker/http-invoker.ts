@@ -10,6 +10,7 @@ import { decodeFromFunction, encodeToFunction, type FromFunction, type Init, typ
 import { Pool } from "undici";
 import { type Address, formatAddress } from "../core/address.ts";
 import type { InvokeOutcome, Invoker } from "../engine/engine.ts";
+import { post } from "./http-post.ts";
 
 export interface HttpFunctionEndpoint {
   /** The function's URL, template already applied. For a unix socket, the URL's host is ignored. */
@@ -31,18 +32,15 @@ type Attempt = { readonly ok: true; readonly response: FromFunction } | { readon
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function isOctetStream(contentType: string | string[] | undefined): boolean {
-  const value = Array.isArray(contentType) ? contentType[0] : contentType;
-  // Lenient like the Netty transport: parameters allowed; a missing header is tolerated (Go's SDK may omit it).
-  return value === undefined || value.split(";")[0]?.trim().toLowerCase() === "application/octet-stream";
-}
+const REQUEST_HEADERS = {
+  "content-type": "application/octet-stream",
+  accept: "application/octet-stream",
+  "user-agent": "eddy",
+};
 
-function describe(cause: unknown): string {
-  if (cause instanceof Error) {
-    const code = (cause as { code?: string }).code;
-    return code === undefined ? cause.message : `${code}: ${cause.message}`;
-  }
-  return String(cause);
+function isOctetStream(contentType: string | undefined): boolean {
+  // Lenient like the Netty transport: parameters allowed; a missing header is tolerated (Go's SDK may omit it).
+  return contentType === undefined || contentType.split(";")[0]?.trim().toLowerCase() === "application/octet-stream";
 }
 
 export class HttpInvoker implements Invoker {
@@ -90,46 +88,27 @@ export class HttpInvoker implements Invoker {
     endpoint: HttpFunctionEndpoint,
     timeoutMs: number,
   ): Promise<Attempt> {
-    let response: Awaited<ReturnType<Pool["request"]>>;
-    try {
-      response = await pool.request({
-        path,
-        method: "POST",
-        headers: {
-          "content-type": "application/octet-stream",
-          accept: "application/octet-stream",
-          "user-agent": "eddy",
-        },
-        body,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (cause) {
-      return { ok: false, reason: describe(cause) };
-    }
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(await response.body.arrayBuffer());
-    } catch (cause) {
-      return { ok: false, reason: `reading the reply: ${describe(cause)}` };
-    }
-    if (response.statusCode < 200 || response.statusCode > 299) {
+    const reply = await post(pool, {
+      path,
+      headers: REQUEST_HEADERS,
+      body,
+      timeoutMs,
+      maxResponseBytes: endpoint.maxResponseBytes,
+    });
+    if (!reply.ok) return reply;
+    const { statusCode, contentType, body: bytes } = reply;
+    if (statusCode < 200 || statusCode > 299) {
       const text = new TextDecoder().decode(bytes.subarray(0, 300)).trim();
-      return { ok: false, reason: `HTTP ${response.statusCode}${text === "" ? "" : `: ${text}`}` };
+      return { ok: false, reason: `HTTP ${statusCode}${text === "" ? "" : `: ${text}`}` };
     }
-    if (bytes.length === 0 && response.headers["content-type"] === undefined) {
+    if (bytes.length === 0 && contentType === undefined) {
       return {
         ok: false,
         reason: "reply is empty and has no content type; expected an application/octet-stream FromFunction",
       };
     }
-    if (!isOctetStream(response.headers["content-type"])) {
-      return {
-        ok: false,
-        reason: `reply has content type ${String(response.headers["content-type"])}; expected application/octet-stream`,
-      };
-    }
-    if (bytes.length > endpoint.maxResponseBytes) {
-      return { ok: false, reason: `reply is ${bytes.length} bytes, over the limit of ${endpoint.maxResponseBytes}` };
+    if (!isOctetStream(contentType)) {
+      return { ok: false, reason: `reply has content type ${String(contentType)}; expected application/octet-stream` };
     }
     const decoded = decodeFromFunction(bytes);
     if (!decoded.ok) return { ok: false, reason: `reply is not a FromFunction: ${decoded.error}` };
