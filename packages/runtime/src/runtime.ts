@@ -4,7 +4,7 @@
 // tests start Eddy through here.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Init, ToFunction } from "@eddy/protocol";
+import type { ToFunction } from "@eddy/protocol";
 import type { Endpoint } from "@eddy/sdk";
 import { type ModuleConfig, type ResolvedFunction, resolveFunction } from "./config/index.ts";
 import type { Address, FunctionTypename } from "./core/address.ts";
@@ -114,7 +114,7 @@ class RoutingInvoker implements Invoker {
     this.#inProcessTypes = new Set(endpoint.typenames);
   }
 
-  invoke(target: Address, request: Init<ToFunction>): Promise<InvokeOutcome> {
+  invoke(target: Address, request: ToFunction): Promise<InvokeOutcome> {
     if (this.#inProcess !== undefined && this.#inProcessTypes.has(target.typename)) {
       return this.#inProcess.invoke(target, request);
     }

@@ -29,7 +29,8 @@ describe("OverlayKV", () => {
       const basePrefix: Key = seed % 2 === 0 ? [] : ["p", seed % 3];
       const store = new MemoryKV();
       const reference = new MemoryKV();
-      const overlay = new OverlayKV(store, { basePrefix, checkInserts: true });
+      const pendingTally = { count: 0 };
+      const overlay = new OverlayKV(store, { basePrefix, checkInserts: true, pendingTally });
       let sealed: ReturnType<OverlayKV["seal"]> | undefined;
       for (let step = 0; step < 200; step++) {
         const roll = random.next();
@@ -63,6 +64,7 @@ describe("OverlayKV", () => {
           overlay.release();
           sealed = undefined;
         }
+        assert.equal(pendingTally.count, overlay.pendingCount, `${where}: the shared tally follows the pending writes`);
       }
       if (sealed !== undefined) {
         applyWrites(store, sealed);

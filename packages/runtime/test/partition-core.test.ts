@@ -7,6 +7,7 @@ import {
   type Init,
   type InvocationResponse,
   MutationType,
+  normalizeToFunction,
   type PersistedValueSpec,
   type ToFunction,
   type TypedValue,
@@ -82,6 +83,8 @@ class Fixture {
     const [invoke, ...more] = this.take("invoke");
     assert.ok(invoke, "expected an invoke effect");
     assert.equal(more.length, 0, "expected exactly one invoke effect");
+    // In-process functions get the request as it is: it must already have the decoded shape.
+    assert.deepEqual(invoke.request, normalizeToFunction(invoke.request), "the request is in decoded shape");
     return invoke;
   }
 

@@ -2,7 +2,7 @@
 // after the commit holding the writes that produced it is durable, except `route`,
 // which it hands to the target partition inside the same commit, and `invoke` and
 // `backpressure`, which it acts on at once (partition-set.ts says why that is safe).
-import type { Init, ToFunction } from "@eddy/protocol";
+import type { ToFunction } from "@eddy/protocol";
 import type { Address } from "./address.ts";
 import type { DeadLetter, Envelope, OutboxEntry } from "./records.ts";
 
@@ -13,7 +13,7 @@ export type Effect =
       readonly target: Address;
       readonly batchId: number;
       readonly attempt: number;
-      readonly request: Init<ToFunction>;
+      readonly request: ToFunction;
     }
   /** Deliver a message to another address (possibly of another partition). */
   | { readonly kind: "route"; readonly envelope: Envelope }

@@ -80,12 +80,19 @@ export interface OverlayOptions {
   readonly basePrefix?: Key;
   /** Check every insert's promise that the key is absent (a read per insert: for tests and the simulation). */
   readonly checkInserts?: boolean;
+  /** A count of pending writes shared by several overlays (kept up to date by each). */
+  readonly pendingTally?: PendingTally;
+}
+
+export interface PendingTally {
+  count: number;
 }
 
 export class OverlayKV implements KV {
   readonly #base: KV;
   readonly #basePrefix: Key;
   readonly #checkInserts: boolean;
+  readonly #tally: PendingTally;
   #pending = new Generation();
   #sealed: Generation | undefined;
 
@@ -93,6 +100,7 @@ export class OverlayKV implements KV {
     this.#base = base;
     this.#basePrefix = options.basePrefix ?? [];
     this.#checkInserts = options.checkInserts ?? false;
+    this.#tally = options.pendingTally ?? { count: 0 };
   }
 
   /** Writes waiting for the next seal. */
@@ -138,12 +146,14 @@ export class OverlayKV implements KV {
     else if (existing.fresh) {
       node.write = undefined;
       this.#pending.size--;
+      this.#tally.count--;
     } else existing.value = DELETED;
   }
 
   #add(node: TrieNode, write: Write): void {
     node.write = write;
     this.#pending.size++;
+    this.#tally.count++;
   }
 
   *scan(prefix: Key, options: { readonly before?: Key; readonly limit?: number } = {}): Iterable<KeyValue> {
@@ -208,6 +218,7 @@ export class OverlayKV implements KV {
     if (this.#sealed !== undefined) throw new Error("OverlayKV.seal: the last sealed writes are not released yet");
     const sealed = this.#pending;
     this.#pending = new Generation();
+    this.#tally.count -= sealed.size;
     if (sealed.size === 0) return [];
     this.#sealed = sealed;
     return sealed.collect(sealed.root, []).map((write) => ({

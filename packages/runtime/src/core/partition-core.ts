@@ -12,7 +12,6 @@
 // after invoke; delayed messages with cancellation tokens.
 import {
   type FromFunction,
-  type Init,
   type InvocationResponse,
   MutationType,
   type PersistedValue,
@@ -440,7 +439,7 @@ export class PartitionCore {
   }
 
   #invoke(batch: InflightBatch, nowMs: number): void {
-    const request: Init<ToFunction> = {
+    const request: ToFunction = {
       invocation: {
         target: toWireAddress(batch.target),
         state: this.#stateForRequest(batch.target, nowMs),
@@ -460,8 +459,8 @@ export class PartitionCore {
   }
 
   /** One entry per registered state, with its value unless it has none or has expired. */
-  #stateForRequest(target: Address, nowMs: number): Init<PersistedValue>[] {
-    const entries: Init<PersistedValue>[] = [];
+  #stateForRequest(target: Address, nowMs: number): PersistedValue[] {
+    const entries: PersistedValue[] = [];
     for (const spec of this.#registered(target.typename).values()) {
       const key = keys.state(target, spec.name);
       let stored = this.#kv.get(key) as StoredState | undefined;

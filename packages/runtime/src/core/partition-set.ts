@@ -21,7 +21,7 @@ import type { FromFunction } from "@eddy/protocol";
 import { type Address, addressKey } from "./address.ts";
 import type { Effect } from "./effects.ts";
 import type { KV } from "./kv.ts";
-import { OverlayKV, type OverlayOptions, type PendingWrite } from "./overlay-kv.ts";
+import { OverlayKV, type OverlayOptions, type PendingTally, type PendingWrite } from "./overlay-kv.ts";
 import { type Catalog, PartitionCore } from "./partition-core.ts";
 import { partitionOf } from "./partitioning.ts";
 import type { Envelope } from "./records.ts";
@@ -47,6 +47,7 @@ export class PartitionSet {
   /** One overlay per partition (keys under ["p", partition]), and one for connectors' tables. */
   readonly #overlays: OverlayKV[];
   readonly #connectorOverlay: OverlayKV;
+  readonly #pendingTally: PendingTally = { count: 0 };
   readonly #cores: PartitionCore[];
   /** Effects produced since the last commit, in order. */
   #effects: Effect[] = [];
@@ -63,10 +64,11 @@ export class PartitionSet {
   ) {
     this.#listeners = listeners;
     this.partitionCount = partitionCount;
-    this.#connectorOverlay = new OverlayKV(store, overlayOptions);
+    const pendingTally = this.#pendingTally;
+    this.#connectorOverlay = new OverlayKV(store, { ...overlayOptions, pendingTally });
     this.#overlays = Array.from(
       { length: partitionCount },
-      (_, partition) => new OverlayKV(store, { ...overlayOptions, basePrefix: ["p", partition] }),
+      (_, partition) => new OverlayKV(store, { ...overlayOptions, pendingTally, basePrefix: ["p", partition] }),
     );
     this.#cores = this.#overlays.map((overlay) => new PartitionCore(overlay, catalog, this.#effects));
   }
@@ -81,7 +83,7 @@ export class PartitionSet {
 
   /** Writes waiting for the next commit. */
   get pendingWrites(): number {
-    return this.#overlays.reduce((sum, overlay) => sum + overlay.pendingCount, this.#connectorOverlay.pendingCount);
+    return this.#pendingTally.count;
   }
 
   /** Effects waiting for the next commit. */

@@ -4,17 +4,17 @@
 // Function invocations go out at once (partition-set.ts says why that is safe). One
 // commit is in flight at a time; writes made meanwhile wait for the next. The committing
 // writes stay readable in the partitions' overlay until the store has them.
-import type { FromFunction, Init, ToFunction } from "@eddy/protocol";
+import type { FromFunction, ToFunction } from "@eddy/protocol";
 import { type Address, addressKey, formatAddress } from "../core/address.ts";
 import type { KV } from "../core/kv.ts";
 import type { PendingWrite } from "../core/overlay-kv.ts";
 import type { Catalog } from "../core/partition-core.ts";
-import { PartitionSet, type ReleasedEffect } from "../core/partition-set.ts";
+import { type InvokeEffect, PartitionSet, type ReleasedEffect } from "../core/partition-set.ts";
 import type { DeadLetter, Envelope, OutboxEntry } from "../core/records.ts";
 
 /** Sends a batch to a function and returns its reply, retrying transient failures within its budget. */
 export interface Invoker {
-  invoke(target: Address, request: Init<ToFunction>): Promise<InvokeOutcome>;
+  invoke(target: Address, request: ToFunction): Promise<InvokeOutcome>;
   close(): Promise<void>;
 }
 
@@ -52,6 +52,14 @@ export interface EngineOptions {
   readonly clock?: () => number;
   /** Longest a write waits for its group commit. */
   readonly commitIntervalMs?: number;
+  /**
+   * Soft bound on the writes one group commit gathers (default 4,096): past it, ingress
+   * messages wait for the next commit to take the writes. So a flood enters a commit at a
+   * time: pending writes stay bounded, hop latency stays short, and so do LMDB's per-commit
+   * dirty pages, which it keeps allocated for reuse at their peak. Function replies are
+   * applied at once (they finish work already admitted, and their rows mostly cancel out).
+   */
+  readonly maxPendingWrites?: number;
   readonly onDeadLetter?: (letter: DeadLetter) => void;
   /** How long an ingress idempotency key is remembered; default 24 h. */
   readonly idempotencyRetentionMs?: number;
@@ -77,6 +85,9 @@ export class Engine {
   readonly #invoker: Invoker;
   readonly #clock: () => number;
   readonly #commitIntervalMs: number;
+  readonly #maxPendingWrites: number;
+  /** Sources waiting for the pending writes to go under their bound. */
+  #roomWaiters: (() => void)[] = [];
   readonly #options: EngineOptions;
   readonly #egress = new Map<string, EgressConnector>();
   readonly #partitions: PartitionSet;
@@ -98,9 +109,10 @@ export class Engine {
     this.#invoker = options.invoker;
     this.#clock = options.clock ?? Date.now;
     this.#commitIntervalMs = options.commitIntervalMs ?? 2;
+    this.#maxPendingWrites = options.maxPendingWrites ?? 4096;
     for (const connector of options.egress ?? []) for (const id of connector.egressIds) this.#egress.set(id, connector);
     this.#partitions = new PartitionSet(options.store, options.catalog, options.partitionCount, {
-      invoke: (effect) => this.#invoke(effect.target, effect.batchId, effect.request, effect.attempt),
+      invoke: (effect) => this.#invoke(effect),
       backpressure: (target, blocked) => this.#backpressure(target, blocked),
     });
   }
@@ -136,12 +148,20 @@ export class Engine {
         message: `unknown function type ${envelope.target.typename}: no endpoint in the module serves it`,
       };
     }
-    // Backpressure: while the target's backlog is at its limit, the source waits; sources
-    // released together check again, so a burst of them cannot overrun the limit.
+    // Backpressure: while the target's backlog is at its limit, or the pending writes are at
+    // theirs, the source waits; sources released together check again, so a burst of them
+    // cannot overrun either limit.
     const key = addressKey(envelope.target);
-    for (let waiting = this.#blocked.get(key); waiting !== undefined; waiting = this.#blocked.get(key)) {
-      const queue = waiting;
-      await new Promise<void>((resume) => queue.push(resume));
+    for (;;) {
+      const blocked = this.#blocked.get(key);
+      if (blocked !== undefined) await new Promise<void>((resume) => blocked.push(resume));
+      else if (this.#partitions.pendingWrites >= this.#maxPendingWrites) {
+        await new Promise<void>((room) => {
+          this.#roomWaiters.push(room);
+          this.#scheduleCommit();
+        });
+      } else break;
+      if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
     }
     let duplicate = false;
     if (options.idempotencyKey === undefined) this.#partitions.deliver(envelope, this.#clock());
@@ -170,6 +190,10 @@ export class Engine {
   /** Finishes the commit in flight and the writes still pending, then closes the store. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    // Waiting sources learn that the runtime is stopping.
+    for (const waiting of [this.#roomWaiters, ...this.#blocked.values()]) for (const resume of waiting) resume();
+    this.#roomWaiters = [];
+    this.#blocked.clear();
     if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#commitTimer !== undefined) clearTimeout(this.#commitTimer);
@@ -193,6 +217,7 @@ export class Engine {
     const { writes, effects } = this.#partitions.takeCommit();
     const acks = this.#acks;
     this.#acks = [];
+    this.#makeRoom();
     if (writes.length === 0 && effects.length === 0 && acks.length === 0) return;
     this.#commitInFlight = this.#store.commit(writes);
     try {
@@ -204,8 +229,21 @@ export class Engine {
     for (const ack of acks) ack();
     for (const effect of effects) this.#release(effect);
     this.#armTimer();
-    if (this.#partitions.pendingWrites > 0 || this.#partitions.heldEffects > 0 || this.#acks.length > 0)
+    if (
+      this.#partitions.pendingWrites > 0 ||
+      this.#partitions.heldEffects > 0 ||
+      this.#acks.length > 0 ||
+      this.#roomWaiters.length > 0
+    )
       this.#scheduleCommit();
+  }
+
+  /** The pending writes were just sealed: waiting sources may go, up to the bound again (they check). */
+  #makeRoom(): void {
+    if (this.#stopping) return;
+    const waiting = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const room of waiting) room();
   }
 
   #release(effect: ReleasedEffect): void {
@@ -249,34 +287,53 @@ export class Engine {
     for (const resume of waiting) resume();
   }
 
-  #invoke(target: Address, batchId: number, request: Init<ToFunction>, attempt: number): void {
+  #invoke(effect: InvokeEffect): void {
     if (this.#stopping) return; // re-sent after the restart
     this.#invocationsInFlight++;
-    void this.#call(target, batchId, request, attempt).finally(() => {
-      this.#invocationsInFlight--;
-    });
+    // A batch re-sent after its call budget ran out (retry-forever policy) waits first: 1 s doubling up to a minute.
+    if (effect.attempt > 0) setTimeout(() => this.#send(effect), Math.min(1000 * 2 ** (effect.attempt - 1), 60_000));
+    else this.#send(effect);
   }
 
-  async #call(target: Address, batchId: number, request: Init<ToFunction>, attempt: number): Promise<void> {
-    // A batch re-sent after its call budget ran out (retry-forever policy) waits first: 1 s doubling up to a minute.
-    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000 * 2 ** (attempt - 1), 60_000)));
-    if (this.#stopping) return;
-    let outcome: InvokeOutcome;
-    try {
-      outcome = await this.#invoker.invoke(target, request);
-    } catch (error) {
-      // An invoker must return failures as values; a throw is a bug, reported where it happened.
-      const stack = error instanceof Error ? error.stack : String(error);
-      this.#options.onStop?.(`invoker bug while calling ${formatAddress(target)}: ${stack}`);
+  /** Hands a batch to the invoker; its outcome comes back to #settle. Plain callbacks: this runs once per batch. */
+  #send(effect: InvokeEffect): void {
+    if (this.#stopping) {
+      this.#invocationsInFlight--;
       return;
     }
-    if (this.#stopping) return;
-    if (outcome.ok) this.#partitions.complete(target, batchId, outcome.response, this.#clock());
-    else {
-      this.#options.onInvokeFailure?.(target, outcome.reason);
-      this.#partitions.fail(target, batchId, outcome.reason, this.#clock());
+    let pending: Promise<InvokeOutcome>;
+    try {
+      pending = this.#invoker.invoke(effect.target, effect.request);
+    } catch (error) {
+      this.#invokerBug(effect, error);
+      return;
     }
+    pending.then(
+      (outcome) => this.#settle(effect, outcome),
+      (error: unknown) => this.#invokerBug(effect, error),
+    );
+  }
+
+  #settle(effect: InvokeEffect, outcome: InvokeOutcome): void {
+    this.#invocationsInFlight--;
+    if (this.#stopping) return;
+    this.#apply(effect, outcome);
     this.#scheduleCommit();
+  }
+
+  #apply(effect: InvokeEffect, outcome: InvokeOutcome): void {
+    if (outcome.ok) this.#partitions.complete(effect.target, effect.batchId, outcome.response, this.#clock());
+    else {
+      this.#options.onInvokeFailure?.(effect.target, outcome.reason);
+      this.#partitions.fail(effect.target, effect.batchId, outcome.reason, this.#clock());
+    }
+  }
+
+  /** An invoker must return failures as values; a throw is a bug, reported where it happened. */
+  #invokerBug(effect: InvokeEffect, error: unknown): void {
+    this.#invocationsInFlight--;
+    const stack = error instanceof Error ? error.stack : String(error);
+    this.#options.onStop?.(`invoker bug while calling ${formatAddress(effect.target)}: ${stack}`);
   }
 
   /** Wakes up for the earliest delayed message. */

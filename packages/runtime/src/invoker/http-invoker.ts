@@ -6,7 +6,7 @@
 // An empty 2xx application/octet-stream body is "success with no effects", as in StateFun:
 // the official Python SDK answers a batch without effects that way. An empty body with
 // any other content type (a proxy's blank page) is a failure.
-import { decodeFromFunction, encodeToFunction, type FromFunction, type Init, type ToFunction } from "@eddy/protocol";
+import { decodeFromFunction, encodeToFunction, type FromFunction, type ToFunction } from "@eddy/protocol";
 import { Pool } from "undici";
 import { type Address, formatAddress } from "../core/address.ts";
 import type { InvokeOutcome, Invoker } from "../engine/engine.ts";
@@ -55,7 +55,7 @@ export class HttpInvoker implements Invoker {
     this.#retryBaseMs = options.retryBaseMs ?? 2;
   }
 
-  async invoke(target: Address, request: Init<ToFunction>): Promise<InvokeOutcome> {
+  async invoke(target: Address, request: ToFunction): Promise<InvokeOutcome> {
     const endpoint = this.#resolver.endpointFor(target.typename);
     if (endpoint === undefined) return { ok: false, reason: `no endpoint serves ${target.typename}` };
     const body = encodeToFunction(request);

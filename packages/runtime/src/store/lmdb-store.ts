@@ -15,8 +15,16 @@ export class LmdbStore implements KV {
   readonly #db: RootDatabase<unknown, LmdbKey>;
 
   constructor(options: LmdbStoreOptions) {
-    // Durability comes from syncing every commit; group commit amortizes the sync.
-    this.#db = open<unknown, LmdbKey>({ path: options.path, compression: false, noSync: false, noMemInit: true });
+    // Durability comes from syncing every commit; group commit amortizes the sync. lmdb-js
+    // by default syncs after the commit (overlappingSync), so a transaction's promise would
+    // mean visible, not durable; with it off, the promise resolves once the commit is synced.
+    this.#db = open<unknown, LmdbKey>({
+      path: options.path,
+      compression: false,
+      noSync: false,
+      overlappingSync: false,
+      noMemInit: true,
+    });
   }
 
   get(key: Key): unknown {
