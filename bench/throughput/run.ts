@@ -97,6 +97,11 @@ interface ChainResult {
   readonly hopLatencyP50Ms: number;
   readonly hopLatencyP99Ms: number;
   readonly rssMb: number;
+  /** CPU time of this (the runtime's) process per message, all its threads (LMDB's writer, GC): steadier than wall rates on a shared VM. */
+  readonly cpuMicrosPerMessage: number;
+  /** Rows written to LMDB per message, and the number of group commits. */
+  readonly storeWritesPerMessage: number;
+  readonly commits: number;
 }
 
 async function chain(name: string, invoker: Invoker, remote?: ChildProcess): Promise<ChainResult> {
@@ -111,7 +116,17 @@ async function chain(name: string, invoker: Invoker, remote?: ChildProcess): Pro
     functionSettings: (t: FunctionTypename) => (t.startsWith("bench/") ? settings : undefined),
     hasEgress: () => false,
   };
-  const engine = new Engine({ store: new LmdbStore({ path: dir }), catalog, invoker, partitionCount: 128 });
+  // Rows written to LMDB, counted at each commit: a steadier measure of the store's work than time.
+  const store = new LmdbStore({ path: dir });
+  let storeWrites = 0;
+  let commits = 0;
+  const commit = store.commit.bind(store);
+  store.commit = (writes) => {
+    storeWrites += writes.length;
+    commits++;
+    return commit(writes);
+  };
+  const engine = new Engine({ store, catalog, invoker, partitionCount: 128 });
   engine.start();
   received = 0;
   hopLatencyMs.length = 0;
@@ -123,6 +138,7 @@ async function chain(name: string, invoker: Invoker, remote?: ChildProcess): Pro
     }
   });
   const startedAt = performance.now();
+  const cpuAtStart = process.cpuUsage();
   const accepted: Promise<unknown>[] = [];
   const value = Payload.serialize({ sentAtMs: 0 });
   for (let index = 0; index < MESSAGES; index++) {
@@ -132,6 +148,7 @@ async function chain(name: string, invoker: Invoker, remote?: ChildProcess): Pro
   await Promise.all(accepted);
   while (received < MESSAGES) await new Promise((resolve) => setTimeout(resolve, 2));
   const seconds = (performance.now() - startedAt) / 1000;
+  const cpu = process.cpuUsage(cpuAtStart);
   const latencies = (remote === undefined ? hopLatencyMs : remoteLatencies).slice().sort((a, b) => a - b);
   await engine.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -142,6 +159,9 @@ async function chain(name: string, invoker: Invoker, remote?: ChildProcess): Pro
     hopLatencyP50Ms: percentile(latencies, 50),
     hopLatencyP99Ms: percentile(latencies, 99),
     rssMb: Math.round(process.memoryUsage().rss / 1e6),
+    cpuMicrosPerMessage: Math.round((cpu.user + cpu.system) / MESSAGES),
+    storeWritesPerMessage: Math.round((100 * storeWrites) / MESSAGES) / 100,
+    commits,
   };
 }
 
@@ -240,11 +260,11 @@ async function main(): Promise<void> {
     `bench/throughput — ${results.date}\n${MESSAGES} messages over ${ADDRESSES} addresses, chain bench/first → bench/second, 128 partitions, LMDB with fsync; median of ${roundCount} round(s)\n\n`,
   );
   process.stdout.write(
-    "| functions         | messages/s | invocations/s | hop p50 ms | hop p99 ms | RSS MB |\n| :---------------- | ---------: | ------------: | ---------: | ---------: | -----: |\n",
+    "| functions         | messages/s | invocations/s | hop p50 ms | hop p99 ms | RSS MB | runtime CPU µs/msg | LMDB rows/msg | commits |\n| :---------------- | ---------: | ------------: | ---------: | ---------: | -----: | -----------------: | ------------: | ------: |\n",
   );
   for (const row of chains) {
     process.stdout.write(
-      `| ${row.name.padEnd(17)} | ${String(row.messagesPerSecond).padStart(10)} | ${String(row.invocationsPerSecond).padStart(13)} | ${String(row.hopLatencyP50Ms).padStart(10)} | ${String(row.hopLatencyP99Ms).padStart(10)} | ${String(row.rssMb).padStart(6)} |\n`,
+      `| ${row.name.padEnd(17)} | ${String(row.messagesPerSecond).padStart(10)} | ${String(row.invocationsPerSecond).padStart(13)} | ${String(row.hopLatencyP50Ms).padStart(10)} | ${String(row.hopLatencyP99Ms).padStart(10)} | ${String(row.rssMb).padStart(6)} | ${String(row.cpuMicrosPerMessage).padStart(18)} | ${String(row.storeWritesPerMessage).padStart(13)} | ${String(row.commits).padStart(7)} |\n`,
     );
   }
   for (const [name, rounds] of [
@@ -252,7 +272,9 @@ async function main(): Promise<void> {
     ["remote", remoteRounds],
   ] as const) {
     if (rounds.length > 1) {
-      process.stdout.write(`\n${name} messages/s by round: ${rounds.map((r) => r.messagesPerSecond).join(", ")}`);
+      process.stdout.write(
+        `\n${name} messages/s by round: ${rounds.map((r) => r.messagesPerSecond).join(", ")} (runtime CPU µs/msg: ${rounds.map((r) => r.cpuMicrosPerMessage).join(", ")})`,
+      );
     }
   }
   if (raw === undefined) {

@@ -175,6 +175,7 @@ describe("engine flow control", () => {
       },
     });
     const dir = mkdtempSync(join(tmpdir(), "eddy-flow-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
     const store = new LmdbStore({ path: dir });
     // Count the writes of every commit the store is handed.
     const commitSizes: number[] = [];
@@ -215,6 +216,5 @@ describe("engine flow control", () => {
     assert.ok(commitSizes.length >= messages / 50, `the flood took ${commitSizes.length} commits`);
     // An ingress message writes a row or two, and the replies applied meanwhile a few more: the bound is soft.
     assert.ok(Math.max(...commitSizes) < 50 * 8, `largest commit: ${Math.max(...commitSizes)} writes`);
-    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -186,9 +186,7 @@ describe("partition core", () => {
     f.core.deliver({ target: counter, argument: text("x") }, 0);
     const batch = f.handshake(1, spec("seen", "io.statefun.types/int"));
     f.core.deliver({ target: counter, argument: text("y") }, 1);
-    // A commit (which flushes the sequence), then a crash: a new core over the same store
-    // recovers the in-flight batch with its state entry.
-    f.core.flush();
+    // Crash: a new core over the same store recovers the in-flight batch with its state entry.
     const effects: Effect[] = [];
     const recovered = new PartitionCore(f.kv, f.catalog, effects);
     recovered.recover(5);
@@ -200,6 +198,33 @@ describe("partition core", () => {
     const next = effects.filter((effect) => effect.kind === "invoke")[1];
     assert.ok(next?.kind === "invoke", "the backlog survives the restart");
     assert.equal(next.request.invocation?.invocations?.length, 1);
+  });
+
+  it("numbers batches and rows above every earlier start's, writing the sequence once per start", () => {
+    f.core.deliver({ target: counter, argument: text("x") }, 0);
+    const first = f.invoke();
+    for (const value of ["y", "z"]) f.core.deliver({ target: counter, argument: text(value) }, 0);
+    const rowsBefore = [...f.kv.scan(["backlog"])].map(({ key }) => key[2] as number);
+    // Restart: the in-flight batch and the backlog are recovered, new numbers start above them.
+    const effects: Effect[] = [];
+    const recovered = new PartitionCore(f.kv, f.catalog, effects);
+    recovered.recover(1);
+    recovered.deliver({ target: counter, argument: text("w") }, 1);
+    const rowsAfter = [...f.kv.scan(["backlog"])].map(({ key }) => key[2] as number);
+    assert.deepEqual(rowsAfter.slice(0, rowsBefore.length), rowsBefore, "the old rows stay first");
+    assert.ok((rowsAfter[rowsAfter.length - 1] as number) > Math.max(...rowsBefore, first.batchId));
+    assert.equal(f.kv.get(["meta", "seq"]), undefined, "no write per sequence number");
+    assert.equal(f.kv.get(["meta", "epoch"]), 2);
+    // The backlog drains in arrival order across the restart.
+    const seen: string[] = [];
+    for (let invoke = effects.find((e) => e.kind === "invoke"); invoke?.kind === "invoke"; ) {
+      for (const invocation of invoke.request.invocation?.invocations ?? [])
+        seen.push(new TextDecoder().decode(invocation.argument?.value ?? undefined));
+      const before = effects.length;
+      recovered.complete(counter, invoke.batchId, result({}), 2);
+      invoke = effects.slice(before).find((e) => e.kind === "invoke");
+    }
+    assert.deepEqual(seen, ["x", "y", "z", "w"]);
   });
 
   it("a state whose type changed is a clear error, not a reinterpretation", () => {

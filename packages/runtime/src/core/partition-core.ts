@@ -83,6 +83,9 @@ interface QueuedInvocation {
 
 /** Most backlog rows of one address, and most argument bytes of one partition, copied in memory. */
 const QUEUED_ROWS_PER_ADDRESS = 1024;
+
+/** Sequence numbers per epoch (see the constructor). */
+const EPOCH_SPAN = 2 ** 32;
 const QUEUED_BYTES_PER_PARTITION = 1 << 20;
 
 /** Thrown only for broken invariants: a bug in Eddy, never bad input. */
@@ -104,18 +107,24 @@ export class PartitionCore {
   readonly #effects: Effect[];
   readonly #active = new Map<AddressKey, ActiveAddress>();
   readonly #specs = new Map<FunctionTypename, Map<string, RegisteredSpec>>();
+  /** Sequence numbers: this start's epoch in the high bits, a count in memory in the low 32. */
   #seq: number;
   /** Argument bytes in the `queued` copies of this partition's backlogs. */
   #queuedBytes = 0;
-  /** The sequence moved since the last flush(). */
-  #seqChanged = false;
   #nextTimerAtMs: number | undefined;
 
   constructor(kv: KV, catalog: Catalog, effects: Effect[]) {
     this.#kv = kv;
     this.#catalog = catalog;
     this.#effects = effects;
-    this.#seq = (kv.get(keys.meta("seq")) as number | undefined) ?? 0;
+    // Each start takes a new epoch, written once (with the start's first commit), so
+    // sequence numbers never repeat across restarts without a write per number: batch ids
+    // and the keys of backlog rows, timers, outbox entries and dead letters. Epoch-major
+    // order keeps a backlog left from an earlier start ahead of new rows. (A store written
+    // before epochs kept its last number under "seq": the new epoch starts above it.)
+    const lastEpoch = (kv.get(keys.meta("epoch")) as number | undefined) ?? 0;
+    const legacySeq = (kv.get(keys.meta("seq")) as number | undefined) ?? 0;
+    this.#seq = this.#startEpoch(Math.max(lastEpoch, Math.floor(legacySeq / EPOCH_SPAN)) + 1);
   }
 
   /** The earliest pending delayed message, if any. */
@@ -126,16 +135,6 @@ export class PartitionCore {
   /** Addresses with a batch in flight. */
   get activeCount(): number {
     return this.#active.size;
-  }
-
-  /**
-   * Writes what the core keeps in memory between inputs (its sequence). Call before every
-   * commit: rows are keyed by sequence numbers, so the stored sequence must cover them.
-   */
-  flush(): void {
-    if (!this.#seqChanged) return;
-    this.#kv.put(keys.meta("seq"), this.#seq);
-    this.#seqChanged = false;
   }
 
   /**
@@ -347,8 +346,16 @@ export class PartitionCore {
 
   #nextSeq(): number {
     this.#seq++;
-    this.#seqChanged = true;
+    // 2^32 numbers in one start: take the next epoch (the numbers stay safe integers for 2^21 epochs).
+    if (this.#seq % EPOCH_SPAN === 0) this.#seq = this.#startEpoch(this.#seq / EPOCH_SPAN);
     return this.#seq;
+  }
+
+  /** Records `epoch` and returns its first sequence number. */
+  #startEpoch(epoch: number): number {
+    invariant(epoch < 2 ** 21, `partition sequence epochs exhausted (${epoch})`);
+    this.#kv.put(keys.meta("epoch"), epoch);
+    return epoch * EPOCH_SPAN;
   }
 
   #startBatch(target: Address, invocations: readonly StoredInvocation[], nowMs: number): void {

@@ -158,7 +158,6 @@ export class PartitionSet {
    * readable until `committed()`; take the next commit only after that.
    */
   takeCommit(): Commit {
-    for (const core of this.#cores) core.flush();
     const effects = this.#held;
     this.#held = [];
     const writes = this.#connectorOverlay.seal();

@@ -238,12 +238,17 @@ export class Engine {
       this.#scheduleCommit();
   }
 
-  /** The pending writes were just sealed: waiting sources may go, up to the bound again (they check). */
+  /**
+   * The pending writes were just sealed: waiting sources may go, in order, as many as the
+   * room left (each writes at least one row; they check again, so the bound holds). Waking
+   * them all would have most of a big flood wake and wait again at every commit.
+   */
   #makeRoom(): void {
     if (this.#stopping) return;
-    const waiting = this.#roomWaiters;
-    this.#roomWaiters = [];
-    for (const room of waiting) room();
+    const room = this.#maxPendingWrites - this.#partitions.pendingWrites;
+    if (room <= 0 || this.#roomWaiters.length === 0) return;
+    const going = this.#roomWaiters.splice(0, room);
+    for (const go of going) go();
   }
 
   #release(effect: ReleasedEffect): void {
