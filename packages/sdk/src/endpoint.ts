@@ -67,6 +67,8 @@ function failure(
   return { ok: false, status, code, message };
 }
 
+const ABSENT = Symbol("absent");
+
 function missingSpec(spec: StateSpec): Init<PersistedValueSpec> {
   const wire: Init<PersistedValueSpec> = { stateName: spec.name, typeTypename: spec.type.typename };
   if (spec.expireMode !== ExpireMode.NONE)
@@ -138,12 +140,13 @@ export class Endpoint {
 
   async #run(served: Served, batch: InvocationBatchRequest, self: Address): Promise<InvokeMessageResult> {
     const { fn, specIndex } = served;
-    const received: (Uint8Array | undefined)[] = new Array(fn.specs.length);
-    const present: boolean[] = new Array(fn.specs.length).fill(false);
+    // Each declared state's received value; ABSENT until the request's state list names it.
+    const received: (Uint8Array | undefined | typeof ABSENT)[] = new Array(fn.specs.length).fill(ABSENT);
+    let absent = fn.specs.length;
     for (const entry of batch.state) {
       const index = specIndex.get(entry.stateName);
       if (index === undefined) continue; // states this function no longer declares are ignored
-      present[index] = true;
+      if (received[index] === ABSENT) absent--;
       const value = entry.stateValue;
       if (value === null || !value.hasValue) {
         received[index] = undefined; // a repeated entry replaces the earlier one, as in the official SDKs
@@ -159,12 +162,12 @@ export class Endpoint {
       }
       received[index] = value.value;
     }
-    const missing = fn.specs.filter((_, index) => !present[index]);
-    if (missing.length > 0) {
+    if (absent > 0) {
+      const missing = fn.specs.filter((_, index) => received[index] === ABSENT);
       return { ok: true, response: { incompleteInvocationContext: { missingValues: missing.map(missingSpec) } } };
     }
 
-    const storage = served.newStorage(received) as Storage<StateDeclarations>;
+    const storage = served.newStorage(received as (Uint8Array | undefined)[]) as Storage<StateDeclarations>;
     const context = new BatchContext(self, storage);
     for (const invocation of batch.invocations) {
       context.callerOnWire = invocation.caller;

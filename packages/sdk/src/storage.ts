@@ -51,20 +51,32 @@ export function storageFactory(functionTypename: string, specs: readonly StateSp
     const codec = codecs[index] as StateSnapshot<unknown, unknown>;
     Object.defineProperty(prototype, spec.name, {
       enumerable: true,
+      // No closures here: these run on every state access of every invocation.
       get(this: StorageObject) {
         const slots = this[SLOTS];
         if (!slots.decoded[index]) {
-          slots.values[index] = slots.written[index]
-            ? readState(functionTypename, spec, () => codec.read(slots.snapshots[index]))
-            : readState(functionTypename, spec, () => spec.type.deserialize(slots.bytes[index] as Uint8Array));
+          try {
+            slots.values[index] = slots.written[index]
+              ? codec.read(slots.snapshots[index])
+              : spec.type.deserialize(slots.bytes[index] as Uint8Array);
+          } catch (cause) {
+            throw stateError(functionTypename, spec, "read", cause);
+          }
           slots.decoded[index] = true;
         }
         return slots.values[index];
       },
       set(this: StorageObject, value: unknown) {
         const slots = this[SLOTS];
-        slots.snapshots[index] =
-          value === undefined ? undefined : encodeState(functionTypename, spec, () => codec.take(value));
+        let snapshot: unknown;
+        if (value !== undefined) {
+          try {
+            snapshot = codec.take(value);
+          } catch (cause) {
+            throw stateError(functionTypename, spec, "written", cause);
+          }
+        }
+        slots.snapshots[index] = snapshot;
         slots.values[index] = undefined;
         slots.decoded[index] = value === undefined; // read back from the snapshot on the next read
         slots.written[index] = true;
@@ -88,26 +100,11 @@ export function storageFactory(functionTypename: string, specs: readonly StateSp
   };
 }
 
-function readState(functionTypename: string, spec: StateSpec, read: () => unknown): unknown {
-  try {
-    return read();
-  } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new TypeError(
-      `${functionTypename}: state "${spec.name}" could not be read as ${spec.type.typename}: ${reason}`,
-    );
-  }
-}
-
-function encodeState(functionTypename: string, spec: StateSpec, take: () => unknown): unknown {
-  try {
-    return take();
-  } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new TypeError(
-      `${functionTypename}: state "${spec.name}" could not be written as ${spec.type.typename}: ${reason}`,
-    );
-  }
+function stateError(functionTypename: string, spec: StateSpec, doing: "read" | "written", cause: unknown): TypeError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new TypeError(
+    `${functionTypename}: state "${spec.name}" could not be ${doing} as ${spec.type.typename}: ${reason}`,
+  );
 }
 
 /** The mutations of one batch: assigned states only, in declaration order. */
