@@ -53,7 +53,7 @@ export interface EngineOptions {
   /** Longest a write waits for its group commit. */
   readonly commitIntervalMs?: number;
   /**
-   * Soft bound on the writes one group commit gathers (default 4,096): past it, ingress
+   * Soft bound on the writes one group commit gathers (default 2,048): past it, ingress
    * messages wait for the next commit to take the writes. So a flood enters a commit at a
    * time: pending writes stay bounded, hop latency stays short, and so do LMDB's per-commit
    * dirty pages, which it keeps allocated for reuse at their peak. Function replies are
@@ -109,7 +109,7 @@ export class Engine {
     this.#invoker = options.invoker;
     this.#clock = options.clock ?? Date.now;
     this.#commitIntervalMs = options.commitIntervalMs ?? 2;
-    this.#maxPendingWrites = options.maxPendingWrites ?? 4096;
+    this.#maxPendingWrites = options.maxPendingWrites ?? 2048;
     for (const connector of options.egress ?? []) for (const id of connector.egressIds) this.#egress.set(id, connector);
     this.#partitions = new PartitionSet(options.store, options.catalog, options.partitionCount, {
       invoke: (effect) => this.#invoke(effect),
