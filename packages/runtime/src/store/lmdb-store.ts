@@ -1,10 +1,18 @@
 // The durable local store: one LMDB environment. Reads are synchronous (memory-mapped),
 // which suits the partition core; writes arrive as whole group commits, and commit()
-// resolves only once LMDB has synced the transaction to disk.
+// resolves only once LMDB has synced the transaction to disk. State values, in-flight
+// batches and backlog rows are stored in a compact binary form (record-codec.ts); every
+// other value as lmdb-js's msgpack.
 import { type Key as LmdbKey, open, type RootDatabase } from "lmdb";
 import { MAXIMUM_KEY } from "ordered-binary";
 import type { Key, KeyValue, KV } from "../core/kv.ts";
 import type { PendingWrite } from "../core/overlay-kv.ts";
+import { codecTable, decodeRecord, encodeRecord } from "./record-codec.ts";
+
+/** A stored value as the core sees it: a codec table's row decoded (a row from before the codec is already an object). */
+function fromStore(key: Key, value: unknown): unknown {
+  return value instanceof Uint8Array && codecTable(key) !== undefined ? decodeRecord(value) : value;
+}
 
 export interface LmdbStoreOptions {
   /** The state directory. */
@@ -28,7 +36,7 @@ export class LmdbStore implements KV {
   }
 
   get(key: Key): unknown {
-    return this.#db.get(key as LmdbKey);
+    return fromStore(key, this.#db.get(key as LmdbKey));
   }
 
   /** Direct writes are not how the store changes: everything goes through commit(). */
@@ -50,7 +58,7 @@ export class LmdbStore implements KV {
       end: (options.before ?? [...prefix, MAXIMUM_KEY]) as LmdbKey,
       ...(options.limit === undefined ? {} : { limit: options.limit }),
     });
-    for (const { key, value } of range) yield { key: key as Key, value };
+    for (const { key, value } of range) yield { key: key as Key, value: fromStore(key as Key, value) };
   }
 
   /** Writes one group commit in one transaction; resolves when it is durable. */
@@ -58,8 +66,12 @@ export class LmdbStore implements KV {
     if (writes.length === 0) return;
     await this.#db.transaction(() => {
       for (const write of writes) {
-        if (write.value === undefined) this.#db.removeSync(write.key as LmdbKey);
-        else this.#db.putSync(write.key as LmdbKey, write.value);
+        if (write.value === undefined) {
+          this.#db.removeSync(write.key as LmdbKey);
+          continue;
+        }
+        const table = codecTable(write.key);
+        this.#db.putSync(write.key as LmdbKey, table === undefined ? write.value : encodeRecord(table, write.value));
       }
     });
   }
