@@ -8,8 +8,9 @@
 // sources; nothing leaves the runtime. Invocations are not held either: a function's reply
 // is applied to the same ordered stream of commits as the batch it answers, so it commits
 // together with the batch or after it, never alone; a crash before that commit loses the
-// batch and the reply together, and the batch's own inputs are re-sent (in-flight batches
-// from the backlog, ingress messages by their unacknowledged source). The function may so
+// batch and the reply together, and the batch's inputs come again: an ingress message from
+// its source, which had no acknowledgement; a routed message with the reply that sent it,
+// whose batch is re-sent from its committed in-flight row. The function may so
 // see a batch or a state that a crash then rolls back, which is StateFun's contract too
 // (at-least-once invocation, exactly-once state and messages); it does not wait for a
 // disk sync at every hop of a chain.
