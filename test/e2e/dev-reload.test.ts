@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
-import { pop } from "./smoke/driver.ts";
+import { nextRecord } from "./smoke/driver.ts";
 
 // Inside the repository, so the file resolves @eddy/sdk like user code in a project would.
 const functionsPath = join(import.meta.dirname, `.dev-reload-${process.pid}.ts`);
@@ -37,15 +37,6 @@ describe("eddy dev", { timeout: 60_000 }, () => {
     rmSync(functionsPath, { force: true });
   });
 
-  async function next(): Promise<string> {
-    for (let tries = 0; tries < 500; tries++) {
-      const record = await pop(eddy, "out");
-      if (record !== undefined) return record;
-      await sleep(10);
-    }
-    throw new Error(`no record arrived\n${eddy.output}`);
-  }
-
   async function send(): Promise<void> {
     const response = await fetch(`${eddy.ingressUrl()}dev/counter/a`, { method: "POST", body: "x" });
     assert.equal(response.status, 200, await response.text());
@@ -55,12 +46,12 @@ describe("eddy dev", { timeout: 60_000 }, () => {
     writeFileSync(functionsPath, functionsSource("hello"));
     await eddy.start();
     await send();
-    assert.equal(await next(), "hello 1");
+    assert.equal(await nextRecord(eddy, "out"), "hello 1");
 
     writeFileSync(functionsPath, functionsSource("bonjour"));
     for (let tries = 0; tries < 200 && !eddy.output.includes("reloaded"); tries++) await sleep(25);
     assert.match(eddy.output, /eddy: reloaded/);
     await send();
-    assert.equal(await next(), "bonjour 2");
+    assert.equal(await nextRecord(eddy, "out"), "bonjour 2");
   });
 });

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, egressMessage, nodeHandler, statefulFunction, types } from "@eddy/sdk";
 import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
-import { pop } from "./smoke/driver.ts";
+import { nextRecord, pop } from "./smoke/driver.ts";
 
 const Record = types.json<{ topic: string; payload: string }>("io.statefun.playground/EgressRecord");
 const report = (payload: unknown) =>
@@ -79,23 +79,14 @@ ${playgroundYaml(["out"])}`,
     assert.equal(response.status, 200, await response.text());
   }
 
-  async function next(): Promise<Record<string, unknown>> {
-    for (let tries = 0; tries < 500; tries++) {
-      const record = await pop(eddy, "out");
-      if (record !== undefined) return JSON.parse(record) as Record<string, unknown>;
-      await sleep(10);
-    }
-    throw new Error(`no record arrived\n${eddy.output}`);
-  }
-
   it("a state added to a running function is registered on the fly, the existing state kept", async () => {
     await visit();
-    assert.deepEqual(await next(), { version: 1, visits: 1 });
+    assert.deepEqual(JSON.parse(await nextRecord(eddy, "out")), { version: 1, visits: 1 });
     current = nodeHandler(createEndpoint([v2]));
     await visit();
-    assert.deepEqual(await next(), { version: 2, visits: 2, previous: "never" });
+    assert.deepEqual(JSON.parse(await nextRecord(eddy, "out")), { version: 2, visits: 2, previous: "never" });
     await visit();
-    assert.deepEqual(await next(), { version: 2, visits: 3, previous: "visit 2" });
+    assert.deepEqual(JSON.parse(await nextRecord(eddy, "out")), { version: 2, visits: 3, previous: "visit 2" });
   });
 
   it("a state whose type changed is refused with a clear error and the message is dead-lettered", async () => {

@@ -7,10 +7,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, egressMessage, nodeHandler, statefulFunction, types } from "@eddy/sdk";
 import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
-import { pop } from "./smoke/driver.ts";
+import { nextRecord } from "./smoke/driver.ts";
 
 const Record = types.json<{ topic: string; payload: string }>("io.statefun.playground/EgressRecord");
 
@@ -56,20 +55,11 @@ ${playgroundYaml(["out"])}`,
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function next(): Promise<string> {
-    for (let tries = 0; tries < 500; tries++) {
-      const record = await pop(eddy, "out");
-      if (record !== undefined) return record;
-      await sleep(10);
-    }
-    throw new Error(`no record arrived\n${eddy.output}`);
-  }
-
   it("invokes the function through the socket file, on the path after it, keeping state", async () => {
     for (let visit = 1; visit <= 2; visit++) {
       const response = await fetch(`${eddy.ingressUrl()}sock/counter/ada`, { method: "POST", body: "x" });
       assert.equal(response.status, 200, await response.text());
-      assert.equal(await next(), `ada ${visit}`);
+      assert.equal(await nextRecord(eddy, "out"), `ada ${visit}`);
     }
     assert.ok(paths.length >= 2, "the function server saw the requests");
     assert.ok(

@@ -79,6 +79,16 @@ export async function pop(endpoints: Endpoints, topic: string): Promise<string |
   }
 }
 
+/** Waits (up to ~5 s of empty polls) for the next record of a topic; the error carries the runtime's output. */
+export async function nextRecord(endpoints: Endpoints & { readonly output: string }, topic: string): Promise<string> {
+  for (let tries = 0; tries < 500; tries++) {
+    const record = await pop(endpoints, topic);
+    if (record !== undefined) return record;
+    await sleep(10);
+  }
+  throw new Error(`no record arrived on ${topic}\n${endpoints.output}`);
+}
+
 /**
  * StateFun's checker: keeps asking every instance to verify against its expected count
  * until each has reported actual == expected; any actual > expected fails at once.
