@@ -137,38 +137,3 @@ export class MemoryKV implements KV {
     return low;
   }
 }
-
-/** A view of `kv` under a key prefix: how partitions share one store without seeing each other's keys. */
-export class PrefixedKV implements KV {
-  readonly #kv: KV;
-  readonly #prefix: Key;
-
-  constructor(kv: KV, prefix: Key) {
-    this.#kv = kv;
-    this.#prefix = prefix;
-  }
-
-  get(key: Key): unknown {
-    return this.#kv.get([...this.#prefix, ...key]);
-  }
-
-  put(key: Key, value: unknown): void {
-    this.#kv.put([...this.#prefix, ...key], value);
-  }
-
-  insert(key: Key, value: unknown): void {
-    this.#kv.insert([...this.#prefix, ...key], value);
-  }
-
-  delete(key: Key): void {
-    this.#kv.delete([...this.#prefix, ...key]);
-  }
-
-  *scan(prefix: Key, options: { readonly before?: Key; readonly limit?: number } = {}): Iterable<KeyValue> {
-    const scoped =
-      options.before === undefined ? { ...options } : { ...options, before: [...this.#prefix, ...options.before] };
-    for (const entry of this.#kv.scan([...this.#prefix, ...prefix], scoped)) {
-      yield { key: entry.key.slice(this.#prefix.length), value: entry.value };
-    }
-  }
-}
