@@ -166,10 +166,15 @@ export class OverlayKV implements KV {
     const base = this.#base
       .scan(this.#inBase(prefix), before === undefined ? {} : { before: this.#inBase(before) })
       [Symbol.iterator]();
+    /** The base's next entry, its key relative to this overlay. */
+    const nextBase = (): KeyValue | undefined => {
+      const next = base.next();
+      if (next.done) return undefined;
+      return strip === 0 ? next.value : { key: next.value.key.slice(strip), value: next.value.value };
+    };
     // Always close the base iterator: an LMDB range holds a read transaction until closed.
     try {
-      let next = base.next();
-      let baseKey: Key | undefined = next.done ? undefined : strip === 0 ? next.value.key : next.value.key.slice(strip);
+      let baseEntry = nextBase();
       let p = 0;
       let s = 0;
       let count = 0;
@@ -183,20 +188,14 @@ export class OverlayKV implements KV {
           if (order < 0) write = sealedWrite;
           else if (order === 0) s++; // shadowed by the pending write
         }
-        if (baseKey !== undefined && (write === undefined || compareKeys(baseKey, write.key) < 0)) {
-          yield strip === 0
-            ? (next as IteratorYieldResult<KeyValue>).value
-            : { key: baseKey, value: next.value?.value };
-          next = base.next();
-          baseKey = next.done ? undefined : strip === 0 ? next.value.key : next.value.key.slice(strip);
+        if (baseEntry !== undefined && (write === undefined || compareKeys(baseEntry.key, write.key) < 0)) {
+          yield baseEntry;
+          baseEntry = nextBase();
           count++;
           continue;
         }
         if (write === undefined) return;
-        if (baseKey !== undefined && compareKeys(baseKey, write.key) === 0) {
-          next = base.next(); // shadowed by the write
-          baseKey = next.done ? undefined : strip === 0 ? next.value.key : next.value.key.slice(strip);
-        }
+        if (baseEntry !== undefined && compareKeys(baseEntry.key, write.key) === 0) baseEntry = nextBase(); // shadowed
         if (write === sealedWrite) s++;
         else p++;
         if (write.value !== DELETED) {
