@@ -322,16 +322,12 @@ export class Engine {
   #settle(effect: InvokeEffect, outcome: InvokeOutcome): void {
     this.#invocationsInFlight--;
     if (this.#stopping) return;
-    this.#apply(effect, outcome);
-    this.#scheduleCommit();
-  }
-
-  #apply(effect: InvokeEffect, outcome: InvokeOutcome): void {
     if (outcome.ok) this.#partitions.complete(effect.target, effect.batchId, outcome.response, this.#clock());
     else {
       this.#options.onInvokeFailure?.(effect.target, outcome.reason);
       this.#partitions.fail(effect.target, effect.batchId, outcome.reason, this.#clock());
     }
+    this.#scheduleCommit();
   }
 
   /** An invoker must return failures as values; a throw is a bug, reported where it happened. */
