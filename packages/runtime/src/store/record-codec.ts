@@ -50,9 +50,11 @@ class Writer {
     this.offset += 8;
   }
 
-  string(value: string, bytes: number): void {
-    this.u32(bytes);
-    this.offset += this.buffer.write(value, this.offset, bytes, "utf8");
+  /** The UTF-8 bytes after a 4-byte length slot, then the slot (the caller sized the buffer with byteLength). */
+  string(value: string): void {
+    const written = this.buffer.write(value, this.offset + 4, "utf8");
+    this.u32(written);
+    this.offset += written;
   }
 
   bytes(value: Uint8Array): void {
@@ -76,10 +78,10 @@ function writeInvocation(writer: Writer, invocation: StoredInvocation): void {
   const { caller, argument } = invocation;
   writer.byte((caller === undefined ? 0 : 1) | (argument.hasValue ? 2 : 0));
   if (caller !== undefined) {
-    writer.string(caller.typename, Buffer.byteLength(caller.typename));
-    writer.string(caller.id, Buffer.byteLength(caller.id));
+    writer.string(caller.typename);
+    writer.string(caller.id);
   }
-  writer.string(argument.typename, Buffer.byteLength(argument.typename));
+  writer.string(argument.typename);
   writer.u32(argument.value.length);
   writer.bytes(argument.value);
 }
@@ -92,7 +94,7 @@ export function encodeRecord(table: CodecTable, value: unknown): Buffer {
       const typenameBytes = Buffer.byteLength(state.typename);
       const writer = new Writer(1 + 4 + typenameBytes + 16 + state.value.length);
       writer.byte(KIND_STATE);
-      writer.string(state.typename, typenameBytes);
+      writer.string(state.typename);
       writer.f64(state.writtenAtMs);
       writer.f64(state.invokedAtMs);
       writer.bytes(state.value);
@@ -104,8 +106,8 @@ export function encodeRecord(table: CodecTable, value: unknown): Buffer {
       for (const invocation of batch.invocations) size += invocationSize(invocation);
       const writer = new Writer(size);
       writer.byte(KIND_INFLIGHT);
-      writer.string(batch.target.typename, Buffer.byteLength(batch.target.typename));
-      writer.string(batch.target.id, Buffer.byteLength(batch.target.id));
+      writer.string(batch.target.typename);
+      writer.string(batch.target.id);
       writer.f64(batch.batchId);
       writer.f64(batch.failedAttempts);
       writer.u32(batch.invocations.length);
