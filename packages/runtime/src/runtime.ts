@@ -114,7 +114,7 @@ class RoutingInvoker implements Invoker {
     this.#inProcessTypes = new Set(endpoint.typenames);
   }
 
-  invoke(target: Address, request: ToFunction): Promise<InvokeOutcome> {
+  invoke(target: Address, request: ToFunction): InvokeOutcome | Promise<InvokeOutcome> {
     if (this.#inProcess !== undefined && this.#inProcessTypes.has(target.typename)) {
       return this.#inProcess.invoke(target, request);
     }

@@ -105,7 +105,7 @@ export class Endpoint {
         `request body is not a ToFunction: no invocation batch (field 100) in ${body.length} bytes`,
       );
     }
-    const result = await this.invokeMessage(decoded.value);
+    const result = await this.handleMessage(decoded.value);
     return result.ok ? { ok: true, body: encodeFromFunction(result.response) } : result;
   }
 
@@ -115,6 +115,16 @@ export class Endpoint {
    * own process. The request must have the decoded shape (absent sub-messages as null).
    */
   async invokeMessage(request: ToFunction): Promise<InvokeMessageResult> {
+    return this.handleMessage(request);
+  }
+
+  /**
+   * invokeMessage() without the promise when it is not needed: the reply comes back as a
+   * plain value when every handler of the batch returned without awaiting, and as a promise
+   * otherwise. For runtimes calling functions in process, where a promise per batch is a
+   * measurable share of the cost.
+   */
+  handleMessage(request: ToFunction): InvokeMessageResult | Promise<InvokeMessageResult> {
     const batch = request.invocation;
     if (batch === null) return failure(400, "malformed-request", "ToFunction has no invocation batch");
     const target = batch.target;
@@ -138,7 +148,11 @@ export class Endpoint {
     return result.body;
   }
 
-  async #run(served: Served, batch: InvocationBatchRequest, self: Address): Promise<InvokeMessageResult> {
+  #run(
+    served: Served,
+    batch: InvocationBatchRequest,
+    self: Address,
+  ): InvokeMessageResult | Promise<InvokeMessageResult> {
     const { fn, specIndex } = served;
     // Each declared state's received value; ABSENT until the request's state list names it.
     const received: (Uint8Array | undefined | typeof ABSENT)[] = new Array(fn.specs.length).fill(ABSENT);
@@ -169,31 +183,69 @@ export class Endpoint {
 
     const storage = served.newStorage(received as (Uint8Array | undefined)[]) as Storage<StateDeclarations>;
     const context = new BatchContext(self, storage);
-    for (const invocation of batch.invocations) {
+    // Handlers run one after another; the batch goes async only at the first one that returns a promise.
+    for (let index = 0; index < batch.invocations.length; index++) {
+      const invocation = batch.invocations[index] as (typeof batch.invocations)[number];
       context.callerOnWire = invocation.caller;
+      let pending: Promise<void> | void;
       try {
-        const pending = fn.handle(context, Message.fromWire(invocation.argument));
-        if (pending !== undefined) await pending;
+        pending = fn.handle(context, Message.fromWire(invocation.argument));
       } catch (cause) {
-        const reason = cause instanceof Error ? cause.message : String(cause);
-        return failure(500, "function-error", `${fn.typename} (id ${self.id}) failed: ${reason}`);
+        return handlerFailure(fn, self, cause);
       }
+      if (pending !== undefined) return this.#finishAsync(fn, batch, context, pending, index + 1);
     }
-    let mutations: ReturnType<typeof stateMutations>;
-    try {
-      mutations = stateMutations(storage, fn.specs);
-    } catch (cause) {
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      return failure(500, "function-error", `${fn.typename} (id ${self.id}): state could not be written: ${reason}`);
-    }
-    const { outgoingMessages, delayedInvocations, outgoingEgresses } = context.effects;
-    return {
-      ok: true,
-      response: {
-        invocationResult: { stateMutations: mutations, outgoingMessages, delayedInvocations, outgoingEgresses },
-      },
-    };
+    return reply(fn, context);
   }
+
+  /** The rest of a batch once one of its handlers returned a promise (`pending`, for invocation `next` - 1). */
+  async #finishAsync(
+    fn: StatefulFunction,
+    batch: InvocationBatchRequest,
+    context: BatchContext<StateDeclarations>,
+    pending: Promise<void>,
+    next: number,
+  ): Promise<InvokeMessageResult> {
+    try {
+      await pending;
+      for (let index = next; index < batch.invocations.length; index++) {
+        const invocation = batch.invocations[index] as (typeof batch.invocations)[number];
+        context.callerOnWire = invocation.caller;
+        const more = fn.handle(context, Message.fromWire(invocation.argument));
+        if (more !== undefined) await more;
+      }
+    } catch (cause) {
+      return handlerFailure(fn, context.self, cause);
+    }
+    return reply(fn, context);
+  }
+}
+
+function handlerFailure(fn: StatefulFunction, self: Address, cause: unknown): InvokeMessageResult {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return failure(500, "function-error", `${fn.typename} (id ${self.id}) failed: ${reason}`);
+}
+
+/** The batch's reply: its effects in call order, then the states it assigned. */
+function reply(fn: StatefulFunction, context: BatchContext<StateDeclarations>): InvokeMessageResult {
+  let mutations: ReturnType<typeof stateMutations>;
+  try {
+    mutations = stateMutations(context.storage, fn.specs);
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    return failure(
+      500,
+      "function-error",
+      `${fn.typename} (id ${context.self.id}): state could not be written: ${reason}`,
+    );
+  }
+  const { outgoingMessages, delayedInvocations, outgoingEgresses } = context.effects;
+  return {
+    ok: true,
+    response: {
+      invocationResult: { stateMutations: mutations, outgoingMessages, delayedInvocations, outgoingEgresses },
+    },
+  };
 }
 
 export function createEndpoint(functions: Iterable<AnyStatefulFunction>): Endpoint {

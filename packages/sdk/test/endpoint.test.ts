@@ -210,6 +210,46 @@ describe("a batch", () => {
     assert.equal(types.string.deserialize(mutation?.stateValue?.value ?? new Uint8Array(0)), "a,b,c");
   });
 
+  it("handleMessage answers a batch of plain handlers as a value, and goes async from the first awaiting one", async () => {
+    const order: string[] = [];
+    const mixed = statefulFunction({
+      typename: "ex/mixed",
+      state: { n: types.int },
+      handle(ctx, msg) {
+        const step = msg.as(types.string);
+        ctx.storage.n = (ctx.storage.n ?? 0) + 1;
+        order.push(`${step}:${ctx.storage.n}`);
+        if (step !== "wait") return;
+        return new Promise<void>((resolve) => setTimeout(resolve, 5)).then(() => {
+          order.push("waited");
+        });
+      },
+    });
+    const mixedEndpoint = createEndpoint([mixed]);
+    const batch = (...steps: string[]) => ({
+      invocation: {
+        target: { namespace: "ex", type: "mixed", id: "1" },
+        state: [{ stateName: "n", stateValue: null }],
+        invocations: steps.map((step) => ({ caller: null, argument: text(step) })),
+      },
+    });
+
+    const plain = mixedEndpoint.handleMessage(batch("a", "b"));
+    assert.ok(!(plain instanceof Promise), "no handler awaited: the reply is a plain value");
+    assert.ok(plain.ok);
+    assert.deepEqual(order, ["a:1", "b:2"]);
+
+    order.length = 0;
+    const later = mixedEndpoint.handleMessage(batch("a", "wait", "c"));
+    assert.ok(later instanceof Promise, "a handler returned a promise: so does the batch");
+    assert.deepEqual(order, ["a:1", "wait:2"], "the rest waits for the awaiting handler");
+    const settled = await later;
+    assert.deepEqual(order, ["a:1", "wait:2", "waited", "c:3"]);
+    assert.ok(settled.ok);
+    const [mutation] = settled.response.invocationResult?.stateMutations ?? [];
+    assert.equal(types.int.deserialize(mutation?.stateValue?.value ?? new Uint8Array(0)), 3);
+  });
+
   it("reports nothing for a batch that only reads", async () => {
     const reader = statefulFunction({
       typename: "ex/reader",

@@ -12,9 +12,13 @@ import type { Catalog } from "../core/partition-core.ts";
 import { type InvokeEffect, PartitionSet, type ReleasedEffect } from "../core/partition-set.ts";
 import type { DeadLetter, Envelope, OutboxEntry } from "../core/records.ts";
 
-/** Sends a batch to a function and returns its reply, retrying transient failures within its budget. */
+/**
+ * Sends a batch to a function and returns its reply, retrying transient failures within
+ * its budget. An invoker that has the reply at once (an in-process function that did not
+ * await) may return it as a plain value; the engine still applies it after the call returns.
+ */
 export interface Invoker {
-  invoke(target: Address, request: ToFunction): Promise<InvokeOutcome>;
+  invoke(target: Address, request: ToFunction): InvokeOutcome | Promise<InvokeOutcome>;
   close(): Promise<void>;
 }
 
@@ -100,6 +104,8 @@ export class Engine {
   #invocationsInFlight = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #stopping = false;
+  /** Replies that came back without a promise, applied together in one microtask. */
+  #answered: { effect: InvokeEffect; outcome: InvokeOutcome }[] = [];
   readonly #blocked = new Map<string, (() => void)[]>();
 
   constructor(options: EngineOptions) {
@@ -306,17 +312,29 @@ export class Engine {
       this.#invocationsInFlight--;
       return;
     }
-    let pending: Promise<InvokeOutcome>;
+    let pending: InvokeOutcome | Promise<InvokeOutcome>;
     try {
       pending = this.#invoker.invoke(effect.target, effect.request);
     } catch (error) {
       this.#invokerBug(effect, error);
       return;
     }
-    pending.then(
-      (outcome) => this.#settle(effect, outcome),
-      (error: unknown) => this.#invokerBug(effect, error),
-    );
+    if (pending instanceof Promise) {
+      pending.then(
+        (outcome) => this.#settle(effect, outcome),
+        (error: unknown) => this.#invokerBug(effect, error),
+      );
+      return;
+    }
+    // Not applied here: this runs inside the partitions' routing, which must not be re-entered.
+    if (this.#answered.length === 0) queueMicrotask(() => this.#settleAnswered());
+    this.#answered.push({ effect, outcome: pending });
+  }
+
+  #settleAnswered(): void {
+    const answered = this.#answered;
+    this.#answered = [];
+    for (const { effect, outcome } of answered) this.#settle(effect, outcome);
   }
 
   #settle(effect: InvokeEffect, outcome: InvokeOutcome): void {
