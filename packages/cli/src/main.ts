@@ -3,8 +3,9 @@
 import { deadLettersCommand } from "./commands/dead-letters.ts";
 import { devCommand } from "./commands/dev.ts";
 import { ConfigurationError, runCommand } from "./commands/run.ts";
+import { sendCommand } from "./commands/send.ts";
 import { serveCommand } from "./commands/serve.ts";
-import { UsageError } from "./usage.ts";
+import { CommandError, UsageError } from "./usage.ts";
 
 const USAGE = `Usage: eddy <command> [options]
 
@@ -19,6 +20,11 @@ Commands:
   dead-letters replay <number>... | --all [--state-dir DIR]
       List what the failure policy set aside (works while Eddy runs), or queue
       it for delivery at the next start (Eddy must be stopped).
+  send <namespace/type/id> <value> [--type T] [--wait S] [--idempotency-key K]
+       [--ingress URL]
+      Send a message through a running Eddy's HTTP ingress (default
+      http://127.0.0.1:8090/); with --wait, print the function's reply.
+      The value is a string, or a value of type T (42, true, JSON).
   serve <functions.ts> [--port N] [--host H]
       Serve the stateful functions a module exports over HTTP, speaking the
       StateFun 3.x protocol (default http://127.0.0.1:8000/).
@@ -32,6 +38,7 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   "dead-letters": deadLettersCommand,
   dev: devCommand,
   run: runCommand,
+  send: sendCommand,
   serve: serveCommand,
 };
 
@@ -59,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`eddy ${command}: ${error.message}\n\n${USAGE}`);
       return 2;
     }
-    if (error instanceof ConfigurationError) {
+    if (error instanceof ConfigurationError || error instanceof CommandError) {
       process.stderr.write(`eddy ${command}: ${error.message}\n`);
       return 1;
     }

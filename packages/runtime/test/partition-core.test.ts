@@ -404,13 +404,54 @@ describe("partition core", () => {
 
   it("delivers a message with an idempotency key once, and again only after the key expired", () => {
     const envelope = { target: counter, argument: text("x") };
-    assert.equal(f.core.deliverOnce(envelope, "k1", 0), true);
-    assert.equal(f.core.deliverOnce(envelope, "k1", 5), false);
+    assert.equal(f.core.deliverOnce(envelope, "k1", 0), undefined, "new key: delivered");
+    assert.deepEqual(f.core.deliverOnce(envelope, "k1", 5), { atMs: 0 }, "seen: the first acceptance's record");
     assert.equal(f.core.expireIngressKeys(0), 0, "a key accepted at 0 is kept when expiring before 0");
-    assert.equal(f.core.deliverOnce(envelope, "k1", 6), false);
+    assert.ok(f.core.deliverOnce(envelope, "k1", 6) !== undefined);
     assert.equal(f.core.expireIngressKeys(1), 1);
-    assert.equal(f.core.deliverOnce(envelope, "k1", 7), true);
+    assert.equal(f.core.deliverOnce(envelope, "k1", 7), undefined);
     const invoked = f.take("invoke").length;
     assert.equal(invoked, 1, "the first delivery is in flight; the one after expiry waits in the backlog");
+  });
+
+  it("scopes idempotency keys by target, remembers the request a key started, and honours keys stored before", () => {
+    const other = { typename: counter.typename, id: "b" };
+    assert.equal(f.core.deliverOnce({ target: counter, argument: text("x") }, "k", 0, "req-1"), undefined);
+    assert.equal(
+      f.core.deliverOnce({ target: other, argument: text("y") }, "k", 1),
+      undefined,
+      "same key, other target",
+    );
+    assert.deepEqual(f.core.seenIngressKey(counter, "k"), { atMs: 0, requestId: "req-1" });
+    // A row written before keys were per target: ["idem", key] -> accepted-at, and its index row.
+    f.kv.put(["idem", "old"], 3);
+    f.kv.put(["idem-at", 3, "old"], true);
+    assert.deepEqual(f.core.seenIngressKey(other, "old"), { atMs: 3 });
+    assert.equal(f.core.expireIngressKeys(10), 3, "both shapes expire");
+    assert.equal(f.kv.get(["idem", "old"]), undefined);
+    assert.equal(f.core.seenIngressKey(counter, "k"), undefined);
+  });
+
+  it("stores the first message to a reply address as the request's answer; later ones and strays are dead letters", () => {
+    const reply = { typename: "eddy.ingress/reply" as FunctionTypename, id: "req-7" };
+    f.core.expectReply("req-7", 10);
+    assert.deepEqual(f.core.request("req-7"), { atMs: 10 });
+    f.core.deliver({ target: reply, caller: counter, argument: text("first") }, 12);
+    assert.deepEqual(f.take("reply"), [{ kind: "reply", requestId: "req-7", value: text("first") }]);
+    assert.deepEqual(f.core.request("req-7"), { atMs: 10, reply: text("first"), answeredAtMs: 12 });
+    assert.equal(f.take("invoke").length, 0, "no function serves reply addresses");
+
+    f.core.deliver({ target: reply, caller: counter, argument: text("second") }, 13);
+    f.core.deliver({ target: { ...reply, id: "nobody" }, argument: text("stray") }, 14);
+    assert.equal(f.take("reply").length, 0);
+    const letters = f.take("dead-letter").map((effect) => effect.letter.reason);
+    assert.match(letters[0] ?? "", /second reply to request req-7/);
+    assert.match(letters[1] ?? "", /request nobody, which is unknown or expired/);
+    assert.deepEqual(f.core.request("req-7")?.reply, text("first"), "the answer stays the first reply");
+
+    assert.equal(f.core.expireRequests(10), 0, "accepted at 10: kept when expiring before 10");
+    assert.equal(f.core.expireRequests(11), 1);
+    assert.equal(f.core.request("req-7"), undefined);
+    assert.deepEqual([...f.kv.scan(["request-at"])], []);
   });
 });

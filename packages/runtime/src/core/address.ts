@@ -29,3 +29,14 @@ export function toWireAddress(address: Address): WireAddress {
 export function formatAddress(address: Address): string {
   return `${address.typename}/${address.id}`;
 }
+
+/**
+ * The function type of reply addresses: the caller an HTTP request that waits for a reply
+ * gives its message (the id names the request). No function serves it; the partition core
+ * stores the first message sent to it as the request's answer.
+ */
+export const REPLY_TYPENAME = "eddy.ingress/reply" as FunctionTypename;
+
+export function replyAddress(requestId: string): Address {
+  return { typename: REPLY_TYPENAME, id: requestId };
+}

@@ -2,7 +2,7 @@
 // after the commit holding the writes that produced it is durable, except `route`,
 // which it hands to the target partition inside the same commit, and `invoke` and
 // `backpressure`, which it acts on at once (partition-set.ts says why that is safe).
-import type { ToFunction } from "@eddy/protocol";
+import type { ToFunction, TypedValue } from "@eddy/protocol";
 import type { Address } from "./address.ts";
 import type { DeadLetter, Envelope, OutboxEntry } from "./records.ts";
 
@@ -20,6 +20,8 @@ export type Effect =
   /** Hand to the egress connector; it calls egressDelivered(source, seq) once the message is safely out. */
   | { readonly kind: "egress"; readonly entry: OutboxEntry }
   | { readonly kind: "dead-letter"; readonly letter: DeadLetter }
+  /** A request that waits for a reply has its answer (held until the answer is durable). */
+  | { readonly kind: "reply"; readonly requestId: string; readonly value: TypedValue }
   /** An address's backlog reached its limit (blocked) or fell below it again. */
   | { readonly kind: "backpressure"; readonly target: Address; readonly blocked: boolean }
   /** A function failed under the stop policy: the runtime must stop with this reason. */

@@ -25,6 +25,7 @@ import {
   type FunctionTypename,
   formatAddress,
   fromWireAddress,
+  REPLY_TYPENAME,
   toWireAddress,
 } from "./address.ts";
 import type { Effect } from "./effects.ts";
@@ -34,10 +35,12 @@ import {
   type DelayedMessage,
   type Envelope,
   ExpiryMode,
+  type IdempotencyRecord,
   type InflightBatch,
   keys,
   type OutboxEntry,
   type RegisteredSpec,
+  type RequestRecord,
   type StoredInvocation,
   type StoredState,
 } from "./records.ts";
@@ -200,33 +203,115 @@ export class PartitionCore {
   }
 
   /**
-   * A message from an ingress that carries an idempotency key: delivered unless the key
-   * was seen before (within the retention), in which case nothing happens. Returns
-   * whether it was delivered. Key and message commit together, so a retry after a crash
-   * finds the key exactly when the message survived.
+   * The record of an ingress idempotency key for `target`, if it was accepted within the
+   * retention. (A key from before keys were per target counts for any target.)
    */
-  deliverOnce(envelope: Envelope, idempotencyKey: string, nowMs: number): boolean {
-    const key = keys.ingressKey(idempotencyKey);
-    if (this.#kv.get(key) !== undefined) return false;
-    this.#kv.insert(key, nowMs);
-    this.#kv.insert(keys.ingressKeyAt(nowMs, idempotencyKey), true);
+  seenIngressKey(target: Address, idempotencyKey: string): IdempotencyRecord | undefined {
+    const stored = this.#kv.get(keys.ingressKey(addressKey(target), idempotencyKey)) as IdempotencyRecord | undefined;
+    if (stored !== undefined) return stored;
+    const legacy = this.#kv.get(["idem", idempotencyKey]) as number | undefined;
+    return legacy === undefined ? undefined : { atMs: legacy };
+  }
+
+  /**
+   * A message from an ingress that carries an idempotency key: delivered unless the key
+   * was seen before for the same target (within the retention), in which case nothing
+   * happens. Returns the earlier acceptance's record when the key was seen, undefined when
+   * the message was delivered. Key and message commit together, so a retry after a crash
+   * finds the key exactly when the message survived. `requestId` is remembered with the
+   * key when the message waits for a reply, so that a retry gets the same answer.
+   */
+  deliverOnce(
+    envelope: Envelope,
+    idempotencyKey: string,
+    nowMs: number,
+    requestId?: string,
+  ): IdempotencyRecord | undefined {
+    const seen = this.seenIngressKey(envelope.target, idempotencyKey);
+    if (seen !== undefined) return seen;
+    const target = addressKey(envelope.target);
+    const record: IdempotencyRecord = requestId === undefined ? { atMs: nowMs } : { atMs: nowMs, requestId };
+    this.#kv.insert(keys.ingressKey(target, idempotencyKey), record);
+    this.#kv.insert(keys.ingressKeyAt(nowMs, target, idempotencyKey), true);
     this.deliver(envelope, nowMs);
-    return true;
+    return undefined;
   }
 
   /** Forgets idempotency keys accepted before `beforeMs`. */
   expireIngressKeys(beforeMs: number): number {
     let expired = 0;
-    for (const { key } of [...this.#kv.scan(keys.ingressKeysAt(), { before: keys.ingressKeyAt(beforeMs, "") })]) {
+    for (const { key } of [...this.#kv.scan(keys.ingressKeysAt(), { before: keys.ingressKeysBefore(beforeMs) })]) {
       this.#kv.delete(key);
-      this.#kv.delete(keys.ingressKey(key[2] as string));
+      // ["idem-at", atMs, target, key], or ["idem-at", atMs, key] from before keys were per target.
+      this.#kv.delete(key.length === 3 ? ["idem", key[2] as string] : ["idem", key[2] as string, key[3] as string]);
       expired++;
     }
     return expired;
   }
 
+  /**
+   * A request will wait for the reply sent to replyAddress(requestId), an address of this
+   * partition: the first message to that address becomes its answer.
+   */
+  expectReply(requestId: string, nowMs: number): void {
+    const record: RequestRecord = { atMs: nowMs };
+    this.#kv.insert(keys.request(requestId), record);
+    this.#kv.insert(keys.requestAt(nowMs, requestId), true);
+  }
+
+  /** A request's record as this partition's view has it (see PartitionSet for the durable view). */
+  request(requestId: string): RequestRecord | undefined {
+    return this.#kv.get(keys.request(requestId)) as RequestRecord | undefined;
+  }
+
+  /** Forgets requests accepted before `beforeMs`, with their answers. */
+  expireRequests(beforeMs: number): number {
+    let expired = 0;
+    for (const { key } of [...this.#kv.scan(keys.requestsAt(), { before: keys.requestsBefore(beforeMs) })]) {
+      this.#kv.delete(key);
+      this.#kv.delete(keys.request(key[2] as string));
+      expired++;
+    }
+    return expired;
+  }
+
+  /** A message to a reply address: the answer of the request it stands for, if that still waits for one. */
+  #answer(envelope: Envelope, nowMs: number): void {
+    const requestId = envelope.target.id;
+    const record = this.request(requestId);
+    const invocation: StoredInvocation =
+      envelope.caller === undefined
+        ? { argument: envelope.argument }
+        : { caller: envelope.caller, argument: envelope.argument };
+    if (record === undefined) {
+      this.#deadLetter(
+        envelope.target,
+        [invocation],
+        `reply to request ${requestId}, which is unknown or expired (replies are kept for the retention)`,
+        nowMs,
+      );
+      return;
+    }
+    if (record.reply !== undefined) {
+      this.#deadLetter(
+        envelope.target,
+        [invocation],
+        `second reply to request ${requestId}: the first one is its answer`,
+        nowMs,
+      );
+      return;
+    }
+    const answered: RequestRecord = { atMs: record.atMs, reply: envelope.argument, answeredAtMs: nowMs };
+    this.#kv.put(keys.request(requestId), answered);
+    this.#effects.push({ kind: "reply", requestId, value: envelope.argument });
+  }
+
   /** A message for an address of this partition. */
   deliver(envelope: Envelope, nowMs: number): void {
+    if (envelope.target.typename === REPLY_TYPENAME) {
+      this.#answer(envelope, nowMs);
+      return;
+    }
     const invocation: StoredInvocation =
       envelope.caller === undefined
         ? { argument: envelope.argument }

@@ -19,13 +19,13 @@
 // `writes` durably in one transaction, and only then act on `effects`.
 
 import type { FromFunction } from "@eddy/protocol";
-import { type Address, addressKey } from "./address.ts";
+import { type Address, addressKey, replyAddress } from "./address.ts";
 import type { Effect } from "./effects.ts";
 import type { KV } from "./kv.ts";
 import { OverlayKV, type OverlayOptions, type PendingTally, type PendingWrite } from "./overlay-kv.ts";
 import { type Catalog, PartitionCore } from "./partition-core.ts";
 import { partitionOf } from "./partitioning.ts";
-import type { Envelope } from "./records.ts";
+import { type Envelope, keys, type RequestRecord } from "./records.ts";
 
 export type ReleasedEffect = Exclude<Effect, { kind: "route" } | { kind: "backpressure" } | { kind: "invoke" }>;
 export type InvokeEffect = Extract<Effect, { kind: "invoke" }>;
@@ -38,6 +38,20 @@ export interface PartitionSetListeners {
   readonly backpressure?: (target: Address, blocked: boolean) => void;
 }
 
+/** How an ingress message was taken. */
+export interface Accepted {
+  /** The idempotency key was seen before: nothing was delivered this time. */
+  readonly duplicate: boolean;
+  /** The request whose reply the ingress waits for: this one's, or the first acceptance's for a duplicate. */
+  readonly requestId?: string;
+}
+
+export interface AcceptInput {
+  readonly idempotencyKey?: string;
+  /** The message waits for a reply: its caller becomes replyAddress(requestId). */
+  readonly requestId?: string;
+}
+
 export interface Commit {
   readonly writes: PendingWrite[];
   readonly effects: ReleasedEffect[];
@@ -45,6 +59,7 @@ export interface Commit {
 
 export class PartitionSet {
   readonly partitionCount: number;
+  readonly #store: KV;
   /** One overlay per partition (keys under ["p", partition]), and one for connectors' tables. */
   readonly #overlays: OverlayKV[];
   readonly #connectorOverlay: OverlayKV;
@@ -64,6 +79,7 @@ export class PartitionSet {
     overlayOptions: OverlayOptions = {},
   ) {
     this.#listeners = listeners;
+    this.#store = store;
     this.partitionCount = partitionCount;
     const pendingTally = this.#pendingTally;
     this.#connectorOverlay = new OverlayKV(store, { ...overlayOptions, pendingTally });
@@ -119,15 +135,47 @@ export class PartitionSet {
     this.#drain(nowMs);
   }
 
-  /** See PartitionCore.deliverOnce. */
-  deliverOnce(envelope: Envelope, idempotencyKey: string, nowMs: number): boolean {
-    const delivered = this.#core(envelope.target).deliverOnce(envelope, idempotencyKey, nowMs);
+  /**
+   * A message from an ingress. With an idempotency key, delivered only if the key is new
+   * for its target; with a request id, its caller is the request's reply address, whose
+   * partition records the request in the same commit.
+   */
+  accept(envelope: Envelope, input: AcceptInput, nowMs: number): Accepted {
+    const { idempotencyKey, requestId } = input;
+    const core = this.#core(envelope.target);
+    if (idempotencyKey !== undefined) {
+      const seen = core.seenIngressKey(envelope.target, idempotencyKey);
+      if (seen !== undefined) {
+        return seen.requestId === undefined ? { duplicate: true } : { duplicate: true, requestId: seen.requestId };
+      }
+    }
+    let delivered = envelope;
+    if (requestId !== undefined) {
+      const caller = replyAddress(requestId);
+      this.#core(caller).expectReply(requestId, nowMs);
+      delivered = { target: envelope.target, caller, argument: envelope.argument };
+    }
+    if (idempotencyKey === undefined) core.deliver(delivered, nowMs);
+    else core.deliverOnce(delivered, idempotencyKey, nowMs, requestId);
     this.#drain(nowMs);
-    return delivered;
+    return requestId === undefined ? { duplicate: false } : { duplicate: false, requestId };
+  }
+
+  /**
+   * A request's record as the store has it: only what is durable, so an answer read here
+   * never disappears in a crash.
+   */
+  committedRequest(requestId: string): RequestRecord | undefined {
+    const partition = partitionOf(addressKey(replyAddress(requestId)), this.partitionCount);
+    return this.#store.get(["p", partition, ...keys.request(requestId)]) as RequestRecord | undefined;
   }
 
   expireIngressKeys(beforeMs: number): number {
     return this.#cores.reduce((sum, core) => sum + core.expireIngressKeys(beforeMs), 0);
+  }
+
+  expireRequests(beforeMs: number): number {
+    return this.#cores.reduce((sum, core) => sum + core.expireRequests(beforeMs), 0);
   }
 
   complete(target: Address, batchId: number, response: FromFunction, nowMs: number): void {

@@ -74,6 +74,27 @@ export interface DeadLetter {
   readonly atMs: number;
 }
 
+/**
+ * An ingress request that waits for its function's reply (HTTP request-reply): stored
+ * under the reply address's partition when the request is accepted, answered by the first
+ * message sent to that address.
+ */
+export interface RequestRecord {
+  readonly atMs: number;
+  readonly reply?: TypedValue;
+  readonly answeredAtMs?: number;
+}
+
+/**
+ * An ingress idempotency key as remembered: when it was accepted and, for a request that
+ * waits for a reply, the request it started (a retry gets that request's answer). Stores
+ * written before request-reply hold the bare accepted-at number.
+ */
+export interface IdempotencyRecord {
+  readonly atMs: number;
+  readonly requestId?: string;
+}
+
 /** Key layout. The first part names the table; the partition prefix comes from the engine's view. */
 export const keys = {
   /** Partition metadata: ["meta", name]. */
@@ -89,10 +110,19 @@ export const keys = {
   token: (sender: AddressKey, token: string): Key => ["token", sender, token],
   outbox: (seq: number): Key => ["outbox", seq],
   outboxAll: (): Key => ["outbox"],
-  /** Ingress idempotency keys: key -> accepted-at, and the time index used to expire them. */
-  ingressKey: (key: string): Key => ["idem", key],
-  ingressKeyAt: (atMs: number, key: string): Key => ["idem-at", atMs, key],
+  /**
+   * Ingress idempotency keys, per target address: -> IdempotencyRecord, and the time index
+   * used to expire them. (Rows from before the target was part of the key have one part less.)
+   */
+  ingressKey: (target: AddressKey, key: string): Key => ["idem", target, key],
+  ingressKeyAt: (atMs: number, target: AddressKey, key: string): Key => ["idem-at", atMs, target, key],
+  ingressKeysBefore: (atMs: number): Key => ["idem-at", atMs],
   ingressKeysAt: (): Key => ["idem-at"],
+  /** Requests waiting for (or holding) their reply, and the time index used to expire them. */
+  request: (requestId: string): Key => ["request", requestId],
+  requestAt: (atMs: number, requestId: string): Key => ["request-at", atMs, requestId],
+  requestsBefore: (atMs: number): Key => ["request-at", atMs],
+  requestsAt: (): Key => ["request-at"],
   deadLetter: (seq: number): Key => ["dead", seq],
   deadLettersAll: (): Key => ["dead"],
   /** Dead letters queued for replay (by `eddy dead-letters replay`), delivered at the next start. */

@@ -4,7 +4,8 @@
 // Function invocations go out at once (partition-set.ts says why that is safe). One
 // commit is in flight at a time; writes made meanwhile wait for the next. The committing
 // writes stay readable in the partitions' overlay until the store has them.
-import type { FromFunction, ToFunction } from "@eddy/protocol";
+import { randomUUID } from "node:crypto";
+import type { FromFunction, ToFunction, TypedValue } from "@eddy/protocol";
 import { type Address, addressKey, formatAddress } from "../core/address.ts";
 import type { KV } from "../core/kv.ts";
 import type { PendingWrite } from "../core/overlay-kv.ts";
@@ -65,7 +66,7 @@ export interface EngineOptions {
    */
   readonly maxPendingWrites?: number;
   readonly onDeadLetter?: (letter: DeadLetter) => void;
-  /** How long an ingress idempotency key is remembered; default 24 h. */
+  /** How long an ingress idempotency key, and a request's reply, are remembered; default 24 h. */
   readonly idempotencyRetentionMs?: number;
   /** A function failed under the stop policy: the process should stop. */
   readonly onStop?: (reason: string) => void;
@@ -74,13 +75,31 @@ export interface EngineOptions {
 }
 
 export type AcceptResult =
-  /** `duplicate`: the idempotency key was seen before; the message was not delivered again. */
-  | { readonly ok: true; readonly duplicate: boolean }
+  /**
+   * `duplicate`: the idempotency key was seen before; the message was not delivered again.
+   * `requestId`: the request whose reply to wait for (see awaitReply), when one was asked for
+   * (for a duplicate: the first acceptance's, if that one asked for a reply).
+   */
+  | { readonly ok: true; readonly duplicate: boolean; readonly requestId?: string }
   | { readonly ok: false; readonly code: "unknown-function" | "stopping"; readonly message: string };
 
 export interface AcceptOptions {
-  /** Deliver at most once per key within the retention (see EngineOptions.idempotencyRetentionMs). */
+  /** Deliver at most once per key and target within the retention (see EngineOptions.idempotencyRetentionMs). */
   readonly idempotencyKey?: string;
+  /** The message's caller is a reply address: the first message sent to it is the request's answer. */
+  readonly expectReply?: boolean;
+}
+
+/** A request's reply as far as it is durable. */
+export type ReplyLookup =
+  | { readonly state: "answered"; readonly value: TypedValue }
+  | { readonly state: "pending" }
+  /** Never accepted, or forgotten after the retention. */
+  | { readonly state: "unknown" };
+
+interface ReplyWaiter {
+  readonly settle: (lookup: ReplyLookup) => void;
+  readonly timer: NodeJS.Timeout;
 }
 
 export class Engine {
@@ -107,6 +126,8 @@ export class Engine {
   /** Replies that came back without a promise, applied together in one microtask. */
   #answered: { effect: InvokeEffect; outcome: InvokeOutcome }[] = [];
   readonly #blocked = new Map<string, (() => void)[]>();
+  /** Requests someone waits on (awaitReply), resolved when their answer is durable. */
+  readonly #replyWaiters = new Map<string, ReplyWaiter[]>();
 
   constructor(options: EngineOptions) {
     this.#options = options;
@@ -134,7 +155,10 @@ export class Engine {
     const retentionMs = this.#options.idempotencyRetentionMs ?? 24 * 60 * 60 * 1000;
     this.#sweeper = setInterval(
       () => {
-        if (this.#partitions.expireIngressKeys(this.#clock() - retentionMs) > 0) this.#scheduleCommit();
+        const before = this.#clock() - retentionMs;
+        if (this.#partitions.expireIngressKeys(before) + this.#partitions.expireRequests(before) > 0) {
+          this.#scheduleCommit();
+        }
       },
       Math.min(retentionMs / 10, 60_000),
     );
@@ -169,15 +193,50 @@ export class Engine {
       } else break;
       if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
     }
-    let duplicate = false;
-    if (options.idempotencyKey === undefined) this.#partitions.deliver(envelope, this.#clock());
-    else duplicate = !this.#partitions.deliverOnce(envelope, options.idempotencyKey, this.#clock());
+    const accepted = this.#partitions.accept(
+      envelope,
+      {
+        ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
+        ...(options.expectReply === true ? { requestId: randomUUID() } : {}),
+      },
+      this.#clock(),
+    );
     // A duplicate also waits: the first delivery may still be in the commit pipeline.
     await new Promise<void>((durable) => {
       this.#acks.push(durable);
       this.#scheduleCommit();
     });
-    return { ok: true, duplicate };
+    return { ok: true, ...accepted };
+  }
+
+  /** A request's reply, if it is durable. */
+  lookupReply(requestId: string): ReplyLookup {
+    const record = this.#partitions.committedRequest(requestId);
+    if (record === undefined) return { state: "unknown" };
+    return record.reply === undefined ? { state: "pending" } : { state: "answered", value: record.reply };
+  }
+
+  /** Waits up to `waitMs` for a request's reply to be durable (stopping the engine ends the wait as pending). */
+  async awaitReply(requestId: string, waitMs: number): Promise<ReplyLookup> {
+    const now = this.lookupReply(requestId);
+    if (now.state !== "pending" || waitMs <= 0 || this.#stopping) return now;
+    return new Promise<ReplyLookup>((resolve) => {
+      const waiter: ReplyWaiter = {
+        settle: (lookup) => {
+          clearTimeout(waiter.timer);
+          resolve(lookup);
+        },
+        timer: setTimeout(() => {
+          const left = (this.#replyWaiters.get(requestId) ?? []).filter((other) => other !== waiter);
+          if (left.length === 0) this.#replyWaiters.delete(requestId);
+          else this.#replyWaiters.set(requestId, left);
+          resolve({ state: "pending" });
+        }, waitMs),
+      };
+      const waiters = this.#replyWaiters.get(requestId);
+      if (waiters === undefined) this.#replyWaiters.set(requestId, [waiter]);
+      else waiters.push(waiter);
+    });
   }
 
   /**
@@ -200,6 +259,9 @@ export class Engine {
     for (const waiting of [this.#roomWaiters, ...this.#blocked.values()]) for (const resume of waiting) resume();
     this.#roomWaiters = [];
     this.#blocked.clear();
+    for (const waiters of this.#replyWaiters.values())
+      for (const waiter of waiters) waiter.settle({ state: "pending" });
+    this.#replyWaiters.clear();
     if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#commitTimer !== undefined) clearTimeout(this.#commitTimer);
@@ -280,6 +342,12 @@ export class Engine {
       case "dead-letter":
         this.#options.onDeadLetter?.(effect.letter);
         return;
+      case "reply": {
+        const waiters = this.#replyWaiters.get(effect.requestId);
+        this.#replyWaiters.delete(effect.requestId);
+        for (const waiter of waiters ?? []) waiter.settle({ state: "answered", value: effect.value });
+        return;
+      }
       case "stop":
         this.#options.onStop?.(effect.reason);
         return;

@@ -143,7 +143,12 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
   function send(position: number): boolean {
     const command = workload.commands[position] as (typeof workload.commands)[number];
     const target = { typename: FUNCTION_TYPE as FunctionTypename, id: String(command.target) };
-    return set.deliverOnce({ target, argument: commandsValue(command.cmds) }, `command-${position}`, nowMs);
+    const accepted = set.accept(
+      { target, argument: commandsValue(command.cmds) },
+      { idempotencyKey: `command-${position}` },
+      nowMs,
+    );
+    return !accepted.duplicate;
   }
 
   function emit(): void {

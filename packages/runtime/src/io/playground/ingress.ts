@@ -1,15 +1,24 @@
 // The StateFun playground HTTP ingress (io.statefun.playground.v1/ingress): PUT or POST
 // /<namespace>/<type>/<id> with the message as the body and its typename in
 // `Content-Type: application/vnd.<typename>` (default io.statefun.types/string, bytes as
-// they are, as StateFun's playground does). The reply is sent only once the message is
-// durable: 200 means it will be processed, exactly once. A request retried with the same
-// `Idempotency-Key` header is delivered at most once (Eddy's addition, for clients that
-// retry after a lost reply).
+// they are, as StateFun's playground does; text/plain and application/json are read as
+// typed-body.ts says). The reply is sent only once the message is durable: 200 means it
+// will be processed, exactly once.
+//
+// Eddy's additions:
+// - `Idempotency-Key`: a request retried with the same key (for the same address) is
+//   delivered at most once, and gets the same answer.
+// - Request-reply: with `Prefer: wait=<seconds>` the message's caller is a reply address
+//   standing for this request, and the first message the function sends to it is the
+//   response (200), once that reply is durable. No reply within the wait: 202 with a
+//   Location to poll (`GET /replies/<request id>`, which takes `Prefer: wait` too); the
+//   message is processed exactly once either way.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { FunctionTypename } from "../../core/address.ts";
-import type { Engine } from "../../engine/engine.ts";
+import type { Engine, ReplyLookup } from "../../engine/engine.ts";
 import { readBody } from "../http-body.ts";
 import { closeServer, listenOn, replyText } from "../http-server.ts";
+import { argumentFromBody, replyBody } from "../typed-body.ts";
 
 export interface PlaygroundIngressOptions {
   readonly port: number;
@@ -17,8 +26,31 @@ export interface PlaygroundIngressOptions {
   readonly maxBodyBytes: number;
 }
 
-const VND = "application/vnd.";
-const DEFAULT_TYPENAME = "io.statefun.types/string";
+/** The longest `Prefer: wait` honoured, in seconds (longer asks wait this long). */
+export const MAX_WAIT_SECONDS = 300;
+
+const REPLIES_PATH = "/replies/";
+
+/**
+ * The seconds of a `Prefer: wait=<seconds>` preference (RFC 7240), if the header has one:
+ * undefined when absent, an error message when malformed.
+ */
+export function preferredWait(header: string | string[] | undefined): number | string | undefined {
+  const values = Array.isArray(header) ? header : header === undefined ? [] : [header];
+  for (const value of values) {
+    for (const preference of value.split(",")) {
+      const [name = "", ...rest] = preference.split("=");
+      if (name.trim().toLowerCase() !== "wait") continue;
+      const seconds = rest
+        .join("=")
+        .trim()
+        .replace(/^"(.*)"$/, "$1");
+      if (!/^\d+(\.\d+)?$/.test(seconds)) return `Prefer: wait=${seconds} is not a number of seconds`;
+      return Math.min(Number(seconds), MAX_WAIT_SECONDS);
+    }
+  }
+  return undefined;
+}
 
 type Target = { ok: true; typename: FunctionTypename; id: string } | { ok: false; message: string };
 
@@ -34,11 +66,6 @@ function parseTarget(url: string): Target {
   } catch {
     return { ok: false, message: `path ${path} has a malformed %-escape` };
   }
-}
-
-function typenameOf(req: IncomingMessage): string {
-  const contentType = req.headers["content-type"]?.split(";")[0]?.trim();
-  return contentType?.startsWith(VND) ? contentType.slice(VND.length) : DEFAULT_TYPENAME;
 }
 
 export class PlaygroundIngress {
@@ -63,8 +90,22 @@ export class PlaygroundIngress {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const startedAt = performance.now();
+    const wait = preferredWait(req.headers.prefer);
+    if (typeof wait === "string") {
+      replyText(res, 400, wait);
+      return;
+    }
+    if (req.method === "GET" && req.url?.startsWith(REPLIES_PATH)) {
+      await this.#poll(req, res, wait ?? 0);
+      return;
+    }
     if (req.method !== "PUT" && req.method !== "POST") {
-      replyText(res, 405, `${req.method} is not supported; send PUT or POST /<namespace>/<type>/<id>`);
+      replyText(
+        res,
+        405,
+        `${req.method} is not supported; send PUT or POST /<namespace>/<type>/<id>, or GET ${REPLIES_PATH}<request id>`,
+      );
       return;
     }
     const target = parseTarget(req.url ?? "/");
@@ -77,15 +118,63 @@ export class PlaygroundIngress {
       replyText(res, 413, `message body is larger than the limit of ${this.#options.maxBodyBytes} bytes`);
       return;
     }
+    const argument = argumentFromBody(req.headers["content-type"], read.body);
+    if (!argument.ok) {
+      replyText(res, argument.status, argument.message);
+      return;
+    }
     const idempotencyKey = req.headers["idempotency-key"];
     const accepted = await this.#engine.accept(
+      { target: { typename: target.typename, id: target.id }, argument: argument.argument },
       {
-        target: { typename: target.typename, id: target.id },
-        argument: { typename: typenameOf(req), hasValue: true, value: read.body },
+        ...(typeof idempotencyKey === "string" && idempotencyKey !== "" ? { idempotencyKey } : {}),
+        ...(wait === undefined ? {} : { expectReply: true }),
       },
-      typeof idempotencyKey === "string" && idempotencyKey !== "" ? { idempotencyKey } : {},
     );
-    if (accepted.ok) replyText(res, 200, accepted.duplicate ? "accepted before (same Idempotency-Key)" : "accepted");
-    else replyText(res, accepted.code === "unknown-function" ? 404 : 503, accepted.message);
+    if (!accepted.ok) {
+      replyText(res, accepted.code === "unknown-function" ? 404 : 503, accepted.message);
+      return;
+    }
+    if (wait === undefined || accepted.requestId === undefined) {
+      // Fire-and-forget, or a retry of a request that did not wait for a reply the first time.
+      replyText(res, 200, accepted.duplicate ? "accepted before (same Idempotency-Key)" : "accepted");
+      return;
+    }
+    const leftMs = wait * 1000 - (performance.now() - startedAt);
+    this.#answer(req, res, accepted.requestId, await this.#engine.awaitReply(accepted.requestId, leftMs));
+  }
+
+  /** GET /replies/<request id>: the reply if it is there (waiting up to `wait` seconds for it). */
+  async #poll(req: IncomingMessage, res: ServerResponse, wait: number): Promise<void> {
+    const requestId = decodeURIComponent((req.url ?? "").slice(REPLIES_PATH.length).split("?")[0] ?? "");
+    if (requestId === "" || requestId.includes("/")) {
+      replyText(res, 400, `expected GET ${REPLIES_PATH}<request id>`);
+      return;
+    }
+    this.#answer(req, res, requestId, await this.#engine.awaitReply(requestId, wait * 1000));
+  }
+
+  #answer(req: IncomingMessage, res: ServerResponse, requestId: string, lookup: ReplyLookup): void {
+    const location = `${REPLIES_PATH}${encodeURIComponent(requestId)}`;
+    switch (lookup.state) {
+      case "answered": {
+        const { contentType, body } = replyBody(lookup.value, req.headers.accept);
+        res.writeHead(200, {
+          "content-type": contentType,
+          "content-length": body.length,
+          "eddy-typename": lookup.value.typename,
+          "content-location": location,
+        });
+        res.end(body);
+        return;
+      }
+      case "pending":
+        res.setHeader("location", location);
+        replyText(res, 202, `accepted; no reply yet: GET ${location} for it (Prefer: wait=<seconds> to wait)`);
+        return;
+      case "unknown":
+        replyText(res, 404, `no request ${requestId}: never accepted, or its reply is past the retention`);
+        return;
+    }
   }
 }

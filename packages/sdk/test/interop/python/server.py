@@ -1,8 +1,9 @@
 """Serves functions.py over HTTP with the official StateFun Python SDK, for interop tests.
 
-    python server.py [PORT]
+    python server.py [PORT [FUNCTIONS_DIR]]
 
-Binds 127.0.0.1:PORT (0 or absent: any free port) and prints the port on stdout as its
+Serves the `functions` of functions.py in FUNCTIONS_DIR (default: this directory). Binds
+127.0.0.1:PORT (0 or absent: any free port) and prints the port on stdout as its
 first line. Every POST body is a ToFunction, answered by RequestReplyHandler.handle_sync
 with 200 application/octet-stream; an exception in the SDK or a function answers 500
 with the error as text/plain. Stops when stdin closes (so it never outlives the test
@@ -12,6 +13,11 @@ that started it) or on SIGTERM.
 import sys
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
+
+import os  # noqa: E402
+
+if len(sys.argv) > 2:
+    sys.path.insert(0, os.path.abspath(sys.argv[2]))
 
 import threading  # noqa: E402
 import traceback  # noqa: E402
