@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { types } from "@eddy/sdk";
 import { harness } from "@eddy/sdk/testing";
-import { EgressRecordType, GreetRequestType, greeter, person } from "./functions.ts";
+import { EgressRecordType, type GreetRequest, GreetRequestType, greeter, person } from "./functions.ts";
 
 describe("greeter example", () => {
   it("person counts visits and asks the greeter with the person's name as id", async () => {
@@ -31,5 +32,24 @@ describe("greeter example", () => {
       payloads.push(record?.payload ?? "");
     }
     assert.deepEqual(payloads, ["Welcome seth!", "Welcome back seth!", "third time's the charm, seth!"]);
+  });
+
+  it("passes a waiting request's address along, and the greeter answers it with the greeting", async () => {
+    const waiting = { typename: "eddy.ingress/reply", id: "req-1" };
+    const seth = harness(person, { id: "seth" });
+    const asked = await seth.invoke({ value: { name: "seth" }, type: GreetRequestType, caller: waiting });
+    const forwarded = asked.sent[0]?.message.as(GreetRequestType);
+    assert.deepEqual(forwarded, { name: "seth", visits: 1, replyTo: waiting });
+
+    const greeterOfSeth = harness(greeter, { id: "seth" });
+    const answered = await greeterOfSeth.invoke({
+      value: forwarded as GreetRequest,
+      type: GreetRequestType,
+      caller: { typename: "example/person", id: "seth" },
+    });
+    assert.equal(answered.sent.length, 1);
+    assert.equal(answered.sent[0]?.target.toString(), "eddy.ingress/reply/req-1");
+    assert.equal(answered.sent[0]?.message.as(types.string), "Welcome seth!");
+    assert.equal(answered.egress.length, 1, "the greeting still goes to the egress too");
   });
 });

@@ -15,6 +15,7 @@ import type { Readable, Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve } from "@eddy/sdk";
+import { greeter, person } from "../../examples/greeter/functions.ts";
 import { functions } from "./request-reply/eddy-functions.ts";
 import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
 
@@ -111,13 +112,13 @@ describe("request-reply on the HTTP ingress", { timeout: 120_000 }, () => {
   let python: { url: string; close(): Promise<void> };
 
   before(async () => {
-    eddyFunctions = await serve(createEndpoint(functions), { port: 0 });
+    eddyFunctions = await serve(createEndpoint([...functions, person, greeter]), { port: 0 });
     official = await serveOfficialGreeter();
     python = await servePythonGreeter();
     const endpoint = (pattern: string, url: string) =>
       `kind: io.statefun.endpoints.v2/http\nspec:\n  functions: ${pattern}\n  urlPathTemplate: ${url}\n---\n`;
     eddy = new EddyProcess({
-      moduleYaml: `${endpoint("rr/*", eddyFunctions.url)}${endpoint("official/*", official.url)}${endpoint("py/*", python.url)}${playgroundYaml(["unused"])}`,
+      moduleYaml: `${endpoint("rr/*", eddyFunctions.url)}${endpoint("example/*", eddyFunctions.url)}${endpoint("official/*", official.url)}${endpoint("py/*", python.url)}${playgroundYaml(["unused"])}`,
       args: ["run", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"],
     });
     await eddy.start();
@@ -146,6 +147,16 @@ describe("request-reply on the HTTP ingress", { timeout: 120_000 }, () => {
       ],
       eddy.output,
     );
+  });
+
+  it("answers the greeter quickstart's request with the greeting the second function sends to the reply address", async () => {
+    const headers = { ...wait(10), "content-type": "application/vnd.example/GreetRequest" };
+    const greetings: string[] = [];
+    for (let visit = 0; visit < 2; visit++) {
+      const answer = await ask(`${eddy.ingressUrl()}example/person/seth`, { body: '{"name":"seth"}', headers });
+      greetings.push(`${answer.status} ${answer.body}`);
+    }
+    assert.deepEqual(greetings, ["200 Welcome seth!", "200 Welcome back seth!"]);
   });
 
   it("keeps StateFun's fire-and-forget without the header", async () => {

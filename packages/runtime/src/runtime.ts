@@ -86,6 +86,11 @@ function httpEndpoint(resolved: ResolvedFunction): HttpFunctionEndpoint {
       tls.passphrase = readFileSync(transport.tls.client.keyPassword.path, "utf8").trim();
     }
   }
+  let signingKey: string | undefined;
+  if (transport.signingKey !== undefined) {
+    signingKey = readFileSync(transport.signingKey.path, "utf8").trim();
+    if (signingKey === "") throw new Error(`signing_key ${transport.signingKey.path} is empty`);
+  }
   return {
     ...base,
     callTimeoutMs: transport.callTimeoutMs,
@@ -93,6 +98,7 @@ function httpEndpoint(resolved: ResolvedFunction): HttpFunctionEndpoint {
     maxResponseBytes: transport.payloadBytesMax,
     poolSize: transport.poolSizeMax,
     ...(Object.keys(tls).length === 0 ? {} : { tls }),
+    ...(signingKey === undefined ? {} : { signingKey }),
   };
 }
 

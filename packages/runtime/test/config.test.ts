@@ -84,6 +84,7 @@ describe("valid modules", () => {
       poolSizeMax: 1024,
       payloadBytesMax: 33_554_432,
       tls: { trustCaCerts: undefined, client: undefined },
+      signingKey: undefined,
     });
     assert.deepEqual(endpoint.source, { file: "greeter/module.yaml", line: 4, column: 14, field: "spec.functions" });
     assert.deepEqual(
@@ -258,7 +259,29 @@ describe("valid modules", () => {
       poolSizeMax: 16,
       payloadBytesMax: 1_048_576,
       tls: { trustCaCerts: undefined, client: undefined },
+      signingKey: undefined,
     });
+  });
+
+  test("signing_key (Eddy's) is a file path like the TLS files, relative to the module file", () => {
+    const result = parseModule(
+      lines(
+        "kind: io.statefun.endpoints.v2/http",
+        "spec:",
+        "  functions: com.example/*",
+        "  urlPathTemplate: http://svc/",
+        "  transport:",
+        "    signing_key: secrets/fn.key",
+      ),
+      "/etc/eddy/module.yaml",
+    );
+    assert.deepEqual(result.warnings, []);
+    const transport = onlyEndpoint(loaded(result)).transport;
+    assert.equal(transport.type, "io.statefun.transports.v1/async");
+    assert.equal(
+      transport.type === "io.statefun.transports.v1/async" ? transport.signingKey?.path : "",
+      "/etc/eddy/secrets/fn.key",
+    );
   });
 
   test("a nested timeouts object wins over the flat keys, with its own 1 min / 10 s defaults", () => {

@@ -44,4 +44,12 @@ export {
   type ServeOptions,
   serve,
 } from "./serve/node.ts";
+export {
+  SIGNATURE_HEADER,
+  SIGNATURE_TOLERANCE_MS,
+  type SignatureCheck,
+  type SigningKey,
+  signBody,
+  verifySignature,
+} from "./signature.ts";
 export { type Schema, type Type, types, type ValueOf } from "./types.ts";

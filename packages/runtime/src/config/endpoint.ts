@@ -36,6 +36,8 @@ const ASYNC_KEYS = [
   "client_key",
   "client_key_password",
   "timeouts",
+  // Eddy's: the key to sign requests with (see @eddy/sdk's signature.ts).
+  "signing_key",
 ] as const;
 const OKHTTP_KEYS = ["type", "timeouts"] as const;
 const OKHTTP_TIMEOUT_KEYS = ["call", "connect", "read", "write"] as const;
@@ -180,6 +182,7 @@ function defaultAsyncTransport(): AsyncTransportConfig {
     poolSizeMax: ASYNC_DEFAULTS.poolSizeMax,
     payloadBytesMax: ASYNC_DEFAULTS.payloadBytesMax,
     tls: { trustCaCerts: undefined, client: undefined },
+    signingKey: undefined,
   };
 }
 
@@ -276,7 +279,10 @@ function parseAsync(
       ? ASYNC_DEFAULTS.payloadBytesMax
       : r.integer(payloadEntry, "a positive number of bytes, default 33554432 (32 MiB)", 1, INT32_MAX);
   const tls = parseTls(r, transport, context, urlPathTemplate);
+  const signingEntry = r.optional(transport, "signing_key");
+  const signingKey = signingEntry === undefined ? undefined : parseFileReference(r, signingEntry, context);
   if (
+    (signingEntry !== undefined && signingKey === undefined) ||
     callTimeoutMs === undefined ||
     connectTimeoutMs === undefined ||
     poolTtlMs === undefined ||
@@ -286,7 +292,16 @@ function parseAsync(
   ) {
     return undefined;
   }
-  return { type: Transport.ASYNC, callTimeoutMs, connectTimeoutMs, poolTtlMs, poolSizeMax, payloadBytesMax, tls };
+  return {
+    type: Transport.ASYNC,
+    callTimeoutMs,
+    connectTimeoutMs,
+    poolTtlMs,
+    poolSizeMax,
+    payloadBytesMax,
+    tls,
+    signingKey,
+  };
 }
 
 function optionalDuration(

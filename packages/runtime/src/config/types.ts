@@ -82,6 +82,8 @@ export interface AsyncTransportConfig {
   /** Largest accepted response body. */
   readonly payloadBytesMax: number;
   readonly tls: TlsConfig;
+  /** Eddy's `signing_key`: a file whose content (trimmed) signs every request (Eddy-Signature header). */
+  readonly signingKey: FileReference | undefined;
 }
 
 /** The OkHttp transport (`io.statefun.transports.v1/okhttp`, and every v1 endpoint). */

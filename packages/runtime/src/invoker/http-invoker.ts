@@ -6,7 +6,9 @@
 // An empty 2xx application/octet-stream body is "success with no effects", as in StateFun:
 // the official Python SDK answers a batch without effects that way. An empty body with
 // any other content type (a proxy's blank page) is a failure.
+import { createHash } from "node:crypto";
 import { decodeFromFunction, encodeToFunction, type FromFunction, type ToFunction } from "@eddy/protocol";
+import { SIGNATURE_HEADER, signBody } from "@eddy/sdk";
 import { Pool } from "undici";
 import { type Address, formatAddress } from "../core/address.ts";
 import type { InvokeOutcome, Invoker } from "../engine/engine.ts";
@@ -22,6 +24,8 @@ export interface HttpFunctionEndpoint {
   readonly maxResponseBytes: number;
   readonly poolSize: number;
   readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly passphrase?: string };
+  /** Signs every request (Eddy-Signature), for functions that refuse unsigned calls. */
+  readonly signingKey?: string;
 }
 
 export interface EndpointResolver {
@@ -88,9 +92,13 @@ export class HttpInvoker implements Invoker {
     endpoint: HttpFunctionEndpoint,
     timeoutMs: number,
   ): Promise<Attempt> {
+    const headers =
+      endpoint.signingKey === undefined
+        ? REQUEST_HEADERS
+        : { ...REQUEST_HEADERS, [SIGNATURE_HEADER]: signBody(endpoint.signingKey, body, Date.now()) };
     const reply = await post(pool, {
       path,
-      headers: REQUEST_HEADERS,
+      headers,
       body,
       timeoutMs,
       maxResponseBytes: endpoint.maxResponseBytes,
@@ -126,8 +134,21 @@ export class HttpInvoker implements Invoker {
     return route;
   }
 
+  /**
+   * One pool per origin and connection settings: endpoints that reach the same origin with
+   * other TLS material (a client certificate or not) or limits must not share connections.
+   */
   #pool(endpoint: HttpFunctionEndpoint, url: URL): Pool {
-    const key = `${url.origin}|${endpoint.unixSocketPath ?? ""}`;
+    const tlsIdentity =
+      endpoint.tls === undefined ? "" : createHash("sha256").update(JSON.stringify(endpoint.tls)).digest("hex");
+    const key = [
+      url.origin,
+      endpoint.unixSocketPath ?? "",
+      endpoint.poolSize,
+      endpoint.connectTimeoutMs,
+      endpoint.maxResponseBytes,
+      tlsIdentity,
+    ].join("|");
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       const tls = endpoint.tls ?? {};

@@ -170,6 +170,14 @@ export function interpret(request: Init<ToFunction>): FromFunction {
         });
       }
     }
+    // A source command waits for its reply (request-reply): answer it with the count so far.
+    const caller = invocation.caller;
+    if (caller?.namespace === "eddy.ingress" && caller.type === "reply") {
+      result.outgoingMessages.push({
+        target: { namespace: caller.namespace, type: caller.type, id: caller.id ?? "" },
+        argument: { typename: COUNT_TYPENAME, hasValue: true, value: encoder.encode(String(count)) },
+      });
+    }
   }
   if (changed) {
     result.stateMutations.push({

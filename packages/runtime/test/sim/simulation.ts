@@ -76,6 +76,8 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
   let emitted = 0; // source position handed to the partitions (>= acked)
   let answered: InflightRequest[] = []; // for replaying stale replies
   const egressSeen = new Set<string>();
+  /** Each request's answer, as released after its commit: it must never change. */
+  const answers = new Map<string, string>();
   let steps = 0;
   let crashes = 0;
   let commits = 0;
@@ -102,6 +104,19 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
         case "dead-letter":
           fail(`unexpected dead letter: ${effect.letter.reason}`);
           break;
+        case "reply": {
+          const value = new TextDecoder().decode(effect.value.value);
+          const earlier = answers.get(effect.requestId);
+          if (earlier !== undefined && earlier !== value) {
+            fail(`request ${effect.requestId} answered ${earlier}, then ${value}`);
+          }
+          answers.set(effect.requestId, value);
+          const stored = set.committedRequest(effect.requestId)?.reply;
+          if (stored === undefined || new TextDecoder().decode(stored.value) !== value) {
+            fail(`request ${effect.requestId}: the released answer ${value} is not the durable one`);
+          }
+          break;
+        }
         case "stop":
           fail(`unexpected stop: ${effect.reason}`);
           break;
@@ -139,15 +154,20 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
     });
   }
 
-  /** The source sends with an idempotency key per position, like a client of the HTTP ingress. */
+  /**
+   * The source sends with an idempotency key per position, like a client of the HTTP
+   * ingress, and waits for a reply (request-reply): a retry must find the same request.
+   */
   function send(position: number): boolean {
     const command = workload.commands[position] as (typeof workload.commands)[number];
     const target = { typename: FUNCTION_TYPE as FunctionTypename, id: String(command.target) };
+    const requestId = `request-${position}`;
     const accepted = set.accept(
       { target, argument: commandsValue(command.cmds) },
-      { idempotencyKey: `command-${position}` },
+      { idempotencyKey: `command-${position}`, requestId },
       nowMs,
     );
+    if (accepted.requestId !== requestId) fail(`command ${position} came back as request ${accepted.requestId}`);
     return !accepted.duplicate;
   }
 
@@ -236,6 +256,14 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
     if (count !== expected[instance]) fail(`instance ${instance} ends at ${count}, expected ${expected[instance]}`);
   });
   for (const id of workload.expectedEgress) if (!egressSeen.has(id)) fail(`egress ${id} was never published`);
+  for (let position = 0; position < workload.commands.length; position++) {
+    const requestId = `request-${position}`;
+    const stored = set.committedRequest(requestId)?.reply;
+    if (stored === undefined) fail(`request ${requestId} was never answered`);
+    else if (new TextDecoder().decode(stored.value) !== answers.get(requestId)) {
+      fail(`request ${requestId}: the durable answer is not the one released`);
+    }
+  }
   return { steps, crashes, commits, staleReplies, egress: egressSeen.size };
 }
 

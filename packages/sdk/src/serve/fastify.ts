@@ -3,7 +3,13 @@
 // bytes, whatever the content type, so the rest of the app parses bodies as before.
 // Other methods on the path get 405.
 import type { Endpoint } from "../endpoint.ts";
-import { DEFAULT_MAX_BODY_BYTES, type HttpReply, methodNotAllowedReply, replyTo } from "./http-reply.ts";
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  type HttpReply,
+  methodNotAllowedReply,
+  responder,
+  SIGNATURE_HEADER,
+} from "./http-reply.ts";
 import type { HandlerOptions } from "./node.ts";
 
 // Structural types: the SDK does not depend on fastify.
@@ -15,6 +21,7 @@ interface FastifyReplyLike {
 interface FastifyRequestLike {
   readonly method: string;
   readonly body: unknown;
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 type RouteHandler = (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>;
 interface FastifyLike {
@@ -45,6 +52,7 @@ function send(reply: FastifyReplyLike, result: HttpReply): FastifyReplyLike {
 export function fastifyPlugin(endpoint: Endpoint, options: FastifyOptions = {}) {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const url = options.path ?? "/";
+  const respond = responder(endpoint, options.signingKeys);
   return async function eddyStatefulFunctions(fastify: FastifyLike): Promise<void> {
     // Without this, fastify's own text/plain and JSON parsers would take those bodies.
     fastify.removeAllContentTypeParsers();
@@ -56,7 +64,8 @@ export function fastifyPlugin(endpoint: Endpoint, options: FastifyOptions = {}) 
       url,
       handler: async (request, reply) => {
         const body = request.body instanceof Uint8Array ? request.body : new Uint8Array(0);
-        return send(reply, await replyTo(endpoint, body));
+        const signature = request.headers?.[SIGNATURE_HEADER];
+        return send(reply, await respond(body, typeof signature === "string" ? signature : undefined));
       },
     });
     fastify.route({

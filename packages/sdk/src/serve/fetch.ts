@@ -3,7 +3,14 @@
 // The body is read chunk by chunk and refused with 413 as soon as it passes the limit,
 // so a chunked request without a content-length cannot grow memory either.
 import type { Endpoint } from "../endpoint.ts";
-import { DEFAULT_MAX_BODY_BYTES, type HttpReply, methodNotAllowedReply, replyTo, tooLargeReply } from "./http-reply.ts";
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  type HttpReply,
+  methodNotAllowedReply,
+  responder,
+  SIGNATURE_HEADER,
+  tooLargeReply,
+} from "./http-reply.ts";
 import type { HandlerOptions } from "./node.ts";
 
 function toResponse(reply: HttpReply): Response {
@@ -41,11 +48,12 @@ export function fetchHandler(
   options: HandlerOptions = {},
 ): (request: Request) => Promise<Response> {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const respond = responder(endpoint, options.signingKeys);
   return async (request) => {
     if (request.method !== "POST") return toResponse(methodNotAllowedReply(request.method));
     if (Number(request.headers.get("content-length")) > maxBodyBytes) return toResponse(tooLargeReply(maxBodyBytes));
     const body = await readBody(request, maxBodyBytes);
     if (body === undefined) return toResponse(tooLargeReply(maxBodyBytes));
-    return toResponse(await replyTo(endpoint, body));
+    return toResponse(await respond(body, request.headers.get(SIGNATURE_HEADER) ?? undefined));
   };
 }

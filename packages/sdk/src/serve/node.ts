@@ -4,18 +4,25 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Endpoint } from "../endpoint.ts";
+import type { SigningKey } from "../signature.ts";
 import {
   DEFAULT_MAX_BODY_BYTES,
   errorReply,
   type HttpReply,
   methodNotAllowedReply,
-  replyTo,
+  responder,
+  SIGNATURE_HEADER,
   tooLargeReply,
 } from "./http-reply.ts";
 
 export interface HandlerOptions {
   /** Largest accepted request body; default 32 MiB. */
   readonly maxBodyBytes?: number;
+  /**
+   * The key(s) the runtime signs requests with (`signing_key` of the endpoint's transport in
+   * module.yaml). When given, requests without a valid Eddy-Signature are refused with 401.
+   */
+  readonly signingKeys?: SigningKey | readonly SigningKey[];
 }
 
 type ReadBody = { ok: true; body: Uint8Array } | { ok: false; reply: HttpReply };
@@ -76,13 +83,18 @@ export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (er
 /** A node:http request handler; works as Express/Connect middleware too (mount it on the path you want). */
 export function nodeHandler(endpoint: Endpoint, options: HandlerOptions = {}): NodeHandler {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const respond = responder(endpoint, options.signingKeys);
   return (req, res, next) => {
     if (req.method !== "POST") {
       send(res, methodNotAllowedReply(req.method ?? "?"));
       return;
     }
     readBody(req, maxBodyBytes)
-      .then((read) => (read.ok ? replyTo(endpoint, read.body) : read.reply))
+      .then((read) => {
+        if (!read.ok) return read.reply;
+        const signature = req.headers[SIGNATURE_HEADER];
+        return respond(read.body, typeof signature === "string" ? signature : undefined);
+      })
       .then((reply) => send(res, reply))
       .catch((error: unknown) => {
         if (next !== undefined) next(error);
