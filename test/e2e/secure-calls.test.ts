@@ -4,10 +4,15 @@
 // certificate (mutual TLS) reaches an HTTPS function server that requires one, and without
 // the certificate the call fails and the failure policy applies.
 //
+// The runtime's own ingress and egress listen on 127.0.0.1 by default and, given a token,
+// answer only requests that carry it.
+//
 // The certificates in tls/ were made once with openssl (EC P-256, valid until 2126): a test
 // CA (its key thrown away), a server certificate for localhost/127.0.0.1 and a client
 // certificate, both signed by that CA.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpsServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -153,5 +158,96 @@ describe("secure calls to functions", { timeout: 60_000 }, () => {
       /dead letter #\d+ for nocert\/greeter\/d: POST https:\/\/localhost:\d+\/ .* failed/,
       15_000,
     );
+  });
+});
+
+describe("ingress and egress with a bearer token", { timeout: 60_000 }, () => {
+  let eddy: EddyProcess;
+  const tokenDir = mkdtempSync(join(tmpdir(), "eddy-token-"));
+  const tokenFile = join(tokenDir, "token");
+
+  before(async () => {
+    writeFileSync(tokenFile, "s3cret-token\n");
+    eddy = new EddyProcess({
+      moduleYaml: playgroundYaml(["greetings"]),
+      args: [
+        "dev",
+        "examples/greeter/functions.ts",
+        "--module",
+        "{{MODULE}}",
+        "--state-dir",
+        "{{STATE_DIR}}",
+        "--token-file",
+        tokenFile,
+      ],
+    });
+    await eddy.start();
+  });
+
+  after(async () => {
+    await eddy?.dispose();
+    rmSync(tokenDir, { recursive: true, force: true });
+  });
+
+  const greet = (headers: Record<string, string>) =>
+    fetch(`${eddy.ingressUrl()}example/person/ann`, {
+      method: "POST",
+      headers: { "content-type": "application/vnd.example/GreetRequest", prefer: "wait=5", ...headers },
+      body: '{"name":"ann"}',
+    });
+
+  it("listens on 127.0.0.1 by default", () => {
+    assert.match(eddy.output, /eddy: ingress listening on http:\/\/127\.0\.0\.1:\d+\//);
+    assert.match(eddy.output, /eddy: egress listening on http:\/\/127\.0\.0\.1:\d+\//);
+  });
+
+  it("answers only requests with the token: 401 without it or with another", async () => {
+    const missing = await greet({});
+    assert.equal(missing.status, 401);
+    assert.equal(missing.headers.get("www-authenticate"), 'Bearer realm="eddy"');
+    assert.match(await missing.text(), /missing bearer token/);
+    const wrong = await greet({ authorization: "Bearer guess" });
+    assert.equal(wrong.status, 401);
+    assert.match(await wrong.text(), /wrong bearer token/);
+    const right = await greet({ authorization: "Bearer s3cret-token" });
+    assert.deepEqual([right.status, await right.text()], [200, "Welcome ann!"]);
+
+    const popWithout = await fetch(`${eddy.egressUrl()}greetings`);
+    assert.equal(popWithout.status, 401);
+    const popped = await fetch(`${eddy.egressUrl()}greetings`, { headers: { authorization: "Bearer s3cret-token" } });
+    assert.deepEqual([popped.status, await popped.text()], [200, "Welcome ann!"]);
+  });
+
+  it("eddy send takes the token from EDDY_TOKEN (or --token-file)", async () => {
+    const run = async (env: Record<string, string>) => {
+      const child = spawn(
+        join(import.meta.dirname, "../../node_modules/.bin/eddy"),
+        [
+          "send",
+          "example/person/bo",
+          '{"name":"bo"}',
+          "--type",
+          "example/GreetRequest",
+          "--wait",
+          "5",
+          "--ingress",
+          eddy.ingressUrl(),
+        ],
+        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
+      );
+      let output = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      const [status] = (await once(child, "close")) as [number | null];
+      return { status, output };
+    };
+    const refused = await run({ EDDY_TOKEN: "" });
+    assert.equal(refused.status, 1);
+    assert.match(refused.output, /HTTP 401: missing bearer token/);
+    assert.deepEqual(await run({ EDDY_TOKEN: "s3cret-token" }), { status: 0, output: "Welcome bo!\n" });
   });
 });

@@ -11,9 +11,12 @@ const USAGE = `Usage: eddy <command> [options]
 
 Commands:
   run <module.yaml>... [--state-dir DIR] [--host H] [--failure-policy retry|dead-letter|stop]
+      [--token-file F]
       Run the embedded runtime on StateFun module files: durable state in DIR
-      (default ./eddy-state), exactly-once across crashes.
-  dev <functions.ts> --module <module.yaml> [--state-dir DIR] [--host H]
+      (default ./eddy-state), exactly-once across crashes. Ingress and egress
+      listen on 127.0.0.1 unless --host says otherwise; with a token (the file's
+      content, or EDDY_TOKEN) they answer only Authorization: Bearer <token>.
+  dev <functions.ts> --module <module.yaml> [--state-dir DIR] [--host H] [--token-file F]
       The runtime with your TypeScript functions in-process (no HTTP hop);
       saving the functions file reloads it.
   dead-letters list [--state-dir DIR] [--json]
@@ -21,7 +24,7 @@ Commands:
       List what the failure policy set aside (works while Eddy runs), or queue
       it for delivery at the next start (Eddy must be stopped).
   send <namespace/type/id> <value> [--type T] [--wait S] [--idempotency-key K]
-       [--ingress URL]
+       [--ingress URL] [--token-file F]
       Send a message through a running Eddy's HTTP ingress (default
       http://127.0.0.1:8090/); with --wait, print the function's reply.
       The value is a string, or a value of type T (42, true, JSON).

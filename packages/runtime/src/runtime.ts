@@ -22,6 +22,8 @@ export interface RuntimeOptions {
   readonly stateDir: string;
   /** Interface the ingresses and egresses bind to; default 127.0.0.1. */
   readonly host?: string;
+  /** When set, every ingress and egress request needs `Authorization: Bearer <token>`. */
+  readonly token?: string;
   /** Functions run in this process (Eddy SDK); they take precedence over the module's endpoints. */
   readonly inProcess?: Endpoint;
   /** Fixed for the life of a state directory; default 128. */
@@ -184,7 +186,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   });
 
   const playgroundEgresses = module.egresses.map(
-    (egress) => new PlaygroundEgress({ port: options.portOverride ?? egress.port, host, topics: egress.topics }),
+    (egress) =>
+      new PlaygroundEgress({
+        port: options.portOverride ?? egress.port,
+        host,
+        topics: egress.topics,
+        ...(options.token === undefined ? {} : { token: options.token }),
+      }),
   );
   const connectors: EgressConnector[] = [...playgroundEgresses];
   const invoker = new RoutingInvoker(options.inProcess, httpInvoker);
@@ -210,6 +218,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
         port: options.portOverride ?? ingress.port,
         host,
         maxBodyBytes: INGRESS_BODY_BYTES_MAX,
+        ...(options.token === undefined ? {} : { token: options.token }),
       }),
   );
 

@@ -7,6 +7,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { startRuntime } from "@eddy/runtime";
 import { type AnyStatefulFunction, createEndpoint } from "@eddy/sdk";
+import { readToken } from "../token.ts";
 import { UsageError } from "../usage.ts";
 import { loadModulesOrThrow } from "./run.ts";
 import { exportedFunctions } from "./serve.ts";
@@ -24,6 +25,7 @@ export async function devCommand(args: string[]): Promise<void> {
       module: { type: "string", short: "m", multiple: true },
       "state-dir": { type: "string" },
       host: { type: "string" },
+      "token-file": { type: "string" },
     },
   });
   const [functionsPath, ...extra] = positionals;
@@ -32,6 +34,7 @@ export async function devCommand(args: string[]): Promise<void> {
   const modules = values.module ?? [];
   if (modules.length === 0) throw new UsageError("give --module <module.yaml> for the ingresses and egresses");
 
+  const token = readToken(values["token-file"]);
   const functions = await importFunctions(functionsPath, 0);
   if (functions.length === 0) throw new UsageError(`${functionsPath} exports no stateful functions`);
   const module = await loadModulesOrThrow(modules);
@@ -42,6 +45,7 @@ export async function devCommand(args: string[]): Promise<void> {
     stateDir,
     inProcess: createEndpoint(functions),
     ...(values.host === undefined ? {} : { host: values.host }),
+    ...(token === undefined ? {} : { token }),
   });
   for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);
   for (const url of runtime.egressUrls) process.stdout.write(`eddy: egress listening on ${url}\n`);

@@ -4,6 +4,7 @@
 // the store before exiting.
 import { parseArgs } from "node:util";
 import { loadModuleFiles, type ModuleConfig, startRuntime } from "@eddy/runtime";
+import { readToken } from "../token.ts";
 import { UsageError } from "../usage.ts";
 
 export class ConfigurationError extends Error {
@@ -29,6 +30,7 @@ export async function runCommand(args: string[]): Promise<void> {
       "state-dir": { type: "string" },
       host: { type: "string" },
       "failure-policy": { type: "string" },
+      "token-file": { type: "string" },
     },
   });
   if (positionals.length === 0) throw new UsageError("give the module.yaml file(s) to run");
@@ -37,6 +39,7 @@ export async function runCommand(args: string[]): Promise<void> {
     throw new UsageError(`--failure-policy: "${policy}" is not one of retry, dead-letter, stop`);
   }
 
+  const token = readToken(values["token-file"]);
   const module = await loadModulesOrThrow(positionals);
 
   const stateDir = values["state-dir"] ?? "eddy-state";
@@ -49,6 +52,7 @@ export async function runCommand(args: string[]): Promise<void> {
     stateDir,
     failurePolicy: policy,
     ...(values.host === undefined ? {} : { host: values.host }),
+    ...(token === undefined ? {} : { token }),
     onStop: () => stopRequested(1),
   });
   for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);

@@ -3,6 +3,7 @@
 // a string by default; with --type, a built-in type's value written out (42, true), JSON
 // for any other type when it parses as JSON, else the text's bytes.
 import { parseArgs } from "node:util";
+import { readToken } from "../token.ts";
 import { CommandError, UsageError } from "../usage.ts";
 
 const BUILTIN_PREFIX = "io.statefun.types/";
@@ -54,6 +55,7 @@ export async function sendCommand(args: string[]): Promise<void> {
       wait: { type: "string", short: "w" },
       ingress: { type: "string" },
       "idempotency-key": { type: "string" },
+      "token-file": { type: "string" },
     },
   });
   const [address, value, ...extra] = positionals;
@@ -71,6 +73,8 @@ export async function sendCommand(args: string[]): Promise<void> {
   const headers: Record<string, string> = { "content-type": contentTypeFor(value, values.type) };
   if (wait !== undefined) headers.prefer = `wait=${wait}`;
   if (values["idempotency-key"] !== undefined) headers["idempotency-key"] = values["idempotency-key"];
+  const token = readToken(values["token-file"]);
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
 
   let response: Response;
   try {

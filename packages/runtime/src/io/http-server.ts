@@ -1,6 +1,7 @@
 // The small pieces every HTTP ingress and egress shares: listen and report the URL, close
 // without waiting for idle keep-alive connections, and answer with a line of text.
-import type { Server, ServerResponse } from "node:http";
+import { timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 /** Listens on host:port (0 = any free port) and returns the server's base URL. */
@@ -21,6 +22,24 @@ export function closeServer(server: Server): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+}
+
+/**
+ * Checks `Authorization: Bearer <token>` when the runtime has a token, answering 401 when it
+ * is missing or wrong. Returns whether the request may go on.
+ */
+export function authorize(req: IncomingMessage, res: ServerResponse, token: string | undefined): boolean {
+  if (token === undefined) return true;
+  const given = Buffer.from(req.headers.authorization ?? "");
+  const expected = Buffer.from(`Bearer ${token}`);
+  if (given.length === expected.length && timingSafeEqual(given, expected)) return true;
+  res.setHeader("www-authenticate", 'Bearer realm="eddy"');
+  replyText(
+    res,
+    401,
+    `${req.headers.authorization === undefined ? "missing" : "wrong"} bearer token: send Authorization: Bearer <token>`,
+  );
+  return false;
 }
 
 export function replyText(res: ServerResponse, status: number, text: string): void {

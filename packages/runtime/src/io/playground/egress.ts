@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { KV } from "../../core/kv.ts";
 import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement, Engine } from "../../engine/engine.ts";
-import { closeServer, listenOn, replyText } from "../http-server.ts";
+import { authorize, closeServer, listenOn, replyText } from "../http-server.ts";
 
 export const PLAYGROUND_EGRESS_ID = "io.statefun.playground/egress";
 export const EGRESS_RECORD_TYPENAME = "io.statefun.playground/EgressRecord";
@@ -17,6 +17,8 @@ export interface PlaygroundEgressOptions {
   readonly port: number;
   readonly host: string;
   readonly topics: readonly string[];
+  /** Requests must carry `Authorization: Bearer <token>` when set. */
+  readonly token?: string;
 }
 
 const table = (topic: string) => ["io", "playground-egress", topic];
@@ -79,6 +81,7 @@ export class PlaygroundEgress implements EgressConnector {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!authorize(req, res, this.#options.token)) return;
     const topic = decodeURIComponent((req.url ?? "/").split("?")[0]?.slice(1) ?? "");
     if (req.method !== "GET" || !this.#options.topics.includes(topic)) {
       replyText(res, 405, `GET /<topic> with one of: ${this.#options.topics.join(", ")}`);

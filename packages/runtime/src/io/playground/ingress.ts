@@ -17,13 +17,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { FunctionTypename } from "../../core/address.ts";
 import type { Engine, ReplyLookup } from "../../engine/engine.ts";
 import { readBody } from "../http-body.ts";
-import { closeServer, listenOn, replyText } from "../http-server.ts";
+import { authorize, closeServer, listenOn, replyText } from "../http-server.ts";
 import { argumentFromBody, replyBody } from "../typed-body.ts";
 
 export interface PlaygroundIngressOptions {
   readonly port: number;
   readonly host: string;
   readonly maxBodyBytes: number;
+  /** Requests must carry `Authorization: Bearer <token>` when set. */
+  readonly token?: string;
 }
 
 /** The longest `Prefer: wait` honoured, in seconds (longer asks wait this long). */
@@ -91,6 +93,7 @@ export class PlaygroundIngress {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = performance.now();
+    if (!authorize(req, res, this.#options.token)) return;
     const wait = preferredWait(req.headers.prefer);
     if (typeof wait === "string") {
       replyText(res, 400, wait);
