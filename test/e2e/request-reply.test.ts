@@ -17,7 +17,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve } from "@eddy/sdk";
 import { greeter, person } from "../../examples/greeter/functions.ts";
 import { functions } from "./request-reply/eddy-functions.ts";
-import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
+import { EddyProcess, playgroundYaml, runEddyCommand } from "./smoke/cluster.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const require = createRequire(import.meta.url);
@@ -221,23 +221,7 @@ describe("request-reply on the HTTP ingress", { timeout: 120_000 }, () => {
   });
 
   it("eddy send sends a value and prints the reply, or where to poll for it", async () => {
-    const eddyBin = resolve(root, "node_modules/.bin/eddy");
-    // Not spawnSync: the Eddy SDK functions are served by this process and must keep answering.
-    const send = async (...args: string[]) => {
-      const child = spawn(eddyBin, ["send", ...args, "--ingress", eddy.ingressUrl()], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => {
-        stdout += chunk.toString();
-      });
-      child.stderr.on("data", (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      const [status] = (await once(child, "close")) as [number | null];
-      return { status, stdout, stderr };
-    };
+    const send = (...args: string[]) => runEddyCommand(["send", ...args, "--ingress", eddy.ingressUrl()]);
     const greeted = await send("rr/greeter/cli", "hi", "--wait", "10");
     assert.deepEqual([greeted.status, greeted.stdout], [0, "Welcome cli!\n"], greeted.stderr);
     const typed = await send("official/greeter/t", "Zoe", "--type", "io.statefun.types/string", "--wait", "10");

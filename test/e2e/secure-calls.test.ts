@@ -11,8 +11,6 @@
 // CA (its key thrown away), a server certificate for localhost/127.0.0.1 and a client
 // certificate, both signed by that CA.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpsServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -29,7 +27,7 @@ import {
   statefulFunction,
   types,
 } from "@eddy/sdk";
-import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
+import { EddyProcess, playgroundYaml, runEddyCommand } from "./smoke/cluster.ts";
 
 const tlsDir = join(import.meta.dirname, "tls");
 
@@ -219,9 +217,8 @@ describe("ingress and egress with a bearer token", { timeout: 60_000 }, () => {
   });
 
   it("eddy send takes the token from EDDY_TOKEN (or --token-file)", async () => {
-    const run = async (env: Record<string, string>) => {
-      const child = spawn(
-        join(import.meta.dirname, "../../node_modules/.bin/eddy"),
+    const run = (token: string) =>
+      runEddyCommand(
         [
           "send",
           "example/person/bo",
@@ -233,21 +230,11 @@ describe("ingress and egress with a bearer token", { timeout: 60_000 }, () => {
           "--ingress",
           eddy.ingressUrl(),
         ],
-        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
+        { ...process.env, EDDY_TOKEN: token },
       );
-      let output = "";
-      child.stdout.on("data", (chunk: Buffer) => {
-        output += chunk.toString();
-      });
-      child.stderr.on("data", (chunk: Buffer) => {
-        output += chunk.toString();
-      });
-      const [status] = (await once(child, "close")) as [number | null];
-      return { status, output };
-    };
-    const refused = await run({ EDDY_TOKEN: "" });
+    const refused = await run("");
     assert.equal(refused.status, 1);
-    assert.match(refused.output, /HTTP 401: missing bearer token/);
-    assert.deepEqual(await run({ EDDY_TOKEN: "s3cret-token" }), { status: 0, output: "Welcome bo!\n" });
+    assert.match(refused.stderr, /HTTP 401: missing bearer token/);
+    assert.deepEqual(await run("s3cret-token"), { status: 0, stdout: "Welcome bo!\n", stderr: "" });
   });
 });

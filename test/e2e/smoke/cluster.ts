@@ -10,6 +10,33 @@ import { join, resolve } from "node:path";
 const root = resolve(import.meta.dirname, "../../..");
 const eddyBin = join(root, "node_modules/.bin/eddy");
 
+export interface CommandResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs the `eddy` CLI once and collects its output. Asynchronous on purpose: tests that
+ * serve functions from their own process must keep answering while it runs.
+ */
+export async function runEddyCommand(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CommandResult> {
+  const child = spawn(eddyBin, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const [status] = (await once(child, "close")) as [number | null];
+  return { status, stdout, stderr };
+}
+
 export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
