@@ -298,3 +298,55 @@ describe("request-reply on the HTTP ingress", { timeout: 120_000 }, () => {
     );
   });
 });
+
+describe("the retention of answers and idempotency keys", { timeout: 60_000 }, () => {
+  let eddy: EddyProcess;
+
+  before(async () => {
+    eddy = new EddyProcess({
+      moduleYaml: playgroundYaml(["greetings"]),
+      args: [
+        "dev",
+        "examples/greeter/functions.ts",
+        "--module",
+        "{{MODULE}}",
+        "--state-dir",
+        "{{STATE_DIR}}",
+        "--retention",
+        "1s",
+      ],
+    });
+    await eddy.start();
+  });
+
+  after(async () => {
+    await eddy?.dispose();
+  });
+
+  it("forgets answers and keys after --retention: the poll is 404, the same key applies again", async () => {
+    const headers = {
+      prefer: "wait=5",
+      "content-type": "application/vnd.example/GreetRequest",
+      "idempotency-key": "once",
+    };
+    const greet = () =>
+      fetch(`${eddy.ingressUrl()}example/person/rita`, { method: "POST", headers, body: '{"name":"rita"}' });
+    const first = await greet();
+    assert.equal(await first.text(), "Welcome rita!");
+    const location = new URL(first.headers.get("content-location") ?? "", eddy.ingressUrl()).href;
+    assert.equal((await fetch(location)).status, 200);
+    assert.equal(await (await greet()).text(), "Welcome rita!", "within the retention: the same answer");
+    const deadline = Date.now() + 10_000;
+    while ((await fetch(location)).status !== 404) {
+      if (Date.now() > deadline) assert.fail("the answer was never forgotten");
+      await sleep(200);
+    }
+    assert.equal(await (await greet()).text(), "Welcome back rita!", "after the retention the key is new again");
+  });
+
+  it("refuses a retention that is not a duration", async () => {
+    const refused = await runEddyCommand(["run", "module.yaml", "--retention", "soon"]);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /--retention: "soon" does not start with a number; expected a duration such as 24h/);
+  });
+});

@@ -11,12 +11,14 @@ const USAGE = `Usage: eddy <command> [options]
 
 Commands:
   run <module.yaml>... [--state-dir DIR] [--host H] [--failure-policy retry|dead-letter|stop]
-      [--token-file F]
+      [--token-file F] [--retention 24h]
       Run the embedded runtime on StateFun module files: durable state in DIR
       (default ./eddy-state), exactly-once across crashes. Ingress and egress
       listen on 127.0.0.1 unless --host says otherwise; with a token (the file's
       content, or EDDY_TOKEN) they answer only Authorization: Bearer <token>.
+      --retention: how long idempotency keys and request-reply answers are kept.
   dev <functions.ts> --module <module.yaml> [--state-dir DIR] [--host H] [--token-file F]
+      [--retention 24h]
       The runtime with your TypeScript functions in-process (no HTTP hop);
       saving the functions file reloads it.
   dead-letters list [--state-dir DIR] [--json]

@@ -24,6 +24,8 @@ export interface RuntimeOptions {
   readonly host?: string;
   /** When set, every ingress and egress request needs `Authorization: Bearer <token>`. */
   readonly token?: string;
+  /** How long idempotency keys and request-reply answers are kept; default 24 h. */
+  readonly retentionMs?: number;
   /** Functions run in this process (Eddy SDK); they take precedence over the module's endpoints. */
   readonly inProcess?: Endpoint;
   /** Fixed for the life of a state directory; default 128. */
@@ -202,6 +204,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     invoker,
     partitionCount,
     egress: connectors,
+    ...(options.retentionMs === undefined ? {} : { idempotencyRetentionMs: options.retentionMs }),
     onDeadLetter: (letter: DeadLetter) =>
       log(`eddy: dead letter #${letter.seq} for ${letter.target.typename}/${letter.target.id}: ${letter.reason}`),
     onInvokeFailure: (target, reason) =>

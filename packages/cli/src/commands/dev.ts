@@ -7,6 +7,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { startRuntime } from "@eddy/runtime";
 import { type AnyStatefulFunction, createEndpoint } from "@eddy/sdk";
+import { parseRetention } from "../retention.ts";
 import { readToken } from "../token.ts";
 import { UsageError } from "../usage.ts";
 import { loadModulesOrThrow } from "./run.ts";
@@ -26,6 +27,7 @@ export async function devCommand(args: string[]): Promise<void> {
       "state-dir": { type: "string" },
       host: { type: "string" },
       "token-file": { type: "string" },
+      retention: { type: "string" },
     },
   });
   const [functionsPath, ...extra] = positionals;
@@ -35,6 +37,7 @@ export async function devCommand(args: string[]): Promise<void> {
   if (modules.length === 0) throw new UsageError("give --module <module.yaml> for the ingresses and egresses");
 
   const token = readToken(values["token-file"]);
+  const retentionMs = parseRetention(values.retention);
   const functions = await importFunctions(functionsPath, 0);
   if (functions.length === 0) throw new UsageError(`${functionsPath} exports no stateful functions`);
   const module = await loadModulesOrThrow(modules);
@@ -46,6 +49,7 @@ export async function devCommand(args: string[]): Promise<void> {
     inProcess: createEndpoint(functions),
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(token === undefined ? {} : { token }),
+    ...(retentionMs === undefined ? {} : { retentionMs }),
   });
   for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);
   for (const url of runtime.egressUrls) process.stdout.write(`eddy: egress listening on ${url}\n`);

@@ -4,6 +4,7 @@
 // the store before exiting.
 import { parseArgs } from "node:util";
 import { loadModuleFiles, type ModuleConfig, startRuntime } from "@eddy/runtime";
+import { parseRetention } from "../retention.ts";
 import { readToken } from "../token.ts";
 import { UsageError } from "../usage.ts";
 
@@ -31,6 +32,7 @@ export async function runCommand(args: string[]): Promise<void> {
       host: { type: "string" },
       "failure-policy": { type: "string" },
       "token-file": { type: "string" },
+      retention: { type: "string" },
     },
   });
   if (positionals.length === 0) throw new UsageError("give the module.yaml file(s) to run");
@@ -40,6 +42,7 @@ export async function runCommand(args: string[]): Promise<void> {
   }
 
   const token = readToken(values["token-file"]);
+  const retentionMs = parseRetention(values.retention);
   const module = await loadModulesOrThrow(positionals);
 
   const stateDir = values["state-dir"] ?? "eddy-state";
@@ -53,6 +56,7 @@ export async function runCommand(args: string[]): Promise<void> {
     failurePolicy: policy,
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(token === undefined ? {} : { token }),
+    ...(retentionMs === undefined ? {} : { retentionMs }),
     onStop: () => stopRequested(1),
   });
   for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);
