@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcessByStdio, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
@@ -18,6 +19,7 @@ import { createEndpoint, serve } from "@eddy/sdk";
 import { greeter, person } from "../../examples/greeter/functions.ts";
 import { functions } from "./request-reply/eddy-functions.ts";
 import { EddyProcess, playgroundYaml, runEddyCommand } from "./smoke/cluster.ts";
+import { nextRecord } from "./smoke/driver.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const require = createRequire(import.meta.url);
@@ -348,5 +350,55 @@ describe("the retention of answers and idempotency keys", { timeout: 60_000 }, (
     const refused = await runEddyCommand(["run", "module.yaml", "--retention", "soon"]);
     assert.equal(refused.status, 2);
     assert.match(refused.stderr, /--retention: "soon" does not start with a number; expected a duration such as 24h/);
+  });
+});
+
+describe("the greeter quickstart with the official Python SDK", { timeout: 120_000 }, () => {
+  let eddy: EddyProcess;
+  let python: ChildProcessByStdio<null, Readable, null>;
+
+  before(async () => {
+    const ensure = spawnSync("sh", [resolve(root, "scripts/ensure-python.sh")], { stdio: "inherit" });
+    if (ensure.status !== 0) throw new Error(`scripts/ensure-python.sh failed (exit ${ensure.status})`);
+    python = spawn(
+      resolve(root, ".tools/python/bin/python"),
+      [resolve(root, "examples/greeter/python/greeter.py"), "0"],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    const [port] = (await once(createInterface({ input: python.stdout }), "line")) as [string];
+    // The example's own module.yaml, on the ports this test picked.
+    const yaml = readFileSync(resolve(root, "examples/greeter/module.yaml"), "utf8")
+      .replaceAll("http://127.0.0.1:8000/", `http://127.0.0.1:${port.trim()}/`)
+      .replaceAll("port: 8090", "port: {{INGRESS_PORT}}")
+      .replaceAll("port: 8091", "port: {{EGRESS_PORT}}");
+    eddy = new EddyProcess({ moduleYaml: yaml, args: ["run", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"] });
+    await eddy.start();
+  });
+
+  after(async () => {
+    await eddy?.dispose();
+    python?.kill();
+  });
+
+  it("greets seth three ways, as the reply and on the greetings topic", async () => {
+    const replies: string[] = [];
+    for (let visit = 0; visit < 3; visit++) {
+      const answer = await ask(`${eddy.ingressUrl()}example/person/seth`, {
+        body: '{"name":"seth"}',
+        headers: { prefer: "wait=10", "content-type": "application/vnd.example/GreetRequest" },
+      });
+      replies.push(`${answer.status} ${answer.body}`);
+    }
+    const expected = ["Welcome seth!", "Welcome back seth!", "third time's the charm, seth!"];
+    assert.deepEqual(
+      replies,
+      expected.map((text) => `200 ${text}`),
+      eddy.output,
+    );
+    const topic: string[] = [];
+    for (let visit = 0; visit < 3; visit++) topic.push(await nextRecord(eddy, "greetings"));
+    assert.deepEqual(topic, expected);
   });
 });
