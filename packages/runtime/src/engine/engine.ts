@@ -55,7 +55,12 @@ export interface EngineOptions {
   readonly partitionCount: number;
   readonly egress?: readonly EgressConnector[];
   readonly clock?: () => number;
-  /** Longest a write waits for its group commit. */
+  /**
+   * How long the first write after an idle spell waits for company before its commit
+   * starts; default 0: the commit starts once the current event-loop turn is done. Under
+   * load this does not matter: one commit is in flight at a time, and the writes made
+   * meanwhile form the next one.
+   */
   readonly commitIntervalMs?: number;
   /**
    * Soft bound on the writes one group commit gathers (default 2,048): past it, ingress
@@ -117,7 +122,7 @@ export class Engine {
   /** Acknowledgements waiting for the next commit, and those waiting for the one in flight. */
   #acks: (() => void)[] = [];
   #commitInFlight: Promise<void> | undefined;
-  #commitTimer: NodeJS.Timeout | undefined;
+  #commitTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   #timer: NodeJS.Timeout | undefined;
   #timerAtMs: number | undefined;
   #invocationsInFlight = 0;
@@ -135,7 +140,7 @@ export class Engine {
     this.#catalog = options.catalog;
     this.#invoker = options.invoker;
     this.#clock = options.clock ?? Date.now;
-    this.#commitIntervalMs = options.commitIntervalMs ?? 2;
+    this.#commitIntervalMs = options.commitIntervalMs ?? 0;
     this.#maxPendingWrites = options.maxPendingWrites ?? 2048;
     for (const connector of options.egress ?? []) for (const id of connector.egressIds) this.#egress.set(id, connector);
     this.#partitions = new PartitionSet(options.store, options.catalog, options.partitionCount, {
@@ -264,8 +269,7 @@ export class Engine {
     this.#replyWaiters.clear();
     if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    if (this.#commitTimer !== undefined) clearTimeout(this.#commitTimer);
-    this.#commitTimer = undefined;
+    this.#cancelCommitTimer();
     await this.#commitInFlight;
     await this.#commitNow();
     await this.#invoker.close();
@@ -274,10 +278,19 @@ export class Engine {
 
   #scheduleCommit(): void {
     if (this.#commitTimer !== undefined || this.#commitInFlight !== undefined || this.#stopping) return;
-    this.#commitTimer = setTimeout(() => {
+    const commit = () => {
       this.#commitTimer = undefined;
       void this.#commitNow();
-    }, this.#commitIntervalMs);
+    };
+    this.#commitTimer = this.#commitIntervalMs > 0 ? setTimeout(commit, this.#commitIntervalMs) : setImmediate(commit);
+  }
+
+  #cancelCommitTimer(): void {
+    const timer = this.#commitTimer;
+    this.#commitTimer = undefined;
+    if (timer === undefined) return;
+    if (this.#commitIntervalMs > 0) clearTimeout(timer as NodeJS.Timeout);
+    else clearImmediate(timer as NodeJS.Immediate);
   }
 
   async #commitNow(): Promise<void> {
