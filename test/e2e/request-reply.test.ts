@@ -201,7 +201,7 @@ describe("request-reply on the HTTP ingress", { timeout: 120_000 }, () => {
   it("gives 202 with a Location when the reply takes longer than the wait, and the reply there later", async () => {
     const early = await ask(`${eddy.ingressUrl()}rr/slow/s1`, { body: "x", headers: wait(0.2) });
     assert.equal(early.status, 202, early.body);
-    assert.match(early.location ?? "", /^\/replies\/[0-9a-f-]{36}$/);
+    assert.match(early.location ?? "", /^\/replies\/[0-9a-z]+\.[0-9a-f-]{36}$/);
     const location = new URL(early.location ?? "", eddy.ingressUrl()).href;
     const answered = await ask(location, { method: "GET", headers: wait(10) });
     assert.deepEqual([answered.status, answered.body], [200, "done 1"]);

@@ -16,6 +16,7 @@ import type { Address, FunctionTypename } from "../src/core/address.ts";
 import type { Effect } from "../src/core/effects.ts";
 import { MemoryKV } from "../src/core/kv.ts";
 import { type Catalog, type FailurePolicy, type FunctionSettings, PartitionCore } from "../src/core/partition-core.ts";
+import { makeRequestId } from "../src/core/records.ts";
 
 const counter = { typename: "test/counter" as FunctionTypename, id: "a" };
 const text = (value: string): TypedValue => ({
@@ -433,25 +434,33 @@ describe("partition core", () => {
   });
 
   it("stores the first message to a reply address as the request's answer; later ones and strays are dead letters", () => {
-    const reply = { typename: "eddy.ingress/reply" as FunctionTypename, id: "req-7" };
-    f.core.expectReply("req-7", 10);
-    assert.deepEqual(f.core.request("req-7"), { atMs: 10 });
+    const id = makeRequestId(10, "req-7");
+    assert.equal(id, "a.req-7", "the acceptance time in base 36, then the unique part");
+    const reply = { typename: "eddy.ingress/reply" as FunctionTypename, id };
+    f.core.expectReply(id);
+    assert.deepEqual(f.core.request(id), {});
     f.core.deliver({ target: reply, caller: counter, argument: text("first") }, 12);
-    assert.deepEqual(f.take("reply"), [{ kind: "reply", requestId: "req-7", value: text("first") }]);
-    assert.deepEqual(f.core.request("req-7"), { atMs: 10, reply: text("first"), answeredAtMs: 12 });
+    assert.deepEqual(f.take("reply"), [{ kind: "reply", requestId: id, value: text("first") }]);
+    assert.deepEqual(f.core.request(id), { reply: text("first"), answeredAtMs: 12 });
+    assert.deepEqual(
+      [...f.kv.scan(["request"])].map((entry) => entry.key),
+      [["request", 10, id]],
+      "one row per request, keyed by its time",
+    );
     assert.equal(f.take("invoke").length, 0, "no function serves reply addresses");
 
     f.core.deliver({ target: reply, caller: counter, argument: text("second") }, 13);
     f.core.deliver({ target: { ...reply, id: "nobody" }, argument: text("stray") }, 14);
     assert.equal(f.take("reply").length, 0);
     const letters = f.take("dead-letter").map((effect) => effect.letter.reason);
-    assert.match(letters[0] ?? "", /second reply to request req-7/);
+    assert.match(letters[0] ?? "", /second reply to request a\.req-7/);
     assert.match(letters[1] ?? "", /request nobody, which is unknown or expired/);
-    assert.deepEqual(f.core.request("req-7")?.reply, text("first"), "the answer stays the first reply");
+    assert.deepEqual(f.core.request(id)?.reply, text("first"), "the answer stays the first reply");
 
     assert.equal(f.core.expireRequests(10), 0, "accepted at 10: kept when expiring before 10");
     assert.equal(f.core.expireRequests(11), 1);
-    assert.equal(f.core.request("req-7"), undefined);
-    assert.deepEqual([...f.kv.scan(["request-at"])], []);
+    assert.equal(f.core.request(id), undefined);
+    assert.deepEqual([...f.kv.scan(["request"])], []);
+    assert.equal(f.core.request("not-a-request-id"), undefined);
   });
 });

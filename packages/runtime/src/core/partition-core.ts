@@ -41,6 +41,7 @@ import {
   type OutboxEntry,
   type RegisteredSpec,
   type RequestRecord,
+  requestTime,
   type StoredInvocation,
   type StoredState,
 } from "./records.ts";
@@ -253,23 +254,24 @@ export class PartitionCore {
    * A request will wait for the reply sent to replyAddress(requestId), an address of this
    * partition: the first message to that address becomes its answer.
    */
-  expectReply(requestId: string, nowMs: number): void {
-    const record: RequestRecord = { atMs: nowMs };
-    this.#kv.insert(keys.request(requestId), record);
-    this.#kv.insert(keys.requestAt(nowMs, requestId), true);
+  expectReply(requestId: string): void {
+    const atMs = requestTime(requestId);
+    invariant(atMs !== undefined, `request id ${requestId} does not carry its time (made by makeRequestId)`);
+    const pending: RequestRecord = {};
+    this.#kv.insert(keys.request(atMs, requestId), pending);
   }
 
   /** A request's record as this partition's view has it (see PartitionSet for the durable view). */
   request(requestId: string): RequestRecord | undefined {
-    return this.#kv.get(keys.request(requestId)) as RequestRecord | undefined;
+    const atMs = requestTime(requestId);
+    return atMs === undefined ? undefined : (this.#kv.get(keys.request(atMs, requestId)) as RequestRecord | undefined);
   }
 
   /** Forgets requests accepted before `beforeMs`, with their answers. */
   expireRequests(beforeMs: number): number {
     let expired = 0;
-    for (const { key } of [...this.#kv.scan(keys.requestsAt(), { before: keys.requestsBefore(beforeMs) })]) {
+    for (const { key } of [...this.#kv.scan(keys.requestsAll(), { before: keys.requestsBefore(beforeMs) })]) {
       this.#kv.delete(key);
-      this.#kv.delete(keys.request(key[2] as string));
       expired++;
     }
     return expired;
@@ -301,8 +303,8 @@ export class PartitionCore {
       );
       return;
     }
-    const answered: RequestRecord = { atMs: record.atMs, reply: envelope.argument, answeredAtMs: nowMs };
-    this.#kv.put(keys.request(requestId), answered);
+    const answered: RequestRecord = { reply: envelope.argument, answeredAtMs: nowMs };
+    this.#kv.put(keys.request(requestTime(requestId) as number, requestId), answered);
     this.#effects.push({ kind: "reply", requestId, value: envelope.argument });
   }
 

@@ -25,7 +25,7 @@ import type { KV } from "./kv.ts";
 import { OverlayKV, type OverlayOptions, type PendingTally, type PendingWrite } from "./overlay-kv.ts";
 import { type Catalog, PartitionCore } from "./partition-core.ts";
 import { partitionOf } from "./partitioning.ts";
-import { type Envelope, keys, type RequestRecord } from "./records.ts";
+import { type Envelope, keys, type RequestRecord, requestTime } from "./records.ts";
 
 export type ReleasedEffect = Exclude<Effect, { kind: "route" } | { kind: "backpressure" } | { kind: "invoke" }>;
 export type InvokeEffect = Extract<Effect, { kind: "invoke" }>;
@@ -152,7 +152,7 @@ export class PartitionSet {
     let delivered = envelope;
     if (requestId !== undefined) {
       const caller = replyAddress(requestId);
-      this.#core(caller).expectReply(requestId, nowMs);
+      this.#core(caller).expectReply(requestId);
       delivered = { target: envelope.target, caller, argument: envelope.argument };
     }
     if (idempotencyKey === undefined) core.deliver(delivered, nowMs);
@@ -166,8 +166,10 @@ export class PartitionSet {
    * never disappears in a crash.
    */
   committedRequest(requestId: string): RequestRecord | undefined {
+    const atMs = requestTime(requestId);
+    if (atMs === undefined) return undefined;
     const partition = partitionOf(addressKey(replyAddress(requestId)), this.partitionCount);
-    return this.#store.get(["p", partition, ...keys.request(requestId)]) as RequestRecord | undefined;
+    return this.#store.get(["p", partition, ...keys.request(atMs, requestId)]) as RequestRecord | undefined;
   }
 
   expireIngressKeys(beforeMs: number): number {

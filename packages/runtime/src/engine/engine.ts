@@ -11,7 +11,7 @@ import type { KV } from "../core/kv.ts";
 import type { PendingWrite } from "../core/overlay-kv.ts";
 import type { Catalog } from "../core/partition-core.ts";
 import { type InvokeEffect, PartitionSet, type ReleasedEffect } from "../core/partition-set.ts";
-import type { DeadLetter, Envelope, OutboxEntry } from "../core/records.ts";
+import { type DeadLetter, type Envelope, makeRequestId, type OutboxEntry } from "../core/records.ts";
 
 /**
  * Sends a batch to a function and returns its reply, retrying transient failures within
@@ -202,7 +202,7 @@ export class Engine {
       envelope,
       {
         ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
-        ...(options.expectReply === true ? { requestId: randomUUID() } : {}),
+        ...(options.expectReply === true ? { requestId: makeRequestId(this.#clock(), randomUUID()) } : {}),
       },
       this.#clock(),
     );

@@ -9,7 +9,7 @@ import type { Catalog, FunctionSettings } from "../../src/core/partition-core.ts
 import { PartitionSet } from "../../src/core/partition-set.ts";
 import { partitionOf } from "../../src/core/partitioning.ts";
 import type { StoredState } from "../../src/core/records.ts";
-import { keys } from "../../src/core/records.ts";
+import { keys, makeRequestId } from "../../src/core/records.ts";
 import {
   commandsValue,
   EGRESS_ID,
@@ -161,7 +161,7 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
   function send(position: number): boolean {
     const command = workload.commands[position] as (typeof workload.commands)[number];
     const target = { typename: FUNCTION_TYPE as FunctionTypename, id: String(command.target) };
-    const requestId = `request-${position}`;
+    const requestId = makeRequestId(0, `command-${position}`);
     const accepted = set.accept(
       { target, argument: commandsValue(command.cmds) },
       { idempotencyKey: `command-${position}`, requestId },
@@ -257,7 +257,7 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
   });
   for (const id of workload.expectedEgress) if (!egressSeen.has(id)) fail(`egress ${id} was never published`);
   for (let position = 0; position < workload.commands.length; position++) {
-    const requestId = `request-${position}`;
+    const requestId = makeRequestId(0, `command-${position}`);
     const stored = set.committedRequest(requestId)?.reply;
     if (stored === undefined) fail(`request ${requestId} was never answered`);
     else if (new TextDecoder().decode(stored.value) !== answers.get(requestId)) {
