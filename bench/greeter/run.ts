@@ -13,7 +13,7 @@
 //   node bench/greeter/run.ts [--seconds 5] [--only eddy-remote,eddy-in-process,restate,restate-4] [--json]
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -142,6 +142,11 @@ async function eddySystem(mode: "remote" | "in-process"): Promise<System> {
 }
 
 async function restateSystem(partitions: number | undefined): Promise<System> {
+  if (!existsSync(restateBin)) {
+    throw new Error(
+      `no Restate server binary at ${restateBin}: @restatedev/restate-server ships one per platform (linux-x64 here); run with --only eddy-remote,eddy-in-process elsewhere`,
+    );
+  }
   const dir = mkdtempSync(join(tmpdir(), "eddy-bench-restate-"));
   const [nodePort, adminPort, ingressPort, servicePort] = [
     await freePort(),
