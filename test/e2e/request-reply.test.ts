@@ -18,7 +18,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve } from "@eddy/sdk";
 import { greeter, person } from "../../examples/greeter/functions.ts";
 import { functions } from "./request-reply/eddy-functions.ts";
-import { EddyProcess, playgroundYaml, runEddyCommand } from "./smoke/cluster.ts";
+import { EddyProcess, greeterDevArgs, playgroundYaml, runEddyCommand } from "./smoke/cluster.ts";
 import { nextRecord } from "./smoke/driver.ts";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -307,16 +307,7 @@ describe("the retention of answers and idempotency keys", { timeout: 60_000 }, (
   before(async () => {
     eddy = new EddyProcess({
       moduleYaml: playgroundYaml(["greetings"]),
-      args: [
-        "dev",
-        "examples/greeter/functions.ts",
-        "--module",
-        "{{MODULE}}",
-        "--state-dir",
-        "{{STATE_DIR}}",
-        "--retention",
-        "1s",
-      ],
+      args: greeterDevArgs("--retention", "1s"),
     });
     await eddy.start();
   });

@@ -27,7 +27,7 @@ import {
   statefulFunction,
   types,
 } from "@eddy/sdk";
-import { EddyProcess, playgroundYaml, runEddyCommand } from "./smoke/cluster.ts";
+import { EddyProcess, greeterDevArgs, playgroundYaml, runEddyCommand } from "./smoke/cluster.ts";
 
 const tlsDir = join(import.meta.dirname, "tls");
 
@@ -168,16 +168,7 @@ describe("ingress and egress with a bearer token", { timeout: 60_000 }, () => {
     writeFileSync(tokenFile, "s3cret-token\n");
     eddy = new EddyProcess({
       moduleYaml: playgroundYaml(["greetings"]),
-      args: [
-        "dev",
-        "examples/greeter/functions.ts",
-        "--module",
-        "{{MODULE}}",
-        "--state-dir",
-        "{{STATE_DIR}}",
-        "--token-file",
-        tokenFile,
-      ],
+      args: greeterDevArgs("--token-file", tokenFile),
     });
     await eddy.start();
   });

@@ -59,6 +59,11 @@ spec:
 `;
 }
 
+/** `eddy dev` on the greeter example with the module EddyProcess writes, plus `extra` options. */
+export function greeterDevArgs(...extra: string[]): string[] {
+  return ["dev", "examples/greeter/functions.ts", "--module", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}", ...extra];
+}
+
 export interface EddyProcessOptions {
   /** The module.yaml text; `{{INGRESS_PORT}}` and `{{EGRESS_PORT}}` are filled in. */
   readonly moduleYaml: string;
