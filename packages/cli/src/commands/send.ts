@@ -31,7 +31,7 @@ function isJson(text: string): boolean {
 }
 
 /** The Content-Type that makes the ingress read `value` as a value of `typename`. */
-export function contentTypeFor(value: string, typename: string | undefined): string {
+function contentTypeFor(value: string, typename: string | undefined): string {
   if (typename === undefined) return "text/plain; charset=utf-8";
   if (typename.startsWith(BUILTIN_PREFIX)) return `text/plain; charset=utf-8; typename=${typename}`;
   return isJson(value) ? `application/json; typename=${typename}` : `application/vnd.${typename}`;

@@ -101,6 +101,13 @@ function invariant(condition: boolean, message: string): asserts condition {
   if (!condition) throw new InvariantError(message);
 }
 
+/** How a message waits in a backlog or a batch: without its target, which the key holds. */
+function storedInvocation(envelope: Envelope): StoredInvocation {
+  return envelope.caller === undefined
+    ? { argument: envelope.argument }
+    : { caller: envelope.caller, argument: envelope.argument };
+}
+
 function argumentBytes(invocation: StoredInvocation): number {
   return invocation.argument.value.length + invocation.argument.typename.length;
 }
@@ -280,31 +287,19 @@ export class PartitionCore {
   /** A message to a reply address: the answer of the request it stands for, if that still waits for one. */
   #answer(envelope: Envelope, nowMs: number): void {
     const requestId = envelope.target.id;
-    const record = this.request(requestId);
-    const invocation: StoredInvocation =
-      envelope.caller === undefined
-        ? { argument: envelope.argument }
-        : { caller: envelope.caller, argument: envelope.argument };
-    if (record === undefined) {
-      this.#deadLetter(
-        envelope.target,
-        [invocation],
-        `reply to request ${requestId}, which is unknown or expired (replies are kept for the retention)`,
-        nowMs,
-      );
-      return;
-    }
-    if (record.reply !== undefined) {
-      this.#deadLetter(
-        envelope.target,
-        [invocation],
-        `second reply to request ${requestId}: the first one is its answer`,
-        nowMs,
-      );
+    const atMs = requestTime(requestId);
+    const key = atMs === undefined ? undefined : keys.request(atMs, requestId);
+    const record = key === undefined ? undefined : (this.#kv.get(key) as RequestRecord | undefined);
+    if (key === undefined || record === undefined || record.reply !== undefined) {
+      const reason =
+        record === undefined
+          ? `reply to request ${requestId}, which is unknown or expired (replies are kept for the retention)`
+          : `second reply to request ${requestId}: the first one is its answer`;
+      this.#deadLetter(envelope.target, [storedInvocation(envelope)], reason, nowMs);
       return;
     }
     const answered: RequestRecord = { reply: envelope.argument, answeredAtMs: nowMs };
-    this.#kv.put(keys.request(requestTime(requestId) as number, requestId), answered);
+    this.#kv.put(key, answered);
     this.#effects.push({ kind: "reply", requestId, value: envelope.argument });
   }
 
@@ -314,10 +309,7 @@ export class PartitionCore {
       this.#answer(envelope, nowMs);
       return;
     }
-    const invocation: StoredInvocation =
-      envelope.caller === undefined
-        ? { argument: envelope.argument }
-        : { caller: envelope.caller, argument: envelope.argument };
+    const invocation = storedInvocation(envelope);
     const settings = this.#catalog.functionSettings(envelope.target.typename);
     if (settings === undefined) {
       this.#deadLetter(

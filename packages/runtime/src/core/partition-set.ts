@@ -21,11 +21,16 @@
 import type { FromFunction } from "@eddy/protocol";
 import { type Address, addressKey, replyAddress } from "./address.ts";
 import type { Effect } from "./effects.ts";
-import type { KV } from "./kv.ts";
+import type { Key, KV } from "./kv.ts";
 import { OverlayKV, type OverlayOptions, type PendingTally, type PendingWrite } from "./overlay-kv.ts";
 import { type Catalog, PartitionCore } from "./partition-core.ts";
 import { partitionOf } from "./partitioning.ts";
 import { type Envelope, keys, type RequestRecord, requestTime } from "./records.ts";
+
+/** Where a partition's rows live in the store. */
+function partitionPrefix(partition: number): Key {
+  return ["p", partition];
+}
 
 export type ReleasedEffect = Exclude<Effect, { kind: "route" } | { kind: "backpressure" } | { kind: "invoke" }>;
 export type InvokeEffect = Extract<Effect, { kind: "invoke" }>;
@@ -85,7 +90,8 @@ export class PartitionSet {
     this.#connectorOverlay = new OverlayKV(store, { ...overlayOptions, pendingTally });
     this.#overlays = Array.from(
       { length: partitionCount },
-      (_, partition) => new OverlayKV(store, { ...overlayOptions, pendingTally, basePrefix: ["p", partition] }),
+      (_, partition) =>
+        new OverlayKV(store, { ...overlayOptions, pendingTally, basePrefix: partitionPrefix(partition) }),
     );
     this.#cores = this.#overlays.map((overlay) => new PartitionCore(overlay, catalog, this.#effects));
   }
@@ -143,20 +149,20 @@ export class PartitionSet {
   accept(envelope: Envelope, input: AcceptInput, nowMs: number): Accepted {
     const { idempotencyKey, requestId } = input;
     const core = this.#core(envelope.target);
-    if (idempotencyKey !== undefined) {
-      const seen = core.seenIngressKey(envelope.target, idempotencyKey);
+    const delivered =
+      requestId === undefined
+        ? envelope
+        : { target: envelope.target, caller: replyAddress(requestId), argument: envelope.argument };
+    if (idempotencyKey === undefined) core.deliver(delivered, nowMs);
+    else {
+      const seen = core.deliverOnce(delivered, idempotencyKey, nowMs, requestId);
       if (seen !== undefined) {
         return seen.requestId === undefined ? { duplicate: true } : { duplicate: true, requestId: seen.requestId };
       }
     }
-    let delivered = envelope;
-    if (requestId !== undefined) {
-      const caller = replyAddress(requestId);
-      this.#core(caller).expectReply(requestId);
-      delivered = { target: envelope.target, caller, argument: envelope.argument };
-    }
-    if (idempotencyKey === undefined) core.deliver(delivered, nowMs);
-    else core.deliverOnce(delivered, idempotencyKey, nowMs, requestId);
+    // Recorded after the delivery, in the same step: the delivery only queued effects, and
+    // a duplicate must not record a request nobody will answer.
+    if (requestId !== undefined) this.#core(replyAddress(requestId)).expectReply(requestId);
     this.#drain(nowMs);
     return requestId === undefined ? { duplicate: false } : { duplicate: false, requestId };
   }
@@ -169,7 +175,9 @@ export class PartitionSet {
     const atMs = requestTime(requestId);
     if (atMs === undefined) return undefined;
     const partition = partitionOf(addressKey(replyAddress(requestId)), this.partitionCount);
-    return this.#store.get(["p", partition, ...keys.request(atMs, requestId)]) as RequestRecord | undefined;
+    return this.#store.get([...partitionPrefix(partition), ...keys.request(atMs, requestId)]) as
+      | RequestRecord
+      | undefined;
   }
 
   expireIngressKeys(beforeMs: number): number {
