@@ -209,6 +209,8 @@ describe("request-reply on the HTTP ingress", { timeout: 120_000 }, () => {
     assert.deepEqual([again.status, again.body], [200, "done 1"], "the reply stays for the retention");
     const unknown = await ask(`${eddy.ingressUrl()}replies/no-such-request`, { method: "GET" });
     assert.equal(unknown.status, 404);
+    const malformed = await ask(`${eddy.ingressUrl()}replies/%E0%A4%A`, { method: "GET" });
+    assert.deepEqual([malformed.status, malformed.body.trim()], [400, "expected GET /replies/<request id>"]);
   });
 
   it("answers a retry with the same Idempotency-Key with the same reply, applying it once", async () => {

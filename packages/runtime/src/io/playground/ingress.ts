@@ -29,7 +29,7 @@ export interface PlaygroundIngressOptions {
 }
 
 /** The longest `Prefer: wait` honoured, in seconds (longer asks wait this long). */
-export const MAX_WAIT_SECONDS = 300;
+const MAX_WAIT_SECONDS = 300;
 
 const REPLIES_PATH = "/replies/";
 
@@ -37,7 +37,7 @@ const REPLIES_PATH = "/replies/";
  * The seconds of a `Prefer: wait=<seconds>` preference (RFC 7240), if the header has one:
  * undefined when absent, an error message when malformed.
  */
-export function preferredWait(header: string | string[] | undefined): number | string | undefined {
+function preferredWait(header: string | string[] | undefined): number | string | undefined {
   const values = Array.isArray(header) ? header : header === undefined ? [] : [header];
   for (const value of values) {
     for (const preference of value.split(",")) {
@@ -149,7 +149,13 @@ export class PlaygroundIngress {
 
   /** GET /replies/<request id>: the reply if it is there (waiting up to `wait` seconds for it). */
   async #poll(req: IncomingMessage, res: ServerResponse, wait: number): Promise<void> {
-    const requestId = decodeURIComponent((req.url ?? "").slice(REPLIES_PATH.length).split("?")[0] ?? "");
+    const raw = (req.url ?? "").slice(REPLIES_PATH.length).split("?")[0] ?? "";
+    let requestId = "";
+    try {
+      requestId = decodeURIComponent(raw);
+    } catch {
+      // a malformed %-escape: answered below like any other path that names no request
+    }
     if (requestId === "" || requestId.includes("/")) {
       replyText(res, 400, `expected GET ${REPLIES_PATH}<request id>`);
       return;
