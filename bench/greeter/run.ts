@@ -76,10 +76,11 @@ async function startProcess(
   return child;
 }
 
-async function killHard(child: ChildProcess | undefined): Promise<void> {
+/** Sends `signal` to a child that still runs and waits for it to exit. */
+async function endProcess(child: ChildProcess | undefined, signal: "SIGKILL" | "SIGTERM"): Promise<void> {
   if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, "exit");
-  child.kill("SIGKILL");
+  child.kill(signal);
   await exited;
 }
 
@@ -127,14 +128,10 @@ async function eddySystem(mode: "remote" | "in-process"): Promise<System> {
       runtime = await startProcess(eddyBin, args, "eddy: running");
     },
     async killServer() {
-      await killHard(runtime);
+      await endProcess(runtime, "SIGKILL");
     },
     async stop() {
-      if (runtime !== undefined && runtime.exitCode === null) {
-        const exited = once(runtime, "exit");
-        runtime.kill("SIGTERM");
-        await exited;
-      }
+      await endProcess(runtime, "SIGTERM");
       functions?.kill();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -214,15 +211,11 @@ async function restateSystem(partitions: number | undefined): Promise<System> {
       }
     },
     async killServer() {
-      await killHard(server);
+      await endProcess(server, "SIGKILL");
     },
     async stop() {
-      if (server !== undefined && server.exitCode === null) {
-        const exited = once(server, "exit");
-        server.kill("SIGTERM");
-        await exited;
-      }
-      await killHard(service);
+      await endProcess(server, "SIGTERM");
+      await endProcess(service, "SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     },
   };
