@@ -2,7 +2,7 @@
 // and 256, for Eddy (`eddy run` with the function in a TypeScript function server, and
 // `eddy dev` with it in-process) and for Restate 1.7 (restate-server from npm, a virtual
 // object served by its TypeScript SDK) with its default 24 partitions and tuned to 4 for
-// 2 cores. Same machine, same load generator (undici, closed loop), same run. Both answer
+// 2 cores. Same machine, same load generator (bench/http-load.ts, closed loop), same run. Both answer
 // only once the call is durable: Eddy after the group commit that holds the reply (LMDB,
 // fsync), Restate after its log (fsync on by default).
 //
@@ -20,7 +20,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { createEndpoint, serve } from "@eddy/sdk";
-import { Pool } from "undici";
+import { HttpConnection } from "../http-load.ts";
 import { machine } from "../machine.ts";
 import { greeter } from "./functions.ts";
 
@@ -235,7 +235,6 @@ function percentile(sorted: readonly number[], p: number): number {
 
 /** A closed loop of `concurrency` clients over 1,000 keys, for warm-up plus the measured time. */
 async function load(system: System, concurrency: number): Promise<LoadResult> {
-  const pool = new Pool(system.url, { connections: concurrency, pipelining: 1 });
   const latencies: number[] = [];
   let errors = 0;
   let next = 0;
@@ -244,23 +243,22 @@ async function load(system: System, concurrency: number): Promise<LoadResult> {
   const endAt = measureFrom + MEASURE_MS;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
+      const connection = new HttpConnection(system.url);
       while (performance.now() < endAt) {
-        const key = next++ % KEYS;
-        const { path, headers, body } = system.request(key);
+        const request = system.request(next++ % KEYS);
         const sentAt = performance.now();
         try {
-          const response = await pool.request({ method: "POST", path, headers, body });
-          await response.body.text();
-          if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}`);
+          const answer = await connection.send(request);
+          if (answer.status !== 200) throw new Error(`HTTP ${answer.status}`);
           const doneAt = performance.now();
           if (sentAt >= measureFrom && doneAt <= endAt) latencies.push(doneAt - sentAt);
         } catch {
           errors++;
         }
       }
+      connection.close();
     }),
   );
-  await pool.close();
   latencies.sort((a, b) => a - b);
   return {
     concurrency,
@@ -276,24 +274,23 @@ async function load(system: System, concurrency: number): Promise<LoadResult> {
  * restart until a request is answered (200) again, and from the kill.
  */
 async function recovery(system: System): Promise<{ fromRestartMs: number; fromKillMs: number }> {
-  const pool = new Pool(system.url, { connections: 32, pipelining: 1 });
   let restartedAt = Number.POSITIVE_INFINITY;
   let firstAfterRestart = Number.POSITIVE_INFINITY;
   let stop = false;
   let next = 0;
   const clients = Array.from({ length: 32 }, async () => {
+    const connection = new HttpConnection(system.url);
     while (!stop) {
-      const { path, headers, body } = system.request(next++ % KEYS);
       try {
-        const response = await pool.request({ method: "POST", path, headers, body, headersTimeout: 120_000 });
-        await response.body.text();
-        if (response.statusCode === 200 && performance.now() > restartedAt) {
+        const answer = await connection.send(system.request(next++ % KEYS));
+        if (answer.status === 200 && performance.now() > restartedAt) {
           firstAfterRestart = Math.min(firstAfterRestart, performance.now());
         }
       } catch {
         await sleep(5); // the server is down
       }
     }
+    connection.close();
   });
   await sleep(1000);
   const killedAt = performance.now();
@@ -304,7 +301,6 @@ async function recovery(system: System): Promise<{ fromRestartMs: number; fromKi
   while (firstAfterRestart === Number.POSITIVE_INFINITY && performance.now() < deadline) await sleep(5);
   stop = true;
   await Promise.all(clients);
-  await pool.destroy();
   return {
     fromRestartMs: Math.round(firstAfterRestart - restartedAt),
     fromKillMs: Math.round(firstAfterRestart - killedAt),

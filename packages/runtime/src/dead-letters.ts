@@ -1,24 +1,24 @@
 // Dead letters from outside the running engine: listing reads the store (safe while Eddy
-// runs), replay moves letters to the replay queue, which a starting engine delivers
+// runs: it sees what was durable when it looked), replay moves letters to the replay queue, which a starting engine delivers
 // (PartitionCore.recover). Replay therefore needs Eddy stopped: the caller checks
 // runningProcess() first.
 import type { FunctionTypename } from "./core/address.ts";
 import type { Key } from "./core/kv.ts";
 import { type DeadLetter, keys } from "./core/records.ts";
-import { LmdbStore } from "./store/lmdb-store.ts";
+import { LoggedStore } from "./store/logged-store.ts";
 
 export interface ListedDeadLetter {
   readonly partition: number;
   readonly letter: DeadLetter;
 }
 
-function partitionCount(store: LmdbStore, stateDir: string): number {
+function partitionCount(store: LoggedStore, stateDir: string): number {
   const count = store.get(["engine", "partitions"]) as number | undefined;
   if (count === undefined) throw new Error(`${stateDir} holds no Eddy state`);
   return count;
 }
 
-function readLetters(store: LmdbStore, stateDir: string): ListedDeadLetter[] {
+function readLetters(store: LoggedStore, stateDir: string): ListedDeadLetter[] {
   const letters: ListedDeadLetter[] = [];
   for (let partition = 0; partition < partitionCount(store, stateDir); partition++) {
     for (const { value } of store.scan(["p", partition, ...keys.deadLettersAll()])) {
@@ -29,7 +29,7 @@ function readLetters(store: LmdbStore, stateDir: string): ListedDeadLetter[] {
 }
 
 export async function listDeadLetters(stateDir: string): Promise<ListedDeadLetter[]> {
-  const store = new LmdbStore({ path: stateDir });
+  const store = await LoggedStore.openReadOnly(stateDir);
   try {
     return readLetters(store, stateDir);
   } finally {
@@ -42,7 +42,7 @@ export async function queueReplay(
   stateDir: string,
   select?: (letter: DeadLetter) => boolean,
 ): Promise<ListedDeadLetter[]> {
-  const store = new LmdbStore({ path: stateDir });
+  const store = new LoggedStore({ path: stateDir });
   try {
     const chosen = readLetters(store, stateDir).filter(({ letter }) => select === undefined || select(letter));
     const writes: { key: Key; value: unknown }[] = [];

@@ -15,7 +15,7 @@ import { type HttpFunctionEndpoint, HttpInvoker } from "./invoker/http-invoker.t
 import { InProcessInvoker } from "./invoker/in-process-invoker.ts";
 import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "./io/playground/egress.ts";
 import { PlaygroundIngress } from "./io/playground/ingress.ts";
-import { LmdbStore } from "./store/lmdb-store.ts";
+import { LoggedStore } from "./store/logged-store.ts";
 
 export interface RuntimeOptions {
   readonly module: ModuleConfig;
@@ -169,7 +169,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   }
   mkdirSync(options.stateDir, { recursive: true });
   writeFileSync(runningMarker, String(process.pid));
-  const store = new LmdbStore({ path: options.stateDir });
+  const store = new LoggedStore({ path: options.stateDir });
   const partitionCount = await checkPartitionCount(
     store,
     options.partitionCount ?? PARTITION_COUNT_DEFAULT,
@@ -262,7 +262,7 @@ export function runningProcess(stateDir: string): number | undefined {
 }
 
 /** The partition count is part of the data layout: a state directory keeps the one it was created with. */
-async function checkPartitionCount(store: LmdbStore, wanted: number, stateDir: string): Promise<number> {
+async function checkPartitionCount(store: LoggedStore, wanted: number, stateDir: string): Promise<number> {
   const stored = store.get(["engine", "partitions"]) as number | undefined;
   if (stored !== undefined && stored !== wanted) {
     await store.close();

@@ -1,6 +1,7 @@
-// The durable local store: one LMDB environment. Reads are synchronous (memory-mapped),
-// which suits the partition core; writes arrive as whole group commits, and commit()
-// resolves only once LMDB has synced the transaction to disk. State values, in-flight
+// One LMDB environment. Reads are synchronous (memory-mapped), which suits the partition
+// core; writes arrive as whole batches. Synced, commit() resolves only once LMDB has synced
+// the transaction to disk; deferred (under the write-ahead log, logged-store.ts), it
+// resolves once the writes are visible, and flushed() says when they are on disk. State values, in-flight
 // batches and backlog rows are stored in a compact binary form (record-codec.ts); every
 // other value as lmdb-js's msgpack.
 import { type Key as LmdbKey, open, type RootDatabase } from "lmdb";
@@ -17,22 +18,34 @@ function fromStore(key: Key, value: unknown): unknown {
 export interface LmdbStoreOptions {
   /** The state directory. */
   readonly path: string;
+  /**
+   * `synced` (default): a commit resolves once it is on disk. `deferred`: once it is
+   * visible; LMDB syncs it right after, overlapped with what follows, and keeps its
+   * integrity through a crash meanwhile (it falls back to the last synced transaction).
+   */
+  readonly sync?: "synced" | "deferred";
 }
 
 export class LmdbStore implements KV {
   readonly #db: RootDatabase<unknown, LmdbKey>;
+  readonly #deferred: boolean;
 
   constructor(options: LmdbStoreOptions) {
-    // Durability comes from syncing every commit; group commit amortizes the sync. lmdb-js
-    // by default syncs after the commit (overlappingSync), so a transaction's promise would
-    // mean visible, not durable; with it off, the promise resolves once the commit is synced.
+    // lmdb-js by default syncs after the commit (overlappingSync), so a write's promise
+    // means visible, not durable; synced mode turns that off, so it means durable.
+    this.#deferred = options.sync === "deferred";
     this.#db = open<unknown, LmdbKey>({
       path: options.path,
       compression: false,
       noSync: false,
-      overlappingSync: false,
+      overlappingSync: this.#deferred,
       noMemInit: true,
     });
+  }
+
+  /** Resolves once every commit so far is on disk. */
+  async flushed(): Promise<void> {
+    await this.#db.flushed;
   }
 
   get(key: Key): unknown {
@@ -61,9 +74,27 @@ export class LmdbStore implements KV {
     for (const { key, value } of range) yield { key: key as Key, value: fromStore(key as Key, value) };
   }
 
-  /** Writes one group commit in one transaction; resolves when it is durable. */
+  /**
+   * Writes a batch in one transaction, in order; resolves when it is durable (synced) or
+   * visible (deferred). Deferred writes are queued for lmdb-js's write thread, which does
+   * the B-tree work off the main thread; writes queued in one event turn share a transaction.
+   */
   async commit(writes: readonly PendingWrite[]): Promise<void> {
     if (writes.length === 0) return;
+    if (this.#deferred) {
+      let last: Promise<boolean> | undefined;
+      for (const write of writes) {
+        const key = write.key as LmdbKey;
+        if (write.value === undefined) last = this.#db.remove(key);
+        else {
+          const table = codecTable(write.key);
+          last = this.#db.put(key, table === undefined ? write.value : encodeRecord(table, write.value));
+        }
+      }
+      // Transactions commit in order, so the last write's commit covers the ones before it.
+      await last;
+      return;
+    }
     await this.#db.transaction(() => {
       for (const write of writes) {
         if (write.value === undefined) {

@@ -1,0 +1,216 @@
+// The durable store the runtime runs on: a write-ahead log in front of LMDB. A group commit
+// is durable once its frame is in the log (one sequential synced write); its writes then
+// wait in memory, readable, and reach LMDB in bulk a little later, in the background:
+// a key written by many commits meanwhile costs LMDB one write, and LMDB's own sync of
+// random pages no longer sits between a request and its answer.
+//
+// LMDB records the seq of the last frame it holds in the same transaction as the frame's
+// writes, so after a crash the store reopens LMDB and replays the frames after that seq;
+// segments go only once LMDB has synced what they hold. Writes are whole values (a put or a
+// delete), so replaying a frame LMDB partly holds is harmless.
+import { join } from "node:path";
+import { Packr } from "msgpackr";
+import type { Key, KeyValue } from "../core/kv.ts";
+import { OverlayKV, type PendingWrite } from "../core/overlay-kv.ts";
+import type { DurableStore } from "../engine/engine.ts";
+import { LmdbStore } from "./lmdb-store.ts";
+import { LogCorruptError, WriteAheadLog } from "./write-ahead-log.ts";
+
+/** Where LMDB keeps the seq of the last log frame it holds. */
+const APPLIED_KEY: Key = ["store", "applied-log-seq"];
+export const LOG_DIRECTORY = "log";
+
+export interface LoggedStoreOptions {
+  /** The state directory: LMDB's files, and the log in `log/`. */
+  readonly path: string;
+  /** Writes go to LMDB at least this often (default 100 ms)... */
+  readonly applyIntervalMs?: number;
+  /** ...and as soon as this many are waiting (default 8,192). */
+  readonly applyAtWrites?: number;
+  /** A log segment is closed and a new one begun at this size (default 64 MiB). */
+  readonly segmentBytes?: number;
+  /** Read the state as it is, changing nothing (see openReadOnly). */
+  readonly readOnly?: boolean;
+}
+
+/** Self-describing frames: no shared structures, so any frame decodes on its own. */
+const packr = new Packr({ useRecords: false });
+
+function encodeFrame(writes: readonly PendingWrite[]): Buffer {
+  const rows: unknown[] = new Array(writes.length);
+  for (let index = 0; index < writes.length; index++) {
+    const write = writes[index] as PendingWrite;
+    rows[index] = write.value === undefined ? [write.key] : [write.key, write.value];
+  }
+  return packr.pack(rows);
+}
+
+function decodeFrame(payload: Buffer): PendingWrite[] {
+  const rows = packr.unpack(payload) as ([Key] | [Key, unknown])[];
+  return rows.map((row) => ({ key: row[0], value: row.length === 1 ? undefined : row[1] }));
+}
+
+export class LoggedStore implements DurableStore {
+  readonly #lmdb: LmdbStore;
+  readonly #log: WriteAheadLog;
+  /** Writes durable in the log that LMDB does not hold yet; reads see them first. */
+  readonly #memtable: OverlayKV;
+  readonly #applyIntervalMs: number;
+  readonly #applyAtWrites: number;
+  readonly #readOnly: boolean;
+  #applying: Promise<void> | undefined;
+  #applyTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  /** The last frame whose writes the memtable holds (or LMDB, before any). */
+  #rememberedSeq: number;
+
+  constructor(options: LoggedStoreOptions) {
+    this.#readOnly = options.readOnly ?? false;
+    this.#applyIntervalMs = options.applyIntervalMs ?? 100;
+    this.#applyAtWrites = options.applyAtWrites ?? 8192;
+    this.#lmdb = new LmdbStore({ path: options.path, sync: "deferred" });
+    this.#memtable = new OverlayKV(this.#lmdb);
+    const applied = (this.#lmdb.get(APPLIED_KEY) as number | undefined) ?? 0;
+    try {
+      const { log, frames } = WriteAheadLog.open(join(options.path, LOG_DIRECTORY), applied, {
+        ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
+        readOnly: this.#readOnly,
+      });
+      this.#log = log;
+      for (const frame of frames) this.#remember(decodeFrame(frame.payload));
+      this.#rememberedSeq = log.lastSeq;
+    } catch (error) {
+      void this.#lmdb.close();
+      throw error;
+    }
+    this.#scheduleApply();
+  }
+
+  /**
+   * Opens the state to read, changing nothing, while Eddy may be running: what it reads is
+   * what was durable at the moment it opened. A running Eddy may drop log segments between
+   * the moment LMDB is read and the log is: that looks like a gap, so it tries again.
+   */
+  static async openReadOnly(path: string): Promise<LoggedStore> {
+    for (let attempt = 1; ; attempt++) {
+      let store: LoggedStore | undefined;
+      try {
+        store = new LoggedStore({ path, readOnly: true });
+        return store;
+      } catch (error) {
+        const racing = error instanceof LogCorruptError || (error as NodeJS.ErrnoException).code === "ENOENT";
+        if (!racing || attempt === 5) throw error;
+      }
+      // LMDB reads renew their snapshot in a later event turn.
+      await new Promise((resume) => setTimeout(resume, 20 * attempt));
+    }
+  }
+
+  get(key: Key): unknown {
+    return this.#memtable.get(key);
+  }
+
+  put(): void {
+    throw new Error("LoggedStore.put: write through commit()");
+  }
+
+  insert(): void {
+    throw new Error("LoggedStore.insert: write through commit()");
+  }
+
+  delete(): void {
+    throw new Error("LoggedStore.delete: write through commit()");
+  }
+
+  scan(prefix: Key, options?: { readonly before?: Key; readonly limit?: number }): Iterable<KeyValue> {
+    return this.#memtable.scan(prefix, options);
+  }
+
+  /** Makes one group commit durable (in the log), then readable. One at a time. */
+  async commit(writes: readonly PendingWrite[]): Promise<void> {
+    if (this.#readOnly) throw new Error("LoggedStore.commit: the store was opened read-only");
+    if (writes.length === 0) return;
+    const seq = await this.#log.append(encodeFrame(writes));
+    this.#remember(writes);
+    this.#rememberedSeq = seq;
+    this.#scheduleApply();
+  }
+
+  /** The frames the log holds for LMDB (for tests and diagnostics). */
+  get logSegmentCount(): number {
+    return this.#log.segmentCount;
+  }
+
+  /** Hands everything waiting to LMDB and waits until LMDB has it on disk. */
+  async applyAll(): Promise<void> {
+    while (this.#applying !== undefined) await this.#applying;
+    await this.#apply();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#applyTimer !== undefined) clearTimeout(this.#applyTimer);
+    if (!this.#readOnly) await this.applyAll();
+    this.#log.close();
+    // LMDB has synced everything now: the segment last written to goes as well.
+    if (!this.#readOnly) this.#log.dropThrough(this.#rememberedSeq);
+    await this.#lmdb.close();
+  }
+
+  #remember(writes: readonly PendingWrite[]): void {
+    for (const write of writes) {
+      if (write.value === undefined) this.#memtable.delete(write.key);
+      else this.#memtable.put(write.key, write.value);
+    }
+  }
+
+  #scheduleApply(): void {
+    if (this.#readOnly || this.#closed || this.#applying !== undefined) return;
+    if (this.#memtable.pendingCount >= this.#applyAtWrites) {
+      if (this.#applyTimer !== undefined) clearTimeout(this.#applyTimer);
+      this.#applyTimer = undefined;
+      void this.#applyInBackground();
+      return;
+    }
+    if (this.#applyTimer !== undefined || this.#memtable.pendingCount === 0) return;
+    this.#applyTimer = setTimeout(() => {
+      this.#applyTimer = undefined;
+      void this.#applyInBackground();
+    }, this.#applyIntervalMs);
+    this.#applyTimer.unref();
+  }
+
+  async #applyInBackground(): Promise<void> {
+    if (this.#closed) return;
+    await this.#apply();
+    this.#scheduleApply();
+  }
+
+  /**
+   * Moves the waiting writes to LMDB: they stay readable here until LMDB shows them, and
+   * the log segments that hold them go once LMDB has synced them.
+   */
+  async #apply(): Promise<void> {
+    const upTo = this.#rememberedSeq;
+    const writes = this.#memtable.seal();
+    if (writes.length === 0) {
+      this.#memtable.release();
+      return;
+    }
+    // The seq goes last: should LMDB hold only part of the writes, it does not claim them.
+    writes.push({ key: APPLIED_KEY, value: upTo });
+    const applying = (async () => {
+      try {
+        await this.#lmdb.commit(writes);
+        this.#memtable.release();
+        await this.#lmdb.flushed();
+        this.#log.dropThrough(upTo);
+      } finally {
+        this.#applying = undefined;
+      }
+    })();
+    this.#applying = applying;
+    await applying;
+  }
+}
