@@ -23,9 +23,9 @@ export const LOG_DIRECTORY = "log";
 export interface LoggedStoreOptions {
   /** The state directory: LMDB's files, and the log in `log/`. */
   readonly path: string;
-  /** Writes go to LMDB at least this often (default 100 ms)... */
+  /** Writes go to LMDB at least this often (default 1 s)... */
   readonly applyIntervalMs?: number;
-  /** ...and as soon as this many are waiting (default 8,192). */
+  /** ...and as soon as this many are waiting (default 32,768). */
   readonly applyAtWrites?: number;
   /** A log segment is closed and a new one begun at this size (default 64 MiB). */
   readonly segmentBytes?: number;
@@ -66,8 +66,8 @@ export class LoggedStore implements DurableStore {
 
   constructor(options: LoggedStoreOptions) {
     this.#readOnly = options.readOnly ?? false;
-    this.#applyIntervalMs = options.applyIntervalMs ?? 100;
-    this.#applyAtWrites = options.applyAtWrites ?? 8192;
+    this.#applyIntervalMs = options.applyIntervalMs ?? 1000;
+    this.#applyAtWrites = options.applyAtWrites ?? 32_768;
     this.#lmdb = new LmdbStore({ path: options.path, sync: "deferred" });
     this.#memtable = new OverlayKV(this.#lmdb);
     const applied = (this.#lmdb.get(APPLIED_KEY) as number | undefined) ?? 0;
