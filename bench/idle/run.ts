@@ -19,6 +19,7 @@ import { keys, type RegisteredSpec, type StoredState } from "../../packages/runt
 import { Engine } from "../../packages/runtime/src/engine/engine.ts";
 import { InProcessInvoker } from "../../packages/runtime/src/invoker/in-process-invoker.ts";
 import { LmdbStore } from "../../packages/runtime/src/store/lmdb-store.ts";
+import { LoggedStore } from "../../packages/runtime/src/store/logged-store.ts";
 import { machine } from "../machine.ts";
 
 const { values } = parseArgs({
@@ -86,7 +87,8 @@ async function measureStore(dir: string, instances: number): Promise<{ rssAnonMb
   };
   const catalog: Catalog = { functionSettings: (t) => (t === TYPENAME ? settings : undefined), hasEgress: () => false };
   const engine = new Engine({
-    store: new LmdbStore({ path: dir }),
+    // The runtime's store: the write-ahead log in front of LMDB (the seed went to LMDB directly).
+    store: new LoggedStore({ path: dir }),
     catalog,
     invoker: new InProcessInvoker(createEndpoint([fn])),
     partitionCount: PARTITIONS,
@@ -100,7 +102,8 @@ async function measureStore(dir: string, instances: number): Promise<{ rssAnonMb
   }
   await Promise.all(accepted);
   while (engine.invocationsInFlight > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  // Past the store's apply interval (1 s): LMDB has taken the writes, and its page buffers count.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
   (globalThis as { gc?: () => void }).gc?.();
   const memory = memoryMb();
   await engine.stop();

@@ -19,6 +19,8 @@ import { LogCorruptError, WriteAheadLog } from "./write-ahead-log.ts";
 /** Where LMDB keeps the seq of the last log frame it holds. */
 const APPLIED_KEY: Key = ["store", "applied-log-seq"];
 export const LOG_DIRECTORY = "log";
+/** The most writes one LMDB transaction of an apply holds. */
+const APPLY_TRANSACTION_WRITES = 2048;
 
 export interface LoggedStoreOptions {
   /** The state directory: LMDB's files, and the log in `log/`. */
@@ -202,7 +204,12 @@ export class LoggedStore implements DurableStore {
     writes.push({ key: APPLIED_KEY, value: upTo });
     const applying = (async () => {
       try {
-        await this.#lmdb.commit(writes);
+        // In transactions of a bounded size: LMDB keeps a buffer for every page a
+        // transaction dirtied, at its peak, for reuse; one huge transaction over a big store
+        // would keep tens of MB (bench/idle).
+        for (let start = 0; start < writes.length; start += APPLY_TRANSACTION_WRITES) {
+          await this.#lmdb.commit(writes.slice(start, start + APPLY_TRANSACTION_WRITES));
+        }
         this.#memtable.release();
         await this.#lmdb.flushed();
         this.#log.dropThrough(upTo);
