@@ -60,6 +60,7 @@ export class LoggedStore implements DurableStore {
   readonly #applyIntervalMs: number;
   readonly #applyAtWrites: number;
   readonly #readOnly: boolean;
+  readonly #path: string;
   #applying: Promise<void> | undefined;
   #applyTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -68,6 +69,7 @@ export class LoggedStore implements DurableStore {
 
   constructor(options: LoggedStoreOptions) {
     this.#readOnly = options.readOnly ?? false;
+    this.#path = options.path;
     this.#applyIntervalMs = options.applyIntervalMs ?? 1000;
     this.#applyAtWrites = options.applyAtWrites ?? 32_768;
     this.#lmdb = new LmdbStore({ path: options.path, sync: "deferred" });
@@ -183,9 +185,20 @@ export class LoggedStore implements DurableStore {
     this.#applyTimer.unref();
   }
 
+  /**
+   * A failed apply leaves the log in place (nothing acknowledged is lost) but the store
+   * cannot go on: the error ends the process, naming the state directory.
+   */
   async #applyInBackground(): Promise<void> {
     if (this.#closed) return;
-    await this.#apply();
+    try {
+      await this.#apply();
+    } catch (error) {
+      throw new Error(
+        `state directory ${this.#path}: applying the write-ahead log to LMDB failed: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
     this.#scheduleApply();
   }
 

@@ -179,7 +179,7 @@ export class WriteAheadLog {
         write(fd, frame, offset, frame.length - offset, null, (error, written) => {
           if (error !== null) {
             this.#appending = false;
-            this.#broken = new Error(`write-ahead log: appending frame ${seq} failed: ${error.message}`);
+            this.#broken = new Error(`write-ahead log ${this.#dir}: appending frame ${seq} failed: ${error.message}`);
             reject(this.#broken);
             return;
           }
