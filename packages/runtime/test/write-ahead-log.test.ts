@@ -90,6 +90,23 @@ describe("WriteAheadLog", () => {
     }
   });
 
+  it("forgets a segment a crash left without a whole frame, so the next one is not deleted in its name", async () => {
+    for (const left of ["nothing", "half a header"] as const) {
+      const dir = freshDir();
+      (await writeFrames(dir, 5)).close();
+      // Killed during the first append after a restart: the new segment has no whole frame.
+      writeFileSync(join(dir, "0000000000000006.log"), left === "nothing" ? "" : Buffer.alloc(7, 1));
+      const { log, frames } = WriteAheadLog.open(dir, 0);
+      assert.deepEqual(texts(frames), expected(1, 5), left);
+      assert.equal(await log.append(payload(6)), 6);
+      assert.equal(await log.append(payload(7)), 7);
+      log.dropThrough(5);
+      log.close();
+      assert.deepEqual(segmentFiles(dir), ["0000000000000006.log"], left);
+      assert.deepEqual(texts(WriteAheadLog.open(dir, 5).frames), expected(6, 7), left);
+    }
+  });
+
   it("refuses damage before the last segment's tail, naming the file and offset", async () => {
     const dir = freshDir();
     (await writeFrames(dir, 30, 200)).close();

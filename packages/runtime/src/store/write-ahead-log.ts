@@ -136,6 +136,13 @@ export class WriteAheadLog {
         offset += HEADER_BYTES + frame.payload.length;
       }
       segment.lastSeq = seq;
+      if (last && seq < segment.firstSeq) {
+        // A crash during the segment's first append left no whole frame: the segment is
+        // forgotten, or the next append would start a second one under the same name.
+        if (!this.#readOnly) rmSync(segment.path, { force: true });
+        segments.pop();
+        break;
+      }
       if (expected !== undefined && segment.firstSeq !== expected) {
         throw new LogCorruptError(
           `write-ahead log ${this.#dir}: segment ${segment.path} starts at ${segment.firstSeq}, expected ${expected}`,
