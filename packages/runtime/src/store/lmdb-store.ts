@@ -82,17 +82,18 @@ export class LmdbStore implements KV {
   async commit(writes: readonly PendingWrite[]): Promise<void> {
     if (writes.length === 0) return;
     if (this.#deferred) {
-      let last: Promise<boolean> | undefined;
-      for (const write of writes) {
+      const written: Promise<boolean>[] = new Array(writes.length);
+      for (let index = 0; index < writes.length; index++) {
+        const write = writes[index] as PendingWrite;
         const key = write.key as LmdbKey;
-        if (write.value === undefined) last = this.#db.remove(key);
+        if (write.value === undefined) written[index] = this.#db.remove(key);
         else {
           const table = codecTable(write.key);
-          last = this.#db.put(key, table === undefined ? write.value : encodeRecord(table, write.value));
+          written[index] = this.#db.put(key, table === undefined ? write.value : encodeRecord(table, write.value));
         }
       }
-      // Transactions commit in order, so the last write's commit covers the ones before it.
-      await last;
+      // All of them, so a failed transaction is one error here, not an unhandled rejection per write.
+      await Promise.all(written);
       return;
     }
     await this.#db.transaction(() => {

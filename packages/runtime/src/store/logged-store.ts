@@ -4,10 +4,10 @@
 // a key written by many commits meanwhile costs LMDB one write, and LMDB's own sync of
 // random pages no longer sits between a request and its answer.
 //
-// LMDB records the seq of the last frame it holds in the same transaction as the frame's
-// writes, so after a crash the store reopens LMDB and replays the frames after that seq;
-// segments go only once LMDB has synced what they hold. Writes are whole values (a put or a
-// delete), so replaying a frame LMDB partly holds is harmless.
+// LMDB records the seq of the last frame it holds after that frame's writes (in the last
+// transaction of an apply), so after a crash the store reopens LMDB and replays the frames
+// after that seq; segments go only once LMDB has synced what they hold. Writes are whole
+// values (a put or a delete), so replaying a frame LMDB partly holds is harmless.
 import { join } from "node:path";
 import { Packr } from "msgpackr";
 import type { Key, KeyValue } from "../core/kv.ts";
@@ -97,10 +97,8 @@ export class LoggedStore implements DurableStore {
    */
   static async openReadOnly(path: string): Promise<LoggedStore> {
     for (let attempt = 1; ; attempt++) {
-      let store: LoggedStore | undefined;
       try {
-        store = new LoggedStore({ path, readOnly: true });
-        return store;
+        return new LoggedStore({ path, readOnly: true });
       } catch (error) {
         const racing = error instanceof LogCorruptError || (error as NodeJS.ErrnoException).code === "ENOENT";
         if (!racing || attempt === 5) throw error;
@@ -140,7 +138,7 @@ export class LoggedStore implements DurableStore {
     this.#scheduleApply();
   }
 
-  /** The frames the log holds for LMDB (for tests and diagnostics). */
+  /** How many segment files the log holds (for tests and diagnostics). */
   get logSegmentCount(): number {
     return this.#log.segmentCount;
   }
