@@ -1,5 +1,6 @@
 // The eddy command line. Each command lives in its own module under commands/;
 // this file only dispatches and turns usage errors into exit code 2.
+import { checkpointsCommand, savepointCommand } from "./commands/checkpoints.ts";
 import { deadLettersCommand } from "./commands/dead-letters.ts";
 import { devCommand } from "./commands/dev.ts";
 import { ConfigurationError, runCommand } from "./commands/run.ts";
@@ -17,14 +18,28 @@ Commands:
       listen on 127.0.0.1 unless --host says otherwise; with a token (the file's
       content, or EDDY_TOKEN) they answer only Authorization: Bearer <token>.
       --retention: how long idempotency keys and request-reply answers are kept.
+      Checkpoints: --checkpoints URL (file:///dir, s3://bucket/prefix?endpoint=…,
+      gs://bucket/prefix) [--checkpoint-interval 10s] [--checkpoint-retain 3]
+      [--ack-after-checkpoint]: incremental checkpoints of all state to blob
+      storage; started on an empty state directory, Eddy restores the newest one
+      that verifies. --ack-after-checkpoint: HTTP ingress answers only once a
+      checkpoint holds the message (it survives the loss of the disk).
   dev <functions.ts> --module <module.yaml> [--state-dir DIR] [--host H] [--token-file F]
-      [--retention 24h]
+      [--retention 24h] [--checkpoints URL ...as for run]
       The runtime with your TypeScript functions in-process (no HTTP hop);
       saving the functions file reloads it.
   dead-letters list [--state-dir DIR] [--json]
   dead-letters replay <number>... | --all [--state-dir DIR]
       List what the failure policy set aside (works while Eddy runs), or queue
       it for delivery at the next start (Eddy must be stopped).
+  checkpoints list|verify [ID] --checkpoints URL [--json]
+  checkpoints restore <ID|NAME> --checkpoints URL [--state-dir DIR]
+  checkpoints create [--state-dir DIR] [--checkpoints URL]
+  savepoint <NAME> [--state-dir DIR] [--checkpoints URL]
+      List the checkpoints and savepoints a store holds; verify that they would
+      restore (every file's size and SHA-256); restore one into an empty state
+      directory; take a checkpoint or a named savepoint (never deleted by
+      retention) now, through the Eddy running on DIR, or directly when none is.
   send <namespace/type/id> <value> [--type T] [--wait S] [--idempotency-key K]
        [--ingress URL] [--token-file F]
       Send a message through a running Eddy's HTTP ingress (default
@@ -40,9 +55,11 @@ Options:
 `;
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
+  checkpoints: checkpointsCommand,
   "dead-letters": deadLettersCommand,
   dev: devCommand,
   run: runCommand,
+  savepoint: savepointCommand,
   send: sendCommand,
   serve: serveCommand,
 };

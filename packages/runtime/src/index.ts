@@ -1,4 +1,23 @@
 // @eddy/runtime's public surface.
+
+export type { BlobStore } from "./checkpoint/blob/blob-store.ts";
+export { openBlobStore } from "./checkpoint/blob/open-blob-store.ts";
+export { readCatalog } from "./checkpoint/catalog.ts";
+export type { CheckpointRequest } from "./checkpoint/checkpointer.ts";
+export { writeLocalCheckpoint } from "./checkpoint/checkpointer.ts";
+export type { Manifest } from "./checkpoint/manifest.ts";
+export { checkSavepointName } from "./checkpoint/manifest.ts";
+export { checkpointStateDir } from "./checkpoint/offline.ts";
+export { isEmptyStateDir, restoreCheckpoint } from "./checkpoint/restore.ts";
+export { verifyCheckpoint } from "./checkpoint/verify.ts";
 export * from "./config/index.ts";
+export { CONTROL_SOCKET, callControlSocket } from "./control-socket.ts";
 export { listDeadLetters, queueReplay } from "./dead-letters.ts";
-export { RUNNING_MARKER, type RunningRuntime, type RuntimeOptions, runningProcess, startRuntime } from "./runtime.ts";
+export {
+  type CheckpointSettings,
+  RUNNING_MARKER,
+  type RunningRuntime,
+  type RuntimeOptions,
+  runningProcess,
+  startRuntime,
+} from "./runtime.ts";

@@ -6,7 +6,14 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ToFunction } from "@eddy/protocol";
 import type { Endpoint } from "@eddy/sdk";
+import type { BlobStore } from "./checkpoint/blob/blob-store.ts";
+import { openBlobStore } from "./checkpoint/blob/open-blob-store.ts";
+import type { WrittenCheckpoint } from "./checkpoint/checkpoint-writer.ts";
+import type { CheckpointRequest } from "./checkpoint/checkpointer.ts";
+import { Checkpointer, readLocalCheckpoint, writeLocalCheckpoint } from "./checkpoint/checkpointer.ts";
+import { isEmptyStateDir, restoreCheckpoint } from "./checkpoint/restore.ts";
 import { type ModuleConfig, type ResolvedFunction, resolveFunction } from "./config/index.ts";
+import { type ControlSocket, listenControlSocket } from "./control-socket.ts";
 import type { Address, FunctionTypename } from "./core/address.ts";
 import type { Catalog, FailurePolicy, FunctionSettings } from "./core/partition-core.ts";
 import type { DeadLetter } from "./core/records.ts";
@@ -37,6 +44,19 @@ export interface RuntimeOptions {
   readonly log?: (line: string) => void;
   /** A function failed under the stop policy. */
   readonly onStop?: (reason: string) => void;
+  /** Checkpoints to blob storage, and restore from them when the state directory is empty. */
+  readonly checkpoints?: CheckpointSettings;
+}
+
+export interface CheckpointSettings {
+  /** file:///dir, a directory path, s3://bucket/prefix or gs://bucket/prefix. */
+  readonly location: string;
+  /** Between checkpoints (default 10 s); 0: only on demand. */
+  readonly intervalMs?: number;
+  /** Checkpoints kept (default 3). */
+  readonly keep?: number;
+  /** HTTP ingress messages are acknowledged only once a checkpoint holds them. */
+  readonly acknowledgeAfterCheckpoint?: boolean;
 }
 
 export interface RunningRuntime {
@@ -47,6 +67,8 @@ export interface RunningRuntime {
    * which types exist is fixed for the life of the runtime.
    */
   replaceInProcess(endpoint: Endpoint): void;
+  /** Takes a checkpoint (or savepoint) now; undefined when nothing changed since the last. Needs `checkpoints`. */
+  checkpoint(request?: CheckpointRequest): Promise<WrittenCheckpoint | undefined>;
   stop(): Promise<void>;
 }
 
@@ -169,7 +191,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   }
   mkdirSync(options.stateDir, { recursive: true });
   writeFileSync(runningMarker, String(process.pid));
-  const store = new LoggedStore({ path: options.stateDir });
+  const blobs =
+    options.checkpoints === undefined ? undefined : await openCheckpoints(options.stateDir, options.checkpoints, log);
+  const chained = blobs === undefined ? undefined : readLocalCheckpoint(options.stateDir, blobs.url);
+  const store = new LoggedStore({
+    path: options.stateDir,
+    ...(chained === undefined ? {} : { keepLogAfter: chained.seq }),
+  });
   const partitionCount = await checkPartitionCount(
     store,
     options.partitionCount ?? PARTITION_COUNT_DEFAULT,
@@ -215,6 +243,22 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     },
   });
   for (const egress of playgroundEgresses) egress.attach(engine, store);
+  const checkpointer =
+    blobs === undefined
+      ? undefined
+      : new Checkpointer({
+          store,
+          blobs,
+          partitionCount,
+          log,
+          ...(options.checkpoints?.intervalMs === undefined ? {} : { intervalMs: options.checkpoints.intervalMs }),
+          ...(options.checkpoints?.keep === undefined ? {} : { keep: options.checkpoints.keep }),
+        });
+
+  const checkpointed =
+    checkpointer !== undefined && options.checkpoints?.acknowledgeAfterCheckpoint === true
+      ? () => checkpointer.coveredNow()
+      : undefined;
   const ingresses = module.ingresses.map(
     (ingress) =>
       new PlaygroundIngress(engine, {
@@ -222,8 +266,20 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
         host,
         maxBodyBytes: INGRESS_BODY_BYTES_MAX,
         ...(options.token === undefined ? {} : { token: options.token }),
+        ...(checkpointed === undefined ? {} : { checkpointed }),
       }),
   );
+
+  let control: ControlSocket | undefined;
+  if (checkpointer !== undefined) {
+    try {
+      control = await listenControlSocket(options.stateDir, (path) => controlRequest(checkpointer, path));
+    } catch (error) {
+      log(
+        `eddy: warning: no control socket in ${options.stateDir} (${(error as Error).message}); eddy checkpoints create and eddy savepoint cannot reach this process`,
+      );
+    }
+  }
 
   engine.start();
   const egressUrls = await Promise.all(playgroundEgresses.map((egress) => egress.listen()));
@@ -232,13 +288,77 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     ingressUrls,
     egressUrls,
     replaceInProcess: (endpoint) => invoker.replaceInProcess(endpoint),
+    checkpoint(request) {
+      if (checkpointer === undefined) throw new Error("checkpoint: Eddy runs without --checkpoints");
+      return checkpointer.checkpoint(request);
+    },
     async stop() {
       await Promise.all(ingresses.map((ingress) => ingress.close()));
+      await control?.close();
+      await checkpointer?.close();
       await engine.stop();
+      await blobs?.close();
       await Promise.all(playgroundEgresses.map((egress) => egress.close()));
       rmSync(runningMarker, { force: true });
     },
   };
+}
+
+/** What the control socket does: `/checkpoints` takes a checkpoint now, `/savepoints/<name>` a savepoint. */
+async function controlRequest(checkpointer: Checkpointer, path: string): Promise<{ status: number; body: unknown }> {
+  const summary = (written: WrittenCheckpoint) => ({
+    id: written.manifest.id,
+    kind: written.manifest.kind,
+    name: written.manifest.name,
+    seq: written.manifest.seq,
+    key: written.key,
+    uploadedBytes: written.uploadedBytes,
+  });
+  if (path === "/checkpoints") {
+    const written = await checkpointer.checkpoint();
+    if (written !== undefined) return { status: 200, body: summary(written) };
+    return { status: 200, body: { unchanged: true, id: checkpointer.latest?.id, seq: checkpointer.latest?.seq } };
+  }
+  const savepoint = /^\/savepoints\/([^/]+)$/.exec(path);
+  if (savepoint !== null) {
+    try {
+      const written = await checkpointer.checkpoint({ savepointName: decodeURIComponent(savepoint[1] as string) });
+      return { status: 200, body: summary(written as WrittenCheckpoint) };
+    } catch (error) {
+      return { status: 409, body: { error: (error as Error).message } };
+    }
+  }
+  return { status: 404, body: { error: `no such control request: ${path}` } };
+}
+
+/**
+ * Opens the checkpoint store; on an empty state directory, restores the newest checkpoint
+ * there first (an empty store is a fresh start; a store whose checkpoints all fail to
+ * restore is an error, not a silent empty start).
+ */
+async function openCheckpoints(
+  stateDir: string,
+  settings: CheckpointSettings,
+  log: (line: string) => void,
+): Promise<BlobStore> {
+  const opened = await openBlobStore(settings.location);
+  if (!opened.ok) throw new Error(opened.error);
+  const blobs = opened.store;
+  if (!isEmptyStateDir(stateDir)) return blobs;
+  const restored = await restoreCheckpoint({ store: blobs, stateDir, log });
+  if (restored.ok) {
+    writeLocalCheckpoint(stateDir, blobs.url, restored.manifest);
+    log(
+      `eddy: restored ${restored.manifest.kind} ${restored.manifest.id} (${(restored.bytes / 1e6).toFixed(1)} MB) in ${(restored.ms / 1000).toFixed(1)} s`,
+    );
+    return blobs;
+  }
+  if (restored.reason === "none") {
+    log(`eddy: no checkpoint in ${blobs.url} yet; starting with empty state`);
+    return blobs;
+  }
+  await blobs.close();
+  throw new Error(restored.error);
 }
 
 /** A file in the state directory naming the process that runs on it (left behind by kill -9, hence the liveness check). */

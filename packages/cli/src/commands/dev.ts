@@ -7,6 +7,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { startRuntime } from "@eddy/runtime";
 import { type AnyStatefulFunction, createEndpoint } from "@eddy/sdk";
+import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
 import { parseRetention } from "../retention.ts";
 import { readToken } from "../token.ts";
 import { UsageError } from "../usage.ts";
@@ -28,6 +29,7 @@ export async function devCommand(args: string[]): Promise<void> {
       host: { type: "string" },
       "token-file": { type: "string" },
       retention: { type: "string" },
+      ...CHECKPOINT_OPTIONS,
     },
   });
   const [functionsPath, ...extra] = positionals;
@@ -38,6 +40,7 @@ export async function devCommand(args: string[]): Promise<void> {
 
   const token = readToken(values["token-file"]);
   const retentionMs = parseRetention(values.retention);
+  const checkpoints = checkpointSettings(values);
   const functions = await importFunctions(functionsPath, 0);
   if (functions.length === 0) throw new UsageError(`${functionsPath} exports no stateful functions`);
   const module = await loadModulesOrThrow(modules);
@@ -50,6 +53,7 @@ export async function devCommand(args: string[]): Promise<void> {
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(token === undefined ? {} : { token }),
     ...(retentionMs === undefined ? {} : { retentionMs }),
+    ...(checkpoints === undefined ? {} : { checkpoints }),
   });
   for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);
   for (const url of runtime.egressUrls) process.stdout.write(`eddy: egress listening on ${url}\n`);

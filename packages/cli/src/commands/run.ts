@@ -4,6 +4,7 @@
 // the store before exiting.
 import { parseArgs } from "node:util";
 import { loadModuleFiles, type ModuleConfig, startRuntime } from "@eddy/runtime";
+import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
 import { parseRetention } from "../retention.ts";
 import { readToken } from "../token.ts";
 import { UsageError } from "../usage.ts";
@@ -33,6 +34,7 @@ export async function runCommand(args: string[]): Promise<void> {
       "failure-policy": { type: "string" },
       "token-file": { type: "string" },
       retention: { type: "string" },
+      ...CHECKPOINT_OPTIONS,
     },
   });
   if (positionals.length === 0) throw new UsageError("give the module.yaml file(s) to run");
@@ -43,6 +45,7 @@ export async function runCommand(args: string[]): Promise<void> {
 
   const token = readToken(values["token-file"]);
   const retentionMs = parseRetention(values.retention);
+  const checkpoints = checkpointSettings(values);
   const module = await loadModulesOrThrow(positionals);
 
   const stateDir = values["state-dir"] ?? "eddy-state";
@@ -57,6 +60,7 @@ export async function runCommand(args: string[]): Promise<void> {
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(token === undefined ? {} : { token }),
     ...(retentionMs === undefined ? {} : { retentionMs }),
+    ...(checkpoints === undefined ? {} : { checkpoints }),
     onStop: () => stopRequested(1),
   });
   for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);

@@ -17,7 +17,7 @@ import { LmdbStore } from "./lmdb-store.ts";
 import { LogCorruptError, WriteAheadLog } from "./write-ahead-log.ts";
 
 /** Where LMDB keeps the seq of the last log frame it holds. */
-const APPLIED_KEY: Key = ["store", "applied-log-seq"];
+export const APPLIED_KEY: Key = ["store", "applied-log-seq"];
 export const LOG_DIRECTORY = "log";
 /** The most writes one LMDB transaction of an apply holds. */
 const APPLY_TRANSACTION_WRITES = 2048;
@@ -33,6 +33,8 @@ export interface LoggedStoreOptions {
   readonly segmentBytes?: number;
   /** Read the state as it is, changing nothing (see openReadOnly). */
   readonly readOnly?: boolean;
+  /** Log frames after this seq stay until keepLogAfter moves on: the next checkpoint reads them. */
+  readonly keepLogAfter?: number;
 }
 
 /** Self-describing frames: no shared structures, so any frame decodes on its own. */
@@ -66,19 +68,22 @@ export class LoggedStore implements DurableStore {
   #closed = false;
   /** The last frame whose writes the memtable holds (or LMDB, before any). */
   #rememberedSeq: number;
+  #keepLogAfter: number | undefined;
 
   constructor(options: LoggedStoreOptions) {
     this.#readOnly = options.readOnly ?? false;
     this.#path = options.path;
     this.#applyIntervalMs = options.applyIntervalMs ?? 1000;
     this.#applyAtWrites = options.applyAtWrites ?? 32_768;
+    this.#keepLogAfter = options.keepLogAfter;
     this.#lmdb = new LmdbStore({ path: options.path, sync: "deferred" });
     this.#memtable = new OverlayKV(this.#lmdb);
-    const applied = (this.#lmdb.get(APPLIED_KEY) as number | undefined) ?? 0;
+    const applied = this.#lmdbSeq();
     try {
       const { log, frames } = WriteAheadLog.open(join(options.path, LOG_DIRECTORY), applied, {
         ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
         readOnly: this.#readOnly,
+        ...(options.keepLogAfter === undefined ? {} : { keepAfter: options.keepLogAfter }),
       });
       this.#log = log;
       for (const frame of frames) this.#remember(decodeFrame(frame.payload));
@@ -143,6 +148,58 @@ export class LoggedStore implements DurableStore {
     return this.#log.segmentCount;
   }
 
+  /** The state directory. */
+  get path(): string {
+    return this.#path;
+  }
+
+  /** The seq of the last durable commit: the state as of a checkpoint is named by it. */
+  get lastSeq(): number {
+    return this.#rememberedSeq;
+  }
+
+  /** The oldest frame the log still holds, and the bytes it takes (checkpoints read the log). */
+  get logFirstSeq(): number {
+    return this.#log.firstSeq;
+  }
+
+  get logBytes(): number {
+    return this.#log.bytes;
+  }
+
+  /**
+   * Keeps the log's frames after `seq` (undefined: none beyond what LMDB needs) until told
+   * otherwise: the next incremental checkpoint reads them (readLogFrames).
+   */
+  keepLogAfter(seq: number | undefined): void {
+    this.#keepLogAfter = seq;
+    if (!this.#readOnly && !this.#closed && this.#applying === undefined) this.#dropLog(this.#lmdbSeq());
+  }
+
+  /**
+   * Copies LMDB, compacted, into `dir` (which must exist and hold no data.mdb) holding
+   * exactly the commits up to the seq returned: everything waiting is applied first, and no
+   * apply runs until the copy is done. Commits go on meanwhile, into the memtable.
+   */
+  async snapshot(dir: string): Promise<number> {
+    if (this.#readOnly || this.#closed) throw new Error("LoggedStore.snapshot: the store is closed or read-only");
+    while (this.#applying !== undefined) await this.#applying;
+    let seq = 0;
+    const taking = (async () => {
+      try {
+        await this.#applyWaiting();
+        seq = this.#lmdbSeq();
+        await this.#lmdb.backup(dir);
+      } finally {
+        this.#applying = undefined;
+      }
+    })();
+    this.#applying = taking;
+    await taking;
+    this.#scheduleApply();
+    return seq;
+  }
+
   /** Hands everything waiting to LMDB and waits until LMDB has it on disk. */
   async applyAll(): Promise<void> {
     while (this.#applying !== undefined) await this.#applying;
@@ -155,8 +212,9 @@ export class LoggedStore implements DurableStore {
     if (this.#applyTimer !== undefined) clearTimeout(this.#applyTimer);
     if (!this.#readOnly) await this.applyAll();
     this.#log.close();
-    // LMDB has synced everything now: the segment last written to goes as well.
-    if (!this.#readOnly) this.#log.dropThrough(this.#rememberedSeq);
+    // LMDB has synced everything now: the segment last written to goes as well (unless a
+    // checkpoint still needs it).
+    if (!this.#readOnly) this.#dropLog(this.#rememberedSeq);
     await this.#lmdb.close();
   }
 
@@ -188,7 +246,8 @@ export class LoggedStore implements DurableStore {
    * cannot go on: the error ends the process, naming the state directory.
    */
   async #applyInBackground(): Promise<void> {
-    if (this.#closed) return;
+    // A snapshot (or applyAll) may hold the apply; it schedules the next when done.
+    if (this.#closed || this.#applying !== undefined) return;
     try {
       await this.#apply();
     } catch (error) {
@@ -205,6 +264,19 @@ export class LoggedStore implements DurableStore {
    * the log segments that hold them go once LMDB has synced them.
    */
   async #apply(): Promise<void> {
+    const applying = (async () => {
+      try {
+        await this.#applyWaiting();
+      } finally {
+        this.#applying = undefined;
+      }
+    })();
+    this.#applying = applying;
+    await applying;
+  }
+
+  /** The body of an apply; the caller holds #applying. */
+  async #applyWaiting(): Promise<void> {
     const upTo = this.#rememberedSeq;
     const writes = this.#memtable.seal();
     if (writes.length === 0) {
@@ -213,22 +285,24 @@ export class LoggedStore implements DurableStore {
     }
     // The seq goes last: should LMDB hold only part of the writes, it does not claim them.
     writes.push({ key: APPLIED_KEY, value: upTo });
-    const applying = (async () => {
-      try {
-        // In transactions of a bounded size: LMDB keeps a buffer for every page a
-        // transaction dirtied, at its peak, for reuse; one huge transaction over a big store
-        // would keep tens of MB (bench/idle).
-        for (let start = 0; start < writes.length; start += APPLY_TRANSACTION_WRITES) {
-          await this.#lmdb.commit(writes.slice(start, start + APPLY_TRANSACTION_WRITES));
-        }
-        this.#memtable.release();
-        await this.#lmdb.flushed();
-        this.#log.dropThrough(upTo);
-      } finally {
-        this.#applying = undefined;
-      }
-    })();
-    this.#applying = applying;
-    await applying;
+    // In transactions of a bounded size: LMDB keeps a buffer for every page a transaction
+    // dirtied, at its peak, for reuse; one huge transaction over a big store would keep
+    // tens of MB (bench/idle).
+    for (let start = 0; start < writes.length; start += APPLY_TRANSACTION_WRITES) {
+      await this.#lmdb.commit(writes.slice(start, start + APPLY_TRANSACTION_WRITES));
+    }
+    this.#memtable.release();
+    await this.#lmdb.flushed();
+    this.#dropLog(upTo);
+  }
+
+  /** The seq of the last frame LMDB holds. */
+  #lmdbSeq(): number {
+    return (this.#lmdb.get(APPLIED_KEY) as number | undefined) ?? 0;
+  }
+
+  /** Drops the log segments LMDB holds (through `synced`) that no checkpoint still needs. */
+  #dropLog(synced: number): void {
+    this.#log.dropThrough(Math.min(synced, this.#keepLogAfter ?? synced));
   }
 }

@@ -20,6 +20,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   write,
 } from "node:fs";
 import { join } from "node:path";
@@ -40,6 +41,11 @@ export interface WriteAheadLogOptions {
   readonly segmentBytes?: number;
   /** Read without changing anything (no tail cut, no appends): for reading state while Eddy runs. */
   readonly readOnly?: boolean;
+  /**
+   * Frames after this seq stay in the log even when the store holds them (the next
+   * checkpoint reads them, see readLogFrames); default: none beyond what the store needs.
+   */
+  readonly keepAfter?: number;
 }
 
 interface Segment {
@@ -57,6 +63,7 @@ export class WriteAheadLog {
   readonly #dir: string;
   readonly #segmentBytes: number;
   readonly #readOnly: boolean;
+  readonly #keepAfter: number | undefined;
   #segments: Segment[] = [];
   #fd: number | undefined;
   #currentBytes = 0;
@@ -85,6 +92,7 @@ export class WriteAheadLog {
     this.#dir = dir;
     this.#segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
     this.#readOnly = options.readOnly ?? false;
+    this.#keepAfter = options.keepAfter;
     this.#lastSeq = afterSeq;
   }
 
@@ -96,6 +104,18 @@ export class WriteAheadLog {
   /** How many segment files the log holds now. */
   get segmentCount(): number {
     return this.#segments.length;
+  }
+
+  /** The seq of the oldest frame the log still holds (lastSeq + 1 when it holds none). */
+  get firstSeq(): number {
+    return this.#segments[0]?.firstSeq ?? this.#lastSeq + 1;
+  }
+
+  /** The bytes its segments take on disk. */
+  get bytes(): number {
+    let total = 0;
+    for (const segment of this.#segments) total += statSync(segment.path, { throwIfNoEntry: false })?.size ?? 0;
+    return total;
   }
 
   #load(afterSeq: number): LogFrame[] {
@@ -160,7 +180,7 @@ export class WriteAheadLog {
     this.#segments = segments;
     const newest = segments.at(-1);
     if (newest !== undefined && newest.lastSeq > this.#lastSeq) this.#lastSeq = newest.lastSeq;
-    if (!this.#readOnly) this.dropThrough(afterSeq);
+    if (!this.#readOnly) this.dropThrough(Math.min(afterSeq, this.#keepAfter ?? afterSeq));
     return frames;
   }
 
@@ -258,4 +278,52 @@ function cutTail(path: string, length: number): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Reads the frames after `afterSeq` through `throughSeq` from the log in `dir`, segment by
+ * segment, without changing anything, while the log may be appended to (frames up to
+ * `throughSeq` were acknowledged, so they are whole). Used by checkpoints, which hold the
+ * segments they need (`keepAfter`). A frame missing from that range, or a damaged one, is
+ * a LogCorruptError naming where.
+ */
+export function* readLogFrames(dir: string, afterSeq: number, throughSeq: number): Generator<LogFrame> {
+  if (throughSeq <= afterSeq) return;
+  const segments = readdirSync(dir)
+    .map((name) => SEGMENT_NAME.exec(name))
+    .filter((match) => match !== null)
+    .map((match) => ({ path: join(dir, match[0]), firstSeq: Number(match[1]) }))
+    .sort((a, b) => a.firstSeq - b.firstSeq);
+  let next = afterSeq + 1;
+  for (const [index, segment] of segments.entries()) {
+    const following = segments[index + 1];
+    // Segments wholly before the range are skipped unread.
+    if (following !== undefined && following.firstSeq <= next) continue;
+    if (segment.firstSeq > next) {
+      throw new LogCorruptError(
+        `write-ahead log ${dir}: frames from ${next} are no longer in the log (it resumes at ${segment.firstSeq})`,
+      );
+    }
+    const bytes = readFileSync(segment.path);
+    let offset = 0;
+    while (offset < bytes.length && next <= throughSeq) {
+      const frame = readFrame(bytes, offset);
+      if (typeof frame === "string") {
+        throw new LogCorruptError(
+          `write-ahead log ${segment.path}: ${frame} at byte ${offset}, before frame ${throughSeq}`,
+        );
+      }
+      if (frame.seq === next) {
+        yield frame;
+        next++;
+      } else if (frame.seq > next) {
+        throw new LogCorruptError(
+          `write-ahead log ${segment.path}: frame ${frame.seq} at byte ${offset}, expected ${next}`,
+        );
+      }
+      offset += HEADER_BYTES + frame.payload.length;
+    }
+    if (next > throughSeq) return;
+  }
+  throw new LogCorruptError(`write-ahead log ${dir}: it ends before frame ${next} (wanted up to ${throughSeq})`);
 }

@@ -26,6 +26,11 @@ export interface PlaygroundIngressOptions {
   readonly maxBodyBytes: number;
   /** Requests must carry `Authorization: Bearer <token>` when set. */
   readonly token?: string;
+  /**
+   * Resolves once everything committed so far is in a checkpoint (--ack-after-checkpoint):
+   * a message is then acknowledged only once it would survive the loss of the disk.
+   */
+  readonly checkpointed?: () => Promise<void>;
 }
 
 /** The longest `Prefer: wait` honoured, in seconds (longer asks wait this long). */
@@ -140,11 +145,14 @@ export class PlaygroundIngress {
     }
     if (wait === undefined || accepted.requestId === undefined) {
       // Fire-and-forget, or a retry of a request that did not wait for a reply the first time.
+      await this.#options.checkpointed?.();
       replyText(res, 200, accepted.duplicate ? "accepted before (same Idempotency-Key)" : "accepted");
       return;
     }
     const leftMs = wait * 1000 - (performance.now() - startedAt);
-    this.#answer(req, res, accepted.requestId, await this.#engine.awaitReply(accepted.requestId, leftMs));
+    const lookup = await this.#engine.awaitReply(accepted.requestId, leftMs);
+    await this.#options.checkpointed?.();
+    this.#answer(req, res, accepted.requestId, lookup);
   }
 
   /** GET /replies/<request id>: the reply if it is there (waiting up to `wait` seconds for it). */
@@ -160,7 +168,9 @@ export class PlaygroundIngress {
       replyText(res, 400, `expected GET ${REPLIES_PATH}<request id>`);
       return;
     }
-    this.#answer(req, res, requestId, await this.#engine.awaitReply(requestId, wait * 1000));
+    const lookup = await this.#engine.awaitReply(requestId, wait * 1000);
+    await this.#options.checkpointed?.();
+    this.#answer(req, res, requestId, lookup);
   }
 
   #answer(req: IncomingMessage, res: ServerResponse, requestId: string, lookup: ReplyLookup): void {

@@ -1,0 +1,188 @@
+// `eddy checkpoints list | create | verify | restore <id>` and `eddy savepoint <name>`:
+// what a checkpoint store holds, taking one now (through the control socket of the Eddy
+// running on the state directory, or directly on a stopped one), checking that they would
+// restore, and restoring one into an empty state directory.
+import { parseArgs } from "node:util";
+import {
+  type BlobStore,
+  type CheckpointRequest,
+  callControlSocket,
+  checkpointStateDir,
+  checkSavepointName,
+  isEmptyStateDir,
+  type Manifest,
+  openBlobStore,
+  readCatalog,
+  restoreCheckpoint,
+  runningProcess,
+  verifyCheckpoint,
+  writeLocalCheckpoint,
+} from "@eddy/runtime";
+import { CommandError, UsageError } from "../usage.ts";
+
+const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+function storedBytes(manifest: Manifest): number {
+  const files = [...manifest.base.files, ...manifest.deltas.flatMap((delta) => delta.files)];
+  return files.reduce((sum, file) => sum + file.bytes, 0);
+}
+
+async function openStore(location: string | undefined): Promise<BlobStore> {
+  if (location === undefined)
+    throw new UsageError("give --checkpoints <url> (file:///dir, s3://bucket/prefix, gs://bucket/prefix)");
+  const opened = await openBlobStore(location);
+  if (!opened.ok) throw new CommandError(opened.error);
+  return opened.store;
+}
+
+const OPTIONS = {
+  checkpoints: { type: "string" },
+  "state-dir": { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
+export async function checkpointsCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
+  const [action, ...rest] = positionals;
+  const stateDir = values["state-dir"] ?? "eddy-state";
+  switch (action) {
+    case "list":
+      if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
+      return list(await openStore(values.checkpoints), values.json === true);
+    case "verify":
+      if (rest.length > 1) throw new UsageError(`unexpected arguments: ${rest.slice(1).join(" ")}`);
+      return verify(await openStore(values.checkpoints), rest[0]);
+    case "restore": {
+      const [select, ...extra] = rest;
+      if (select === undefined)
+        throw new UsageError("give the checkpoint id or savepoint name to restore (eddy checkpoints list)");
+      if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+      return restore(await openStore(values.checkpoints), stateDir, select);
+    }
+    case "create":
+      if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
+      return create(stateDir, values.checkpoints, {});
+    default:
+      throw new UsageError(
+        action === undefined
+          ? "give list, create, verify or restore"
+          : `unknown action "${action}"; expected list, create, verify or restore`,
+      );
+  }
+}
+
+export async function savepointCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
+  const [name, ...rest] = positionals;
+  if (name === undefined) throw new UsageError("give the savepoint's name");
+  if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
+  const problem = checkSavepointName(name);
+  if (problem !== undefined) throw new UsageError(problem);
+  return create(values["state-dir"] ?? "eddy-state", values.checkpoints, { savepointName: name });
+}
+
+async function list(store: BlobStore, json: boolean): Promise<void> {
+  try {
+    const catalog = await readCatalog(store);
+    if (json) {
+      process.stdout.write(`${JSON.stringify(catalog)}\n`);
+      return;
+    }
+    const line = (manifest: Manifest) =>
+      `${manifest.kind === "savepoint" ? `savepoint ${manifest.name}` : "checkpoint"}  ${manifest.id}  ${manifest.createdAt}  commits up to ${manifest.seq}  ${megabytes(storedBytes(manifest))}  base + ${manifest.deltas.length} delta(s)\n`;
+    for (const { manifest } of catalog.checkpoints) process.stdout.write(line(manifest));
+    for (const { manifest } of catalog.savepoints) process.stdout.write(line(manifest));
+    for (const { error } of catalog.unreadable) process.stdout.write(`unreadable  ${error}\n`);
+    process.stdout.write(
+      `${catalog.checkpoints.length} checkpoint(s), ${catalog.savepoints.length} savepoint(s) in ${store.url}\n`,
+    );
+  } finally {
+    await store.close();
+  }
+}
+
+async function verify(store: BlobStore, select: string | undefined): Promise<void> {
+  try {
+    const catalog = await readCatalog(store);
+    const all = [...catalog.checkpoints, ...catalog.savepoints];
+    const chosen =
+      select === undefined
+        ? all
+        : all.filter((entry) => entry.manifest.id === select || entry.manifest.name === select);
+    if (select !== undefined && chosen.length === 0)
+      throw new CommandError(`${store.url} holds no checkpoint or savepoint ${JSON.stringify(select)}`);
+    let bad = select === undefined ? catalog.unreadable.length : 0;
+    if (select === undefined) for (const { error } of catalog.unreadable) process.stdout.write(`BAD  ${error}\n`);
+    for (const { manifest } of chosen) {
+      const result = await verifyCheckpoint(store, manifest, 4, (done, total) => {
+        if (process.stderr.isTTY) process.stderr.write(`\rverifying ${manifest.id}: ${done}/${total} files`);
+      });
+      if (process.stderr.isTTY) process.stderr.write("\n");
+      const label = manifest.kind === "savepoint" ? `savepoint ${manifest.name} (${manifest.id})` : manifest.id;
+      if (result.problems.length === 0) process.stdout.write(`ok   ${label}  ${megabytes(result.bytes)}\n`);
+      else {
+        bad++;
+        process.stdout.write(`BAD  ${label}\n`);
+        for (const problem of result.problems) process.stdout.write(`       ${problem}\n`);
+      }
+    }
+    if (bad > 0) throw new CommandError(`${bad} checkpoint(s) or manifest(s) in ${store.url} would not restore`);
+    process.stdout.write(`${chosen.length} checked in ${store.url}, all sound\n`);
+  } finally {
+    await store.close();
+  }
+}
+
+async function restore(store: BlobStore, stateDir: string, select: string): Promise<void> {
+  try {
+    if (!isEmptyStateDir(stateDir))
+      throw new CommandError(`${stateDir} already holds state; restore into an empty or new state directory`);
+    const result = await restoreCheckpoint({
+      store,
+      stateDir,
+      select,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    if (!result.ok) throw new CommandError(result.error);
+    writeLocalCheckpoint(stateDir, store.url, result.manifest);
+    process.stdout.write(
+      `restored ${result.manifest.kind} ${result.manifest.name ?? result.manifest.id} into ${stateDir} (${megabytes(result.bytes)} in ${(result.ms / 1000).toFixed(1)} s)\n`,
+    );
+  } finally {
+    await store.close();
+  }
+}
+
+async function create(stateDir: string, location: string | undefined, request: CheckpointRequest): Promise<void> {
+  const what = request.savepointName === undefined ? "checkpoint" : `savepoint ${request.savepointName}`;
+  const pid = runningProcess(stateDir);
+  if (pid !== undefined) {
+    const path =
+      request.savepointName === undefined ? "/checkpoints" : `/savepoints/${encodeURIComponent(request.savepointName)}`;
+    let reply: { status: number; body: unknown };
+    try {
+      reply = await callControlSocket(stateDir, path);
+    } catch (error) {
+      throw new CommandError(
+        `Eddy (process ${pid}) runs on ${stateDir} but its control socket did not answer (${(error as Error).message}); was it started with --checkpoints?`,
+      );
+    }
+    const body = reply.body as { error?: string; id?: string; unchanged?: boolean; uploadedBytes?: number };
+    if (reply.status !== 200) throw new CommandError(body.error ?? `HTTP ${reply.status}`);
+    process.stdout.write(
+      body.unchanged === true
+        ? `nothing committed since checkpoint ${body.id}\n`
+        : `${what} ${body.id} taken by process ${pid} (${megabytes(body.uploadedBytes ?? 0)} uploaded)\n`,
+    );
+    return;
+  }
+  if (location === undefined)
+    throw new UsageError(`no Eddy runs on ${stateDir}: give --checkpoints <url> to take the ${what} directly`);
+  const result = await checkpointStateDir(stateDir, location, request, (line) => process.stderr.write(`${line}\n`));
+  if (!result.ok) throw new CommandError(result.error);
+  if (result.written === undefined) process.stdout.write(`nothing committed since the last checkpoint\n`);
+  else
+    process.stdout.write(
+      `${what} ${result.written.manifest.id} taken (${megabytes(result.written.uploadedBytes)} uploaded)\n`,
+    );
+}

@@ -1,0 +1,114 @@
+// Writes one checkpoint to a blob store: the data first (a base, or a delta extending the
+// previous checkpoint's chain), the manifest last. Nothing here touches the running
+// store: the caller hands over a snapshot directory or a range of log frames, both fixed.
+import { open, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { BlobStore } from "./blob/blob-store.ts";
+import { deltaChunks, foldLog } from "./delta.ts";
+import {
+  type BasePart,
+  checkpointId,
+  DATA_PREFIX,
+  type DeltaPart,
+  encodeManifest,
+  MANIFEST_FORMAT,
+  type Manifest,
+  manifestKey,
+} from "./manifest.ts";
+import { CHUNK_BYTES, uploadChunks } from "./stored-files.ts";
+
+export type CheckpointSource =
+  /** A compacted LMDB copy (`data.mdb` in `dir`) holding every commit up to `seq`. */
+  | { readonly kind: "base"; readonly dir: string; readonly seq: number }
+  /** The log frames after `previous.seq` through `toSeq`, on top of `previous`'s chain. */
+  | { readonly kind: "delta"; readonly logDir: string; readonly previous: Manifest; readonly toSeq: number };
+
+export interface WriteCheckpointOptions {
+  readonly store: BlobStore;
+  readonly source: CheckpointSource;
+  readonly partitionCount: number;
+  readonly savepointName?: string;
+  /** Uploads at a time (default 4). */
+  readonly concurrency?: number;
+  readonly now?: Date;
+  /** Raw bytes uploaded so far. */
+  readonly progress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+export interface WrittenCheckpoint {
+  readonly manifest: Manifest;
+  readonly key: string;
+  /** What this checkpoint uploaded (the manifest included), stored and raw. */
+  readonly uploadedBytes: number;
+  readonly rawBytes: number;
+}
+
+async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
+  const handle = await open(path, "r");
+  try {
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+      const { bytesRead } = await handle.read(chunk, 0, CHUNK_BYTES, null);
+      if (bytesRead === 0) return;
+      yield chunk.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function writeCheckpoint(options: WriteCheckpointOptions): Promise<WrittenCheckpoint> {
+  const { store, source } = options;
+  const now = options.now ?? new Date();
+  const concurrency = options.concurrency ?? 4;
+  const seq = source.kind === "base" ? source.seq : source.toSeq;
+  const id = checkpointId(now, seq);
+  let base: BasePart;
+  let deltas: DeltaPart[];
+  let stored = 0;
+  let raw = 0;
+  if (source.kind === "base") {
+    const path = join(source.dir, "data.mdb");
+    const { size } = await stat(path);
+    const files = await uploadChunks(store, `${DATA_PREFIX}${id}/base`, fileChunks(path), concurrency, (done) =>
+      options.progress?.(done, size),
+    );
+    base = { seq: source.seq, files };
+    deltas = [];
+    for (const file of files) {
+      stored += file.bytes;
+      raw += file.rawBytes;
+    }
+  } else {
+    const { previous } = source;
+    const folded = foldLog(source.logDir, previous.seq, source.toSeq);
+    const files = await uploadChunks(
+      store,
+      `${DATA_PREFIX}${id}/delta`,
+      deltaChunks(folded.rows),
+      concurrency,
+      (done) => options.progress?.(done, folded.rowBytes),
+    );
+    base = previous.base;
+    deltas = [...previous.deltas, { fromSeq: previous.seq, toSeq: source.toSeq, files }];
+    for (const file of files) {
+      stored += file.bytes;
+      raw += file.rawBytes;
+    }
+  }
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    id,
+    kind: options.savepointName === undefined ? "checkpoint" : "savepoint",
+    ...(options.savepointName === undefined ? {} : { name: options.savepointName }),
+    seq,
+    createdAt: now.toISOString(),
+    partitionCount: options.partitionCount,
+    base,
+    deltas,
+  };
+  const key = manifestKey(manifest);
+  const body = encodeManifest(manifest);
+  await store.put(key, body);
+  return { manifest, key, uploadedBytes: stored + body.length, rawBytes: raw + body.length };
+}

@@ -1,0 +1,63 @@
+// A delta: the net writes of a run of commits, read back from the write-ahead log. A key
+// written many times between two checkpoints is stored once, with its last value (or as
+// deleted), so a delta's size follows what changed, not how often. Rows are msgpack
+// `[key]` (deleted) or `[key, value]`, the same form as a log frame's, concatenated; they
+// are sorted by LMDB's key order, so a restore writes them in order.
+import { Packr } from "msgpackr";
+import { toBufferKey } from "ordered-binary";
+import type { Key } from "../core/kv.ts";
+import { readLogFrames } from "../store/write-ahead-log.ts";
+import { CHUNK_BYTES } from "./stored-files.ts";
+
+/** Same settings as the log's frames: self-describing, no shared structures. */
+const packr = new Packr({ useRecords: false });
+
+export type DeltaRow = readonly [Key] | readonly [Key, unknown];
+
+export interface FoldedDelta {
+  /** Encoded rows in key order. */
+  readonly rows: readonly Buffer[];
+  readonly rowBytes: number;
+  readonly frames: number;
+}
+
+/**
+ * Folds the frames after `afterSeq` through `throughSeq` of the log in `logDir` into net
+ * writes. Throws LogCorruptError when the log no longer holds them all.
+ */
+export function foldLog(logDir: string, afterSeq: number, throughSeq: number): FoldedDelta {
+  const latest = new Map<string, Buffer>();
+  let frames = 0;
+  for (const frame of readLogFrames(logDir, afterSeq, throughSeq)) {
+    frames++;
+    const rows = packr.unpack(frame.payload) as DeltaRow[];
+    for (const row of rows) latest.set(toBufferKey(row[0] as never).toString("latin1"), packr.pack(row));
+  }
+  // latin1 strings compare as their bytes do: LMDB's order.
+  const keys = [...latest.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const rows = keys.map((key) => latest.get(key) as Buffer);
+  let rowBytes = 0;
+  for (const row of rows) rowBytes += row.length;
+  return { rows, rowBytes, frames };
+}
+
+/** The rows in chunks of about CHUNK_BYTES, for upload. */
+export function* deltaChunks(rows: readonly Buffer[], chunkBytes = CHUNK_BYTES): Generator<Buffer> {
+  let batch: Buffer[] = [];
+  let bytes = 0;
+  for (const row of rows) {
+    batch.push(row);
+    bytes += row.length;
+    if (bytes >= chunkBytes) {
+      yield Buffer.concat(batch, bytes);
+      batch = [];
+      bytes = 0;
+    }
+  }
+  if (batch.length > 0) yield Buffer.concat(batch, bytes);
+}
+
+/** The rows of one downloaded chunk. */
+export function decodeDeltaChunk(bytes: Buffer): DeltaRow[] {
+  return packr.unpackMultiple(bytes) as DeltaRow[];
+}

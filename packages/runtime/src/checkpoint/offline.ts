@@ -1,0 +1,32 @@
+// Checkpoint operations on a state directory no Eddy is running on (the CLI's fallback
+// when no control socket answers): open the store, take one checkpoint or savepoint, close.
+import { LoggedStore } from "../store/logged-store.ts";
+import { openBlobStore } from "./blob/open-blob-store.ts";
+import type { WrittenCheckpoint } from "./checkpoint-writer.ts";
+import { Checkpointer, type CheckpointRequest, readLocalCheckpoint } from "./checkpointer.ts";
+
+export async function checkpointStateDir(
+  stateDir: string,
+  location: string,
+  request: CheckpointRequest,
+  log: (line: string) => void,
+): Promise<{ ok: true; written: WrittenCheckpoint | undefined } | { ok: false; error: string }> {
+  const opened = await openBlobStore(location);
+  if (!opened.ok) return opened;
+  const blobs = opened.store;
+  const chained = readLocalCheckpoint(stateDir, blobs.url);
+  const store = new LoggedStore({ path: stateDir, ...(chained === undefined ? {} : { keepLogAfter: chained.seq }) });
+  try {
+    const partitionCount = store.get(["engine", "partitions"]);
+    if (typeof partitionCount !== "number") return { ok: false, error: `${stateDir} holds no Eddy state` };
+    const checkpointer = new Checkpointer({ store, blobs, partitionCount, intervalMs: 0, log });
+    try {
+      return { ok: true, written: await checkpointer.checkpoint(request) };
+    } finally {
+      await checkpointer.close();
+    }
+  } finally {
+    await store.close();
+    await blobs.close();
+  }
+}

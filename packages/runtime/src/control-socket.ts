@@ -1,0 +1,68 @@
+// A running Eddy's control socket: a Unix socket in the state directory (eddy.sock, only
+// its owner can connect), so the CLI can ask the process that holds the state to act on
+// it: take a checkpoint or a savepoint now. HTTP over the socket, JSON replies.
+import { chmodSync, rmSync } from "node:fs";
+import { createServer, request } from "node:http";
+import { join } from "node:path";
+
+export const CONTROL_SOCKET = "eddy.sock";
+
+export type ControlHandler = (path: string) => Promise<{ readonly status: number; readonly body: unknown }>;
+
+export interface ControlSocket {
+  close(): Promise<void>;
+}
+
+export async function listenControlSocket(stateDir: string, handle: ControlHandler): Promise<ControlSocket> {
+  const path = join(stateDir, CONTROL_SOCKET);
+  // Left behind by kill -9; the running marker already showed no one else runs here.
+  rmSync(path, { force: true });
+  const server = createServer((req, res) => {
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method !== "POST") {
+      reply(405, { error: "POST only" });
+      return;
+    }
+    req.resume();
+    handle(req.url ?? "/").then(
+      (result) => reply(result.status, result.body),
+      (error: unknown) => reply(500, { error: error instanceof Error ? error.message : String(error) }),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => resolve());
+  });
+  chmodSync(path, 0o600);
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        rmSync(path, { force: true });
+      }),
+  };
+}
+
+/** Asks the Eddy running on `stateDir` to do `path`; the reply's status and JSON body. */
+export function callControlSocket(stateDir: string, path: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: join(stateDir, CONTROL_SOCKET), path, method: "POST" }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) });
+        } catch (error) {
+          reject(error);
+        }
+      });
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
