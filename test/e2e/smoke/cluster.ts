@@ -67,7 +67,7 @@ export function greeterDevArgs(...extra: string[]): string[] {
 export interface EddyProcessOptions {
   /** The module.yaml text; `{{INGRESS_PORT}}` and `{{EGRESS_PORT}}` are filled in. */
   readonly moduleYaml: string;
-  /** Arguments after `eddy`, with `{{MODULE}}` and `{{STATE_DIR}}` filled in. */
+  /** Arguments after `eddy`, with `{{MODULE}}`, `{{STATE_DIR}}` and `{{DIR}}` (the deployment's folder) filled in. */
   readonly args: readonly string[];
 }
 
@@ -105,7 +105,10 @@ export class EddyProcess {
       writeFileSync(this.modulePath, yaml);
     }
     const args = this.#options.args.map((arg) =>
-      arg.replaceAll("{{MODULE}}", this.modulePath).replaceAll("{{STATE_DIR}}", this.stateDir),
+      arg
+        .replaceAll("{{MODULE}}", this.modulePath)
+        .replaceAll("{{STATE_DIR}}", this.stateDir)
+        .replaceAll("{{DIR}}", this.dir),
     );
     const child = spawn(eddyBin, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     this.#child = child;

@@ -48,18 +48,23 @@ export async function sendCommand(
   }
 }
 
-/** Sends every command with `concurrency` senders; order per sender is kept. */
+/**
+ * Sends every command with `concurrency` senders; order per sender is kept. `paceMs`: a
+ * sender's pause after each acknowledged command, to spread the sending over time.
+ */
 export async function sendAll(
   endpoints: Endpoints,
   workload: Workload,
   concurrency: number,
   deadlineMs: number,
+  paceMs = 0,
 ): Promise<void> {
   let next = 0;
   const senders = Array.from({ length: concurrency }, async () => {
     while (next < workload.commands.length) {
       const position = next++;
       await sendCommand(endpoints, `smoke-${position}`, workload.commands[position] as SourceCommand, deadlineMs);
+      if (paceMs > 0) await sleep(paceMs);
     }
   });
   await Promise.all(senders);

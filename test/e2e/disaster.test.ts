@@ -1,0 +1,90 @@
+// The disaster test (issue 5): the StateFun smoke workload runs against `eddy dev` with
+// checkpoints to blob storage and --ack-after-checkpoint; at random moments the runtime is
+// killed with SIGKILL and its whole state directory deleted, as if the machine were lost;
+// it starts again on an empty directory, restores the newest checkpoint and goes on.
+// The source is replayable from the client's side: every command carries an
+// Idempotency-Key and is re-sent until acknowledged, and an acknowledgement means a
+// checkpoint holds the command. Invariants: no instance ever counts more than expected,
+// and every instance reaches its expected count. (Egress records are not checked for
+// exactly-once here: the playground egress is not transactional, and a lost disk forgets
+// which records were already handed out.)
+import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
+import { EGRESS_TOPIC, generateWorkload, Random } from "./smoke/commands.ts";
+import { sendAll, verifyAll } from "./smoke/driver.ts";
+
+const INSTANCES = 64;
+const COMMANDS = Number(process.env.DISASTER_COMMANDS ?? 400);
+/** Each of the 4 senders pauses this long after each command, so the disasters strike while commands still arrive. */
+const PACE_MS = 20;
+const DISASTERS = Number(process.env.DISASTER_KILLS ?? 3);
+const SEED = Number(process.env.DISASTER_SEED ?? 11);
+
+/** `location`: the checkpoint URL, `{{DIR}}` standing for the deployment's folder. */
+async function disaster(location: string, seed: number): Promise<void> {
+  const workload = generateWorkload(seed, INSTANCES, COMMANDS);
+  const eddy = new EddyProcess({
+    moduleYaml: playgroundYaml(["verification", EGRESS_TOPIC]),
+    args: [
+      "dev",
+      "test/e2e/smoke/eddy-functions.ts",
+      "--module",
+      "{{MODULE}}",
+      "--state-dir",
+      "{{STATE_DIR}}",
+      "--checkpoints",
+      location,
+      "--checkpoint-interval",
+      "1s",
+      "--ack-after-checkpoint",
+    ],
+  });
+  await eddy.start();
+  const deadlineMs = Date.now() + 180_000;
+  const random = new Random(seed);
+  try {
+    let failure: { error: unknown } | undefined;
+    let sent = false;
+    const work = (async () => {
+      await sendAll(eddy, workload, 4, deadlineMs, PACE_MS);
+      sent = true;
+      await verifyAll(eddy, workload.expected, deadlineMs);
+    })().catch((error: unknown) => {
+      failure = { error };
+    });
+    let disasters = 0;
+    let duringSending = 0;
+    while (disasters < DISASTERS && failure === undefined) {
+      await sleep(400 + random.int(800));
+      await eddy.kill();
+      if (!sent) duringSending++;
+      rmSync(eddy.stateDir, { recursive: true, force: true });
+      disasters++;
+      await eddy.start();
+    }
+    await work;
+    if (failure !== undefined) throw failure.error;
+    assert.equal(disasters, DISASTERS);
+    assert.ok(duringSending > 0, "a disaster struck while commands were still being sent");
+    const restores = eddy.output.split("\n").filter((line) => line.startsWith("eddy: restored checkpoint")).length;
+    assert.equal(restores, DISASTERS, "every start on the empty directory restored a checkpoint");
+    // Once more after the last restore: the counts are final and still exact.
+    await verifyAll(eddy, workload.expected, deadlineMs);
+    assert.equal(await eddy.stop(), 0, "clean shutdown on SIGTERM");
+    await eddy.dispose();
+  } catch (error) {
+    await eddy.dispose();
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}\n--- eddy output ---\n${eddy.output.slice(-4000)}`,
+    );
+  }
+}
+
+describe("disaster: the disk is lost, the checkpoints are not", { timeout: 600_000 }, () => {
+  it("restores from a directory and finishes exactly", async () => {
+    await disaster("{{DIR}}/checkpoints", SEED);
+  });
+});
