@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { startGcsServer, startS3Server } from "../support/blob-servers.ts";
 import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
 import { EGRESS_TOPIC, generateWorkload, Random } from "./smoke/commands.ts";
 import { sendAll, verifyAll } from "./smoke/driver.ts";
@@ -86,5 +87,25 @@ async function disaster(location: string, seed: number): Promise<void> {
 describe("disaster: the disk is lost, the checkpoints are not", { timeout: 600_000 }, () => {
   it("restores from a directory and finishes exactly", async () => {
     await disaster("{{DIR}}/checkpoints", SEED);
+  });
+
+  it("restores from an S3-compatible server (versitygw) and finishes exactly", async () => {
+    const server = await startS3Server({ prefix: "disaster" });
+    // The runtime reads credentials the AWS way: from its environment.
+    Object.assign(process.env, server.env);
+    try {
+      await disaster(server.url, SEED + 1);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("restores from Google Cloud Storage (fake-gcs-server) and finishes exactly", async () => {
+    const server = await startGcsServer({ prefix: "disaster" });
+    try {
+      await disaster(server.url, SEED + 2);
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -48,7 +48,8 @@ export class DirectoryBlobStore implements BlobStore {
       await rename(temporary, path);
       await syncDirectory(dirname(path));
     } catch (error) {
-      await rm(temporary, { force: true });
+      // The temporary file may not exist (the directory could not be made): the put's error is what counts.
+      await rm(temporary, { force: true }).catch(() => {});
       throw this.#error("put", key, error);
     }
   }
@@ -58,7 +59,9 @@ export class DirectoryBlobStore implements BlobStore {
     try {
       return await readFile(join(this.#root, key));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      // ENOTDIR: a part of the key names an object, so nothing can be under it.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
       throw this.#error("get", key, error);
     }
   }

@@ -1,0 +1,51 @@
+#!/bin/sh
+# Builds, once, the real servers the blob store tests run against: versitygw (an S3 gateway
+# over a directory) and fake-gcs-server (a GCS emulator), at pinned versions, from the Go
+# module proxy into a cache outside the repo. test/support/blob-servers.ts finds them at the
+# same paths (testServerBinary). A build lands in a temporary directory and is renamed into
+# place, so an interrupted or concurrent run never leaves a half-written binary behind.
+set -eu
+
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/eddy/test-servers"
+
+find_go() {
+  if command -v go >/dev/null 2>&1; then
+    command -v go
+  elif [ -x /usr/local/go/bin/go ]; then
+    echo /usr/local/go/bin/go
+  else
+    return 1
+  fi
+}
+
+# ensure NAME VERSION PACKAGE PURPOSE: $cache/NAME-VERSION/NAME exists afterwards.
+ensure() {
+  name=$1
+  version=$2
+  package=$3
+  purpose=$4
+  dir="$cache/$name-$version"
+  if [ -x "$dir/$name" ]; then
+    return 0
+  fi
+  if ! go=$(find_go); then
+    echo "eddy: the $purpose tests need $name $version, built from source with Go, but there is no \`go\` on PATH nor /usr/local/go/bin/go; install Go (https://go.dev/doc/install) and run again" >&2
+    exit 1
+  fi
+  echo "eddy: building $name $version for the $purpose tests (once, ~90 s)..." >&2
+  mkdir -p "$dir"
+  temporary=$(mktemp -d "$dir/.build.XXXXXX")
+  if ! GOBIN="$temporary" "$go" install "$package@$version" >&2; then
+    rm -rf "$temporary"
+    echo "eddy: building $name $version with $go failed (output above)" >&2
+    exit 1
+  fi
+  # rename(2) replaces atomically: a concurrent build that finished first is simply overwritten
+  # by an identical binary.
+  mv -f "$temporary/$name" "$dir/$name"
+  rm -rf "$temporary"
+  echo "eddy: built $dir/$name" >&2
+}
+
+ensure versitygw v1.8.0 github.com/versity/versitygw/cmd/versitygw S3
+ensure fake-gcs-server v1.56.1 github.com/fsouza/fake-gcs-server GCS
