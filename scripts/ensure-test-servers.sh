@@ -8,14 +8,35 @@ set -eu
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/eddy/test-servers"
 
+# The Go toolchain the builds fall back to when the machine has none: Go publishes its
+# toolchains on the module proxy (golang.org/toolchain), so it comes from a registry too.
+GO_TOOLCHAIN=go1.26.8
+
 find_go() {
   if command -v go >/dev/null 2>&1; then
     command -v go
   elif [ -x /usr/local/go/bin/go ]; then
     echo /usr/local/go/bin/go
   else
-    return 1
+    fetch_go
   fi
+}
+
+# fetch_go: downloads $GO_TOOLCHAIN from the Go module proxy into the cache, once.
+fetch_go() {
+  dir="$cache/$GO_TOOLCHAIN"
+  module="golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-amd64"
+  if [ ! -x "$dir/$module/bin/go" ]; then
+    echo "eddy: no Go here; fetching $GO_TOOLCHAIN from the Go module proxy (once, ~70 MB)..." >&2
+    mkdir -p "$dir"
+    zip="$dir/toolchain.zip"
+    curl -fsSL "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-$GO_TOOLCHAIN.linux-amd64.zip" -o "$zip" >&2 || return 1
+    (cd "$dir" && unzip -q -o toolchain.zip) >&2 || return 1
+    rm -f "$zip"
+    # Zip files keep no execute bits for Go's tools: restore them.
+    chmod -R u+x "$dir/$module/bin" "$dir/$module/pkg/tool" >&2
+  fi
+  echo "$dir/$module/bin/go"
 }
 
 # ensure NAME VERSION PACKAGE PURPOSE: $cache/NAME-VERSION/NAME exists afterwards.
@@ -29,7 +50,7 @@ ensure() {
     return 0
   fi
   if ! go=$(find_go); then
-    echo "eddy: the $purpose tests need $name $version, built from source with Go, but there is no \`go\` on PATH nor /usr/local/go/bin/go; install Go (https://go.dev/doc/install) and run again" >&2
+    echo "eddy: the $purpose tests need $name $version, built from source with Go, but there is no \`go\` on PATH nor /usr/local/go/bin/go, and fetching $GO_TOOLCHAIN from proxy.golang.org failed" >&2
     exit 1
   fi
   echo "eddy: building $name $version for the $purpose tests (once, ~90 s)..." >&2

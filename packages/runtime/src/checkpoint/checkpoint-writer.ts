@@ -4,7 +4,7 @@
 import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { BlobStore } from "./blob/blob-store.ts";
-import { deltaChunks, foldLog } from "./delta.ts";
+import type { LogFolder } from "./fold-worker.ts";
 import {
   type BasePart,
   checkpointId,
@@ -21,7 +21,14 @@ export type CheckpointSource =
   /** A compacted LMDB copy (`data.mdb` in `dir`) holding every commit up to `seq`. */
   | { readonly kind: "base"; readonly dir: string; readonly seq: number }
   /** The log frames after `previous.seq` through `toSeq`, on top of `previous`'s chain. */
-  | { readonly kind: "delta"; readonly logDir: string; readonly previous: Manifest; readonly toSeq: number };
+  | {
+      readonly kind: "delta";
+      readonly logDir: string;
+      readonly previous: Manifest;
+      readonly toSeq: number;
+      /** Folds the frames off the main thread. */
+      readonly folder: LogFolder;
+    };
 
 export interface WriteCheckpointOptions {
   readonly store: BlobStore;
@@ -81,13 +88,9 @@ export async function writeCheckpoint(options: WriteCheckpointOptions): Promise<
     }
   } else {
     const { previous } = source;
-    const folded = foldLog(source.logDir, previous.seq, source.toSeq);
-    const files = await uploadChunks(
-      store,
-      `${DATA_PREFIX}${id}/delta`,
-      deltaChunks(folded.rows),
-      concurrency,
-      (done) => options.progress?.(done, folded.rowBytes),
+    const folded = await source.folder.fold(source.logDir, previous.seq, source.toSeq);
+    const files = await uploadChunks(store, `${DATA_PREFIX}${id}/delta`, folded.chunks, concurrency, (done) =>
+      options.progress?.(done, folded.rowBytes),
     );
     base = previous.base;
     deltas = [...previous.deltas, { fromSeq: previous.seq, toSeq: source.toSeq, files }];

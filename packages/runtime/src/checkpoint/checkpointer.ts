@@ -13,6 +13,7 @@ import { LOG_DIRECTORY, type LoggedStore } from "../store/logged-store.ts";
 import type { BlobStore } from "./blob/blob-store.ts";
 import { pruneCheckpoints } from "./catalog.ts";
 import { type CheckpointSource, type WrittenCheckpoint, writeCheckpoint } from "./checkpoint-writer.ts";
+import { LogFolder } from "./fold-worker.ts";
 import {
   allFiles,
   checkSavepointName,
@@ -85,6 +86,7 @@ export class Checkpointer {
   #closed = false;
   #running = 0;
   #soonPending = false;
+  readonly #folder = new LogFolder();
   /** Callers waiting for a checkpoint that holds the commits up to a seq. */
   #waiters: { seq: number; resolve: () => void }[] = [];
 
@@ -154,6 +156,7 @@ export class Checkpointer {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     await this.#queue;
+    await this.#folder.close();
   }
 
   #schedule(interval: number): void {
@@ -194,7 +197,7 @@ export class Checkpointer {
     const snapshotDir = join(this.#stateDir, SNAPSHOT_DIRECTORY);
     try {
       let source: CheckpointSource;
-      if (savepoint || request.forceBase || this.#needsBase(chain)) {
+      if (savepoint || request.forceBase || (await this.#needsBase(chain))) {
         rmSync(snapshotDir, { recursive: true, force: true });
         mkdirSync(snapshotDir);
         const seq = await store.snapshot(snapshotDir);
@@ -202,7 +205,13 @@ export class Checkpointer {
         if (!savepoint) store.keepLogAfter(chain === undefined ? seq : Math.min(seq, chain.seq));
         source = { kind: "base", dir: snapshotDir, seq };
       } else {
-        source = { kind: "delta", logDir: join(this.#stateDir, LOG_DIRECTORY), previous: chain as Manifest, toSeq };
+        source = {
+          kind: "delta",
+          logDir: join(this.#stateDir, LOG_DIRECTORY),
+          previous: chain as Manifest,
+          toSeq,
+          folder: this.#folder,
+        };
       }
       const written = await writeCheckpoint({
         store: blobs,
@@ -231,14 +240,17 @@ export class Checkpointer {
     }
   }
 
-  #needsBase(chain: Manifest | undefined): boolean {
+  async #needsBase(chain: Manifest | undefined): Promise<boolean> {
     if (chain === undefined) return true;
     if (chain.deltas.length >= MAX_CHAIN_DELTAS) return true;
     // The log must still hold every frame after the chain's end.
     if (this.#options.store.logFirstSeq > chain.seq + 1) return true;
     const stored = (files: readonly { bytes: number }[]) => files.reduce((sum, file) => sum + file.bytes, 0);
     const deltaBytes = stored(allFiles(chain)) - stored(chain.base.files);
-    return deltaBytes >= stored(chain.base.files);
+    if (deltaBytes >= stored(chain.base.files)) return true;
+    // The chain must still be in the store (someone may have emptied it): a delta on a
+    // chain that is gone would not restore.
+    return (await this.#options.blobs.get(manifestKey(chain))) === undefined;
   }
 
   #wake(seq: number): void {
