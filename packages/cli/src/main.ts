@@ -84,8 +84,10 @@ async function main(argv: string[]): Promise<number> {
     await run(rest);
     return 0;
   } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`eddy ${command}: ${error.message}\n\n${USAGE}`);
+    // node:util parseArgs refuses unknown options and missing values with a TypeError whose code says so.
+    const parseError = String((error as NodeJS.ErrnoException).code ?? "").startsWith("ERR_PARSE_ARGS_");
+    if (error instanceof UsageError || parseError) {
+      process.stderr.write(`eddy ${command}: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }
     if (error instanceof ConfigurationError || error instanceof CommandError) {

@@ -254,6 +254,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
           ...(options.checkpoints?.intervalMs === undefined ? {} : { intervalMs: options.checkpoints.intervalMs }),
           ...(options.checkpoints?.keep === undefined ? {} : { keep: options.checkpoints.keep }),
         });
+  if (blobs !== undefined) {
+    const interval = options.checkpoints?.intervalMs ?? 10_000;
+    log(
+      `eddy: checkpoints to ${blobs.url} ${interval === 0 ? "on demand only" : `every ${interval / 1000} s`}, keeping ${options.checkpoints?.keep ?? 3}${options.checkpoints?.acknowledgeAfterCheckpoint === true ? "; HTTP ingress acknowledges after the next checkpoint" : ""}`,
+    );
+  }
 
   const checkpointed =
     checkpointer !== undefined && options.checkpoints?.acknowledgeAfterCheckpoint === true
@@ -349,7 +355,7 @@ async function openCheckpoints(
   if (restored.ok) {
     writeLocalCheckpoint(stateDir, blobs.url, restored.manifest);
     log(
-      `eddy: restored ${restored.manifest.kind} ${restored.manifest.id} (${(restored.bytes / 1e6).toFixed(1)} MB) in ${(restored.ms / 1000).toFixed(1)} s`,
+      `eddy: restored ${restored.manifest.kind} ${restored.manifest.id} (${restored.bytes < 1e6 ? `${(restored.bytes / 1e3).toFixed(1)} kB` : `${(restored.bytes / 1e6).toFixed(1)} MB`}) in ${(restored.ms / 1000).toFixed(1)} s`,
     );
     return blobs;
   }

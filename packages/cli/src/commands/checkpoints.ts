@@ -20,7 +20,8 @@ import {
 } from "@eddy/runtime";
 import { CommandError, UsageError } from "../usage.ts";
 
-const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const megabytes = (bytes: number) =>
+  bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`;
 
 function storedBytes(manifest: Manifest): number {
   const files = [...manifest.base.files, ...manifest.deltas.flatMap((delta) => delta.files)];
@@ -96,6 +97,9 @@ async function list(store: BlobStore, json: boolean): Promise<void> {
     process.stdout.write(
       `${catalog.checkpoints.length} checkpoint(s), ${catalog.savepoints.length} savepoint(s) in ${store.url}\n`,
     );
+    if (catalog.checkpoints.length + catalog.savepoints.length + catalog.unreadable.length === 0) {
+      process.stdout.write("(the location holds nothing: is the URL right?)\n");
+    }
   } finally {
     await store.close();
   }
@@ -111,6 +115,9 @@ async function verify(store: BlobStore, select: string | undefined): Promise<voi
         : all.filter((entry) => entry.manifest.id === select || entry.manifest.name === select);
     if (select !== undefined && chosen.length === 0)
       throw new CommandError(`${store.url} holds no checkpoint or savepoint ${JSON.stringify(select)}`);
+    if (chosen.length === 0 && catalog.unreadable.length === 0) {
+      throw new CommandError(`${store.url} holds no checkpoint or savepoint to verify (is the URL right?)`);
+    }
     let bad = select === undefined ? catalog.unreadable.length : 0;
     if (select === undefined) for (const { error } of catalog.unreadable) process.stdout.write(`BAD  ${error}\n`);
     for (const { manifest } of chosen) {

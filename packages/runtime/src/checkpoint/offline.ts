@@ -4,6 +4,7 @@ import { LoggedStore } from "../store/logged-store.ts";
 import { openBlobStore } from "./blob/open-blob-store.ts";
 import type { WrittenCheckpoint } from "./checkpoint-writer.ts";
 import { Checkpointer, type CheckpointRequest, readLocalCheckpoint } from "./checkpointer.ts";
+import { isEmptyStateDir } from "./restore.ts";
 
 export async function checkpointStateDir(
   stateDir: string,
@@ -11,6 +12,9 @@ export async function checkpointStateDir(
   request: CheckpointRequest,
   log: (line: string) => void,
 ): Promise<{ ok: true; written: WrittenCheckpoint | undefined } | { ok: false; error: string }> {
+  // Checked before anything opens the directory: opening would create an empty store there,
+  // and an Eddy started on it later would take it for state and skip its restore.
+  if (isEmptyStateDir(stateDir)) return { ok: false, error: `${stateDir} holds no Eddy state` };
   const opened = await openBlobStore(location);
   if (!opened.ok) return opened;
   const blobs = opened.store;

@@ -106,9 +106,10 @@ async function restoreInto(
   const { manifest } = entry;
   const files = allFiles(manifest);
   const total = files.reduce((sum, file) => sum + file.rawBytes, 0);
-  const megabytes = (bytes: number) => (bytes / 1e6).toFixed(1);
+  const unit = total < 1e6 ? { name: "kB", size: 1e3 } : { name: "MB", size: 1e6 };
+  const amount = (bytes: number) => (bytes / unit.size).toFixed(1);
   log(
-    `eddy: restoring ${manifest.kind} ${manifest.name ?? manifest.id} (commits up to ${manifest.seq}; ${files.length} files, ${megabytes(total)} MB) from ${store.url}`,
+    `eddy: restoring ${manifest.kind} ${manifest.name ?? manifest.id} (commits up to ${manifest.seq}; ${files.length} files, ${amount(total)} ${unit.name}) from ${store.url}`,
   );
   let done = 0;
   let reported = 0;
@@ -118,7 +119,7 @@ async function restoreInto(
     const now = performance.now();
     if (done === total || now - lastReportAt >= 1000 || done - reported >= total / 10) {
       log(
-        `eddy: restoring ${manifest.name ?? manifest.id}: ${Math.floor((100 * done) / Math.max(total, 1))}% (${megabytes(done)} of ${megabytes(total)} MB)`,
+        `eddy: restoring ${manifest.name ?? manifest.id}: ${Math.floor((100 * done) / Math.max(total, 1))}% (${amount(done)} of ${amount(total)} ${unit.name})`,
       );
       reported = done;
       lastReportAt = now;
