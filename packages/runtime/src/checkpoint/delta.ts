@@ -26,19 +26,33 @@ export interface FoldedDelta {
  * writes. Throws LogCorruptError when the log no longer holds them all.
  */
 export function foldLog(logDir: string, afterSeq: number, throughSeq: number): FoldedDelta {
-  const latest = new Map<string, Buffer>();
+  // Most rows are overwritten before the checkpoint (a batch in flight, a backlog row, a
+  // state written many times): they are only decoded and kept by a cheap identity; the
+  // survivors alone are encoded, keyed in LMDB's order and sorted.
+  const latest = new Map<string, DeltaRow>();
   let frames = 0;
   for (const frame of readLogFrames(logDir, afterSeq, throughSeq)) {
     frames++;
     const rows = packr.unpack(frame.payload) as DeltaRow[];
-    for (const row of rows) latest.set(toBufferKey(row[0] as never).toString("latin1"), packr.pack(row));
+    for (const row of rows) latest.set(identity(row[0]), row);
   }
+  const sorted = [...latest.values()].map((row) => ({ order: toBufferKey(row[0] as never).toString("latin1"), row }));
   // latin1 strings compare as their bytes do: LMDB's order.
-  const keys = [...latest.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const rows = keys.map((key) => latest.get(key) as Buffer);
+  sorted.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+  const rows = sorted.map(({ row }) => packr.pack(row));
   let rowBytes = 0;
   for (const row of rows) rowBytes += row.length;
   return { rows, rowBytes, frames };
+}
+
+/**
+ * A string that tells keys apart: a string part is tagged and length-prefixed, so no part's
+ * content can pass for a boundary; a number part is tagged, so 1 and "1" differ.
+ */
+function identity(key: Key): string {
+  let text = "";
+  for (const part of key) text += typeof part === "string" ? `s${part.length}:${part}` : `n${part};`;
+  return text;
 }
 
 /** The rows in chunks of about CHUNK_BYTES, for upload. */
