@@ -12,7 +12,6 @@
 //    store, then restored into an empty state directory, timed.
 //
 //   node bench/checkpoint/run.ts [--instances 1000000] [--restore-instances 500000] [--json]
-import { fork } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,14 +22,13 @@ import type { WrittenCheckpoint } from "../../packages/runtime/src/checkpoint/ch
 import { Checkpointer } from "../../packages/runtime/src/checkpoint/checkpointer.ts";
 import { restoreCheckpoint } from "../../packages/runtime/src/checkpoint/restore.ts";
 import { addressKey, type FunctionTypename } from "../../packages/runtime/src/core/address.ts";
-import type { PendingWrite } from "../../packages/runtime/src/core/overlay-kv.ts";
 import type { Catalog, FunctionSettings } from "../../packages/runtime/src/core/partition-core.ts";
 import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
-import { keys, type RegisteredSpec, type StoredState } from "../../packages/runtime/src/core/records.ts";
+import { keys, type StoredState } from "../../packages/runtime/src/core/records.ts";
 import { Engine } from "../../packages/runtime/src/engine/engine.ts";
 import { InProcessInvoker } from "../../packages/runtime/src/invoker/in-process-invoker.ts";
-import { LmdbStore } from "../../packages/runtime/src/store/lmdb-store.ts";
 import { LoggedStore } from "../../packages/runtime/src/store/logged-store.ts";
+import { runStep as runBenchStep, seedInstances } from "../instances.ts";
 import { machine } from "../machine.ts";
 
 const { values } = parseArgs({
@@ -77,28 +75,14 @@ const fn = statefulFunction({
 });
 
 /** Writes `instances` instances with `padBytes` of text in their state straight into a new store. */
-async function seedStore(dir: string, instances: number, padBytes: number): Promise<void> {
-  const store = new LmdbStore({ path: dir });
-  const spec: RegisteredSpec = { name: "profile", typename: Profile.typename, expiryMode: 0, expireAfterMs: 0 };
-  const meta: PendingWrite[] = [{ key: ["engine", "partitions"], value: PARTITIONS }];
-  for (let partition = 0; partition < PARTITIONS; partition++) {
-    meta.push({ key: ["p", partition, ...keys.specs(TYPENAME)], value: [spec] });
-  }
-  await store.commit(meta);
-  for (let start = 0; start < instances; start += 20_000) {
-    const writes: PendingWrite[] = [];
-    for (let index = start; index < Math.min(start + 20_000, instances); index++) {
-      const address = { typename: TYPENAME, id: `user-${index}` };
-      const value = Profile.serialize({ pad: pad(index, padBytes), n: 1 });
-      const stored: StoredState = { typename: Profile.typename, value, writtenAtMs: 0, invokedAtMs: 0 };
-      writes.push({
-        key: ["p", partitionOf(addressKey(address), PARTITIONS), ...keys.state(address, "profile")],
-        value: stored,
-      });
-    }
-    await store.commit(writes);
-  }
-  await store.close();
+function seedStore(dir: string, instances: number, padBytes: number): Promise<void> {
+  return seedInstances({
+    dir,
+    partitions: PARTITIONS,
+    typename: TYPENAME,
+    instances,
+    state: { name: "profile", type: Profile, valueOf: (index) => ({ pad: pad(index, padBytes), n: 1 }) },
+  });
 }
 
 const mb = (bytes: number) => bytes / 1e6;
@@ -271,18 +255,7 @@ async function restore(dir: string, blobsDir: string) {
   };
 }
 
-function runStep(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = fork(import.meta.filename, args, { stdio: ["ignore", "pipe", "inherit", "ipc"] });
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.on("exit", (code) =>
-      code === 0 ? resolve(output) : reject(new Error(`bench/checkpoint ${args.join(" ")} exited ${code}`)),
-    );
-  });
-}
+const runStep = (args: string[]) => runBenchStep(import.meta.filename, args);
 
 if (values.seed !== undefined) {
   await seedStore(values.dir ?? "", Number(values.seed), Number(values["pad-bytes"] ?? 80));

@@ -5,21 +5,17 @@
 // fresh process starts the engine, serves the same small workload, and reports resident
 // memory: RssAnon (everything the process allocated) and RssFile (LMDB's memory-mapped
 // pages, which the kernel can drop at will). Seeding runs in a process of its own too.
-import { fork } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createEndpoint, statefulFunction, types } from "@eddy/sdk";
-import { addressKey, type FunctionTypename } from "../../packages/runtime/src/core/address.ts";
-import type { PendingWrite } from "../../packages/runtime/src/core/overlay-kv.ts";
+import type { FunctionTypename } from "../../packages/runtime/src/core/address.ts";
 import type { Catalog, FunctionSettings } from "../../packages/runtime/src/core/partition-core.ts";
-import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
-import { keys, type RegisteredSpec, type StoredState } from "../../packages/runtime/src/core/records.ts";
 import { Engine } from "../../packages/runtime/src/engine/engine.ts";
 import { InProcessInvoker } from "../../packages/runtime/src/invoker/in-process-invoker.ts";
-import { LmdbStore } from "../../packages/runtime/src/store/lmdb-store.ts";
 import { LoggedStore } from "../../packages/runtime/src/store/logged-store.ts";
+import { runStep as runBenchStep, seedInstances } from "../instances.ts";
 import { machine } from "../machine.ts";
 
 const { values } = parseArgs({
@@ -53,28 +49,14 @@ function memoryMb(): { rssAnonMb: number; rssFileMb: number } {
 }
 
 /** Writes `instances` idle instances straight into a new store. */
-async function seedStore(dir: string, instances: number): Promise<void> {
-  const store = new LmdbStore({ path: dir });
-  const spec: RegisteredSpec = { name: "profile", typename: Profile.typename, expiryMode: 0, expireAfterMs: 0 };
-  const meta: PendingWrite[] = [{ key: ["engine", "partitions"], value: PARTITIONS }];
-  for (let partition = 0; partition < PARTITIONS; partition++) {
-    meta.push({ key: ["p", partition, ...keys.specs(TYPENAME)], value: [spec] });
-  }
-  await store.commit(meta);
-  const value = Profile.serialize({ pad: "x".repeat(80), n: 1 });
-  for (let start = 0; start < instances; start += 50_000) {
-    const writes: PendingWrite[] = [];
-    for (let index = start; index < Math.min(start + 50_000, instances); index++) {
-      const address = { typename: TYPENAME, id: `user-${index}` };
-      const stored: StoredState = { typename: Profile.typename, value, writtenAtMs: 0, invokedAtMs: 0 };
-      writes.push({
-        key: ["p", partitionOf(addressKey(address), PARTITIONS), ...keys.state(address, "profile")],
-        value: stored,
-      });
-    }
-    await store.commit(writes);
-  }
-  await store.close();
+function seedStore(dir: string, instances: number): Promise<void> {
+  return seedInstances({
+    dir,
+    partitions: PARTITIONS,
+    typename: TYPENAME,
+    instances,
+    state: { name: "profile", type: Profile, valueOf: () => ({ pad: "x".repeat(80), n: 1 }) },
+  });
 }
 
 /** Starts the engine on a seeded store, runs 20,000 messages to 10,000 of the instances, reports memory. */
@@ -110,21 +92,7 @@ async function measureStore(dir: string, instances: number): Promise<{ rssAnonMb
   return memory;
 }
 
-function runStep(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = fork(import.meta.filename, args, {
-      stdio: ["ignore", "pipe", "inherit", "ipc"],
-      execArgv: ["--expose-gc"],
-    });
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.on("exit", (code) =>
-      code === 0 ? resolve(output) : reject(new Error(`bench/idle ${args.join(" ")} exited ${code}`)),
-    );
-  });
-}
+const runStep = (args: string[]) => runBenchStep(import.meta.filename, args, ["--expose-gc"]);
 
 if (values.seed !== undefined) {
   await seedStore(values.dir ?? "", Number(values.seed));

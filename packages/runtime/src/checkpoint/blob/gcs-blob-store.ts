@@ -12,7 +12,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool } from "undici";
 import { type BlobStore, BlobStoreError, checkKey } from "./blob-store.ts";
-import { checkEndpoint, parsePrefix } from "./bucket-url.ts";
+import { bucketUrlError, checkEndpoint, readBucketUrl } from "./bucket-url.ts";
 import type { OpenedBlobStore } from "./open-blob-store.ts";
 
 const GCS_ENDPOINT = "https://storage.googleapis.com";
@@ -43,29 +43,17 @@ export function parseGcsUrl(
   url: URL,
   environment: NodeJS.ProcessEnv = process.env,
 ): { ok: true; location: GcsLocation } | { ok: false; error: string } {
-  const fail = (problem: string) => ({ ok: false as const, error: `checkpoint location ${url.href}: ${problem}` });
-  const expected = "expected gs://bucket/optional/prefix, optionally ?endpoint=http://host:port for an emulator";
-  if (url.protocol !== "gs:") return fail(`not a gs:// URL (${expected})`);
-  if (url.username !== "" || url.password !== "") {
-    return fail(
-      "credentials do not belong in the URL; Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server) are used",
-    );
-  }
-  if (url.hostname === "") return fail(`names no bucket (${expected})`);
-  if (!/^[a-z0-9][a-z0-9._-]*$/.test(url.hostname))
-    return fail(`bucket ${JSON.stringify(url.hostname)} is not a bucket name`);
-  if (url.port !== "") return fail(`a bucket has no port; give an emulator as ?endpoint=http://host:${url.port}`);
-  if (url.hash !== "") return fail("has a #fragment");
-  const prefix = parsePrefix(url.pathname);
-  if (!prefix.ok) return fail(prefix.error);
-
-  const names = [...url.searchParams.keys()];
-  const unknown = [...new Set(names.filter((name) => !QUERY_PARAMETERS.has(name)))];
-  if (unknown.length > 0)
-    return fail(`unknown query parameter${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} (${expected})`);
-  if (names.length > 1) return fail("query parameter endpoint given more than once");
-
-  let endpoint = url.searchParams.get("endpoint") ?? undefined;
+  const fail = (problem: string) => ({ ok: false as const, error: bucketUrlError(url, problem) });
+  const read = readBucketUrl(url, {
+    protocol: "gs:",
+    expected: "expected gs://bucket/optional/prefix, optionally ?endpoint=http://host:port for an emulator",
+    credentials:
+      "Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server) are used",
+    bucketName: /^[a-z0-9][a-z0-9._-]*$/,
+    parameters: QUERY_PARAMETERS,
+  });
+  if (!read.ok) return read;
+  let endpoint = read.parameters.get("endpoint");
   if (endpoint !== undefined) {
     const problem = checkEndpoint(endpoint);
     if (problem !== undefined) return fail(`endpoint ${JSON.stringify(endpoint)}: ${problem}`);
@@ -76,7 +64,7 @@ export function parseGcsUrl(
     const problem = checkEndpoint(endpoint);
     if (problem !== undefined) return fail(`STORAGE_EMULATOR_HOST ${JSON.stringify(emulator)}: ${problem}`);
   }
-  return { ok: true, location: { bucket: url.hostname, prefix: prefix.prefix, endpoint } };
+  return { ok: true, location: { bucket: read.bucket, prefix: read.prefix, endpoint } };
 }
 
 /** A request GCS answered with a status the caller did not expect. */

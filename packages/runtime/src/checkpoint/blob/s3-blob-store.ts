@@ -14,7 +14,7 @@ import {
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { type BlobStore, BlobStoreError, checkKey } from "./blob-store.ts";
-import { checkEndpoint, parsePrefix } from "./bucket-url.ts";
+import { bucketUrlError, checkEndpoint, readBucketUrl } from "./bucket-url.ts";
 import type { OpenedBlobStore } from "./open-blob-store.ts";
 
 /** DeleteObjects takes at most this many keys per request. */
@@ -37,46 +37,32 @@ export interface S3Location {
 
 /** Reads an s3:// URL; an error names the URL and what is wrong with it. */
 export function parseS3Url(url: URL): { ok: true; location: S3Location } | { ok: false; error: string } {
-  const fail = (problem: string) => ({ ok: false as const, error: `checkpoint location ${url.href}: ${problem}` });
-  const expected = "expected s3://bucket/optional/prefix?endpoint=http://host:port&region=…&path-style=true|false";
-  if (url.protocol !== "s3:") return fail(`not an s3:// URL (${expected})`);
-  if (url.username !== "" || url.password !== "") {
-    return fail(
-      "credentials do not belong in the URL; the AWS SDK reads them from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or an instance role",
-    );
-  }
-  if (url.hostname === "") return fail(`names no bucket (${expected})`);
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(url.hostname))
-    return fail(`bucket ${JSON.stringify(url.hostname)} is not a bucket name`);
-  if (url.port !== "") return fail(`a bucket has no port; give the server as ?endpoint=http://host:${url.port}`);
-  if (url.hash !== "") return fail("has a #fragment");
-  const prefix = parsePrefix(url.pathname);
-  if (!prefix.ok) return fail(prefix.error);
-
-  const names = [...url.searchParams.keys()];
-  const unknown = [...new Set(names.filter((name) => !QUERY_PARAMETERS.has(name)))];
-  if (unknown.length > 0)
-    return fail(`unknown query parameter${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} (${expected})`);
-  const repeated = [...new Set(names.filter((name, index) => names.indexOf(name) !== index))];
-  if (repeated.length > 0) return fail(`query parameter ${repeated.join(", ")} given more than once`);
-
-  const endpoint = url.searchParams.get("endpoint") ?? undefined;
+  const fail = (problem: string) => ({ ok: false as const, error: bucketUrlError(url, problem) });
+  const read = readBucketUrl(url, {
+    protocol: "s3:",
+    expected: "expected s3://bucket/optional/prefix?endpoint=http://host:port&region=…&path-style=true|false",
+    credentials: "the AWS SDK reads them from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or an instance role",
+    bucketName: /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+    parameters: QUERY_PARAMETERS,
+  });
+  if (!read.ok) return read;
+  const endpoint = read.parameters.get("endpoint");
   if (endpoint !== undefined) {
     const problem = checkEndpoint(endpoint);
     if (problem !== undefined) return fail(`endpoint ${JSON.stringify(endpoint)}: ${problem}`);
   }
-  const region = url.searchParams.get("region") ?? undefined;
+  const region = read.parameters.get("region");
   if (region !== undefined && !/^[a-z0-9][a-z0-9-]*$/.test(region))
     return fail(`region ${JSON.stringify(region)} is not a region name`);
-  const pathStyle = url.searchParams.get("path-style") ?? undefined;
+  const pathStyle = read.parameters.get("path-style");
   if (pathStyle !== undefined && pathStyle !== "true" && pathStyle !== "false") {
     return fail(`path-style ${JSON.stringify(pathStyle)}: expected true or false`);
   }
   return {
     ok: true,
     location: {
-      bucket: url.hostname,
-      prefix: prefix.prefix,
+      bucket: read.bucket,
+      prefix: read.prefix,
       endpoint,
       region,
       // Most S3-compatible servers are addressed by host and port, with no DNS name per bucket.
