@@ -292,6 +292,26 @@ describe("bad checkpoint command lines", { timeout: 60_000 }, () => {
         eddyCommand(["checkpoints", "verify", "--checkpoints", nowhere], 1),
       ]);
       assertPrinted(unknown, /Unknown option '--bogus'/, "the unknown option, as a usage error");
+      // An empty state directory and a checkpoint store that cannot be reached: no start
+      // (starting empty could lose every state), and no stack trace either.
+      const unreachable = await runEddyCommand(
+        [
+          "run",
+          module,
+          "--state-dir",
+          join(eddy.dir, "empty-state"),
+          "--checkpoints",
+          "s3://bucket/prefix?endpoint=http://127.0.0.1:1",
+        ],
+        { ...process.env, AWS_ACCESS_KEY_ID: "eddy", AWS_SECRET_ACCESS_KEY: "not-needed" },
+      );
+      assert.equal(unreachable.status, 1, show(unreachable));
+      assertPrinted(
+        unreachable,
+        /empty-state is empty and the checkpoints cannot be read: .*ECONNREFUSED/,
+        "why it did not start",
+      );
+      assert.doesNotMatch(unreachable.stderr, /\n\s+at /, "no stack trace");
       assertPrinted(
         empty,
         /holds no checkpoint or savepoint to verify \(is the URL right\?\)/,

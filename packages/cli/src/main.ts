@@ -1,5 +1,7 @@
 // The eddy command line. Each command lives in its own module under commands/;
 // this file only dispatches and turns usage errors into exit code 2.
+
+import { StartupError } from "@eddy/runtime";
 import { checkpointsCommand, savepointCommand } from "./commands/checkpoints.ts";
 import { deadLettersCommand } from "./commands/dead-letters.ts";
 import { devCommand } from "./commands/dev.ts";
@@ -90,7 +92,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`eddy ${command}: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }
-    if (error instanceof ConfigurationError || error instanceof CommandError) {
+    if (error instanceof ConfigurationError || error instanceof CommandError || error instanceof StartupError) {
       process.stderr.write(`eddy ${command}: ${error.message}\n`);
       return 1;
     }

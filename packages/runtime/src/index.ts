@@ -19,5 +19,6 @@ export {
   type RunningRuntime,
   type RuntimeOptions,
   runningProcess,
+  StartupError,
   startRuntime,
 } from "./runtime.ts";

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ToFunction } from "@eddy/protocol";
 import type { Endpoint } from "@eddy/sdk";
-import type { BlobStore } from "./checkpoint/blob/blob-store.ts";
+import { type BlobStore, BlobStoreError } from "./checkpoint/blob/blob-store.ts";
 import { openBlobStore } from "./checkpoint/blob/open-blob-store.ts";
 import type { WrittenCheckpoint } from "./checkpoint/checkpoint-writer.ts";
 import type { CheckpointRequest } from "./checkpoint/checkpointer.ts";
@@ -23,6 +23,11 @@ import { InProcessInvoker } from "./invoker/in-process-invoker.ts";
 import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "./io/playground/egress.ts";
 import { PlaygroundIngress } from "./io/playground/ingress.ts";
 import { LoggedStore } from "./store/logged-store.ts";
+
+/** Eddy cannot start, for a reason the message gives in full (a caller prints it, not a stack). */
+export class StartupError extends Error {
+  override name = "StartupError";
+}
 
 export interface RuntimeOptions {
   readonly module: ModuleConfig;
@@ -115,7 +120,7 @@ function httpEndpoint(resolved: ResolvedFunction): HttpFunctionEndpoint {
   let signingKey: string | undefined;
   if (transport.signingKey !== undefined) {
     signingKey = readFileSync(transport.signingKey.path, "utf8").trim();
-    if (signingKey === "") throw new Error(`signing_key ${transport.signingKey.path} is empty`);
+    if (signingKey === "") throw new StartupError(`signing_key ${transport.signingKey.path} is empty`);
   }
   return {
     ...base,
@@ -187,7 +192,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   const runningMarker = join(options.stateDir, RUNNING_MARKER);
   const otherProcess = runningProcess(options.stateDir);
   if (otherProcess !== undefined) {
-    throw new Error(`${options.stateDir} is in use by process ${otherProcess}; one Eddy per state directory`);
+    throw new StartupError(`${options.stateDir} is in use by process ${otherProcess}; one Eddy per state directory`);
   }
   mkdirSync(options.stateDir, { recursive: true });
   writeFileSync(runningMarker, String(process.pid));
@@ -348,10 +353,20 @@ async function openCheckpoints(
   log: (line: string) => void,
 ): Promise<BlobStore> {
   const opened = await openBlobStore(settings.location);
-  if (!opened.ok) throw new Error(opened.error);
+  if (!opened.ok) throw new StartupError(opened.error);
   const blobs = opened.store;
   if (!isEmptyStateDir(stateDir)) return blobs;
-  const restored = await restoreCheckpoint({ store: blobs, stateDir, log });
+  let restored: Awaited<ReturnType<typeof restoreCheckpoint>>;
+  try {
+    restored = await restoreCheckpoint({ store: blobs, stateDir, log });
+  } catch (error) {
+    await blobs.close();
+    // The store could not be read: starting empty could mean losing all state, so no start.
+    if (error instanceof BlobStoreError) {
+      throw new StartupError(`${stateDir} is empty and the checkpoints cannot be read: ${error.message}`);
+    }
+    throw error;
+  }
   if (restored.ok) {
     writeLocalCheckpoint(stateDir, blobs.url, restored.manifest);
     log(
@@ -364,7 +379,7 @@ async function openCheckpoints(
     return blobs;
   }
   await blobs.close();
-  throw new Error(restored.error);
+  throw new StartupError(restored.error);
 }
 
 /** A file in the state directory naming the process that runs on it (left behind by kill -9, hence the liveness check). */
@@ -392,7 +407,7 @@ async function checkPartitionCount(store: LoggedStore, wanted: number, stateDir:
   const stored = store.get(["engine", "partitions"]) as number | undefined;
   if (stored !== undefined && stored !== wanted) {
     await store.close();
-    throw new Error(`${stateDir} was created with ${stored} partitions; it cannot be opened with ${wanted}`);
+    throw new StartupError(`${stateDir} was created with ${stored} partitions; it cannot be opened with ${wanted}`);
   }
   if (stored === undefined) await store.commit([{ key: ["engine", "partitions"], value: wanted }]);
   return wanted;
