@@ -150,3 +150,53 @@ export interface ModuleConfig {
   readonly ingresses: readonly IngressConfig[];
   readonly egresses: readonly EgressConfig[];
 }
+
+/** Where a Kafka ingress starts reading a partition it has no stored position for. */
+export type KafkaStartupPosition =
+  | { readonly type: "group-offsets" }
+  | { readonly type: "earliest" }
+  | { readonly type: "latest" }
+  | {
+      readonly type: "specific-offsets";
+      readonly offsets: readonly { readonly topic: string; readonly partition: number; readonly offset: number }[];
+    }
+  | { readonly type: "date"; readonly epochMs: number };
+
+export interface KafkaIngressTopic {
+  readonly topic: string;
+  /** The typename every record's value is given (its bytes are not re-encoded). */
+  readonly valueType: string;
+  /** One message per target, all with the record key as id. */
+  readonly targets: readonly FunctionTypename[];
+}
+
+export interface KafkaIngressConfig {
+  readonly kind: typeof Kind.KAFKA_INGRESS;
+  /** A typename that identifies the ingress. */
+  readonly id: string;
+  /** `address`, or else the `bootstrap.servers` property. */
+  readonly bootstrapServers: string;
+  /** `consumerGroupId`, or else the `group.id` property. */
+  readonly groupId: string | undefined;
+  readonly topics: readonly KafkaIngressTopic[];
+  readonly autoOffsetReset: "earliest" | "latest";
+  readonly startupPosition: KafkaStartupPosition;
+  /** Client properties as written (`properties:`), address and group id already taken out. */
+  readonly properties: ReadonlyMap<string, string>;
+  readonly source: FieldLocation;
+}
+
+export type KafkaDeliverySemantic =
+  | { readonly type: "none" }
+  | { readonly type: "at-least-once" }
+  | { readonly type: "exactly-once"; readonly transactionTimeoutMs: number };
+
+export interface KafkaEgressConfig {
+  readonly kind: typeof Kind.KAFKA_EGRESS;
+  /** Functions send to this egress typename. */
+  readonly id: string;
+  readonly bootstrapServers: string;
+  readonly deliverySemantic: KafkaDeliverySemantic;
+  readonly properties: ReadonlyMap<string, string>;
+  readonly source: FieldLocation;
+}
