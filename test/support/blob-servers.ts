@@ -10,10 +10,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { accessSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "./ports.ts";
 
 /** Pinned like scripts/ensure-test-servers.sh; change both together. */
 export const TEST_SERVER_VERSIONS = { versitygw: "v1.8.0", "fake-gcs-server": "v1.56.1" } as const;
@@ -193,16 +193,4 @@ async function waitUntilAnswering(endpoint: string, exited: Promise<void>): Prom
     }
   }
   return false;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no TCP port for a test server");
-  return address.port;
 }

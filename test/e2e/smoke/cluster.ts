@@ -3,9 +3,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { freePort } from "../../support/ports.ts";
+
+export { freePort };
 
 const root = resolve(import.meta.dirname, "../../..");
 const eddyBin = join(root, "node_modules/.bin/eddy");
@@ -35,15 +37,6 @@ export async function runEddyCommand(
   });
   const [status] = (await once(child, "close")) as [number | null];
   return { status, stdout, stderr };
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  await new Promise<void>((done) => server.close(() => done()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 /** The playground ingress and egress documents of a module, on the ports EddyProcess fills in. */
