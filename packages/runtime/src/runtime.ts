@@ -375,7 +375,7 @@ async function openCheckpoints(
     return blobs;
   }
   if (restored.reason === "none") {
-    log(`eddy: no checkpoint in ${blobs.url} yet; starting with empty state`);
+    log(`eddy: ${restored.error}; starting with empty state`);
     return blobs;
   }
   await blobs.close();

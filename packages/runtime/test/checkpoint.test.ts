@@ -4,7 +4,7 @@
 // and every savepoint; the chain goes on across a restart and starts anew once the deltas
 // outweigh the base.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -12,9 +12,9 @@ import { DirectoryBlobStore } from "../src/checkpoint/blob/directory-blob-store.
 import { readCatalog } from "../src/checkpoint/catalog.ts";
 import { Checkpointer } from "../src/checkpoint/checkpointer.ts";
 import { CHECKPOINTS_PREFIX } from "../src/checkpoint/manifest.ts";
-import { restoreCheckpoint } from "../src/checkpoint/restore.ts";
+import { isEmptyStateDir, restoreCheckpoint } from "../src/checkpoint/restore.ts";
 import type { Key, KeyValue } from "../src/core/kv.ts";
-import { APPLIED_KEY, LoggedStore } from "../src/store/logged-store.ts";
+import { APPLIED_KEY, LOG_DIRECTORY, LoggedStore } from "../src/store/logged-store.ts";
 
 const root = mkdtempSync(join(tmpdir(), "eddy-checkpoint-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -76,6 +76,22 @@ async function restored(
 }
 
 describe("checkpoints", () => {
+  it("restore only into a directory with no state: neither LMDB's file nor a write-ahead log", async () => {
+    const { store, blobs, checkpointer } = setup();
+    await store.commit(state(5, 1));
+    await checkpointer.checkpoint();
+    await checkpointer.close();
+    await store.close();
+    const logOnly = freshDir();
+    mkdirSync(join(logOnly, LOG_DIRECTORY), { recursive: true });
+    writeFileSync(join(logOnly, LOG_DIRECTORY, "0000000000000007.log"), "");
+    assert.equal(isEmptyStateDir(logOnly), false);
+    const refused = await restoreCheckpoint({ store: blobs, stateDir: logOnly, log: () => {} });
+    assert.ok(!refused.ok);
+    assert.match(refused.error, /already holds state/);
+    assert.equal(isEmptyStateDir(freshDir()), true, "a directory that does not exist yet is empty");
+  });
+
   it("restore a base and its deltas to exactly the state of the checkpoint's commit", async () => {
     const { store, blobs, checkpointer } = setup();
     await store.commit(state(500, 1));
@@ -211,6 +227,15 @@ describe("checkpoints", () => {
       "no unneeded data is left",
     );
     assert.equal((await blobs.list(CHECKPOINTS_PREFIX)).length, 2);
+
+    // A store with savepoints only: a start on an empty directory does not take one by itself, and says how.
+    const savepointsOnly = new DirectoryBlobStore(freshDir());
+    for (const key of [...(savepoint?.manifest.base.files.map((file) => file.key) ?? []), savepoint?.key ?? ""]) {
+      await savepointsOnly.put(key, (await blobs.get(key)) as Uint8Array);
+    }
+    const none = await restoreCheckpoint({ store: savepointsOnly, stateDir: freshDir(), log: () => {} });
+    assert.ok(!none.ok && none.reason === "none");
+    assert.match(none.error, /savepoints before-upgrade are restored only by name/);
 
     const copy = await restored(blobs, "before-upgrade");
     assert.equal(copy.id, savepoint?.manifest.id);

@@ -3,12 +3,12 @@
 // checkpoint's seq as the last commit it holds, so the write-ahead log starts after it.
 // Every chunk is checked (size, SHA-256) before it is used; a checkpoint that fails is
 // skipped with a warning naming the bad object, and the one before it is tried.
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { PendingWrite } from "../core/overlay-kv.ts";
 import { LmdbStore } from "../store/lmdb-store.ts";
-import { APPLIED_KEY } from "../store/logged-store.ts";
+import { APPLIED_KEY, LOG_DIRECTORY } from "../store/logged-store.ts";
 import type { BlobStore } from "./blob/blob-store.ts";
 import { type CatalogEntry, readCatalog } from "./catalog.ts";
 import { decodeDeltaChunk } from "./delta.ts";
@@ -40,9 +40,14 @@ export type RestoreResult =
   /** none: the store holds no checkpoint at all; failed: none of those asked for could be restored. */
   | { readonly ok: false; readonly reason: "none" | "failed"; readonly error: string };
 
-/** True when `stateDir` holds no state yet (missing, empty, or without LMDB's data file). */
+/**
+ * True when `stateDir` holds no state yet: no LMDB data file and no write-ahead log segment
+ * (a log alone is damaged state, not an empty directory: restoring under it would mix the two).
+ */
 export function isEmptyStateDir(stateDir: string): boolean {
-  return !existsSync(join(stateDir, "data.mdb"));
+  if (existsSync(join(stateDir, "data.mdb"))) return false;
+  const logDir = join(stateDir, LOG_DIRECTORY);
+  return !existsSync(logDir) || !readdirSync(logDir).some((name) => name.endsWith(".log"));
 }
 
 export async function restoreCheckpoint(options: RestoreOptions): Promise<RestoreResult> {
@@ -59,8 +64,14 @@ export async function restoreCheckpoint(options: RestoreOptions): Promise<Restor
     for (const { error } of catalog.unreadable) log(`eddy: warning: skipping ${error}`);
     candidates = [...catalog.checkpoints];
     if (candidates.length === 0) {
-      if (catalog.unreadable.length === 0)
-        return { ok: false, reason: "none", error: `${store.url} holds no checkpoint` };
+      if (catalog.unreadable.length === 0) {
+        const savepoints = catalog.savepoints.map((entry) => entry.manifest.name).join(", ");
+        const hint =
+          savepoints === ""
+            ? ""
+            : ` (savepoints ${savepoints} are restored only by name: eddy checkpoints restore <name>)`;
+        return { ok: false, reason: "none", error: `${store.url} holds no checkpoint${hint}` };
+      }
       return { ok: false, reason: "failed", error: `${store.url} holds no checkpoint that can be read` };
     }
   } else {
