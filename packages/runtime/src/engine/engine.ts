@@ -214,6 +214,56 @@ export class Engine {
     return { ok: true, ...accepted };
   }
 
+  /**
+   * Accepts what a replayable source (a Kafka or Kinesis partition) read, together with
+   * the source's new position, in one commit: after a crash both are in the store or
+   * neither is, so the source resumes right after what the store holds and nothing is
+   * delivered twice or skipped. `record` writes the position (and anything else of the
+   * source's) into that commit's transaction. Resolves once durable; waits first while any
+   * target's backlog or the pending writes are at their limit. Nothing is accepted when a
+   * target has no function: the source is told which.
+   */
+  async acceptFromSource(
+    envelopes: readonly Envelope[],
+    record: (transaction: KV) => void,
+  ): Promise<
+    | { readonly ok: true }
+    | { readonly ok: false; readonly code: "unknown-function" | "stopping"; readonly message: string }
+  > {
+    if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    const unknown = [...new Set(envelopes.map((envelope) => envelope.target.typename))].filter(
+      (typename) => this.#catalog.functionSettings(typename) === undefined,
+    );
+    if (unknown.length > 0) {
+      return {
+        ok: false,
+        code: "unknown-function",
+        message: `unknown function type${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}: no endpoint in the module serves ${unknown.length > 1 ? "them" : "it"}`,
+      };
+    }
+    const targets = [...new Set(envelopes.map((envelope) => addressKey(envelope.target)))];
+    for (;;) {
+      const blocked = targets.map((key) => this.#blocked.get(key)).find((waiters) => waiters !== undefined);
+      if (blocked !== undefined) await new Promise<void>((resume) => blocked.push(resume));
+      else if (this.#partitions.pendingWrites >= this.#maxPendingWrites) {
+        await new Promise<void>((room) => {
+          this.#roomWaiters.push(room);
+          this.#scheduleCommit();
+        });
+      } else break;
+      if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    }
+    // All in this event turn: the messages and the position join the same commit.
+    const now = this.#clock();
+    for (const envelope of envelopes) this.#partitions.accept(envelope, {}, now);
+    record(this.#partitions.transaction);
+    await new Promise<void>((durable) => {
+      this.#acks.push(durable);
+      this.#scheduleCommit();
+    });
+    return { ok: true };
+  }
+
   /** A request's reply, if it is durable. */
   lookupReply(requestId: string): ReplyLookup {
     const record = this.#partitions.committedRequest(requestId);
