@@ -36,6 +36,8 @@ const { values } = parseArgs({
     json: { type: "boolean" },
     instances: { type: "string" },
     "restore-instances": { type: "string" },
+    /** Uploads at a time (the runtime's default is 4). */
+    concurrency: { type: "string" },
     rounds: { type: "string" },
     /** Child modes. */
     seed: { type: "string" },
@@ -109,6 +111,7 @@ function startEngine(dir: string, blobsDir: string) {
     partitionCount: PARTITIONS,
     intervalMs: 0,
     keep: 100,
+    ...(values.concurrency === undefined ? {} : { concurrency: Number(values.concurrency) }),
     log: () => {},
   });
   return { store, engine, checkpointer };
@@ -288,6 +291,7 @@ if (values.seed !== undefined) {
         dir,
         "--blobs",
         blobs,
+        ...(values.concurrency === undefined ? [] : ["--concurrency", values.concurrency]),
       ]),
     ) as Awaited<ReturnType<typeof incremental>>;
     rmSync(root, { recursive: true, force: true });
