@@ -81,7 +81,6 @@ async function disaster(location: string, seed: number): Promise<void> {
     assert.equal(restores, disasters, "every start on an empty directory restored a checkpoint, and only those");
     // Once more after the last restore: the counts are final and still exact.
     await verifyAll(eddy, workload.expected, deadlineMs);
-    if (process.env.DISASTER_DEBUG) console.log(eddy.output);
     assert.equal(await eddy.stop(), 0, "clean shutdown on SIGTERM");
     await eddy.dispose();
   } catch (error) {
