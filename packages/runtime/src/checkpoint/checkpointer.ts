@@ -142,6 +142,7 @@ export class Checkpointer {
         this.#options.log(
           `eddy: warning: checkpoint to ${this.#options.blobs.url} failed: ${(error as Error).message}`,
         );
+        this.#releaseLogIfTooLarge();
         // Waiters stay; try again a little later.
         await new Promise((resume) => setTimeout(resume, 1000).unref());
       }
