@@ -183,29 +183,18 @@ export class Engine {
         message: `unknown function type ${envelope.target.typename}: no endpoint in the module serves it`,
       };
     }
-    // Backpressure: while the target's backlog is at its limit, or the pending writes are at
-    // theirs, the source waits; sources released together check again, so a burst of them
-    // cannot overrun either limit.
-    const key = addressKey(envelope.target);
-    for (;;) {
-      const blocked = this.#blocked.get(key);
-      if (blocked !== undefined) await new Promise<void>((resume) => blocked.push(resume));
-      else if (this.#partitions.pendingWrites >= this.#maxPendingWrites) {
-        await new Promise<void>((room) => {
-          this.#roomWaiters.push(room);
-          this.#scheduleCommit();
-        });
-      } else break;
-      if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
-    }
-    const accepted = this.#partitions.accept(
-      envelope,
-      {
-        ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
-        ...(options.expectReply === true ? { requestId: makeRequestId(this.#clock(), randomUUID()) } : {}),
-      },
-      this.#clock(),
+    const admitted = await this.#admit([addressKey(envelope.target)], () =>
+      this.#partitions.accept(
+        envelope,
+        {
+          ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
+          ...(options.expectReply === true ? { requestId: makeRequestId(this.#clock(), randomUUID()) } : {}),
+        },
+        this.#clock(),
+      ),
     );
+    if (admitted === undefined) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    const accepted = admitted.entered;
     // A duplicate also waits: the first delivery may still be in the commit pipeline.
     await new Promise<void>((durable) => {
       this.#acks.push(durable);
@@ -242,6 +231,27 @@ export class Engine {
       };
     }
     const targets = [...new Set(envelopes.map((envelope) => addressKey(envelope.target)))];
+    // All in one event turn: the messages and the position join the same commit.
+    const admitted = await this.#admit(targets, () => {
+      const now = this.#clock();
+      for (const envelope of envelopes) this.#partitions.accept(envelope, {}, now);
+      record(this.#partitions.transaction);
+    });
+    if (admitted === undefined) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    await new Promise<void>((durable) => {
+      this.#acks.push(durable);
+      this.#scheduleCommit();
+    });
+    return { ok: true };
+  }
+
+  /**
+   * Backpressure for a source: waits while any of the targets' backlogs, or the pending
+   * writes, are at their limit, then runs `enter` in the same event turn as the last check,
+   * so sources released together check again one after another and a burst of them cannot
+   * overrun either limit. Undefined when the engine began stopping meanwhile.
+   */
+  async #admit<T>(targets: readonly string[], enter: () => T): Promise<{ readonly entered: T } | undefined> {
     for (;;) {
       const blocked = targets.map((key) => this.#blocked.get(key)).find((waiters) => waiters !== undefined);
       if (blocked !== undefined) await new Promise<void>((resume) => blocked.push(resume));
@@ -250,18 +260,9 @@ export class Engine {
           this.#roomWaiters.push(room);
           this.#scheduleCommit();
         });
-      } else break;
-      if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+      } else return { entered: enter() };
+      if (this.#stopping) return undefined;
     }
-    // All in this event turn: the messages and the position join the same commit.
-    const now = this.#clock();
-    for (const envelope of envelopes) this.#partitions.accept(envelope, {}, now);
-    record(this.#partitions.transaction);
-    await new Promise<void>((durable) => {
-      this.#acks.push(durable);
-      this.#scheduleCommit();
-    });
-    return { ok: true };
   }
 
   /** A request's reply, if it is durable. */
