@@ -139,10 +139,7 @@ export class Checkpointer {
       try {
         await this.checkpoint();
       } catch (error) {
-        this.#options.log(
-          `eddy: warning: checkpoint to ${this.#options.blobs.url} failed: ${(error as Error).message}`,
-        );
-        this.#releaseLogIfTooLarge();
+        this.#failed(error);
         // Waiters stay; try again a little later.
         await new Promise((resume) => setTimeout(resume, 1000).unref());
       }
@@ -167,10 +164,7 @@ export class Checkpointer {
         try {
           await this.checkpoint();
         } catch (error) {
-          this.#options.log(
-            `eddy: warning: checkpoint to ${this.#options.blobs.url} failed: ${(error as Error).message}`,
-          );
-          this.#releaseLogIfTooLarge();
+          this.#failed(error);
         }
       }
       if (!this.#closed) this.#schedule(interval);
@@ -260,7 +254,15 @@ export class Checkpointer {
     for (const waiter of ready) waiter.resolve();
   }
 
-  /** Checkpoints keep failing and the log keeps growing: let it go; the next checkpoint is a base. */
+  /**
+   * A checkpoint failed: say so, and should the log have grown too large waiting for one,
+   * let it go (the next checkpoint is then a base).
+   */
+  #failed(error: unknown): void {
+    this.#options.log(`eddy: warning: checkpoint to ${this.#options.blobs.url} failed: ${(error as Error).message}`);
+    this.#releaseLogIfTooLarge();
+  }
+
   #releaseLogIfTooLarge(): void {
     if (this.#options.store.logBytes > MAX_KEPT_LOG_BYTES) {
       this.#options.log(
