@@ -15,7 +15,7 @@ import { rmSync } from "node:fs";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startGcsServer, startS3Server } from "../support/blob-servers.ts";
-import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
+import { EddyProcess, playgroundYaml, withEddy } from "./smoke/cluster.ts";
 import { EGRESS_TOPIC, generateWorkload, Random } from "./smoke/commands.ts";
 import { sendAll, verifyAll } from "./smoke/driver.ts";
 
@@ -49,7 +49,7 @@ async function disaster(location: string, seed: number): Promise<void> {
   await eddy.start();
   const deadlineMs = Date.now() + 120_000 + KILLS * 5_000 + COMMANDS * 50;
   const random = new Random(seed);
-  try {
+  await withEddy(eddy, async () => {
     let failure: { error: unknown } | undefined;
     let sent = false;
     const work = (async () => {
@@ -82,13 +82,7 @@ async function disaster(location: string, seed: number): Promise<void> {
     // Once more after the last restore: the counts are final and still exact.
     await verifyAll(eddy, workload.expected, deadlineMs);
     assert.equal(await eddy.stop(), 0, "clean shutdown on SIGTERM");
-    await eddy.dispose();
-  } catch (error) {
-    await eddy.dispose();
-    throw new Error(
-      `${error instanceof Error ? error.message : String(error)}\n--- eddy output ---\n${eddy.output.slice(-4000)}`,
-    );
-  }
+  });
 }
 
 describe("disaster: the disk is lost, the checkpoints are not", { timeout: 3_600_000 }, () => {

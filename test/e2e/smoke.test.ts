@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve } from "@eddy/sdk";
-import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
+import { EddyProcess, playgroundYaml, withEddy } from "./smoke/cluster.ts";
 import { EGRESS_TOPIC, generateWorkload, Random } from "./smoke/commands.ts";
 import { pop, sendAll, verifyAll } from "./smoke/driver.ts";
 import { commandInterpreter } from "./smoke/eddy-functions.ts";
@@ -83,7 +83,7 @@ async function smoke(moduleYaml: string, args: readonly string[], seed: number):
   const eddy = new EddyProcess({ moduleYaml, args });
   await eddy.start();
   const deadlineMs = Date.now() + 120_000 + KILLS * 5_000 + COMMANDS * 50;
-  try {
+  await withEddy(eddy, async () => {
     const sendAndVerify = async () => {
       await sendAll(eddy, workload, 8, deadlineMs);
       await verifyAll(eddy, workload.expected, deadlineMs);
@@ -93,13 +93,7 @@ async function smoke(moduleYaml: string, args: readonly string[], seed: number):
     await verifyAll(eddy, workload.expected, deadlineMs);
     await drainEgress(eddy, workload.egressIds, deadlineMs);
     assert.equal(await eddy.stop(), 0, "clean shutdown on SIGTERM");
-    await eddy.dispose();
-  } catch (error) {
-    await eddy.dispose();
-    throw new Error(
-      `${error instanceof Error ? error.message : String(error)}\n--- eddy output ---\n${eddy.output.slice(-4000)}`,
-    );
-  }
+  });
 }
 
 describe("StateFun smoke test under kill -9", { timeout: 3_600_000 }, () => {

@@ -155,3 +155,16 @@ export class EddyProcess {
     return path;
   }
 }
+
+/** Runs `work` against `eddy`, then disposes of it; a failure carries the end of Eddy's output. */
+export async function withEddy(eddy: EddyProcess, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}\n--- eddy output ---\n${eddy.output.slice(-4000)}`,
+    );
+  } finally {
+    await eddy.dispose();
+  }
+}
