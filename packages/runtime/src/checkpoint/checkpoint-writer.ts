@@ -1,7 +1,7 @@
 // Writes one checkpoint to a blob store: the data first (a base, or a delta extending the
 // previous checkpoint's chain), the manifest last. Nothing here touches the running
 // store: the caller hands over a snapshot directory or a range of log frames, both fixed.
-import { open, stat } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { BlobStore } from "./blob/blob-store.ts";
 import type { LogFolder } from "./fold-worker.ts";
@@ -14,6 +14,7 @@ import {
   MANIFEST_FORMAT,
   type Manifest,
   manifestKey,
+  type StoredFile,
 } from "./manifest.ts";
 import { CHUNK_BYTES, uploadChunks } from "./stored-files.ts";
 
@@ -38,8 +39,6 @@ export interface WriteCheckpointOptions {
   /** Uploads at a time (default 4). */
   readonly concurrency?: number;
   readonly now?: Date;
-  /** Raw bytes uploaded so far. */
-  readonly progress?: (doneBytes: number, totalBytes: number) => void;
 }
 
 export interface WrittenCheckpoint {
@@ -72,33 +71,25 @@ export async function writeCheckpoint(options: WriteCheckpointOptions): Promise<
   const id = checkpointId(now, seq);
   let base: BasePart;
   let deltas: DeltaPart[];
-  let stored = 0;
-  let raw = 0;
+  let files: StoredFile[];
   if (source.kind === "base") {
-    const path = join(source.dir, "data.mdb");
-    const { size } = await stat(path);
-    const files = await uploadChunks(store, `${DATA_PREFIX}${id}/base`, fileChunks(path), concurrency, (done) =>
-      options.progress?.(done, size),
+    files = await uploadChunks(
+      store,
+      `${DATA_PREFIX}${id}/base`,
+      fileChunks(join(source.dir, "data.mdb")),
+      concurrency,
     );
     base = { seq: source.seq, files };
     deltas = [];
-    for (const file of files) {
-      stored += file.bytes;
-      raw += file.rawBytes;
-    }
   } else {
     const { previous } = source;
     const folded = await source.folder.fold(source.logDir, previous.seq, source.toSeq);
-    const files = await uploadChunks(store, `${DATA_PREFIX}${id}/delta`, folded.chunks, concurrency, (done) =>
-      options.progress?.(done, folded.rowBytes),
-    );
+    files = await uploadChunks(store, `${DATA_PREFIX}${id}/delta`, folded.chunks, concurrency);
     base = previous.base;
     deltas = [...previous.deltas, { fromSeq: previous.seq, toSeq: source.toSeq, files }];
-    for (const file of files) {
-      stored += file.bytes;
-      raw += file.rawBytes;
-    }
   }
+  const stored = files.reduce((sum, file) => sum + file.bytes, 0);
+  const raw = files.reduce((sum, file) => sum + file.rawBytes, 0);
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     id,

@@ -14,35 +14,24 @@ const packr = new Packr({ useRecords: false });
 
 export type DeltaRow = readonly [Key] | readonly [Key, unknown];
 
-export interface FoldedDelta {
-  /** Encoded rows in key order. */
-  readonly rows: readonly Buffer[];
-  readonly rowBytes: number;
-  readonly frames: number;
-}
-
 /**
  * Folds the frames after `afterSeq` through `throughSeq` of the log in `logDir` into net
- * writes. Throws LogCorruptError when the log no longer holds them all.
+ * writes: encoded rows in LMDB's key order. Throws LogCorruptError when the log no longer
+ * holds them all.
  */
-export function foldLog(logDir: string, afterSeq: number, throughSeq: number): FoldedDelta {
+export function foldLog(logDir: string, afterSeq: number, throughSeq: number): Buffer[] {
   // Most rows are overwritten before the checkpoint (a batch in flight, a backlog row, a
   // state written many times): they are only decoded and kept by a cheap identity; the
   // survivors alone are encoded, keyed in LMDB's order and sorted.
   const latest = new Map<string, DeltaRow>();
-  let frames = 0;
   for (const frame of readLogFrames(logDir, afterSeq, throughSeq)) {
-    frames++;
     const rows = packr.unpack(frame.payload) as DeltaRow[];
     for (const row of rows) latest.set(identity(row[0]), row);
   }
   const sorted = [...latest.values()].map((row) => ({ order: toBufferKey(row[0] as never).toString("latin1"), row }));
   // latin1 strings compare as their bytes do: LMDB's order.
   sorted.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
-  const rows = sorted.map(({ row }) => packr.pack(row));
-  let rowBytes = 0;
-  for (const row of rows) rowBytes += row.length;
-  return { rows, rowBytes, frames };
+  return sorted.map(({ row }) => packr.pack(row));
 }
 
 /**

@@ -15,15 +15,12 @@ interface FoldJob {
 }
 
 type FoldReply = { readonly id: number } & (
-  | { readonly ok: true; readonly chunks: Uint8Array[]; readonly rowBytes: number; readonly frames: number }
+  | { readonly ok: true; readonly chunks: Uint8Array[] }
   | { readonly ok: false; readonly error: string; readonly corrupt: boolean }
 );
 
 export interface FoldedChunks {
   readonly chunks: readonly Uint8Array[];
-  /** The rows' bytes before compression. */
-  readonly rowBytes: number;
-  readonly frames: number;
 }
 
 const WORKER_MARK = "eddy-log-folder";
@@ -60,7 +57,7 @@ export class LogFolder {
       // An idle worker must not keep the process alive.
       if (this.#waiting.size === 0) worker.unref();
       if (waiter === undefined) return;
-      if (reply.ok) waiter.resolve({ chunks: reply.chunks, rowBytes: reply.rowBytes, frames: reply.frames });
+      if (reply.ok) waiter.resolve({ chunks: reply.chunks });
       else waiter.reject(reply.corrupt ? new LogCorruptError(reply.error) : new Error(reply.error));
     });
     const failAll = (error: Error) => {
@@ -81,15 +78,9 @@ if (!isMainThread && parentPort !== null && workerData === WORKER_MARK) {
   port.on("message", (job: FoldJob) => {
     let reply: FoldReply;
     try {
-      const folded = foldLog(job.logDir, job.afterSeq, job.throughSeq);
+      const rows = foldLog(job.logDir, job.afterSeq, job.throughSeq);
       // Copied, not transferred: a small Buffer may sit in Node's shared pool.
-      reply = {
-        id: job.id,
-        ok: true,
-        chunks: [...deltaChunks(folded.rows)],
-        rowBytes: folded.rowBytes,
-        frames: folded.frames,
-      };
+      reply = { id: job.id, ok: true, chunks: [...deltaChunks(rows)] };
     } catch (error) {
       reply = { id: job.id, ok: false, error: (error as Error).message, corrupt: error instanceof LogCorruptError };
     }

@@ -14,9 +14,6 @@ const decompress = promisify(zstdDecompress);
 /** Raw bytes per chunk: small enough to hold a few in memory, large enough to keep object counts low. */
 export const CHUNK_BYTES = 16 * 1024 * 1024;
 
-/** Told the raw bytes done so far. */
-export type TransferProgress = (doneBytes: number) => void;
-
 /** SHA-256 in hex, computed on libuv's thread pool (WebCrypto), not on the main thread: a 16 MiB chunk takes ~20 ms. */
 async function sha256(bytes: Uint8Array): Promise<string> {
   return Buffer.from(await webcrypto.subtle.digest("SHA-256", bytes)).toString("hex");
@@ -31,12 +28,10 @@ export async function uploadChunks(
   keyPrefix: string,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   concurrency: number,
-  progress?: TransferProgress,
 ): Promise<StoredFile[]> {
   const files: StoredFile[] = [];
   const running = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
-  let done = 0;
   let index = 0;
   for await (const chunk of source) {
     if (failure !== undefined) break;
@@ -46,8 +41,6 @@ export async function uploadChunks(
       const stored = await compress(chunk, { params: { [constants.ZSTD_c_compressionLevel]: 1 } });
       files[position] = { key, bytes: stored.length, sha256: await sha256(stored), rawBytes: chunk.length };
       await store.put(key, stored);
-      done += chunk.length;
-      progress?.(done);
     })().catch((error: unknown) => {
       failure ??= { error };
     });
