@@ -6,7 +6,7 @@ export { readCatalog } from "./checkpoint/catalog.ts";
 export type { CheckpointRequest } from "./checkpoint/checkpointer.ts";
 export { writeLocalCheckpoint } from "./checkpoint/checkpointer.ts";
 export type { Manifest } from "./checkpoint/manifest.ts";
-export { checkSavepointName } from "./checkpoint/manifest.ts";
+export { allFiles, checkSavepointName, storedBytes } from "./checkpoint/manifest.ts";
 export { checkpointStateDir } from "./checkpoint/offline.ts";
 export { isEmptyStateDir, restoreCheckpoint } from "./checkpoint/restore.ts";
 export { verifyCheckpoint } from "./checkpoint/verify.ts";

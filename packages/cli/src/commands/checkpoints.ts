@@ -4,6 +4,7 @@
 // restore, and restoring one into an empty state directory.
 import { parseArgs } from "node:util";
 import {
+  allFiles,
   type BlobStore,
   type CheckpointRequest,
   callControlSocket,
@@ -15,6 +16,7 @@ import {
   readCatalog,
   restoreCheckpoint,
   runningProcess,
+  storedBytes,
   verifyCheckpoint,
   writeLocalCheckpoint,
 } from "@eddy/runtime";
@@ -22,11 +24,6 @@ import { CommandError, UsageError } from "../usage.ts";
 
 const megabytes = (bytes: number) =>
   bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`;
-
-function storedBytes(manifest: Manifest): number {
-  const files = [...manifest.base.files, ...manifest.deltas.flatMap((delta) => delta.files)];
-  return files.reduce((sum, file) => sum + file.bytes, 0);
-}
 
 async function openStore(location: string | undefined): Promise<BlobStore> {
   if (location === undefined)
@@ -90,7 +87,7 @@ async function list(store: BlobStore, json: boolean): Promise<void> {
       return;
     }
     const line = (manifest: Manifest) =>
-      `${manifest.kind === "savepoint" ? `savepoint ${manifest.name}` : "checkpoint"}  ${manifest.id}  ${manifest.createdAt}  commits up to ${manifest.seq}  ${megabytes(storedBytes(manifest))}  base + ${manifest.deltas.length} delta(s)\n`;
+      `${manifest.kind === "savepoint" ? `savepoint ${manifest.name}` : "checkpoint"}  ${manifest.id}  ${manifest.createdAt}  commits up to ${manifest.seq}  ${megabytes(storedBytes(allFiles(manifest)))}  base + ${manifest.deltas.length} delta(s)\n`;
     for (const { manifest } of catalog.checkpoints) process.stdout.write(line(manifest));
     for (const { manifest } of catalog.savepoints) process.stdout.write(line(manifest));
     for (const { error } of catalog.unreadable) process.stdout.write(`unreadable  ${error}\n`);

@@ -15,6 +15,7 @@ import {
   type Manifest,
   manifestKey,
   type StoredFile,
+  storedBytes,
 } from "./manifest.ts";
 import { CHUNK_BYTES, uploadChunks } from "./stored-files.ts";
 
@@ -88,7 +89,7 @@ export async function writeCheckpoint(options: WriteCheckpointOptions): Promise<
     base = previous.base;
     deltas = [...previous.deltas, { fromSeq: previous.seq, toSeq: source.toSeq, files }];
   }
-  const stored = files.reduce((sum, file) => sum + file.bytes, 0);
+  const stored = storedBytes(files);
   const raw = files.reduce((sum, file) => sum + file.rawBytes, 0);
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,

@@ -21,6 +21,7 @@ import {
   encodeManifest,
   type Manifest,
   manifestKey,
+  storedBytes,
 } from "./manifest.ts";
 
 const LOCAL_STATE_FILE = "checkpoint.json";
@@ -240,9 +241,8 @@ export class Checkpointer {
     if (chain.deltas.length >= MAX_CHAIN_DELTAS) return true;
     // The log must still hold every frame after the chain's end.
     if (this.#options.store.logFirstSeq > chain.seq + 1) return true;
-    const stored = (files: readonly { bytes: number }[]) => files.reduce((sum, file) => sum + file.bytes, 0);
-    const deltaBytes = stored(allFiles(chain)) - stored(chain.base.files);
-    if (deltaBytes >= stored(chain.base.files)) return true;
+    const baseBytes = storedBytes(chain.base.files);
+    if (storedBytes(allFiles(chain)) - baseBytes >= baseBytes) return true;
     // The chain must still be in the store (someone may have emptied it): a delta on a
     // chain that is gone would not restore.
     return (await this.#options.blobs.get(manifestKey(chain))) === undefined;

@@ -86,6 +86,11 @@ export function allFiles(manifest: Manifest): StoredFile[] {
   return [...manifest.base.files, ...manifest.deltas.flatMap((delta) => delta.files)];
 }
 
+/** The bytes the files take in the store. */
+export function storedBytes(files: readonly StoredFile[]): number {
+  return files.reduce((sum, file) => sum + file.bytes, 0);
+}
+
 function digest(body: string): string {
   return createHash("sha256").update(body).digest("hex");
 }

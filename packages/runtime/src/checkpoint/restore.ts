@@ -12,7 +12,7 @@ import { APPLIED_KEY, LOG_DIRECTORY } from "../store/logged-store.ts";
 import type { BlobStore } from "./blob/blob-store.ts";
 import { type CatalogEntry, readCatalog } from "./catalog.ts";
 import { decodeDeltaChunk } from "./delta.ts";
-import { allFiles, type Manifest } from "./manifest.ts";
+import { allFiles, type Manifest, storedBytes } from "./manifest.ts";
 import { downloadInOrder } from "./stored-files.ts";
 
 const RESTORE_TRANSACTION_WRITES = 2048;
@@ -93,7 +93,7 @@ export async function restoreCheckpoint(options: RestoreOptions): Promise<Restor
     const started = performance.now();
     const error = await restoreInto(store, candidate, stateDir, options.concurrency ?? 4, log);
     if (error === undefined) {
-      const bytes = allFiles(candidate.manifest).reduce((sum, file) => sum + file.bytes, 0);
+      const bytes = storedBytes(allFiles(candidate.manifest));
       return { ok: true, manifest: candidate.manifest, key: candidate.key, bytes, ms: performance.now() - started };
     }
     failures.push(error);

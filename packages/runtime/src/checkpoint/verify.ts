@@ -1,7 +1,7 @@
 // Checks that checkpoints would restore: every object a manifest lists is downloaded and
 // its size, SHA-256 and decompression checked, without writing anything.
 import type { BlobStore } from "./blob/blob-store.ts";
-import { allFiles, type Manifest } from "./manifest.ts";
+import { allFiles, type Manifest, storedBytes } from "./manifest.ts";
 import { downloadFile } from "./stored-files.ts";
 
 export interface VerifiedCheckpoint {
@@ -31,5 +31,5 @@ export async function verifyCheckpoint(
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
-  return { manifest, problems: problems.sort(), bytes: files.reduce((sum, file) => sum + file.bytes, 0) };
+  return { manifest, problems: problems.sort(), bytes: storedBytes(files) };
 }
