@@ -27,14 +27,11 @@ export const SUPPORTED_KINDS: readonly Kind[] = [
   Kind.ENDPOINTS_V1_HTTP,
   Kind.PLAYGROUND_INGRESS,
   Kind.PLAYGROUND_EGRESS,
-];
-/** StateFun kinds Eddy knows and rejects with "not supported yet" rather than "unknown". */
-export const NOT_YET_SUPPORTED_KINDS: readonly Kind[] = [
   Kind.KAFKA_INGRESS,
   Kind.KAFKA_EGRESS,
-  Kind.KINESIS_INGRESS,
-  Kind.KINESIS_EGRESS,
 ];
+/** StateFun kinds Eddy knows and rejects with "not supported yet" rather than "unknown". */
+export const NOT_YET_SUPPORTED_KINDS: readonly Kind[] = [Kind.KINESIS_INGRESS, Kind.KINESIS_EGRESS];
 
 export const Transport = {
   ASYNC: "io.statefun.transports.v1/async",
@@ -140,8 +137,8 @@ export interface PlaygroundEgressConfig {
   readonly source: FieldLocation;
 }
 
-export type IngressConfig = PlaygroundIngressConfig;
-export type EgressConfig = PlaygroundEgressConfig;
+export type IngressConfig = PlaygroundIngressConfig | KafkaIngressConfig;
+export type EgressConfig = PlaygroundEgressConfig | KafkaEgressConfig;
 
 export interface ModuleConfig {
   /** The files this configuration was loaded from, in load order. */
@@ -198,5 +195,62 @@ export interface KafkaEgressConfig {
   readonly bootstrapServers: string;
   readonly deliverySemantic: KafkaDeliverySemantic;
   readonly properties: ReadonlyMap<string, string>;
+  readonly source: FieldLocation;
+}
+
+/** The AWS region a Kinesis client talks to (StateFun's `awsRegion`; default: the SDK's provider chain). */
+export type KinesisRegion =
+  | { readonly type: "default" }
+  | { readonly type: "specific"; readonly id: string }
+  /** A Kinesis-compatible service at `endpoint` (an http(s) URL), signing for region `id`. */
+  | { readonly type: "custom-endpoint"; readonly endpoint: string; readonly id: string };
+
+/** Where a Kinesis client gets its AWS credentials (StateFun's `awsCredentials`; default: the SDK's provider chain). */
+export type KinesisCredentials =
+  | { readonly type: "default" }
+  | { readonly type: "basic"; readonly accessKeyId: string; readonly secretAccessKey: string }
+  /** A named profile, from `profilePath` or else the SDK's usual credentials file. */
+  | { readonly type: "profile"; readonly profileName: string; readonly profilePath: string | undefined };
+
+/** Where a Kinesis ingress starts reading a shard it has no stored position for. */
+export type KinesisStartupPosition =
+  | { readonly type: "latest" }
+  | { readonly type: "earliest" }
+  | { readonly type: "date"; readonly epochMs: number };
+
+export interface KinesisIngressStream {
+  readonly stream: string;
+  /** The typename every record's data is given (its bytes are not re-encoded). */
+  readonly valueType: string;
+  /** One message per target, all with the record's partition key as id. */
+  readonly targets: readonly FunctionTypename[];
+}
+
+export interface KinesisIngressConfig {
+  readonly kind: typeof Kind.KINESIS_INGRESS;
+  /** A typename that identifies the ingress. */
+  readonly id: string;
+  readonly region: KinesisRegion;
+  readonly credentials: KinesisCredentials;
+  readonly startupPosition: KinesisStartupPosition;
+  readonly streams: readonly KinesisIngressStream[];
+  /** AWS client configuration as written (`clientConfigProperties:`), values as strings. */
+  readonly clientConfigProperties: ReadonlyMap<string, string>;
+  readonly source: FieldLocation;
+}
+
+/** StateFun's default for `maxOutstandingRecords`. */
+export const KINESIS_EGRESS_MAX_OUTSTANDING_RECORDS_DEFAULT = 1000;
+
+export interface KinesisEgressConfig {
+  readonly kind: typeof Kind.KINESIS_EGRESS;
+  /** Functions send to this egress typename. */
+  readonly id: string;
+  readonly region: KinesisRegion;
+  readonly credentials: KinesisCredentials;
+  /** Records handed to the producer and not yet acknowledged, above which sending waits (backpressure). */
+  readonly maxOutstandingRecords: number;
+  /** Producer configuration as written (`clientConfigProperties:`, KPL properties in StateFun). */
+  readonly clientConfigProperties: ReadonlyMap<string, string>;
   readonly source: FieldLocation;
 }
