@@ -90,6 +90,12 @@ export interface KafkaBroker {
   createTopic(name: string, partitions?: number): Promise<void>;
   /** The partitions of `name` and their leaders, or undefined when there is no such topic. */
   describeTopic(name: string): Promise<KafkaTopicDescription | undefined>;
+  /**
+   * Every record of `topic` a read_committed consumer sees, from the beginning, as Kafka's own
+   * console consumer (the Java client) reads them: an oracle independent of Eddy's client.
+   * Stops once no record came for `idleMs`.
+   */
+  readCommitted(topic: string, idleMs?: number): Promise<{ key: string | null; value: string }[]>;
   /** Ends the broker (SIGTERM, SIGKILL after STOP_TIMEOUT_MS) and removes its directory. Idempotent. */
   stop(): Promise<void>;
   /** SIGKILL, for crash tests: the directory stays for restart(). */
@@ -120,6 +126,7 @@ export async function startKafka(options: KafkaBrokerOptions = {}): Promise<Kafk
       outputPath: node.outputPath,
       createTopic: (name, partitions = 1) => node.createTopic(name, partitions),
       describeTopic: (name) => node.describeTopic(name),
+      readCommitted: (topic, idleMs) => node.readCommitted(topic, idleMs),
       stop: () => node.stop(),
       kill: () => node.kill(),
       restart: () => node.restart(),
@@ -304,6 +311,34 @@ class BrokerNode {
     }
     jvm.signal("SIGKILL");
     await jvm.exited;
+  }
+
+  async readCommitted(topic: string, idleMs = 3_000): Promise<{ key: string | null; value: string }[]> {
+    const output = await this.#runTool("org.apache.kafka.tools.consumer.ConsoleConsumer", [
+      "--bootstrap-server",
+      this.bootstrap,
+      "--topic",
+      topic,
+      "--from-beginning",
+      "--isolation-level",
+      "read_committed",
+      "--timeout-ms",
+      String(idleMs),
+      "--formatter-property",
+      "print.key=true",
+      "--formatter-property",
+      "key.separator=\t",
+      "--formatter-property",
+      "null.literal=<null>",
+    ]);
+    return output
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => {
+        const tab = line.indexOf("\t");
+        const key = line.slice(0, tab);
+        return { key: key === "<null>" ? null : key, value: line.slice(tab + 1) };
+      });
   }
 
   #topicCommand(args: readonly string[]): Promise<string> {

@@ -37,14 +37,20 @@ export async function listDeadLetters(stateDir: string): Promise<ListedDeadLette
   }
 }
 
-/** Queues the chosen letters (all when `select` is undefined) for replay at the next start; returns those queued. */
+/**
+ * Queues the chosen letters (all when `select` is undefined) for replay at the next start;
+ * returns those queued. Records an ingress could not route are never chosen: replay cannot
+ * route them either.
+ */
 export async function queueReplay(
   stateDir: string,
   select?: (letter: DeadLetter) => boolean,
 ): Promise<ListedDeadLetter[]> {
   const store = new LoggedStore({ path: stateDir });
   try {
-    const chosen = readLetters(store, stateDir).filter(({ letter }) => select === undefined || select(letter));
+    const chosen = readLetters(store, stateDir).filter(
+      ({ letter }) => letter.ingress === undefined && (select === undefined || select(letter)),
+    );
     const writes: { key: Key; value: unknown }[] = [];
     for (const { partition, letter } of chosen) {
       writes.push({ key: ["p", partition, ...keys.deadLetter(letter.seq)], value: undefined });

@@ -12,7 +12,17 @@ import type { WrittenCheckpoint } from "./checkpoint/checkpoint-writer.ts";
 import type { CheckpointRequest } from "./checkpoint/checkpointer.ts";
 import { Checkpointer, readLocalCheckpoint, writeLocalCheckpoint } from "./checkpoint/checkpointer.ts";
 import { isEmptyStateDir, restoreCheckpoint } from "./checkpoint/restore.ts";
+import { formatLocation } from "./config/diagnostics.ts";
 import { type ModuleConfig, type ResolvedFunction, resolveFunction } from "./config/index.ts";
+import {
+  type EgressConfig,
+  type IngressConfig,
+  type KafkaEgressConfig,
+  type KafkaIngressConfig,
+  Kind,
+  type PlaygroundEgressConfig,
+  type PlaygroundIngressConfig,
+} from "./config/types.ts";
 import { type ControlSocket, listenControlSocket } from "./control-socket.ts";
 import type { Address, FunctionTypename } from "./core/address.ts";
 import type { Catalog, FailurePolicy, FunctionSettings } from "./core/partition-core.ts";
@@ -20,6 +30,8 @@ import type { DeadLetter } from "./core/records.ts";
 import { type EgressConnector, Engine, type InvokeOutcome, type Invoker } from "./engine/engine.ts";
 import { type HttpFunctionEndpoint, HttpInvoker } from "./invoker/http-invoker.ts";
 import { InProcessInvoker } from "./invoker/in-process-invoker.ts";
+import { KafkaEgress, type KafkaEgressSettings, kafkaEgressSettings } from "./io/kafka/egress.ts";
+import { KafkaIngress, type KafkaIngressSettings, kafkaIngressSettings } from "./io/kafka/ingress.ts";
 import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "./io/playground/egress.ts";
 import { PlaygroundIngress } from "./io/playground/ingress.ts";
 import { LoggedStore } from "./store/logged-store.ts";
@@ -189,6 +201,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     hasEgress: (egress) => egressIds.has(egress),
   };
 
+  const kafka = kafkaConnectors(module, catalog);
+  if (!kafka.ok) throw new StartupError(kafka.error);
+
   const runningMarker = join(options.stateDir, RUNNING_MARKER);
   const otherProcess = runningProcess(options.stateDir);
   if (otherProcess !== undefined) {
@@ -220,7 +235,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     },
   });
 
-  const playgroundEgresses = module.egresses.map(
+  // The Kafka egresses are built before the checkpointer (which needs the engine they go into).
+  const checkpointerRef: { current: Checkpointer | undefined } = { current: undefined };
+  const playgroundEgresses = module.egresses.filter(isPlaygroundEgress).map(
     (egress) =>
       new PlaygroundEgress({
         port: options.portOverride ?? egress.port,
@@ -229,7 +246,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
         ...(options.token === undefined ? {} : { token: options.token }),
       }),
   );
-  const connectors: EgressConnector[] = [...playgroundEgresses];
+  const kafkaEgresses = kafka.egresses.map(
+    ({ config, settings }) =>
+      new KafkaEgress({
+        config,
+        settings,
+        log,
+        ...(checkpointsHoldOutput(options)
+          ? { checkpointed: () => (checkpointerRef.current as Checkpointer).coveredNow() }
+          : {}),
+      }),
+  );
+  const connectors: EgressConnector[] = [...playgroundEgresses, ...kafkaEgresses];
   const invoker = new RoutingInvoker(options.inProcess, httpInvoker);
   const engine = new Engine({
     store,
@@ -248,6 +276,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     },
   });
   for (const egress of playgroundEgresses) egress.attach(engine, store);
+  for (const egress of kafkaEgresses) egress.start(engine, store);
   const checkpointer =
     blobs === undefined
       ? undefined
@@ -266,11 +295,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     );
   }
 
+  checkpointerRef.current = checkpointer;
   const checkpointed =
     checkpointer !== undefined && options.checkpoints?.acknowledgeAfterCheckpoint === true
       ? () => checkpointer.coveredNow()
       : undefined;
-  const ingresses = module.ingresses.map(
+  const ingresses = module.ingresses.filter(isPlaygroundIngress).map(
     (ingress) =>
       new PlaygroundIngress(engine, {
         port: options.portOverride ?? ingress.port,
@@ -292,7 +322,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     }
   }
 
+  const kafkaIngresses = kafka.ingresses.map(
+    ({ config, settings }) => new KafkaIngress({ config, settings, engine, store, log }),
+  );
   engine.start();
+  for (const ingress of kafkaIngresses) ingress.start();
   const egressUrls = await Promise.all(playgroundEgresses.map((egress) => egress.listen()));
   const ingressUrls = await Promise.all(ingresses.map((ingress) => ingress.listen()));
   return {
@@ -304,15 +338,63 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
       return checkpointer.checkpoint(request);
     },
     async stop() {
-      await Promise.all(ingresses.map((ingress) => ingress.close()));
+      await Promise.all([...ingresses, ...kafkaIngresses].map((ingress) => ingress.close()));
       await control?.close();
       await checkpointer?.close();
+      await Promise.all(kafkaEgresses.map((egress) => egress.close()));
       await engine.stop();
       await blobs?.close();
       await Promise.all(playgroundEgresses.map((egress) => egress.close()));
       rmSync(runningMarker, { force: true });
     },
   };
+}
+
+/** With checkpoints and --ack-after-checkpoint, nothing leaves Eddy before a checkpoint holds it. */
+function checkpointsHoldOutput(options: RuntimeOptions): boolean {
+  return options.checkpoints !== undefined && options.checkpoints.acknowledgeAfterCheckpoint === true;
+}
+
+const isPlaygroundIngress = (ingress: IngressConfig): ingress is PlaygroundIngressConfig =>
+  ingress.kind === Kind.PLAYGROUND_INGRESS;
+const isPlaygroundEgress = (egress: EgressConfig): egress is PlaygroundEgressConfig =>
+  egress.kind === Kind.PLAYGROUND_EGRESS;
+
+/** The module's Kafka ingresses and egresses with their client settings, or the first thing wrong with them. */
+function kafkaConnectors(
+  module: ModuleConfig,
+  catalog: Catalog,
+):
+  | {
+      ok: true;
+      ingresses: { config: KafkaIngressConfig; settings: KafkaIngressSettings }[];
+      egresses: { config: KafkaEgressConfig; settings: KafkaEgressSettings }[];
+    }
+  | { ok: false; error: string } {
+  const ingresses = [];
+  const egresses = [];
+  for (const ingress of module.ingresses) {
+    if (ingress.kind !== Kind.KAFKA_INGRESS) continue;
+    for (const { topic, targets } of ingress.topics) {
+      const unserved = targets.find((target) => catalog.functionSettings(target) === undefined);
+      if (unserved !== undefined) {
+        return {
+          ok: false,
+          error: `${formatLocation(ingress.source)}: Kafka ingress ${ingress.id} routes topic ${topic} to ${unserved}, which no endpoint in the module serves`,
+        };
+      }
+    }
+    const settings = kafkaIngressSettings(ingress);
+    if (!settings.ok) return { ok: false, error: `${formatLocation(ingress.source)}: ${settings.error}` };
+    ingresses.push({ config: ingress, settings: settings.value });
+  }
+  for (const egress of module.egresses) {
+    if (egress.kind !== Kind.KAFKA_EGRESS) continue;
+    const settings = kafkaEgressSettings(egress);
+    if (!settings.ok) return { ok: false, error: `${formatLocation(egress.source)}: ${settings.error}` };
+    egresses.push({ config: egress, settings: settings.value });
+  }
+  return { ok: true, ingresses, egresses };
 }
 
 /** What the control socket does: `/checkpoints` takes a checkpoint now, `/savepoints/<name>` a savepoint. */

@@ -9,14 +9,17 @@ function describe(letter: {
   seq: number;
   target: { typename: string; id: string };
   egress?: string;
+  ingress?: string;
   invocations: readonly unknown[];
   reason: string;
   atMs: number;
 }): string {
   const where =
-    letter.egress === undefined
-      ? `${letter.target.typename}/${letter.target.id}`
-      : `egress ${letter.egress} (from ${letter.target.typename}/${letter.target.id})`;
+    letter.ingress !== undefined
+      ? `ingress ${letter.ingress} (for ${letter.target.typename}, not replayable)`
+      : letter.egress === undefined
+        ? `${letter.target.typename}/${letter.target.id}`
+        : `egress ${letter.egress} (from ${letter.target.typename}/${letter.target.id})`;
   return `#${letter.seq}  ${new Date(letter.atMs).toISOString()}  ${where}  ${letter.invocations.length} message(s)\n    ${letter.reason}`;
 }
 

@@ -17,6 +17,7 @@ import {
   sortDiagnostics,
 } from "./diagnostics.ts";
 import { type EndpointContext, parseEndpoint } from "./endpoint.ts";
+import { parseKafkaEgress, parseKafkaIngress } from "./kafka.ts";
 import { parsePlaygroundEgress, parsePlaygroundIngress } from "./playground.ts";
 import { closestKey, type Entry, type MapView, quote, Reader } from "./reader.ts";
 import {
@@ -233,7 +234,7 @@ function bindComponent(
       ConfigErrorCode.UNSUPPORTED_KIND,
       r.where(kindEntry),
       kindEntry.path,
-      `${legacyKind === undefined ? kind : `${legacyKind} (${kind})`} is not supported yet by Eddy (Kafka and Kinesis connectors come later)`,
+      `${legacyKind === undefined ? kind : `${legacyKind} (${kind})`} is not supported yet by Eddy (the Kinesis connectors come later)`,
       KIND_EXPECTED,
     );
     return;
@@ -266,6 +267,16 @@ function bindComponent(
     }
     case Kind.PLAYGROUND_EGRESS: {
       const egress = parsePlaygroundEgress(r, spec);
+      if (egress !== undefined) out.egresses.push(egress);
+      return;
+    }
+    case Kind.KAFKA_INGRESS: {
+      const ingress = parseKafkaIngress(r, spec);
+      if (ingress !== undefined) out.ingresses.push(ingress);
+      return;
+    }
+    case Kind.KAFKA_EGRESS: {
+      const egress = parseKafkaEgress(r, spec);
       if (egress !== undefined) out.egresses.push(egress);
       return;
     }
@@ -384,9 +395,11 @@ function checkUnique(module: ModuleConfig, errors: ConfigError[]): void {
     );
   }
   for (const ingress of module.ingresses) {
-    claim(`ingress:${ingress.kind}`, ingress.source, "the playground ingress", "one playground ingress");
+    if (ingress.kind === Kind.PLAYGROUND_INGRESS) {
+      claim(`ingress:${ingress.kind}`, ingress.source, "the playground ingress", "one playground ingress");
+    } else claim(`ingress:${ingress.id}`, ingress.source, `ingress ${ingress.id}`, "each ingress id once");
   }
   for (const egress of module.egresses) {
-    claim(`egress:${egress.id}`, egress.source, `egress ${egress.id}`, "one playground egress");
+    claim(`egress:${egress.id}`, egress.source, `egress ${egress.id}`, "each egress id once");
   }
 }

@@ -17,6 +17,7 @@ import {
   type PersistedValue,
   type PersistedValueSpec,
   type ToFunction,
+  type TypedValue,
 } from "@eddy/protocol";
 import {
   type Address,
@@ -179,7 +180,10 @@ export class PartitionCore {
       const letter = value as DeadLetter;
       this.#kv.delete(key);
       for (const invocation of letter.invocations) {
-        if (letter.egress !== undefined && !this.#catalog.hasEgress(letter.egress)) {
+        if (letter.ingress !== undefined) {
+          // A record the ingress could not route routes no better now: it stays a dead letter.
+          this.#deadLetter(letter.target, [invocation], letter.reason, nowMs, undefined, letter.ingress);
+        } else if (letter.egress !== undefined && !this.#catalog.hasEgress(letter.egress)) {
           this.#deadLetter(
             letter.target,
             [invocation],
@@ -391,6 +395,11 @@ export class PartitionCore {
   /** The egress connector has the message safely: forget it. */
   egressDelivered(seq: number): void {
     this.#kv.delete(keys.outbox(seq));
+  }
+
+  /** An ingress could not route a record: it is kept as a dead letter of that ingress. */
+  ingressRejected(target: Address, argument: TypedValue, reason: string, ingress: string, nowMs: number): void {
+    this.#deadLetter(target, [{ argument }], reason, nowMs, undefined, ingress);
   }
 
   /** The egress connector refused the message: it becomes a dead letter instead. */
@@ -737,12 +746,18 @@ export class PartitionCore {
     reason: string,
     nowMs: number,
     egress?: string,
+    ingress?: string,
   ): void {
     const seq = this.#nextSeq();
-    const letter: DeadLetter =
-      egress === undefined
-        ? { seq, target, invocations, reason, atMs: nowMs }
-        : { seq, target, egress, invocations, reason, atMs: nowMs };
+    const letter: DeadLetter = {
+      seq,
+      target,
+      ...(egress === undefined ? {} : { egress }),
+      ...(ingress === undefined ? {} : { ingress }),
+      invocations,
+      reason,
+      atMs: nowMs,
+    };
     this.#kv.insert(keys.deadLetter(letter.seq), letter);
     this.#effects.push({ kind: "dead-letter", letter });
   }

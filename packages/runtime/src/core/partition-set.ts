@@ -18,7 +18,7 @@
 // Usage by an engine: feed inputs; every few milliseconds call takeCommit(), write
 // `writes` durably in one transaction, and only then act on `effects`.
 
-import type { FromFunction } from "@eddy/protocol";
+import type { FromFunction, TypedValue } from "@eddy/protocol";
 import { type Address, addressKey, replyAddress } from "./address.ts";
 import type { Effect } from "./effects.ts";
 import type { Key, KV } from "./kv.ts";
@@ -60,6 +60,14 @@ export interface AcceptInput {
 export interface Commit {
   readonly writes: PendingWrite[];
   readonly effects: ReleasedEffect[];
+}
+
+/** A record an ingress could not route: why, and the function it would have gone to. */
+export interface RejectedRecord {
+  readonly ingress: string;
+  readonly target: Address;
+  readonly argument: TypedValue;
+  readonly reason: string;
 }
 
 export class PartitionSet {
@@ -165,6 +173,18 @@ export class PartitionSet {
     if (requestId !== undefined) this.#core(replyAddress(requestId)).expectReply(requestId);
     this.#drain(nowMs);
     return requestId === undefined ? { duplicate: false } : { duplicate: false, requestId };
+  }
+
+  /** A record an ingress could not route, kept as a dead letter in the partition of `target`. */
+  rejectFromIngress(rejected: RejectedRecord, nowMs: number): void {
+    this.#core(rejected.target).ingressRejected(
+      rejected.target,
+      rejected.argument,
+      rejected.reason,
+      rejected.ingress,
+      nowMs,
+    );
+    this.#drain(nowMs);
   }
 
   /**

@@ -69,6 +69,12 @@ export interface DeadLetter {
   readonly target: Address;
   /** Set when the letter is a message to this egress rather than messages to `target`. */
   readonly egress?: string;
+  /**
+   * Set when the letter is a record this ingress could not route (a Kafka record without a
+   * key, say): `target` is then the first function it would have gone to, with an empty id
+   * when it had none. Such a letter is for inspection; replay leaves it listed.
+   */
+  readonly ingress?: string;
   readonly invocations: readonly StoredInvocation[];
   readonly reason: string;
   readonly atMs: number;

@@ -10,7 +10,7 @@ import { type Address, addressKey, formatAddress } from "../core/address.ts";
 import type { KV } from "../core/kv.ts";
 import type { PendingWrite } from "../core/overlay-kv.ts";
 import type { Catalog } from "../core/partition-core.ts";
-import { type InvokeEffect, PartitionSet, type ReleasedEffect } from "../core/partition-set.ts";
+import { type InvokeEffect, PartitionSet, type RejectedRecord, type ReleasedEffect } from "../core/partition-set.ts";
 import { type DeadLetter, type Envelope, makeRequestId, type OutboxEntry } from "../core/records.ts";
 
 /**
@@ -208,13 +208,15 @@ export class Engine {
    * the source's new position, in one commit: after a crash both are in the store or
    * neither is, so the source resumes right after what the store holds and nothing is
    * delivered twice or skipped. `record` writes the position (and anything else of the
-   * source's) into that commit's transaction. Resolves once durable; waits first while any
-   * target's backlog or the pending writes are at their limit. Nothing is accepted when a
-   * target has no function: the source is told which.
+   * source's) into that commit's transaction. Records the source could not route become dead
+   * letters in the same commit. Resolves once durable; waits first while any target's backlog
+   * or the pending writes are at their limit. Nothing is accepted when a target has no
+   * function: the source is told which.
    */
   async acceptFromSource(
     envelopes: readonly Envelope[],
     record: (transaction: KV) => void,
+    rejected: readonly RejectedRecord[] = [],
   ): Promise<
     | { readonly ok: true }
     | { readonly ok: false; readonly code: "unknown-function" | "stopping"; readonly message: string }
@@ -235,6 +237,7 @@ export class Engine {
     const admitted = await this.#admit(targets, () => {
       const now = this.#clock();
       for (const envelope of envelopes) this.#partitions.accept(envelope, {}, now);
+      for (const letter of rejected) this.#partitions.rejectFromIngress(letter, now);
       record(this.#partitions.transaction);
     });
     if (admitted === undefined) return { ok: false, code: "stopping", message: "the runtime is shutting down" };

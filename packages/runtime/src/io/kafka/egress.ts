@@ -1,0 +1,425 @@
+// StateFun's Kafka egress (io.statefun.kafka.v1/egress). Functions send a
+// KafkaProducerRecord (topic, key, value bytes); an empty key means no key.
+//
+// - none: handed to the producer and forgotten.
+// - at-least-once: settled once Kafka acknowledged it (acks=all, idempotent producer); a
+//   crash in between sends it again.
+// - exactly-once: the record first moves from the outbox into this egress's table, in one
+//   commit, numbered by the egress's own sequence. A publisher sends durable rows in Kafka
+//   transactions; each transaction also commits, as a transactional consumer-group offset
+//   (group `eddy-progress.<transactional id>`), the last sequence number it holds. So the
+//   records and "published up to n" become visible together or not at all. At start, the
+//   producer's InitProducerId aborts whatever transaction a killed Eddy left open, then the
+//   progress is read back (require_stable) and rows up to it are dropped, not sent again.
+//   With checkpoints and --ack-after-checkpoint, a transaction starts only once a checkpoint
+//   holds its rows, so a restore never rewinds past a record Kafka already shows.
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { decodeKafkaProducerRecord, KAFKA_PRODUCER_RECORD_TYPENAME } from "@eddy/protocol";
+import { Admin, Consumer, type MessageToProduce, Producer } from "@platformatic/kafka";
+import type { KafkaEgressConfig } from "../../config/types.ts";
+import type { Key, KV } from "../../core/kv.ts";
+import type { OutboxEntry } from "../../core/records.ts";
+import type { EgressConnector, EgressSettlement, Engine } from "../../engine/engine.ts";
+import {
+  ignoredProperties,
+  type KafkaConnection,
+  kafkaConnection,
+  type Parsed,
+  positiveCount,
+} from "./client-options.ts";
+import { describe } from "./ingress.ts";
+
+const egressTable = (egress: string): Key => ["io", "kafka-egress", egress, "out"];
+const rowKey = (egress: string, seq: number): Key => [...egressTable(egress), seq];
+const transactionalIdKey = (egress: string): Key => ["io", "kafka-egress", egress, "transactional-id"];
+
+/** Kafka's legal topic names. */
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+const MAX_REQUEST_BYTES_DEFAULT = 1024 * 1024;
+const RECORDS_PER_SEND_MAX = 1000;
+const RETRY_DELAY_MS_MAX = 5_000;
+const COMPRESSIONS = ["none", "gzip", "snappy", "lz4", "zstd"] as const;
+
+const EGRESS_PROPERTIES = ["compression.type", "acks", "max.request.size", "transactional.id", "enable.idempotence"];
+
+export interface KafkaEgressSettings {
+  readonly connection: KafkaConnection;
+  readonly compression: (typeof COMPRESSIONS)[number];
+  /** Records above this (key + value) are refused: Kafka would refuse them later, forever. */
+  readonly maxRecordBytes: number;
+  readonly transactionalId: string | undefined;
+  readonly ignored: readonly string[];
+}
+
+export function kafkaEgressSettings(config: KafkaEgressConfig): Parsed<KafkaEgressSettings> {
+  const where = `Kafka egress ${config.id}`;
+  const connection = kafkaConnection(config.bootstrapServers, config.properties, `eddy-${config.id}`, where);
+  if (!connection.ok) return connection;
+  const compression = (config.properties.get("compression.type") ?? "none").trim();
+  if (!(COMPRESSIONS as readonly string[]).includes(compression)) {
+    return {
+      ok: false,
+      error: `${where}: compression.type ${JSON.stringify(compression)}: expected one of ${COMPRESSIONS.join(", ")}`,
+    };
+  }
+  const acks = config.properties.get("acks")?.trim();
+  if (acks !== undefined && acks !== "all" && acks !== "-1") {
+    return {
+      ok: false,
+      error: `${where}: acks ${JSON.stringify(acks)}: Eddy's Kafka egress always waits for all in-sync replicas (acks=all)`,
+    };
+  }
+  const maxRequest = positiveCount(config.properties.get("max.request.size")?.trim(), "max.request.size", where);
+  if (!maxRequest.ok) return maxRequest;
+  const transactionalId = config.properties.get("transactional.id")?.trim();
+  return {
+    ok: true,
+    value: {
+      connection: connection.value,
+      compression: compression as KafkaEgressSettings["compression"],
+      maxRecordBytes: maxRequest.value ?? MAX_REQUEST_BYTES_DEFAULT,
+      transactionalId: transactionalId === "" ? undefined : transactionalId,
+      ignored: ignoredProperties(config.properties, EGRESS_PROPERTIES),
+    },
+  };
+}
+
+/** A KafkaProducerRecord ready to send, or why it can never be sent. */
+export function producerRecord(
+  entry: OutboxEntry,
+  maxRecordBytes: number,
+): { ok: true; record: StoredRecord } | { ok: false; reason: string } {
+  if (entry.value.typename !== KAFKA_PRODUCER_RECORD_TYPENAME) {
+    return {
+      ok: false,
+      reason: `a Kafka egress takes ${KAFKA_PRODUCER_RECORD_TYPENAME}, got ${entry.value.typename}`,
+    };
+  }
+  const decoded = decodeKafkaProducerRecord(entry.value.value);
+  if (!decoded.ok) return { ok: false, reason: `the KafkaProducerRecord does not decode: ${decoded.error}` };
+  const { topic, key, valueBytes } = decoded.value;
+  if (!TOPIC_NAME.test(topic)) {
+    return {
+      ok: false,
+      reason: `topic ${JSON.stringify(topic)} is not a Kafka topic name (1–249 of a-z, A-Z, 0-9, '.', '_', '-')`,
+    };
+  }
+  const bytes = Buffer.byteLength(key) + valueBytes.byteLength;
+  if (bytes > maxRecordBytes) {
+    return { ok: false, reason: `the record has ${bytes} bytes, more than max.request.size ${maxRecordBytes}` };
+  }
+  return { ok: true, record: { topic, key, value: valueBytes } };
+}
+
+/** A record as the exactly-once table keeps it. */
+export interface StoredRecord {
+  readonly topic: string;
+  /** Empty: no key. */
+  readonly key: string;
+  readonly value: Uint8Array;
+}
+
+function toMessage(record: StoredRecord): MessageToProduce {
+  return {
+    topic: record.topic,
+    key: record.key === "" ? (undefined as unknown as Buffer) : Buffer.from(record.key),
+    value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength),
+  };
+}
+
+interface Waiting {
+  readonly record: StoredRecord;
+  readonly settle: EgressSettlement;
+}
+
+interface Row {
+  readonly seq: number;
+  readonly record: StoredRecord;
+}
+
+export interface KafkaEgressOptions {
+  readonly config: KafkaEgressConfig;
+  readonly settings: KafkaEgressSettings;
+  readonly log: (line: string) => void;
+  /** Resolves once a checkpoint holds everything committed so far (exactly-once waits on it). */
+  readonly checkpointed?: () => Promise<void>;
+}
+
+export class KafkaEgress implements EgressConnector {
+  readonly egressIds: readonly string[];
+  readonly #config: KafkaEgressConfig;
+  readonly #settings: KafkaEgressSettings;
+  readonly #log: (line: string) => void;
+  readonly #checkpointed: (() => Promise<void>) | undefined;
+  readonly #exactlyOnce: boolean;
+  #engine: Engine | undefined;
+  #producer: Producer | undefined;
+  #progressGroup: Consumer | undefined;
+  #coordinator: number | undefined;
+  /** Records handed over and not yet settled (at-least-once, none) or not yet in the table (exactly-once). */
+  #waiting: Waiting[] = [];
+  /** exactly-once: durable rows not yet published. */
+  #rows: Row[] = [];
+  #nextSeq = 1;
+  readonly #knownTopics = new Set<string>();
+  #ready = false;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #running: Promise<void> | undefined;
+  #stop = new AbortController();
+  #lastError: string | undefined;
+
+  constructor(options: KafkaEgressOptions) {
+    this.#config = options.config;
+    this.egressIds = [options.config.id];
+    this.#settings = options.settings;
+    this.#log = options.log;
+    this.#checkpointed = options.checkpointed;
+    this.#exactlyOnce = options.config.deliverySemantic.type === "exactly-once";
+    if (options.settings.ignored.length > 0) {
+      this.#log(`eddy: Kafka egress ${this.#config.id} ignores properties ${options.settings.ignored.join(", ")}`);
+    }
+  }
+
+  /** Connects to the engine and starts publishing in the background (connecting is retried, never fatal). */
+  start(engine: Engine, store: KV): void {
+    this.#engine = engine;
+    this.#running = this.#run(store);
+  }
+
+  deliver(entry: OutboxEntry, _transaction: KV, settle: EgressSettlement): void {
+    const checked = producerRecord(entry, this.#settings.maxRecordBytes);
+    if (!checked.ok) {
+      settle.rejected(checked.reason);
+      return;
+    }
+    if (this.#config.deliverySemantic.type === "none") settle.delivered();
+    this.#waiting.push({ record: checked.record, settle });
+    this.#wake?.();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stop.abort();
+    this.#wake?.();
+    await this.#running;
+    await Promise.all([this.#producer?.close(true), this.#progressGroup?.close(true)]).catch(() => undefined);
+  }
+
+  async #run(store: KV): Promise<void> {
+    let failures = 0;
+    while (!this.#closed) {
+      try {
+        if (!this.#ready) await this.#connect(store);
+        if (this.#exactlyOnce) await this.#exactlyOnceStep();
+        else await this.#sendStep();
+        failures = 0;
+        if (this.#lastError !== undefined) {
+          this.#log(`eddy: Kafka egress ${this.#config.id} publishes again`);
+          this.#lastError = undefined;
+        }
+      } catch (error) {
+        if (this.#closed) return;
+        failures++;
+        const message = describe(error);
+        if (message !== this.#lastError) {
+          this.#log(`eddy: Kafka egress ${this.#config.id}: ${message}; retrying`);
+          this.#lastError = message;
+        }
+        if (this.#exactlyOnce) {
+          // The transaction's fate is for InitProducerId to settle: start over from the progress.
+          await this.#producer?.close(true).catch(() => undefined);
+          this.#producer = undefined;
+          this.#ready = false;
+        }
+        await sleep(Math.min(100 * 2 ** failures, RETRY_DELAY_MS_MAX), undefined, { signal: this.#stop.signal }).catch(
+          () => undefined,
+        );
+      }
+    }
+  }
+
+  /** Waits until there is something to do (or the egress closes). */
+  async #idle(): Promise<void> {
+    if (this.#waiting.length > 0 || this.#rows.length > 0 || this.#closed) return;
+    await new Promise<void>((wake) => {
+      this.#wake = () => {
+        this.#wake = undefined;
+        wake();
+      };
+    });
+  }
+
+  async #connect(store: KV): Promise<void> {
+    const engine = this.#engine as Engine;
+    const connection = { ...this.#settings.connection, retries: 3 };
+    if (!this.#exactlyOnce) {
+      this.#producer = new Producer({
+        ...connection,
+        idempotent: this.#config.deliverySemantic.type === "at-least-once",
+        acks: this.#config.deliverySemantic.type === "none" ? 1 : -1,
+        compression: this.#settings.compression,
+        autocreateTopics: false,
+      });
+      this.#ready = true;
+      return;
+    }
+    const semantic = this.#config.deliverySemantic as { transactionTimeoutMs: number };
+    let transactionalId = this.#settings.transactionalId ?? (store.get(transactionalIdKey(this.#config.id)) as string);
+    if (transactionalId === undefined) {
+      // Unique per state directory, and restored with it from a checkpoint: two Eddys never fence each other.
+      transactionalId = `eddy-${this.#config.id}-${randomUUID()}`;
+      const chosen = transactionalId;
+      await engine.transact((transaction) => transaction.put(transactionalIdKey(this.#config.id), chosen));
+    }
+    const producer = new Producer({
+      ...connection,
+      transactionalId,
+      idempotent: true,
+      acks: -1,
+      compression: this.#settings.compression,
+      autocreateTopics: false,
+      // InitProducerId's transaction timeout is the client's `timeout`.
+      timeout: semantic.transactionTimeoutMs,
+      // A new producer for the transactional id (the client would otherwise claim id 0, epoch 0, and be fenced).
+      producerId: -1n,
+      producerEpoch: -1,
+    });
+    this.#producer = producer;
+    // InitProducerId, sent by the first beginTransaction, fences a killed Eddy's producer and
+    // aborts (or finishes) the transaction it left open; this one is dropped unused.
+    await (await producer.beginTransaction()).cancel();
+    const groupId = `eddy-progress.${transactionalId}`;
+    this.#progressGroup ??= new Consumer({ ...connection, groupId });
+    this.#coordinator = await this.#progressGroup.findGroupCoordinator();
+    const published = await this.#readProgress(groupId, connection);
+    const rows: Row[] = [];
+    const stale: number[] = [];
+    for (const { key, value } of store.scan(egressTable(this.#config.id))) {
+      const seq = key.at(-1) as number;
+      if (seq <= published) stale.push(seq);
+      else rows.push({ seq, record: value as StoredRecord });
+    }
+    // Rows written since this store was last read are already in #rows (never before #connect finished).
+    const last = Math.max(published, rows.at(-1)?.seq ?? 0, stale.at(-1) ?? 0);
+    this.#nextSeq = Math.max(this.#nextSeq, last + 1);
+    if (stale.length > 0) {
+      await engine.transact((transaction) => {
+        for (const seq of stale) transaction.delete(rowKey(this.#config.id, seq));
+      });
+    }
+    this.#rows = rows;
+    this.#ready = true;
+  }
+
+  /** The last sequence number a committed transaction published, 0 when none. */
+  async #readProgress(groupId: string, connection: KafkaConnection & { retries: number }): Promise<number> {
+    const admin = new Admin(connection);
+    try {
+      const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId], requireStable: true });
+      let committed = 0n;
+      for (const topic of group?.topics ?? []) {
+        for (const partition of topic.partitions) {
+          if (partition.committedOffset > committed) committed = partition.committedOffset;
+        }
+      }
+      // addOffset commits "the next offset": the sequence number plus one.
+      return committed > 0n ? Number(committed - 1n) : 0;
+    } finally {
+      await admin.close();
+    }
+  }
+
+  /**
+   * Refuses, as dead letters, the waiting records for topics the cluster does not have:
+   * sending them would fail forever. Asks about each topic once; a cluster that cannot be
+   * asked is an error (retried), not a missing topic.
+   */
+  async #refuseUnknownTopics(): Promise<void> {
+    const producer = this.#producer as Producer;
+    for (const topic of new Set(this.#waiting.map((waiting) => waiting.record.topic))) {
+      if (this.#knownTopics.has(topic)) continue;
+      try {
+        await producer.metadata({ topics: [topic], autocreateTopics: false });
+        this.#knownTopics.add(topic);
+      } catch (error) {
+        if (!describe(error).includes("UNKNOWN_TOPIC_OR_PARTITION") && !/unknown topic/i.test(describe(error)))
+          throw error;
+        const refused = this.#waiting.filter((waiting) => waiting.record.topic === topic);
+        this.#waiting = this.#waiting.filter((waiting) => waiting.record.topic !== topic);
+        for (const waiting of refused) waiting.settle.rejected(`topic ${topic} does not exist in the Kafka cluster`);
+      }
+    }
+  }
+
+  /** at-least-once and none: one send in flight, with everything waiting. */
+  async #sendStep(): Promise<void> {
+    await this.#idle();
+    if (this.#closed) return;
+    await this.#refuseUnknownTopics();
+    if (this.#waiting.length === 0) return;
+    const sending = this.#waiting.slice(0, RECORDS_PER_SEND_MAX);
+    await (this.#producer as Producer).send({ messages: sending.map((waiting) => toMessage(waiting.record)) });
+    this.#waiting.splice(0, sending.length);
+    if (this.#config.deliverySemantic.type === "at-least-once") {
+      for (const waiting of sending) waiting.settle.delivered();
+    }
+  }
+
+  /** exactly-once: records waiting go into the table; durable rows go out in one transaction. */
+  async #exactlyOnceStep(): Promise<void> {
+    await this.#idle();
+    if (this.#closed) return;
+    const engine = this.#engine as Engine;
+    await this.#refuseUnknownTopics();
+    if (this.#waiting.length > 0) {
+      const moving = this.#waiting;
+      this.#waiting = [];
+      const rows = await engine.transact((transaction) => {
+        const written: Row[] = [];
+        for (const { record, settle } of moving) {
+          const seq = this.#nextSeq++;
+          transaction.put(rowKey(this.#config.id, seq), record);
+          written.push({ seq, record });
+          // Settled in the same commit: the outbox entry and the row swap atomically.
+          settle.delivered();
+        }
+        return written;
+      });
+      this.#rows.push(...rows);
+    }
+    if (this.#rows.length === 0) return;
+    if (this.#checkpointed !== undefined) await this.#checkpointed();
+    const publishing = this.#rows.slice(0, RECORDS_PER_SEND_MAX);
+    const lastSeq = (publishing.at(-1) as Row).seq;
+    const producer = this.#producer as Producer;
+    const transaction = await producer.beginTransaction();
+    try {
+      await transaction.send({ messages: publishing.map((row) => toMessage(row.record)) });
+      await transaction.addConsumer(this.#progressGroup as Consumer);
+      await transaction.addOffset({
+        topic: publishing[0]?.record.topic as string,
+        partition: 0,
+        offset: BigInt(lastSeq),
+        metadata: {
+          consumer: {
+            groupId: (this.#progressGroup as Consumer).groupId,
+            generationId: -1,
+            memberId: "",
+            coordinatorId: this.#coordinator as number,
+          },
+        },
+      } as unknown as Parameters<typeof transaction.addOffset>[0]);
+      await transaction.commit();
+    } catch (error) {
+      await transaction.abort().catch(() => undefined);
+      throw error;
+    }
+    this.#rows.splice(0, publishing.length);
+    // Not awaited: the progress in Kafka already says these are out.
+    void engine.transact((table) => {
+      for (const row of publishing) table.delete(rowKey(this.#config.id, row.seq));
+    });
+  }
+}

@@ -1,0 +1,586 @@
+// StateFun's Kafka ingress (io.statefun.kafka.v1/ingress). Eddy reads every partition of
+// the ingress's topics itself, from their leaders, without joining the consumer group: one
+// Eddy owns its partitions, so there is no rebalance to wait for, and a restart after
+// kill -9 resumes at once. Each partition's next offset is written into the same commit as
+// the messages its records became (Engine.acceptFromSource), so after a crash, or a restore
+// from a checkpoint, reading resumes right after what the store holds: no record is lost
+// or delivered twice. A record's key (UTF-8) is the function id; its value becomes
+// TypedValue{valueType, raw bytes}, one message per target. A record without a key or a
+// value, or with a key that is not UTF-8, becomes a dead letter naming its topic, partition
+// and offset, and reading goes on. Offsets that are durable are committed to the consumer
+// group (when one is configured) every few seconds, for lag monitoring and for the
+// group-offsets startup position, as StateFun does on checkpoints.
+import { setTimeout as sleep } from "node:timers/promises";
+import { Admin, Consumer, FetchIsolationLevels } from "@platformatic/kafka";
+import type { FunctionTypename, KafkaIngressConfig } from "../../config/types.ts";
+import type { Key, KV } from "../../core/kv.ts";
+import type { RejectedRecord } from "../../core/partition-set.ts";
+import type { Envelope } from "../../core/records.ts";
+import type { Engine } from "../../engine/engine.ts";
+import {
+  ignoredProperties,
+  type KafkaConnection,
+  kafkaConnection,
+  type Parsed,
+  positiveCount,
+} from "./client-options.ts";
+import { AbortedProducers, type CommittedRecord, type FetchedBatch } from "./committed-records.ts";
+
+/** Where a partition's next offset is kept: in Eddy's store, committed with the messages. */
+export const positionKey = (ingress: string, topic: string, partition: number): Key => [
+  "io",
+  "kafka-ingress",
+  ingress,
+  topic,
+  partition,
+];
+
+const FETCH_WAIT_MS_DEFAULT = 500;
+const FETCH_BYTES_DEFAULT = 50 * 1024 * 1024;
+const PARTITION_FETCH_BYTES_DEFAULT = 1024 * 1024;
+const RECORDS_PER_COMMIT_DEFAULT = 500;
+const METADATA_REFRESH_MS = 10_000;
+const GROUP_COMMIT_INTERVAL_MS = 5_000;
+const RETRY_DELAY_MS_MAX = 5_000;
+/** Kafka's error code for a fetch offset the partition no longer (or not yet) has. */
+const OFFSET_OUT_OF_RANGE = 1;
+
+/** The properties the ingress reads besides the connection's. */
+const INGRESS_PROPERTIES = [
+  "isolation.level",
+  "fetch.max.wait.ms",
+  "fetch.max.bytes",
+  "max.partition.fetch.bytes",
+  "max.poll.records",
+];
+
+export interface KafkaIngressSettings {
+  readonly connection: KafkaConnection;
+  readonly isolationLevel: number;
+  readonly fetchWaitMs: number;
+  readonly fetchBytes: number;
+  readonly partitionFetchBytes: number;
+  readonly recordsPerCommit: number;
+  readonly ignored: readonly string[];
+}
+
+/** The ingress's client settings from its properties, or what is wrong with them. */
+export function kafkaIngressSettings(config: KafkaIngressConfig): Parsed<KafkaIngressSettings> {
+  const where = `Kafka ingress ${config.id}`;
+  const connection = kafkaConnection(config.bootstrapServers, config.properties, `eddy-${config.id}`, where);
+  if (!connection.ok) return connection;
+  const isolation = (config.properties.get("isolation.level") ?? "read_committed").trim();
+  if (isolation !== "read_committed" && isolation !== "read_uncommitted") {
+    return {
+      ok: false,
+      error: `${where}: isolation.level ${JSON.stringify(isolation)}: expected read_committed or read_uncommitted`,
+    };
+  }
+  const numbers: Record<string, number> = {};
+  for (const [name, fallback] of [
+    ["fetch.max.wait.ms", FETCH_WAIT_MS_DEFAULT],
+    ["fetch.max.bytes", FETCH_BYTES_DEFAULT],
+    ["max.partition.fetch.bytes", PARTITION_FETCH_BYTES_DEFAULT],
+    ["max.poll.records", RECORDS_PER_COMMIT_DEFAULT],
+  ] as const) {
+    const value = positiveCount(config.properties.get(name)?.trim(), name, where);
+    if (!value.ok) return value;
+    numbers[name] = value.value ?? fallback;
+  }
+  return {
+    ok: true,
+    value: {
+      connection: connection.value,
+      isolationLevel:
+        isolation === "read_committed" ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,
+      fetchWaitMs: numbers["fetch.max.wait.ms"] as number,
+      fetchBytes: numbers["fetch.max.bytes"] as number,
+      partitionFetchBytes: numbers["max.partition.fetch.bytes"] as number,
+      recordsPerCommit: numbers["max.poll.records"] as number,
+      ignored: ignoredProperties(config.properties, INGRESS_PROPERTIES),
+    },
+  };
+}
+
+/** Messages for the records that route, dead letters for those that do not. */
+export function routeRecords(
+  config: KafkaIngressConfig,
+  topic: string,
+  partition: number,
+  records: readonly CommittedRecord[],
+): { envelopes: Envelope[]; rejected: RejectedRecord[] } {
+  const route = config.topics.find((candidate) => candidate.topic === topic);
+  if (route === undefined) throw new Error(`Kafka ingress ${config.id} read topic ${topic}, which it does not declare`);
+  const envelopes: Envelope[] = [];
+  const rejected: RejectedRecord[] = [];
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  for (const record of records) {
+    const where = `topic ${topic} partition ${partition} offset ${record.offset}`;
+    const argument = {
+      typename: route.valueType,
+      hasValue: record.value !== null,
+      value: record.value ?? new Uint8Array(0),
+    };
+    let id: string | undefined;
+    let problem: string | undefined;
+    if (record.key === null) problem = "has no key (the key is the function id)";
+    else {
+      try {
+        id = decoder.decode(record.key);
+      } catch {
+        problem = "has a key that is not UTF-8 (the key is the function id)";
+      }
+    }
+    if (problem === undefined && record.value === null) problem = "has no value";
+    if (problem !== undefined || id === undefined) {
+      rejected.push({
+        ingress: config.id,
+        target: { typename: route.targets[0] as FunctionTypename, id: id ?? "" },
+        argument,
+        reason: `Kafka ingress ${config.id}: the record at ${where} ${problem}`,
+      });
+      continue;
+    }
+    for (const typename of route.targets) envelopes.push({ target: { typename, id }, argument });
+  }
+  return { envelopes, rejected };
+}
+
+interface PartitionReader {
+  readonly topic: string;
+  readonly partition: number;
+  topicId: string;
+  leader: number;
+  leaderEpoch: number;
+  /** The offset to fetch next. */
+  next: bigint;
+  /** The next offset as the store has it durably (what the group may be told). */
+  durable: bigint;
+  aborted: AbortedProducers;
+  /** Its offset was out of range: it restarts at autoOffsetResetPosition. */
+  outOfRange: boolean;
+}
+
+type FetchResponse = Awaited<ReturnType<Consumer["fetch"]>>;
+
+export interface KafkaIngressOptions {
+  readonly config: KafkaIngressConfig;
+  readonly settings: KafkaIngressSettings;
+  readonly engine: Engine;
+  /** Eddy's store, read once at start for the partitions' positions. */
+  readonly store: KV;
+  readonly log: (line: string) => void;
+}
+
+export class KafkaIngress {
+  readonly #config: KafkaIngressConfig;
+  readonly #settings: KafkaIngressSettings;
+  readonly #engine: Engine;
+  readonly #store: KV;
+  readonly #log: (line: string) => void;
+  readonly #consumer: Consumer;
+  readonly #admin: Admin;
+  readonly #readers = new Map<string, PartitionReader>();
+  /** Topics reported missing, so each is reported once until it appears. */
+  readonly #missing = new Set<string>();
+  #closed = false;
+  #running: Promise<void> | undefined;
+  #stop = new AbortController();
+  #lastMetadataAt = 0;
+  #lastGroupCommitAt = 0;
+  #groupCommitted = new Map<string, bigint>();
+  #lastError: string | undefined;
+
+  constructor(options: KafkaIngressOptions) {
+    this.#config = options.config;
+    this.#settings = options.settings;
+    this.#engine = options.engine;
+    this.#store = options.store;
+    this.#log = options.log;
+    const connection = { ...options.settings.connection, retries: 0 };
+    this.#consumer = new Consumer({
+      ...connection,
+      // Never used to join: Eddy assigns itself every partition (see the file comment).
+      groupId: this.#config.groupId ?? `eddy-${this.#config.id}`,
+      isolationLevel: options.settings.isolationLevel,
+    });
+    this.#admin = new Admin(connection);
+    if (options.settings.ignored.length > 0) {
+      this.#log(`eddy: Kafka ingress ${this.#config.id} ignores properties ${options.settings.ignored.join(", ")}`);
+    }
+  }
+
+  get id(): string {
+    return this.#config.id;
+  }
+
+  /** Starts reading in the background; problems with the cluster are logged and retried, never fatal. */
+  start(): void {
+    this.#running = this.#run();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stop.abort();
+    await this.#running;
+    await this.#commitGroupOffsets(true).catch(() => undefined);
+    await Promise.all([this.#consumer.close(true), this.#admin.close()]).catch(() => undefined);
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    let prefetch: Promise<FetchResponse[]> | undefined;
+    while (!this.#closed) {
+      try {
+        if (Date.now() - this.#lastMetadataAt >= METADATA_REFRESH_MS || this.#readers.size === 0) {
+          prefetch = undefined;
+          await this.#discover();
+        }
+        const reset = [...this.#readers.values()].filter((reader) => reader.outOfRange);
+        if (reset.length > 0) {
+          prefetch = undefined;
+          await this.#startPositions(reset, "reset");
+        }
+        if (this.#readers.size === 0) {
+          await sleep(1000, undefined, { signal: this.#stop.signal }).catch(() => undefined);
+          continue;
+        }
+        const responses = await (prefetch ?? this.#fetch());
+        prefetch = undefined;
+        if (this.#closed) return;
+        const moved = this.#take(responses);
+        // The next fetch goes out while these records commit (offsets already advanced).
+        if (moved.length > 0) prefetch = this.#fetch();
+        for (const chunk of moved) await this.#accept(chunk);
+        await this.#commitGroupOffsets(false);
+        failures = 0;
+        if (this.#lastError !== undefined) {
+          this.#log(`eddy: Kafka ingress ${this.#config.id} reads again`);
+          this.#lastError = undefined;
+        }
+      } catch (error) {
+        prefetch?.catch(() => undefined);
+        prefetch = undefined;
+        if (this.#closed) return;
+        // What was read but is not durable is read again.
+        for (const reader of this.#readers.values()) {
+          if (reader.next !== reader.durable) reader.aborted = new AbortedProducers();
+          reader.next = reader.durable;
+        }
+        this.#markOutOfRange(error);
+        failures++;
+        const message = describe(error);
+        if (message !== this.#lastError) {
+          this.#log(`eddy: Kafka ingress ${this.#config.id}: ${message}; retrying`);
+          this.#lastError = message;
+        }
+        this.#lastMetadataAt = 0;
+        await sleep(Math.min(100 * 2 ** failures, RETRY_DELAY_MS_MAX), undefined, { signal: this.#stop.signal }).catch(
+          () => undefined,
+        );
+      }
+    }
+  }
+
+  /** Finds the topics' partitions and leaders; a partition seen for the first time gets its start offset. */
+  async #discover(): Promise<void> {
+    const fresh: PartitionReader[] = [];
+    for (const { topic } of this.#config.topics) {
+      let metadata: Awaited<ReturnType<Consumer["metadata"]>>;
+      try {
+        this.#consumer.topics.track(topic);
+        metadata = await this.#consumer.metadata({ topics: [topic], forceUpdate: true, autocreateTopics: false });
+      } catch (error) {
+        this.#consumer.topics.untrack(topic);
+        if (!this.#missing.has(topic)) {
+          this.#log(
+            `eddy: Kafka ingress ${this.#config.id}: topic ${topic} cannot be read (${describe(error)}); will look again`,
+          );
+          this.#missing.add(topic);
+        }
+        continue;
+      }
+      this.#missing.delete(topic);
+      const described = metadata.topics.get(topic);
+      if (described === undefined) continue;
+      described.partitions.forEach((state, partition) => {
+        const key = `${topic}/${partition}`;
+        const known = this.#readers.get(key);
+        if (known !== undefined) {
+          known.topicId = described.id;
+          known.leader = state.leader;
+          known.leaderEpoch = state.leaderEpoch;
+          return;
+        }
+        const stored = this.#store.get(positionKey(this.#config.id, topic, partition)) as number | undefined;
+        const reader: PartitionReader = {
+          topic,
+          partition,
+          topicId: described.id,
+          leader: state.leader,
+          leaderEpoch: state.leaderEpoch,
+          next: stored === undefined ? -1n : BigInt(stored),
+          durable: stored === undefined ? -1n : BigInt(stored),
+          aborted: new AbortedProducers(),
+          outOfRange: false,
+        };
+        this.#readers.set(key, reader);
+        if (stored === undefined) fresh.push(reader);
+      });
+    }
+    if (fresh.length > 0) await this.#startPositions(fresh, "startup");
+    this.#lastMetadataAt = Date.now();
+  }
+
+  /**
+   * Where partitions without a stored position start, by the startup position (as StateFun:
+   * it only matters on a fresh start). The offsets are committed before reading, so a restart
+   * before the first record still starts there, not at a later "latest".
+   */
+  async #startPositions(readers: readonly PartitionReader[], why: "startup" | "reset"): Promise<void> {
+    const startup = this.#config.startupPosition;
+    const firstStart = why === "startup" && [...this.#readers.values()].every((reader) => reader.next < 0n);
+    const byTopic = new Map<string, PartitionReader[]>();
+    for (const reader of readers) byTopic.set(reader.topic, [...(byTopic.get(reader.topic) ?? []), reader]);
+    for (const [topic, partitions] of byTopic) {
+      const indexes = partitions.map((reader) => reader.partition);
+      const group =
+        startup.type === "group-offsets" || startup.type === "specific-offsets"
+          ? await this.#groupOffsets(topic, indexes)
+          : new Map<number, bigint>();
+      const earliest = await this.#listOffsets(topic, indexes, -2n);
+      const latest = await this.#listOffsets(topic, indexes, -1n);
+      const atDate =
+        startup.type === "date" ? await this.#listOffsets(topic, indexes, BigInt(startup.epochMs)) : undefined;
+      const reset = (partition: number) =>
+        (this.#config.autoOffsetReset === "earliest" ? earliest : latest).get(partition) ?? 0n;
+      for (const reader of partitions) {
+        const p = reader.partition;
+        let offset: bigint;
+        if (why === "reset") offset = reset(p);
+        else if (!firstStart)
+          offset = earliest.get(p) ?? 0n; // a partition added later: read all of it
+        else if (startup.type === "earliest") offset = earliest.get(p) ?? 0n;
+        else if (startup.type === "latest") offset = latest.get(p) ?? 0n;
+        else if (startup.type === "date") {
+          const found = atDate?.get(p) ?? -1n;
+          offset = found >= 0n ? found : (latest.get(p) ?? 0n);
+        } else if (startup.type === "specific-offsets") {
+          const given = startup.offsets.find((entry) => entry.topic === topic && entry.partition === p);
+          offset = given !== undefined ? BigInt(given.offset) : (group.get(p) ?? reset(p));
+        } else offset = group.get(p) ?? reset(p);
+        if (why === "reset") {
+          this.#log(
+            `eddy: Kafka ingress ${this.#config.id}: offset ${reader.next} of ${topic}/${p} is out of range (removed by retention?); reading on from ${this.#config.autoOffsetReset} offset ${offset}`,
+          );
+        }
+        reader.next = offset;
+        reader.durable = offset;
+        reader.outOfRange = false;
+        reader.aborted = new AbortedProducers();
+      }
+    }
+    await this.#engine.transact((transaction) => {
+      for (const reader of readers) {
+        transaction.put(positionKey(this.#config.id, reader.topic, reader.partition), Number(reader.next));
+      }
+    });
+  }
+
+  async #groupOffsets(topic: string, partitions: readonly number[]): Promise<Map<number, bigint>> {
+    const found = new Map<number, bigint>();
+    if (this.#config.groupId === undefined) return found;
+    const [group] = await this.#admin.listConsumerGroupOffsets({
+      groups: [{ groupId: this.#config.groupId, topics: [{ name: topic, partitionIndexes: [...partitions] }] }],
+      requireStable: true,
+    });
+    for (const described of group?.topics ?? []) {
+      for (const partition of described.partitions) {
+        if (partition.committedOffset >= 0n) found.set(partition.partitionIndex, partition.committedOffset);
+      }
+    }
+    return found;
+  }
+
+  async #listOffsets(topic: string, partitions: readonly number[], timestamp: bigint): Promise<Map<number, bigint>> {
+    const listed = await this.#consumer.listOffsets({
+      topics: [topic],
+      partitions: { [topic]: [...partitions] },
+      timestamp,
+      isolationLevel: this.#settings.isolationLevel,
+    });
+    const offsets = listed.get(topic) ?? [];
+    return new Map(partitions.map((partition) => [partition, offsets[partition] ?? -1n]));
+  }
+
+  /** One fetch per leader, together. */
+  #fetch(): Promise<FetchResponse[]> {
+    const byLeader = new Map<number, PartitionReader[]>();
+    for (const reader of this.#readers.values()) {
+      if (reader.leader < 0) continue;
+      byLeader.set(reader.leader, [...(byLeader.get(reader.leader) ?? []), reader]);
+    }
+    return Promise.all(
+      [...byLeader].map(([node, readers]) => {
+        const topics = new Map<string, PartitionReader[]>();
+        for (const reader of readers) topics.set(reader.topicId, [...(topics.get(reader.topicId) ?? []), reader]);
+        return this.#consumer.fetch({
+          node,
+          maxWaitTime: this.#settings.fetchWaitMs,
+          maxBytes: this.#settings.fetchBytes,
+          minBytes: 1,
+          isolationLevel: this.#settings.isolationLevel,
+          topics: [...topics].map(([topicId, partitions]) => ({
+            topicId,
+            partitions: partitions.map((reader) => ({
+              partition: reader.partition,
+              fetchOffset: reader.next,
+              partitionMaxBytes: this.#settings.partitionFetchBytes,
+              currentLeaderEpoch: reader.leaderEpoch,
+              lastFetchedEpoch: -1,
+            })),
+          })),
+        });
+      }),
+    );
+  }
+
+  /**
+   * Takes the committed records out of the responses and moves every partition's next offset
+   * past them; returns them as chunks to accept in order, each with the positions it
+   * completes.
+   */
+  #take(responses: readonly FetchResponse[]): Chunk[] {
+    const byTopicId = new Map<string, Map<number, PartitionReader>>();
+    for (const reader of this.#readers.values()) {
+      const partitions = byTopicId.get(reader.topicId) ?? new Map<number, PartitionReader>();
+      partitions.set(reader.partition, reader);
+      byTopicId.set(reader.topicId, partitions);
+    }
+    const chunks: Chunk[] = [];
+    let current: Chunk = { envelopes: [], rejected: [], positions: new Map() };
+    for (const response of responses) {
+      for (const topic of response.responses) {
+        for (const fetched of topic.partitions) {
+          const reader = byTopicId.get(topic.topicId)?.get(fetched.partitionIndex);
+          if (reader === undefined) continue;
+          if (fetched.errorCode !== 0) {
+            this.#partitionError(reader, fetched.errorCode);
+            continue;
+          }
+          const { records, nextOffset } = reader.aborted.take(
+            reader.next,
+            (fetched.records ?? []) as unknown as FetchedBatch[],
+            fetched.abortedTransactions,
+          );
+          if (nextOffset === reader.next) continue;
+          const chunkSize = this.#settings.recordsPerCommit;
+          for (let start = 0; start < Math.max(records.length, 1); start += chunkSize) {
+            const slice = records.slice(start, start + chunkSize);
+            const routed = routeRecords(this.#config, reader.topic, reader.partition, slice);
+            current.envelopes.push(...routed.envelopes);
+            current.rejected.push(...routed.rejected);
+            const last = slice.at(-1);
+            const end = start + chunkSize >= records.length ? nextOffset : (last as CommittedRecord).offset + 1n;
+            current.positions.set(reader, end);
+            if (current.envelopes.length + current.rejected.length >= chunkSize) {
+              chunks.push(current);
+              current = { envelopes: [], rejected: [], positions: new Map() };
+            }
+          }
+          reader.next = nextOffset;
+        }
+      }
+    }
+    if (current.positions.size > 0) chunks.push(current);
+    return chunks;
+  }
+
+  #partitionError(reader: PartitionReader, code: number): void {
+    if (code === OFFSET_OUT_OF_RANGE) reader.outOfRange = true;
+    // Otherwise leadership moved or metadata is stale: look again before the next fetch.
+    else this.#lastMetadataAt = 0;
+  }
+
+  /** A failed fetch may carry partitions whose offset is out of range. */
+  #markOutOfRange(error: unknown): void {
+    const response = (error as { response?: FetchResponse } | undefined)?.response;
+    const byTopicId = new Map<string, PartitionReader[]>();
+    for (const reader of this.#readers.values()) {
+      byTopicId.set(reader.topicId, [...(byTopicId.get(reader.topicId) ?? []), reader]);
+    }
+    for (const topic of response?.responses ?? []) {
+      for (const fetched of topic.partitions) {
+        if (fetched.errorCode !== OFFSET_OUT_OF_RANGE) continue;
+        const reader = byTopicId
+          .get(topic.topicId)
+          ?.find((candidate) => candidate.partition === fetched.partitionIndex);
+        if (reader !== undefined) reader.outOfRange = true;
+      }
+    }
+  }
+
+  async #accept(chunk: Chunk): Promise<void> {
+    const accepted = await this.#engine.acceptFromSource(
+      chunk.envelopes,
+      (transaction) => {
+        for (const [reader, offset] of chunk.positions) {
+          transaction.put(positionKey(this.#config.id, reader.topic, reader.partition), Number(offset));
+        }
+      },
+      chunk.rejected,
+    );
+    if (!accepted.ok) {
+      if (accepted.code === "stopping") return;
+      // Targets are checked against the module at start; this would be a bug.
+      throw new Error(accepted.message);
+    }
+    for (const [reader, offset] of chunk.positions) reader.durable = offset;
+    for (const letter of chunk.rejected) this.#log(`eddy: dead letter: ${letter.reason}`);
+  }
+
+  /** Tells the consumer group the durable positions, at most every few seconds (and at close). */
+  async #commitGroupOffsets(now: boolean): Promise<void> {
+    const groupId = this.#config.groupId;
+    if (groupId === undefined) return;
+    if (!now && Date.now() - this.#lastGroupCommitAt < GROUP_COMMIT_INTERVAL_MS) return;
+    this.#lastGroupCommitAt = Date.now();
+    const topics = new Map<string, { partition: number; offset: bigint }[]>();
+    for (const reader of this.#readers.values()) {
+      const key = `${reader.topic}/${reader.partition}`;
+      if (reader.durable < 0n || this.#groupCommitted.get(key) === reader.durable) continue;
+      topics.set(reader.topic, [
+        ...(topics.get(reader.topic) ?? []),
+        { partition: reader.partition, offset: reader.durable },
+      ]);
+      this.#groupCommitted.set(key, reader.durable);
+    }
+    if (topics.size === 0) return;
+    try {
+      await this.#admin.alterConsumerGroupOffsets({
+        groupId,
+        topics: [...topics].map(([name, partitionOffsets]) => ({ name, partitionOffsets })),
+      });
+    } catch (error) {
+      // Only monitoring and the group-offsets start depend on it; reading goes on.
+      this.#groupCommitted.clear();
+      this.#log(
+        `eddy: Kafka ingress ${this.#config.id}: committing offsets to group ${groupId} failed: ${describe(error)}`,
+      );
+    }
+  }
+}
+
+interface Chunk {
+  readonly envelopes: Envelope[];
+  readonly rejected: RejectedRecord[];
+  readonly positions: Map<PartitionReader, bigint>;
+}
+
+/** A client error in one line, with the causes the client collects. */
+export function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const causes = (error as { errors?: unknown[] }).errors;
+  const inner = Array.isArray(causes) && causes.length > 0 ? describe(causes.at(-1)) : undefined;
+  return inner !== undefined && inner !== error.message ? `${error.message} (${inner})` : error.message;
+}
