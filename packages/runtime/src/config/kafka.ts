@@ -1,8 +1,7 @@
 // StateFun's Kafka ingress and egress kinds (statefun-protocol.md §4.2–4.3), read with every
 // option and its StateFun default: topics with valueType and targets, startup positions,
 // consumer group, raw client properties; egress delivery semantics.
-import { isSeq } from "yaml";
-import { parseFunctionPattern } from "./endpoint.ts";
+import { propertyList, typenameField } from "./component-fields.ts";
 import type { Entry, MapView, Reader } from "./reader.ts";
 import { quote } from "./reader.ts";
 import {
@@ -38,44 +37,6 @@ const TOPICS_EXPECTED = "a non-empty list of {topic, valueType, targets}";
 const TARGETS_EXPECTED = "a non-empty list of function types, e.g. [com.example.fns/greeter]";
 const DATE_EXPECTED = 'a date as "yyyy-MM-dd HH:mm:ss.SSS Z", e.g. "2020-02-01 04:15:00.000 +0000"';
 
-function typename(r: Reader, entry: Entry, expected: string): string | undefined {
-  const text = r.string(entry, expected);
-  if (text === undefined) return undefined;
-  const pattern = parseFunctionPattern(text);
-  if ("invalid" in pattern || pattern.kind !== "type") {
-    r.error("invalid-value", r.where(entry), entry.path, `${quote(text)} is not a typename`, expected);
-    return undefined;
-  }
-  return text;
-}
-
-/** `properties:` as StateFun writes it: a list of single-key maps (a plain map is taken too). */
-function properties(r: Reader, spec: MapView): Map<string, string> | undefined {
-  const entry = r.optional(spec, "properties");
-  const result = new Map<string, string>();
-  if (entry === undefined) return result;
-  let ok = true;
-  const take = (map: MapView) => {
-    for (const [key, value] of map.entries) {
-      const text = r.isEmpty(value) ? undefined : r.string(value, `a value for ${key}`);
-      if (text === undefined) ok = false;
-      else result.set(key, text);
-    }
-  };
-  if (isSeq(r.resolve(entry.value))) {
-    for (const item of r.list(entry, PROPERTIES_EXPECTED) ?? []) {
-      const map = r.map(item, PROPERTIES_EXPECTED);
-      if (map === undefined) ok = false;
-      else take(map);
-    }
-  } else {
-    const map = r.map(entry, PROPERTIES_EXPECTED);
-    if (map === undefined) return undefined;
-    take(map);
-  }
-  return ok ? result : undefined;
-}
-
 /** `address`, else the bootstrap.servers property; the property is then dropped (one source of truth). */
 function bootstrapServers(r: Reader, spec: MapView, props: Map<string, string>): string | undefined {
   const entry = r.optional(spec, "address");
@@ -106,7 +67,9 @@ function parseTopic(r: Reader, item: Entry, seen: Set<string>): KafkaIngressTopi
     r.error("invalid-value", r.where(targetsEntry), targetsEntry.path, "no targets", TARGETS_EXPECTED);
     return undefined;
   }
-  const targets = (items ?? []).map((target) => typename(r, target, "a function type such as com.example.fns/greeter"));
+  const targets = (items ?? []).map((target) =>
+    typenameField(r, target, "a function type such as com.example.fns/greeter"),
+  );
   if (topic === undefined || valueType === undefined || items === undefined || targets.includes(undefined)) {
     return undefined;
   }
@@ -210,8 +173,8 @@ function startupPosition(r: Reader, spec: MapView): KafkaStartupPosition | undef
 export function parseKafkaIngress(r: Reader, spec: MapView): KafkaIngressConfig | undefined {
   r.checkKeys(spec, INGRESS_KEYS);
   const idEntry = r.require(spec, "id", ID_EXPECTED, INGRESS_KEYS);
-  const id = idEntry === undefined ? undefined : typename(r, idEntry, ID_EXPECTED);
-  const props = properties(r, spec);
+  const id = idEntry === undefined ? undefined : typenameField(r, idEntry, ID_EXPECTED);
+  const props = propertyList(r, spec, "properties", PROPERTIES_EXPECTED);
   const servers = props === undefined ? undefined : bootstrapServers(r, spec, props);
   const groupEntry = r.optional(spec, "consumerGroupId");
   const groupFromProperty = props?.get("group.id");
@@ -326,8 +289,8 @@ function deliverySemantic(r: Reader, spec: MapView): KafkaDeliverySemantic | und
 export function parseKafkaEgress(r: Reader, spec: MapView): KafkaEgressConfig | undefined {
   r.checkKeys(spec, EGRESS_KEYS);
   const idEntry = r.require(spec, "id", ID_EXPECTED, EGRESS_KEYS);
-  const id = idEntry === undefined ? undefined : typename(r, idEntry, ID_EXPECTED);
-  const props = properties(r, spec);
+  const id = idEntry === undefined ? undefined : typenameField(r, idEntry, ID_EXPECTED);
+  const props = propertyList(r, spec, "properties", PROPERTIES_EXPECTED);
   const servers = props === undefined ? undefined : bootstrapServers(r, spec, props);
   const semantic = deliverySemantic(r, spec);
   if (

@@ -2,8 +2,7 @@
 // option and its StateFun default: AWS region and credentials (default provider chain unless
 // given), startup position, streams with valueType and targets, raw client properties, and the
 // egress's bound on outstanding records.
-import { isSeq } from "yaml";
-import { parseFunctionPattern } from "./endpoint.ts";
+import { propertyList, typenameField } from "./component-fields.ts";
 import { parseKafkaDate } from "./kafka.ts";
 import type { Entry, MapView, Reader } from "./reader.ts";
 import { quote } from "./reader.ts";
@@ -48,17 +47,6 @@ const ENDPOINT_EXPECTED =
   "an http(s) URL such as https://localhost:4567, or host:port (then https, as the AWS SDK assumes)";
 const MAX_OUTSTANDING_EXPECTED = `a number of records larger than 0 (default ${KINESIS_EGRESS_MAX_OUTSTANDING_RECORDS_DEFAULT})`;
 
-function typename(r: Reader, entry: Entry, expected: string): string | undefined {
-  const text = r.string(entry, expected);
-  if (text === undefined) return undefined;
-  const pattern = parseFunctionPattern(text);
-  if ("invalid" in pattern || pattern.kind !== "type") {
-    r.error("invalid-value", r.where(entry), entry.path, `${quote(text)} is not a typename`, expected);
-    return undefined;
-  }
-  return text;
-}
-
 /** A required, non-empty string field of `map`. */
 function requiredString(
   r: Reader,
@@ -69,33 +57,6 @@ function requiredString(
 ): string | undefined {
   const entry = r.require(map, key, expected, known);
   return entry === undefined ? undefined : r.string(entry, expected);
-}
-
-/** `clientConfigProperties:` as StateFun writes it: a list of single-key maps (a plain map is taken too). */
-function clientConfigProperties(r: Reader, spec: MapView): Map<string, string> | undefined {
-  const entry = r.optional(spec, "clientConfigProperties");
-  const result = new Map<string, string>();
-  if (entry === undefined) return result;
-  let ok = true;
-  const take = (map: MapView) => {
-    for (const [key, value] of map.entries) {
-      const text = r.isEmpty(value) ? undefined : r.string(value, `a value for ${key}`);
-      if (text === undefined) ok = false;
-      else result.set(key, text);
-    }
-  };
-  if (isSeq(r.resolve(entry.value))) {
-    for (const item of r.list(entry, PROPERTIES_EXPECTED) ?? []) {
-      const map = r.map(item, PROPERTIES_EXPECTED);
-      if (map === undefined) ok = false;
-      else take(map);
-    }
-  } else {
-    const map = r.map(entry, PROPERTIES_EXPECTED);
-    if (map === undefined) return undefined;
-    take(map);
-  }
-  return ok ? result : undefined;
 }
 
 /** A `{type: …}` mapping whose type is one of `types`; any other type is reported as not a `what`. */
@@ -258,7 +219,9 @@ function parseStream(r: Reader, item: Entry, seen: Set<string>): KinesisIngressS
     r.error("invalid-value", r.where(targetsEntry), targetsEntry.path, "no targets", TARGETS_EXPECTED);
     return undefined;
   }
-  const targets = (items ?? []).map((target) => typename(r, target, "a function type such as com.example.fns/greeter"));
+  const targets = (items ?? []).map((target) =>
+    typenameField(r, target, "a function type such as com.example.fns/greeter"),
+  );
   if (stream === undefined || valueType === undefined || items === undefined || targets.includes(undefined)) {
     return undefined;
   }
@@ -268,7 +231,7 @@ function parseStream(r: Reader, item: Entry, seen: Set<string>): KinesisIngressS
 export function parseKinesisIngress(r: Reader, spec: MapView): KinesisIngressConfig | undefined {
   r.checkKeys(spec, INGRESS_KEYS);
   const idEntry = r.require(spec, "id", ID_EXPECTED, INGRESS_KEYS);
-  const id = idEntry === undefined ? undefined : typename(r, idEntry, ID_EXPECTED);
+  const id = idEntry === undefined ? undefined : typenameField(r, idEntry, ID_EXPECTED);
   const region = awsRegion(r, spec);
   const credentials = awsCredentials(r, spec);
   const position = startupPosition(r, spec);
@@ -279,7 +242,7 @@ export function parseKinesisIngress(r: Reader, spec: MapView): KinesisIngressCon
   }
   const seen = new Set<string>();
   const streams = (items ?? []).map((item) => parseStream(r, item, seen));
-  const props = clientConfigProperties(r, spec);
+  const props = propertyList(r, spec, "clientConfigProperties", PROPERTIES_EXPECTED);
   if (
     idEntry === undefined ||
     id === undefined ||
@@ -308,7 +271,7 @@ export function parseKinesisIngress(r: Reader, spec: MapView): KinesisIngressCon
 export function parseKinesisEgress(r: Reader, spec: MapView): KinesisEgressConfig | undefined {
   r.checkKeys(spec, EGRESS_KEYS);
   const idEntry = r.require(spec, "id", ID_EXPECTED, EGRESS_KEYS);
-  const id = idEntry === undefined ? undefined : typename(r, idEntry, ID_EXPECTED);
+  const id = idEntry === undefined ? undefined : typenameField(r, idEntry, ID_EXPECTED);
   const region = awsRegion(r, spec);
   const credentials = awsCredentials(r, spec);
   const outstandingEntry = r.optional(spec, "maxOutstandingRecords");
@@ -316,7 +279,7 @@ export function parseKinesisEgress(r: Reader, spec: MapView): KinesisEgressConfi
     outstandingEntry === undefined
       ? KINESIS_EGRESS_MAX_OUTSTANDING_RECORDS_DEFAULT
       : r.integer(outstandingEntry, MAX_OUTSTANDING_EXPECTED, 1, JAVA_INT_MAX);
-  const props = clientConfigProperties(r, spec);
+  const props = propertyList(r, spec, "clientConfigProperties", PROPERTIES_EXPECTED);
   if (
     idEntry === undefined ||
     id === undefined ||
