@@ -256,3 +256,11 @@ export function parseJaas(text: string): { module?: string; username?: string; p
   }
   return result;
 }
+
+/** A client error in one line, with the causes the client collects. */
+export function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const causes = (error as { errors?: unknown[] }).errors;
+  const inner = Array.isArray(causes) && causes.length > 0 ? describe(causes.at(-1)) : undefined;
+  return inner !== undefined && inner !== error.message ? `${error.message} (${inner})` : error.message;
+}

@@ -22,13 +22,13 @@ import type { Key, KV } from "../../core/kv.ts";
 import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement, Engine } from "../../engine/engine.ts";
 import {
+  describe,
   ignoredProperties,
   type KafkaConnection,
   kafkaConnection,
   type Parsed,
   positiveCount,
 } from "./client-options.ts";
-import { describe } from "./ingress.ts";
 
 const egressTable = (egress: string): Key => ["io", "kafka-egress", egress, "out"];
 const rowKey = (egress: string, seq: number): Key => [...egressTable(egress), seq];

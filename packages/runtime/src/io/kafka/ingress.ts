@@ -18,6 +18,7 @@ import type { RejectedRecord } from "../../core/partition-set.ts";
 import type { Envelope } from "../../core/records.ts";
 import type { Engine } from "../../engine/engine.ts";
 import {
+  describe,
   ignoredProperties,
   type KafkaConnection,
   kafkaConnection,
@@ -575,12 +576,4 @@ interface Chunk {
   readonly envelopes: Envelope[];
   readonly rejected: RejectedRecord[];
   readonly positions: Map<PartitionReader, bigint>;
-}
-
-/** A client error in one line, with the causes the client collects. */
-export function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const causes = (error as { errors?: unknown[] }).errors;
-  const inner = Array.isArray(causes) && causes.length > 0 ? describe(causes.at(-1)) : undefined;
-  return inner !== undefined && inner !== error.message ? `${error.message} (${inner})` : error.message;
 }
