@@ -63,6 +63,11 @@ export interface RuntimeOptions {
   readonly onStop?: (reason: string) => void;
   /** Checkpoints to blob storage, and restore from them when the state directory is empty. */
   readonly checkpoints?: CheckpointSettings;
+  /**
+   * For tests: milliseconds since the epoch as the runtime sees them (delayed messages,
+   * retention); default Date.now. After moving it, call RunningRuntime.clockMoved().
+   */
+  readonly clock?: () => number;
 }
 
 export interface CheckpointSettings {
@@ -86,6 +91,8 @@ export interface RunningRuntime {
   replaceInProcess(endpoint: Endpoint): void;
   /** Takes a checkpoint (or savepoint) now; undefined when nothing changed since the last. Needs `checkpoints`. */
   checkpoint(request?: CheckpointRequest): Promise<WrittenCheckpoint | undefined>;
+  /** The `clock` option jumped: delayed messages now due are sent. */
+  clockMoved(): void;
   stop(): Promise<void>;
 }
 
@@ -265,6 +272,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     invoker,
     partitionCount,
     egress: connectors,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.retentionMs === undefined ? {} : { idempotencyRetentionMs: options.retentionMs }),
     onDeadLetter: (letter: DeadLetter) =>
       log(`eddy: dead letter #${letter.seq} for ${letter.target.typename}/${letter.target.id}: ${letter.reason}`),
@@ -337,6 +345,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
       if (checkpointer === undefined) throw new Error("checkpoint: Eddy runs without --checkpoints");
       return checkpointer.checkpoint(request);
     },
+    clockMoved: () => engine.clockMoved(),
     async stop() {
       await Promise.all([...ingresses, ...kafkaIngresses].map((ingress) => ingress.close()));
       await control?.close();

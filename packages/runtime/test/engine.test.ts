@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { createEndpoint, statefulFunction } from "@eddy/sdk";
+import { createEndpoint, message, statefulFunction, types } from "@eddy/sdk";
 import { greeter, person } from "../../../examples/greeter/functions.ts";
 import type { FunctionTypename } from "../src/core/address.ts";
 import type { Catalog, FunctionSettings } from "../src/core/partition-core.ts";
@@ -216,5 +216,51 @@ describe("engine flow control", () => {
     assert.ok(commitSizes.length >= messages / 50, `the flood took ${commitSizes.length} commits`);
     // An ingress message writes a row or two, and the replies applied meanwhile a few more: the bound is soft.
     assert.ok(Math.max(...commitSizes) < 50 * 8, `largest commit: ${Math.max(...commitSizes)} writes`);
+  });
+});
+
+describe("engine clock", () => {
+  it("a delayed message waits for the clock, and is sent once a jump of the clock passes its time", async () => {
+    const DAY_MS = 24 * 60 * 60 * 1000;
+    const arrived: string[] = [];
+    const reminder = statefulFunction({
+      typename: "clock/reminder",
+      handle(ctx, incoming) {
+        const text = incoming.as(types.string);
+        if (text === "set") ctx.sendAfter(30 * DAY_MS, message(ctx.self, "due"));
+        else arrived.push(text);
+      },
+    });
+    const dir = mkdtempSync(join(tmpdir(), "eddy-clock-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    let now = Date.UTC(2026, 0, 1);
+    const engine = new Engine({
+      store: new LmdbStore({ path: dir }),
+      catalog: {
+        functionSettings: (typename) => (typename === "clock/reminder" ? settings : undefined),
+        hasEgress: () => false,
+      },
+      invoker: new InProcessInvoker(createEndpoint([reminder])),
+      partitionCount: 2,
+      clock: () => now,
+    });
+    engine.start();
+    const accepted = await engine.accept({
+      target: { typename: "clock/reminder" as FunctionTypename, id: "a" },
+      argument: { typename: types.string.typename, hasValue: true, value: types.string.serialize("set") },
+    });
+    assert.ok(accepted.ok);
+    while (engine.invocationsInFlight > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    now += 30 * DAY_MS - 1;
+    engine.clockMoved();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(arrived, [], "a millisecond early, nothing is due");
+    now += 1;
+    engine.clockMoved();
+    for (let tries = 0; tries < 200 && arrived.length === 0; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await engine.stop();
+    assert.deepEqual(arrived, ["due"]);
   });
 });

@@ -54,6 +54,7 @@ export interface EngineOptions {
   readonly invoker: Invoker;
   readonly partitionCount: number;
   readonly egress?: readonly EgressConnector[];
+  /** Milliseconds since the epoch as the engine sees them; default Date.now. A test clock that jumps calls clockMoved(). */
   readonly clock?: () => number;
   /**
    * How long the first write after an idle spell waits for company before its commit
@@ -488,6 +489,20 @@ export class Engine {
     this.#invocationsInFlight--;
     const stack = error instanceof Error ? error.stack : String(error);
     this.#options.onStop?.(`invoker bug while calling ${formatAddress(effect.target)}: ${stack}`);
+  }
+
+  /**
+   * The clock jumped (a test clock moved forward): delayed messages now due are sent, and the
+   * wake-up for the next one is set again from the new time.
+   */
+  clockMoved(): void {
+    if (this.#stopping) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAtMs = undefined;
+    this.#partitions.fireTimers(this.#clock());
+    this.#scheduleCommit();
+    this.#armTimer();
   }
 
   /** Wakes up for the earliest delayed message. */
