@@ -331,7 +331,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   }
 
   const kafkaIngresses = kafka.ingresses.map(
-    ({ config, settings }) => new KafkaIngress({ config, settings, engine, store, log }),
+    ({ config, settings }) =>
+      new KafkaIngress({
+        config,
+        settings,
+        engine,
+        store,
+        log,
+        ...(checkpointed === undefined ? {} : { checkpointed }),
+      }),
   );
   engine.start();
   for (const ingress of kafkaIngresses) ingress.start();

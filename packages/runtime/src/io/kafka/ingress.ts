@@ -9,7 +9,9 @@
 // value, or with a key that is not UTF-8, becomes a dead letter naming its topic, partition
 // and offset, and reading goes on. Offsets that are durable are committed to the consumer
 // group (when one is configured) every few seconds, for lag monitoring and for the
-// group-offsets startup position, as StateFun does on checkpoints.
+// group-offsets startup position, as StateFun does on checkpoints. With checkpoints and
+// --ack-after-checkpoint, only offsets a checkpoint holds: a lost disk rewinds to the last
+// checkpoint, and the group must never be told of records it would then not have.
 import { setTimeout as sleep } from "node:timers/promises";
 import { Admin, Consumer, FetchIsolationLevels } from "@platformatic/kafka";
 import type { FunctionTypename, KafkaIngressConfig } from "../../config/types.ts";
@@ -171,6 +173,8 @@ export interface KafkaIngressOptions {
   /** Eddy's store, read once at start for the partitions' positions. */
   readonly store: KV;
   readonly log: (line: string) => void;
+  /** Resolves once a checkpoint holds everything committed so far (--ack-after-checkpoint). */
+  readonly checkpointed?: () => Promise<void>;
 }
 
 export class KafkaIngress {
@@ -179,6 +183,7 @@ export class KafkaIngress {
   readonly #engine: Engine;
   readonly #store: KV;
   readonly #log: (line: string) => void;
+  readonly #checkpointed: (() => Promise<void>) | undefined;
   readonly #consumer: Consumer;
   readonly #admin: Admin;
   readonly #readers = new Map<string, PartitionReader>();
@@ -190,6 +195,8 @@ export class KafkaIngress {
   #lastMetadataAt = 0;
   #lastGroupCommitAt = 0;
   #groupCommitted = new Map<string, bigint>();
+  /** The commit to the group under way, if any. */
+  #groupCommit: Promise<void> | undefined;
   #lastError: string | undefined;
 
   constructor(options: KafkaIngressOptions) {
@@ -198,6 +205,7 @@ export class KafkaIngress {
     this.#engine = options.engine;
     this.#store = options.store;
     this.#log = options.log;
+    this.#checkpointed = options.checkpointed;
     const connection = { ...options.settings.connection, retries: 0 };
     this.#consumer = new Consumer({
       ...connection,
@@ -224,7 +232,12 @@ export class KafkaIngress {
     this.#closed = true;
     this.#stop.abort();
     await this.#running;
-    await this.#commitGroupOffsets(true).catch(() => undefined);
+    // A last commit of durable offsets; with checkpoints, whatever is under way may stay
+    // unfinished (the next start tells the group again).
+    if (this.#checkpointed === undefined) {
+      await this.#groupCommit;
+      await this.#commitGroupOffsets(this.#durablePositions());
+    }
     await Promise.all([this.#consumer.close(true), this.#admin.close()]).catch(() => undefined);
   }
 
@@ -253,7 +266,7 @@ export class KafkaIngress {
         // The next fetch goes out while these records commit (offsets already advanced).
         if (moved.length > 0) prefetch = this.#fetch();
         for (const chunk of moved) await this.#accept(chunk);
-        await this.#commitGroupOffsets(false);
+        this.#commitGroupOffsetsSoon();
         failures = 0;
         if (this.#lastError !== undefined) {
           this.#log(`eddy: Kafka ingress ${this.#config.id} reads again`);
@@ -386,6 +399,14 @@ export class KafkaIngress {
         transaction.put(positionKey(this.#config.id, reader.topic, reader.partition), Number(reader.next));
       }
     });
+    if (why === "startup") {
+      for (const [topic, partitions] of byTopic) {
+        const offsets = partitions.map((reader) => `${reader.partition}@${reader.next}`).join(", ");
+        this.#log(
+          `eddy: Kafka ingress ${this.#config.id} starts ${topic} at ${offsets} (${firstStart ? startup.type : "new partitions: earliest"})`,
+        );
+      }
+    }
   }
 
   async #groupOffsets(topic: string, partitions: readonly number[]): Promise<Map<number, bigint>> {
@@ -540,21 +561,40 @@ export class KafkaIngress {
     for (const letter of chunk.rejected) this.#log(`eddy: dead letter: ${letter.reason}`);
   }
 
-  /** Tells the consumer group the durable positions, at most every few seconds (and at close). */
-  async #commitGroupOffsets(now: boolean): Promise<void> {
+  /**
+   * Tells the consumer group the durable positions, in the background, at most every few
+   * seconds; with checkpoints, once a checkpoint holds them.
+   */
+  #commitGroupOffsetsSoon(): void {
+    if (this.#config.groupId === undefined || this.#groupCommit !== undefined) return;
+    if (Date.now() - this.#lastGroupCommitAt < GROUP_COMMIT_INTERVAL_MS) return;
+    this.#lastGroupCommitAt = Date.now();
+    const positions = this.#durablePositions();
+    const checkpointed = this.#checkpointed;
+    this.#groupCommit = (async () => {
+      if (checkpointed !== undefined) await checkpointed();
+      if (!this.#closed) await this.#commitGroupOffsets(positions);
+    })().finally(() => {
+      this.#groupCommit = undefined;
+    });
+  }
+
+  #durablePositions(): Map<PartitionReader, bigint> {
+    const positions = new Map<PartitionReader, bigint>();
+    for (const reader of this.#readers.values()) if (reader.durable >= 0n) positions.set(reader, reader.durable);
+    return positions;
+  }
+
+  /** Commits `positions` to the consumer group (those it does not have yet); a failure is logged. */
+  async #commitGroupOffsets(positions: Map<PartitionReader, bigint>): Promise<void> {
     const groupId = this.#config.groupId;
     if (groupId === undefined) return;
-    if (!now && Date.now() - this.#lastGroupCommitAt < GROUP_COMMIT_INTERVAL_MS) return;
-    this.#lastGroupCommitAt = Date.now();
     const topics = new Map<string, { partition: number; offset: bigint }[]>();
-    for (const reader of this.#readers.values()) {
+    for (const [reader, offset] of positions) {
       const key = `${reader.topic}/${reader.partition}`;
-      if (reader.durable < 0n || this.#groupCommitted.get(key) === reader.durable) continue;
-      topics.set(reader.topic, [
-        ...(topics.get(reader.topic) ?? []),
-        { partition: reader.partition, offset: reader.durable },
-      ]);
-      this.#groupCommitted.set(key, reader.durable);
+      if (this.#groupCommitted.get(key) === offset) continue;
+      topics.set(reader.topic, [...(topics.get(reader.topic) ?? []), { partition: reader.partition, offset }]);
+      this.#groupCommitted.set(key, offset);
     }
     if (topics.size === 0) return;
     try {
