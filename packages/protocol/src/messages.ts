@@ -22,6 +22,18 @@ export interface PersistedValue {
 export interface ToFunctionInvocation {
   caller: Address | null;
   argument: TypedValue | null;
+  /**
+   * Eddy's own, never on the wire (the StateFun protocol has no field for it, and the
+   * encoder writes only the protocol's fields): the headers of the Kafka record the message
+   * came from, for functions run in Eddy's process.
+   */
+  headers?: readonly MessageHeader[];
+}
+
+/** A Kafka record header: keys may repeat, and a value may be null. */
+export interface MessageHeader {
+  readonly key: string;
+  readonly value: Uint8Array | null;
 }
 
 export interface InvocationBatchRequest {

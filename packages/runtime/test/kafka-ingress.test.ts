@@ -83,6 +83,8 @@ after(async () => {
 interface Sink {
   readonly runtime: RunningRuntime;
   readonly seen: string[];
+  /** Each message's headers as "key=value" ("key" alone for a null value), in arrival order. */
+  readonly headers: string[][];
 }
 
 async function startSink(options: {
@@ -93,10 +95,14 @@ async function startSink(options: {
   checkpoints?: CheckpointSettings;
 }): Promise<Sink> {
   const seen: string[] = [];
+  const headers: string[][] = [];
   const sink = statefulFunction({
     typename: "test/sink",
     handle(_ctx, incoming) {
       seen.push(Buffer.from(incoming.bytes).toString());
+      headers.push(
+        incoming.headers.map(({ key, value }) => (value === null ? key : `${key}=${Buffer.from(value).toString()}`)),
+      );
     },
   });
   const yaml = `kind: io.statefun.kafka.v1/ingress
@@ -125,7 +131,7 @@ ${options.startup
     log: () => undefined,
     ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
   });
-  return { runtime, seen };
+  return { runtime, seen, headers };
 }
 
 function freshDir(): string {
@@ -253,6 +259,36 @@ describe("Kafka ingress startup positions", () => {
     try {
       const seen = await collect(sink.seen, 1 + (EARLY - 2));
       assert.deepEqual(seen, [...values(0, 5, EARLY), ...values(1, 2, EARLY)]);
+    } finally {
+      await sink.runtime.stop();
+    }
+  });
+});
+
+describe("Kafka ingress record headers", () => {
+  it("go with the message to in-process functions, repeated keys and null values included", async () => {
+    const topic = "headers";
+    await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+    const sink = await startSink({ topic, stateDir: freshDir(), startup: "type: earliest", groupId: "g-headers" });
+    try {
+      await producer.send({
+        messages: [
+          {
+            topic,
+            key: Buffer.from("a"),
+            value: Buffer.from("with"),
+            headers: new Map([
+              [Buffer.from("trace-id"), Buffer.from("t-1")],
+              [Buffer.from("attempt"), Buffer.from("1")],
+              [Buffer.from("attempt"), Buffer.from("2")],
+            ]),
+          },
+          { topic, key: Buffer.from("a"), value: Buffer.from("without") },
+        ],
+      });
+      await collect(sink.seen, 2);
+      assert.deepEqual(sink.seen, ["with", "without"]);
+      assert.deepEqual(sink.headers, [["trace-id=t-1", "attempt=1", "attempt=2"], []]);
     } finally {
       await sink.runtime.stop();
     }

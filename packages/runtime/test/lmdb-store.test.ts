@@ -130,6 +130,18 @@ describe("record codec", () => {
       ["backlog", { argument: argument("x") }],
       ["backlog", { caller, argument: argument("", false) }],
       [
+        "backlog",
+        {
+          argument: argument("from Kafka"),
+          headers: [
+            { key: "trace-id", value: Uint8Array.of(1, 2, 3) },
+            { key: "trace-id", value: new Uint8Array(0) },
+            { key: "ключ", value: null },
+          ],
+        },
+      ],
+      ["backlog", { caller, argument: argument("y"), headers: [] }],
+      [
         "inflight",
         {
           target: { typename: "ns/fn", id: "😀" },

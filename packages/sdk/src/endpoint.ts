@@ -189,7 +189,7 @@ export class Endpoint {
       context.callerOnWire = invocation.caller;
       let pending: Promise<void> | void;
       try {
-        pending = fn.handle(context, Message.fromWire(invocation.argument));
+        pending = fn.handle(context, Message.fromWire(invocation.argument, invocation.headers));
       } catch (cause) {
         return handlerFailure(fn, self, cause);
       }
@@ -211,7 +211,7 @@ export class Endpoint {
       for (let index = next; index < batch.invocations.length; index++) {
         const invocation = batch.invocations[index] as (typeof batch.invocations)[number];
         context.callerOnWire = invocation.caller;
-        const more = fn.handle(context, Message.fromWire(invocation.argument));
+        const more = fn.handle(context, Message.fromWire(invocation.argument, invocation.headers));
         if (more !== undefined) await more;
       }
     } catch (cause) {

@@ -30,6 +30,7 @@ export {
   kafkaRecord,
   kinesisRecord,
   Message,
+  type MessageHeader,
   message,
   type OutgoingMessage,
   type Target,

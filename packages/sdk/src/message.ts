@@ -6,9 +6,13 @@ import {
   encodeKinesisEgressRecord,
   KAFKA_PRODUCER_RECORD_TYPENAME,
   KINESIS_EGRESS_RECORD_TYPENAME,
+  type MessageHeader,
   type TypedValue,
 } from "@eddy/protocol";
 import { Address, address } from "./address.ts";
+
+export type { MessageHeader };
+
 import { requireTypename } from "./typename.ts";
 import { type Type, types } from "./types.ts";
 
@@ -18,17 +22,33 @@ export class Message {
   readonly hasValue: boolean;
   /** The serialized value, as it came over the wire. Read-only: an in-process runtime hands over the bytes it stores. */
   readonly bytes: Uint8Array;
+  /**
+   * The headers of the Kafka record this message came from, in record order (keys may
+   * repeat). Only functions run inside Eddy's process see them: the StateFun protocol that
+   * remote functions speak has no place for headers. Empty for every other message.
+   */
+  readonly headers: readonly MessageHeader[];
 
-  constructor(typename: string, hasValue: boolean, bytes: Uint8Array) {
+  constructor(typename: string, hasValue: boolean, bytes: Uint8Array, headers: readonly MessageHeader[] = []) {
     this.typename = typename;
     this.hasValue = hasValue;
     this.bytes = bytes;
+    this.headers = headers;
   }
 
-  static fromWire(value: TypedValue | null): Message {
+  static fromWire(value: TypedValue | null, headers: readonly MessageHeader[] = []): Message {
     return value === null
-      ? new Message("", false, new Uint8Array(0))
-      : new Message(value.typename, value.hasValue, value.value);
+      ? new Message("", false, new Uint8Array(0), headers)
+      : new Message(value.typename, value.hasValue, value.value, headers);
+  }
+
+  /** The value of the last header named `key` (as Kafka's lastHeader), as UTF-8 text; undefined if none or null. */
+  header(key: string): string | undefined {
+    for (let index = this.headers.length - 1; index >= 0; index--) {
+      const header = this.headers[index] as MessageHeader;
+      if (header.key === key) return header.value === null ? undefined : new TextDecoder().decode(header.value);
+    }
+    return undefined;
   }
 
   is(type: Type<unknown>): boolean {

@@ -104,13 +104,17 @@ function invariant(condition: boolean, message: string): asserts condition {
 
 /** How a message waits in a backlog or a batch: without its target, which the key holds. */
 function storedInvocation(envelope: Envelope): StoredInvocation {
-  return envelope.caller === undefined
-    ? { argument: envelope.argument }
-    : { caller: envelope.caller, argument: envelope.argument };
+  const { caller, argument, headers } = envelope;
+  if (headers !== undefined && headers.length > 0) {
+    return caller === undefined ? { argument, headers } : { caller, argument, headers };
+  }
+  return caller === undefined ? { argument } : { caller, argument };
 }
 
 function argumentBytes(invocation: StoredInvocation): number {
-  return invocation.argument.value.length + invocation.argument.typename.length;
+  let bytes = invocation.argument.value.length + invocation.argument.typename.length;
+  for (const header of invocation.headers ?? []) bytes += header.key.length + (header.value?.length ?? 0);
+  return bytes;
 }
 
 export class PartitionCore {
@@ -541,6 +545,7 @@ export class PartitionCore {
         invocations: batch.invocations.map((invocation) => ({
           caller: invocation.caller === undefined ? null : toWireAddress(invocation.caller),
           argument: invocation.argument,
+          ...(invocation.headers === undefined ? {} : { headers: invocation.headers }),
         })),
       },
     };

@@ -1,7 +1,7 @@
 // What the partition core persists, and under which keys. Everything a partition needs
 // to resume after a crash is here: state values, registered state specs, per-address
 // in-flight batches and backlogs, delayed messages and their token index, dead letters.
-import type { TypedValue } from "@eddy/protocol";
+import type { MessageHeader, TypedValue } from "@eddy/protocol";
 import type { Address, AddressKey, FunctionTypename } from "./address.ts";
 import type { Key } from "./kv.ts";
 
@@ -11,12 +11,15 @@ export interface Envelope {
   /** Absent for messages from an ingress. */
   readonly caller?: Address;
   readonly argument: TypedValue;
+  /** The headers of the Kafka record it came from; only in-process functions see them. */
+  readonly headers?: readonly MessageHeader[];
 }
 
 /** One invocation as stored in a backlog or an in-flight batch. */
 export interface StoredInvocation {
   readonly caller?: Address;
   readonly argument: TypedValue;
+  readonly headers?: readonly MessageHeader[];
 }
 
 export interface InflightBatch {

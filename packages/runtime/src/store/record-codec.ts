@@ -8,10 +8,11 @@
 //   state:     typename, writtenAtMs (f64), invokedAtMs (f64), value (rest of the bytes)
 //   inflight:  target typename, target id, batchId (f64), failedAttempts (f64), count (u32), invocations
 //   backlog:   one invocation
-// invocation: flags (1 = has caller, 2 = argument has a value), [caller typename, caller id],
-//             argument typename, argument bytes (u32 length + bytes)
+// invocation: flags (1 = has caller, 2 = argument has a value, 4 = has headers),
+//             [caller typename, caller id], argument typename, argument bytes (u32 length + bytes),
+//             [header count (u32), per header: key, value (u32 length, 0xffffffff = null, + bytes)]
 // strings: u32 byte length + UTF-8.
-import type { TypedValue } from "@eddy/protocol";
+import type { MessageHeader, TypedValue } from "@eddy/protocol";
 import type { Address, FunctionTypename } from "../core/address.ts";
 import type { InflightBatch, StoredInvocation, StoredState } from "../core/records.ts";
 
@@ -65,18 +66,32 @@ class Writer {
 
 function invocationSize(invocation: StoredInvocation): number {
   const caller = invocation.caller;
-  return (
+  let size =
     1 +
     (caller === undefined ? 0 : 8 + Buffer.byteLength(caller.typename) + Buffer.byteLength(caller.id)) +
     8 +
     Buffer.byteLength(invocation.argument.typename) +
-    invocation.argument.value.length
-  );
+    invocation.argument.value.length;
+  if (invocation.headers !== undefined) {
+    size += 4;
+    for (const header of invocation.headers)
+      size += 4 + Buffer.byteLength(header.key) + 4 + (header.value?.length ?? 0);
+  }
+  return size;
 }
 
+/** Flags of a stored invocation: which optional parts follow. Records without HEADERS predate headers. */
+const CALLER = 1;
+const HAS_VALUE = 2;
+const HEADERS = 4;
+/** A header value's length that stands for null. */
+const NULL_LENGTH = 0xffffffff;
+
 function writeInvocation(writer: Writer, invocation: StoredInvocation): void {
-  const { caller, argument } = invocation;
-  writer.byte((caller === undefined ? 0 : 1) | (argument.hasValue ? 2 : 0));
+  const { caller, argument, headers } = invocation;
+  writer.byte(
+    (caller === undefined ? 0 : CALLER) | (argument.hasValue ? HAS_VALUE : 0) | (headers === undefined ? 0 : HEADERS),
+  );
   if (caller !== undefined) {
     writer.string(caller.typename);
     writer.string(caller.id);
@@ -84,6 +99,14 @@ function writeInvocation(writer: Writer, invocation: StoredInvocation): void {
   writer.string(argument.typename);
   writer.u32(argument.value.length);
   writer.bytes(argument.value);
+  if (headers !== undefined) {
+    writer.u32(headers.length);
+    for (const header of headers) {
+      writer.string(header.key);
+      writer.u32(header.value === null ? NULL_LENGTH : header.value.length);
+      if (header.value !== null) writer.bytes(header.value);
+    }
+  }
 }
 
 /** The bytes of a row of `table`; throws on a value of the wrong shape (a bug, not input). */
@@ -169,10 +192,17 @@ class Reader {
 function readInvocation(reader: Reader): StoredInvocation {
   const flags = reader.byte();
   let caller: Address | undefined;
-  if ((flags & 1) !== 0) caller = { typename: reader.string() as FunctionTypename, id: reader.string() };
+  if ((flags & CALLER) !== 0) caller = { typename: reader.string() as FunctionTypename, id: reader.string() };
   const typename = reader.string();
-  const argument: TypedValue = { typename, hasValue: (flags & 2) !== 0, value: reader.bytes(reader.u32()) };
-  return caller === undefined ? { argument } : { caller, argument };
+  const argument: TypedValue = { typename, hasValue: (flags & HAS_VALUE) !== 0, value: reader.bytes(reader.u32()) };
+  if ((flags & HEADERS) === 0) return caller === undefined ? { argument } : { caller, argument };
+  const headers: MessageHeader[] = [];
+  for (let count = reader.u32(); count > 0; count--) {
+    const key = reader.string();
+    const length = reader.u32();
+    headers.push({ key, value: length === NULL_LENGTH ? null : reader.bytes(length) });
+  }
+  return caller === undefined ? { argument, headers } : { caller, argument, headers };
 }
 
 /** The record in `bytes` (made by encodeRecord). */

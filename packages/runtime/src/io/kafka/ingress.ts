@@ -5,7 +5,9 @@
 // the messages its records became (Engine.acceptFromSource), so after a crash, or a restore
 // from a checkpoint, reading resumes right after what the store holds: no record is lost
 // or delivered twice. A record's key (UTF-8) is the function id; its value becomes
-// TypedValue{valueType, raw bytes}, one message per target. A record without a key or a
+// TypedValue{valueType, raw bytes}, one message per target, and its headers go with the
+// message (in-process functions read them as Message.headers; the StateFun protocol has no
+// place for them, so remote functions do not see them). A record without a key or a
 // value, or with a key that is not UTF-8, becomes a dead letter naming its topic, partition
 // and offset, and reading goes on. Offsets that are durable are committed to the consumer
 // group (when one is configured) every few seconds, for lag monitoring and for the
@@ -117,6 +119,8 @@ export function routeRecords(
   const envelopes: Envelope[] = [];
   const rejected: RejectedRecord[] = [];
   const decoder = new TextDecoder("utf-8", { fatal: true });
+  // Kafka's header keys are Java strings: UTF-8 on the wire.
+  const headerKeys = new TextDecoder("utf-8");
   for (const record of records) {
     const where = `topic ${topic} partition ${partition} offset ${record.offset}`;
     const argument = {
@@ -144,7 +148,12 @@ export function routeRecords(
       });
       continue;
     }
-    for (const typename of route.targets) envelopes.push({ target: { typename, id }, argument });
+    const headers = record.headers.map(([key, value]) => ({ key: headerKeys.decode(key), value }));
+    for (const typename of route.targets) {
+      envelopes.push(
+        headers.length === 0 ? { target: { typename, id }, argument } : { target: { typename, id }, argument, headers },
+      );
+    }
   }
   return { envelopes, rejected };
 }
