@@ -3,71 +3,21 @@
 // ToFunction bytes over HTTP. Its scores must match score() in model.ts, which the
 // simulator and the tests use to know which transactions alert.
 import assert from "node:assert/strict";
-import { type ChildProcessByStdio, spawn, spawnSync } from "node:child_process";
-import { once } from "node:events";
 import { resolve } from "node:path";
-import { createInterface } from "node:readline";
-import type { Readable, Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { decodeFromFunction, encodeToFunction, type FromFunction } from "@eddy/protocol";
+import { type PythonServer, startPythonServer } from "../../test/support/python-server.ts";
 import { ALERT_THRESHOLD } from "./functions.ts";
 import { type FeatureVector, FeatureVectorType, type Score, ScoreType } from "./messages.ts";
 import { score } from "./model.ts";
 import { DEFAULT_SIMULATION, scoredTransactions, simulate } from "./simulator.ts";
 
-const root = resolve(import.meta.dirname, "../..");
-const venvPython = resolve(root, ".tools/python/bin/python");
 const modelPy = resolve(import.meta.dirname, "model/model.py");
 /** How far apart the two scores may be: both are a few correctly rounded operations apart from libm's last bit. */
 const SCORE_DIFFERENCE_MAX = 1e-12;
 
-interface ModelServer {
-  readonly url: string;
-  readonly log: () => string;
-  close(): Promise<void>;
-}
-
-async function startModel(): Promise<ModelServer> {
-  const ensure = spawnSync("sh", [resolve(root, "scripts/ensure-python.sh")], {
-    cwd: root,
-    stdio: ["ignore", "inherit", "inherit"],
-    timeout: 15 * 60_000,
-  });
-  if (ensure.error !== undefined) throw new Error(`scripts/ensure-python.sh: ${ensure.error.message}`);
-  if (ensure.status !== 0) throw new Error(`scripts/ensure-python.sh failed (exit ${ensure.status})`);
-  const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(
-    venvPython,
-    ["-B", modelPy, "0", "--until-stdin-closes"],
-    { stdio: ["pipe", "pipe", "pipe"] },
-  );
-  let log = "";
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-    log += chunk;
-  });
-  const exited = once(child, "exit");
-  const firstLine = once(createInterface({ input: child.stdout }), "line") as Promise<[string]>;
-  const timeout = new Promise<never>((_, reject) => {
-    setTimeout(() => reject(new Error("model.py printed no port within 30 s")), 30_000).unref();
-  });
-  const started = exited.then(([code]) => {
-    throw new Error(`model.py exited (code ${code}) before printing its port\n${log}`);
-  });
-  const [line] = await Promise.race([firstLine, started, timeout]);
-  const port = Number(line.trim());
-  assert.ok(Number.isInteger(port) && port > 0, `model.py printed "${line}", not a port`);
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    log: () => log,
-    close: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.stdin.end();
-      await exited;
-    },
-  };
-}
-
 /** One ToFunction batch to fraud/model/<transactionId> per vector, each from that transaction's manager. */
-async function scoreInPython(server: ModelServer, vectors: readonly FeatureVector[]): Promise<Score[]> {
+async function scoreInPython(server: PythonServer, vectors: readonly FeatureVector[]): Promise<Score[]> {
   const scores: Score[] = [];
   for (const vector of vectors) {
     const reply = await post(server, [vector], vector.transactionId);
@@ -79,7 +29,7 @@ async function scoreInPython(server: ModelServer, vectors: readonly FeatureVecto
 }
 
 /** POSTs `vectors` as one batch to fraud/model/<id>, each invocation from fraud/transaction-manager/<its transactionId>. */
-async function post(server: ModelServer, vectors: readonly FeatureVector[], id: string): Promise<Score[]> {
+async function post(server: PythonServer, vectors: readonly FeatureVector[], id: string): Promise<Score[]> {
   const body = encodeToFunction({
     invocation: {
       target: { namespace: "fraud", type: "model", id },
@@ -143,10 +93,10 @@ function disagreements(vectors: readonly FeatureVector[], scores: readonly Score
 }
 
 describe("fraud/model (model/model.py, the official StateFun Python SDK)", { timeout: 16 * 60_000 }, () => {
-  let server: ModelServer;
+  let server: PythonServer;
 
   before(async () => {
-    server = await startModel();
+    server = await startPythonServer(modelPy, { args: ["0", "--until-stdin-closes"] });
   });
 
   after(async () => {

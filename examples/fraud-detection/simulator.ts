@@ -161,6 +161,24 @@ export function simulate(options: Partial<SimulationOptions> = {}): Simulated {
   return { transactions: simulatedTransactions, confirmedFraud: frauds };
 }
 
+export interface FraudCounts {
+  /** What each account's fraud-counter holds once all of them are processed (none expired). */
+  readonly byAccount: ReadonlyMap<string, number>;
+  /** What each merchant's scorer holds once all of them are processed. */
+  readonly byMerchant: ReadonlyMap<string, number>;
+}
+
+/** The confirmed frauds per account and per merchant; accounts and merchants without any are absent. */
+export function fraudCounts(confirmedFraud: readonly ConfirmedFraud[]): FraudCounts {
+  const byAccount = new Map<string, number>();
+  const byMerchant = new Map<string, number>();
+  for (const fraud of confirmedFraud) {
+    byAccount.set(fraud.account, (byAccount.get(fraud.account) ?? 0) + 1);
+    byMerchant.set(fraud.merchant, (byMerchant.get(fraud.merchant) ?? 0) + 1);
+  }
+  return { byAccount, byMerchant };
+}
+
 export interface ScoredTransaction {
   readonly transaction: Transaction;
   readonly accountFraudCount: number;
@@ -173,17 +191,12 @@ export interface ScoredTransaction {
  * confirmed fraud was processed before any transaction and none has expired yet.
  */
 export function scoredTransactions(simulated: Simulated): ScoredTransaction[] {
-  const accountFrauds = new Map<string, number>();
-  const merchantFrauds = new Map<string, number>();
-  for (const fraud of simulated.confirmedFraud) {
-    accountFrauds.set(fraud.account, (accountFrauds.get(fraud.account) ?? 0) + 1);
-    merchantFrauds.set(fraud.merchant, (merchantFrauds.get(fraud.merchant) ?? 0) + 1);
-  }
+  const { byAccount, byMerchant } = fraudCounts(simulated.confirmedFraud);
   return simulated.transactions.map((transaction) => {
     const features = {
       amount: transaction.amount,
-      accountFraudCount: accountFrauds.get(transaction.account) ?? 0,
-      merchantRisk: merchantRisk(merchantFrauds.get(transaction.merchant) ?? 0),
+      accountFraudCount: byAccount.get(transaction.account) ?? 0,
+      merchantRisk: merchantRisk(byMerchant.get(transaction.merchant) ?? 0),
     };
     return {
       transaction,

@@ -4,19 +4,16 @@
 // with a Location to poll; an Idempotency-Key retry gets the same answer and applies once,
 // also when the runtime is killed with SIGKILL while the client retries.
 import assert from "node:assert/strict";
-import { type ChildProcessByStdio, spawn, spawnSync } from "node:child_process";
-import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
-import { createInterface } from "node:readline";
-import type { Readable, Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve } from "@eddy/sdk";
 import { greeter, person } from "../../examples/greeter/functions.ts";
+import { type PythonServer, startPythonServer } from "../support/python-server.ts";
 import { functions } from "./request-reply/eddy-functions.ts";
 import { EddyProcess, greeterDevArgs, playgroundYaml, runEddyCommand } from "./smoke/cluster.ts";
 import { nextRecord } from "./smoke/driver.ts";
@@ -88,30 +85,18 @@ async function serveOfficialGreeter(): Promise<{ url: string; close(): void }> {
 }
 
 /** The official Python SDK greeter (request-reply/functions.py) behind the interop tests' server. */
-async function servePythonGreeter(): Promise<{ url: string; close(): Promise<void> }> {
-  const ensure = spawnSync("sh", [resolve(root, "scripts/ensure-python.sh")], { stdio: "inherit" });
-  if (ensure.status !== 0) throw new Error(`scripts/ensure-python.sh failed (exit ${ensure.status})`);
-  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(
-    resolve(root, ".tools/python/bin/python"),
-    [resolve(root, "packages/sdk/test/interop/python/server.py"), "0", resolve(import.meta.dirname, "request-reply")],
-    { stdio: ["pipe", "pipe", "inherit"] },
-  );
-  const [line] = (await once(createInterface({ input: child.stdout }), "line")) as [string];
-  return {
-    url: `http://127.0.0.1:${line.trim()}/`,
-    close: async () => {
-      const exited = once(child, "exit");
-      child.stdin.end();
-      await exited;
-    },
-  };
+function servePythonGreeter(): Promise<PythonServer> {
+  return startPythonServer(resolve(root, "packages/sdk/test/interop/python/server.py"), {
+    args: ["0", resolve(import.meta.dirname, "request-reply")],
+    echoStderr: true,
+  });
 }
 
 describe("request-reply on the HTTP ingress", { timeout: 120_000 }, () => {
   let eddy: EddyProcess;
   let eddyFunctions: { url: string; close(): Promise<void> };
   let official: { url: string; close(): void };
-  let python: { url: string; close(): Promise<void> };
+  let python: PythonServer;
 
   before(async () => {
     eddyFunctions = await serve(createEndpoint([...functions, person, greeter]), { port: 0 });
@@ -348,22 +333,16 @@ describe("the retention of answers and idempotency keys", { timeout: 60_000 }, (
 
 describe("the greeter quickstart with the official Python SDK", { timeout: 120_000 }, () => {
   let eddy: EddyProcess;
-  let python: ChildProcessByStdio<null, Readable, null>;
+  let python: PythonServer;
 
   before(async () => {
-    const ensure = spawnSync("sh", [resolve(root, "scripts/ensure-python.sh")], { stdio: "inherit" });
-    if (ensure.status !== 0) throw new Error(`scripts/ensure-python.sh failed (exit ${ensure.status})`);
-    python = spawn(
-      resolve(root, ".tools/python/bin/python"),
-      [resolve(root, "examples/greeter/python/greeter.py"), "0"],
-      {
-        stdio: ["ignore", "pipe", "inherit"],
-      },
-    );
-    const [port] = (await once(createInterface({ input: python.stdout }), "line")) as [string];
+    python = await startPythonServer(resolve(root, "examples/greeter/python/greeter.py"), {
+      args: ["0"],
+      echoStderr: true,
+    });
     // The example's own module.yaml, on the ports this test picked.
     const yaml = readFileSync(resolve(root, "examples/greeter/module.yaml"), "utf8")
-      .replaceAll("http://127.0.0.1:8000/", `http://127.0.0.1:${port.trim()}/`)
+      .replaceAll("http://127.0.0.1:8000/", python.url)
       .replaceAll("port: 8090", "port: {{INGRESS_PORT}}")
       .replaceAll("port: 8091", "port: {{EGRESS_PORT}}");
     eddy = new EddyProcess({ moduleYaml: yaml, args: ["run", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"] });
@@ -372,7 +351,7 @@ describe("the greeter quickstart with the official Python SDK", { timeout: 120_0
 
   after(async () => {
     await eddy?.dispose();
-    python?.kill();
+    await python?.close();
   });
 
   it("greets seth three ways, as the reply and on the greetings topic", async () => {

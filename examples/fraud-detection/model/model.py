@@ -30,6 +30,11 @@ WEIGHT_ACCOUNT_FRAUD_COUNT = 1.2  # per confirmed fraud on the account in the fr
 WEIGHT_MERCHANT_RISK = 3.0  # per unit of the merchant's risk (0..1)
 
 DEFAULT_PORT = 8001
+# The listen backlog. A runtime calls each fraud/model/<transaction id> on a connection of its
+# own while that call is in flight (Eddy's pool: up to 1024 per endpoint), so a burst of
+# transactions opens hundreds of connections at once. With socketserver's default of 5 the
+# kernel drops the rest, and they connect only as SYN retransmits back off: seconds, then tens.
+LISTEN_BACKLOG = 1024
 
 
 def score(amount: float, account_fraud_count: float, merchant_risk: float) -> float:
@@ -84,11 +89,15 @@ class StatefunHandler(BaseHTTPRequestHandler):
         pass
 
 
+class ModelServer(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+
 def main():
     args = [arg for arg in sys.argv[1:] if arg != "--until-stdin-closes"]
     port = int(args[0]) if args else int(os.environ.get("FRAUD_MODEL_PORT", DEFAULT_PORT))
-    server = ThreadingHTTPServer(("127.0.0.1", port), StatefunHandler)
-    server.daemon_threads = True
+    server = ModelServer(("127.0.0.1", port), StatefunHandler)
     print(server.server_address[1], flush=True)
     if "--until-stdin-closes" in sys.argv[1:]:
 

@@ -18,11 +18,7 @@
 //
 // Where the two SDKs differ on purpose, the case says so and pins both behaviours.
 import assert from "node:assert/strict";
-import { type ChildProcessByStdio, spawn, spawnSync } from "node:child_process";
-import { once } from "node:events";
 import { resolve } from "node:path";
-import { createInterface } from "node:readline";
-import type { Readable, Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import {
   decodeFromFunction,
@@ -40,11 +36,10 @@ import {
 } from "@eddy/protocol";
 import { createEndpoint, type Type, types } from "@eddy/sdk";
 import { Agent, request } from "undici";
+import { type PythonServer, startPythonServer } from "../../../test/support/python-server.ts";
 import { eddyFunctions } from "./interop/python/functions.ts";
 
-const root = resolve(import.meta.dirname, "../../..");
 const pythonDir = resolve(import.meta.dirname, "interop/python");
-const venvPython = resolve(root, ".tools/python/bin/python");
 
 // --- requests ---
 
@@ -184,8 +179,7 @@ function decodeReply(side: string, body: Uint8Array): Outcome {
   return { ok: true, reply: normalize(decoded.value), raw: decoded.value };
 }
 
-let server: ChildProcessByStdio<Writable, Readable, Readable> | undefined;
-let serverLog = "";
+let server: PythonServer | undefined;
 let baseUrl = "";
 const agent = new Agent({ connections: 4 });
 const endpoint = createEndpoint(eddyFunctions);
@@ -213,7 +207,8 @@ async function viaEddy(body: Uint8Array): Promise<Outcome> {
 
 /** Both sides answer with a reply (not an error); fails with the error otherwise. */
 function bothSucceed(python: Outcome, eddy: Outcome): asserts python is Outcome & { ok: true } {
-  if (!python.ok) assert.fail(`the Python SDK failed: ${python.detail}\n--- server log ---\n${serverLog.slice(-4000)}`);
+  if (!python.ok)
+    assert.fail(`the Python SDK failed: ${python.detail}\n--- server log ---\n${server?.log().slice(-4000)}`);
   if (!eddy.ok) assert.fail(`Eddy failed: ${eddy.detail}`);
 }
 
@@ -539,48 +534,13 @@ const cases: Case[] = [
 
 describe("interop with the official StateFun Python SDK (apache-flink-statefun 3.3.0)", () => {
   before(async () => {
-    const ensure = spawnSync("sh", [resolve(root, "scripts/ensure-python.sh")], {
-      cwd: root,
-      stdio: ["ignore", "inherit", "inherit"],
-      timeout: 15 * 60_000,
-    });
-    if (ensure.error !== undefined) throw new Error(`scripts/ensure-python.sh: ${ensure.error.message}`);
-    if (ensure.status !== 0) throw new Error(`scripts/ensure-python.sh failed (exit ${ensure.status})`);
-
-    const child = spawn(venvPython, ["-B", resolve(pythonDir, "server.py"), "0"], {
-      cwd: pythonDir,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    server = child;
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      serverLog += chunk;
-    });
-    const lines = createInterface({ input: child.stdout });
-    const firstLine = new Promise<string>((resolveLine, reject) => {
-      const timer = setTimeout(() => reject(new Error("no port from server.py within 30 s")), 30_000);
-      lines.once("line", (line) => {
-        clearTimeout(timer);
-        resolveLine(line);
-      });
-      child.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`server.py exited (code ${code}) before printing its port`));
-      });
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}\n--- server log ---\n${serverLog}`);
-    });
-    const port = Number(await firstLine);
-    assert.ok(Number.isInteger(port) && port > 0, `server.py printed no port`);
-    baseUrl = `http://127.0.0.1:${port}/`;
+    server = await startPythonServer(resolve(pythonDir, "server.py"), { args: ["0"], cwd: pythonDir });
+    baseUrl = server.url;
   });
 
   after(async () => {
     await agent.close();
-    if (server?.pid !== undefined && server.exitCode === null && server.signalCode === null) {
-      const exited = once(server, "exit");
-      process.kill(server.pid, "SIGTERM");
-      await exited;
-    }
+    await server?.close();
   });
 
   for (const testCase of cases) {
