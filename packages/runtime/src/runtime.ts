@@ -20,6 +20,8 @@ import {
   type KafkaEgressConfig,
   type KafkaIngressConfig,
   Kind,
+  type KinesisEgressConfig,
+  type KinesisIngressConfig,
   type PlaygroundEgressConfig,
   type PlaygroundIngressConfig,
 } from "./config/types.ts";
@@ -32,6 +34,8 @@ import { type HttpFunctionEndpoint, HttpInvoker } from "./invoker/http-invoker.t
 import { InProcessInvoker } from "./invoker/in-process-invoker.ts";
 import { KafkaEgress, type KafkaEgressSettings, kafkaEgressSettings } from "./io/kafka/egress.ts";
 import { KafkaIngress, type KafkaIngressSettings, kafkaIngressSettings } from "./io/kafka/ingress.ts";
+import { KinesisEgress, type KinesisEgressSettings, kinesisEgressSettings } from "./io/kinesis/egress.ts";
+import { KinesisIngress, type KinesisIngressSettings, kinesisIngressSettings } from "./io/kinesis/ingress.ts";
 import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "./io/playground/egress.ts";
 import { PlaygroundIngress } from "./io/playground/ingress.ts";
 import { LoggedStore } from "./store/logged-store.ts";
@@ -210,6 +214,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
 
   const kafka = kafkaConnectors(module, catalog);
   if (!kafka.ok) throw new StartupError(kafka.error);
+  const kinesis = kinesisConnectors(module, catalog);
+  if (!kinesis.ok) throw new StartupError(kinesis.error);
 
   const runningMarker = join(options.stateDir, RUNNING_MARKER);
   const otherProcess = runningProcess(options.stateDir);
@@ -264,7 +270,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
           : {}),
       }),
   );
-  const connectors: EgressConnector[] = [...playgroundEgresses, ...kafkaEgresses];
+  const kinesisEgresses = kinesis.egresses.map(({ config, settings }) => new KinesisEgress({ config, settings, log }));
+  const connectors: EgressConnector[] = [...playgroundEgresses, ...kafkaEgresses, ...kinesisEgresses];
   const invoker = new RoutingInvoker(options.inProcess, httpInvoker);
   const engine = new Engine({
     store,
@@ -285,6 +292,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   });
   for (const egress of playgroundEgresses) egress.attach(engine, store);
   for (const egress of kafkaEgresses) egress.start(engine, store);
+  for (const egress of kinesisEgresses) egress.start(engine, store);
   const checkpointer =
     blobs === undefined
       ? undefined
@@ -341,8 +349,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
         ...(checkpointed === undefined ? {} : { checkpointed }),
       }),
   );
+  const kinesisIngresses = kinesis.ingresses.map(
+    ({ config, settings }) => new KinesisIngress({ config, settings, engine, store, log }),
+  );
   engine.start();
   for (const ingress of kafkaIngresses) ingress.start();
+  for (const ingress of kinesisIngresses) ingress.start();
   const egressUrls = await Promise.all(playgroundEgresses.map((egress) => egress.listen()));
   const ingressUrls = await Promise.all(ingresses.map((ingress) => ingress.listen()));
   return {
@@ -355,10 +367,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     },
     clockMoved: () => engine.clockMoved(),
     async stop() {
-      await Promise.all([...ingresses, ...kafkaIngresses].map((ingress) => ingress.close()));
+      await Promise.all([...ingresses, ...kafkaIngresses, ...kinesisIngresses].map((ingress) => ingress.close()));
       await control?.close();
       await checkpointer?.close();
-      await Promise.all(kafkaEgresses.map((egress) => egress.close()));
+      await Promise.all([...kafkaEgresses, ...kinesisEgresses].map((egress) => egress.close()));
       await engine.stop();
       await blobs?.close();
       await Promise.all(playgroundEgresses.map((egress) => egress.close()));
@@ -408,6 +420,43 @@ function kafkaConnectors(
   for (const egress of module.egresses) {
     if (egress.kind !== Kind.KAFKA_EGRESS) continue;
     const settings = kafkaEgressSettings(egress);
+    if (!settings.ok) return { ok: false, error: `${formatLocation(egress.source)}: ${settings.error}` };
+    egresses.push({ config: egress, settings: settings.value });
+  }
+  return { ok: true, ingresses, egresses };
+}
+
+/** The module's Kinesis ingresses and egresses with their client settings, or the first thing wrong with them. */
+function kinesisConnectors(
+  module: ModuleConfig,
+  catalog: Catalog,
+):
+  | {
+      ok: true;
+      ingresses: { config: KinesisIngressConfig; settings: KinesisIngressSettings }[];
+      egresses: { config: KinesisEgressConfig; settings: KinesisEgressSettings }[];
+    }
+  | { ok: false; error: string } {
+  const ingresses = [];
+  const egresses = [];
+  for (const ingress of module.ingresses) {
+    if (ingress.kind !== Kind.KINESIS_INGRESS) continue;
+    for (const { stream, targets } of ingress.streams) {
+      const unserved = targets.find((target) => catalog.functionSettings(target) === undefined);
+      if (unserved !== undefined) {
+        return {
+          ok: false,
+          error: `${formatLocation(ingress.source)}: Kinesis ingress ${ingress.id} routes stream ${stream} to ${unserved}, which no endpoint in the module serves`,
+        };
+      }
+    }
+    const settings = kinesisIngressSettings(ingress);
+    if (!settings.ok) return { ok: false, error: `${formatLocation(ingress.source)}: ${settings.error}` };
+    ingresses.push({ config: ingress, settings: settings.value });
+  }
+  for (const egress of module.egresses) {
+    if (egress.kind !== Kind.KINESIS_EGRESS) continue;
+    const settings = kinesisEgressSettings(egress);
     if (!settings.ok) return { ok: false, error: `${formatLocation(egress.source)}: ${settings.error}` };
     egresses.push({ config: egress, settings: settings.value });
   }

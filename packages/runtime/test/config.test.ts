@@ -578,32 +578,38 @@ describe("malformed modules", () => {
     const error = onlyError(lines("kind: io.statefun.playground.v1/ingres", "spec:", "  port: 8090"));
     assert.equal(
       error.format(),
-      'module.yaml:1:7: kind: unknown kind "io.statefun.playground.v1/ingres" (did you mean io.statefun.playground.v1/ingress?); expected one of the supported kinds: io.statefun.endpoints.v2/http, io.statefun.endpoints.v1/http, io.statefun.playground.v1/ingress, io.statefun.playground.v1/egress, io.statefun.kafka.v1/ingress, io.statefun.kafka.v1/egress',
+      'module.yaml:1:7: kind: unknown kind "io.statefun.playground.v1/ingres" (did you mean io.statefun.playground.v1/ingress?); expected one of the supported kinds: io.statefun.endpoints.v2/http, io.statefun.endpoints.v1/http, io.statefun.playground.v1/ingress, io.statefun.playground.v1/egress, io.statefun.kafka.v1/ingress, io.statefun.kafka.v1/egress, io.statefun.kinesis.v1/ingress, io.statefun.kinesis.v1/egress',
     );
   });
 
-  test("a Kinesis kind is recognized and rejected as not supported yet", () => {
-    const error = onlyError(
-      lines(
-        "kind: io.statefun.endpoints.v2/http",
-        "spec:",
-        "  functions: example/*",
-        "  urlPathTemplate: http://functions:8000/statefun",
-        "---",
-        "kind: io.statefun.kinesis.v1/ingress",
-        "spec:",
-        "  id: example/in",
+  test("Kinesis ingress and egress kinds are bound beside the endpoints", () => {
+    const module = loaded(
+      parseModule(
+        lines(
+          "kind: io.statefun.endpoints.v2/http",
+          "spec:",
+          "  functions: example/*",
+          "  urlPathTemplate: http://functions:8000/statefun",
+          "---",
+          "kind: io.statefun.kinesis.v1/ingress",
+          "spec:",
+          "  id: example/in",
+          "  streams: [{stream: names, valueType: example/Name, targets: [example/greeter]}]",
+          "---",
+          "kind: io.statefun.kinesis.v1/egress",
+          "spec:",
+          "  id: example/out",
+        ),
+        "module.yaml",
       ),
     );
     assert.deepEqual(
-      [error.code, error.line, error.column, error.field, error.message],
-      [
-        "unsupported-kind",
-        6,
-        7,
-        "kind",
-        "io.statefun.kinesis.v1/ingress is not supported yet by Eddy (the Kinesis connectors come later)",
-      ],
+      module.ingresses.map((ingress) => [ingress.kind, "id" in ingress ? ingress.id : undefined, ingress.source.line]),
+      [["io.statefun.kinesis.v1/ingress", "example/in", 8]],
+    );
+    assert.deepEqual(
+      module.egresses.map((egress) => [egress.kind, egress.id, egress.source.line]),
+      [["io.statefun.kinesis.v1/egress", "example/out", 13]],
     );
   });
 
@@ -881,7 +887,7 @@ describe("malformed modules", () => {
       [
         [3, "invalid-value", "spec.functions"],
         [5, "wrong-type", "spec.maxNumBatchRequests"],
-        [7, "unsupported-kind", "kind"],
+        [8, "missing-field", "spec.id"],
         [12, "wrong-type", "spec.topics"],
       ],
     );
@@ -918,7 +924,35 @@ describe("malformed modules", () => {
     );
   });
 
-  test("a legacy Kinesis ingress names the 3.0 type it was written as", () => {
+  test("a legacy Kinesis ingress becomes a v1 ingress whose id is its meta.id, as StateFun translates it", () => {
+    const module = loaded(
+      parseModule(
+        lines(
+          'version: "3.0"',
+          "module:",
+          "  meta:",
+          "    type: remote",
+          "  spec:",
+          "    ingresses:",
+          "      - ingress:",
+          "          meta:",
+          "            type: io.statefun.kinesis/ingress",
+          "            id: example/names",
+          "          spec:",
+          "            awsRegion: {type: specific, id: eu-west-1}",
+          "            streams: [{stream: names, valueType: example/Name, targets: [example/greeter]}]",
+        ),
+        "module.yaml",
+      ),
+    );
+    const [ingress] = module.ingresses;
+    assert.equal(ingress?.kind, "io.statefun.kinesis.v1/ingress");
+    assert.equal(ingress.id, "example/names");
+    assert.deepEqual(ingress.region, { type: "specific", id: "eu-west-1" });
+    assert.equal(ingress.source.field, "module.spec.ingresses[0].ingress.meta.id");
+  });
+
+  test("a legacy Kinesis egress without meta.id is missing its id", () => {
     const error = onlyError(
       lines(
         'version: "3.0"',
@@ -926,22 +960,17 @@ describe("malformed modules", () => {
         "  meta:",
         "    type: remote",
         "  spec:",
-        "    ingresses:",
-        "      - ingress:",
+        "    egresses:",
+        "      - egress:",
         "          meta:",
-        "            type: io.statefun.kinesis/ingress",
-        "            id: example/names",
+        "            type: io.statefun.kinesis/egress",
         "          spec:",
-        "            awsRegion: {type: default}",
+        "            maxOutstandingRecords: 10",
       ),
     );
     assert.deepEqual(
-      [error.line, error.field, error.message],
-      [
-        9,
-        "module.spec.ingresses[0].ingress.meta.type",
-        "io.statefun.kinesis/ingress (io.statefun.kinesis.v1/ingress) is not supported yet by Eddy (the Kinesis connectors come later)",
-      ],
+      [error.line, error.code, error.field],
+      [10, "missing-field", "module.spec.egresses[0].egress.spec.id"],
     );
   });
 });

@@ -1,6 +1,6 @@
 // The Kinesis ingress and egress specs (statefun-protocol.md §4.4–4.5) read with every option
-// and StateFun's defaults, and every mistake reported at its line and field. (The kinds are
-// not accepted in module files until the Kinesis connector runs; this is the reader alone.)
+// and StateFun's defaults, and every mistake reported at its line and field. (How the kinds are
+// bound in a module file is in config.test.ts; this is the spec reader alone.)
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { LineCounter, parseDocument } from "yaml";

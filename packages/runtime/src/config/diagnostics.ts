@@ -30,8 +30,6 @@ export const ConfigErrorCode = {
   /** A value of the right type that is not acceptable (a bad duration, a negative size, ...). */
   INVALID_VALUE: "invalid-value",
   UNKNOWN_KIND: "unknown-kind",
-  /** A StateFun kind that Eddy recognizes but does not implement yet (Kafka, Kinesis). */
-  UNSUPPORTED_KIND: "unsupported-kind",
   /** A function type, namespace, ingress or egress bound twice. */
   DUPLICATE: "duplicate",
   /** A file referenced by the configuration (TLS material) cannot be read. */

@@ -33,8 +33,8 @@ const CREDENTIAL_TYPES = ["default", "basic", "profile"] as const;
 const STARTUP_TYPES = ["latest", "earliest", "date"] as const;
 /** StateFun reads maxOutstandingRecords into a Java int. */
 const JAVA_INT_MAX = 2 ** 31 - 1;
-/** Kinesis's own rule for stream names. */
-const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,128}$/;
+/** Kinesis's own rule for stream names (the Kinesis egress checks records' streams with it too). */
+export const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,128}$/;
 
 const ID_EXPECTED = "a typename such as com.example/users-in";
 const PROPERTIES_EXPECTED = "a list of single-key maps, e.g. [{SocketTimeout: 9999}]";

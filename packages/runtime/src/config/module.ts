@@ -18,6 +18,7 @@ import {
 } from "./diagnostics.ts";
 import { type EndpointContext, parseEndpoint } from "./endpoint.ts";
 import { parseKafkaEgress, parseKafkaIngress } from "./kafka.ts";
+import { parseKinesisEgress, parseKinesisIngress } from "./kinesis.ts";
 import { parsePlaygroundEgress, parsePlaygroundIngress } from "./playground.ts";
 import { closestKey, type Entry, type MapView, quote, Reader } from "./reader.ts";
 import {
@@ -27,7 +28,6 @@ import {
   type IngressConfig,
   Kind,
   type ModuleConfig,
-  NOT_YET_SUPPORTED_KINDS,
   SUPPORTED_KINDS,
 } from "./types.ts";
 
@@ -226,21 +226,11 @@ function bindComponent(
   holder: MapView,
   context: EndpointContext,
   out: Components,
-  /** The legacy 3.0 name the kind was translated from. */
-  legacyKind?: string,
+  /** A legacy 3.0 ingress's or egress's `meta.id`, which StateFun copies into its spec. */
+  legacyId?: Entry,
 ): void {
-  if ((NOT_YET_SUPPORTED_KINDS as readonly string[]).includes(kind)) {
-    r.error(
-      ConfigErrorCode.UNSUPPORTED_KIND,
-      r.where(kindEntry),
-      kindEntry.path,
-      `${legacyKind === undefined ? kind : `${legacyKind} (${kind})`} is not supported yet by Eddy (the Kinesis connectors come later)`,
-      KIND_EXPECTED,
-    );
-    return;
-  }
   if (!(SUPPORTED_KINDS as readonly string[]).includes(kind)) {
-    const suggestion = closestKey(kind, [...SUPPORTED_KINDS, ...NOT_YET_SUPPORTED_KINDS]);
+    const suggestion = closestKey(kind, SUPPORTED_KINDS);
     r.error(
       ConfigErrorCode.UNKNOWN_KIND,
       r.where(kindEntry),
@@ -251,8 +241,12 @@ function bindComponent(
     return;
   }
   const specEntry = r.require(holder, "spec", "a mapping with the component's settings", COMPONENT_KEYS);
-  const spec = specEntry === undefined ? undefined : r.map(specEntry, "a mapping with the component's settings");
-  if (spec === undefined) return;
+  const given = specEntry === undefined ? undefined : r.map(specEntry, "a mapping with the component's settings");
+  if (given === undefined) return;
+  const spec: MapView =
+    legacyId === undefined || given.entries.has("id")
+      ? given
+      : { ...given, entries: new Map([...given.entries, ["id", legacyId]]) };
   switch (kind) {
     case Kind.ENDPOINTS_V1_HTTP:
     case Kind.ENDPOINTS_V2_HTTP: {
@@ -277,6 +271,16 @@ function bindComponent(
     }
     case Kind.KAFKA_EGRESS: {
       const egress = parseKafkaEgress(r, spec);
+      if (egress !== undefined) out.egresses.push(egress);
+      return;
+    }
+    case Kind.KINESIS_INGRESS: {
+      const ingress = parseKinesisIngress(r, spec);
+      if (ingress !== undefined) out.ingresses.push(ingress);
+      return;
+    }
+    case Kind.KINESIS_EGRESS: {
+      const egress = parseKinesisEgress(r, spec);
       if (egress !== undefined) out.egresses.push(egress);
       return;
     }
@@ -356,7 +360,8 @@ function translateLegacy(r: Reader, root: Entry, context: EndpointContext, out: 
       const legacyKind = kindEntry === undefined ? undefined : r.string(kindEntry, legacyKindExpected(section.item));
       if (component === undefined || kindEntry === undefined || legacyKind === undefined) continue;
       const kind = LEGACY_KINDS.get(legacyKind);
-      bindComponent(r, kind ?? legacyKind, kindEntry, component, context, out, kind === undefined ? kind : legacyKind);
+      const id = section.item === "endpoint" ? undefined : r.optional(componentMeta as MapView, "id");
+      bindComponent(r, kind ?? legacyKind, kindEntry, component, context, out, id);
     }
   }
 }

@@ -29,9 +29,9 @@ export const SUPPORTED_KINDS: readonly Kind[] = [
   Kind.PLAYGROUND_EGRESS,
   Kind.KAFKA_INGRESS,
   Kind.KAFKA_EGRESS,
+  Kind.KINESIS_INGRESS,
+  Kind.KINESIS_EGRESS,
 ];
-/** StateFun kinds Eddy knows and rejects with "not supported yet" rather than "unknown". */
-export const NOT_YET_SUPPORTED_KINDS: readonly Kind[] = [Kind.KINESIS_INGRESS, Kind.KINESIS_EGRESS];
 
 export const Transport = {
   ASYNC: "io.statefun.transports.v1/async",
@@ -137,8 +137,8 @@ export interface PlaygroundEgressConfig {
   readonly source: FieldLocation;
 }
 
-export type IngressConfig = PlaygroundIngressConfig | KafkaIngressConfig;
-export type EgressConfig = PlaygroundEgressConfig | KafkaEgressConfig;
+export type IngressConfig = PlaygroundIngressConfig | KafkaIngressConfig | KinesisIngressConfig;
+export type EgressConfig = PlaygroundEgressConfig | KafkaEgressConfig | KinesisEgressConfig;
 
 export interface ModuleConfig {
   /** The files this configuration was loaded from, in load order. */

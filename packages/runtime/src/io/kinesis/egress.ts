@@ -1,0 +1,352 @@
+// StateFun's Kinesis egress (io.statefun.kinesis.v1/egress). Functions send a
+// KinesisEgressRecord (stream, partition key, value bytes, optional explicit hash key).
+// At-least-once, as StateFun's: Kinesis has no transactions. A record stays in Eddy's outbox
+// (durable since the commit that produced it) until Kinesis acknowledged it, so a crash
+// before that sends it again after the restart: nothing is lost, duplicates are possible.
+// Records go out with PutRecords, one call in flight, at most 500 records, 5 MiB and
+// maxOutstandingRecords per call; the entries Kinesis fails (throttling, internal errors)
+// are sent again, in order, before anything newer. A record Kinesis could never take (wrong
+// typename, undecodable, bad stream name, partition key or hash key, over 1 MiB, a stream
+// that does not exist) becomes a dead letter with the reason.
+import { setTimeout as sleep } from "node:timers/promises";
+import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from "@aws-sdk/client-kinesis";
+import { decodeKinesisEgressRecord, KINESIS_EGRESS_RECORD_TYPENAME } from "@eddy/protocol";
+import { STREAM_NAME } from "../../config/kinesis.ts";
+import type { KinesisEgressConfig } from "../../config/types.ts";
+import type { KV } from "../../core/kv.ts";
+import type { OutboxEntry } from "../../core/records.ts";
+import type { EgressConnector, EgressSettlement, Engine } from "../../engine/engine.ts";
+import {
+  ClientProperties,
+  createKinesisClient,
+  describe,
+  errorName,
+  type KinesisHttpSettings,
+  type Parsed,
+  THROTTLING,
+} from "./client.ts";
+
+/** Kinesis's limits on one record (data plus partition key) and on one PutRecords call. */
+export const RECORD_BYTES_MAX = 1024 * 1024;
+const PUT_RECORDS_COUNT_MAX = 500;
+const PUT_RECORDS_BYTES_MAX = 5 * 1024 * 1024;
+const PARTITION_KEY_LENGTH_MAX = 256;
+const HASH_KEY_MAX = 2n ** 128n - 1n;
+const RETRY_DELAY_MS_MAX = 5_000;
+
+export interface KinesisEgressSettings {
+  readonly http: KinesisHttpSettings;
+  /** Records per PutRecords call: the KPL's CollectionMaxCount and maxOutstandingRecords, at most 500. */
+  readonly recordsPerCall: number;
+  /** Bytes per PutRecords call (CollectionMaxSize), at most 5 MiB. */
+  readonly bytesPerCall: number;
+  /** clientConfigProperties Eddy does not use, named in a warning at start. */
+  readonly ignored: readonly string[];
+}
+
+/** The KPL properties StateFun passes to its producer that mean something here; their defaults are the KPL's. */
+export function kinesisEgressSettings(config: KinesisEgressConfig): Parsed<KinesisEgressSettings> {
+  const properties = new ClientProperties(config.clientConfigProperties, `Kinesis egress ${config.id}`);
+  const request = properties.integer("RequestTimeout", 6_000, 100, 600_000, " of milliseconds");
+  if (!request.ok) return request;
+  const connect = properties.integer("ConnectTimeout", 6_000, 100, 300_000, " of milliseconds");
+  if (!connect.ok) return connect;
+  const connections = properties.integer("MaxConnections", 24, 1, 256);
+  if (!connections.ok) return connections;
+  const count = properties.integer("CollectionMaxCount", PUT_RECORDS_COUNT_MAX, 1, PUT_RECORDS_COUNT_MAX);
+  if (!count.ok) return count;
+  const size = properties.integer("CollectionMaxSize", PUT_RECORDS_BYTES_MAX, 1, PUT_RECORDS_BYTES_MAX, " of bytes");
+  if (!size.ok) return size;
+  return {
+    ok: true,
+    value: {
+      http: {
+        connectTimeoutMs: connect.value,
+        socketTimeoutMs: 0,
+        requestTimeoutMs: request.value,
+        maxConnections: connections.value,
+        maxAttempts: 1,
+      },
+      recordsPerCall: Math.min(count.value, config.maxOutstandingRecords),
+      bytesPerCall: size.value,
+      ignored: properties.unread(),
+    },
+  };
+}
+
+/** A record as PutRecords takes it. */
+export interface EgressRecord {
+  readonly stream: string;
+  readonly partitionKey: string;
+  readonly data: Uint8Array;
+  /** Undefined: Kinesis hashes the partition key. */
+  readonly explicitHashKey: string | undefined;
+  /** What the record counts against Kinesis's limits: data plus the partition key's UTF-8 bytes. */
+  readonly bytes: number;
+}
+
+/** A KinesisEgressRecord ready to send, or why Kinesis could never take it. */
+export function egressRecord(entry: OutboxEntry): { ok: true; record: EgressRecord } | { ok: false; reason: string } {
+  if (entry.value.typename !== KINESIS_EGRESS_RECORD_TYPENAME) {
+    return {
+      ok: false,
+      reason: `a Kinesis egress takes ${KINESIS_EGRESS_RECORD_TYPENAME}, got ${entry.value.typename}`,
+    };
+  }
+  const decoded = decodeKinesisEgressRecord(entry.value.value);
+  if (!decoded.ok) return { ok: false, reason: `the KinesisEgressRecord does not decode: ${decoded.error}` };
+  const { stream, partitionKey, valueBytes, explicitHashKey } = decoded.value;
+  if (!STREAM_NAME.test(stream)) {
+    return {
+      ok: false,
+      reason: `stream ${JSON.stringify(stream)} is not a Kinesis stream name (1–128 of a-z, A-Z, 0-9, '_', '.', '-')`,
+    };
+  }
+  if (partitionKey.length === 0 || partitionKey.length > PARTITION_KEY_LENGTH_MAX) {
+    return {
+      ok: false,
+      reason: `the partition key has ${partitionKey.length} characters; Kinesis takes 1 to ${PARTITION_KEY_LENGTH_MAX}`,
+    };
+  }
+  if (
+    explicitHashKey !== "" &&
+    (!/^(0|[1-9]\d{0,38})$/.test(explicitHashKey) || BigInt(explicitHashKey) > HASH_KEY_MAX)
+  ) {
+    return {
+      ok: false,
+      reason: `explicit hash key ${JSON.stringify(explicitHashKey)} is not a whole number from 0 to 2^128-1`,
+    };
+  }
+  const bytes = valueBytes.byteLength + Buffer.byteLength(partitionKey);
+  if (bytes > RECORD_BYTES_MAX) {
+    return {
+      ok: false,
+      reason: `the record has ${bytes} bytes (data and partition key), more than Kinesis's ${RECORD_BYTES_MAX}`,
+    };
+  }
+  return {
+    ok: true,
+    record: {
+      stream,
+      partitionKey,
+      data: valueBytes,
+      explicitHashKey: explicitHashKey === "" ? undefined : explicitHashKey,
+      bytes,
+    },
+  };
+}
+
+function toEntry(record: EgressRecord): PutRecordsRequestEntry {
+  return {
+    PartitionKey: record.partitionKey,
+    Data: record.data,
+    ...(record.explicitHashKey === undefined ? {} : { ExplicitHashKey: record.explicitHashKey }),
+  };
+}
+
+interface Waiting {
+  readonly record: EgressRecord;
+  readonly settle: EgressSettlement;
+}
+
+export interface KinesisEgressOptions {
+  readonly config: KinesisEgressConfig;
+  readonly settings: KinesisEgressSettings;
+  readonly log: (line: string) => void;
+  /** For tests: the client to call instead of one made from the config. */
+  readonly client?: KinesisClient;
+}
+
+export class KinesisEgress implements EgressConnector {
+  readonly egressIds: readonly string[];
+  readonly #config: KinesisEgressConfig;
+  readonly #settings: KinesisEgressSettings;
+  readonly #log: (line: string) => void;
+  readonly #client: KinesisClient;
+  /** Records handed over and not yet acknowledged by Kinesis (their outbox entries hold them durably). */
+  #waiting: Waiting[] = [];
+  /**
+   * Records at the head of #waiting to send one per call: Kinesis refused a whole call as
+   * invalid, and sending them alone finds the one it will never take.
+   */
+  #isolating = 0;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #running: Promise<void> | undefined;
+  readonly #stop = new AbortController();
+  #lastError: string | undefined;
+
+  constructor(options: KinesisEgressOptions) {
+    this.#config = options.config;
+    this.egressIds = [options.config.id];
+    this.#settings = options.settings;
+    this.#log = options.log;
+    this.#client =
+      options.client ??
+      createKinesisClient({
+        region: options.config.region,
+        credentials: options.config.credentials,
+        http: options.settings.http,
+      });
+    if (options.settings.ignored.length > 0) {
+      this.#log(
+        `eddy: Kinesis egress ${this.#config.id} ignores clientConfigProperties ${options.settings.ignored.join(", ")}`,
+      );
+    }
+  }
+
+  /** Starts publishing in the background (failures are logged and retried, never fatal). */
+  start(_engine: Engine, _store: KV): void {
+    this.#running = this.#run();
+  }
+
+  deliver(entry: OutboxEntry, _transaction: KV, settle: EgressSettlement): void {
+    const checked = egressRecord(entry);
+    if (!checked.ok) {
+      settle.rejected(checked.reason);
+      return;
+    }
+    this.#waiting.push({ record: checked.record, settle });
+    this.#wake?.();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stop.abort();
+    this.#wake?.();
+    await this.#running;
+    this.#client.destroy();
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#closed) {
+      await this.#idle();
+      if (this.#closed) return;
+      const batch = this.#takeBatch();
+      let retry: Waiting[];
+      try {
+        retry = await this.#put(batch);
+      } catch (error) {
+        if (this.#closed) return;
+        retry = this.#callFailed(batch, error);
+      }
+      // Not acknowledged: first in line again, in their order.
+      this.#waiting.unshift(...retry);
+      if (retry.length === 0) {
+        failures = 0;
+        continue;
+      }
+      failures++;
+      await sleep(Math.min(100 * 2 ** failures, RETRY_DELAY_MS_MAX), undefined, { signal: this.#stop.signal }).catch(
+        () => undefined,
+      );
+    }
+  }
+
+  async #idle(): Promise<void> {
+    if (this.#waiting.length > 0 || this.#closed) return;
+    await new Promise<void>((wake) => {
+      this.#wake = () => {
+        this.#wake = undefined;
+        wake();
+      };
+    });
+  }
+
+  /**
+   * Takes the next call's records out of #waiting: the oldest record's stream, in order, up to
+   * the call's count and bytes (one record alone when isolating). A record of that stream
+   * that does not fit ends the batch, so none overtakes another of its stream.
+   */
+  #takeBatch(): Waiting[] {
+    const stream = (this.#waiting[0] as Waiting).record.stream;
+    const maxCount = this.#isolating > 0 ? 1 : this.#settings.recordsPerCall;
+    const batch: Waiting[] = [];
+    const rest: Waiting[] = [];
+    let bytes = 0;
+    let full = false;
+    for (const waiting of this.#waiting) {
+      if (full || waiting.record.stream !== stream) {
+        rest.push(waiting);
+        continue;
+      }
+      if (
+        batch.length > 0 &&
+        (batch.length >= maxCount || bytes + waiting.record.bytes > this.#settings.bytesPerCall)
+      ) {
+        full = true;
+        rest.push(waiting);
+        continue;
+      }
+      batch.push(waiting);
+      bytes += waiting.record.bytes;
+    }
+    this.#waiting = rest;
+    if (this.#isolating > 0) this.#isolating--;
+    return batch;
+  }
+
+  /** One PutRecords call; returns the records Kinesis did not take, to send again. */
+  async #put(batch: readonly Waiting[]): Promise<Waiting[]> {
+    const stream = (batch[0] as Waiting).record.stream;
+    const answer = await this.#client.send(
+      new PutRecordsCommand({ StreamName: stream, Records: batch.map((waiting) => toEntry(waiting.record)) }),
+      { abortSignal: this.#stop.signal },
+    );
+    const results = answer.Records ?? [];
+    if (results.length !== batch.length) {
+      throw new Error(`PutRecords to ${stream} answered ${results.length} results for ${batch.length} records`);
+    }
+    const failed: Waiting[] = [];
+    let firstFailure: string | undefined;
+    batch.forEach((waiting, index) => {
+      const result = results[index];
+      if (result?.ErrorCode === undefined) {
+        waiting.settle.delivered();
+        return;
+      }
+      failed.push(waiting);
+      if (!THROTTLING.has(result.ErrorCode)) firstFailure ??= `${result.ErrorCode}: ${result.ErrorMessage ?? ""}`;
+    });
+    if (firstFailure !== undefined)
+      this.#report(`${failed.length} of ${batch.length} records to ${stream} failed (${firstFailure})`);
+    else if (failed.length === 0) this.#recovered();
+    return failed;
+  }
+
+  /** A whole call failed: what to send again (the rest was refused as dead letters). */
+  #callFailed(batch: readonly Waiting[], error: unknown): Waiting[] {
+    const stream = (batch[0] as Waiting).record.stream;
+    const name = errorName(error);
+    if (name === "ResourceNotFoundException") {
+      // Sending would fail forever; the letters can be replayed once the stream exists.
+      const refused = [...batch, ...this.#waiting.filter((waiting) => waiting.record.stream === stream)];
+      this.#waiting = this.#waiting.filter((waiting) => waiting.record.stream !== stream);
+      for (const waiting of refused) waiting.settle.rejected(`stream ${stream} does not exist (${describe(error)})`);
+      return [];
+    }
+    if (name === "InvalidArgumentException" || name === "ValidationException") {
+      if (batch.length === 1) {
+        (batch[0] as Waiting).settle.rejected(`Kinesis refused the record: ${describe(error)}`);
+        return [];
+      }
+      this.#isolating = batch.length;
+    } else if (!THROTTLING.has(name ?? "")) {
+      this.#report(`PutRecords to ${stream}: ${describe(error)}`);
+    }
+    return [...batch];
+  }
+
+  #report(message: string): void {
+    if (message === this.#lastError) return;
+    this.#log(`eddy: Kinesis egress ${this.#config.id}: ${message}; retrying`);
+    this.#lastError = message;
+  }
+
+  #recovered(): void {
+    if (this.#lastError === undefined) return;
+    this.#log(`eddy: Kinesis egress ${this.#config.id} publishes again`);
+    this.#lastError = undefined;
+  }
+}

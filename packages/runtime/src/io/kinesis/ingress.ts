@@ -1,0 +1,546 @@
+// StateFun's Kinesis ingress (io.statefun.kinesis.v1/ingress). Eddy reads every shard of the
+// ingress's streams itself with GetRecords (one reader per shard, at most one call per shard
+// every 200 ms, as Flink's consumer), without a lease table: one Eddy owns its streams.
+// Each shard's position is written into the same commit as the messages its records became
+// (Engine.acceptFromSource), so after a crash, or a restore from a checkpoint, reading
+// resumes right after what the store holds: nothing is lost or delivered twice. A record's
+// partition key is the function id; its data becomes TypedValue{valueType, raw bytes}, one
+// message per target. Records the Kinesis Producer Library aggregated are split into their
+// user records (aggregated-records.ts); a position inside one is its sequence number plus the
+// index of the last user record taken. A record that cannot be routed (an empty partition
+// key, a broken aggregated record) becomes a dead letter naming stream, shard and sequence
+// number, and reading goes on. A closed shard (split or merged) is read to its end before
+// its children are started.
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  GetRecordsCommand,
+  type GetRecordsCommandOutput,
+  GetShardIteratorCommand,
+  type GetShardIteratorCommandInput,
+  type KinesisClient,
+  type _Record as KinesisRecord,
+  ListShardsCommand,
+  type Shard,
+} from "@aws-sdk/client-kinesis";
+import type { FunctionTypename, KinesisIngressConfig } from "../../config/types.ts";
+import type { Key, KV } from "../../core/kv.ts";
+import type { RejectedRecord } from "../../core/partition-set.ts";
+import type { Envelope } from "../../core/records.ts";
+import type { Engine } from "../../engine/engine.ts";
+import { deaggregate } from "./aggregated-records.ts";
+import {
+  ClientProperties,
+  createKinesisClient,
+  describe,
+  errorName,
+  type KinesisHttpSettings,
+  type Parsed,
+  THROTTLING,
+} from "./client.ts";
+
+/** Where a shard's position is kept: in Eddy's store, committed with the messages. */
+export const positionKey = (ingress: string, stream: string, shardId: string): Key => [
+  "io",
+  "kinesis-ingress",
+  ingress,
+  stream,
+  shardId,
+];
+
+/** Where reading a shard goes on from, as stored. */
+export type ShardPosition =
+  | { readonly at: "trim-horizon" }
+  /** Records that arrived at or after `ms` (the `latest` and `date` startup positions). */
+  | { readonly at: "timestamp"; readonly ms: number }
+  /**
+   * After the record `seq`; with `sub`, only the user records of that aggregated record after
+   * index `sub` are still to be read.
+   */
+  | { readonly at: "after"; readonly seq: string; readonly sub?: number }
+  /** The shard is closed and was read to its end. */
+  | { readonly at: "end" };
+
+/** Kinesis allows 5 GetRecords calls per second per shard, shared by all its readers; Flink's default interval. */
+const GET_RECORDS_INTERVAL_MS = 200;
+/** Kinesis's maximum; a response is at most 10 MiB whatever the count. */
+const GET_RECORDS_LIMIT = 10_000;
+const RECORDS_PER_COMMIT = 500;
+const SHARD_DISCOVERY_MS = 10_000;
+const RETRY_DELAY_MS_MAX = 5_000;
+
+export interface KinesisIngressSettings {
+  readonly http: KinesisHttpSettings;
+  /** clientConfigProperties Eddy does not use, named in a warning at start. */
+  readonly ignored: readonly string[];
+}
+
+/**
+ * The AWS ClientConfiguration properties StateFun passes to Flink's consumer that mean
+ * something here; their defaults are the Java client's.
+ */
+export function kinesisIngressSettings(config: KinesisIngressConfig): Parsed<KinesisIngressSettings> {
+  const properties = new ClientProperties(config.clientConfigProperties, `Kinesis ingress ${config.id}`);
+  const connect = properties.integer("ConnectionTimeout", 10_000, 1, 2 ** 31 - 1, " of milliseconds");
+  if (!connect.ok) return connect;
+  const socket = properties.integer("SocketTimeout", 50_000, 0, 2 ** 31 - 1, " of milliseconds");
+  if (!socket.ok) return socket;
+  const request = properties.integer("RequestTimeout", 0, 0, 2 ** 31 - 1, " of milliseconds");
+  if (!request.ok) return request;
+  const connections = properties.integer("MaxConnections", 50, 1, 10_000);
+  if (!connections.ok) return connections;
+  const retries = properties.integer("MaxErrorRetry", 0, 0, 100);
+  if (!retries.ok) return retries;
+  return {
+    ok: true,
+    value: {
+      http: {
+        connectTimeoutMs: connect.value,
+        socketTimeoutMs: socket.value,
+        requestTimeoutMs: request.value,
+        maxConnections: connections.value,
+        maxAttempts: retries.value + 1,
+      },
+      ignored: properties.unread(),
+    },
+  };
+}
+
+/** One user record: a plain Kinesis record, or one of an aggregated record's. */
+export interface RoutedRecord {
+  readonly envelopes: readonly Envelope[];
+  readonly rejected: RejectedRecord | undefined;
+  /** The shard's position once this record is taken. */
+  readonly position: ShardPosition;
+}
+
+/** Skip the user records of `seq` up to index `sub` (resuming inside an aggregated record). */
+export interface ResumeInside {
+  readonly seq: string;
+  readonly sub: number;
+}
+
+/**
+ * Messages, or a dead letter, for each user record in `records` (read from one shard, in
+ * order), each with the shard position after it.
+ */
+export function routeRecords(
+  config: KinesisIngressConfig,
+  stream: string,
+  shardId: string,
+  records: readonly KinesisRecord[],
+  resume?: ResumeInside,
+): RoutedRecord[] {
+  const route = config.streams.find((candidate) => candidate.stream === stream);
+  if (route === undefined)
+    throw new Error(`Kinesis ingress ${config.id} read stream ${stream}, which it does not declare`);
+  const routed: RoutedRecord[] = [];
+  for (const record of records) {
+    const seq = record.SequenceNumber as string;
+    const data = record.Data ?? new Uint8Array(0);
+    const unpacked = deaggregate(data);
+    const users =
+      unpacked.kind === "aggregated"
+        ? unpacked.records.map((user, sub) => ({ ...user, sub }))
+        : [
+            {
+              partitionKey: record.PartitionKey,
+              data,
+              sub: undefined,
+              problem:
+                unpacked.kind === "malformed"
+                  ? `is an aggregated (KPL) record that does not decode: ${unpacked.reason}`
+                  : undefined,
+            },
+          ];
+    const last = users.length - 1;
+    let taken = 0;
+    users.forEach((user, index) => {
+      if (resume !== undefined && resume.seq === seq && user.sub !== undefined && user.sub <= resume.sub) return;
+      taken++;
+      const position: ShardPosition =
+        index === last || user.sub === undefined ? { at: "after", seq } : { at: "after", seq, sub: user.sub };
+      const argument = { typename: route.valueType, hasValue: true, value: user.data };
+      let problem = user.problem;
+      if (problem === undefined && (user.partitionKey === undefined || user.partitionKey === "")) {
+        problem = "has an empty partition key (the partition key is the function id)";
+      }
+      if (problem !== undefined) {
+        const where = `stream ${stream} shard ${shardId} sequence number ${seq}${user.sub === undefined ? "" : ` sub-record ${user.sub}`}`;
+        routed.push({
+          envelopes: [],
+          rejected: {
+            ingress: config.id,
+            target: { typename: route.targets[0] as FunctionTypename, id: user.partitionKey ?? "" },
+            argument,
+            reason: `Kinesis ingress ${config.id}: the record at ${where} ${problem}`,
+          },
+          position,
+        });
+        return;
+      }
+      const id = user.partitionKey as string;
+      routed.push({
+        envelopes: route.targets.map((typename) => ({ target: { typename, id }, argument })),
+        rejected: undefined,
+        position,
+      });
+    });
+    // Everything of the record was taken before the restart: only the position moves.
+    if (taken === 0) routed.push({ envelopes: [], rejected: undefined, position: { at: "after", seq } });
+  }
+  return routed;
+}
+
+/** The records of one commit and the position they bring the shard to. */
+interface Chunk {
+  readonly envelopes: Envelope[];
+  readonly rejected: RejectedRecord[];
+  position: ShardPosition | undefined;
+}
+
+function chunks(routed: readonly RoutedRecord[], ended: boolean): Chunk[] {
+  const result: Chunk[] = [];
+  let current: Chunk = { envelopes: [], rejected: [], position: undefined };
+  let count = 0;
+  for (const record of routed) {
+    current.envelopes.push(...record.envelopes);
+    if (record.rejected !== undefined) current.rejected.push(record.rejected);
+    current.position = record.position;
+    if (++count >= RECORDS_PER_COMMIT) {
+      result.push(current);
+      current = { envelopes: [], rejected: [], position: undefined };
+      count = 0;
+    }
+  }
+  // The end is committed with the shard's last records, or alone.
+  if (ended) current.position = { at: "end" };
+  if (current.position !== undefined) result.push(current);
+  return result;
+}
+
+interface ShardState {
+  readonly stream: string;
+  readonly shardId: string;
+  /** As the store has it durably. */
+  position: ShardPosition;
+  reading: Promise<void> | undefined;
+  /**
+   * The `latest` start chose this shard's position in this process: its first iterator is
+   * LATEST. The stored position is the start time, so a restart before the first record
+   * still reads from there (AT_TIMESTAMP), not from a later "latest".
+   */
+  latestFirst: boolean;
+  lastCallAtMs: number;
+  lastError: string | undefined;
+}
+
+export interface KinesisIngressOptions {
+  readonly config: KinesisIngressConfig;
+  readonly settings: KinesisIngressSettings;
+  readonly engine: Engine;
+  /** Eddy's store, read for the shards' positions. */
+  readonly store: KV;
+  readonly log: (line: string) => void;
+  /** For tests: the client to call instead of one made from the config. */
+  readonly client?: KinesisClient;
+}
+
+export class KinesisIngress {
+  readonly #config: KinesisIngressConfig;
+  readonly #engine: Engine;
+  readonly #store: KV;
+  readonly #log: (line: string) => void;
+  readonly #client: KinesisClient;
+  /** Shards with a durable position, by `stream/shardId`. */
+  readonly #shards = new Map<string, ShardState>();
+  /** Streams whose shards were listed once: shards that appear after that are read from their start. */
+  readonly #looked = new Set<string>();
+  /** The last listing problem per stream, so each is reported once. */
+  readonly #listErrors = new Map<string, string>();
+  #closed = false;
+  readonly #stop = new AbortController();
+  #discovering: Promise<void> | undefined;
+  #wakeDiscovery: (() => void) | undefined;
+  /** A shard ended while the shards were being listed: list again at once. */
+  #discoverAgain = false;
+
+  constructor(options: KinesisIngressOptions) {
+    this.#config = options.config;
+    this.#engine = options.engine;
+    this.#store = options.store;
+    this.#log = options.log;
+    this.#client =
+      options.client ??
+      createKinesisClient({
+        region: options.config.region,
+        credentials: options.config.credentials,
+        http: options.settings.http,
+      });
+    if (options.settings.ignored.length > 0) {
+      this.#log(
+        `eddy: Kinesis ingress ${this.#config.id} ignores clientConfigProperties ${options.settings.ignored.join(", ")}`,
+      );
+    }
+  }
+
+  get id(): string {
+    return this.#config.id;
+  }
+
+  /** Starts reading in the background; problems with Kinesis are logged and retried, never fatal. */
+  start(): void {
+    this.#discovering = this.#discoverLoop();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stop.abort();
+    this.#wakeDiscovery?.();
+    await this.#discovering;
+    await Promise.all([...this.#shards.values()].map((shard) => shard.reading));
+    this.#client.destroy();
+  }
+
+  async #discoverLoop(): Promise<void> {
+    while (!this.#closed) {
+      this.#discoverAgain = false;
+      for (const { stream } of this.#config.streams) {
+        if (this.#closed) return;
+        try {
+          await this.#discover(stream);
+          if (this.#listErrors.delete(stream)) {
+            this.#log(`eddy: Kinesis ingress ${this.#config.id}: stream ${stream} is readable again`);
+          }
+        } catch (error) {
+          if (this.#closed) return;
+          const message = describe(error);
+          if (errorName(error) === "ResourceNotFoundException") this.#looked.add(stream);
+          if (this.#listErrors.get(stream) !== message) {
+            this.#log(
+              `eddy: Kinesis ingress ${this.#config.id}: cannot list the shards of stream ${stream} (${message}); will look again`,
+            );
+            this.#listErrors.set(stream, message);
+          }
+        }
+      }
+      if (this.#discoverAgain) continue;
+      await new Promise<void>((wake) => {
+        const timer = setTimeout(wake, this.#listErrors.size > 0 ? 1_000 : SHARD_DISCOVERY_MS);
+        this.#wakeDiscovery = () => {
+          clearTimeout(timer);
+          this.#wakeDiscovery = undefined;
+          wake();
+        };
+      });
+    }
+  }
+
+  /**
+   * Lists the stream's shards. A shard without a stored position gets one, committed before
+   * it is read: the startup position on the first listing of a stream Eddy has no position
+   * for, else its start (a child of a split or merge). Shards whose parents are read to their
+   * end (or are gone from the stream) are started.
+   */
+  async #discover(stream: string): Promise<void> {
+    const shards = await this.#listShards(stream);
+    const startupApplies =
+      !this.#looked.has(stream) &&
+      [...this.#store.scan(["io", "kinesis-ingress", this.#config.id, stream], { limit: 1 })].length === 0;
+    const nowMs = Date.now();
+    const fresh: ShardState[] = [];
+    for (const shard of shards) {
+      const shardId = shard.ShardId as string;
+      if (this.#shards.has(`${stream}/${shardId}`)) continue;
+      const stored = this.#store.get(positionKey(this.#config.id, stream, shardId)) as ShardPosition | undefined;
+      const state: ShardState = {
+        stream,
+        shardId,
+        position: stored ?? (startupApplies ? this.#startupPosition(shard, nowMs) : { at: "trim-horizon" }),
+        reading: undefined,
+        latestFirst: stored === undefined && startupApplies && this.#config.startupPosition.type === "latest",
+        lastCallAtMs: 0,
+        lastError: undefined,
+      };
+      if (stored === undefined) fresh.push(state);
+      else this.#shards.set(`${stream}/${shardId}`, state);
+    }
+    if (fresh.length > 0) {
+      await this.#engine.transact((transaction) => {
+        for (const state of fresh) {
+          transaction.put(positionKey(this.#config.id, stream, state.shardId), state.position);
+        }
+      });
+      for (const state of fresh) this.#shards.set(`${stream}/${state.shardId}`, state);
+    }
+    this.#looked.add(stream);
+    const listed = new Set(shards.map((shard) => shard.ShardId as string));
+    for (const shard of shards) {
+      const state = this.#shards.get(`${stream}/${shard.ShardId}`);
+      if (state === undefined || state.position.at === "end" || state.reading !== undefined || this.#closed) continue;
+      const parents = [shard.ParentShardId, shard.AdjacentParentShardId].filter((id) => id !== undefined);
+      const ready = parents.every(
+        (parent) => !listed.has(parent) || this.#shards.get(`${stream}/${parent}`)?.position.at === "end",
+      );
+      if (!ready) continue;
+      state.reading = this.#read(state).finally(() => {
+        state.reading = undefined;
+      });
+    }
+  }
+
+  /** Where a shard listed at the first start begins; a closed shard has nothing after `latest`. */
+  #startupPosition(shard: Shard, nowMs: number): ShardPosition {
+    const startup = this.#config.startupPosition;
+    if (startup.type === "earliest") return { at: "trim-horizon" };
+    if (startup.type === "date") return { at: "timestamp", ms: startup.epochMs };
+    return shard.SequenceNumberRange?.EndingSequenceNumber === undefined
+      ? { at: "timestamp", ms: nowMs }
+      : { at: "end" };
+  }
+
+  async #listShards(stream: string): Promise<Shard[]> {
+    const shards: Shard[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.#client.send(
+        new ListShardsCommand(nextToken === undefined ? { StreamName: stream } : { NextToken: nextToken }),
+        { abortSignal: this.#stop.signal },
+      );
+      shards.push(...(page.Shards ?? []));
+      nextToken = page.NextToken;
+    } while (nextToken !== undefined);
+    return shards.sort((a, b) => ((a.ShardId as string) < (b.ShardId as string) ? -1 : 1));
+  }
+
+  /** Reads one shard until it ends, the ingress closes, or the shard is gone. */
+  async #read(state: ShardState): Promise<void> {
+    const where = `Kinesis ingress ${this.#config.id}: stream ${state.stream} shard ${state.shardId}`;
+    let iterator: string | undefined;
+    let resume: ResumeInside | undefined;
+    let prefetch: Promise<GetRecordsCommandOutput> | undefined;
+    let failures = 0;
+    while (!this.#closed) {
+      try {
+        if (iterator === undefined) {
+          const start = this.#iteratorStart(state);
+          resume = start.resume;
+          iterator = await this.#shardIterator(state, start.input);
+        }
+        const page = await (prefetch ?? this.#getRecords(state, iterator));
+        prefetch = undefined;
+        if (this.#closed) return;
+        const records = page.Records ?? [];
+        const next = page.NextShardIterator ?? undefined;
+        const routed = routeRecords(this.#config, state.stream, state.shardId, records, resume);
+        // Kinesis may answer a page without records before the one holding the record resumed in.
+        if (records.length > 0) resume = undefined;
+        // The next read goes out while these records commit.
+        if (next !== undefined && records.length > 0) {
+          prefetch = this.#getRecords(state, next);
+          prefetch.catch(() => undefined);
+        }
+        for (const chunk of chunks(routed, next === undefined)) {
+          if (!(await this.#accept(state, chunk))) return;
+        }
+        failures = 0;
+        if (state.lastError !== undefined) {
+          this.#log(`eddy: ${where} reads again`);
+          state.lastError = undefined;
+        }
+        if (next === undefined) {
+          // Closed and read to its end: its children may start now.
+          this.#discoverAgain = true;
+          this.#wakeDiscovery?.();
+          return;
+        }
+        iterator = next;
+      } catch (error) {
+        prefetch = undefined;
+        if (this.#closed) return;
+        const name = errorName(error);
+        if (name === "ResourceNotFoundException") {
+          this.#log(`eddy: ${where}: ${describe(error)}; looking for the stream's shards again`);
+          return;
+        }
+        // What was read but is not durable is read again, from a fresh iterator.
+        iterator = undefined;
+        if (name === "ExpiredIteratorException") continue;
+        failures++;
+        const message = describe(error);
+        if (message !== state.lastError && !THROTTLING.has(name ?? "")) {
+          this.#log(`eddy: ${where}: ${message}; retrying`);
+          state.lastError = message;
+        }
+        await sleep(Math.min(100 * 2 ** failures, RETRY_DELAY_MS_MAX), undefined, { signal: this.#stop.signal }).catch(
+          () => undefined,
+        );
+      }
+    }
+  }
+
+  /** The GetShardIterator request for the shard's durable position. */
+  #iteratorStart(state: ShardState): { input: GetShardIteratorCommandInput; resume: ResumeInside | undefined } {
+    const base = { StreamName: state.stream, ShardId: state.shardId };
+    const position = state.position;
+    if (state.latestFirst && position.at === "timestamp") {
+      state.latestFirst = false;
+      return { input: { ...base, ShardIteratorType: "LATEST" }, resume: undefined };
+    }
+    switch (position.at) {
+      case "trim-horizon":
+        return { input: { ...base, ShardIteratorType: "TRIM_HORIZON" }, resume: undefined };
+      case "timestamp":
+        return {
+          input: { ...base, ShardIteratorType: "AT_TIMESTAMP", Timestamp: new Date(position.ms) },
+          resume: undefined,
+        };
+      case "after":
+        return position.sub === undefined
+          ? {
+              input: { ...base, ShardIteratorType: "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber: position.seq },
+              resume: undefined,
+            }
+          : {
+              input: { ...base, ShardIteratorType: "AT_SEQUENCE_NUMBER", StartingSequenceNumber: position.seq },
+              resume: { seq: position.seq, sub: position.sub },
+            };
+      case "end":
+        throw new Error(`${state.stream}/${state.shardId} is read to its end; it has no iterator`);
+    }
+  }
+
+  async #shardIterator(state: ShardState, input: GetShardIteratorCommandInput): Promise<string> {
+    const answer = await this.#client.send(new GetShardIteratorCommand(input), { abortSignal: this.#stop.signal });
+    if (answer.ShardIterator === undefined)
+      throw new Error(`GetShardIterator for ${state.shardId} returned no iterator`);
+    return answer.ShardIterator;
+  }
+
+  /** One GetRecords call, at most one per GET_RECORDS_INTERVAL_MS per shard. */
+  async #getRecords(state: ShardState, iterator: string): Promise<GetRecordsCommandOutput> {
+    const waitMs = state.lastCallAtMs + GET_RECORDS_INTERVAL_MS - Date.now();
+    if (waitMs > 0) await sleep(waitMs, undefined, { signal: this.#stop.signal });
+    state.lastCallAtMs = Date.now();
+    return this.#client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: GET_RECORDS_LIMIT }), {
+      abortSignal: this.#stop.signal,
+    });
+  }
+
+  /** Commits a chunk with the shard's new position; false when the runtime is stopping. */
+  async #accept(state: ShardState, chunk: Chunk): Promise<boolean> {
+    const position = chunk.position as ShardPosition;
+    const accepted = await this.#engine.acceptFromSource(
+      chunk.envelopes,
+      (transaction) => transaction.put(positionKey(this.#config.id, state.stream, state.shardId), position),
+      chunk.rejected,
+    );
+    if (!accepted.ok) {
+      if (accepted.code === "stopping") return false;
+      // Targets are checked against the module at start; this would be a bug.
+      throw new Error(accepted.message);
+    }
+    state.position = position;
+    for (const letter of chunk.rejected) this.#log(`eddy: dead letter: ${letter.reason}`);
+    return true;
+  }
+}
