@@ -270,7 +270,17 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
           : {}),
       }),
   );
-  const kinesisEgresses = kinesis.egresses.map(({ config, settings }) => new KinesisEgress({ config, settings, log }));
+  const kinesisEgresses = kinesis.egresses.map(
+    ({ config, settings }) =>
+      new KinesisEgress({
+        config,
+        settings,
+        log,
+        ...(checkpointsHoldOutput(options)
+          ? { checkpointed: () => (checkpointerRef.current as Checkpointer).coveredNow() }
+          : {}),
+      }),
+  );
   const connectors: EgressConnector[] = [...playgroundEgresses, ...kafkaEgresses, ...kinesisEgresses];
   const invoker = new RoutingInvoker(options.inProcess, httpInvoker);
   const engine = new Engine({
@@ -307,7 +317,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   if (blobs !== undefined) {
     const interval = options.checkpoints?.intervalMs ?? 10_000;
     log(
-      `eddy: checkpoints to ${blobs.url} ${interval === 0 ? "on demand only" : `every ${interval / 1000} s`}, keeping ${options.checkpoints?.keep ?? 3}${options.checkpoints?.acknowledgeAfterCheckpoint === true ? "; HTTP ingress acknowledges after the next checkpoint" : ""}`,
+      `eddy: checkpoints to ${blobs.url} ${interval === 0 ? "on demand only" : `every ${interval / 1000} s`}, keeping ${options.checkpoints?.keep ?? 3}${options.checkpoints?.acknowledgeAfterCheckpoint === true ? "; ingress acknowledgements and egress output wait for the next checkpoint" : ""}`,
     );
   }
 

@@ -7,7 +7,9 @@
 // maxOutstandingRecords per call; the entries Kinesis fails (throttling, internal errors)
 // are sent again, in order, before anything newer. A record Kinesis could never take (wrong
 // typename, undecodable, bad stream name, partition key or hash key, over 1 MiB, a stream
-// that does not exist) becomes a dead letter with the reason.
+// that does not exist) becomes a dead letter with the reason. With checkpoints and
+// --ack-after-checkpoint, a call goes out only once a checkpoint holds its records, so a
+// restore after a lost disk never takes back work whose output Kinesis already has.
 import { setTimeout as sleep } from "node:timers/promises";
 import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from "@aws-sdk/client-kinesis";
 import { decodeKinesisEgressRecord, KINESIS_EGRESS_RECORD_TYPENAME } from "@eddy/protocol";
@@ -155,6 +157,8 @@ export interface KinesisEgressOptions {
   readonly log: (line: string) => void;
   /** For tests: the client to call instead of one made from the config. */
   readonly client?: KinesisClient;
+  /** Resolves once a checkpoint holds everything committed so far (--ack-after-checkpoint). */
+  readonly checkpointed?: () => Promise<void>;
 }
 
 export class KinesisEgress implements EgressConnector {
@@ -163,6 +167,7 @@ export class KinesisEgress implements EgressConnector {
   readonly #settings: KinesisEgressSettings;
   readonly #log: (line: string) => void;
   readonly #client: KinesisClient;
+  readonly #checkpointed: (() => Promise<void>) | undefined;
   /** Records handed over and not yet acknowledged by Kinesis (their outbox entries hold them durably). */
   #waiting: Waiting[] = [];
   /**
@@ -181,6 +186,7 @@ export class KinesisEgress implements EgressConnector {
     this.egressIds = [options.config.id];
     this.#settings = options.settings;
     this.#log = options.log;
+    this.#checkpointed = options.checkpointed;
     this.#client =
       options.client ??
       createKinesisClient({
@@ -222,6 +228,7 @@ export class KinesisEgress implements EgressConnector {
     let failures = 0;
     while (!this.#closed) {
       await this.#idle();
+      if (this.#checkpointed !== undefined) await this.#checkpointed();
       if (this.#closed) return;
       const batch = this.#takeBatch();
       let retry: Waiting[];
