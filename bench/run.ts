@@ -2,8 +2,10 @@
 //
 //   node bench/run.ts [name ...] [--json] [other flags, passed to each bench]
 //
-// Names pick benchmarks by directory (e.g. `sdk`); with none, all run. With --json the
-// output is one JSON array holding each benchmark's result.
+// Names pick benchmarks by directory (e.g. `sdk`, `kafka`); with none, all run. With --json the
+// output is one JSON array holding each benchmark's result. A benchmark that fails (bench/kafka
+// needs Java for its Kafka broker, for one) does not stop the others: they all run, and the
+// exit status is 1 if any failed.
 import { spawnSync } from "node:child_process";
 import { globSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
@@ -26,6 +28,7 @@ if (benches.length === 0) {
 }
 
 const results: unknown[] = [];
+const failed: string[] = [];
 for (const name of benches) {
   if (!json) console.log(`\n=== bench/${name} ===`);
   const child = spawnSync(process.execPath, [resolve(here, name, "run.ts"), ...flags], {
@@ -34,8 +37,13 @@ for (const name of benches) {
   });
   if (child.status !== 0) {
     console.error(`bench/${name} failed (exit ${child.status ?? child.signal})`);
-    process.exit(1);
+    failed.push(name);
+    continue;
   }
   if (json) results.push(JSON.parse(child.stdout));
 }
 if (json) console.log(JSON.stringify(results, null, 2));
+if (failed.length > 0) {
+  console.error(`failed: ${failed.map((name) => `bench/${name}`).join(", ")}`);
+  process.exit(1);
+}
