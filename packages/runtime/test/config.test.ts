@@ -952,6 +952,49 @@ describe("malformed modules", () => {
     assert.equal(ingress.source.field, "module.spec.ingresses[0].ingress.meta.id");
   });
 
+  test("a legacy Kafka ingress and egress take their ids from meta.id", () => {
+    const module = loaded(
+      parseModule(
+        lines(
+          'version: "3.0"',
+          "module:",
+          "  meta:",
+          "    type: remote",
+          "  spec:",
+          "    ingresses:",
+          "      - ingress:",
+          "          meta:",
+          "            type: io.statefun.kafka/ingress",
+          "            id: example/names",
+          "          spec:",
+          "            address: kafka:9092",
+          "            consumerGroupId: greeter",
+          "            topics: [{topic: names, valueType: example/Name, targets: [example/greeter]}]",
+          "    egresses:",
+          "      - egress:",
+          "          meta:",
+          "            type: io.statefun.kafka/egress",
+          "            id: example/greets",
+          "          spec:",
+          "            address: kafka:9092",
+          "            deliverySemantic: {type: exactly-once, transactionTimeout: 15min}",
+        ),
+        "module.yaml",
+      ),
+    );
+    const [ingress] = module.ingresses;
+    const [egress] = module.egresses;
+    assert.equal(ingress?.kind, "io.statefun.kafka.v1/ingress");
+    assert.equal(ingress.id, "example/names");
+    assert.deepEqual(
+      ingress.topics.map((topic) => topic.topic),
+      ["names"],
+    );
+    assert.equal(egress?.kind, "io.statefun.kafka.v1/egress");
+    assert.equal(egress.id, "example/greets");
+    assert.deepEqual(egress.deliverySemantic, { type: "exactly-once", transactionTimeoutMs: 15 * 60_000 });
+  });
+
   test("a legacy Kinesis egress without meta.id is missing its id", () => {
     const error = onlyError(
       lines(
