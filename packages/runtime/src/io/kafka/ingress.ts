@@ -206,6 +206,7 @@ export class KafkaIngress {
   #groupCommitted = new Map<string, bigint>();
   /** The commit to the group under way, if any. */
   #groupCommit: Promise<void> | undefined;
+  #groupCommitFailures = 0;
   #lastError: string | undefined;
 
   constructor(options: KafkaIngressOptions) {
@@ -611,12 +612,18 @@ export class KafkaIngress {
         groupId,
         topics: [...topics].map(([name, partitionOffsets]) => ({ name, partitionOffsets })),
       });
+      this.#groupCommitFailures = 0;
     } catch (error) {
-      // Only monitoring and the group-offsets start depend on it; reading goes on.
+      // Only monitoring and the group-offsets start depend on it; reading goes on. A new
+      // cluster has no group coordinator for a moment (it makes __consumer_offsets on first
+      // use), so a single failure is tried again in silence; from the second on, it is logged.
       this.#groupCommitted.clear();
-      this.#log(
-        `eddy: Kafka ingress ${this.#config.id}: committing offsets to group ${groupId} failed: ${describe(error)}`,
-      );
+      this.#groupCommitFailures++;
+      if (this.#groupCommitFailures >= 2) {
+        this.#log(
+          `eddy: Kafka ingress ${this.#config.id}: committing offsets to group ${groupId} failed ${this.#groupCommitFailures} times in a row: ${describe(error)}`,
+        );
+      }
     }
   }
 }
