@@ -1,6 +1,7 @@
 // A real Apache Kafka broker for tests: the jars scripts/ensure-kafka.sh fetches, run with the
 // `java` on PATH as one combined broker+controller node in KRaft mode, listening on 127.0.0.1
-// only, on free ports, over a temporary directory. The broker is a child of this process:
+// only, on free ports, over a temporary directory. Besides its PLAINTEXT listener it can have
+// secured ones (SSL, SASL), configured by the caller. The broker is a child of this process:
 // stop() ends it by its PID (SIGTERM, then SIGKILL) and removes the directory, kill() is the
 // crash a test injects, restart() brings it back on the same data directory and ports.
 //
@@ -63,6 +64,28 @@ export function kafkaHome(environment: NodeJS.ProcessEnv = process.env): string 
 export interface KafkaBrokerOptions {
   /** server.properties entries added to, or replacing, the ones startKafka writes. */
   readonly properties?: Readonly<Record<string, string>>;
+  /**
+   * Listeners besides PLAINTEXT (which stays the inter-broker listener, and the one the topic
+   * CLI, the console consumer and the readiness probe use), each on a free port of 127.0.0.1.
+   * Their settings go in `properties` under `listener.name.<name in lower case>.`, e.g.
+   * `listener.name.sasl.sasl.enabled.mechanisms`.
+   */
+  readonly listeners?: readonly KafkaListener[];
+  /** SCRAM credentials written into the metadata log when the storage is formatted. */
+  readonly scramCredentials?: readonly KafkaScramCredential[];
+}
+
+export interface KafkaListener {
+  /** Upper-case letters, digits and underscores; not PLAINTEXT or CONTROLLER, which startKafka defines. */
+  readonly name: string;
+  readonly protocol: "PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL";
+}
+
+export interface KafkaScramCredential {
+  readonly mechanism: "SCRAM-SHA-256" | "SCRAM-SHA-512";
+  /** Letters, digits, '.', '_' and '-' only: the storage tool's --add-scram syntax has no escapes we rely on. */
+  readonly username: string;
+  readonly password: string;
 }
 
 export interface KafkaPartitionState {
@@ -79,6 +102,8 @@ export interface KafkaTopicDescription {
 export interface KafkaBroker {
   /** "127.0.0.1:<port>", the PLAINTEXT listener; the same after restart(). */
   readonly bootstrap: string;
+  /** "127.0.0.1:<port>" of each listener in KafkaBrokerOptions.listeners, by name; the same after restart(). */
+  readonly listeners: Readonly<Record<string, string>>;
   /** Kafka's log.dirs: the partitions and the metadata log, kept across kill() and restart(). */
   readonly logDir: string;
   /** The broker's own output (log4j at INFO, then the JVM's warnings), appended across restarts. */
@@ -107,13 +132,28 @@ export interface KafkaBroker {
 /** Formats a fresh KRaft data directory and starts a broker on it; resolves once it answers Kafka requests. */
 export async function startKafka(options: KafkaBrokerOptions = {}): Promise<KafkaBroker> {
   const libs = requireLibs();
+  const extraListeners = options.listeners ?? [];
+  for (const listener of extraListeners) {
+    assert.match(listener.name, /^[A-Z][A-Z0-9_]*$/, `listener name ${JSON.stringify(listener.name)}`);
+    assert.ok(!["PLAINTEXT", "CONTROLLER"].includes(listener.name), `listener ${listener.name} is startKafka's own`);
+  }
+  assert.equal(new Set(extraListeners.map(({ name }) => name)).size, extraListeners.length, "listener names repeat");
+  for (const { username, password } of options.scramCredentials ?? []) {
+    assert.match(username, /^[\w.-]+$/, `SCRAM user name ${JSON.stringify(username)}`);
+    assert.match(password, /^[\w.-]+$/, `SCRAM password for ${username}`);
+  }
   for (let attempt = 1; ; attempt++) {
-    const [port, controllerPort] = (await freePorts(2)) as [number, number];
+    const [port, controllerPort, ...listenerPorts] = (await freePorts(2 + extraListeners.length)) as [
+      number,
+      number,
+      ...number[],
+    ];
     const directory = mkdtempSync(join(tmpdir(), "eddy-kafka-"));
     directories.add(directory);
-    const node = new BrokerNode(libs, directory, port, controllerPort, options.properties ?? {});
+    const listeners = extraListeners.map((listener, index) => ({ ...listener, port: listenerPorts[index] as number }));
+    const node = new BrokerNode(libs, directory, port, controllerPort, listeners, options.properties ?? {});
     try {
-      await node.format();
+      await node.format(options.scramCredentials ?? []);
       await node.launch();
     } catch (error) {
       await node.stop();
@@ -122,6 +162,7 @@ export async function startKafka(options: KafkaBrokerOptions = {}): Promise<Kafk
     }
     return {
       bootstrap: node.bootstrap,
+      listeners: Object.fromEntries(listeners.map(({ name, port }) => [name, `127.0.0.1:${port}`])),
       logDir: node.logDir,
       outputPath: node.outputPath,
       createTopic: (name, partitions = 1) => node.createTopic(name, partitions),
@@ -157,19 +198,29 @@ class BrokerNode {
     directory: string,
     port: number,
     controllerPort: number,
+    extraListeners: readonly (KafkaListener & { readonly port: number })[],
     extraProperties: Readonly<Record<string, string>>,
   ) {
     this.#libs = libs;
     this.#directory = directory;
     this.#port = port;
+    const advertised = [
+      `PLAINTEXT://127.0.0.1:${port}`,
+      ...extraListeners.map((l) => `${l.name}://127.0.0.1:${l.port}`),
+    ];
+    const protocols = [
+      "PLAINTEXT:PLAINTEXT",
+      "CONTROLLER:PLAINTEXT",
+      ...extraListeners.map((l) => `${l.name}:${l.protocol}`),
+    ];
     const properties: Record<string, string> = {
       "process.roles": "broker,controller",
       "node.id": String(KAFKA_NODE_ID),
       // A static quorum: the storage formatter then needs none of --standalone/--initial-controllers.
       "controller.quorum.voters": `${KAFKA_NODE_ID}@127.0.0.1:${controllerPort}`,
-      listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      "advertised.listeners": `PLAINTEXT://127.0.0.1:${port}`,
-      "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+      listeners: [...advertised, `CONTROLLER://127.0.0.1:${controllerPort}`].join(","),
+      "advertised.listeners": advertised.join(","),
+      "listener.security.protocol.map": protocols.join(","),
       "inter.broker.listener.name": "PLAINTEXT",
       "controller.listener.names": "CONTROLLER",
       "offsets.topic.replication.factor": "1",
@@ -213,7 +264,7 @@ class BrokerNode {
   }
 
   /** A fresh cluster id each time: Kafka's Uuid, 16 random bytes in base64url. */
-  async format(): Promise<void> {
+  async format(scramCredentials: readonly KafkaScramCredential[]): Promise<void> {
     let clusterId: string;
     do clusterId = randomBytes(16).toString("base64url");
     while (clusterId.startsWith("-")); // the CLI would read it as an option, so Kafka never makes one
@@ -223,6 +274,10 @@ class BrokerNode {
       this.#serverProperties,
       "--cluster-id",
       clusterId,
+      ...scramCredentials.flatMap(({ mechanism, username, password }) => [
+        "--add-scram",
+        `${mechanism}=[name=${username},password=${password}]`,
+      ]),
     ]);
   }
 
