@@ -259,8 +259,24 @@ export function parseJaas(text: string): { module?: string; username?: string; p
 
 /** A client error in one line, with the causes the client collects. */
 export function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
+  return reason(error) ?? String(error);
+}
+
+/**
+ * The message of `error` and, in parentheses, of what caused it: the last of its `errors`
+ * (the client's "failed N times" wraps each attempt's error) or else its `cause` (a failed
+ * connection wraps the TLS or SASL failure, and that the broker's own errorMessage). Links
+ * that add nothing are skipped.
+ */
+function reason(error: unknown, depth = 0): string | undefined {
+  if (depth > 8) return undefined;
+  if (!(error instanceof Error)) {
+    const message = (error as { errorMessage?: unknown } | null | undefined)?.errorMessage;
+    return typeof message === "string" && message !== "" ? message : undefined;
+  }
   const causes = (error as { errors?: unknown[] }).errors;
-  const inner = Array.isArray(causes) && causes.length > 0 ? describe(causes.at(-1)) : undefined;
-  return inner !== undefined && inner !== error.message ? `${error.message} (${inner})` : error.message;
+  const next = Array.isArray(causes) && causes.length > 0 ? causes.at(-1) : error.cause;
+  const inner = reason(next, depth + 1) ?? reason((error as { response?: unknown }).response, depth + 1);
+  if (inner === undefined || error.message.includes(inner)) return error.message;
+  return inner.includes(error.message) ? inner : `${error.message} (${inner})`;
 }

@@ -46,7 +46,14 @@ const RECORDS_PER_SEND_MAX = 1000;
  */
 const CONCURRENT_TRANSACTIONS_RETRY_MS = 20;
 const RETRY_DELAY_MS = 1_000;
-const TRANSACTIONAL_RETRIES = 10;
+/**
+ * The client's retries nest (a connection's attempts inside each attempt of an operation),
+ * so a broker that refuses the connection costs (retries + 1)² s before the egress hears
+ * of it; 4 keeps that near 25 s and still gives CONCURRENT_TRANSACTIONS 300 ms.
+ */
+const TRANSACTIONAL_RETRIES = 4;
+/** How long close() lets a step in flight finish before it closes the clients under it. */
+const CLOSE_WAIT_MS = 2_000;
 const transactionalRetryDelay = (
   _client: unknown,
   _operation: string,
@@ -222,7 +229,10 @@ export class KafkaEgress implements EgressConnector {
     this.#closed = true;
     this.#stop.abort();
     this.#wake?.();
-    await this.#running;
+    // A step may be deep in the client's retries against a broker that refuses it (minutes).
+    // Leaving it is safe: the next start fences and aborts an unfinished transaction, and
+    // records not yet acknowledged are still in the outbox, so they go out again.
+    await Promise.race([this.#running, sleep(CLOSE_WAIT_MS, undefined, { ref: false })]);
     await Promise.all([this.#producer?.close(true), this.#progressGroup?.close(true)]).catch(() => undefined);
   }
 
@@ -367,6 +377,7 @@ export class KafkaEgress implements EgressConnector {
       } catch (error) {
         if (!describe(error).includes("UNKNOWN_TOPIC_OR_PARTITION") && !/unknown topic/i.test(describe(error)))
           throw error;
+        if (this.#closed) return;
         const refused = this.#waiting.filter((waiting) => waiting.record.topic === topic);
         this.#waiting = this.#waiting.filter((waiting) => waiting.record.topic !== topic);
         for (const waiting of refused) waiting.settle.rejected(`topic ${topic} does not exist in the Kafka cluster`);
@@ -382,6 +393,9 @@ export class KafkaEgress implements EgressConnector {
     if (this.#waiting.length === 0) return;
     const sending = this.#waiting.slice(0, RECORDS_PER_SEND_MAX);
     await (this.#producer as Producer).send({ messages: sending.map((waiting) => toMessage(waiting.record)) });
+    // Closed meanwhile (close() stops waiting for a slow step): the engine may be gone, and the
+    // outbox still holds these, so the next start sends them again.
+    if (this.#closed) return;
     this.#waiting.splice(0, sending.length);
     if (this.#config.deliverySemantic.type === "at-least-once") {
       for (const waiting of sending) waiting.settle.delivered();
@@ -394,6 +408,7 @@ export class KafkaEgress implements EgressConnector {
     if (this.#closed) return;
     const engine = this.#engine as Engine;
     await this.#refuseUnknownTopics();
+    if (this.#closed) return;
     if (this.#waiting.length > 0) {
       const moving = this.#waiting;
       this.#waiting = [];
@@ -438,6 +453,8 @@ export class KafkaEgress implements EgressConnector {
       throw error;
     }
     this.#rows.splice(0, publishing.length);
+    // Closed meanwhile: the next start reads the progress and drops these rows itself.
+    if (this.#closed) return;
     // Not awaited: the progress in Kafka already says these are out.
     void engine.transact((table) => {
       for (const row of publishing) table.delete(rowKey(this.#config.id, row.seq));
