@@ -38,6 +38,16 @@ describe("ToFunction golden bytes", () => {
     assertBytes(bytes, hex(requestHex));
   });
 
+  it("Eddy's own invocation headers never reach the wire: the same 51 bytes", () => {
+    const withHeaders = {
+      invocation: {
+        ...request.invocation,
+        invocations: [{ argument: intOne, headers: [{ key: "trace-id", value: Uint8Array.of(1, 2) }] }],
+      },
+    };
+    assertBytes(encodeToFunction(withHeaders), hex(requestHex));
+  });
+
   it("the bufbuild codec encodes the same bytes", () => {
     const message = create(schemas.ToFunctionSchema, {
       request: {
