@@ -92,10 +92,16 @@ class StatefunHandler(BaseHTTPRequestHandler):
         pass
 
 
+class GreeterServer(ThreadingHTTPServer):
+    # Eddy opens up to 1024 connections per endpoint under load; socketserver's default
+    # listen backlog of 5 would leave the rest to SYN retransmits (seconds, then tens).
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
-    server = ThreadingHTTPServer(("127.0.0.1", port), StatefunHandler)
-    server.daemon_threads = True
+    server = GreeterServer(("127.0.0.1", port), StatefunHandler)
     print(server.server_address[1], flush=True)
     try:
         server.serve_forever()
