@@ -9,7 +9,11 @@ import { Random } from "./commands.ts";
 export interface FlakyProxy {
   readonly url: string;
   readonly counts: { forwarded: number; unavailable: number; stalled: number; cut: number; down: number };
-  /** Refuses every request for `ms` (the function server is down). */
+  /**
+   * Refuses every request for `ms` (the function server is down), counted from the next
+   * request: an outage that fell where no request came (Eddy killed and starting again)
+   * would test nothing.
+   */
   takeDown(ms: number): void;
   close(): Promise<void>;
 }
@@ -19,7 +23,12 @@ export async function flakyProxy(targetUrl: string, seed: number): Promise<Flaky
   const random = new Random(seed);
   const counts = { forwarded: 0, unavailable: 0, stalled: 0, cut: 0, down: 0 };
   let downUntil = 0;
+  let outageMs = 0;
   const server: Server = createServer((req, res) => {
+    if (outageMs > 0) {
+      downUntil = Date.now() + outageMs;
+      outageMs = 0;
+    }
     if (Date.now() < downUntil) {
       counts.down++;
       req.socket.destroy();
@@ -61,7 +70,7 @@ export async function flakyProxy(targetUrl: string, seed: number): Promise<Flaky
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
     counts,
     takeDown(ms) {
-      downUntil = Date.now() + ms;
+      outageMs = ms;
     },
     close: () =>
       new Promise<void>((done) => {
