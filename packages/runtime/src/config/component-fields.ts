@@ -1,9 +1,13 @@
-// Fields the connector kinds (Kafka, Kinesis) share: a typename, and StateFun's client
-// property lists (a list of single-key maps; a plain map is taken too).
+// Fields the connector kinds (Kafka, Kinesis) share: a typename, an ingress source's routing
+// (valueType and targets), and StateFun's client property lists (a list of single-key maps;
+// a plain map is taken too).
 import { isSeq } from "yaml";
 import { parseFunctionPattern } from "./endpoint.ts";
 import type { Entry, MapView, Reader } from "./reader.ts";
 import { quote } from "./reader.ts";
+import type { FunctionTypename } from "./types.ts";
+
+const TARGETS_EXPECTED = "a non-empty list of function types, e.g. [com.example.fns/greeter]";
 
 /** A `namespace/name` typename (not a `namespace/*` pattern). */
 export function typenameField(r: Reader, entry: Entry, expected: string): string | undefined {
@@ -15,6 +19,32 @@ export function typenameField(r: Reader, entry: Entry, expected: string): string
     return undefined;
   }
   return text;
+}
+
+/**
+ * How an ingress source (a Kafka topic, a Kinesis stream) routes its records: `valueType`, the
+ * typename its values get, and `targets`, the function types each record goes to. Undefined
+ * when either is missing or wrong (each problem is reported).
+ */
+export function routingFields(
+  r: Reader,
+  map: MapView,
+  knownKeys: readonly string[],
+  valuesAre: string,
+): { valueType: string; targets: FunctionTypename[] } | undefined {
+  const valueTypeEntry = r.require(map, "valueType", `the typename given to ${valuesAre}`, knownKeys);
+  const valueType = valueTypeEntry === undefined ? undefined : r.string(valueTypeEntry, "a typename");
+  const targetsEntry = r.require(map, "targets", TARGETS_EXPECTED, knownKeys);
+  const items = targetsEntry === undefined ? undefined : r.list(targetsEntry, TARGETS_EXPECTED);
+  if (targetsEntry !== undefined && items !== undefined && items.length === 0) {
+    r.error("invalid-value", r.where(targetsEntry), targetsEntry.path, "no targets", TARGETS_EXPECTED);
+    return undefined;
+  }
+  const targets = (items ?? []).map((target) =>
+    typenameField(r, target, "a function type such as com.example.fns/greeter"),
+  );
+  if (valueType === undefined || items === undefined || targets.includes(undefined)) return undefined;
+  return { valueType, targets: targets as FunctionTypename[] };
 }
 
 /** The optional property list `field` of `spec` as name → value; undefined when any entry is wrong. */

@@ -1,11 +1,10 @@
 // StateFun's Kafka ingress and egress kinds (statefun-protocol.md §4.2–4.3), read with every
 // option and its StateFun default: topics with valueType and targets, startup positions,
 // consumer group, raw client properties; egress delivery semantics.
-import { propertyList, typenameField } from "./component-fields.ts";
+import { propertyList, routingFields, typenameField } from "./component-fields.ts";
 import type { Entry, MapView, Reader } from "./reader.ts";
 import { quote } from "./reader.ts";
 import {
-  type FunctionTypename,
   type KafkaDeliverySemantic,
   type KafkaEgressConfig,
   type KafkaIngressConfig,
@@ -34,7 +33,6 @@ const ID_EXPECTED = "a typename such as com.example/users-in";
 const ADDRESS_EXPECTED = "host:port[,host:port…] of the Kafka brokers (or the bootstrap.servers property)";
 const PROPERTIES_EXPECTED = "a list of single-key maps, e.g. [{isolation.level: read_committed}]";
 const TOPICS_EXPECTED = "a non-empty list of {topic, valueType, targets}";
-const TARGETS_EXPECTED = "a non-empty list of function types, e.g. [com.example.fns/greeter]";
 const DATE_EXPECTED = 'a date as "yyyy-MM-dd HH:mm:ss.SSS Z", e.g. "2020-02-01 04:15:00.000 +0000"';
 
 /** `address`, else the bootstrap.servers property; the property is then dropped (one source of truth). */
@@ -59,21 +57,9 @@ function parseTopic(r: Reader, item: Entry, seen: Set<string>): KafkaIngressTopi
     return undefined;
   }
   if (topic !== undefined) seen.add(topic);
-  const valueTypeEntry = r.require(map, "valueType", "the typename given to the records' values", TOPIC_KEYS);
-  const valueType = valueTypeEntry === undefined ? undefined : r.string(valueTypeEntry, "a typename");
-  const targetsEntry = r.require(map, "targets", TARGETS_EXPECTED, TOPIC_KEYS);
-  const items = targetsEntry === undefined ? undefined : r.list(targetsEntry, TARGETS_EXPECTED);
-  if (targetsEntry !== undefined && items !== undefined && items.length === 0) {
-    r.error("invalid-value", r.where(targetsEntry), targetsEntry.path, "no targets", TARGETS_EXPECTED);
-    return undefined;
-  }
-  const targets = (items ?? []).map((target) =>
-    typenameField(r, target, "a function type such as com.example.fns/greeter"),
-  );
-  if (topic === undefined || valueType === undefined || items === undefined || targets.includes(undefined)) {
-    return undefined;
-  }
-  return { topic, valueType, targets: targets as FunctionTypename[] };
+  const routing = routingFields(r, map, TOPIC_KEYS, "the records' values");
+  if (topic === undefined || routing === undefined) return undefined;
+  return { topic, ...routing };
 }
 
 /** "yyyy-MM-dd HH:mm:ss.SSS Z" (Java's pattern, as StateFun reads it) to epoch ms. */

@@ -2,12 +2,11 @@
 // option and its StateFun default: AWS region and credentials (default provider chain unless
 // given), startup position, streams with valueType and targets, raw client properties, and the
 // egress's bound on outstanding records.
-import { propertyList, typenameField } from "./component-fields.ts";
+import { propertyList, routingFields, typenameField } from "./component-fields.ts";
 import { parseKafkaDate } from "./kafka.ts";
 import type { Entry, MapView, Reader } from "./reader.ts";
 import { quote } from "./reader.ts";
 import {
-  type FunctionTypename,
   KINESIS_EGRESS_MAX_OUTSTANDING_RECORDS_DEFAULT,
   Kind,
   type KinesisCredentials,
@@ -40,7 +39,6 @@ const ID_EXPECTED = "a typename such as com.example/users-in";
 const PROPERTIES_EXPECTED = "a list of single-key maps, e.g. [{SocketTimeout: 9999}]";
 const STREAMS_EXPECTED = "a non-empty list of {stream, valueType, targets}";
 const STREAM_EXPECTED = "a Kinesis stream name: 1 to 128 of a-z, A-Z, 0-9, _ . -";
-const TARGETS_EXPECTED = "a non-empty list of function types, e.g. [com.example.fns/greeter]";
 const DATE_EXPECTED = 'a date as "yyyy-MM-dd HH:mm:ss.SSS Z", e.g. "2020-02-01 04:15:00.000 +0000"';
 const REGION_ID_EXPECTED = "an AWS region id, e.g. eu-west-1";
 const ENDPOINT_EXPECTED =
@@ -211,21 +209,9 @@ function parseStream(r: Reader, item: Entry, seen: Set<string>): KinesisIngressS
       seen.add(stream);
     }
   }
-  const valueTypeEntry = r.require(map, "valueType", "the typename given to the records' data", STREAM_KEYS);
-  const valueType = valueTypeEntry === undefined ? undefined : r.string(valueTypeEntry, "a typename");
-  const targetsEntry = r.require(map, "targets", TARGETS_EXPECTED, STREAM_KEYS);
-  const items = targetsEntry === undefined ? undefined : r.list(targetsEntry, TARGETS_EXPECTED);
-  if (targetsEntry !== undefined && items !== undefined && items.length === 0) {
-    r.error("invalid-value", r.where(targetsEntry), targetsEntry.path, "no targets", TARGETS_EXPECTED);
-    return undefined;
-  }
-  const targets = (items ?? []).map((target) =>
-    typenameField(r, target, "a function type such as com.example.fns/greeter"),
-  );
-  if (stream === undefined || valueType === undefined || items === undefined || targets.includes(undefined)) {
-    return undefined;
-  }
-  return { stream, valueType, targets: targets as FunctionTypename[] };
+  const routing = routingFields(r, map, STREAM_KEYS, "the records' data");
+  if (stream === undefined || routing === undefined) return undefined;
+  return { stream, ...routing };
 }
 
 export function parseKinesisIngress(r: Reader, spec: MapView): KinesisIngressConfig | undefined {
