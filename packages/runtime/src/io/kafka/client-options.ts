@@ -19,7 +19,9 @@ export interface KafkaConnection {
   readonly connectTimeout?: number;
 }
 
-export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+import type { Parsed } from "../parsed.ts";
+
+export type { Parsed };
 
 /** Properties that only the Java client or Flink understands and that Eddy can safely ignore. */
 const IGNORED_QUIETLY = new Set([

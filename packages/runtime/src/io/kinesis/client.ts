@@ -8,7 +8,9 @@ import { KinesisClient, type KinesisClientConfig } from "@aws-sdk/client-kinesis
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { KinesisCredentials, KinesisRegion } from "../../config/types.ts";
 
-export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+import type { Parsed } from "../parsed.ts";
+
+export type { Parsed };
 
 export interface KinesisHttpSettings {
   readonly connectTimeoutMs: number;
@@ -25,6 +27,23 @@ export interface KinesisClientOptions {
   readonly region: KinesisRegion;
   readonly credentials: KinesisCredentials;
   readonly http: KinesisHttpSettings;
+}
+
+/**
+ * The client a connector uses (`given`, in tests, or one made from its config), after naming
+ * in one warning the client properties it ignores.
+ */
+export function connectorClient(
+  what: string,
+  config: { readonly region: KinesisRegion; readonly credentials: KinesisCredentials },
+  settings: { readonly http: KinesisHttpSettings; readonly ignored: readonly string[] },
+  log: (line: string) => void,
+  given: KinesisClient | undefined,
+): KinesisClient {
+  if (settings.ignored.length > 0) {
+    log(`eddy: ${what} ignores clientConfigProperties ${settings.ignored.join(", ")}`);
+  }
+  return given ?? createKinesisClient({ region: config.region, credentials: config.credentials, http: settings.http });
 }
 
 export function createKinesisClient(options: KinesisClientOptions): KinesisClient {

@@ -20,7 +20,7 @@ import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement, Engine } from "../../engine/engine.ts";
 import {
   ClientProperties,
-  createKinesisClient,
+  connectorClient,
   describe,
   errorName,
   type KinesisHttpSettings,
@@ -187,18 +187,13 @@ export class KinesisEgress implements EgressConnector {
     this.#settings = options.settings;
     this.#log = options.log;
     this.#checkpointed = options.checkpointed;
-    this.#client =
-      options.client ??
-      createKinesisClient({
-        region: options.config.region,
-        credentials: options.config.credentials,
-        http: options.settings.http,
-      });
-    if (options.settings.ignored.length > 0) {
-      this.#log(
-        `eddy: Kinesis egress ${this.#config.id} ignores clientConfigProperties ${options.settings.ignored.join(", ")}`,
-      );
-    }
+    this.#client = connectorClient(
+      `Kinesis egress ${options.config.id}`,
+      options.config,
+      options.settings,
+      options.log,
+      options.client,
+    );
   }
 
   /** Starts publishing in the background (failures are logged and retried, never fatal). */

@@ -30,7 +30,7 @@ import type { Engine } from "../../engine/engine.ts";
 import { deaggregate } from "./aggregated-records.ts";
 import {
   ClientProperties,
-  createKinesisClient,
+  connectorClient,
   describe,
   errorName,
   type KinesisHttpSettings,
@@ -269,18 +269,13 @@ export class KinesisIngress {
     this.#engine = options.engine;
     this.#store = options.store;
     this.#log = options.log;
-    this.#client =
-      options.client ??
-      createKinesisClient({
-        region: options.config.region,
-        credentials: options.config.credentials,
-        http: options.settings.http,
-      });
-    if (options.settings.ignored.length > 0) {
-      this.#log(
-        `eddy: Kinesis ingress ${this.#config.id} ignores clientConfigProperties ${options.settings.ignored.join(", ")}`,
-      );
-    }
+    this.#client = connectorClient(
+      `Kinesis ingress ${options.config.id}`,
+      options.config,
+      options.settings,
+      options.log,
+      options.client,
+    );
   }
 
   get id(): string {
