@@ -7,22 +7,15 @@
 // instead of setting them, because the caller knows where they belong: an in-process test
 // assigns them to process.env (the S3 store reads the AWS SDK's default chain), a test that
 // starts the CLI passes them to the child's environment.
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { accessSync, constants, mkdirSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { freePort } from "./ports.ts";
+import { startChildServer } from "./child-server.ts";
 
 /** Pinned like scripts/ensure-test-servers.sh; change both together. */
 export const TEST_SERVER_VERSIONS = { versitygw: "v1.8.0", "fake-gcs-server": "v1.56.1" } as const;
 export type TestServerName = keyof typeof TEST_SERVER_VERSIONS;
-
-const READY_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 5_000;
-/** A free port can be taken by someone else before the server binds it: try this many. */
-const START_ATTEMPTS_MAX = 3;
 
 /** Where scripts/ensure-test-servers.sh puts `name`: ${XDG_CACHE_HOME:-$HOME/.cache}/eddy/test-servers/<name>-<version>/<name>. */
 export function testServerBinary(name: TestServerName, environment: NodeJS.ProcessEnv = process.env): string {
@@ -56,7 +49,7 @@ export async function startS3Server(options: { prefix?: string } = {}): Promise<
     AWS_ACCESS_KEY_ID: `eddy${randomBytes(8).toString("hex")}`,
     AWS_SECRET_ACCESS_KEY: randomBytes(24).toString("hex"),
   };
-  const server = await startServer("versitygw", (directory, port) => {
+  const server = await startChildServer("versitygw", (directory, port) => {
     const root = join(directory, "root");
     // The posix backend treats each directory at the top as a bucket.
     mkdirSync(join(root, bucket), { recursive: true });
@@ -87,7 +80,7 @@ export async function startS3Server(options: { prefix?: string } = {}): Promise<
 export async function startGcsServer(options: { prefix?: string } = {}): Promise<GcsTestServer> {
   const binary = requireBinary("fake-gcs-server");
   const bucket = `eddy-test-${randomBytes(4).toString("hex")}`;
-  const server = await startServer("fake-gcs-server", (_directory, port) => [
+  const server = await startChildServer("fake-gcs-server", (_directory, port) => [
     binary,
     ["-scheme", "http", "-host", "127.0.0.1", "-port", String(port), "-backend", "memory", "-log-level", "error"],
   ]);
@@ -121,76 +114,4 @@ function requireBinary(name: TestServerName): string {
     );
   }
   return binary;
-}
-
-/** Children still running, killed if the test process exits without stopping them. */
-const running = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const child of running) child.kill("SIGKILL");
-});
-
-interface StartedServer {
-  readonly endpoint: string;
-  stop(): Promise<void>;
-}
-
-/** Spawns the command `command(directory, port)` gives until one binds its port, then waits until it answers HTTP. */
-async function startServer(
-  name: TestServerName,
-  command: (directory: string, port: number) => [string, string[]],
-): Promise<StartedServer> {
-  for (let attempt = 1; ; attempt++) {
-    const directory = mkdtempSync(join(tmpdir(), `eddy-${name}-`));
-    const port = await freePort();
-    const [file, args] = command(directory, port);
-    const logPath = join(directory, "server.log");
-    const log = openSync(logPath, "w");
-    const child = spawn(file, args, { cwd: directory, stdio: ["ignore", log, log] });
-    closeSync(log);
-    running.add(child);
-    // "error": the binary could not be run at all, and then there is no "exit".
-    const exited = new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.once("error", () => resolve());
-    });
-    void exited.then(() => running.delete(child));
-    const endpoint = `http://127.0.0.1:${port}`;
-    const stop = async () => {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        process.kill(child.pid, "SIGTERM");
-        const timedOut = await Promise.race([exited.then(() => false), sleep(STOP_TIMEOUT_MS, true, { ref: false })]);
-        if (timedOut && child.exitCode === null && child.signalCode === null) {
-          process.kill(child.pid, "SIGKILL");
-          await exited;
-        }
-      }
-      rmSync(directory, { recursive: true, force: true });
-    };
-    const ready = await waitUntilAnswering(endpoint, exited);
-    if (ready) return { endpoint, stop };
-    const output = readFileSync(logPath, "utf8").trim();
-    await stop();
-    if (attempt >= START_ATTEMPTS_MAX || !/address already in use/i.test(output)) {
-      throw new Error(`${name} did not start on ${endpoint} (${file} ${args.join(" ")}):\n${output.slice(-2000)}`);
-    }
-  }
-}
-
-/** True once something answers HTTP on `endpoint`; false if the process exits or READY_TIMEOUT_MS passes. */
-async function waitUntilAnswering(endpoint: string, exited: Promise<void>): Promise<boolean> {
-  let gone = false;
-  void exited.then(() => {
-    gone = true;
-  });
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!gone && Date.now() < deadline) {
-    try {
-      const response = await fetch(endpoint, { signal: AbortSignal.timeout(1_000) });
-      await response.body?.cancel();
-      return true;
-    } catch {
-      await sleep(25);
-    }
-  }
-  return false;
 }

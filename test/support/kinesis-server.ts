@@ -6,25 +6,15 @@
 // kinesalite speaks HTTP/1.1 only, while the AWS SDK's Kinesis client defaults to HTTP/2:
 // a client of this server needs `requestHandler: new NodeHttpHandler()` (@smithy/node-http-handler).
 // It accepts any signature, so `region` and `credentials` below are just what to sign with.
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort } from "./ports.ts";
+import { startChildServer } from "./child-server.ts";
 
-const READY_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 5_000;
 const STREAM_ACTIVE_TIMEOUT_MS = 5_000;
 const POLL_INTERVAL_MS = 25;
-/** A free port can be taken by someone else before the server binds it: try this many. */
-const START_ATTEMPTS_MAX = 3;
 /** kinesalite's default is 10 shards over all streams; AWS's account default is in the hundreds. */
 const SHARDS_MAX = 200;
-/** How much of the server's output an error quotes. */
-const OUTPUT_QUOTED_CHARS_MAX = 2_000;
 
 /** The region kinesalite puts in its ARNs; it accepts requests signed for any region. */
 export const KINESIS_TEST_REGION = "us-east-1";
@@ -62,58 +52,21 @@ process.on("uncaughtException", (error) => {
 });
 `;
 
-/** Children still running, killed if the test process exits without stopping them. */
-const running = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const child of running) child.kill("SIGKILL");
-});
-
 export async function startKinesis(): Promise<KinesisTestServer> {
   const kinesalite = createRequire(import.meta.url).resolve("kinesalite");
-  for (let attempt = 1; ; attempt++) {
-    const directory = mkdtempSync(join(tmpdir(), "eddy-kinesalite-"));
-    const port = await freePort();
-    const logPath = join(directory, "server.log");
-    const log = openSync(logPath, "w");
-    const args = ["--eval", LAUNCHER, kinesalite, String(port), String(SHARDS_MAX)];
-    const child = spawn(process.execPath, args, { cwd: directory, stdio: ["ignore", log, log] });
-    closeSync(log);
-    running.add(child);
-    // "error": node could not be run at all, and then there is no "exit".
-    const exited = new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.once("error", () => resolve());
-    });
-    void exited.then(() => running.delete(child));
-    const endpoint = `http://127.0.0.1:${port}`;
-    const stop = async () => {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        process.kill(child.pid, "SIGTERM");
-        const timedOut = await Promise.race([exited.then(() => false), sleep(STOP_TIMEOUT_MS, true, { ref: false })]);
-        if (timedOut && child.exitCode === null && child.signalCode === null) {
-          process.kill(child.pid, "SIGKILL");
-          await exited;
-        }
-      }
-      rmSync(directory, { recursive: true, force: true });
-    };
-    if (await waitUntilAnswering(endpoint, exited)) {
-      return {
-        endpoint,
-        region: KINESIS_TEST_REGION,
-        credentials: KINESIS_TEST_CREDENTIALS,
-        createStream: (name, shards) => createStream(endpoint, name, shards),
-        stop,
-      };
-    }
-    const output = readFileSync(logPath, "utf8").trim();
-    await stop();
-    if (attempt >= START_ATTEMPTS_MAX || !/EADDRINUSE/.test(output)) {
-      throw new Error(
-        `kinesalite did not start on ${endpoint} (${kinesalite}):\n${output.slice(-OUTPUT_QUOTED_CHARS_MAX)}`,
-      );
-    }
-  }
+  // kinesalite answers POSTs (the Kinesis API); a GET may go unanswered.
+  const server = await startChildServer(
+    "kinesalite",
+    (_directory, port) => [process.execPath, ["--eval", LAUNCHER, kinesalite, String(port), String(SHARDS_MAX)]],
+    "POST",
+  );
+  return {
+    endpoint: server.endpoint,
+    region: KINESIS_TEST_REGION,
+    credentials: KINESIS_TEST_CREDENTIALS,
+    createStream: (name, shards) => createStream(server.endpoint, name, shards),
+    stop: server.stop,
+  };
 }
 
 async function createStream(endpoint: string, name: string, shards: number): Promise<void> {
@@ -151,23 +104,4 @@ async function call(endpoint: string, operation: string, body: object): Promise<
     throw new Error(`${operation} ${JSON.stringify(body)} on ${endpoint}: HTTP ${response.status}: ${text}`);
   }
   return text === "" ? {} : JSON.parse(text);
-}
-
-/** True once something answers HTTP on `endpoint`; false if the process exits or READY_TIMEOUT_MS passes. */
-async function waitUntilAnswering(endpoint: string, exited: Promise<void>): Promise<boolean> {
-  let gone = false;
-  void exited.then(() => {
-    gone = true;
-  });
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!gone && Date.now() < deadline) {
-    try {
-      const response = await fetch(endpoint, { method: "POST", signal: AbortSignal.timeout(1_000) });
-      await response.body?.cancel();
-      return true;
-    } catch {
-      await sleep(POLL_INTERVAL_MS);
-    }
-  }
-  return false;
 }
