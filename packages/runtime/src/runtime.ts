@@ -237,16 +237,19 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     options.stateDir,
   );
   const endpointCache = new Map<string, HttpFunctionEndpoint | undefined>();
-  const httpInvoker = new HttpInvoker({
-    // Built once per function type: the TLS files are read here, not on every call.
-    endpointFor: (typename) => {
-      if (!endpointCache.has(typename)) {
-        const resolved = resolve(typename);
-        endpointCache.set(typename, resolved === undefined ? undefined : httpEndpoint(resolved));
-      }
-      return endpointCache.get(typename);
+  const httpInvoker = new HttpInvoker(
+    {
+      // Built once per function type: the TLS files are read here, not on every call.
+      endpointFor: (typename) => {
+        if (!endpointCache.has(typename)) {
+          const resolved = resolve(typename);
+          endpointCache.set(typename, resolved === undefined ? undefined : httpEndpoint(resolved));
+        }
+        return endpointCache.get(typename);
+      },
     },
-  });
+    { log, failurePolicy: policy },
+  );
 
   // The Kafka egresses are built before the checkpointer (which needs the engine they go into).
   const checkpointerRef: { current: Checkpointer | undefined } = { current: undefined };

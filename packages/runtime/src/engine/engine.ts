@@ -23,6 +23,7 @@ export interface Invoker {
   close(): Promise<void>;
 }
 
+/** A failure's `reason` does not name the target address: the lines that report it do, once. */
 export type InvokeOutcome =
   | { readonly ok: true; readonly response: FromFunction }
   | { readonly ok: false; readonly reason: string };

@@ -1,7 +1,9 @@
 // Invokes remote functions over HTTP with undici pools (one per origin), as StateFun's
 // async transport does: POST application/octet-stream, every failure retried with
 // exponential backoff (2 ms doubling) inside a total call budget, then reported as a
-// value naming the URL, the address, the attempts and the last cause.
+// value naming the URL, the attempts and the last cause (the caller names the address).
+// Failed attempts are logged per endpoint URL as they happen, through a RepeatedFailureLog:
+// an endpoint that cannot be reached is said at once, not when the budget runs out.
 //
 // An empty 2xx application/octet-stream body is "success with no effects", as in StateFun:
 // the official Python SDK answers a batch without effects that way. An empty body with
@@ -11,8 +13,11 @@ import { decodeFromFunction, encodeToFunction, type FromFunction, type ToFunctio
 import { SIGNATURE_HEADER, signBody } from "@eddy/sdk";
 import { Pool } from "undici";
 import { type Address, formatAddress } from "../core/address.ts";
+import type { FailurePolicy } from "../core/partition-core.ts";
 import type { InvokeOutcome, Invoker } from "../engine/engine.ts";
+import { functionMessage } from "./function-message.ts";
 import { post } from "./http-post.ts";
+import { type FailureReport, RepeatedFailureLog, SUMMARY_INTERVAL_MS_DEFAULT } from "./repeated-failure-log.ts";
 
 export interface HttpFunctionEndpoint {
   /** The function's URL, template already applied. For a unix socket, the URL's host is ignored. */
@@ -32,6 +37,23 @@ export interface EndpointResolver {
   endpointFor(typename: string): HttpFunctionEndpoint | undefined;
 }
 
+export interface HttpInvokerOptions {
+  readonly retryBaseMs?: number;
+  /** Where failing and recovering endpoints are reported; default nowhere. */
+  readonly log?: (line: string) => void;
+  /** What happens to a batch once its call budget is spent, for the failing line. */
+  readonly failurePolicy?: FailurePolicy;
+  /** Milliseconds, for spacing the repeat summaries; default Date.now. */
+  readonly clock?: () => number;
+  readonly summaryIntervalMs?: number;
+}
+
+/** The call whose failure made an endpoint's first failing line. */
+interface FailedCall {
+  readonly target: Address;
+  readonly callTimeoutMs: number;
+}
+
 type Attempt = { readonly ok: true; readonly response: FromFunction } | { readonly ok: false; readonly reason: string };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -41,6 +63,42 @@ const REQUEST_HEADERS = {
   accept: "application/octet-stream",
   "user-agent": "eddy",
 };
+
+function formatMs(ms: number): string {
+  return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+function afterBudget(policy: FailurePolicy | undefined, callTimeoutMs: number): string {
+  const budget = `each batch for up to ${formatMs(callTimeoutMs)}`;
+  switch (policy) {
+    case "retry":
+      return "Eddy keeps retrying (failure policy: retry)";
+    case "dead-letter":
+      return `Eddy retries ${budget}, then keeps it as a dead letter (failure policy: dead-letter)`;
+    case "stop":
+      return `Eddy retries ${budget}, then stops (failure policy: stop)`;
+    case undefined:
+      return `Eddy retries ${budget}`;
+  }
+}
+
+/** One line per report: the endpoint's URL, and the function and cause when it starts failing. */
+function failureLine(
+  report: FailureReport<FailedCall>,
+  policy: FailurePolicy | undefined,
+  summaryIntervalMs: number,
+): string {
+  switch (report.kind) {
+    case "failing": {
+      const { target, callTimeoutMs } = report.context;
+      return `eddy: calling ${formatAddress(target)} at ${report.key} failed: ${report.cause}; ${afterBudget(policy, callTimeoutMs)}; repeats are summarized every ${formatMs(summaryIntervalMs)}`;
+    }
+    case "repeated":
+      return `eddy: ${report.key} failed ${report.count} more time${report.count === 1 ? "" : "s"} in the last ${Math.round(report.periodMs / 1000)} s (last: ${report.lastCause})`;
+    case "recovered":
+      return `eddy: ${report.key} is reachable again after ${report.failedCount} failed call${report.failedCount === 1 ? "" : "s"}`;
+  }
+}
 
 function isOctetStream(contentType: string | undefined): boolean {
   // Lenient like the Netty transport: parameters allowed; a missing header is tolerated (Go's SDK may omit it).
@@ -52,11 +110,19 @@ export class HttpInvoker implements Invoker {
   readonly #pools = new Map<string, Pool>();
   readonly #routes = new WeakMap<HttpFunctionEndpoint, { path: string; pool: Pool }>();
   readonly #retryBaseMs: number;
+  readonly #failures: RepeatedFailureLog<FailedCall>;
   #closed = false;
 
-  constructor(resolver: EndpointResolver, options: { readonly retryBaseMs?: number } = {}) {
+  constructor(resolver: EndpointResolver, options: HttpInvokerOptions = {}) {
     this.#resolver = resolver;
     this.#retryBaseMs = options.retryBaseMs ?? 2;
+    const log = options.log ?? (() => {});
+    const summaryIntervalMs = options.summaryIntervalMs ?? SUMMARY_INTERVAL_MS_DEFAULT;
+    this.#failures = new RepeatedFailureLog<FailedCall>({
+      report: (report) => log(failureLine(report, options.failurePolicy, summaryIntervalMs)),
+      summaryIntervalMs,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
   }
 
   async invoke(target: Address, request: ToFunction): Promise<InvokeOutcome> {
@@ -70,9 +136,15 @@ export class HttpInvoker implements Invoker {
     for (;;) {
       tries++;
       const remainingMs = endpoint.callTimeoutMs - (performance.now() - startedAt);
-      const result = await this.#attempt(pool, path, body, endpoint, Math.max(Math.ceil(remainingMs), 10));
-      if (result.ok) return result;
+      const result = await this.#attempt(target, pool, path, body, endpoint, Math.max(Math.ceil(remainingMs), 10));
+      if (result.ok) {
+        this.#failures.succeeded(endpoint.url);
+        return result;
+      }
       lastReason = result.reason;
+      // Closing destroys the pools: calls cut off by that are not the endpoint's failure.
+      if (!this.#closed)
+        this.#failures.failed(endpoint.url, lastReason, { target, callTimeoutMs: endpoint.callTimeoutMs });
       const backoffMs = this.#retryBaseMs * 2 ** Math.min(tries - 1, 20);
       const left = endpoint.callTimeoutMs - (performance.now() - startedAt);
       if (this.#closed || left < backoffMs + 1) break;
@@ -81,11 +153,12 @@ export class HttpInvoker implements Invoker {
     const elapsedMs = Math.round(performance.now() - startedAt);
     return {
       ok: false,
-      reason: `POST ${endpoint.url} for ${formatAddress(target)} failed ${tries} time(s) in ${elapsedMs} ms (call budget ${endpoint.callTimeoutMs} ms); last: ${lastReason}`,
+      reason: `POST ${endpoint.url} failed ${tries} time(s) in ${elapsedMs} ms (call budget ${endpoint.callTimeoutMs} ms); last: ${lastReason}`,
     };
   }
 
   async #attempt(
+    target: Address,
     pool: Pool,
     path: string,
     body: Uint8Array,
@@ -106,7 +179,7 @@ export class HttpInvoker implements Invoker {
     if (!reply.ok) return reply;
     const { statusCode, contentType, body: bytes } = reply;
     if (statusCode < 200 || statusCode > 299) {
-      const text = new TextDecoder().decode(bytes.subarray(0, 300)).trim();
+      const text = functionMessage(target, new TextDecoder().decode(bytes.subarray(0, 300)).trim());
       return { ok: false, reason: `HTTP ${statusCode}${text === "" ? "" : `: ${text}`}` };
     }
     if (bytes.length === 0 && contentType === undefined) {

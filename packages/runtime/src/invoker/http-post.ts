@@ -23,27 +23,40 @@ export interface PostOptions {
   readonly maxResponseBytes: number;
 }
 
-function describe(cause: unknown): string {
-  if (cause instanceof Error) {
-    const code = (cause as { code?: string }).code;
-    return code === undefined ? cause.message : `${code}: ${cause.message}`;
+/**
+ * The cause of a failed request in the words a user searches for: the system's own message
+ * ("connect ECONNREFUSED 127.0.0.1:8000", "getaddrinfo ENOTFOUND functions") without its
+ * code said twice, and undici's timeouts as what they mean.
+ */
+function describe(cause: unknown, timeoutMs: number): string {
+  if (!(cause instanceof Error)) return String(cause);
+  const code = (cause as { code?: string }).code;
+  if (code === "UND_ERR_HEADERS_TIMEOUT") return `timeout: no reply within ${timeoutMs} ms`;
+  if (code === "UND_ERR_BODY_TIMEOUT") return `timeout: the reply stalled for ${timeoutMs} ms`;
+  if (code === "UND_ERR_CONNECT_TIMEOUT") return `connect timeout: ${cause.message}`;
+  // Several addresses tried (a name that resolves to IPv6 and IPv4): an AggregateError with no message.
+  if (cause.message === "" && cause instanceof AggregateError) {
+    return cause.errors.map((error: unknown) => describe(error, timeoutMs)).join("; ");
   }
-  return String(cause);
+  if (code === undefined || cause.message.includes(code)) return cause.message;
+  return `${code}: ${cause.message}`;
 }
 
 /** Collects one reply; settles the promise exactly once. */
 class ReplyCollector implements Dispatcher.DispatchHandler {
   readonly #resolve: (result: PostResult) => void;
   readonly #maxBytes: number;
+  readonly #timeoutMs: number;
   #statusCode = 0;
   #contentType: string | undefined;
   #chunks: Buffer[] = [];
   #length = 0;
   #settled = false;
 
-  constructor(resolve: (result: PostResult) => void, maxBytes: number) {
+  constructor(resolve: (result: PostResult) => void, maxBytes: number, timeoutMs: number) {
     this.#resolve = resolve;
     this.#maxBytes = maxBytes;
+    this.#timeoutMs = timeoutMs;
   }
 
   /** Required by undici to recognize the handler interface; nothing to do before the reply. */
@@ -77,7 +90,7 @@ class ReplyCollector implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.#settle({ ok: false, reason: describe(error) });
+    this.#settle({ ok: false, reason: describe(error, this.#timeoutMs) });
   }
 
   #settle(result: PostResult): void {
@@ -91,7 +104,7 @@ class ReplyCollector implements Dispatcher.DispatchHandler {
 /** Sends one POST; every failure (connect, timeout, reset, oversized reply) comes back as a value. */
 export function post(dispatcher: Dispatcher, options: PostOptions): Promise<PostResult> {
   return new Promise<PostResult>((resolve) => {
-    const collector = new ReplyCollector(resolve, options.maxResponseBytes);
+    const collector = new ReplyCollector(resolve, options.maxResponseBytes, options.timeoutMs);
     try {
       dispatcher.dispatch(
         {

@@ -5,11 +5,13 @@
 // handlers all return without awaiting answers without a promise.
 import { normalizeFromFunction, type ToFunction } from "@eddy/protocol";
 import type { Endpoint, InvokeMessageResult } from "@eddy/sdk";
-import { type Address, formatAddress } from "../core/address.ts";
+import type { Address } from "../core/address.ts";
 import type { InvokeOutcome, Invoker } from "../engine/engine.ts";
+import { functionMessage } from "./function-message.ts";
 
 function outcome(target: Address, result: InvokeMessageResult): InvokeOutcome {
-  if (!result.ok) return { ok: false, reason: `${formatAddress(target)}: ${result.message}` };
+  // The reason does not name the address: whoever logs it does, once.
+  if (!result.ok) return { ok: false, reason: functionMessage(target, result.message) };
   return { ok: true, response: normalizeFromFunction(result.response) };
 }
 
