@@ -8,36 +8,8 @@ set -eu
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/eddy/test-servers"
 
-# The Go toolchain the builds fall back to when the machine has none: Go publishes its
-# toolchains on the module proxy (golang.org/toolchain), so it comes from a registry too.
-GO_TOOLCHAIN=go1.26.8
-
-find_go() {
-  if command -v go >/dev/null 2>&1; then
-    command -v go
-  elif [ -x /usr/local/go/bin/go ]; then
-    echo /usr/local/go/bin/go
-  else
-    fetch_go
-  fi
-}
-
-# fetch_go: downloads $GO_TOOLCHAIN from the Go module proxy into the cache, once.
-fetch_go() {
-  dir="$cache/$GO_TOOLCHAIN"
-  module="golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-amd64"
-  if [ ! -x "$dir/$module/bin/go" ]; then
-    echo "eddy: no Go here; fetching $GO_TOOLCHAIN from the Go module proxy (once, ~70 MB)..." >&2
-    mkdir -p "$dir"
-    zip="$dir/toolchain.zip"
-    curl -fsSL "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-$GO_TOOLCHAIN.linux-amd64.zip" -o "$zip" >&2 || return 1
-    (cd "$dir" && unzip -q -o toolchain.zip) >&2 || return 1
-    rm -f "$zip"
-    # Zip files keep no execute bits for Go's tools: restore them.
-    chmod -R u+x "$dir/$module/bin" "$dir/$module/pkg/tool" >&2
-  fi
-  echo "$dir/$module/bin/go"
-}
+# find_go: the machine's Go, or $GO_TOOLCHAIN fetched once from the Go module proxy.
+. "$(dirname "$0")/go-toolchain.sh"
 
 # ensure NAME VERSION PACKAGE PURPOSE: $cache/NAME-VERSION/NAME exists afterwards.
 ensure() {

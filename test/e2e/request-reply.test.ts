@@ -14,6 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve } from "@eddy/sdk";
 import { greeter, person } from "../../examples/greeter/functions.ts";
 import { type PythonServer, startPythonServer } from "../support/python-server.ts";
+import { countAcrossKills } from "./request-reply/across-kills.ts";
 import { functions } from "./request-reply/eddy-functions.ts";
 import { EddyProcess, greeterDevArgs, playgroundYaml, runEddyCommand } from "./smoke/cluster.ts";
 import { nextRecord } from "./smoke/driver.ts";
@@ -244,42 +245,8 @@ describe("request-reply on the HTTP ingress", { timeout: 120_000 }, () => {
   });
 
   it("applies a request once and answers its retries the same across kill -9 of the runtime", async () => {
-    // One client, requests in order, each retried with its key until answered; the runtime
-    // is killed at random moments meanwhile. Each answer is the count after that request:
-    // a request applied twice would skip a number, one lost would never be answered.
-    // The client runs until all kills are done (and at least 20 requests).
-    const answers: string[] = [];
-    let kills = 0;
-    let killerDone = false;
-    const client = (async () => {
-      for (let request = 1; !killerDone || request <= 20; request++) {
-        for (;;) {
-          try {
-            const answer = await ask(`${eddy.ingressUrl()}rr/counter/crash`, {
-              body: "x",
-              headers: { ...wait(5), "idempotency-key": `crash-${request}` },
-            });
-            if (answer.status === 200) {
-              answers.push(answer.body);
-              break;
-            }
-            if (answer.status !== 202 && answer.status !== 503) {
-              throw new Error(`request ${request}: HTTP ${answer.status}: ${answer.body}`);
-            }
-          } catch (error) {
-            if (error instanceof Error && error.message.startsWith("request ")) throw error;
-            await sleep(50); // the runtime is down
-          }
-        }
-      }
-    })();
-    for (; kills < 3; kills++) {
-      await sleep(50 + Math.floor(Math.random() * 150));
-      await eddy.kill();
-      await eddy.start();
-    }
-    killerDone = true;
-    await client;
+    // Each answer is the count after that request (see countAcrossKills).
+    const answers = await countAcrossKills(eddy, { path: "rr/counter/crash", keyPrefix: "crash" });
     assert.ok(answers.length >= 20);
     assert.deepEqual(
       answers,
