@@ -178,7 +178,7 @@ ${playgroundYaml(["out"])}`;
     }
     assert.equal(received.size, 5, "the healthy function's messages all arrived");
 
-    const deadLetterLine = (mode: string) => new RegExp(`dead letter #\\d+ for bad/${mode}/1`);
+    const deadLetterLine = (mode: string) => new RegExp(`dead letter \\d+-\\d+-\\d+ for bad/${mode}/1`);
     while (Date.now() < deadline && !modes.every((mode) => deadLetterLine(mode).test(eddy.output))) await sleep(50);
     for (const [mode, reason] of Object.entries(expectedReasons)) {
       assert.match(eddy.output, reason, `reason for ${mode}`);
@@ -192,7 +192,12 @@ ${playgroundYaml(["out"])}`;
       encoding: "utf8",
     });
     assert.equal(list.status, 0, list.stderr);
-    for (const mode of modes) assert.match(list.stdout, new RegExp(`#\\d+ .* bad/${mode}/1 {2}1 message\\(s\\)`));
+    for (const mode of modes) {
+      // The list names each letter by the id the log gave it.
+      const logged = new RegExp(`dead letter (\\d+-\\d+-\\d+) for bad/${mode}/1`).exec(eddy.output)?.[1];
+      assert.ok(logged !== undefined, `dead letter for ${mode} logged`);
+      assert.match(list.stdout, new RegExp(`^${logged} .* bad/${mode}/1 {2}1 message\\(s\\)`, "m"));
+    }
     assert.match(list.stdout, /6 dead letter\(s\)/);
 
     const refused = spawnSync(eddyBin, ["dead-letters", "replay", "--all", "--state-dir", eddy.stateDir], {

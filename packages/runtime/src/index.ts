@@ -1,6 +1,6 @@
 // @eddy/runtime's public surface.
 
-export type { BlobStore } from "./checkpoint/blob/blob-store.ts";
+export { type BlobStore, BlobStoreError } from "./checkpoint/blob/blob-store.ts";
 export { openBlobStore } from "./checkpoint/blob/open-blob-store.ts";
 export { readCatalog } from "./checkpoint/catalog.ts";
 export type { CheckpointRequest } from "./checkpoint/checkpointer.ts";
@@ -12,7 +12,13 @@ export { isEmptyStateDir, restoreCheckpoint } from "./checkpoint/restore.ts";
 export { verifyCheckpoint } from "./checkpoint/verify.ts";
 export * from "./config/index.ts";
 export { CONTROL_SOCKET, callControlSocket } from "./control-socket.ts";
-export { listDeadLetters, queueReplay } from "./dead-letters.ts";
+export {
+  DeadLetterError,
+  type ListedDeadLetter,
+  listDeadLetters,
+  queueReplay,
+  type ReplaySelection,
+} from "./dead-letters.ts";
 export {
   type CheckpointSettings,
   RUNNING_MARKER,

@@ -1,26 +1,24 @@
 // `eddy dead-letters list|replay`: what the failure policy set aside, and putting it back.
 // Listing works while Eddy runs; replay needs it stopped and takes effect at its next start.
+// Each letter is named by its id (`<partition>-<epoch>-<count>`, unique in the state directory).
 import { parseArgs } from "node:util";
-import { listDeadLetters, queueReplay, runningProcess } from "@eddy/runtime";
-import { UsageError } from "../usage.ts";
+import { type ListedDeadLetter, listDeadLetters, queueReplay, runningProcess } from "@eddy/runtime";
+import { CommandError, UsageError } from "../usage.ts";
 import { ConfigurationError } from "./run.ts";
 
-function describe(letter: {
-  seq: number;
-  target: { typename: string; id: string };
-  egress?: string;
-  ingress?: string;
-  invocations: readonly unknown[];
-  reason: string;
-  atMs: number;
-}): string {
+function describe({ id, letter }: ListedDeadLetter): string {
   const where =
     letter.ingress !== undefined
       ? `ingress ${letter.ingress} (for ${letter.target.typename}, not replayable)`
       : letter.egress === undefined
         ? `${letter.target.typename}/${letter.target.id}`
         : `egress ${letter.egress} (from ${letter.target.typename}/${letter.target.id})`;
-  return `#${letter.seq}  ${new Date(letter.atMs).toISOString()}  ${where}  ${letter.invocations.length} message(s)\n    ${letter.reason}`;
+  return `${id}  ${new Date(letter.atMs).toISOString()}  ${where}  ${letter.invocations.length} message(s)\n    ${letter.reason}`;
+}
+
+/** A letter in --json: its id and partition first, then the stored record (bytes in base64). */
+function toJson({ id, partition, letter }: ListedDeadLetter): unknown {
+  return { id, partition, ...letter };
 }
 
 export async function deadLettersCommand(args: string[]): Promise<void> {
@@ -36,39 +34,33 @@ export async function deadLettersCommand(args: string[]): Promise<void> {
     const letters = await listDeadLetters(stateDir);
     if (values.json === true) {
       process.stdout.write(
-        `${JSON.stringify(
-          letters.map(({ letter }) => letter),
-          (_, value) => (value instanceof Uint8Array ? Buffer.from(value).toString("base64") : value),
+        `${JSON.stringify(letters.map(toJson), (_, value) =>
+          value instanceof Uint8Array ? Buffer.from(value).toString("base64") : value,
         )}\n`,
       );
     } else {
-      for (const { letter } of letters) process.stdout.write(`${describe(letter)}\n`);
+      for (const letter of letters) process.stdout.write(`${describe(letter)}\n`);
       process.stdout.write(`${letters.length} dead letter(s) in ${stateDir}\n`);
     }
     return;
   }
   if (action === "replay") {
-    const seqs = rest.map((text) => {
-      const seq = Number(text.replace(/^#/, ""));
-      if (!Number.isSafeInteger(seq) || seq <= 0) throw new UsageError(`"${text}" is not a dead letter number`);
-      return seq;
-    });
-    if ((seqs.length === 0) === (values.all !== true)) throw new UsageError("give dead letter numbers or --all");
+    if ((rest.length === 0) === (values.all !== true)) throw new UsageError("give dead letter ids or --all");
     const pid = runningProcess(stateDir);
     if (pid !== undefined) {
       throw new ConfigurationError(
         `Eddy (process ${pid}) is running on ${stateDir}; stop it first, the replay happens at its next start`,
       );
     }
-    const wanted = new Set(seqs);
-    const queued = await queueReplay(stateDir, values.all === true ? undefined : (letter) => wanted.has(letter.seq));
-    const missing = seqs.filter((seq) => !queued.some(({ letter }) => letter.seq === seq));
-    for (const { letter } of queued) process.stdout.write(`queued #${letter.seq} for replay\n`);
+    const result = await queueReplay(stateDir, values.all === true ? "all" : rest);
+    if (!result.ok) throw result.usage ? new UsageError(result.error) : new CommandError(result.error);
+    for (const { id, letter } of result.queued) {
+      const what = letter.egress === undefined ? "" : `egress ${letter.egress} from `;
+      process.stdout.write(`queued ${id} (${what}${letter.target.typename}/${letter.target.id}) for replay\n`);
+    }
     process.stdout.write(
-      `${queued.length} dead letter(s) queued; they are delivered when Eddy next starts on ${stateDir}\n`,
+      `${result.queued.length} dead letter(s) queued; they are delivered when Eddy next starts on ${stateDir}\n`,
     );
-    if (missing.length > 0)
-      throw new ConfigurationError(`no dead letter ${missing.map((seq) => `#${seq}`).join(", ")} in ${stateDir}`);
     return;
   }
   throw new UsageError(

@@ -43,6 +43,7 @@ import {
   type RegisteredSpec,
   type RequestRecord,
   requestTime,
+  SEQ_EPOCH_SPAN,
   type StoredInvocation,
   type StoredState,
 } from "./records.ts";
@@ -89,8 +90,6 @@ interface QueuedInvocation {
 /** Most backlog rows of one address, and most argument bytes of one partition, copied in memory. */
 const QUEUED_ROWS_PER_ADDRESS = 1024;
 
-/** Sequence numbers per epoch (see the constructor). */
-const EPOCH_SPAN = 2 ** 32;
 const QUEUED_BYTES_PER_PARTITION = 1 << 20;
 
 /** Thrown only for broken invariants: a bug in Eddy, never bad input. */
@@ -140,7 +139,7 @@ export class PartitionCore {
     // before epochs kept its last number under "seq": the new epoch starts above it.)
     const lastEpoch = (kv.get(keys.meta("epoch")) as number | undefined) ?? 0;
     const legacySeq = (kv.get(keys.meta("seq")) as number | undefined) ?? 0;
-    this.#seq = this.#startEpoch(Math.max(lastEpoch, Math.floor(legacySeq / EPOCH_SPAN)) + 1);
+    this.#seq = this.#startEpoch(Math.max(lastEpoch, Math.floor(legacySeq / SEQ_EPOCH_SPAN)) + 1);
   }
 
   /** The earliest pending delayed message, if any. */
@@ -439,7 +438,7 @@ export class PartitionCore {
   #nextSeq(): number {
     this.#seq++;
     // 2^32 numbers in one start: take the next epoch (the numbers stay safe integers for 2^21 epochs).
-    if (this.#seq % EPOCH_SPAN === 0) this.#seq = this.#startEpoch(this.#seq / EPOCH_SPAN);
+    if (this.#seq % SEQ_EPOCH_SPAN === 0) this.#seq = this.#startEpoch(this.#seq / SEQ_EPOCH_SPAN);
     return this.#seq;
   }
 
@@ -447,7 +446,7 @@ export class PartitionCore {
   #startEpoch(epoch: number): number {
     invariant(epoch < 2 ** 21, `partition sequence epochs exhausted (${epoch})`);
     this.#kv.put(keys.meta("epoch"), epoch);
-    return epoch * EPOCH_SPAN;
+    return epoch * SEQ_EPOCH_SPAN;
   }
 
   #startBatch(target: Address, invocations: readonly StoredInvocation[], nowMs: number): void {

@@ -25,7 +25,7 @@ import type { Key, KV } from "./kv.ts";
 import { OverlayKV, type OverlayOptions, type PendingTally, type PendingWrite } from "./overlay-kv.ts";
 import { type Catalog, PartitionCore } from "./partition-core.ts";
 import { partitionOf } from "./partitioning.ts";
-import { type Envelope, keys, type RequestRecord, requestTime } from "./records.ts";
+import { type DeadLetter, deadLetterId, type Envelope, keys, type RequestRecord, requestTime } from "./records.ts";
 
 /** Where a partition's rows live in the store. */
 function partitionPrefix(partition: number): Key {
@@ -133,6 +133,14 @@ export class PartitionSet {
 
   get activeAddresses(): number {
     return this.#cores.reduce((sum, core) => sum + core.activeCount, 0);
+  }
+
+  /**
+   * A dead letter's id (deadLetterId). A letter is kept by the partition of its target: every
+   * core dead-letters only for addresses it owns (a sender's egress message under the sender).
+   */
+  deadLetterId(letter: DeadLetter): string {
+    return deadLetterId(partitionOf(addressKey(letter.target), this.partitionCount), letter.seq);
   }
 
   #core(address: Address): PartitionCore {

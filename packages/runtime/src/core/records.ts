@@ -65,6 +65,31 @@ export interface OutboxEntry {
   readonly source: Address;
 }
 
+/**
+ * Sequence numbers of one partition: a start's epoch times this, plus a count (see
+ * PartitionCore). Numbers repeat across partitions, never within one.
+ */
+export const SEQ_EPOCH_SPAN = 2 ** 32;
+
+/**
+ * A dead letter's name for users, unique in the state directory: `<partition>-<epoch>-<count>`
+ * (`2-1-5`), the three parts of its key (partition, and its sequence number split at the
+ * epoch). Small numbers a user can type and read, with no character a shell treats
+ * specially, derived from the key, so every letter ever stored has one.
+ */
+export function deadLetterId(partition: number, seq: number): string {
+  return `${partition}-${Math.floor(seq / SEQ_EPOCH_SPAN)}-${seq % SEQ_EPOCH_SPAN}`;
+}
+
+/** The partition and sequence number a dead letter id names, or undefined when `text` is not one. */
+export function parseDeadLetterId(text: string): { partition: number; seq: number } | undefined {
+  const match = /^(\d{1,9})-(\d{1,7})-(\d{1,10})$/.exec(text);
+  if (match === null) return undefined;
+  const [partition, epoch, count] = match.slice(1).map(Number) as [number, number, number];
+  if (count >= SEQ_EPOCH_SPAN || epoch >= 2 ** 21) return undefined;
+  return { partition, seq: epoch * SEQ_EPOCH_SPAN + count };
+}
+
 /** A batch (or an egress message) that could not be processed, kept with the reason until replayed. */
 export interface DeadLetter {
   readonly seq: number;

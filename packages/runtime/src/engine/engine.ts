@@ -72,7 +72,8 @@ export interface EngineOptions {
    * applied at once (they finish work already admitted, and their rows mostly cancel out).
    */
   readonly maxPendingWrites?: number;
-  readonly onDeadLetter?: (letter: DeadLetter) => void;
+  /** A letter was set aside; `id` names it to users (unique in the state directory, see deadLetterId). */
+  readonly onDeadLetter?: (letter: DeadLetter, id: string) => void;
   /** How long an ingress idempotency key, and a request's reply, are remembered; default 24 h. */
   readonly idempotencyRetentionMs?: number;
   /** A function failed under the stop policy: the process should stop. */
@@ -409,7 +410,7 @@ export class Engine {
         return;
       }
       case "dead-letter":
-        this.#options.onDeadLetter?.(effect.letter);
+        this.#options.onDeadLetter?.(effect.letter, this.#partitions.deadLetterId(effect.letter));
         return;
       case "reply": {
         const waiters = this.#replyWaiters.get(effect.requestId);
