@@ -51,6 +51,10 @@ check_starts() {
 
 # publish SDK DIR FINGERPRINT: DIR becomes $tools/SDK.
 publish() {
+  # A concurrent run published the same sources meanwhile: keep its build, in use perhaps.
+  if up_to_date "$1" "$3"; then
+    return 0
+  fi
   echo "$3" >"$2/.eddy-sources"
   rm -rf "$tools/$1"
   # rename(2) of a directory fails when the target exists: then a concurrent run got there first.
