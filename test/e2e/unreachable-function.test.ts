@@ -127,7 +127,7 @@ ${playgroundYaml(["out"])}`,
     await withEddy(eddy, async () => {
       await eddy.start();
       await send(eddy, "example/faulty/x", "x");
-      await lineMatching(eddy, /dead letter #\d+ for example\/faulty\/x/, 10_000);
+      await lineMatching(eddy, /dead letter \S+ for example\/faulty\/x/, 10_000);
       const lines = eddy.output.split("\n").filter((line) => line.includes("refuses on purpose"));
       assert.ok(lines.length >= 2, `a failure line and a dead letter line:\n${eddy.output}`);
       for (const line of lines) {
