@@ -15,7 +15,7 @@ export interface ControlSocket {
 
 export async function listenControlSocket(stateDir: string, handle: ControlHandler): Promise<ControlSocket> {
   const path = join(stateDir, CONTROL_SOCKET);
-  // Left behind by kill -9; the running marker already showed no one else runs here.
+  // Left behind by kill -9; this process holds the state directory's lock, so no one else serves it.
   rmSync(path, { force: true });
   const server = createServer((req, res) => {
     const reply = (status: number, body: unknown) => {

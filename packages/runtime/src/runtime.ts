@@ -2,8 +2,7 @@
 // the engine, the invokers (HTTP for remote endpoints, in-process for SDK functions given
 // directly), and the module's ingresses and egresses. The CLI's `run` and `dev` and the
 // tests start Eddy through here.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync } from "node:fs";
 import type { ToFunction } from "@eddy/protocol";
 import type { Endpoint } from "@eddy/sdk";
 import { type BlobStore, BlobStoreError } from "./checkpoint/blob/blob-store.ts";
@@ -38,6 +37,7 @@ import { KinesisEgress, type KinesisEgressSettings, kinesisEgressSettings } from
 import { KinesisIngress, type KinesisIngressSettings, kinesisIngressSettings } from "./io/kinesis/ingress.ts";
 import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "./io/playground/egress.ts";
 import { PlaygroundIngress } from "./io/playground/ingress.ts";
+import { HOLDER_PID_FILE, type StateDirLock, stateDirHolder, takeStateDirLock } from "./state-dir-lock.ts";
 import { LoggedStore } from "./store/logged-store.ts";
 
 /** Eddy cannot start, for a reason the message gives in full (a caller prints it, not a stack). */
@@ -62,6 +62,8 @@ export interface RuntimeOptions {
   readonly failurePolicy?: FailurePolicy;
   /** Overrides the port of every ingress/egress (0 = any free port), for tests and side-by-side runs. */
   readonly portOverride?: number;
+  /** The largest HTTP ingress request body; default 4 MiB, at most 32 MiB (INGRESS_BODY_BYTES_LIMIT_MAX). */
+  readonly ingressBodyBytesLimit?: number;
   readonly log?: (line: string) => void;
   /** A function failed under the stop policy. */
   readonly onStop?: (reason: string) => void;
@@ -103,7 +105,12 @@ export interface RunningRuntime {
 const PARTITION_COUNT_DEFAULT = 128;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const PAYLOAD_BYTES_DEFAULT = 32 * 1024 * 1024;
-const INGRESS_BODY_BYTES_MAX = 4 * 1024 * 1024;
+export const INGRESS_BODY_BYTES_LIMIT_DEFAULT = 4 * 1024 * 1024;
+/**
+ * A message larger than a function call may carry (32 MiB, the default payload_max_bytes,
+ * StateFun's too) could be accepted but never delivered, so the ingress takes no more.
+ */
+export const INGRESS_BODY_BYTES_LIMIT_MAX = PAYLOAD_BYTES_DEFAULT;
 
 function functionSettings(resolved: ResolvedFunction | undefined, policy: FailurePolicy): FunctionSettings {
   const limit = resolved?.endpoint.maxNumBatchRequests ?? 1000;
@@ -216,14 +223,70 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   if (!kafka.ok) throw new StartupError(kafka.error);
   const kinesis = kinesisConnectors(module, catalog);
   if (!kinesis.ok) throw new StartupError(kinesis.error);
-
-  const runningMarker = join(options.stateDir, RUNNING_MARKER);
-  const otherProcess = runningProcess(options.stateDir);
-  if (otherProcess !== undefined) {
-    throw new StartupError(`${options.stateDir} is in use by process ${otherProcess}; one Eddy per state directory`);
+  const ingressBodyBytesLimit = options.ingressBodyBytesLimit ?? INGRESS_BODY_BYTES_LIMIT_DEFAULT;
+  if (
+    !Number.isSafeInteger(ingressBodyBytesLimit) ||
+    ingressBodyBytesLimit < 1 ||
+    ingressBodyBytesLimit > INGRESS_BODY_BYTES_LIMIT_MAX
+  ) {
+    throw new StartupError(
+      `the ingress body limit ${ingressBodyBytesLimit} is not a number of bytes from 1 to ${INGRESS_BODY_BYTES_LIMIT_MAX}`,
+    );
   }
-  mkdirSync(options.stateDir, { recursive: true });
-  writeFileSync(runningMarker, String(process.pid));
+
+  try {
+    mkdirSync(options.stateDir, { recursive: true });
+  } catch (error) {
+    throw new StartupError(`cannot create the state directory ${options.stateDir}: ${(error as Error).message}`);
+  }
+  const taken = await takeStateDirLock(options.stateDir);
+  if (!taken.ok) throw new StartupError(taken.error);
+  try {
+    return await startHolding(options, taken.lock, {
+      log,
+      host,
+      policy,
+      resolve,
+      catalog,
+      kafka,
+      kinesis,
+      ingressBodyBytesLimit,
+    });
+  } catch (error) {
+    // Whatever was opened is closed by now (or never was): the next start must not find it held.
+    await taken.lock.release();
+    throw asStartupError(error, options.stateDir);
+  }
+}
+
+/** What startRuntime worked out before it took the state directory. */
+interface Prepared {
+  readonly log: (line: string) => void;
+  readonly host: string;
+  readonly policy: FailurePolicy;
+  readonly resolve: (typename: string) => ResolvedFunction | undefined;
+  readonly catalog: Catalog;
+  readonly kafka: Extract<ReturnType<typeof kafkaConnectors>, { ok: true }>;
+  readonly kinesis: Extract<ReturnType<typeof kinesisConnectors>, { ok: true }>;
+  readonly ingressBodyBytesLimit: number;
+}
+
+/**
+ * A system error while starting (a directory Eddy may not write, a port it may not bind)
+ * is the user's to fix, so it becomes one line; anything else is a bug and keeps its stack.
+ */
+function asStartupError(error: unknown, stateDir: string): unknown {
+  if (error instanceof StartupError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (error instanceof Error && typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+    return new StartupError(`${stateDir}: ${error.message}`);
+  }
+  return error;
+}
+
+async function startHolding(options: RuntimeOptions, lock: StateDirLock, prepared: Prepared): Promise<RunningRuntime> {
+  const { module } = options;
+  const { log, host, policy, resolve, catalog, kafka, kinesis } = prepared;
   const blobs =
     options.checkpoints === undefined ? undefined : await openCheckpoints(options.stateDir, options.checkpoints, log);
   const chained = blobs === undefined ? undefined : readLocalCheckpoint(options.stateDir, blobs.url);
@@ -253,7 +316,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
 
   // The Kafka egresses are built before the checkpointer (which needs the engine they go into).
   const checkpointerRef: { current: Checkpointer | undefined } = { current: undefined };
-  const playgroundEgresses = module.egresses.filter(isPlaygroundEgress).map(
+  const playgroundEgressConfigs = module.egresses.filter(isPlaygroundEgress);
+  const playgroundEgresses = playgroundEgressConfigs.map(
     (egress) =>
       new PlaygroundEgress({
         port: options.portOverride ?? egress.port,
@@ -329,12 +393,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     checkpointer !== undefined && options.checkpoints?.acknowledgeAfterCheckpoint === true
       ? () => checkpointer.coveredNow()
       : undefined;
-  const ingresses = module.ingresses.filter(isPlaygroundIngress).map(
+  const ingressConfigs = module.ingresses.filter(isPlaygroundIngress);
+  const ingresses = ingressConfigs.map(
     (ingress) =>
       new PlaygroundIngress(engine, {
         port: options.portOverride ?? ingress.port,
         host,
-        maxBodyBytes: INGRESS_BODY_BYTES_MAX,
+        maxBodyBytes: prepared.ingressBodyBytesLimit,
         ...(options.token === undefined ? {} : { token: options.token }),
         ...(checkpointed === undefined ? {} : { checkpointed }),
       }),
@@ -368,8 +433,33 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   engine.start();
   for (const ingress of kafkaIngresses) ingress.start();
   for (const ingress of kinesisIngresses) ingress.start();
-  const egressUrls = await Promise.all(playgroundEgresses.map((egress) => egress.listen()));
-  const ingressUrls = await Promise.all(ingresses.map((ingress) => ingress.listen()));
+  const stop = async () => {
+    await Promise.all([...ingresses, ...kafkaIngresses, ...kinesisIngresses].map((ingress) => ingress.close()));
+    await control?.close();
+    await checkpointer?.close();
+    await Promise.all([...kafkaEgresses, ...kinesisEgresses].map((egress) => egress.close()));
+    await engine.stop();
+    await blobs?.close();
+    await Promise.all(playgroundEgresses.map((egress) => egress.close()));
+    // Last: until the store is closed, no other Eddy may open it.
+    await lock.release();
+  };
+  const egressUrls: string[] = [];
+  const ingressUrls: string[] = [];
+  try {
+    for (const [index, egress] of playgroundEgresses.entries()) {
+      const config = playgroundEgressConfigs[index] as PlaygroundEgressConfig;
+      egressUrls.push(await listenFor(egress, config, options.portOverride ?? config.port, host));
+    }
+    for (const [index, ingress] of ingresses.entries()) {
+      const config = ingressConfigs[index] as PlaygroundIngressConfig;
+      ingressUrls.push(await listenFor(ingress, config, options.portOverride ?? config.port, host));
+    }
+  } catch (error) {
+    // Nothing half-started stays behind: the process can exit and the state directory is free.
+    await stop();
+    throw error;
+  }
   return {
     ingressUrls,
     egressUrls,
@@ -379,17 +469,29 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
       return checkpointer.checkpoint(request);
     },
     clockMoved: () => engine.clockMoved(),
-    async stop() {
-      await Promise.all([...ingresses, ...kafkaIngresses, ...kinesisIngresses].map((ingress) => ingress.close()));
-      await control?.close();
-      await checkpointer?.close();
-      await Promise.all([...kafkaEgresses, ...kinesisEgresses].map((egress) => egress.close()));
-      await engine.stop();
-      await blobs?.close();
-      await Promise.all(playgroundEgresses.map((egress) => egress.close()));
-      rmSync(runningMarker, { force: true });
-    },
+    stop,
   };
+}
+
+/** Listens, or says in one line which port on which host could not be had and which ingress or egress wanted it. */
+async function listenFor(
+  listener: { listen(): Promise<string> },
+  config: PlaygroundIngressConfig | PlaygroundEgressConfig,
+  port: number,
+  host: string,
+): Promise<string> {
+  try {
+    return await listener.listen();
+  } catch (error) {
+    const role = config.kind === Kind.PLAYGROUND_INGRESS ? "ingress" : "egress";
+    const wanter = `the ${role} ${config.kind} (${formatLocation(config.source)})`;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE") throw new StartupError(`port ${port} on ${host} is in use; ${wanter} wants it`);
+    if (code === "EACCES") {
+      throw new StartupError(`port ${port} on ${host} needs privileges this process lacks; ${wanter} wants it`);
+    }
+    throw new StartupError(`${wanter} cannot listen on port ${port} of ${host} (--host): ${(error as Error).message}`);
+  }
 }
 
 /** With checkpoints and --ack-after-checkpoint, nothing leaves Eddy before a checkpoint holds it. */
@@ -543,24 +645,15 @@ async function openCheckpoints(
   throw new StartupError(restored.error);
 }
 
-/** A file in the state directory naming the process that runs on it (left behind by kill -9, hence the liveness check). */
-export const RUNNING_MARKER = "eddy.pid";
+/** A file in the state directory naming the process that runs on it; believed only while its lock is held. */
+export const RUNNING_MARKER = HOLDER_PID_FILE;
 
-/** The pid of a live process running on `stateDir`, if any. */
+/**
+ * The pid of the live Eddy running on `stateDir` (this process included), if any. Decided by
+ * the state directory's lock (state-dir-lock.ts), not by the pid file, which kill -9 leaves behind.
+ */
 export function runningProcess(stateDir: string): number | undefined {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(join(stateDir, RUNNING_MARKER), "utf8"));
-  } catch {
-    return undefined;
-  }
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM" ? pid : undefined;
-  }
+  return stateDirHolder(stateDir);
 }
 
 /** The partition count is part of the data layout: a state directory keeps the one it was created with. */
