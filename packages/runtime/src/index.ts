@@ -21,6 +21,8 @@ export {
 } from "./dead-letters.ts";
 export {
   type CheckpointSettings,
+  INGRESS_BODY_BYTES_LIMIT_DEFAULT,
+  INGRESS_BODY_BYTES_LIMIT_MAX,
   RUNNING_MARKER,
   type RunningRuntime,
   type RuntimeOptions,

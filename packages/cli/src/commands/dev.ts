@@ -7,6 +7,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { startRuntime } from "@eddy/runtime";
 import { type AnyStatefulFunction, createEndpoint } from "@eddy/sdk";
+import { parseIngressBodyLimit } from "../body-limit.ts";
 import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
 import { parseRetention } from "../retention.ts";
 import { readToken } from "../token.ts";
@@ -29,6 +30,7 @@ export async function devCommand(args: string[]): Promise<void> {
       host: { type: "string" },
       "token-file": { type: "string" },
       retention: { type: "string" },
+      "ingress-body-limit": { type: "string" },
       ...CHECKPOINT_OPTIONS,
     },
   });
@@ -40,6 +42,7 @@ export async function devCommand(args: string[]): Promise<void> {
 
   const token = readToken(values["token-file"]);
   const retentionMs = parseRetention(values.retention);
+  const ingressBodyBytesLimit = parseIngressBodyLimit(values["ingress-body-limit"]);
   const checkpoints = checkpointSettings(values);
   const functions = await importFunctions(functionsPath, 0);
   if (functions.length === 0) throw new UsageError(`${functionsPath} exports no stateful functions`);
@@ -53,7 +56,13 @@ export async function devCommand(args: string[]): Promise<void> {
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(token === undefined ? {} : { token }),
     ...(retentionMs === undefined ? {} : { retentionMs }),
+    ...(ingressBodyBytesLimit === undefined ? {} : { ingressBodyBytesLimit }),
     ...(checkpoints === undefined ? {} : { checkpoints }),
+  });
+  // Before the line that says it runs: whoever reads that line may signal at once.
+  const signalled = new Promise<void>((done) => {
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
   });
   for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);
   for (const url of runtime.egressUrls) process.stdout.write(`eddy: egress listening on ${url}\n`);
@@ -81,10 +90,7 @@ export async function devCommand(args: string[]): Promise<void> {
   });
   // Keeps the process alive even when the module declares no ingress (nothing else would).
   const keepAlive = setInterval(() => {}, 1 << 30);
-  await new Promise<void>((done) => {
-    process.once("SIGINT", done);
-    process.once("SIGTERM", done);
-  });
+  await signalled;
   watcher.close();
   clearInterval(keepAlive);
   process.stdout.write("eddy: stopping\n");

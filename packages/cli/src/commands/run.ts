@@ -4,6 +4,7 @@
 // the store before exiting.
 import { parseArgs } from "node:util";
 import { loadModuleFiles, type ModuleConfig, startRuntime } from "@eddy/runtime";
+import { parseIngressBodyLimit } from "../body-limit.ts";
 import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
 import { parseRetention } from "../retention.ts";
 import { readToken } from "../token.ts";
@@ -34,6 +35,7 @@ export async function runCommand(args: string[]): Promise<void> {
       "failure-policy": { type: "string" },
       "token-file": { type: "string" },
       retention: { type: "string" },
+      "ingress-body-limit": { type: "string" },
       ...CHECKPOINT_OPTIONS,
     },
   });
@@ -45,6 +47,7 @@ export async function runCommand(args: string[]): Promise<void> {
 
   const token = readToken(values["token-file"]);
   const retentionMs = parseRetention(values.retention);
+  const ingressBodyBytesLimit = parseIngressBodyLimit(values["ingress-body-limit"]);
   const checkpoints = checkpointSettings(values);
   const module = await loadModulesOrThrow(positionals);
 
@@ -60,17 +63,19 @@ export async function runCommand(args: string[]): Promise<void> {
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(token === undefined ? {} : { token }),
     ...(retentionMs === undefined ? {} : { retentionMs }),
+    ...(ingressBodyBytesLimit === undefined ? {} : { ingressBodyBytesLimit }),
     ...(checkpoints === undefined ? {} : { checkpoints }),
     onStop: () => stopRequested(1),
   });
+  // Keeps the process alive even when the module declares no ingress (nothing else would).
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  // Before the line that says it runs: whoever reads that line may signal at once.
+  process.once("SIGINT", () => stopRequested(0));
+  process.once("SIGTERM", () => stopRequested(0));
   for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);
   for (const url of runtime.egressUrls) process.stdout.write(`eddy: egress listening on ${url}\n`);
   process.stdout.write(`eddy: running ${positionals.join(", ")} with state in ${stateDir}\n`);
 
-  // Keeps the process alive even when the module declares no ingress (nothing else would).
-  const keepAlive = setInterval(() => {}, 1 << 30);
-  process.once("SIGINT", () => stopRequested(0));
-  process.once("SIGTERM", () => stopRequested(0));
   const code = await exitCode;
   clearInterval(keepAlive);
   process.stdout.write("eddy: stopping\n");

@@ -31,3 +31,10 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyRe
     req.on("error", reject);
   });
 }
+
+/** A size as people write it: 4 MiB, 512 KiB, or bytes when neither divides it. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1 << 20 && bytes % (1 << 20) === 0) return `${bytes / (1 << 20)} MiB`;
+  if (bytes >= 1 << 10 && bytes % (1 << 10) === 0) return `${bytes / (1 << 10)} KiB`;
+  return `${bytes} bytes`;
+}

@@ -16,7 +16,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { FunctionTypename } from "../../core/address.ts";
 import type { Engine, ReplyLookup } from "../../engine/engine.ts";
-import { readBody } from "../http-body.ts";
+import { formatBytes, readBody } from "../http-body.ts";
 import { authorize, closeServer, listenOn, replyText } from "../http-server.ts";
 import { argumentFromBody, replyBody } from "../typed-body.ts";
 
@@ -123,7 +123,8 @@ export class PlaygroundIngress {
     }
     const read = await readBody(req, this.#options.maxBodyBytes);
     if (!read.ok) {
-      replyText(res, 413, `message body is larger than the limit of ${this.#options.maxBodyBytes} bytes`);
+      // Names the limit and the flag that raises it: the sender cannot see Eddy's command line.
+      replyText(res, 413, `request body larger than ${formatBytes(this.#options.maxBodyBytes)} (--ingress-body-limit)`);
       return;
     }
     const argument = argumentFromBody(req.headers["content-type"], read.body);
