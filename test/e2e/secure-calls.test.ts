@@ -135,7 +135,7 @@ describe("secure calls to functions", { timeout: 60_000 }, () => {
     assert.equal(answer.status, 202, "never answered");
     await untilOutput(
       eddy,
-      /dead letter #\d+ for forged\/greeter\/b: .*HTTP 401: refused: the signature does not match/,
+      /dead letter \d+-\d+-\d+ for forged\/greeter\/b: .*HTTP 401: refused: the signature does not match/,
       15_000,
     );
   });
@@ -153,7 +153,7 @@ describe("secure calls to functions", { timeout: 60_000 }, () => {
     assert.equal(answer.status, 202);
     await untilOutput(
       eddy,
-      /dead letter #\d+ for nocert\/greeter\/d: POST https:\/\/localhost:\d+\/ .* failed/,
+      /dead letter \d+-\d+-\d+ for nocert\/greeter\/d: POST https:\/\/localhost:\d+\/.* failed/,
       15_000,
     );
   });
