@@ -235,7 +235,7 @@ ${playgroundYaml(["out"])}`;
   it("a body over the ingress limit is refused with 413 and the runtime keeps serving", async () => {
     const response = await send("good/echo/big", "x".repeat(5 * 1024 * 1024));
     assert.equal(response.status, 413);
-    assert.match(await response.text(), /larger than the limit of 4194304 bytes/);
+    assert.match(await response.text(), /larger than 4 MiB \(--ingress-body-limit\)/);
     assert.equal((await send("good/echo/after", "still here")).status, 200);
   });
 

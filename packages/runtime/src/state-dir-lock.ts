@@ -124,9 +124,16 @@ export async function takeStateDirLock(stateDir: string): Promise<LockTake> {
       // The lock alone must never keep the process alive.
       server.unref();
       const pidFile = join(stateDir, HOLDER_PID_FILE);
-      writeFileSync(`${pidFile}.${process.pid}`, String(process.pid));
-      renameSync(`${pidFile}.${process.pid}`, pidFile);
-      return { ok: true, lock: heldLock(server, path, pidFile) };
+      const lock = heldLock(server, path, pidFile);
+      try {
+        // Renamed into place: a reader never sees half a pid.
+        writeFileSync(`${pidFile}.${process.pid}`, String(process.pid));
+        renameSync(`${pidFile}.${process.pid}`, pidFile);
+      } catch (error) {
+        await lock.release();
+        return { ok: false, error: `cannot write ${pidFile}: ${(error as Error).message}` };
+      }
+      return { ok: true, lock };
     }
     if (failure.code !== "EADDRINUSE") {
       return { ok: false, error: `cannot lock ${stateDir} (socket ${path}): ${failure.message}` };
