@@ -71,11 +71,24 @@ describe("eddy dead-letters: one identifier per letter, unique in the state dire
 
     const json = await runEddyCommand(["dead-letters", "list", "--state-dir", stateDir, "--json"]);
     assert.equal(json.status, 0, json.stderr);
-    const entries = JSON.parse(json.stdout) as { id: string; partition: number; seq: number; target: { id: string } }[];
+    const entries = JSON.parse(json.stdout) as {
+      id: string;
+      partition: number;
+      seq: number;
+      target: { id: string };
+      invocations: { argument: { value: string } }[];
+    }[];
     assert.deepEqual(
       entries.map(({ id, partition, seq, target }) => [id, partition, seq, target.id]).sort(),
       letters.map((letter) => [idOf(letter), letter.partition, letter.seq, letter.target.id]).sort(),
     );
+    for (const { target, invocations } of entries) {
+      assert.equal(
+        invocations[0]?.argument.value,
+        Buffer.from(`to ${target.id}`).toString("base64"),
+        "bytes as base64",
+      );
+    }
   });
 
   it("replay <id> queues exactly the letter named", async () => {

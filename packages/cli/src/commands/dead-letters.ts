@@ -21,6 +21,12 @@ function toJson({ id, partition, letter }: ListedDeadLetter): unknown {
   return { id, partition, ...letter };
 }
 
+/** A JSON replacer writing bytes as base64. Reads the holder: a Buffer's toJSON runs before the replacer sees the value. */
+function bytesAsBase64(this: unknown, key: string, value: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[key];
+  return raw instanceof Uint8Array ? Buffer.from(raw).toString("base64") : value;
+}
+
 export async function deadLettersCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
@@ -33,11 +39,7 @@ export async function deadLettersCommand(args: string[]): Promise<void> {
     if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
     const letters = await listDeadLetters(stateDir);
     if (values.json === true) {
-      process.stdout.write(
-        `${JSON.stringify(letters.map(toJson), (_, value) =>
-          value instanceof Uint8Array ? Buffer.from(value).toString("base64") : value,
-        )}\n`,
-      );
+      process.stdout.write(`${JSON.stringify(letters.map(toJson), bytesAsBase64)}\n`);
     } else {
       for (const letter of letters) process.stdout.write(`${describe(letter)}\n`);
       process.stdout.write(`${letters.length} dead letter(s) in ${stateDir}\n`);

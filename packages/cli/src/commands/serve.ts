@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { type AnyStatefulFunction, createEndpoint, isStatefulFunction, serve } from "@eddy/sdk";
-import { UsageError } from "../usage.ts";
+import { CommandError, UsageError } from "../usage.ts";
 
 export function exportedFunctions(module: Record<string, unknown>): AnyStatefulFunction[] {
   const found = new Map<string, AnyStatefulFunction>();
@@ -43,7 +43,17 @@ export async function serveCommand(args: string[]): Promise<void> {
       `${modulePath} exports no stateful functions (define them with statefulFunction() and export them)`,
     );
   }
-  const server = await serve(createEndpoint(functions), { port, host: values.host ?? "127.0.0.1" });
+  const host = values.host ?? "127.0.0.1";
+  let server: Awaited<ReturnType<typeof serve>>;
+  try {
+    server = await serve(createEndpoint(functions), { port, host });
+  } catch (error) {
+    // The port is taken, or the address is not this machine's: the user's to change.
+    if ((error as NodeJS.ErrnoException).syscall === "listen") {
+      throw new CommandError(`${(error as Error).message} (--port and --host choose another)`);
+    }
+    throw error;
+  }
   process.stdout.write(`eddy: serving ${functions.map((fn) => fn.typename).join(", ")} at ${server.url}\n`);
 
   await new Promise<void>((done) => {

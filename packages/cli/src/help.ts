@@ -1,0 +1,147 @@
+// What `eddy --help` and `eddy <command> --help` print. The index lists each command in a
+// line or two; a command's own text is its synopsis, what it does and every option. Both
+// live here so that the index and the commands' texts are kept side by side.
+
+export const INDEX = `Usage: eddy <command> [options]
+
+Commands:
+  run <module.yaml>...                  the embedded runtime on StateFun module files
+  dev <functions.ts> --module <yaml>    the runtime with your TypeScript functions in-process
+  serve <functions.ts>                  serve your functions over HTTP (StateFun 3.x protocol)
+  send <namespace/type/id> <value>      send a message through a running Eddy's ingress
+  dead-letters list|replay              what the failure policy set aside, and putting it back
+  checkpoints list|verify|restore|create
+                                        checkpoints in blob storage (file, S3, GCS)
+  savepoint <NAME>                      take a named checkpoint that retention never deletes
+
+Run "eddy <command> --help" for a command's options.
+
+Options:
+  -h, --help     Show this help
+  -v, --version  Show the version
+`;
+
+const CHECKPOINT_FLAGS = `  --checkpoints URL         take incremental checkpoints of all state to blob storage:
+                            file:///dir, s3://bucket/prefix?endpoint=…, gs://bucket/prefix;
+                            started on an empty state directory, Eddy restores the newest
+                            one that verifies
+  --checkpoint-interval D   how often (default 10s; 0: only on demand)
+  --checkpoint-retain N     how many checkpoints to keep (default 3)
+  --ack-after-checkpoint    HTTP ingress answers only once a checkpoint holds the message
+                            (it survives the loss of the disk)`;
+
+const RUNTIME_FLAGS = `  --state-dir DIR           durable state (default ./eddy-state)
+  --host H                  ingress and egress listen on H (default 127.0.0.1)
+  --token-file F            ingress and egress answer only Authorization: Bearer <token>,
+                            the file's content (or EDDY_TOKEN)
+  --retention D             how long idempotency keys and request-reply answers are kept
+                            (default 24h)
+  --ingress-body-limit S    the largest HTTP ingress request body (default 4MiB, at most
+                            32MiB, what a function call carries); larger ones get 413`;
+
+const USAGES: Readonly<Record<string, string>> = {
+  run: `Usage: eddy run <module.yaml>... [options]
+
+Runs the embedded runtime on StateFun module files: durable state, exactly-once across
+crashes. An invalid module stops it with every error as file:line:column.
+
+Options:
+${RUNTIME_FLAGS}
+  --failure-policy P        when a function keeps failing: retry (default, forever with
+                            backoff), dead-letter (set the batch aside, see eddy
+                            dead-letters) or stop
+${CHECKPOINT_FLAGS}
+  -h, --help                show this help
+`,
+  dev: `Usage: eddy dev <functions.ts> --module <module.yaml> [options]
+
+The runtime with your TypeScript functions (Eddy SDK) in-process, no HTTP hop; saving the
+functions file reloads it.
+
+Options:
+  -m, --module F            a module file for the ingresses and egresses (repeatable)
+${RUNTIME_FLAGS}
+${CHECKPOINT_FLAGS}
+  -h, --help                show this help
+`,
+  serve: `Usage: eddy serve <functions.ts> [options]
+
+Serves the stateful functions a module exports over HTTP, speaking the StateFun 3.x
+protocol, until SIGINT or SIGTERM.
+
+Options:
+  -p, --port N              port (default 8000; 0: any free port)
+  --host H                  address to listen on (default 127.0.0.1)
+  -h, --help                show this help
+`,
+  send: `Usage: eddy send <namespace/type/id> <value> [options]
+
+Sends a message through a running Eddy's HTTP ingress. The value is a string, or with
+--type a value of type T (42, true, JSON).
+
+Options:
+  -t, --type T              the value's type (io.statefun.types/int, example/Request, …)
+  -w, --wait S              wait up to S seconds for the function's reply and print it
+  --idempotency-key K       deliver once however often this is sent with the same key
+  --ingress URL             the ingress (default http://127.0.0.1:8090/)
+  --token-file F            send Authorization: Bearer <the file's content> (or EDDY_TOKEN)
+  -h, --help                show this help
+`,
+  "dead-letters": `Usage: eddy dead-letters list [--state-dir DIR] [--json]
+       eddy dead-letters replay <id>... | --all [--state-dir DIR]
+
+list: what the failure policy set aside, oldest first (works while Eddy runs). Each dead
+letter has an id, <partition>-<epoch>-<count> such as 2-1-5, unique in the state directory.
+replay: queue the letters named (or --all) for delivery at Eddy's next start; Eddy must be
+stopped. Records an ingress could not route are listed but cannot be replayed.
+
+Options:
+  --state-dir DIR           the state directory (default ./eddy-state)
+  --json                    list as JSON: the stored records with their id and partition
+  --all                     replay every replayable letter
+  -h, --help                show this help
+`,
+  checkpoints: `Usage: eddy checkpoints list --checkpoints URL [--json]
+       eddy checkpoints verify [ID|NAME] --checkpoints URL
+       eddy checkpoints restore <ID|NAME> --checkpoints URL [--state-dir DIR]
+       eddy checkpoints create [--state-dir DIR] [--checkpoints URL]
+
+list: the checkpoints and savepoints a store holds. verify: that they would restore (every
+file's size and SHA-256). restore: one into an empty state directory. create: take a
+checkpoint now, through the Eddy running on DIR, or directly when none is.
+
+Options:
+  --checkpoints URL         the store: file:///dir, s3://bucket/prefix?endpoint=…,
+                            gs://bucket/prefix
+  --state-dir DIR           the state directory (default ./eddy-state)
+  --json                    list as JSON
+  -h, --help                show this help
+`,
+  savepoint: `Usage: eddy savepoint <NAME> [--state-dir DIR] [--checkpoints URL]
+
+Takes a named checkpoint (never deleted by retention) now, through the Eddy running on
+DIR, or directly when none is. Restore it with eddy checkpoints restore <NAME>.
+
+Options:
+  --checkpoints URL         the store (needed when no Eddy runs on DIR)
+  --state-dir DIR           the state directory (default ./eddy-state)
+  -h, --help                show this help
+`,
+};
+
+/** A command's own usage text, or undefined for a command that has none. */
+export function commandUsage(command: string): string | undefined {
+  return USAGES[command];
+}
+
+/**
+ * Whether `args` ask for help: -h or --help anywhere before a `--`. (Asked before the
+ * command parses them, so that help works whatever else is on the line.)
+ */
+export function asksForHelp(args: readonly string[]): boolean {
+  for (const arg of args) {
+    if (arg === "--") return false;
+    if (arg === "-h" || arg === "--help") return true;
+  }
+  return false;
+}
