@@ -358,8 +358,8 @@ async function startHolding(options: RuntimeOptions, lock: StateDirLock, prepare
     egress: connectors,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.retentionMs === undefined ? {} : { idempotencyRetentionMs: options.retentionMs }),
-    onDeadLetter: (letter: DeadLetter) =>
-      log(`eddy: dead letter #${letter.seq} for ${letter.target.typename}/${letter.target.id}: ${letter.reason}`),
+    onDeadLetter: (letter: DeadLetter, id: string) =>
+      log(`eddy: dead letter ${id} for ${letter.target.typename}/${letter.target.id}: ${letter.reason}`),
     onInvokeFailure: (target, reason) =>
       log(`eddy: ${target.typename}/${target.id}: ${reason} (failure policy: ${policy})`),
     onStop: (reason) => {
