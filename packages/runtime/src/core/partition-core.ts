@@ -110,6 +110,38 @@ function storedInvocation(envelope: Envelope): StoredInvocation {
   return caller === undefined ? { argument } : { caller, argument };
 }
 
+/**
+ * Work admitted but not finished, in bytes, shared by the partitions of a process: the
+ * messages in backlogs and in-flight batches, and the egress messages not yet settled.
+ * The engine holds its sources while it is at the budget (the memory budget), so what a
+ * backlog upstream holds stays upstream instead of in this process.
+ */
+export interface AdmittedTally {
+  bytes: number;
+}
+
+/**
+ * What one message costs in memory beyond its argument bytes while it waits or runs: its
+ * objects, its row in the overlay and the log, the request it travels in. An estimate
+ * (measured in bench/backlog), so the budget tracks memory for small messages too.
+ */
+export const MESSAGE_OVERHEAD_BYTES = 512;
+
+/** A message's weight against the memory budget. */
+export function invocationCost(invocation: StoredInvocation): number {
+  const caller = invocation.caller;
+  return (
+    argumentBytes(invocation) +
+    MESSAGE_OVERHEAD_BYTES +
+    (caller === undefined ? 0 : caller.typename.length + caller.id.length)
+  );
+}
+
+/** An egress message's weight against the memory budget, until its connector settles it. */
+export function outboxCost(entry: OutboxEntry): number {
+  return entry.value.value.length + entry.value.typename.length + entry.egress.length + MESSAGE_OVERHEAD_BYTES;
+}
+
 function argumentBytes(invocation: StoredInvocation): number {
   let bytes = invocation.argument.value.length + invocation.argument.typename.length;
   for (const header of invocation.headers ?? []) bytes += header.key.length + (header.value?.length ?? 0);
@@ -127,11 +159,13 @@ export class PartitionCore {
   /** Argument bytes in the `queued` copies of this partition's backlogs. */
   #queuedBytes = 0;
   #nextTimerAtMs: number | undefined;
+  readonly #admitted: AdmittedTally;
 
-  constructor(kv: KV, catalog: Catalog, effects: Effect[]) {
+  constructor(kv: KV, catalog: Catalog, effects: Effect[], admitted: AdmittedTally = { bytes: 0 }) {
     this.#kv = kv;
     this.#catalog = catalog;
     this.#effects = effects;
+    this.#admitted = admitted;
     // Each start takes a new epoch, written once (with the start's first commit), so
     // sequence numbers never repeat across restarts without a write per number: batch ids
     // and the keys of backlog rows, timers, outbox entries and dead letters. Epoch-major
@@ -158,13 +192,20 @@ export class PartitionCore {
    */
   recover(nowMs: number): void {
     invariant(this.#active.size === 0, "recover() on a partition that is already running");
-    for (const { value } of this.#kv.scan(keys.outboxAll()))
-      this.#effects.push({ kind: "egress", entry: value as OutboxEntry });
+    for (const { value } of this.#kv.scan(keys.outboxAll())) {
+      const entry = value as OutboxEntry;
+      this.#admitted.bytes += outboxCost(entry);
+      this.#effects.push({ kind: "egress", entry });
+    }
     for (const { value } of this.#kv.scan(keys.inflightAll())) {
       const batch = value as InflightBatch;
       const key = addressKey(batch.target);
+      for (const invocation of batch.invocations) this.#admitted.bytes += invocationCost(invocation);
       let backlogCount = 0;
-      for (const _ of this.#kv.scan(keys.backlogOf(key))) backlogCount++;
+      for (const { value: waiting } of this.#kv.scan(keys.backlogOf(key))) {
+        backlogCount++;
+        this.#admitted.bytes += invocationCost(waiting as StoredInvocation);
+      }
       const settings = this.#catalog.functionSettings(batch.target.typename);
       const blocked = settings !== undefined && settings.backlogLimit > 0 && backlogCount >= settings.backlogLimit;
       // The backlog stays in the store; `queued` starts again once it has drained.
@@ -202,6 +243,7 @@ export class PartitionCore {
             source: letter.target,
           };
           this.#kv.insert(keys.outbox(entry.seq), entry);
+          this.#admitted.bytes += outboxCost(entry);
           this.#effects.push({ kind: "egress", entry });
         } else {
           this.deliver(
@@ -329,6 +371,7 @@ export class PartitionCore {
     }
     const key = addressKey(envelope.target);
     const active = this.#active.get(key);
+    this.#admitted.bytes += invocationCost(invocation);
     if (active === undefined) {
       this.#startBatch(envelope.target, [invocation], nowMs);
       return;
@@ -397,6 +440,9 @@ export class PartitionCore {
 
   /** The egress connector has the message safely: forget it. */
   egressDelivered(seq: number): void {
+    const entry = this.#kv.get(keys.outbox(seq)) as OutboxEntry | undefined;
+    if (entry === undefined) return;
+    this.#admitted.bytes -= outboxCost(entry);
     this.#kv.delete(keys.outbox(seq));
   }
 
@@ -409,6 +455,7 @@ export class PartitionCore {
   egressRejected(seq: number, reason: string, nowMs: number): void {
     const entry = this.#kv.get(keys.outbox(seq)) as OutboxEntry | undefined;
     if (entry === undefined) return;
+    this.#admitted.bytes -= outboxCost(entry);
     this.#kv.delete(keys.outbox(seq));
     this.#deadLetter(
       entry.source,
@@ -466,6 +513,7 @@ export class PartitionCore {
 
   /** Ends the in-flight batch: the next one is taken from the backlog, or the address goes idle. */
   #finishBatch(active: ActiveAddress, nowMs: number): void {
+    for (const invocation of active.batch.invocations) this.#admitted.bytes -= invocationCost(invocation);
     const key = active.key;
     if (active.backlogCount === 0) {
       this.#kv.delete(keys.inflight(key));
@@ -725,6 +773,7 @@ export class PartitionCore {
       }
       const entry: OutboxEntry = { seq: this.#nextSeq(), egress: id, value, source: self };
       this.#kv.insert(keys.outbox(entry.seq), entry);
+      this.#admitted.bytes += outboxCost(entry);
       this.#effects.push({ kind: "egress", entry });
     }
     for (const mutation of result.stateMutations) {

@@ -23,7 +23,7 @@ import { type Address, addressKey, replyAddress } from "./address.ts";
 import type { Effect } from "./effects.ts";
 import type { Key, KV } from "./kv.ts";
 import { OverlayKV, type OverlayOptions, type PendingTally, type PendingWrite } from "./overlay-kv.ts";
-import { type Catalog, PartitionCore } from "./partition-core.ts";
+import { type AdmittedTally, type Catalog, PartitionCore } from "./partition-core.ts";
 import { partitionOf } from "./partitioning.ts";
 import { type DeadLetter, deadLetterId, type Envelope, keys, type RequestRecord, requestTime } from "./records.ts";
 
@@ -77,6 +77,7 @@ export class PartitionSet {
   readonly #overlays: OverlayKV[];
   readonly #connectorOverlay: OverlayKV;
   readonly #pendingTally: PendingTally = { count: 0 };
+  readonly #admitted: AdmittedTally = { bytes: 0 };
   readonly #cores: PartitionCore[];
   /** Effects produced since the last commit, in order. */
   #effects: Effect[] = [];
@@ -101,7 +102,7 @@ export class PartitionSet {
       (_, partition) =>
         new OverlayKV(store, { ...overlayOptions, pendingTally, basePrefix: partitionPrefix(partition) }),
     );
-    this.#cores = this.#overlays.map((overlay) => new PartitionCore(overlay, catalog, this.#effects));
+    this.#cores = this.#overlays.map((overlay) => new PartitionCore(overlay, catalog, this.#effects, this.#admitted));
   }
 
   /**
@@ -115,6 +116,11 @@ export class PartitionSet {
   /** Writes waiting for the next commit. */
   get pendingWrites(): number {
     return this.#pendingTally.count;
+  }
+
+  /** Work admitted and not finished, in bytes (see AdmittedTally): what the memory budget bounds. */
+  get admittedBytes(): number {
+    return this.#admitted.bytes;
   }
 
   /** Effects waiting for the next commit. */

@@ -9,7 +9,7 @@ import type { FromFunction, ToFunction, TypedValue } from "@eddy/protocol";
 import { type Address, addressKey, formatAddress } from "../core/address.ts";
 import type { KV } from "../core/kv.ts";
 import type { PendingWrite } from "../core/overlay-kv.ts";
-import type { Catalog } from "../core/partition-core.ts";
+import { type Catalog, invocationCost } from "../core/partition-core.ts";
 import { type InvokeEffect, PartitionSet, type RejectedRecord, type ReleasedEffect } from "../core/partition-set.ts";
 import { type DeadLetter, type Envelope, makeRequestId, type OutboxEntry } from "../core/records.ts";
 
@@ -72,6 +72,16 @@ export interface EngineOptions {
    * applied at once (they finish work already admitted, and their rows mostly cancel out).
    */
   readonly maxPendingWrites?: number;
+  /**
+   * The memory budget: most bytes of work admitted and not finished (messages waiting or
+   * running, egress messages not yet settled; see AdmittedTally), default 256 MiB. At the
+   * budget every source waits: the Kafka and Kinesis ingresses stop reading (the rest stays
+   * where it is durable already, upstream), the HTTP ingress holds requests. Function replies
+   * are still applied, so the work drains; messages they send are admitted whatever the
+   * budget (they cannot wait), so the budget bounds what comes in from outside. A single
+   * message larger than the budget is admitted alone.
+   */
+  readonly memoryBudgetBytes?: number;
   /** A letter was set aside; `id` names it to users (unique in the state directory, see deadLetterId). */
   readonly onDeadLetter?: (letter: DeadLetter, id: string) => void;
   /** How long an ingress idempotency key, and a request's reply, are remembered; default 24 h. */
@@ -89,13 +99,35 @@ export type AcceptResult =
    * (for a duplicate: the first acceptance's, if that one asked for a reply).
    */
   | { readonly ok: true; readonly duplicate: boolean; readonly requestId?: string }
-  | { readonly ok: false; readonly code: "unknown-function" | "stopping"; readonly message: string };
+  | { readonly ok: false; readonly code: "unknown-function" | "stopping"; readonly message: string }
+  /** The message waited `holdMs` (AcceptOptions) and was still not admitted: nothing was taken. */
+  | { readonly ok: false; readonly code: "overloaded"; readonly message: string };
+
+/** What the memory budget holds now (for reports and the benchmark). */
+export interface AdmissionReport {
+  readonly budgetBytes: number;
+  readonly admittedBytes: number;
+  /** The most admitted at once since the start. */
+  readonly admittedBytesMax: number;
+  /** Sources waiting for room. */
+  readonly waiting: number;
+}
 
 export interface AcceptOptions {
   /** Deliver at most once per key and target within the retention (see EngineOptions.idempotencyRetentionMs). */
   readonly idempotencyKey?: string;
   /** The message's caller is a reply address: the first message sent to it is the request's answer. */
   readonly expectReply?: boolean;
+  /** Give up (code "overloaded") after waiting this long for room; default: wait as long as it takes. */
+  readonly holdMs?: number;
+}
+
+export const MEMORY_BUDGET_BYTES_DEFAULT = 256 * 1024 * 1024;
+
+/** A source waiting for room under the memory budget, with what it brings. */
+interface BudgetWaiter {
+  readonly costBytes: number;
+  readonly resume: () => void;
 }
 
 /** A request's reply as far as it is durable. */
@@ -117,6 +149,10 @@ export class Engine {
   readonly #clock: () => number;
   readonly #commitIntervalMs: number;
   readonly #maxPendingWrites: number;
+  readonly #memoryBudgetBytes: number;
+  #admittedBytesMax = 0;
+  /** Sources waiting for the admitted work to go under the memory budget, in the order they came. */
+  #budgetWaiters: BudgetWaiter[] = [];
   /** Sources waiting for the pending writes to go under their bound. */
   #roomWaiters: (() => void)[] = [];
   readonly #options: EngineOptions;
@@ -145,6 +181,7 @@ export class Engine {
     this.#clock = options.clock ?? Date.now;
     this.#commitIntervalMs = options.commitIntervalMs ?? 0;
     this.#maxPendingWrites = options.maxPendingWrites ?? 2048;
+    this.#memoryBudgetBytes = options.memoryBudgetBytes ?? MEMORY_BUDGET_BYTES_DEFAULT;
     for (const connector of options.egress ?? []) for (const id of connector.egressIds) this.#egress.set(id, connector);
     this.#partitions = new PartitionSet(options.store, options.catalog, options.partitionCount, {
       invoke: (effect) => this.#invoke(effect),
@@ -154,6 +191,15 @@ export class Engine {
 
   get invocationsInFlight(): number {
     return this.#invocationsInFlight;
+  }
+
+  get admission(): AdmissionReport {
+    return {
+      budgetBytes: this.#memoryBudgetBytes,
+      admittedBytes: this.#partitions.admittedBytes,
+      admittedBytesMax: Math.max(this.#admittedBytesMax, this.#partitions.admittedBytes),
+      waiting: this.#budgetWaiters.length,
+    };
   }
 
   /** Re-issues what was in flight at the last stop and starts committing. */
@@ -186,7 +232,7 @@ export class Engine {
         message: `unknown function type ${envelope.target.typename}: no endpoint in the module serves it`,
       };
     }
-    const admitted = await this.#admit([addressKey(envelope.target)], () =>
+    const admitted = await this.#admit([addressKey(envelope.target)], invocationCost(envelope), options.holdMs, () =>
       this.#partitions.accept(
         envelope,
         {
@@ -196,7 +242,14 @@ export class Engine {
         this.#clock(),
       ),
     );
-    if (admitted === undefined) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    if (admitted === "stopping") return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    if (admitted === "overloaded") {
+      return {
+        ok: false,
+        code: "overloaded",
+        message: `no room for the message within ${options.holdMs} ms (the memory budget or ${formatAddress(envelope.target)}'s backlog is full)`,
+      };
+    }
     const accepted = admitted.entered;
     // A duplicate also waits: the first delivery may still be in the commit pipeline.
     await new Promise<void>((durable) => {
@@ -236,14 +289,19 @@ export class Engine {
       };
     }
     const targets = [...new Set(envelopes.map((envelope) => addressKey(envelope.target)))];
+    let costBytes = 0;
+    for (const envelope of envelopes) costBytes += invocationCost(envelope);
     // All in one event turn: the messages and the position join the same commit.
-    const admitted = await this.#admit(targets, () => {
+    const admitted = await this.#admit(targets, costBytes, undefined, () => {
       const now = this.#clock();
       for (const envelope of envelopes) this.#partitions.accept(envelope, {}, now);
       for (const letter of rejected) this.#partitions.rejectFromIngress(letter, now);
       record(this.#partitions.transaction);
     });
-    if (admitted === undefined) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    // Without holdMs a source waits as long as it takes: only stopping ends the wait.
+    if (admitted === "stopping" || admitted === "overloaded") {
+      return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    }
     await new Promise<void>((durable) => {
       this.#acks.push(durable);
       this.#scheduleCommit();
@@ -253,22 +311,84 @@ export class Engine {
 
   /**
    * Backpressure for a source: waits while any of the targets' backlogs, or the pending
-   * writes, are at their limit, then runs `enter` in the same event turn as the last check,
-   * so sources released together check again one after another and a burst of them cannot
-   * overrun either limit. Undefined when the engine began stopping meanwhile.
+   * writes, or the memory budget are at their limit, then runs `enter` in the same event
+   * turn as the last check, so sources released together check again one after another and
+   * a burst of them cannot overrun any limit. `costBytes` is what the source brings against
+   * the budget; with nothing admitted it enters whatever its size, so a message larger than
+   * the budget still goes (alone). "overloaded" once `holdMs` passed without room.
    */
-  async #admit<T>(targets: readonly string[], enter: () => T): Promise<{ readonly entered: T } | undefined> {
+  async #admit<T>(
+    targets: readonly string[],
+    costBytes: number,
+    holdMs: number | undefined,
+    enter: () => T,
+  ): Promise<{ readonly entered: T } | "stopping" | "overloaded"> {
+    const deadline = holdMs === undefined ? undefined : performance.now() + holdMs;
     for (;;) {
       const blocked = targets.map((key) => this.#blocked.get(key)).find((waiters) => waiters !== undefined);
-      if (blocked !== undefined) await new Promise<void>((resume) => blocked.push(resume));
+      let waited: boolean;
+      if (blocked !== undefined) waited = await this.#wait(blocked, (resume) => resume, deadline);
       else if (this.#partitions.pendingWrites >= this.#maxPendingWrites) {
-        await new Promise<void>((room) => {
-          this.#roomWaiters.push(room);
-          this.#scheduleCommit();
-        });
-      } else return { entered: enter() };
-      if (this.#stopping) return undefined;
+        this.#scheduleCommit();
+        waited = await this.#wait(this.#roomWaiters, (resume) => resume, deadline);
+      } else if (!this.#fits(costBytes)) {
+        waited = await this.#wait(this.#budgetWaiters, (resume) => ({ costBytes, resume }), deadline);
+      } else {
+        const entered = enter();
+        const admitted = this.#partitions.admittedBytes;
+        if (admitted > this.#admittedBytesMax) this.#admittedBytesMax = admitted;
+        return { entered };
+      }
+      if (this.#stopping) return "stopping";
+      if (!waited) return "overloaded";
     }
+  }
+
+  /** Whether `costBytes` more fits the memory budget (anything fits when nothing is admitted). */
+  #fits(costBytes: number): boolean {
+    const admitted = this.#partitions.admittedBytes;
+    return admitted <= 0 || admitted + costBytes <= this.#memoryBudgetBytes;
+  }
+
+  /**
+   * Queues a waiter on `queue` until it is resumed (true) or `deadline` passes (false, and
+   * it leaves the queue).
+   */
+  #wait<W>(queue: W[], waiter: (resume: () => void) => W, deadline: number | undefined): Promise<boolean> {
+    return new Promise<boolean>((settle) => {
+      let timer: NodeJS.Timeout | undefined;
+      const entry = waiter(() => {
+        if (timer !== undefined) clearTimeout(timer);
+        settle(true);
+      });
+      queue.push(entry);
+      if (deadline === undefined) return;
+      timer = setTimeout(
+        () => {
+          const index = queue.indexOf(entry);
+          if (index >= 0) queue.splice(index, 1);
+          settle(false);
+        },
+        Math.max(0, deadline - performance.now()),
+      );
+    });
+  }
+
+  /**
+   * Work finished: sources waiting for the budget go, in order, as many as now fit (each
+   * checks again as it enters, so the budget holds even if routing admitted more meanwhile).
+   */
+  #wakeBudgetWaiters(): void {
+    if (this.#budgetWaiters.length === 0 || this.#stopping) return;
+    let admitted = this.#partitions.admittedBytes;
+    let going = 0;
+    for (const waiter of this.#budgetWaiters) {
+      if (admitted > 0 && admitted + waiter.costBytes > this.#memoryBudgetBytes) break;
+      admitted += waiter.costBytes;
+      going++;
+    }
+    if (going === 0) return;
+    for (const waiter of this.#budgetWaiters.splice(0, going)) waiter.resume();
   }
 
   /** A request's reply, if it is durable. */
@@ -319,6 +439,8 @@ export class Engine {
     this.#stopping = true;
     // Waiting sources learn that the runtime is stopping.
     for (const waiting of [this.#roomWaiters, ...this.#blocked.values()]) for (const resume of waiting) resume();
+    for (const waiter of this.#budgetWaiters) waiter.resume();
+    this.#budgetWaiters = [];
     this.#roomWaiters = [];
     this.#blocked.clear();
     for (const waiters of this.#replyWaiters.values())
@@ -400,10 +522,12 @@ export class Engine {
         connector.deliver(effect.entry, this.#partitions.transaction, {
           delivered: () => {
             this.#partitions.egressDelivered(source, seq);
+            this.#wakeBudgetWaiters();
             this.#scheduleCommit();
           },
           rejected: (reason) => {
             this.#partitions.egressRejected(source, seq, reason, this.#clock());
+            this.#wakeBudgetWaiters();
             this.#scheduleCommit();
           },
         });
@@ -483,6 +607,7 @@ export class Engine {
       this.#options.onInvokeFailure?.(effect.target, outcome.reason);
       this.#partitions.fail(effect.target, effect.batchId, outcome.reason, this.#clock());
     }
+    this.#wakeBudgetWaiters();
     this.#scheduleCommit();
   }
 

@@ -5,10 +5,15 @@ import type { FromFunction, Init, ToFunction } from "@eddy/protocol";
 import { type Address, addressKey, type FunctionTypename } from "../../src/core/address.ts";
 import { MemoryKV } from "../../src/core/kv.ts";
 import { applyWrites } from "../../src/core/overlay-kv.ts";
-import type { Catalog, FunctionSettings } from "../../src/core/partition-core.ts";
+import {
+  type Catalog,
+  type FunctionSettings,
+  invocationCost,
+  outboxCost,
+} from "../../src/core/partition-core.ts";
 import { PartitionSet } from "../../src/core/partition-set.ts";
 import { partitionOf } from "../../src/core/partitioning.ts";
-import type { StoredState } from "../../src/core/records.ts";
+import type { InflightBatch, OutboxEntry, StoredInvocation, StoredState } from "../../src/core/records.ts";
 import { keys, makeRequestId } from "../../src/core/records.ts";
 import {
   commandsValue,
@@ -93,6 +98,8 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
     applyWrites(durable, writes);
     set.committed();
     commits++;
+    // Here the store holds everything the partitions know: the budget's count must match it.
+    checkAdmittedBytes();
     acked = emitted;
     for (const effect of effects) {
       switch (effect.kind) {
@@ -124,6 +131,27 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
     }
     checkNeverOverCounted();
     checkSink();
+  }
+
+  /**
+   * The memory budget's count of admitted work equals what the store holds as unfinished:
+   * in-flight batches, backlog rows, unsettled egress messages. A count that drifts would
+   * leave sources waiting forever (too high) or overrun the budget (too low).
+   */
+  function checkAdmittedBytes(): void {
+    let expected = 0;
+    for (let partition = 0; partition < options.partitions; partition++) {
+      for (const { value } of durable.scan(["p", partition, ...keys.inflightAll()])) {
+        for (const invocation of (value as InflightBatch).invocations) expected += invocationCost(invocation);
+      }
+      for (const { value } of durable.scan(["p", partition, "backlog"])) {
+        expected += invocationCost(value as StoredInvocation);
+      }
+      for (const { value } of durable.scan(["p", partition, ...keys.outboxAll()])) {
+        expected += outboxCost(value as OutboxEntry);
+      }
+    }
+    if (set.admittedBytes !== expected) fail(`admitted bytes counted ${set.admittedBytes}, the store holds ${expected}`);
   }
 
   /** Every egress id at most once in the durable sink, and never one from a cancelled message. */
@@ -200,6 +228,7 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
     sinkSeq = [...durable.scan(["sink"])].length;
     emitted = acked; // the source rewinds to what was acknowledged
     set.recover(nowMs);
+    checkAdmittedBytes();
   }
 
   // The chaotic phase: every step picks an action at random.
@@ -249,6 +278,7 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
     }
     if (network.length === 0 && set.pendingWrites === 0 && set.heldEffects === 0 && set.activeAddresses === 0) break;
   }
+  if (set.admittedBytes !== 0) fail(`${set.admittedBytes} admitted bytes left after everything finished`);
 
   const finalCounts = counts();
   const expected = workload.expectedAfter[workload.commands.length] as readonly number[];
