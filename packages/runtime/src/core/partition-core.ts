@@ -118,6 +118,8 @@ function storedInvocation(envelope: Envelope): StoredInvocation {
  */
 export interface AdmittedTally {
   bytes: number;
+  /** The most `bytes` has been. */
+  bytesMax: number;
 }
 
 /**
@@ -161,7 +163,7 @@ export class PartitionCore {
   #nextTimerAtMs: number | undefined;
   readonly #admitted: AdmittedTally;
 
-  constructor(kv: KV, catalog: Catalog, effects: Effect[], admitted: AdmittedTally = { bytes: 0 }) {
+  constructor(kv: KV, catalog: Catalog, effects: Effect[], admitted: AdmittedTally = { bytes: 0, bytesMax: 0 }) {
     this.#kv = kv;
     this.#catalog = catalog;
     this.#effects = effects;
@@ -194,17 +196,17 @@ export class PartitionCore {
     invariant(this.#active.size === 0, "recover() on a partition that is already running");
     for (const { value } of this.#kv.scan(keys.outboxAll())) {
       const entry = value as OutboxEntry;
-      this.#admitted.bytes += outboxCost(entry);
+      this.#admit(outboxCost(entry));
       this.#effects.push({ kind: "egress", entry });
     }
     for (const { value } of this.#kv.scan(keys.inflightAll())) {
       const batch = value as InflightBatch;
       const key = addressKey(batch.target);
-      for (const invocation of batch.invocations) this.#admitted.bytes += invocationCost(invocation);
+      for (const invocation of batch.invocations) this.#admit(invocationCost(invocation));
       let backlogCount = 0;
       for (const { value: waiting } of this.#kv.scan(keys.backlogOf(key))) {
         backlogCount++;
-        this.#admitted.bytes += invocationCost(waiting as StoredInvocation);
+        this.#admit(invocationCost(waiting as StoredInvocation));
       }
       const settings = this.#catalog.functionSettings(batch.target.typename);
       const blocked = settings !== undefined && settings.backlogLimit > 0 && backlogCount >= settings.backlogLimit;
@@ -243,7 +245,7 @@ export class PartitionCore {
             source: letter.target,
           };
           this.#kv.insert(keys.outbox(entry.seq), entry);
-          this.#admitted.bytes += outboxCost(entry);
+          this.#admit(outboxCost(entry));
           this.#effects.push({ kind: "egress", entry });
         } else {
           this.deliver(
@@ -371,7 +373,7 @@ export class PartitionCore {
     }
     const key = addressKey(envelope.target);
     const active = this.#active.get(key);
-    this.#admitted.bytes += invocationCost(invocation);
+    this.#admit(invocationCost(invocation));
     if (active === undefined) {
       this.#startBatch(envelope.target, [invocation], nowMs);
       return;
@@ -415,6 +417,9 @@ export class PartitionCore {
       this.fail(target, batchId, `invalid reply from the function: ${problem}`, nowMs);
       return;
     }
+    // Released before the reply's own messages are admitted: a reply that sends on what it
+    // received (one in, one out) does not count both at once.
+    this.#releaseBatch(active.batch);
     if (result !== null) this.#apply(target, result, nowMs);
     this.#finishBatch(active, nowMs);
   }
@@ -429,6 +434,7 @@ export class PartitionCore {
         this.#replaceBatch(active, { ...active.batch, failedAttempts: active.batch.failedAttempts + 1 }, nowMs);
         return;
       case "dead-letter":
+        this.#releaseBatch(active.batch);
         this.#deadLetter(target, active.batch.invocations, reason, nowMs);
         this.#finishBatch(active, nowMs);
         return;
@@ -511,9 +517,20 @@ export class PartitionCore {
     this.#invoke(batch, nowMs);
   }
 
+  /** Counts work in against the memory budget. */
+  #admit(bytes: number): void {
+    const admitted = this.#admitted;
+    admitted.bytes += bytes;
+    if (admitted.bytes > admitted.bytesMax) admitted.bytesMax = admitted.bytes;
+  }
+
+  /** The batch's messages are finished: they leave the memory budget. */
+  #releaseBatch(batch: InflightBatch): void {
+    for (const invocation of batch.invocations) this.#admitted.bytes -= invocationCost(invocation);
+  }
+
   /** Ends the in-flight batch: the next one is taken from the backlog, or the address goes idle. */
   #finishBatch(active: ActiveAddress, nowMs: number): void {
-    for (const invocation of active.batch.invocations) this.#admitted.bytes -= invocationCost(invocation);
     const key = active.key;
     if (active.backlogCount === 0) {
       this.#kv.delete(keys.inflight(key));
@@ -773,7 +790,7 @@ export class PartitionCore {
       }
       const entry: OutboxEntry = { seq: this.#nextSeq(), egress: id, value, source: self };
       this.#kv.insert(keys.outbox(entry.seq), entry);
-      this.#admitted.bytes += outboxCost(entry);
+      this.#admit(outboxCost(entry));
       this.#effects.push({ kind: "egress", entry });
     }
     for (const mutation of result.stateMutations) {

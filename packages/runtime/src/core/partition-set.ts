@@ -77,7 +77,7 @@ export class PartitionSet {
   readonly #overlays: OverlayKV[];
   readonly #connectorOverlay: OverlayKV;
   readonly #pendingTally: PendingTally = { count: 0 };
-  readonly #admitted: AdmittedTally = { bytes: 0 };
+  readonly #admitted: AdmittedTally = { bytes: 0, bytesMax: 0 };
   readonly #cores: PartitionCore[];
   /** Effects produced since the last commit, in order. */
   #effects: Effect[] = [];
@@ -121,6 +121,11 @@ export class PartitionSet {
   /** Work admitted and not finished, in bytes (see AdmittedTally): what the memory budget bounds. */
   get admittedBytes(): number {
     return this.#admitted.bytes;
+  }
+
+  /** The most `admittedBytes` has been since the start. */
+  get admittedBytesMax(): number {
+    return this.#admitted.bytesMax;
   }
 
   /** Effects waiting for the next commit. */

@@ -150,7 +150,6 @@ export class Engine {
   readonly #commitIntervalMs: number;
   readonly #maxPendingWrites: number;
   readonly #memoryBudgetBytes: number;
-  #admittedBytesMax = 0;
   /** Sources waiting for the admitted work to go under the memory budget, in the order they came. */
   #budgetWaiters: BudgetWaiter[] = [];
   /** Sources waiting for the pending writes to go under their bound. */
@@ -197,7 +196,7 @@ export class Engine {
     return {
       budgetBytes: this.#memoryBudgetBytes,
       admittedBytes: this.#partitions.admittedBytes,
-      admittedBytesMax: Math.max(this.#admittedBytesMax, this.#partitions.admittedBytes),
+      admittedBytesMax: this.#partitions.admittedBytesMax,
       waiting: this.#budgetWaiters.length,
     };
   }
@@ -334,10 +333,7 @@ export class Engine {
       } else if (!this.#fits(costBytes)) {
         waited = await this.#wait(this.#budgetWaiters, (resume) => ({ costBytes, resume }), deadline);
       } else {
-        const entered = enter();
-        const admitted = this.#partitions.admittedBytes;
-        if (admitted > this.#admittedBytesMax) this.#admittedBytesMax = admitted;
-        return { entered };
+        return { entered: enter() };
       }
       if (this.#stopping) return "stopping";
       if (!waited) return "overloaded";
