@@ -1,6 +1,7 @@
 // A running Eddy's control socket: a Unix socket in the state directory (eddy.sock, only
 // its owner can connect), so the CLI can ask the process that holds the state to act on
-// it: take a checkpoint or a savepoint now. HTTP over the socket, JSON replies.
+// it: take a checkpoint or a savepoint now; and a benchmark can ask it how much memory it
+// holds (POST /memory). HTTP over the socket, JSON replies.
 import { chmodSync, rmSync } from "node:fs";
 import { createServer, request } from "node:http";
 import { join } from "node:path";
@@ -8,6 +9,35 @@ import { join } from "node:path";
 export const CONTROL_SOCKET = "eddy.sock";
 
 export type ControlHandler = (path: string) => Promise<{ readonly status: number; readonly body: unknown }>;
+
+/** Work admitted into the engine but not yet finished, against its budget (bytes). */
+export interface AdmissionUsage {
+  readonly budgetBytes: number;
+  readonly admittedBytes: number;
+  readonly admittedBytesMax: number;
+}
+
+/** The reply to POST /memory: the process's memory (process.memoryUsage()), and the admission budget if there is one. */
+export interface MemoryReport {
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  readonly heapTotalBytes: number;
+  readonly externalBytes: number;
+  readonly arrayBuffersBytes: number;
+  readonly admission?: AdmissionUsage;
+}
+
+export function memoryReport(admission: AdmissionUsage | undefined): MemoryReport {
+  const usage = process.memoryUsage();
+  return {
+    rssBytes: usage.rss,
+    heapUsedBytes: usage.heapUsed,
+    heapTotalBytes: usage.heapTotal,
+    externalBytes: usage.external,
+    arrayBuffersBytes: usage.arrayBuffers,
+    ...(admission === undefined ? {} : { admission }),
+  };
+}
 
 export interface ControlSocket {
   close(): Promise<void>;

@@ -24,11 +24,17 @@ import {
   type PlaygroundEgressConfig,
   type PlaygroundIngressConfig,
 } from "./config/types.ts";
-import { type ControlSocket, listenControlSocket } from "./control-socket.ts";
+import { type ControlSocket, listenControlSocket, memoryReport } from "./control-socket.ts";
 import type { Address, FunctionTypename } from "./core/address.ts";
 import type { Catalog, FailurePolicy, FunctionSettings } from "./core/partition-core.ts";
 import type { DeadLetter } from "./core/records.ts";
-import { type EgressConnector, Engine, type InvokeOutcome, type Invoker } from "./engine/engine.ts";
+import {
+  type AdmissionReport,
+  type EgressConnector,
+  Engine,
+  type InvokeOutcome,
+  type Invoker,
+} from "./engine/engine.ts";
 import { type HttpFunctionEndpoint, HttpInvoker } from "./invoker/http-invoker.ts";
 import { InProcessInvoker } from "./invoker/in-process-invoker.ts";
 import { KafkaEgress, type KafkaEgressSettings, kafkaEgressSettings } from "./io/kafka/egress.ts";
@@ -64,6 +70,10 @@ export interface RuntimeOptions {
   readonly portOverride?: number;
   /** The largest HTTP ingress request body; default 4 MiB, at most 32 MiB (INGRESS_BODY_BYTES_LIMIT_MAX). */
   readonly ingressBodyBytesLimit?: number;
+  /** Most bytes of work admitted and not finished (EngineOptions.memoryBudgetBytes); default 256 MiB. */
+  readonly memoryBudgetBytes?: number;
+  /** How long the HTTP ingress holds a request that finds no room before it answers 503; default 10 s. */
+  readonly ingressHoldMs?: number;
   readonly log?: (line: string) => void;
   /** A function failed under the stop policy. */
   readonly onStop?: (reason: string) => void;
@@ -99,6 +109,8 @@ export interface RunningRuntime {
   checkpoint(request?: CheckpointRequest): Promise<WrittenCheckpoint | undefined>;
   /** The `clock` option jumped: delayed messages now due are sent. */
   clockMoved(): void;
+  /** The memory budget and how much of it is in use. */
+  admission(): AdmissionReport;
   stop(): Promise<void>;
 }
 
@@ -358,6 +370,7 @@ async function startHolding(options: RuntimeOptions, lock: StateDirLock, prepare
     egress: connectors,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.retentionMs === undefined ? {} : { idempotencyRetentionMs: options.retentionMs }),
+    ...(options.memoryBudgetBytes === undefined ? {} : { memoryBudgetBytes: options.memoryBudgetBytes }),
     onDeadLetter: (letter: DeadLetter, id: string) =>
       log(`eddy: dead letter ${id} for ${letter.target.typename}/${letter.target.id}: ${letter.reason}`),
     onInvokeFailure: (target, reason) =>
@@ -400,6 +413,7 @@ async function startHolding(options: RuntimeOptions, lock: StateDirLock, prepare
         port: options.portOverride ?? ingress.port,
         host,
         maxBodyBytes: prepared.ingressBodyBytesLimit,
+        ...(options.ingressHoldMs === undefined ? {} : { holdMs: options.ingressHoldMs }),
         ...(options.token === undefined ? {} : { token: options.token }),
         ...(checkpointed === undefined ? {} : { checkpointed }),
       }),
@@ -469,6 +483,7 @@ async function startHolding(options: RuntimeOptions, lock: StateDirLock, prepare
       return checkpointer.checkpoint(request);
     },
     clockMoved: () => engine.clockMoved(),
+    admission: () => engine.admission,
     stop,
   };
 }
@@ -593,6 +608,8 @@ async function controlRequest(checkpointer: Checkpointer, path: string): Promise
     if (written !== undefined) return { status: 200, body: summary(written) };
     return { status: 200, body: { unchanged: true, id: checkpointer.latest?.id, seq: checkpointer.latest?.seq } };
   }
+  // For bench/backlog. The admission budget's usage joins the reply once the engine has one.
+  if (path === "/memory") return { status: 200, body: memoryReport(undefined) };
   const savepoint = /^\/savepoints\/([^/]+)$/.exec(path);
   if (savepoint !== null) {
     try {

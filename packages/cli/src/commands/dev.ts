@@ -7,6 +7,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { startRuntime } from "@eddy/runtime";
 import { type AnyStatefulFunction, createEndpoint } from "@eddy/sdk";
+import { ADMISSION_OPTIONS, admissionFlags } from "../admission-flags.ts";
 import { parseIngressBodyLimit } from "../body-limit.ts";
 import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
 import { parseRetention } from "../retention.ts";
@@ -31,6 +32,7 @@ export async function devCommand(args: string[]): Promise<void> {
       "token-file": { type: "string" },
       retention: { type: "string" },
       "ingress-body-limit": { type: "string" },
+      ...ADMISSION_OPTIONS,
       ...CHECKPOINT_OPTIONS,
     },
   });
@@ -43,6 +45,7 @@ export async function devCommand(args: string[]): Promise<void> {
   const token = readToken(values["token-file"]);
   const retentionMs = parseRetention(values.retention);
   const ingressBodyBytesLimit = parseIngressBodyLimit(values["ingress-body-limit"]);
+  const admission = admissionFlags(values);
   const checkpoints = checkpointSettings(values);
   const functions = await importFunctions(functionsPath, 0);
   if (functions.length === 0) throw new UsageError(`${functionsPath} exports no stateful functions`);
@@ -57,6 +60,7 @@ export async function devCommand(args: string[]): Promise<void> {
     ...(token === undefined ? {} : { token }),
     ...(retentionMs === undefined ? {} : { retentionMs }),
     ...(ingressBodyBytesLimit === undefined ? {} : { ingressBodyBytesLimit }),
+    ...admission,
     ...(checkpoints === undefined ? {} : { checkpoints }),
   });
   // Before the line that says it runs: whoever reads that line may signal at once.

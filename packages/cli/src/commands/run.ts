@@ -4,6 +4,7 @@
 // the store before exiting.
 import { parseArgs } from "node:util";
 import { loadModuleFiles, type ModuleConfig, startRuntime } from "@eddy/runtime";
+import { ADMISSION_OPTIONS, admissionFlags } from "../admission-flags.ts";
 import { parseIngressBodyLimit } from "../body-limit.ts";
 import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
 import { parseRetention } from "../retention.ts";
@@ -36,6 +37,7 @@ export async function runCommand(args: string[]): Promise<void> {
       "token-file": { type: "string" },
       retention: { type: "string" },
       "ingress-body-limit": { type: "string" },
+      ...ADMISSION_OPTIONS,
       ...CHECKPOINT_OPTIONS,
     },
   });
@@ -48,6 +50,7 @@ export async function runCommand(args: string[]): Promise<void> {
   const token = readToken(values["token-file"]);
   const retentionMs = parseRetention(values.retention);
   const ingressBodyBytesLimit = parseIngressBodyLimit(values["ingress-body-limit"]);
+  const admission = admissionFlags(values);
   const checkpoints = checkpointSettings(values);
   const module = await loadModulesOrThrow(positionals);
 
@@ -64,6 +67,7 @@ export async function runCommand(args: string[]): Promise<void> {
     ...(token === undefined ? {} : { token }),
     ...(retentionMs === undefined ? {} : { retentionMs }),
     ...(ingressBodyBytesLimit === undefined ? {} : { ingressBodyBytesLimit }),
+    ...admission,
     ...(checkpoints === undefined ? {} : { checkpoints }),
     onStop: () => stopRequested(1),
   });

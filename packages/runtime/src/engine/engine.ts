@@ -109,8 +109,10 @@ export interface AdmissionReport {
   readonly admittedBytes: number;
   /** The most admitted at once since the start. */
   readonly admittedBytesMax: number;
-  /** Sources waiting for room. */
+  /** Sources waiting for room now. */
   readonly waiting: number;
+  /** Times a source found the budget full and waited, since the start. */
+  readonly waits: number;
 }
 
 export interface AcceptOptions {
@@ -152,6 +154,7 @@ export class Engine {
   readonly #memoryBudgetBytes: number;
   /** Sources waiting for the admitted work to go under the memory budget, in the order they came. */
   #budgetWaiters: BudgetWaiter[] = [];
+  #budgetWaits = 0;
   /** Sources waiting for the pending writes to go under their bound. */
   #roomWaiters: (() => void)[] = [];
   readonly #options: EngineOptions;
@@ -198,6 +201,7 @@ export class Engine {
       admittedBytes: this.#partitions.admittedBytes,
       admittedBytesMax: this.#partitions.admittedBytesMax,
       waiting: this.#budgetWaiters.length,
+      waits: this.#budgetWaits,
     };
   }
 
@@ -331,6 +335,7 @@ export class Engine {
         this.#scheduleCommit();
         waited = await this.#wait(this.#roomWaiters, (resume) => resume, deadline);
       } else if (!this.#fits(costBytes)) {
+        this.#budgetWaits++;
         waited = await this.#wait(this.#budgetWaiters, (resume) => ({ costBytes, resume }), deadline);
       } else {
         return { entered: enter() };

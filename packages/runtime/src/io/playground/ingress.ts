@@ -31,7 +31,17 @@ export interface PlaygroundIngressOptions {
    * a message is then acknowledged only once it would survive the loss of the disk.
    */
   readonly checkpointed?: () => Promise<void>;
+  /**
+   * How long a request is held while there is no room for it (the memory budget, or its
+   * address's backlog, is full) before it is answered 503 with Retry-After; default 10 s.
+   */
+  readonly holdMs?: number;
 }
+
+export const INGRESS_HOLD_MS_DEFAULT = 10_000;
+
+/** Seconds a client is told to wait (Retry-After) after a 503 for want of room. */
+const RETRY_AFTER_SECONDS = 1;
 
 /** The longest `Prefer: wait` honoured, in seconds (longer asks wait this long). */
 const MAX_WAIT_SECONDS = 300;
@@ -138,9 +148,12 @@ export class PlaygroundIngress {
       {
         ...(typeof idempotencyKey === "string" && idempotencyKey !== "" ? { idempotencyKey } : {}),
         ...(wait === undefined ? {} : { expectReply: true }),
+        holdMs: this.#options.holdMs ?? INGRESS_HOLD_MS_DEFAULT,
       },
     );
     if (!accepted.ok) {
+      // Overloaded: nothing was taken, so the client may send the same request again.
+      if (accepted.code === "overloaded") res.setHeader("retry-after", String(RETRY_AFTER_SECONDS));
       replyText(res, accepted.code === "unknown-function" ? 404 : 503, accepted.message);
       return;
     }

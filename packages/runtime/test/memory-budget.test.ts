@@ -1,0 +1,207 @@
+// The memory budget (--memory-budget): Eddy started behind a Kafka backlog far larger than
+// its budget, and an HTTP ingress flooded past it. What is checked is what the runtime
+// counts as admitted and not finished (RunningRuntime.admission()), never how long
+// anything took: the count never passes the budget, sources waited and resumed, every
+// record is handled once and in order per key, and a request answered 503 was not taken.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createEndpoint, statefulFunction, types } from "@eddy/sdk";
+import { Admin, Producer } from "@platformatic/kafka";
+import { type KafkaBroker, startKafka } from "../../../test/support/kafka-broker.ts";
+import { parseModule } from "../src/config/module.ts";
+import { type RunningRuntime, startRuntime } from "../src/runtime.ts";
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function freshStateDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "eddy-memory-budget-"));
+  dirs.push(dir);
+  return join(dir, "state");
+}
+
+function moduleFrom(yaml: string) {
+  const loaded = parseModule(yaml, "module.yaml");
+  if (!loaded.ok) throw new Error(loaded.errors.map((error) => error.format()).join("\n"));
+  return loaded.module;
+}
+
+async function until(condition: () => boolean, what: string, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe("the memory budget, behind a Kafka backlog", { timeout: 180_000 }, () => {
+  const KEYS = 40;
+  const PER_KEY = 500;
+  const BUDGET = 1024 * 1024;
+  let broker: KafkaBroker;
+
+  before(async () => {
+    broker = await startKafka();
+  });
+  after(async () => {
+    await broker?.stop();
+  });
+
+  it("never holds more than the budget, waits and resumes, and handles every record once in order per key", async () => {
+    const topic = "backlog";
+    const admin = new Admin({ clientId: "test-admin", bootstrapBrokers: [broker.bootstrap] });
+    const producer = new Producer({ clientId: "test-source", bootstrapBrokers: [broker.bootstrap], idempotent: true });
+    try {
+      await admin.createTopics({ topics: [topic], partitions: 4, replicas: 1 });
+      // The whole backlog is in the topic before Eddy starts: 20,000 records, ~11 MiB against
+      // the budget (each counts its bytes and 512 B), so the budget holds less than a tenth.
+      for (let n = 0; n < PER_KEY; n += 50) {
+        const messages = [];
+        for (let index = n; index < n + 50; index++) {
+          for (let key = 0; key < KEYS; key++) {
+            messages.push({ topic, key: Buffer.from(`k${key}`), value: Buffer.from(String(index)) });
+          }
+        }
+        await producer.send({ messages });
+      }
+    } finally {
+      await producer.close();
+      await admin.close();
+    }
+
+    const handled = new Map<string, number[]>();
+    let total = 0;
+    const counter = statefulFunction({
+      typename: "test/counter",
+      state: { last: types.int },
+      async handle(ctx, message) {
+        // Slower than Kafka can be read, so the backlog meets the budget.
+        await sleep(2);
+        const value = Number(Buffer.from(message.bytes).toString());
+        const seen = handled.get(ctx.self.id) ?? [];
+        seen.push(value);
+        handled.set(ctx.self.id, seen);
+        ctx.storage.last = value;
+        total++;
+      },
+    });
+    const runtime: RunningRuntime = await startRuntime({
+      module: moduleFrom(`kind: io.statefun.kafka.v1/ingress
+spec:
+  id: test/in
+  address: ${broker.bootstrap}
+  consumerGroupId: backlog
+  startupPosition:
+    type: earliest
+  topics:
+    - topic: ${topic}
+      valueType: test/Text
+      targets:
+        - test/counter
+`),
+      stateDir: freshStateDir(),
+      inProcess: createEndpoint([counter]),
+      partitionCount: 8,
+      memoryBudgetBytes: BUDGET,
+      log: () => undefined,
+    });
+    try {
+      await until(() => total >= KEYS * PER_KEY, `${KEYS * PER_KEY} records (${total} so far)`);
+      await sleep(200); // any record handled twice would come now
+      const report = runtime.admission();
+      assert.equal(report.budgetBytes, BUDGET);
+      assert.ok(
+        report.admittedBytesMax <= BUDGET,
+        `admitted work peaked at ${report.admittedBytesMax} bytes, over the budget of ${BUDGET}`,
+      );
+      // The test means something only if the budget was reached and the ingress waited.
+      assert.ok(report.admittedBytesMax > BUDGET / 2, `admitted work peaked at only ${report.admittedBytesMax} bytes`);
+      assert.ok(report.waits > 0, "the ingress never waited for the budget");
+      assert.equal(total, KEYS * PER_KEY);
+      const inOrder = Array.from({ length: PER_KEY }, (_, index) => index);
+      for (let key = 0; key < KEYS; key++) assert.deepEqual(handled.get(`k${key}`), inOrder, `key k${key}`);
+      await until(() => runtime.admission().admittedBytes === 0, "the admitted work to drain");
+    } finally {
+      await runtime.stop();
+    }
+  });
+});
+
+describe("the memory budget, with the HTTP ingress flooded", { timeout: 60_000 }, () => {
+  it("holds requests, then answers 503 with Retry-After; what it acknowledged is handled once", async () => {
+    const handled = new Map<string, number>();
+    let gate: (() => void) | undefined;
+    let gateOpen = new Promise<void>((open) => {
+      gate = open;
+    });
+    const slow = statefulFunction({
+      typename: "test/slow",
+      async handle(ctx) {
+        await gateOpen;
+        handled.set(ctx.self.id, (handled.get(ctx.self.id) ?? 0) + 1);
+      },
+    });
+    const runtime = await startRuntime({
+      module: moduleFrom(`kind: io.statefun.playground.v1/ingress
+spec:
+  port: 8090
+`),
+      stateDir: freshStateDir(),
+      inProcess: createEndpoint([slow]),
+      portOverride: 0,
+      partitionCount: 8,
+      memoryBudgetBytes: 64 * 1024,
+      ingressHoldMs: 300,
+      log: () => undefined,
+    });
+    try {
+      const [ingress] = runtime.ingressUrls;
+      assert.ok(ingress !== undefined);
+      // 300 addresses, each one message of ~1 KiB (~1.5 KiB against the budget): about 40 fit.
+      const body = "x".repeat(1024);
+      const send = (id: number) =>
+        fetch(`${ingress}test/slow/${id}`, { method: "POST", body, headers: { "content-type": "text/plain" } });
+      const first = await Promise.all(Array.from({ length: 300 }, (_, id) => send(id)));
+      const accepted = first.flatMap((response, id) => (response.status === 200 ? [id] : []));
+      const refused = first.flatMap((response, id) => (response.status === 503 ? [id] : []));
+      assert.equal(accepted.length + refused.length, 300, "every answer is 200 or 503");
+      assert.ok(accepted.length > 0 && refused.length > 0, `${accepted.length} accepted, ${refused.length} refused`);
+      for (const id of refused) {
+        const response = first[id] as Response;
+        assert.equal(response.headers.get("retry-after"), "1");
+        assert.match(await response.text(), /no room for the message within 300 ms/);
+      }
+      const report = runtime.admission();
+      assert.ok(report.admittedBytesMax <= 64 * 1024, `admitted work peaked at ${report.admittedBytesMax} bytes`);
+
+      const opened = gate as () => void;
+      opened();
+      await until(() => handled.size >= accepted.length, "the accepted requests to be handled");
+      // The refused ones were not taken: sent again, each is handled once too.
+      gateOpen = Promise.resolve();
+      for (const id of refused) {
+        let response = await send(id);
+        for (let tries = 0; response.status === 503 && tries < 50; tries++) {
+          await sleep(Number(response.headers.get("retry-after")) * 100);
+          response = await send(id);
+        }
+        assert.equal(response.status, 200);
+      }
+      await until(() => handled.size === 300, "every request to be handled");
+      await sleep(200);
+      assert.deepEqual(
+        [...handled.values()].filter((count) => count !== 1),
+        [],
+        "a request handled more than once",
+      );
+    } finally {
+      await runtime.stop();
+    }
+  });
+});
