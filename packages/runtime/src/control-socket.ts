@@ -5,17 +5,11 @@
 import { chmodSync, rmSync } from "node:fs";
 import { createServer, request } from "node:http";
 import { join } from "node:path";
+import type { AdmissionReport } from "./engine/engine.ts";
 
 export const CONTROL_SOCKET = "eddy.sock";
 
 export type ControlHandler = (path: string) => Promise<{ readonly status: number; readonly body: unknown }>;
-
-/** Work admitted into the engine but not yet finished, against its budget (bytes). */
-export interface AdmissionUsage {
-  readonly budgetBytes: number;
-  readonly admittedBytes: number;
-  readonly admittedBytesMax: number;
-}
 
 /** The reply to POST /memory: the process's memory (process.memoryUsage()), and the admission budget if there is one. */
 export interface MemoryReport {
@@ -24,10 +18,10 @@ export interface MemoryReport {
   readonly heapTotalBytes: number;
   readonly externalBytes: number;
   readonly arrayBuffersBytes: number;
-  readonly admission?: AdmissionUsage;
+  readonly admission?: AdmissionReport;
 }
 
-export function memoryReport(admission: AdmissionUsage | undefined): MemoryReport {
+export function memoryReport(admission: AdmissionReport | undefined): MemoryReport {
   const usage = process.memoryUsage();
   return {
     rssBytes: usage.rss,

@@ -420,14 +420,14 @@ async function startHolding(options: RuntimeOptions, lock: StateDirLock, prepare
   );
 
   let control: ControlSocket | undefined;
-  if (checkpointer !== undefined) {
-    try {
-      control = await listenControlSocket(options.stateDir, (path) => controlRequest(checkpointer, path));
-    } catch (error) {
-      log(
-        `eddy: warning: no control socket in ${options.stateDir} (${(error as Error).message}); eddy checkpoints create and eddy savepoint cannot reach this process`,
-      );
-    }
+  try {
+    control = await listenControlSocket(options.stateDir, (path) =>
+      controlRequest(checkpointer, () => engine.admission, path),
+    );
+  } catch (error) {
+    log(
+      `eddy: warning: no control socket in ${options.stateDir} (${(error as Error).message}); eddy checkpoints create and eddy savepoint cannot reach this process`,
+    );
   }
 
   const kafkaIngresses = kafka.ingresses.map(
@@ -593,8 +593,20 @@ function kinesisConnectors(
   return { ok: true, ingresses, egresses };
 }
 
-/** What the control socket does: `/checkpoints` takes a checkpoint now, `/savepoints/<name>` a savepoint. */
-async function controlRequest(checkpointer: Checkpointer, path: string): Promise<{ status: number; body: unknown }> {
+/**
+ * What the control socket does: `/checkpoints` takes a checkpoint now, `/savepoints/<name>`
+ * a savepoint (both need --checkpoints), `/memory` reports memory and the budget's use.
+ */
+async function controlRequest(
+  checkpointer: Checkpointer | undefined,
+  admission: () => AdmissionReport,
+  path: string,
+): Promise<{ status: number; body: unknown }> {
+  // The process's memory and the memory budget's use (bench/backlog reads it).
+  if (path === "/memory") return { status: 200, body: memoryReport(admission()) };
+  if (checkpointer === undefined) {
+    return { status: 409, body: { error: "this Eddy runs without --checkpoints: it takes no checkpoints" } };
+  }
   const summary = (written: WrittenCheckpoint) => ({
     id: written.manifest.id,
     kind: written.manifest.kind,
@@ -608,8 +620,6 @@ async function controlRequest(checkpointer: Checkpointer, path: string): Promise
     if (written !== undefined) return { status: 200, body: summary(written) };
     return { status: 200, body: { unchanged: true, id: checkpointer.latest?.id, seq: checkpointer.latest?.seq } };
   }
-  // For bench/backlog. The admission budget's usage joins the reply once the engine has one.
-  if (path === "/memory") return { status: 200, body: memoryReport(undefined) };
   const savepoint = /^\/savepoints\/([^/]+)$/.exec(path);
   if (savepoint !== null) {
     try {
