@@ -1,0 +1,608 @@
+// bench/backlog: Eddy started behind a Kafka backlog (issue 21). For each backlog size N, N
+// records are loaded into a fresh input topic before Eddy starts; `eddy run` then reads them
+// from the earliest offset through bench/kafka's counter function (remote under `eddy serve`
+// by default) into an exactly-once Kafka egress. The question is memory: a runtime that
+// keeps its state on disk should run in a fixed budget whatever waits upstream, so peak RSS
+// should be flat across N (StateFun's JVM stayed at 452–483 MiB for 100k and 300k).
+//
+// Measured per size: seconds from Eddy's start to the N-th output record and records/s from
+// the first output to the N-th (a read_committed consumer in this process, every input
+// checked exactly once with its per-key count); the Eddy process's peak RSS (VmHWM) and the
+// maxima of VmRSS, RssAnon and RssFile sampled from /proc every 200 ms; its heap and external
+// memory, and the admission budget's use once the engine has one, asked every 250 ms over
+// its control socket (POST /memory). Eddy runs with --checkpoints on a local directory and
+// --checkpoint-interval 0 (on demand only: no checkpoint is taken during a run), because
+// before 78afa8f the control socket existed only with --checkpoints, and --eddy-root may
+// run such a checkout.
+//
+//   node bench/backlog/run.ts [--records 100000,300000] [--keys 1000] [--partitions 4]
+//     [--functions remote|in-process] [--budget <size>] [--json]
+//     [--heap-snapshot-at <MiB> --heap-snapshot-dir <dir>] [--eddy-root <checkout>]
+//
+// The default sizes are small enough for `npm run bench`; the issue's check is
+// --records 100000,1000000,3000000. --budget passes --memory-budget to eddy (the flag of
+// the admission budget, once it exists). --heap-snapshot-at starts Eddy with
+// --heapsnapshot-signal and signals it once, when its RSS first reaches that many MiB; the
+// snapshot lands in --heap-snapshot-dir (bench/backlog/heap-summary.ts reads it); writing it
+// takes memory of its own, so that run's peaks are not the runtime's. --eddy-root runs Eddy
+// from another checkout (an older commit, say), with this bench and the same function.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import { Consumer, FetchIsolationLevels, type Message, type MessageToProduce, Producer } from "@platformatic/kafka";
+import { callControlSocket, type MemoryReport } from "../../packages/runtime/src/control-socket.ts";
+import { type KafkaBroker, startKafka } from "../../test/support/kafka-broker.ts";
+import { EGRESS_ID, INPUT_TYPENAME } from "../kafka/functions.ts";
+import { machine } from "../machine.ts";
+
+const root = resolve(import.meta.dirname, "../..");
+const FUNCTIONS_FILE = "bench/kafka/functions.ts";
+
+const { values } = parseArgs({
+  options: {
+    records: { type: "string" },
+    keys: { type: "string" },
+    partitions: { type: "string" },
+    functions: { type: "string" },
+    budget: { type: "string" },
+    json: { type: "boolean" },
+    "heap-snapshot-at": { type: "string" },
+    "heap-snapshot-dir": { type: "string" },
+    "eddy-root": { type: "string" },
+  },
+});
+
+/** Another checkout to run Eddy from (with its node_modules), for a before/after comparison; this one by default. */
+const eddyRoot = resolve(values["eddy-root"] ?? root);
+const eddyBin = join(eddyRoot, "node_modules/.bin/eddy");
+
+function wholeNumber(text: string, name: string): number {
+  const value = Number(text.replaceAll("_", ""));
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${name}: expected a whole number ≥ 1, got ${text}`);
+  return value;
+}
+
+const SIZES = (values.records ?? process.env.BENCH_BACKLOG_RECORDS ?? "100000,300000")
+  .split(",")
+  .map((text) => wholeNumber(text, "records"));
+const KEYS = wholeNumber(values.keys ?? process.env.BENCH_BACKLOG_KEYS ?? "1000", "keys");
+const PARTITIONS = wholeNumber(values.partitions ?? "4", "partitions");
+const FUNCTIONS = values.functions ?? process.env.BENCH_BACKLOG_FUNCTIONS ?? "remote";
+if (FUNCTIONS !== "remote" && FUNCTIONS !== "in-process") {
+  throw new Error(`--functions ${FUNCTIONS}: expected remote or in-process`);
+}
+const BUDGET = values.budget;
+const SNAPSHOT_AT_MIB =
+  values["heap-snapshot-at"] === undefined ? undefined : wholeNumber(values["heap-snapshot-at"], "heap-snapshot-at");
+const SNAPSHOT_DIR = resolve(values["heap-snapshot-dir"] ?? tmpdir());
+
+const PRELOAD_RECORDS_PER_SEND = 5000;
+const PRELOAD_SENDS_IN_FLIGHT = 4;
+const PROC_SAMPLE_MS = 200;
+const MEMORY_SAMPLE_MS = 250;
+/** The JSON report keeps one sample a second of each run's timeline. */
+const TIMELINE_STEP_MS = 1000;
+/** A run fails when no new output record arrives for this long (bounded time, never a hang). */
+const PROGRESS_TIMEOUT_MS = 120_000;
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000;
+const OUTPUT_QUOTED_CHARS_MAX = 4_000;
+/** The goal the issue sets: peak RSS flat within this share from the smallest backlog to the largest, and under the cap. */
+const FLAT_SHARE_MAX = 0.1;
+const RSS_MIB_MAX = 400;
+
+const MiB = 2 ** 20;
+const keyOf = (seq: number) => `k${seq % KEYS}`;
+const round1 = (value: number) => Math.round(value * 10) / 10;
+const mib = (bytes: number | undefined) => (bytes === undefined ? undefined : round1(bytes / MiB));
+
+/** A child process this bench started, with the tail of its output for error messages. */
+class Child {
+  readonly process: ChildProcess;
+  output = "";
+  readonly #name: string;
+
+  constructor(name: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv) {
+    this.#name = name;
+    this.process = spawn(command, args, { cwd: eddyRoot, stdio: ["ignore", "pipe", "pipe"], env });
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString()).slice(-OUTPUT_QUOTED_CHARS_MAX);
+    };
+    this.process.stdout?.on("data", keep);
+    this.process.stderr?.on("data", keep);
+  }
+
+  get pid(): number {
+    return this.process.pid as number;
+  }
+
+  async ready(ready: RegExp): Promise<RegExpMatchArray> {
+    const deadline = performance.now() + START_TIMEOUT_MS;
+    while (performance.now() < deadline) {
+      const match = ready.exec(this.output);
+      if (match !== null) return match;
+      if (this.exited !== undefined) break;
+      await sleep(20);
+    }
+    throw new Error(`${this.#name} did not start (${this.exited ?? "no sign of life"}):\n${this.output}`);
+  }
+
+  get exited(): string | undefined {
+    const { exitCode, signalCode } = this.process;
+    if (exitCode === null && signalCode === null) return undefined;
+    return `exited with ${exitCode ?? signalCode}`;
+  }
+
+  /** SIGTERM by its PID, SIGKILL after STOP_TIMEOUT_MS; waits for the exit. */
+  async stop(): Promise<void> {
+    if (this.exited !== undefined) return;
+    const exited = once(this.process, "exit");
+    this.process.kill("SIGTERM");
+    const timedOut = await Promise.race([exited.then(() => false), sleep(STOP_TIMEOUT_MS, true, { ref: false })]);
+    if (timedOut && this.exited === undefined) {
+      this.process.kill("SIGKILL");
+      await exited;
+    }
+  }
+}
+
+/** /proc/<pid>/status's memory lines, in bytes; undefined once the process is gone. */
+function procMemory(pid: number): { rss: number; anon: number; file: number; hwm: number } | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kib("VmRSS"), anon: kib("RssAnon"), file: kib("RssFile"), hwm: kib("VmHWM") };
+}
+
+interface Sample {
+  readonly atMs: number;
+  readonly rssMiB: number;
+  readonly rssAnonMiB: number;
+  readonly rssFileMiB: number;
+  readonly heapUsedMiB?: number | undefined;
+  readonly externalMiB?: number | undefined;
+  readonly arrayBuffersMiB?: number | undefined;
+  readonly admittedMiB?: number | undefined;
+  readonly outputRecords: number;
+}
+
+/** Samples the Eddy process's memory from /proc and from its control socket until stopped. */
+class MemoryWatch {
+  rssMax = 0;
+  rssAnonMax = 0;
+  rssFileMax = 0;
+  hwm = 0;
+  heapUsedMax: number | undefined;
+  heapTotalMax: number | undefined;
+  externalMax: number | undefined;
+  arrayBuffersMax: number | undefined;
+  admittedMax: number | undefined;
+  budget: number | undefined;
+  controlErrors = 0;
+  snapshotTakenAtMiB: number | undefined;
+  readonly timeline: Sample[] = [];
+  #last: MemoryReport | undefined;
+  #lastTimelineAt = -Infinity;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #asking = false;
+
+  readonly pid: number;
+  readonly stateDir: string;
+  readonly startedAt: number;
+  readonly outputRecords: () => number;
+
+  constructor(pid: number, stateDir: string, startedAt: number, outputRecords: () => number) {
+    this.pid = pid;
+    this.stateDir = stateDir;
+    this.startedAt = startedAt;
+    this.outputRecords = outputRecords;
+    this.#timers.push(setInterval(() => this.#sampleProc(), PROC_SAMPLE_MS));
+    this.#timers.push(setInterval(() => void this.#ask(), MEMORY_SAMPLE_MS));
+  }
+
+  #sampleProc(): void {
+    const proc = procMemory(this.pid);
+    if (proc === undefined) return;
+    this.rssMax = Math.max(this.rssMax, proc.rss);
+    this.rssAnonMax = Math.max(this.rssAnonMax, proc.anon);
+    this.rssFileMax = Math.max(this.rssFileMax, proc.file);
+    this.hwm = Math.max(this.hwm, proc.hwm);
+    if (SNAPSHOT_AT_MIB !== undefined && this.snapshotTakenAtMiB === undefined && proc.rss >= SNAPSHOT_AT_MIB * MiB) {
+      this.snapshotTakenAtMiB = mib(proc.rss);
+      process.kill(this.pid, "SIGUSR2");
+    }
+    const atMs = performance.now() - this.startedAt;
+    if (atMs - this.#lastTimelineAt >= TIMELINE_STEP_MS) {
+      this.#lastTimelineAt = atMs;
+      const last = this.#last;
+      this.timeline.push({
+        atMs: Math.round(atMs),
+        rssMiB: mib(proc.rss) as number,
+        rssAnonMiB: mib(proc.anon) as number,
+        rssFileMiB: mib(proc.file) as number,
+        heapUsedMiB: mib(last?.heapUsedBytes),
+        externalMiB: mib(last?.externalBytes),
+        arrayBuffersMiB: mib(last?.arrayBuffersBytes),
+        admittedMiB: mib(last?.admission?.admittedBytes),
+        outputRecords: this.outputRecords(),
+      });
+    }
+  }
+
+  async #ask(): Promise<void> {
+    // One question at a time: a process busy enough to answer late is not asked twice.
+    if (this.#asking) return;
+    this.#asking = true;
+    try {
+      const reply = await callControlSocket(this.stateDir, "/memory");
+      if (reply.status !== 200) {
+        this.controlErrors++;
+        return;
+      }
+      const report = reply.body as MemoryReport;
+      this.#last = report;
+      const max = (previous: number | undefined, value: number) => Math.max(previous ?? 0, value);
+      this.heapUsedMax = max(this.heapUsedMax, report.heapUsedBytes);
+      this.heapTotalMax = max(this.heapTotalMax, report.heapTotalBytes);
+      this.externalMax = max(this.externalMax, report.externalBytes);
+      this.arrayBuffersMax = max(this.arrayBuffersMax, report.arrayBuffersBytes);
+      if (report.admission !== undefined) {
+        this.budget = report.admission.budgetBytes;
+        this.admittedMax = max(this.admittedMax, report.admission.admittedBytesMax);
+      }
+    } catch {
+      // Not listening yet, or gone: the /proc samples still count.
+      this.controlErrors++;
+    } finally {
+      this.#asking = false;
+    }
+  }
+
+  stop(): void {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#sampleProc();
+  }
+}
+
+/**
+ * Reads one run's output topic (read_committed) and checks each input arrives once; per key,
+ * the counts the function gave must be 1…n. Input values are "<seq> 0"; outputs add " <count>".
+ */
+class OutputReader {
+  readonly counts: Uint32Array;
+  readonly copies: Uint8Array;
+  distinct = 0;
+  duplicates = 0;
+  foreign = 0;
+  lastArrivalAt = performance.now();
+  firstAt: number | undefined;
+  allAt: number | undefined;
+  error: Error | undefined;
+
+  readonly consumer: Consumer;
+  readonly records: number;
+
+  private constructor(consumer: Consumer, records: number) {
+    this.consumer = consumer;
+    this.records = records;
+    this.counts = new Uint32Array(records);
+    this.copies = new Uint8Array(records);
+  }
+
+  static async start(bootstrap: string, topic: string, records: number): Promise<OutputReader> {
+    const groupId = `bench-backlog-reader-${topic}`;
+    const consumer = new Consumer({ clientId: groupId, groupId, bootstrapBrokers: [bootstrap] });
+    const reader = new OutputReader(consumer, records);
+    const stream = await consumer.consume({
+      topics: [topic],
+      mode: "earliest",
+      autocommit: false,
+      maxWaitTime: 500,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    });
+    stream.on("data", (message: Message) => reader.#take(message));
+    stream.on("error", (error: Error) => {
+      reader.error = error;
+    });
+    return reader;
+  }
+
+  #take(message: Message): void {
+    const now = performance.now();
+    this.lastArrivalAt = now;
+    const [seqText, , countText] = message.value.toString().split(" ");
+    const seq = Number(seqText);
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.records || message.key.toString() !== keyOf(seq)) {
+      this.foreign++;
+      return;
+    }
+    const copies = this.copies[seq] as number;
+    this.copies[seq] = Math.min(copies + 1, 0xff);
+    if (copies > 0) {
+      this.duplicates++;
+      return;
+    }
+    this.counts[seq] = Number(countText);
+    this.firstAt ??= now;
+    this.distinct++;
+    if (this.distinct === this.records) this.allAt = now;
+  }
+
+  async waitForAll(alive: () => string | undefined): Promise<void> {
+    while (this.distinct < this.records) {
+      if (this.error !== undefined) throw new Error(`reading the output failed: ${this.error.message}`);
+      const dead = alive();
+      if (dead !== undefined) throw new Error(`${dead} with ${this.distinct} of ${this.records} records out`);
+      if (performance.now() - this.lastArrivalAt > PROGRESS_TIMEOUT_MS) {
+        throw new Error(
+          `no output record for ${PROGRESS_TIMEOUT_MS / 1000} s with ${this.distinct} of ${this.records} out`,
+        );
+      }
+      await sleep(20);
+    }
+  }
+
+  /** Every input once, nothing else, and per key the counts 1…n: the function's state saw each input once. */
+  verify(): void {
+    if (this.foreign !== 0) throw new Error(`${this.foreign} output records match no input record`);
+    if (this.duplicates !== 0) throw new Error(`${this.duplicates} output records arrived more than once`);
+    const inputs = new Float64Array(KEYS);
+    const countSum = new Float64Array(KEYS);
+    const countMax = new Float64Array(KEYS);
+    for (let seq = 0; seq < this.records; seq++) {
+      const key = seq % KEYS;
+      const count = this.counts[seq] as number;
+      inputs[key] = (inputs[key] as number) + 1;
+      countSum[key] = (countSum[key] as number) + count;
+      countMax[key] = Math.max(countMax[key] as number, count);
+    }
+    for (let key = 0; key < KEYS; key++) {
+      const n = inputs[key] as number;
+      if (countMax[key] !== n || countSum[key] !== (n * (n + 1)) / 2) {
+        throw new Error(`key ${keyOf(key)} had ${n} inputs but its counts were not 1…${n}`);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.consumer.close(true).catch(() => undefined);
+  }
+}
+
+function moduleYaml(bootstrap: string, inputTopic: string, functionsUrl: string | undefined): string {
+  const endpoint =
+    functionsUrl === undefined
+      ? ""
+      : `kind: io.statefun.endpoints.v2/http\nspec:\n  functions: bench/*\n  urlPathTemplate: ${functionsUrl}\n---\n`;
+  return `${endpoint}kind: io.statefun.kafka.v1/ingress
+spec:
+  id: bench/in
+  address: ${bootstrap}
+  startupPosition:
+    type: earliest
+  topics:
+    - topic: ${inputTopic}
+      valueType: ${INPUT_TYPENAME}
+      targets: [bench/counter]
+---
+kind: io.statefun.kafka.v1/egress
+spec:
+  id: ${EGRESS_ID}
+  address: ${bootstrap}
+  deliverySemantic:
+    type: exactly-once
+    transactionTimeout: 1min
+`;
+}
+
+async function preload(producer: Producer, topic: string, records: number): Promise<number> {
+  const startedAt = performance.now();
+  let next = 0;
+  const sender = async () => {
+    while (next < records) {
+      const start = next;
+      next = Math.min(records, start + PRELOAD_RECORDS_PER_SEND);
+      const messages: MessageToProduce[] = [];
+      for (let seq = start; seq < next; seq++) {
+        messages.push({ topic, key: Buffer.from(keyOf(seq)), value: Buffer.from(`${seq} 0`) });
+      }
+      await producer.send({ messages });
+    }
+  };
+  await Promise.all(Array.from({ length: PRELOAD_SENDS_IN_FLIGHT }, sender));
+  return Math.round(performance.now() - startedAt);
+}
+
+interface SizeResult {
+  readonly records: number;
+  readonly preloadSeconds: number;
+  /** From spawning `eddy run` to the N-th output record (start-up included). */
+  readonly seconds: number;
+  /** From the first output record to the N-th. */
+  readonly recordsPerSecond: number;
+  readonly peakRssMiB: number;
+  readonly sampledRssMaxMiB: number;
+  readonly rssAnonMaxMiB: number;
+  readonly rssFileMaxMiB: number;
+  readonly heapUsedMaxMiB: number | undefined;
+  readonly heapTotalMaxMiB: number | undefined;
+  readonly externalMaxMiB: number | undefined;
+  readonly arrayBuffersMaxMiB: number | undefined;
+  readonly admittedMaxMiB: number | undefined;
+  readonly budgetMiB: number | undefined;
+  readonly functionServerPeakRssMiB: number | undefined;
+  readonly heapSnapshotAtRssMiB: number | undefined;
+  readonly timeline: readonly Sample[];
+}
+
+async function runSize(broker: KafkaBroker, producer: Producer, records: number): Promise<SizeResult> {
+  const inputTopic = `load-${records}`;
+  const outTopic = `out-${records}`;
+  await broker.createTopic(inputTopic, PARTITIONS);
+  await broker.createTopic(outTopic, PARTITIONS);
+  if (values.json !== true) process.stderr.write(`bench/backlog: loading ${records} records...\n`);
+  const preloadMs = await preload(producer, inputTopic, records);
+  if (values.json !== true) process.stderr.write(`bench/backlog: ${records} records in ${preloadMs} ms; Eddy...\n`);
+
+  const dir = mkdtempSync(join(tmpdir(), "eddy-bench-backlog-"));
+  const env: NodeJS.ProcessEnv = { ...process.env, EDDY_BENCH_KAFKA_TOPIC: outTopic };
+  const children: Child[] = [];
+  let reader: OutputReader | undefined;
+  let watch: MemoryWatch | undefined;
+  try {
+    reader = await OutputReader.start(broker.bootstrap, outTopic, records);
+    let functionsUrl: string | undefined;
+    let server: Child | undefined;
+    if (FUNCTIONS === "remote") {
+      server = new Child("eddy serve", eddyBin, ["serve", FUNCTIONS_FILE, "--port", "0"], env);
+      children.push(server);
+      functionsUrl = (await server.ready(/eddy: serving .* at (http\S+)/))[1];
+    }
+    const modulePath = join(dir, "module.yaml");
+    writeFileSync(modulePath, moduleYaml(broker.bootstrap, inputTopic, functionsUrl));
+    const stateDir = join(dir, "state");
+    const common = [
+      "--state-dir",
+      stateDir,
+      "--checkpoints",
+      `file://${join(dir, "checkpoints")}`,
+      "--checkpoint-interval",
+      "0",
+      ...(BUDGET === undefined ? [] : ["--memory-budget", BUDGET]),
+    ];
+    const args =
+      FUNCTIONS === "remote"
+        ? ["run", modulePath, ...common]
+        : ["dev", FUNCTIONS_FILE, "--module", modulePath, ...common];
+    const eddyEnv = { ...env };
+    if (SNAPSHOT_AT_MIB !== undefined) {
+      mkdirSync(SNAPSHOT_DIR, { recursive: true });
+      eddyEnv.NODE_OPTIONS =
+        `${env.NODE_OPTIONS ?? ""} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${SNAPSHOT_DIR}`.trim();
+    }
+    const startedAt = performance.now();
+    const runtime = new Child(`eddy ${args[0]}`, eddyBin, args, eddyEnv);
+    children.push(runtime);
+    const output = reader;
+    // Sampled from the spawn on: the backlog may already be flowing by the time it logs "running".
+    watch = new MemoryWatch(runtime.pid, stateDir, startedAt, () => output.distinct);
+    await runtime.ready(/eddy: running/);
+    await reader.waitForAll(() => {
+      const dead = children.find((child) => child.exited !== undefined);
+      return dead === undefined
+        ? undefined
+        : `${dead.process.spawnargs.slice(0, 2).join(" ")} ${dead.exited}:\n${dead.output}`;
+    });
+    // Long enough for a duplicate sent late to show.
+    await sleep(1000);
+    watch.stop();
+    reader.verify();
+    const serverMemory = server === undefined ? undefined : procMemory(server.pid);
+    return {
+      records,
+      preloadSeconds: round1(preloadMs / 1000),
+      seconds: round1(((reader.allAt as number) - startedAt) / 1000),
+      recordsPerSecond: Math.round((records - 1) / (((reader.allAt as number) - (reader.firstAt as number)) / 1000)),
+      peakRssMiB: mib(watch.hwm) as number,
+      sampledRssMaxMiB: mib(watch.rssMax) as number,
+      rssAnonMaxMiB: mib(watch.rssAnonMax) as number,
+      rssFileMaxMiB: mib(watch.rssFileMax) as number,
+      heapUsedMaxMiB: mib(watch.heapUsedMax),
+      heapTotalMaxMiB: mib(watch.heapTotalMax),
+      externalMaxMiB: mib(watch.externalMax),
+      arrayBuffersMaxMiB: mib(watch.arrayBuffersMax),
+      admittedMaxMiB: mib(watch.admittedMax),
+      budgetMiB: mib(watch.budget),
+      functionServerPeakRssMiB: mib(serverMemory?.hwm),
+      heapSnapshotAtRssMiB: watch.snapshotTakenAtMiB,
+      timeline: watch.timeline,
+    };
+  } finally {
+    watch?.stop();
+    for (const child of [...children].reverse()) await child.stop();
+    await reader?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  // Fetches the broker's jars once, as `npm test` does; its messages go to stderr (stdout may be --json).
+  execFileSync("sh", [join(root, "scripts/ensure-kafka.sh")], { stdio: ["ignore", 2, 2] });
+  const loadBefore = loadavg()[0] as number;
+  const broker = await startKafka();
+  const results: SizeResult[] = [];
+  try {
+    const producer = new Producer({
+      clientId: "bench-backlog-source",
+      bootstrapBrokers: [broker.bootstrap],
+      idempotent: true,
+      acks: -1,
+      autocreateTopics: false,
+    });
+    try {
+      for (const records of SIZES) results.push(await runSize(broker, producer, records));
+    } finally {
+      await producer.close(true).catch(() => undefined);
+    }
+  } finally {
+    await broker.stop();
+  }
+  const peaks = results.map((result) => result.peakRssMiB);
+  const spread = Math.max(...peaks) / Math.min(...peaks) - 1;
+  const report = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    loadAverage1mBefore: round1(loadBefore),
+    loadAverage1mAfter: round1(loadavg()[0] as number),
+    keys: KEYS,
+    partitions: PARTITIONS,
+    functions: FUNCTIONS,
+    budget: BUDGET,
+    peakRssSpread: round1(spread * 100) / 100,
+    flat: spread <= FLAT_SHARE_MAX,
+    underCap: Math.max(...peaks) < RSS_MIB_MAX,
+    results,
+  };
+  if (values.json === true) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return;
+  }
+  const m = report.machine;
+  const na = (value: number | undefined) => (value === undefined ? "n/a" : String(value));
+  process.stdout.write(
+    `bench/backlog — ${report.date}\n${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}; load average ${report.loadAverage1mBefore} before, ${report.loadAverage1mAfter} after\n` +
+      `Kafka ${PARTITIONS}-partition topics; N records over ${KEYS} keys waiting before Eddy starts; exactly-once egress; the function ${FUNCTIONS === "remote" ? "remote (eddy run + eddy serve)" : "in-process (eddy dev)"}; budget ${BUDGET ?? "Eddy's default"}\n\n`,
+  );
+  process.stdout.write(
+    "| records | s from start | records/s | peak RSS MiB | peak RssAnon MiB | peak RssFile MiB | peak heapUsed MiB | peak external MiB | peak arrayBuffers MiB | peak admitted MiB / budget |\n" +
+      "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |\n",
+  );
+  for (const r of results) {
+    process.stdout.write(
+      `| ${r.records} | ${r.seconds} | ${r.recordsPerSecond} | ${r.peakRssMiB} | ${r.rssAnonMaxMiB} | ${r.rssFileMaxMiB} | ${na(r.heapUsedMaxMiB)} | ${na(r.externalMaxMiB)} | ${na(r.arrayBuffersMaxMiB)} | ${r.admittedMaxMiB === undefined ? "n/a" : `${r.admittedMaxMiB} / ${r.budgetMiB}`} |\n`,
+    );
+  }
+  process.stdout.write(
+    `\npeak RSS flat within ${FLAT_SHARE_MAX * 100}% across sizes? ${report.flat ? "yes" : "no"} (${Math.min(...peaks)}–${Math.max(...peaks)} MiB, +${Math.round(spread * 100)}%)\n` +
+      `peak RSS under ${RSS_MIB_MAX} MiB? ${report.underCap ? "yes" : "no"}\n`,
+  );
+  for (const r of results) {
+    if (r.heapSnapshotAtRssMiB !== undefined) {
+      process.stdout.write(
+        `${r.records}: heap snapshot signalled at RSS ${r.heapSnapshotAtRssMiB} MiB into ${SNAPSHOT_DIR} (its peaks include writing it)\n`,
+      );
+    }
+  }
+}
+
+await main();
