@@ -234,6 +234,8 @@ class BrokerNode {
       "broker.session.timeout.ms": "3000",
       "broker.heartbeat.interval.ms": "500",
       "num.partitions": "1",
+      // Off, as on many production brokers: a test that wants topics made on demand (as every
+      // StateFun example broker does) sets it in `properties`.
       "auto.create.topics.enable": "false",
       "log.dirs": this.logDir,
       ...extraProperties,

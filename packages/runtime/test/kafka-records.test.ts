@@ -193,6 +193,30 @@ describe("Kafka egress records", () => {
     assert.match(!garbage.ok ? garbage.reason : "", /^the KafkaProducerRecord does not decode/);
   });
 
+  test("topics Kafka could never take are refused; any other name is Kafka's to have or create", () => {
+    const toTopic = (topic: string) =>
+      producerRecord(
+        entry(
+          KAFKA_PRODUCER_RECORD_TYPENAME,
+          encodeKafkaProducerRecord({ topic, key: "k", valueBytes: new Uint8Array() }),
+        ),
+        1024,
+      );
+    const reason = (topic: string) => {
+      const checked = toTopic(topic);
+      return checked.ok ? undefined : checked.reason;
+    };
+    for (const topic of [".", "..", "", "x".repeat(250), "a/b", "é"]) {
+      assert.match(reason(topic) ?? "", /is not a Kafka topic name/, JSON.stringify(topic));
+    }
+    for (const topic of ["__consumer_offsets", "__transaction_state", "__share_group_state", "__cluster_metadata"]) {
+      assert.equal(reason(topic), `topic ${topic} is internal to Kafka: only the broker writes it`);
+    }
+    for (const topic of ["greets", "...", ".a", "a.b_c-D9", "__mine", "x".repeat(249)]) {
+      assert.equal(reason(topic), undefined, topic);
+    }
+  });
+
   test("SASL credentials come from sasl.jaas.config", () => {
     assert.deepEqual(
       parseJaas(

@@ -1,6 +1,18 @@
 // StateFun's Kafka egress (io.statefun.kafka.v1/egress). Functions send a
 // KafkaProducerRecord (topic, key, value bytes); an empty key means no key.
 //
+// Topics: like Kafka's Java producer, which StateFun uses, the egress asks the broker to create
+// a topic it does not have (a Metadata request that allows auto-creation) before the first
+// record for it goes out. A broker with auto.create.topics.enable=true creates it at once. A
+// broker that will not (auto-creation off, or no CREATE permission) leaves the records waiting:
+// they stay in the outbox, unsettled (durable, sent again after a restart), the topic is looked
+// at again with backoff (up to every TOPIC_CHECK_MS_MAX), the wait is logged once naming the
+// topic, and the records go out, in order, once someone creates it. Records for other topics
+// are not held up. Only records Kafka could never take become dead letters: not a
+// KafkaProducerRecord, a name Kafka refuses (illegal characters, ".", "..", an internal topic
+// such as __consumer_offsets, or INVALID_TOPIC_EXCEPTION from the broker), or more bytes than
+// max.request.size.
+//
 // - none: handed to the producer and forgotten.
 // - at-least-once: settled once Kafka acknowledged it (acks=all, idempotent producer); a
 //   crash in between sends it again.
@@ -12,7 +24,10 @@
 //   producer's InitProducerId aborts whatever transaction a killed Eddy left open, then the
 //   progress is read back (require_stable) and rows up to it are dropped, not sent again.
 //   With checkpoints and --ack-after-checkpoint, a transaction starts only once a checkpoint
-//   holds its rows, so a restore never rewinds past a record Kafka already shows.
+//   holds its rows, so a restore never rewinds past a record Kafka already shows. A record
+//   moves into the table only once its topic exists, so no transaction waits on a topic or
+//   fails for lack of one: rows are published as a prefix of the sequence, and a missing topic
+//   would hold up every row behind it.
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { decodeKafkaProducerRecord, KAFKA_PRODUCER_RECORD_TYPENAME } from "@eddy/protocol";
@@ -34,8 +49,26 @@ const egressTable = (egress: string): Key => ["io", "kafka-egress", egress, "out
 const rowKey = (egress: string, seq: number): Key => [...egressTable(egress), seq];
 const transactionalIdKey = (egress: string): Key => ["io", "kafka-egress", egress, "transactional-id"];
 
-/** Kafka's legal topic names. */
+/** Kafka's legal topic names ("." and ".." excepted, see producerRecord). */
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+/**
+ * Topics only the broker writes: a Produce to them fails with INVALID_TOPIC_EXCEPTION (and the
+ * client, which hides internal topics from its metadata, throws on them outside any callback).
+ */
+const INTERNAL_TOPICS = new Set([
+  "__consumer_offsets",
+  "__transaction_state",
+  "__share_group_state",
+  "__cluster_metadata",
+]);
+/** Backoff between two looks at a topic records wait for: from the first, doubling to the last. */
+const TOPIC_CHECK_MS_MIN = 100;
+const TOPIC_CHECK_MS_MAX = 5_000;
+/**
+ * A broker that auto-creates a topic has it within a few hundred milliseconds; one still
+ * missing after this long is reported (once) as one the broker does not create.
+ */
+const TOPIC_REPORT_AFTER_MS = 2_000;
 const MAX_REQUEST_BYTES_DEFAULT = 1024 * 1024;
 const RECORDS_PER_SEND_MAX = 1000;
 /**
@@ -125,11 +158,14 @@ export function producerRecord(
   const decoded = decodeKafkaProducerRecord(entry.value.value);
   if (!decoded.ok) return { ok: false, reason: `the KafkaProducerRecord does not decode: ${decoded.error}` };
   const { topic, key, valueBytes } = decoded.value;
-  if (!TOPIC_NAME.test(topic)) {
+  if (!TOPIC_NAME.test(topic) || topic === "." || topic === "..") {
     return {
       ok: false,
-      reason: `topic ${JSON.stringify(topic)} is not a Kafka topic name (1–249 of a-z, A-Z, 0-9, '.', '_', '-')`,
+      reason: `topic ${JSON.stringify(topic)} is not a Kafka topic name (1–249 of a-z, A-Z, 0-9, '.', '_', '-'; not "." or "..")`,
     };
+  }
+  if (INTERNAL_TOPICS.has(topic)) {
+    return { ok: false, reason: `topic ${topic} is internal to Kafka: only the broker writes it` };
   }
   const bytes = Buffer.byteLength(key) + valueBytes.byteLength;
   if (bytes > maxRecordBytes) {
@@ -164,6 +200,23 @@ interface Row {
   readonly record: StoredRecord;
 }
 
+/** A topic records wait for: the cluster did not have it when last asked. */
+interface AbsentTopic {
+  /** When it was first found missing. */
+  readonly sinceMs: number;
+  /** When to ask again. */
+  nextCheckAtMs: number;
+  /** The delay before the next look after this one. */
+  delayMs: number;
+  /** Why it cannot be written to, as last heard. */
+  why: string;
+  /** The wait has been logged. */
+  reported: boolean;
+}
+
+/** What a look at a topic found. */
+type TopicLook = { readonly state: "exists" } | { readonly state: "absent" | "invalid"; readonly why: string };
+
 export interface KafkaEgressOptions {
   readonly config: KafkaEgressConfig;
   readonly settings: KafkaEgressSettings;
@@ -188,7 +241,10 @@ export class KafkaEgress implements EgressConnector {
   /** exactly-once: durable rows not yet published. */
   #rows: Row[] = [];
   #nextSeq = 1;
+  /** Topics the cluster has, with a leader for every partition (as last seen). */
   readonly #knownTopics = new Set<string>();
+  /** Topics records wait for. */
+  readonly #absentTopics = new Map<string, AbsentTopic>();
   #ready = false;
   #closed = false;
   #wake: (() => void) | undefined;
@@ -251,6 +307,8 @@ export class KafkaEgress implements EgressConnector {
       } catch (error) {
         if (this.#closed) return;
         failures++;
+        // A topic may have gone (deleted) since it was looked at: look at each again before sending.
+        this.#knownTopics.clear();
         const message = describe(error);
         if (message !== this.#lastError) {
           this.#log(`eddy: Kafka egress ${this.#config.id}: ${message}; retrying`);
@@ -269,15 +327,40 @@ export class KafkaEgress implements EgressConnector {
     }
   }
 
-  /** Waits until there is something to do (or the egress closes). */
+  /**
+   * Waits until there is something to do (records or rows whose topic exists, a topic to look
+   * at, the egress closing), a new record arrives, or the next look at a missing topic is due.
+   */
   async #idle(): Promise<void> {
-    if (this.#waiting.length > 0 || this.#rows.length > 0 || this.#closed) return;
-    await new Promise<void>((wake) => {
-      this.#wake = () => {
+    if (this.#closed) return;
+    const waitMs = this.#nextWorkInMs();
+    if (waitMs === 0) return;
+    await new Promise<void>((resume) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
         this.#wake = undefined;
-        wake();
+        resume();
       };
+      if (waitMs !== undefined) timer = setTimeout(done, waitMs);
+      this.#wake = done;
     });
+  }
+
+  /** 0 when there is work now, else how long until a missing topic is due a look (undefined: none). */
+  #nextWorkInMs(): number | undefined {
+    const firstRow = this.#rows[0];
+    if (firstRow !== undefined && this.#knownTopics.has(firstRow.record.topic)) return 0;
+    let soonest: number | undefined;
+    for (const topic of this.#pendingTopics()) {
+      if (this.#knownTopics.has(topic)) return 0;
+      const absent = this.#absentTopics.get(topic);
+      if (absent === undefined) return 0;
+      const inMs = Math.max(0, absent.nextCheckAtMs - Date.now());
+      if (inMs === 0) return 0;
+      soonest = Math.min(soonest ?? inMs, inMs);
+    }
+    return soonest;
   }
 
   async #connect(store: KV): Promise<void> {
@@ -363,40 +446,142 @@ export class KafkaEgress implements EgressConnector {
   }
 
   /**
-   * Refuses, as dead letters, the waiting records for topics the cluster does not have:
-   * sending them would fail forever. Asks about each topic once; a cluster that cannot be
-   * asked is an error (retried), not a missing topic.
+   * Looks at the topics that records (and, exactly-once, the first unpublished row) are for and
+   * that are not known to exist: each missing one is asked for with auto-creation, on its
+   * backoff. Records for a topic Kafka refuses by name become dead letters; records for a
+   * topic that is missing wait. A cluster that cannot be asked is an error (retried by #run).
    */
-  async #refuseUnknownTopics(): Promise<void> {
-    const producer = this.#producer as Producer;
-    for (const topic of new Set(this.#waiting.map((waiting) => waiting.record.topic))) {
+  async #checkTopics(): Promise<void> {
+    for (const topic of this.#pendingTopics()) {
       if (this.#knownTopics.has(topic)) continue;
-      try {
-        await producer.metadata({ topics: [topic], autocreateTopics: false });
+      const absent = this.#absentTopics.get(topic);
+      if (absent !== undefined && absent.nextCheckAtMs > Date.now()) continue;
+      const look = await this.#lookAt(topic);
+      if (this.#closed) return;
+      if (look.state === "exists") {
         this.#knownTopics.add(topic);
-      } catch (error) {
-        if (!describe(error).includes("UNKNOWN_TOPIC_OR_PARTITION") && !/unknown topic/i.test(describe(error)))
-          throw error;
-        if (this.#closed) return;
+        this.#absentTopics.delete(topic);
+        if (absent?.reported) {
+          this.#log(
+            `eddy: Kafka egress ${this.#config.id}: topic ${topic} exists now; sending the ${this.#waitingFor(topic)} records that waited for it`,
+          );
+        }
+      } else if (look.state === "invalid") {
+        this.#absentTopics.delete(topic);
         const refused = this.#waiting.filter((waiting) => waiting.record.topic === topic);
         this.#waiting = this.#waiting.filter((waiting) => waiting.record.topic !== topic);
-        for (const waiting of refused) waiting.settle.rejected(`topic ${topic} does not exist in the Kafka cluster`);
-      }
+        // Rows are only written for topics that existed, so none is for this one.
+        for (const waiting of refused) waiting.settle.rejected(`Kafka refuses topic ${topic}: ${look.why}`);
+      } else this.#stillAbsent(topic, absent, look.why);
     }
   }
 
-  /** at-least-once and none: one send in flight, with everything waiting. */
+  /**
+   * The topics to make sure of: those of the records handed over, and (exactly-once) of the
+   * first row whose topic is not known, which holds up the rows behind it.
+   */
+  #pendingTopics(): Set<string> {
+    const topics = new Set(this.#waiting.map((waiting) => waiting.record.topic));
+    const row = this.#rows.find((candidate) => !this.#knownTopics.has(candidate.record.topic));
+    if (row !== undefined) topics.add(row.record.topic);
+    return topics;
+  }
+
+  /** Notes another look that did not find `topic`: the next look is due later, and a long wait is reported once. */
+  #stillAbsent(topic: string, absent: AbsentTopic | undefined, why: string): void {
+    const now = Date.now();
+    const state: AbsentTopic = absent ?? {
+      sinceMs: now,
+      nextCheckAtMs: now,
+      delayMs: TOPIC_CHECK_MS_MIN,
+      why,
+      reported: false,
+    };
+    state.why = why;
+    state.nextCheckAtMs = now + state.delayMs;
+    state.delayMs = Math.min(state.delayMs * 2, TOPIC_CHECK_MS_MAX);
+    this.#absentTopics.set(topic, state);
+    if (!state.reported && now - state.sinceMs >= TOPIC_REPORT_AFTER_MS) {
+      state.reported = true;
+      this.#log(
+        `eddy: Kafka egress ${this.#config.id}: topic ${topic} ${why}; ${this.#waitingFor(topic)} records wait for it (none is dropped), looking again every ${TOPIC_CHECK_MS_MAX / 1000} s`,
+      );
+    }
+  }
+
+  /** How many records wait for `topic` (handed over, and exactly-once rows). */
+  #waitingFor(topic: string): number {
+    const waiting = this.#waiting.filter((entry) => entry.record.topic === topic).length;
+    return waiting + this.#rows.filter((row) => row.record.topic === topic).length;
+  }
+
+  /**
+   * Asks the cluster for `topic`, allowing auto-creation, as Kafka's Java producer does. It
+   * exists once every partition has a leader; a broker that creates it answers "unknown" at
+   * first (creation is asynchronous) and has it a moment later.
+   */
+  async #lookAt(topic: string): Promise<TopicLook> {
+    const producer = this.#producer as Producer;
+    try {
+      const metadata = await producer.metadata({
+        topics: [topic],
+        autocreateTopics: true,
+        forceUpdate: true,
+        retries: 0,
+      });
+      const described = metadata.topics.get(topic);
+      if (
+        described !== undefined &&
+        described.partitionsCount > 0 &&
+        described.partitions.every((p) => p.leader >= 0)
+      ) {
+        return { state: "exists" };
+      }
+      return { state: "absent", why: "has no leader yet" };
+    } catch (thrown) {
+      const error = thrown as Error;
+      if (findErrorBy(error, "apiId", "INVALID_TOPIC_EXCEPTION") !== null) {
+        return { state: "invalid", why: describe(error) };
+      }
+      if (findErrorBy(error, "apiId", "TOPIC_AUTHORIZATION_FAILED") !== null) {
+        return {
+          state: "absent",
+          why: "cannot be described or written: the client is not authorized (TOPIC_AUTHORIZATION_FAILED)",
+        };
+      }
+      // The client turns UNKNOWN_TOPIC_OR_PARTITION into "Unknown topic <name>."
+      if (
+        /unknown topic/i.test(describe(error)) ||
+        findErrorBy(error, "apiId", "UNKNOWN_TOPIC_OR_PARTITION") !== null
+      ) {
+        return {
+          state: "absent",
+          why: "does not exist and the broker has not created it (it creates topics only with auto.create.topics.enable=true, and for a client allowed to CREATE)",
+        };
+      }
+      if (findErrorBy(error, "apiId", "LEADER_NOT_AVAILABLE") !== null)
+        return { state: "absent", why: "has no leader yet" };
+      throw error;
+    }
+  }
+
+  /** at-least-once and none: one send in flight, with everything waiting whose topic exists. */
   async #sendStep(): Promise<void> {
     await this.#idle();
     if (this.#closed) return;
-    await this.#refuseUnknownTopics();
-    if (this.#waiting.length === 0) return;
-    const sending = this.#waiting.slice(0, RECORDS_PER_SEND_MAX);
+    await this.#checkTopics();
+    if (this.#closed) return;
+    // In order: a topic's records all wait or all go, so each topic keeps its order.
+    const sending = this.#waiting
+      .filter((waiting) => this.#knownTopics.has(waiting.record.topic))
+      .slice(0, RECORDS_PER_SEND_MAX);
+    if (sending.length === 0) return;
     await (this.#producer as Producer).send({ messages: sending.map((waiting) => toMessage(waiting.record)) });
     // Closed meanwhile (close() stops waiting for a slow step): the engine may be gone, and the
     // outbox still holds these, so the next start sends them again.
     if (this.#closed) return;
-    this.#waiting.splice(0, sending.length);
+    const sent = new Set(sending);
+    this.#waiting = this.#waiting.filter((waiting) => !sent.has(waiting));
     if (this.#config.deliverySemantic.type === "at-least-once") {
       for (const waiting of sending) waiting.settle.delivered();
     }
@@ -407,11 +592,13 @@ export class KafkaEgress implements EgressConnector {
     await this.#idle();
     if (this.#closed) return;
     const engine = this.#engine as Engine;
-    await this.#refuseUnknownTopics();
+    await this.#checkTopics();
     if (this.#closed) return;
-    if (this.#waiting.length > 0) {
-      const moving = this.#waiting;
-      this.#waiting = [];
+    // Records whose topic is missing stay unsettled in the outbox until it exists.
+    const moving = this.#waiting.filter((waiting) => this.#knownTopics.has(waiting.record.topic));
+    if (moving.length > 0) {
+      const moved = new Set(moving);
+      this.#waiting = this.#waiting.filter((waiting) => !moved.has(waiting));
       const rows = await engine.transact((transaction) => {
         const written: Row[] = [];
         for (const { record, settle } of moving) {
@@ -425,9 +612,12 @@ export class KafkaEgress implements EgressConnector {
       });
       this.#rows.push(...rows);
     }
-    if (this.#rows.length === 0) return;
+    // Rows go out in sequence (the progress is "published up to n"): the rows up to the first
+    // whose topic is missing (one written before a restart, its topic since deleted) go now.
+    const blocked = this.#rows.findIndex((row) => !this.#knownTopics.has(row.record.topic));
+    const publishing = this.#rows.slice(0, Math.min(blocked < 0 ? this.#rows.length : blocked, RECORDS_PER_SEND_MAX));
+    if (publishing.length === 0) return;
     if (this.#checkpointed !== undefined) await this.#checkpointed();
-    const publishing = this.#rows.slice(0, RECORDS_PER_SEND_MAX);
     const lastSeq = (publishing.at(-1) as Row).seq;
     const producer = this.#producer as Producer;
     const transaction = await producer.beginTransaction();
