@@ -14,8 +14,34 @@
 // group-offsets startup position, as StateFun does on checkpoints. With checkpoints and
 // --ack-after-checkpoint, only offsets a checkpoint holds: a lost disk rewinds to the last
 // checkpoint, and the group must never be told of records it would then not have.
+//
+// Where a partition starts. A partition with a stored position resumes there, whatever the
+// startup position. The startup position is for the partitions that exist when the ingress
+// first looks at their topic: that first look is stored (topicLookKey), in the commit that
+// stores the positions it chose, or alone when the topic did not exist yet. A partition first
+// seen after that (the topic was created later, or partitions were added to it), now or after
+// any number of restarts, holds only records written after the ingress started reading the
+// topic, so it is read from its earliest offset, whatever the startup position:
+//   - earliest: the same as at the first look.
+//   - latest: everything in it is newer than the start (reading from its end when first seen
+//     would skip whatever was written before the ingress noticed it: the first records of a
+//     topic created after Eddy started).
+//   - group-offsets: its earliest, not the group's offset: the group can hold one only from a
+//     reader that overlapped with this one (Eddy's own commits are of positions the store
+//     already has; after a restore from a checkpoint, a later commit would skip records whose
+//     effects the restored state does not hold).
+//   - specific-offsets: the listed offset if the partition is listed (the user named it),
+//     else its earliest (the first look used the group, then auto.offset.reset).
+//   - date: its earliest, as every record in it is newer than the start, and so than the date;
+//     a date later than the first look (a start in the future) is looked up as at the first look.
+// A topic whose first look is not stored (added to the module since, or a state directory
+// without any position for it) gets the startup position. A topic the cluster could not be
+// asked about (unreachable, not authorized) has no first look yet: it gets one, with the
+// startup position, once it can be read. A topic deleted and created again keeps the stored
+// positions of the deleted one (Kafka's offsets restart at 0: an offset out of range is
+// reset to autoOffsetResetPosition).
 import { setTimeout as sleep } from "node:timers/promises";
-import { Admin, Consumer, FetchIsolationLevels } from "@platformatic/kafka";
+import { Admin, Consumer, FetchIsolationLevels, findErrorBy } from "@platformatic/kafka";
 import type { FunctionTypename, KafkaIngressConfig } from "../../config/types.ts";
 import type { Key, KV } from "../../core/kv.ts";
 import type { RejectedRecord } from "../../core/partition-set.ts";
@@ -38,6 +64,23 @@ export const positionKey = (ingress: string, topic: string, partition: number): 
   ingress,
   topic,
   partition,
+];
+
+/**
+ * That the ingress has looked at `topic` (its value: when, in ms since the epoch): from then on,
+ * a partition without a stored position is one created after that look.
+ */
+export const topicLookKey = (ingress: string, topic: string): Key => ["io", "kafka-ingress-look", ingress, topic];
+
+/**
+ * The fetch-session errors of KIP-227: the broker no longer has the session (evicted, restarted)
+ * or its epoch is not the one sent. The client has dropped its session with that broker by then,
+ * so fetching again opens a new one.
+ */
+const FETCH_SESSION_ERRORS = [
+  "FETCH_SESSION_ID_NOT_FOUND",
+  "INVALID_FETCH_SESSION_EPOCH",
+  "FETCH_SESSION_TOPIC_ID_ERROR",
 ];
 
 const FETCH_WAIT_MS_DEFAULT = 500;
@@ -198,6 +241,8 @@ export class KafkaIngress {
   readonly #readers = new Map<string, PartitionReader>();
   /** Topics reported missing, so each is reported once until it appears. */
   readonly #missing = new Set<string>();
+  /** When the ingress first looked at each topic, as stored (undefined: looked at, time unknown). */
+  readonly #looked = new Map<string, number | undefined>();
   #closed = false;
   #running: Promise<void> | undefined;
   #stop = new AbortController();
@@ -253,23 +298,35 @@ export class KafkaIngress {
 
   async #run(): Promise<void> {
     let failures = 0;
+    // The fetch sent while the last records were committed. A fetch is never sent while another
+    // is in flight: both would carry the same fetch-session epoch, and the broker refuses the
+    // second (INVALID_FETCH_SESSION_EPOCH). On one connection the broker answers them in turn,
+    // but the metadata request of a discovery goes to the bootstrap address, which need not be
+    // the connection fetches use (a Kubernetes service in front of the broker, say).
     let prefetch: Promise<FetchResponse[]> | undefined;
     while (!this.#closed) {
       try {
+        let fetched: FetchResponse[] | undefined;
         if (Date.now() - this.#lastMetadataAt >= METADATA_REFRESH_MS || this.#readers.size === 0) {
+          // Its records are still good after the discovery: it leaves known partitions' offsets alone.
+          if (prefetch !== undefined) fetched = await prefetch;
           prefetch = undefined;
           await this.#discover();
         }
         const reset = [...this.#readers.values()].filter((reader) => reader.outOfRange);
         if (reset.length > 0) {
+          if (prefetch !== undefined) await prefetch.catch(() => undefined);
           prefetch = undefined;
-          await this.#startPositions(reset, "reset");
+          fetched = undefined;
+          await this.#startPositions(reset, "reset", new Set());
         }
-        if (this.#readers.size === 0) {
+        if (![...this.#readers.values()].some((reader) => reader.leader >= 0 && reader.next >= 0n)) {
+          // Nothing to fetch yet (no topic, no leader, no start offset): look again in a moment.
+          this.#lastMetadataAt = 0;
           await sleep(1000, undefined, { signal: this.#stop.signal }).catch(() => undefined);
           continue;
         }
-        const responses = await (prefetch ?? this.#fetch());
+        const responses = fetched ?? (await (prefetch ?? this.#fetch()));
         prefetch = undefined;
         if (this.#closed) return;
         const moved = this.#take(responses);
@@ -283,7 +340,8 @@ export class KafkaIngress {
           this.#lastError = undefined;
         }
       } catch (error) {
-        prefetch?.catch(() => undefined);
+        // Settled before anything else is fetched (see above); its records are read again.
+        if (prefetch !== undefined) await prefetch.catch(() => undefined);
         prefetch = undefined;
         if (this.#closed) return;
         // What was read but is not durable is read again.
@@ -309,6 +367,10 @@ export class KafkaIngress {
   /** Finds the topics' partitions and leaders; a partition seen for the first time gets its start offset. */
   async #discover(): Promise<void> {
     const fresh: PartitionReader[] = [];
+    /** Topics looked at for the first time, with partitions. */
+    const firstLooks = new Set<string>();
+    /** Topics looked at for the first time and found missing. */
+    const absent: string[] = [];
     for (const { topic } of this.#config.topics) {
       let metadata: Awaited<ReturnType<Consumer["metadata"]>>;
       try {
@@ -316,9 +378,14 @@ export class KafkaIngress {
         metadata = await this.#consumer.metadata({ topics: [topic], forceUpdate: true, autocreateTopics: false });
       } catch (error) {
         this.#consumer.topics.untrack(topic);
+        // The client turns UNKNOWN_TOPIC_OR_PARTITION into "Unknown topic <name>."
+        const missing = /unknown topic/i.test(describe(error));
+        if (missing && !this.#hasLooked(topic, 0)) absent.push(topic);
         if (!this.#missing.has(topic)) {
           this.#log(
-            `eddy: Kafka ingress ${this.#config.id}: topic ${topic} cannot be read (${describe(error)}); will look again`,
+            missing
+              ? `eddy: Kafka ingress ${this.#config.id}: topic ${topic} does not exist yet; once it does, it is read from its beginning`
+              : `eddy: Kafka ingress ${this.#config.id}: topic ${topic} cannot be read (${describe(error)}); will look again`,
           );
           this.#missing.add(topic);
         }
@@ -327,6 +394,7 @@ export class KafkaIngress {
       this.#missing.delete(topic);
       const described = metadata.topics.get(topic);
       if (described === undefined) continue;
+      if (!this.#hasLooked(topic, described.partitions.length)) firstLooks.add(topic);
       described.partitions.forEach((state, partition) => {
         const key = `${topic}/${partition}`;
         const known = this.#readers.get(key);
@@ -334,6 +402,8 @@ export class KafkaIngress {
           known.topicId = described.id;
           known.leader = state.leader;
           known.leaderEpoch = state.leaderEpoch;
+          // Its start offset could not be settled last time (a new topic's leader not ready, say): again.
+          if (known.next < 0n) fresh.push(known);
           return;
         }
         const stored = this.#store.get(positionKey(this.#config.id, topic, partition)) as number | undefined;
@@ -352,69 +422,114 @@ export class KafkaIngress {
         if (stored === undefined) fresh.push(reader);
       });
     }
-    if (fresh.length > 0) await this.#startPositions(fresh, "startup");
+    if (absent.length > 0) {
+      // Before any of them can appear and be read: from now on, what appears is read from its beginning.
+      const now = Date.now();
+      await this.#engine.transact((transaction) => {
+        for (const topic of absent) transaction.put(topicLookKey(this.#config.id, topic), now);
+      });
+      for (const topic of absent) this.#looked.set(topic, now);
+    }
+    if (fresh.length > 0) await this.#startPositions(fresh, "startup", firstLooks);
     this.#lastMetadataAt = Date.now();
   }
 
   /**
-   * Where partitions without a stored position start, by the startup position (as StateFun:
-   * it only matters on a fresh start). The offsets are committed before reading, so a restart
-   * before the first record still starts there, not at a later "latest".
+   * Whether the ingress has looked at `topic` before (see the file comment): its first look is
+   * stored, or (a store from before first looks were) a position of one of its `partitions` is.
    */
-  async #startPositions(readers: readonly PartitionReader[], why: "startup" | "reset"): Promise<void> {
+  #hasLooked(topic: string, partitions: number): boolean {
+    if (this.#looked.has(topic)) return true;
+    const at = this.#store.get(topicLookKey(this.#config.id, topic)) as number | undefined;
+    let looked = at !== undefined;
+    for (let partition = 0; !looked && partition < partitions; partition++) {
+      looked = this.#store.get(positionKey(this.#config.id, topic, partition)) !== undefined;
+    }
+    if (looked) this.#looked.set(topic, at);
+    return looked;
+  }
+
+  /**
+   * Where partitions without a stored position start (see the file comment): those of topics
+   * in `firstLooks` by the startup position, the others from their earliest offset; after an
+   * out-of-range offset ("reset"), by autoOffsetResetPosition. The offsets, and the first looks,
+   * are committed before reading, so a restart before the first record still starts there,
+   * not at a later "latest".
+   */
+  async #startPositions(
+    readers: readonly PartitionReader[],
+    why: "startup" | "reset",
+    firstLooks: ReadonlySet<string>,
+  ): Promise<void> {
     const startup = this.#config.startupPosition;
-    const firstStart = why === "startup" && [...this.#readers.values()].every((reader) => reader.next < 0n);
     const byTopic = new Map<string, PartitionReader[]>();
     for (const reader of readers) byTopic.set(reader.topic, [...(byTopic.get(reader.topic) ?? []), reader]);
+    const how = new Map<string, string>();
+    const chosen = new Map<PartitionReader, bigint>();
     for (const [topic, partitions] of byTopic) {
       const indexes = partitions.map((reader) => reader.partition);
+      const first = why === "startup" && firstLooks.has(topic);
+      // The startup position, where it applies: at the first look, or for a date later than it.
+      const lookedAtMs = this.#looked.get(topic);
+      const byStartup = first || (startup.type === "date" && lookedAtMs !== undefined && startup.epochMs > lookedAtMs);
       const group =
-        startup.type === "group-offsets" || startup.type === "specific-offsets"
+        first && (startup.type === "group-offsets" || startup.type === "specific-offsets")
           ? await this.#groupOffsets(topic, indexes)
           : new Map<number, bigint>();
       const earliest = await this.#listOffsets(topic, indexes, -2n);
       const latest = await this.#listOffsets(topic, indexes, -1n);
       const atDate =
-        startup.type === "date" ? await this.#listOffsets(topic, indexes, BigInt(startup.epochMs)) : undefined;
+        byStartup && startup.type === "date"
+          ? await this.#listOffsets(topic, indexes, BigInt(startup.epochMs))
+          : undefined;
       const reset = (partition: number) =>
         (this.#config.autoOffsetReset === "earliest" ? earliest : latest).get(partition) ?? 0n;
       for (const reader of partitions) {
         const p = reader.partition;
+        const given =
+          startup.type === "specific-offsets"
+            ? startup.offsets.find((entry) => entry.topic === topic && entry.partition === p)
+            : undefined;
         let offset: bigint;
         if (why === "reset") offset = reset(p);
-        else if (!firstStart)
-          offset = earliest.get(p) ?? 0n; // a partition added later: read all of it
-        else if (startup.type === "earliest") offset = earliest.get(p) ?? 0n;
-        else if (startup.type === "latest") offset = latest.get(p) ?? 0n;
-        else if (startup.type === "date") {
+        else if (given !== undefined) offset = BigInt(given.offset);
+        else if (byStartup && startup.type === "latest") offset = latest.get(p) ?? 0n;
+        else if (byStartup && startup.type === "date") {
           const found = atDate?.get(p) ?? -1n;
           offset = found >= 0n ? found : (latest.get(p) ?? 0n);
-        } else if (startup.type === "specific-offsets") {
-          const given = startup.offsets.find((entry) => entry.topic === topic && entry.partition === p);
-          offset = given !== undefined ? BigInt(given.offset) : (group.get(p) ?? reset(p));
-        } else offset = group.get(p) ?? reset(p);
-        if (why === "reset") {
-          this.#log(
-            `eddy: Kafka ingress ${this.#config.id}: offset ${reader.next} of ${topic}/${p} is out of range (removed by retention?); reading on from ${this.#config.autoOffsetReset} offset ${offset}`,
-          );
-        }
-        reader.next = offset;
-        reader.durable = offset;
-        reader.outOfRange = false;
-        reader.aborted = new AbortedProducers();
+        } else if (first && (startup.type === "group-offsets" || startup.type === "specific-offsets")) {
+          offset = group.get(p) ?? reset(p);
+        } else offset = earliest.get(p) ?? 0n;
+        chosen.set(reader, offset);
       }
+      how.set(topic, first ? startup.type : "new since the ingress first looked at the topic: from its beginning");
     }
+    const now = Date.now();
     await this.#engine.transact((transaction) => {
-      for (const reader of readers) {
-        transaction.put(positionKey(this.#config.id, reader.topic, reader.partition), Number(reader.next));
+      for (const [reader, offset] of chosen) {
+        transaction.put(positionKey(this.#config.id, reader.topic, reader.partition), Number(offset));
+      }
+      for (const topic of byTopic.keys()) {
+        if (firstLooks.has(topic)) transaction.put(topicLookKey(this.#config.id, topic), now);
       }
     });
+    // Only now: should anything above fail, the readers keep no position and are started again.
+    for (const topic of byTopic.keys()) if (firstLooks.has(topic)) this.#looked.set(topic, now);
+    for (const [reader, offset] of chosen) {
+      if (why === "reset") {
+        this.#log(
+          `eddy: Kafka ingress ${this.#config.id}: offset ${reader.next} of ${reader.topic}/${reader.partition} is out of range (removed by retention?); reading on from ${this.#config.autoOffsetReset} offset ${offset}`,
+        );
+      }
+      reader.next = offset;
+      reader.durable = offset;
+      reader.outOfRange = false;
+      reader.aborted = new AbortedProducers();
+    }
     if (why === "startup") {
       for (const [topic, partitions] of byTopic) {
         const offsets = partitions.map((reader) => `${reader.partition}@${reader.next}`).join(", ");
-        this.#log(
-          `eddy: Kafka ingress ${this.#config.id} starts ${topic} at ${offsets} (${firstStart ? startup.type : "new partitions: earliest"})`,
-        );
+        this.#log(`eddy: Kafka ingress ${this.#config.id} starts ${topic} at ${offsets} (${how.get(topic)})`);
       }
     }
   }
@@ -449,29 +564,41 @@ export class KafkaIngress {
   #fetch(): Promise<FetchResponse[]> {
     const byLeader = new Map<number, PartitionReader[]>();
     for (const reader of this.#readers.values()) {
-      if (reader.leader < 0) continue;
+      // No leader, or no start offset yet.
+      if (reader.leader < 0 || reader.next < 0n) continue;
       byLeader.set(reader.leader, [...(byLeader.get(reader.leader) ?? []), reader]);
     }
     return Promise.all(
       [...byLeader].map(([node, readers]) => {
         const topics = new Map<string, PartitionReader[]>();
         for (const reader of readers) topics.set(reader.topicId, [...(topics.get(reader.topicId) ?? []), reader]);
-        return this.#consumer.fetch({
-          node,
-          maxWaitTime: this.#settings.fetchWaitMs,
-          maxBytes: this.#settings.fetchBytes,
-          minBytes: 1,
-          isolationLevel: this.#settings.isolationLevel,
-          topics: [...topics].map(([topicId, partitions]) => ({
-            topicId,
-            partitions: partitions.map((reader) => ({
-              partition: reader.partition,
-              fetchOffset: reader.next,
-              partitionMaxBytes: this.#settings.partitionFetchBytes,
-              currentLeaderEpoch: reader.leaderEpoch,
-              lastFetchedEpoch: -1,
+        // Built anew for each attempt: the client changes the partitions' epochs on some errors.
+        const request = () =>
+          this.#consumer.fetch({
+            node,
+            maxWaitTime: this.#settings.fetchWaitMs,
+            maxBytes: this.#settings.fetchBytes,
+            minBytes: 1,
+            isolationLevel: this.#settings.isolationLevel,
+            topics: [...topics].map(([topicId, partitions]) => ({
+              topicId,
+              partitions: partitions.map((reader) => ({
+                partition: reader.partition,
+                fetchOffset: reader.next,
+                partitionMaxBytes: this.#settings.partitionFetchBytes,
+                currentLeaderEpoch: reader.leaderEpoch,
+                lastFetchedEpoch: -1,
+              })),
             })),
-          })),
+          });
+        // A fetch-session error is no trouble with the cluster: the broker evicted the session, or
+        // the client's epoch fell behind the broker's (the client moves it on only after a fetch
+        // without errors, while the broker moves it on after every incremental fetch, so the
+        // fetch after one with a partition error, say an offset out of range, carries a stale
+        // epoch). The client has dropped the session by now: the same fetch again opens a new one.
+        return request().catch((error: unknown) => {
+          if (!isFetchSessionError(error)) throw error;
+          return request();
         });
       }),
     );
@@ -626,6 +753,10 @@ export class KafkaIngress {
       }
     }
   }
+}
+
+function isFetchSessionError(error: unknown): boolean {
+  return FETCH_SESSION_ERRORS.some((id) => findErrorBy(error as Error, "apiId", id) !== null);
 }
 
 interface Chunk {
