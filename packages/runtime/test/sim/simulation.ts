@@ -5,12 +5,7 @@ import type { FromFunction, Init, ToFunction } from "@eddy/protocol";
 import { type Address, addressKey, type FunctionTypename } from "../../src/core/address.ts";
 import { MemoryKV } from "../../src/core/kv.ts";
 import { applyWrites } from "../../src/core/overlay-kv.ts";
-import {
-  type Catalog,
-  type FunctionSettings,
-  invocationCost,
-  outboxCost,
-} from "../../src/core/partition-core.ts";
+import { type Catalog, type FunctionSettings, invocationCost, outboxCost } from "../../src/core/partition-core.ts";
 import { PartitionSet } from "../../src/core/partition-set.ts";
 import { partitionOf } from "../../src/core/partitioning.ts";
 import type { InflightBatch, OutboxEntry, StoredInvocation, StoredState } from "../../src/core/records.ts";
@@ -151,7 +146,8 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
         expected += outboxCost(value as OutboxEntry);
       }
     }
-    if (set.admittedBytes !== expected) fail(`admitted bytes counted ${set.admittedBytes}, the store holds ${expected}`);
+    if (set.admittedBytes !== expected)
+      fail(`admitted bytes counted ${set.admittedBytes}, the store holds ${expected}`);
   }
 
   /** Every egress id at most once in the durable sink, and never one from a cancelled message. */
