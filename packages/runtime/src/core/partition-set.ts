@@ -123,6 +123,16 @@ export class PartitionSet {
     return this.#admitted.bytes;
   }
 
+  /**
+   * A connector holds work it took over and has not finished (an egress's rows waiting for
+   * their Kafka transaction): counted as admitted until it releases it with a negative count.
+   */
+  admitHeld(bytes: number): void {
+    const admitted = this.#admitted;
+    admitted.bytes += bytes;
+    if (admitted.bytes > admitted.bytesMax) admitted.bytesMax = admitted.bytes;
+  }
+
   /** The most `admittedBytes` has been since the start. */
   get admittedBytesMax(): number {
     return this.#admitted.bytesMax;

@@ -103,6 +103,11 @@ export type AcceptResult =
   /** The message waited `holdMs` (AcceptOptions) and was still not admitted: nothing was taken. */
   | { readonly ok: false; readonly code: "overloaded"; readonly message: string };
 
+/** What a source hears back from acceptFromSource. */
+export type SourceAcceptResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: "unknown-function" | "stopping"; readonly message: string };
+
 /** What the memory budget holds now (for reports and the benchmark). */
 export interface AdmissionReport {
   readonly budgetBytes: number;
@@ -268,17 +273,33 @@ export class Engine {
    * neither is, so the source resumes right after what the store holds and nothing is
    * delivered twice or skipped. `record` writes the position (and anything else of the
    * source's) into that commit's transaction. Records the source could not route become dead
-   * letters in the same commit. Resolves once durable; waits first while any target's backlog
-   * or the pending writes are at their limit. Nothing is accepted when a target has no
-   * function: the source is told which.
+   * letters in the same commit. Resolves once durable; waits first while any target's backlog,
+   * the pending writes or the memory budget are at their limit. Nothing is accepted when a
+   * target has no function: the source is told which.
    */
   async acceptFromSource(
     envelopes: readonly Envelope[],
     record: (transaction: KV) => void,
     rejected: readonly RejectedRecord[] = [],
+  ): Promise<SourceAcceptResult> {
+    const admitted = await this.admitFromSource(envelopes, record, rejected);
+    if (!admitted.ok) return admitted;
+    await admitted.durable;
+    return { ok: true };
+  }
+
+  /**
+   * acceptFromSource in two steps: resolves once the records are admitted (in the pending
+   * commit), with `durable` for when that commit is on disk. A source may admit its next
+   * records meanwhile, keeping its reading ahead of the commits; it must wait for each
+   * admission before the next, since admissions in order are what keeps positions in order.
+   */
+  async admitFromSource(
+    envelopes: readonly Envelope[],
+    record: (transaction: KV) => void,
+    rejected: readonly RejectedRecord[] = [],
   ): Promise<
-    | { readonly ok: true }
-    | { readonly ok: false; readonly code: "unknown-function" | "stopping"; readonly message: string }
+    { readonly ok: true; readonly durable: Promise<void> } | Exclude<SourceAcceptResult, { readonly ok: true }>
   > {
     if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
     const unknown = [...new Set(envelopes.map((envelope) => envelope.target.typename))].filter(
@@ -305,11 +326,11 @@ export class Engine {
     if (admitted === "stopping" || admitted === "overloaded") {
       return { ok: false, code: "stopping", message: "the runtime is shutting down" };
     }
-    await new Promise<void>((durable) => {
-      this.#acks.push(durable);
+    const durable = new Promise<void>((done) => {
+      this.#acks.push(done);
       this.#scheduleCommit();
     });
-    return { ok: true };
+    return { ok: true, durable };
   }
 
   /**
@@ -390,6 +411,22 @@ export class Engine {
     }
     if (going === 0) return;
     for (const waiter of this.#budgetWaiters.splice(0, going)) waiter.resume();
+  }
+
+  /**
+   * A connector holds `bytes` of work it took over (settled as delivered, so no longer in the
+   * outbox) but has not finished, such as the exactly-once Kafka egress's rows waiting for
+   * their transaction: they count against the memory budget until released, so a slow sink
+   * makes the sources wait instead of growing the connector's queue.
+   */
+  holdWork(bytes: number): void {
+    this.#partitions.admitHeld(bytes);
+  }
+
+  /** Gives back what holdWork took; waiting sources may go. */
+  releaseWork(bytes: number): void {
+    this.#partitions.admitHeld(-bytes);
+    this.#wakeBudgetWaiters();
   }
 
   /** A request's reply, if it is durable. */

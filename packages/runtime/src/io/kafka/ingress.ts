@@ -169,7 +169,7 @@ export function routeRecords(
     const argument = {
       typename: route.valueType,
       hasValue: record.value !== null,
-      value: record.value ?? new Uint8Array(0),
+      value: record.value === null ? new Uint8Array(0) : ownBytes(record.value),
     };
     let id: string | undefined;
     let problem: string | undefined;
@@ -199,6 +199,15 @@ export function routeRecords(
     }
   }
   return { envelopes, rejected };
+}
+
+/**
+ * The bytes of `view` in a buffer of their own when they are a small part of a larger one
+ * (a fetch response): a message waiting in a backlog must not keep the whole response alive,
+ * which the memory budget, counting the message's own bytes, would not see.
+ */
+function ownBytes(view: Uint8Array): Uint8Array {
+  return view.byteLength * 2 >= view.buffer.byteLength ? view : view.slice();
 }
 
 interface PartitionReader {
@@ -244,6 +253,8 @@ export class KafkaIngress {
   /** When the ingress first looked at each topic, as stored (undefined: looked at, time unknown). */
   readonly #looked = new Map<string, number | undefined>();
   #closed = false;
+  /** Chunks admitted whose commit is not known to be durable yet: their positions are not `durable` yet. */
+  #admitted: Promise<void>[] = [];
   #running: Promise<void> | undefined;
   #stop = new AbortController();
   #lastMetadataAt = 0;
@@ -330,9 +341,16 @@ export class KafkaIngress {
         prefetch = undefined;
         if (this.#closed) return;
         const moved = this.#take(responses);
-        // The next fetch goes out while these records commit (offsets already advanced).
-        if (moved.length > 0) prefetch = this.#fetch();
-        for (const chunk of moved) await this.#accept(chunk);
+        // Admitted one after another (the order keeps positions in order), each without
+        // waiting for its commit: what the fetch read moves into the engine at once, where
+        // the memory budget bounds it, and waits there rather than here.
+        for (const chunk of moved) {
+          if (!(await this.#admit(chunk))) break;
+        }
+        // The next fetch goes out while these records commit (offsets already advanced). Not
+        // before they are all admitted: while the budget holds this fetch back, no second one.
+        if (moved.length > 0 && !this.#closed) prefetch = this.#fetch();
+        await this.#admittedDurable();
         this.#commitGroupOffsetsSoon();
         failures = 0;
         if (this.#lastError !== undefined) {
@@ -343,6 +361,8 @@ export class KafkaIngress {
         // Settled before anything else is fetched (see above); its records are read again.
         if (prefetch !== undefined) await prefetch.catch(() => undefined);
         prefetch = undefined;
+        // What was admitted commits whatever happened here: its positions move on with it.
+        await this.#admittedDurable();
         if (this.#closed) return;
         // What was read but is not durable is read again.
         for (const reader of this.#readers.values()) {
@@ -606,8 +626,9 @@ export class KafkaIngress {
 
   /**
    * Takes the committed records out of the responses and moves every partition's next offset
-   * past them; returns them as chunks to accept in order, each with the positions it
-   * completes.
+   * past them; returns them as chunks to admit in order, each with the positions it
+   * completes. Records become messages only as their chunk is admitted (#admit), so a fetch
+   * the budget holds back is held as the client parsed it, not twice.
    */
   #take(responses: readonly FetchResponse[]): Chunk[] {
     const byTopicId = new Map<string, Map<number, PartitionReader>>();
@@ -617,7 +638,7 @@ export class KafkaIngress {
       byTopicId.set(reader.topicId, partitions);
     }
     const chunks: Chunk[] = [];
-    let current: Chunk = { envelopes: [], rejected: [], positions: new Map() };
+    let current: Chunk = { parts: [], count: 0, positions: new Map() };
     for (const response of responses) {
       for (const topic of response.responses) {
         for (const fetched of topic.partitions) {
@@ -636,15 +657,14 @@ export class KafkaIngress {
           const chunkSize = this.#settings.recordsPerCommit;
           for (let start = 0; start < Math.max(records.length, 1); start += chunkSize) {
             const slice = records.slice(start, start + chunkSize);
-            const routed = routeRecords(this.#config, reader.topic, reader.partition, slice);
-            current.envelopes.push(...routed.envelopes);
-            current.rejected.push(...routed.rejected);
+            if (slice.length > 0) current.parts.push({ reader, records: slice });
+            current.count += slice.length;
             const last = slice.at(-1);
             const end = start + chunkSize >= records.length ? nextOffset : (last as CommittedRecord).offset + 1n;
             current.positions.set(reader, end);
-            if (current.envelopes.length + current.rejected.length >= chunkSize) {
+            if (current.count >= chunkSize) {
               chunks.push(current);
-              current = { envelopes: [], rejected: [], positions: new Map() };
+              current = { parts: [], count: 0, positions: new Map() };
             }
           }
           reader.next = nextOffset;
@@ -679,23 +699,49 @@ export class KafkaIngress {
     }
   }
 
-  async #accept(chunk: Chunk): Promise<void> {
-    const accepted = await this.#engine.acceptFromSource(
-      chunk.envelopes,
+  /**
+   * Admits a chunk into the engine (waiting while the memory budget or a backlog is full);
+   * its positions become durable with its commit, tracked in #admitted. False when the
+   * engine is stopping.
+   */
+  async #admit(chunk: Chunk): Promise<boolean> {
+    const envelopes: Envelope[] = [];
+    const rejected: RejectedRecord[] = [];
+    for (const { reader, records } of chunk.parts) {
+      const routed = routeRecords(this.#config, reader.topic, reader.partition, records);
+      for (const envelope of routed.envelopes) envelopes.push(envelope);
+      for (const letter of routed.rejected) rejected.push(letter);
+    }
+    const admitted = await this.#engine.admitFromSource(
+      envelopes,
       (transaction) => {
         for (const [reader, offset] of chunk.positions) {
           transaction.put(positionKey(this.#config.id, reader.topic, reader.partition), Number(offset));
         }
       },
-      chunk.rejected,
+      rejected,
     );
-    if (!accepted.ok) {
-      if (accepted.code === "stopping") return;
+    if (!admitted.ok) {
+      if (admitted.code === "stopping") return false;
       // Targets are checked against the module at start; this would be a bug.
-      throw new Error(accepted.message);
+      throw new Error(admitted.message);
     }
-    for (const [reader, offset] of chunk.positions) reader.durable = offset;
-    for (const letter of chunk.rejected) this.#log(`eddy: dead letter: ${letter.reason}`);
+    this.#admitted.push(
+      admitted.durable.then(() => {
+        for (const [reader, offset] of chunk.positions) reader.durable = offset;
+        for (const letter of rejected) this.#log(`eddy: dead letter: ${letter.reason}`);
+      }),
+    );
+    return true;
+  }
+
+  /** Waits until every admitted chunk is durable (commits complete in order). */
+  async #admittedDurable(): Promise<void> {
+    while (this.#admitted.length > 0) {
+      const admitted = this.#admitted;
+      this.#admitted = [];
+      await Promise.all(admitted);
+    }
   }
 
   /**
@@ -760,7 +806,8 @@ function isFetchSessionError(error: unknown): boolean {
 }
 
 interface Chunk {
-  readonly envelopes: Envelope[];
-  readonly rejected: RejectedRecord[];
+  /** The records of each partition in the chunk, in offset order. */
+  readonly parts: { readonly reader: PartitionReader; readonly records: readonly CommittedRecord[] }[];
+  count: number;
   readonly positions: Map<PartitionReader, bigint>;
 }
