@@ -34,6 +34,7 @@ import { decodeKafkaProducerRecord, KAFKA_PRODUCER_RECORD_TYPENAME } from "@eddy
 import { Admin, Consumer, findErrorBy, type MessageToProduce, Producer } from "@platformatic/kafka";
 import type { KafkaEgressConfig } from "../../config/types.ts";
 import type { Key, KV } from "../../core/kv.ts";
+import { MESSAGE_OVERHEAD_BYTES } from "../../core/partition-core.ts";
 import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement, Engine } from "../../engine/engine.ts";
 import {
@@ -182,6 +183,11 @@ export interface StoredRecord {
   readonly value: Uint8Array;
 }
 
+/** A row's weight against the memory budget while the egress holds it. */
+function rowCost(row: Row): number {
+  return row.record.value.byteLength + row.record.key.length + row.record.topic.length + MESSAGE_OVERHEAD_BYTES;
+}
+
 function toMessage(record: StoredRecord): MessageToProduce {
   return {
     topic: record.topic,
@@ -238,7 +244,11 @@ export class KafkaEgress implements EgressConnector {
   #coordinator: number | undefined;
   /** Records handed over and not yet settled (at-least-once, none) or not yet in the table (exactly-once). */
   #waiting: Waiting[] = [];
-  /** exactly-once: durable rows not yet published. */
+  /**
+   * exactly-once: durable rows not yet published. They were settled (the outbox let go of
+   * them), so the egress holds them against the engine's memory budget until published: a
+   * slow broker makes the sources wait instead of growing this list.
+   */
   #rows: Row[] = [];
   #nextSeq = 1;
   /** Topics the cluster has, with a leader for every partition (as last seen). */
@@ -423,8 +433,29 @@ export class KafkaEgress implements EgressConnector {
         for (const seq of stale) transaction.delete(rowKey(this.#config.id, seq));
       });
     }
-    this.#rows = rows;
+    this.#setRows(rows);
     this.#ready = true;
+  }
+
+  #setRows(rows: Row[]): void {
+    this.#dropRows(this.#rows.length);
+    this.#addRows(rows);
+  }
+
+  #addRows(rows: readonly Row[]): void {
+    let bytes = 0;
+    for (const row of rows) {
+      this.#rows.push(row);
+      bytes += rowCost(row);
+    }
+    this.#engine?.holdWork(bytes);
+  }
+
+  /** The first `count` rows are published: they leave the list and the budget. */
+  #dropRows(count: number): void {
+    let bytes = 0;
+    for (const row of this.#rows.splice(0, count)) bytes += rowCost(row);
+    this.#engine?.releaseWork(bytes);
   }
 
   /** The last sequence number a committed transaction published, 0 when none. */
@@ -610,7 +641,7 @@ export class KafkaEgress implements EgressConnector {
         }
         return written;
       });
-      this.#rows.push(...rows);
+      this.#addRows(rows);
     }
     // Rows go out in sequence (the progress is "published up to n"): the rows up to the first
     // whose topic is missing (one written before a restart, its topic since deleted) go now.
@@ -642,7 +673,7 @@ export class KafkaEgress implements EgressConnector {
       await transaction.abort().catch(() => undefined);
       throw error;
     }
-    this.#rows.splice(0, publishing.length);
+    this.#dropRows(publishing.length);
     // Closed meanwhile: the next start reads the progress and drops these rows itself.
     if (this.#closed) return;
     // Not awaited: the progress in Kafka already says these are out.
