@@ -133,6 +133,135 @@ spec:
   });
 });
 
+describe("the memory budget, one address behind a Kafka backlog", { timeout: 120_000 }, () => {
+  let broker: KafkaBroker;
+  before(async () => {
+    broker = await startKafka();
+  });
+  after(async () => {
+    await broker?.stop();
+  });
+
+  it("holds to the budget when a single address has the whole backlog, in order", async () => {
+    const topic = "one-key";
+    const RECORDS = 3000;
+    // ~450 messages' worth: under the address's backlog limit (1,000), so the budget is what binds,
+    // and under the 500 records the ingress otherwise puts in one admission.
+    const budget = 256 * 1024;
+    const admin = new Admin({ clientId: "test-admin", bootstrapBrokers: [broker.bootstrap] });
+    const producer = new Producer({ clientId: "test-source", bootstrapBrokers: [broker.bootstrap], idempotent: true });
+    try {
+      await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+      for (let n = 0; n < RECORDS; n += 500) {
+        const messages = Array.from({ length: 500 }, (_, index) => ({
+          topic,
+          key: Buffer.from("only"),
+          value: Buffer.from(String(n + index)),
+        }));
+        await producer.send({ messages });
+      }
+    } finally {
+      await producer.close();
+      await admin.close();
+    }
+    const seen: number[] = [];
+    const one = statefulFunction({
+      typename: "test/one",
+      async handle(_ctx, message) {
+        await sleep(1);
+        seen.push(Number(Buffer.from(message.bytes).toString()));
+      },
+    });
+    const runtime = await startRuntime({
+      module: moduleFrom(`kind: io.statefun.kafka.v1/ingress
+spec:
+  id: test/in
+  address: ${broker.bootstrap}
+  startupPosition:
+    type: earliest
+  topics:
+    - topic: ${topic}
+      valueType: test/Text
+      targets:
+        - test/one
+`),
+      stateDir: freshStateDir(),
+      inProcess: createEndpoint([one]),
+      partitionCount: 4,
+      memoryBudgetBytes: budget,
+      log: () => undefined,
+    });
+    try {
+      await until(() => seen.length >= RECORDS, `${RECORDS} records (${seen.length} so far)`);
+      await sleep(200);
+      const report = runtime.admission();
+      assert.ok(report.admittedBytesMax <= budget, `admitted work peaked at ${report.admittedBytesMax} bytes`);
+      assert.ok(report.waits > 0, "the ingress never waited for the budget");
+      assert.deepEqual(
+        seen,
+        Array.from({ length: RECORDS }, (_, index) => index),
+      );
+    } finally {
+      await runtime.stop();
+    }
+  });
+});
+
+describe("the memory budget, with messages of a few MiB", { timeout: 60_000 }, () => {
+  it("admits a few at a time and handles every one once", async () => {
+    const budget = 8 * 1024 * 1024;
+    const handled = new Map<string, number>();
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const big = statefulFunction({
+      typename: "test/big",
+      async handle(ctx, message) {
+        await gate;
+        assert.equal(message.bytes.length, 3 * 1024 * 1024);
+        handled.set(ctx.self.id, (handled.get(ctx.self.id) ?? 0) + 1);
+      },
+    });
+    const runtime = await startRuntime({
+      module: moduleFrom(`kind: io.statefun.playground.v1/ingress
+spec:
+  port: 8090
+`),
+      stateDir: freshStateDir(),
+      inProcess: createEndpoint([big]),
+      portOverride: 0,
+      partitionCount: 8,
+      memoryBudgetBytes: budget,
+      ingressHoldMs: 60_000,
+      log: () => undefined,
+    });
+    try {
+      const [ingress] = runtime.ingressUrls;
+      assert.ok(ingress !== undefined);
+      const body = Buffer.alloc(3 * 1024 * 1024, 7);
+      const sent = Array.from({ length: 10 }, (_, id) =>
+        fetch(`${ingress}test/big/${id}`, {
+          method: "POST",
+          body,
+          headers: { "content-type": "application/vnd.test/Blob" },
+        }),
+      );
+      // Two fit the budget (3 MiB and 512 B each); the other eight wait for room.
+      await until(() => runtime.admission().waiting === 8, "eight requests waiting for room");
+      open();
+      const statuses = await Promise.all(sent.map(async (response) => (await response).status));
+      assert.deepEqual(statuses, Array(10).fill(200));
+      await until(() => handled.size === 10, "every message to be handled");
+      assert.deepEqual([...handled.values()], Array(10).fill(1));
+      const report = runtime.admission();
+      assert.ok(report.admittedBytesMax <= budget, `admitted work peaked at ${report.admittedBytesMax} bytes`);
+    } finally {
+      await runtime.stop();
+    }
+  });
+});
+
 describe("the memory budget, with the HTTP ingress flooded", { timeout: 60_000 }, () => {
   it("holds requests, then answers 503 with Retry-After; what it acknowledged is handled once", async () => {
     const handled = new Map<string, number>();
