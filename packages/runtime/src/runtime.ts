@@ -70,7 +70,7 @@ export interface RuntimeOptions {
   readonly portOverride?: number;
   /** The largest HTTP ingress request body; default 4 MiB, at most 32 MiB (INGRESS_BODY_BYTES_LIMIT_MAX). */
   readonly ingressBodyBytesLimit?: number;
-  /** Most bytes of work admitted and not finished (EngineOptions.memoryBudgetBytes); default 256 MiB. */
+  /** Most bytes of work admitted and not finished (EngineOptions.memoryBudgetBytes); default 64 MiB. */
   readonly memoryBudgetBytes?: number;
   /** How long the HTTP ingress holds a request that finds no room before it answers 503; default 10 s. */
   readonly ingressHoldMs?: number;
