@@ -26,8 +26,7 @@
 // snapshot lands in --heap-snapshot-dir (bench/backlog/heap-summary.ts reads it); writing it
 // takes memory of its own, so that run's peaks are not the runtime's. --eddy-root runs Eddy
 // from another checkout (an older commit, say), with this bench and the same function.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { once } from "node:events";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -36,6 +35,7 @@ import { parseArgs } from "node:util";
 import { Consumer, FetchIsolationLevels, type Message, type MessageToProduce, Producer } from "@platformatic/kafka";
 import { callControlSocket, type MemoryReport } from "../../packages/runtime/src/control-socket.ts";
 import { type KafkaBroker, startKafka } from "../../test/support/kafka-broker.ts";
+import { Child } from "../child.ts";
 import { EGRESS_ID, INPUT_TYPENAME } from "../kafka/functions.ts";
 import { machine } from "../machine.ts";
 
@@ -88,9 +88,6 @@ const MEMORY_SAMPLE_MS = 250;
 const TIMELINE_STEP_MS = 1000;
 /** A run fails when no new output record arrives for this long (bounded time, never a hang). */
 const PROGRESS_TIMEOUT_MS = 120_000;
-const START_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 15_000;
-const OUTPUT_QUOTED_CHARS_MAX = 4_000;
 /** The goal the issue sets: peak RSS flat within this share from the smallest backlog to the largest, and under the cap. */
 const FLAT_SHARE_MAX = 0.1;
 const RSS_MIB_MAX = 400;
@@ -99,56 +96,6 @@ const MiB = 2 ** 20;
 const keyOf = (seq: number) => `k${seq % KEYS}`;
 const round1 = (value: number) => Math.round(value * 10) / 10;
 const mib = (bytes: number | undefined) => (bytes === undefined ? undefined : round1(bytes / MiB));
-
-/** A child process this bench started, with the tail of its output for error messages. */
-class Child {
-  readonly process: ChildProcess;
-  output = "";
-  readonly #name: string;
-
-  constructor(name: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv) {
-    this.#name = name;
-    this.process = spawn(command, args, { cwd: eddyRoot, stdio: ["ignore", "pipe", "pipe"], env });
-    const keep = (chunk: Buffer) => {
-      this.output = (this.output + chunk.toString()).slice(-OUTPUT_QUOTED_CHARS_MAX);
-    };
-    this.process.stdout?.on("data", keep);
-    this.process.stderr?.on("data", keep);
-  }
-
-  get pid(): number {
-    return this.process.pid as number;
-  }
-
-  async ready(ready: RegExp): Promise<RegExpMatchArray> {
-    const deadline = performance.now() + START_TIMEOUT_MS;
-    while (performance.now() < deadline) {
-      const match = ready.exec(this.output);
-      if (match !== null) return match;
-      if (this.exited !== undefined) break;
-      await sleep(20);
-    }
-    throw new Error(`${this.#name} did not start (${this.exited ?? "no sign of life"}):\n${this.output}`);
-  }
-
-  get exited(): string | undefined {
-    const { exitCode, signalCode } = this.process;
-    if (exitCode === null && signalCode === null) return undefined;
-    return `exited with ${exitCode ?? signalCode}`;
-  }
-
-  /** SIGTERM by its PID, SIGKILL after STOP_TIMEOUT_MS; waits for the exit. */
-  async stop(): Promise<void> {
-    if (this.exited !== undefined) return;
-    const exited = once(this.process, "exit");
-    this.process.kill("SIGTERM");
-    const timedOut = await Promise.race([exited.then(() => false), sleep(STOP_TIMEOUT_MS, true, { ref: false })]);
-    if (timedOut && this.exited === undefined) {
-      this.process.kill("SIGKILL");
-      await exited;
-    }
-  }
-}
 
 /** /proc/<pid>/status's memory lines, in bytes; undefined once the process is gone. */
 function procMemory(pid: number): { rss: number; anon: number; file: number; hwm: number } | undefined {
@@ -464,7 +411,7 @@ async function runSize(broker: KafkaBroker, producer: Producer, records: number)
     let functionsUrl: string | undefined;
     let server: Child | undefined;
     if (FUNCTIONS === "remote") {
-      server = new Child("eddy serve", eddyBin, ["serve", FUNCTIONS_FILE, "--port", "0"], env);
+      server = new Child("eddy serve", eddyBin, ["serve", FUNCTIONS_FILE, "--port", "0"], { cwd: eddyRoot, env });
       children.push(server);
       functionsUrl = (await server.ready(/eddy: serving .* at (http\S+)/))[1];
     }
@@ -491,7 +438,7 @@ async function runSize(broker: KafkaBroker, producer: Producer, records: number)
         `${env.NODE_OPTIONS ?? ""} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${SNAPSHOT_DIR}`.trim();
     }
     const startedAt = performance.now();
-    const runtime = new Child(`eddy ${args[0]}`, eddyBin, args, eddyEnv);
+    const runtime = new Child(`eddy ${args[0]}`, eddyBin, args, { cwd: eddyRoot, env: eddyEnv });
     children.push(runtime);
     const output = reader;
     // Sampled from the spawn on: the backlog may already be flowing by the time it logs "running".

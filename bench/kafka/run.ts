@@ -22,8 +22,7 @@
 //
 //   node bench/kafka/run.ts [--records 100000] [--keys 1000] [--partitions 4] [--rate 1000]
 //     [--seconds 10] [--functions remote|in-process] [--only eddy,raw] [--json]
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { once } from "node:events";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -31,6 +30,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { Consumer, FetchIsolationLevels, type Message, type MessageToProduce, Producer } from "@platformatic/kafka";
 import { type KafkaBroker, startKafka } from "../../test/support/kafka-broker.ts";
+import { Child } from "../child.ts";
 import { machine } from "../machine.ts";
 import { EGRESS_ID, INPUT_TYPENAME } from "./functions.ts";
 
@@ -85,9 +85,6 @@ const PRELOAD_RECORDS_PER_SEND = 2000;
 const PACE_TICK_MS = 5;
 /** A run fails when no new output record arrives for this long (bounded time, never a hang). */
 const PROGRESS_TIMEOUT_MS = 60_000;
-const START_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 15_000;
-const OUTPUT_QUOTED_CHARS_MAX = 4_000;
 
 const keyOf = (seq: number) => `k${seq % KEYS}`;
 
@@ -122,57 +119,6 @@ function brokerPid(broker: KafkaBroker): number | undefined {
     }
   }
   return undefined;
-}
-
-/** A child process this bench started, with the tail of its output for error messages. */
-class Child {
-  readonly process: ChildProcess;
-  output = "";
-  readonly #name: string;
-
-  constructor(name: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv) {
-    this.#name = name;
-    this.process = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env });
-    const keep = (chunk: Buffer) => {
-      this.output = (this.output + chunk.toString()).slice(-OUTPUT_QUOTED_CHARS_MAX);
-    };
-    this.process.stdout?.on("data", keep);
-    this.process.stderr?.on("data", keep);
-  }
-
-  get pid(): number {
-    return this.process.pid as number;
-  }
-
-  /** Resolves with the first match of `ready` in its output; rejects if it exits or START_TIMEOUT_MS passes. */
-  async ready(ready: RegExp): Promise<RegExpMatchArray> {
-    const deadline = performance.now() + START_TIMEOUT_MS;
-    while (performance.now() < deadline) {
-      const match = ready.exec(this.output);
-      if (match !== null) return match;
-      if (this.process.exitCode !== null || this.process.signalCode !== null) break;
-      await sleep(20);
-    }
-    throw new Error(`${this.#name} did not start (${this.exited ?? "no sign of life"}):\n${this.output}`);
-  }
-
-  get exited(): string | undefined {
-    const { exitCode, signalCode } = this.process;
-    if (exitCode === null && signalCode === null) return undefined;
-    return `exited with ${exitCode ?? signalCode}`;
-  }
-
-  /** SIGTERM by its PID, SIGKILL after STOP_TIMEOUT_MS; waits for the exit. */
-  async stop(): Promise<void> {
-    if (this.exited !== undefined) return;
-    const exited = once(this.process, "exit");
-    this.process.kill("SIGTERM");
-    const timedOut = await Promise.race([exited.then(() => false), sleep(STOP_TIMEOUT_MS, true, { ref: false })]);
-    if (timedOut && this.exited === undefined) {
-      this.process.kill("SIGKILL");
-      await exited;
-    }
-  }
 }
 
 /**
@@ -327,7 +273,10 @@ async function startEddy(
   try {
     let functionsUrl: string | undefined;
     if (FUNCTIONS === "remote") {
-      const server = new Child("eddy serve", eddyBin, ["serve", "bench/kafka/functions.ts", "--port", "0"], env);
+      const server = new Child("eddy serve", eddyBin, ["serve", "bench/kafka/functions.ts", "--port", "0"], {
+        cwd: root,
+        env,
+      });
       children.push(server);
       functionsUrl = (await server.ready(/eddy: serving .* at (http\S+)/))[1];
     }
@@ -338,7 +287,7 @@ async function startEddy(
       FUNCTIONS === "remote"
         ? ["run", modulePath, "--state-dir", state]
         : ["dev", "bench/kafka/functions.ts", "--module", modulePath, "--state-dir", state];
-    const runtime = new Child(`eddy ${args[0]}`, eddyBin, args, env);
+    const runtime = new Child(`eddy ${args[0]}`, eddyBin, args, { cwd: root, env });
     children.push(runtime);
     await runtime.ready(/eddy: running/);
     return { children, stop };
@@ -368,7 +317,7 @@ async function startRaw(
       "--semantic",
       semantic,
     ],
-    process.env,
+    { cwd: root, env: process.env },
   );
   const stop = () => raw.stop();
   try {
