@@ -85,10 +85,10 @@ async function serveOfficialGreeter(): Promise<{ url: string; close(): void }> {
   };
 }
 
-/** The official Python SDK greeter (request-reply/functions.py) behind the interop tests' server. */
+/** The official Python SDK greeter (official-sdks/python/functions.py) behind the interop tests' server. */
 function servePythonGreeter(): Promise<PythonServer> {
   return startPythonServer(resolve(root, "packages/sdk/test/interop/python/server.py"), {
-    args: ["0", resolve(import.meta.dirname, "request-reply")],
+    args: ["0", resolve(import.meta.dirname, "official-sdks/python")],
     echoStderr: true,
   });
 }
