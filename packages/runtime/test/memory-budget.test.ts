@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, statefulFunction, types } from "@eddy/sdk";
 import { Admin, Producer } from "@platformatic/kafka";
@@ -40,40 +40,70 @@ async function until(condition: () => boolean, what: string, ms = 60_000): Promi
   }
 }
 
+/** One broker for the Kafka cases, started by the first that needs it. */
+let broker: KafkaBroker | undefined;
+async function kafka(): Promise<KafkaBroker> {
+  broker ??= await startKafka();
+  return broker;
+}
+after(async () => {
+  await broker?.stop();
+});
+
+/** A new topic holding `batches` of records, written before any Eddy starts. */
+async function backlogTopic(
+  topic: string,
+  partitions: number,
+  batches: readonly (readonly { key: string; value: string }[])[],
+): Promise<void> {
+  const { bootstrap } = await kafka();
+  const admin = new Admin({ clientId: "test-admin", bootstrapBrokers: [bootstrap] });
+  const producer = new Producer({ clientId: "test-source", bootstrapBrokers: [bootstrap], idempotent: true });
+  try {
+    await admin.createTopics({ topics: [topic], partitions, replicas: 1 });
+    for (const batch of batches) {
+      await producer.send({
+        messages: batch.map(({ key, value }) => ({ topic, key: Buffer.from(key), value: Buffer.from(value) })),
+      });
+    }
+  } finally {
+    await producer.close();
+    await admin.close();
+  }
+}
+
+/** A Kafka ingress reading `topic` from its beginning into `target`. */
+async function kafkaIngress(topic: string, target: string) {
+  return moduleFrom(`kind: io.statefun.kafka.v1/ingress
+spec:
+  id: test/in
+  address: ${(await kafka()).bootstrap}
+  startupPosition:
+    type: earliest
+  topics:
+    - topic: ${topic}
+      valueType: test/Text
+      targets:
+        - ${target}
+`);
+}
+
 describe("the memory budget, behind a Kafka backlog", { timeout: 180_000 }, () => {
   const KEYS = 40;
   const PER_KEY = 500;
   const BUDGET = 1024 * 1024;
-  let broker: KafkaBroker;
-
-  before(async () => {
-    broker = await startKafka();
-  });
-  after(async () => {
-    await broker?.stop();
-  });
 
   it("never holds more than the budget, waits and resumes, and handles every record once in order per key", async () => {
     const topic = "backlog";
-    const admin = new Admin({ clientId: "test-admin", bootstrapBrokers: [broker.bootstrap] });
-    const producer = new Producer({ clientId: "test-source", bootstrapBrokers: [broker.bootstrap], idempotent: true });
-    try {
-      await admin.createTopics({ topics: [topic], partitions: 4, replicas: 1 });
-      // The whole backlog is in the topic before Eddy starts: 20,000 records, ~11 MiB against
-      // the budget (each counts its bytes and 512 B), so the budget holds less than a tenth.
-      for (let n = 0; n < PER_KEY; n += 50) {
-        const messages = [];
-        for (let index = n; index < n + 50; index++) {
-          for (let key = 0; key < KEYS; key++) {
-            messages.push({ topic, key: Buffer.from(`k${key}`), value: Buffer.from(String(index)) });
-          }
-        }
-        await producer.send({ messages });
-      }
-    } finally {
-      await producer.close();
-      await admin.close();
-    }
+    // The whole backlog is in the topic before Eddy starts: 20,000 records, ~11 MiB against
+    // the budget (each counts its bytes and 512 B), so the budget holds less than a tenth.
+    const batches = Array.from({ length: PER_KEY / 50 }, (_, batch) =>
+      Array.from({ length: 50 * KEYS }, (_, n) => ({
+        key: `k${n % KEYS}`,
+        value: String(batch * 50 + Math.floor(n / KEYS)),
+      })),
+    );
+    await backlogTopic(topic, 4, batches);
 
     const handled = new Map<string, number[]>();
     let total = 0;
@@ -92,19 +122,7 @@ describe("the memory budget, behind a Kafka backlog", { timeout: 180_000 }, () =
       },
     });
     const runtime: RunningRuntime = await startRuntime({
-      module: moduleFrom(`kind: io.statefun.kafka.v1/ingress
-spec:
-  id: test/in
-  address: ${broker.bootstrap}
-  consumerGroupId: backlog
-  startupPosition:
-    type: earliest
-  topics:
-    - topic: ${topic}
-      valueType: test/Text
-      targets:
-        - test/counter
-`),
+      module: await kafkaIngress(topic, "test/counter"),
       stateDir: freshStateDir(),
       inProcess: createEndpoint([counter]),
       partitionCount: 8,
@@ -134,36 +152,16 @@ spec:
 });
 
 describe("the memory budget, one address behind a Kafka backlog", { timeout: 120_000 }, () => {
-  let broker: KafkaBroker;
-  before(async () => {
-    broker = await startKafka();
-  });
-  after(async () => {
-    await broker?.stop();
-  });
-
   it("holds to the budget when a single address has the whole backlog, in order", async () => {
     const topic = "one-key";
     const RECORDS = 3000;
     // ~450 messages' worth: under the address's backlog limit (1,000), so the budget is what binds,
     // and under the 500 records the ingress otherwise puts in one admission.
     const budget = 256 * 1024;
-    const admin = new Admin({ clientId: "test-admin", bootstrapBrokers: [broker.bootstrap] });
-    const producer = new Producer({ clientId: "test-source", bootstrapBrokers: [broker.bootstrap], idempotent: true });
-    try {
-      await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
-      for (let n = 0; n < RECORDS; n += 500) {
-        const messages = Array.from({ length: 500 }, (_, index) => ({
-          topic,
-          key: Buffer.from("only"),
-          value: Buffer.from(String(n + index)),
-        }));
-        await producer.send({ messages });
-      }
-    } finally {
-      await producer.close();
-      await admin.close();
-    }
+    const batches = Array.from({ length: RECORDS / 500 }, (_, batch) =>
+      Array.from({ length: 500 }, (_, index) => ({ key: "only", value: String(batch * 500 + index) })),
+    );
+    await backlogTopic(topic, 1, batches);
     const seen: number[] = [];
     const one = statefulFunction({
       typename: "test/one",
@@ -173,18 +171,7 @@ describe("the memory budget, one address behind a Kafka backlog", { timeout: 120
       },
     });
     const runtime = await startRuntime({
-      module: moduleFrom(`kind: io.statefun.kafka.v1/ingress
-spec:
-  id: test/in
-  address: ${broker.bootstrap}
-  startupPosition:
-    type: earliest
-  topics:
-    - topic: ${topic}
-      valueType: test/Text
-      targets:
-        - test/one
-`),
+      module: await kafkaIngress(topic, "test/one"),
       stateDir: freshStateDir(),
       inProcess: createEndpoint([one]),
       partitionCount: 4,
