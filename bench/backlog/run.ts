@@ -32,11 +32,12 @@ import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { Consumer, FetchIsolationLevels, type Message, type MessageToProduce, Producer } from "@platformatic/kafka";
+import { type MessageToProduce, Producer } from "@platformatic/kafka";
 import { callControlSocket, type MemoryReport } from "../../packages/runtime/src/control-socket.ts";
 import { type KafkaBroker, startKafka } from "../../test/support/kafka-broker.ts";
 import { Child } from "../child.ts";
 import { EGRESS_ID, INPUT_TYPENAME } from "../kafka/functions.ts";
+import { keyOf, OutputReader } from "../kafka/output-reader.ts";
 import { machine } from "../machine.ts";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -93,7 +94,7 @@ const FLAT_SHARE_MAX = 0.1;
 const RSS_MIB_MAX = 400;
 
 const MiB = 2 ** 20;
-const keyOf = (seq: number) => `k${seq % KEYS}`;
+
 const round1 = (value: number) => Math.round(value * 10) / 10;
 const mib = (bytes: number | undefined) => (bytes === undefined ? undefined : round1(bytes / MiB));
 
@@ -219,113 +220,6 @@ class MemoryWatch {
   }
 }
 
-/**
- * Reads one run's output topic (read_committed) and checks each input arrives once; per key,
- * the counts the function gave must be 1…n. Input values are "<seq> 0"; outputs add " <count>".
- */
-class OutputReader {
-  readonly counts: Uint32Array;
-  readonly copies: Uint8Array;
-  distinct = 0;
-  duplicates = 0;
-  foreign = 0;
-  lastArrivalAt = performance.now();
-  firstAt: number | undefined;
-  allAt: number | undefined;
-  error: Error | undefined;
-
-  readonly consumer: Consumer;
-  readonly records: number;
-
-  private constructor(consumer: Consumer, records: number) {
-    this.consumer = consumer;
-    this.records = records;
-    this.counts = new Uint32Array(records);
-    this.copies = new Uint8Array(records);
-  }
-
-  static async start(bootstrap: string, topic: string, records: number): Promise<OutputReader> {
-    const groupId = `bench-backlog-reader-${topic}`;
-    const consumer = new Consumer({ clientId: groupId, groupId, bootstrapBrokers: [bootstrap] });
-    const reader = new OutputReader(consumer, records);
-    const stream = await consumer.consume({
-      topics: [topic],
-      mode: "earliest",
-      autocommit: false,
-      maxWaitTime: 500,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    });
-    stream.on("data", (message: Message) => reader.#take(message));
-    stream.on("error", (error: Error) => {
-      reader.error = error;
-    });
-    return reader;
-  }
-
-  #take(message: Message): void {
-    const now = performance.now();
-    this.lastArrivalAt = now;
-    const [seqText, , countText] = message.value.toString().split(" ");
-    const seq = Number(seqText);
-    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.records || message.key.toString() !== keyOf(seq)) {
-      this.foreign++;
-      return;
-    }
-    const copies = this.copies[seq] as number;
-    this.copies[seq] = Math.min(copies + 1, 0xff);
-    if (copies > 0) {
-      this.duplicates++;
-      return;
-    }
-    this.counts[seq] = Number(countText);
-    this.firstAt ??= now;
-    this.distinct++;
-    if (this.distinct === this.records) this.allAt = now;
-  }
-
-  async waitForAll(alive: () => string | undefined): Promise<void> {
-    while (this.distinct < this.records) {
-      if (this.error !== undefined) throw new Error(`reading the output failed: ${this.error.message}`);
-      const dead = alive();
-      if (dead !== undefined) throw new Error(`${dead} with ${this.distinct} of ${this.records} records out`);
-      if (performance.now() - this.lastArrivalAt > PROGRESS_TIMEOUT_MS) {
-        throw new Error(
-          `no output record for ${PROGRESS_TIMEOUT_MS / 1000} s with ${this.distinct} of ${this.records} out`,
-        );
-      }
-      await sleep(20);
-    }
-  }
-
-  /** Every input once, nothing else, and per key the counts 1…n: the function's state saw each input once. */
-  verify(): void {
-    if (this.foreign !== 0) throw new Error(`${this.foreign} output records match no input record`);
-    if (this.duplicates !== 0) throw new Error(`${this.duplicates} output records arrived more than once`);
-    const inputs = new Float64Array(KEYS);
-    const countSum = new Float64Array(KEYS);
-    const countMax = new Float64Array(KEYS);
-    for (let seq = 0; seq < this.records; seq++) {
-      const key = seq % KEYS;
-      const count = this.counts[seq] as number;
-      inputs[key] = (inputs[key] as number) + 1;
-      countSum[key] = (countSum[key] as number) + count;
-      countMax[key] = Math.max(countMax[key] as number, count);
-    }
-    for (let key = 0; key < KEYS; key++) {
-      const n = inputs[key] as number;
-      if (countMax[key] !== n || countSum[key] !== (n * (n + 1)) / 2) {
-        throw new Error(`key ${keyOf(key)} had ${n} inputs but its counts were not 1…${n}`);
-      }
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.consumer.close(true).catch(() => undefined);
-  }
-}
-
 function moduleYaml(bootstrap: string, inputTopic: string, functionsUrl: string | undefined): string {
   const endpoint =
     functionsUrl === undefined
@@ -361,7 +255,7 @@ async function preload(producer: Producer, topic: string, records: number): Prom
       next = Math.min(records, start + PRELOAD_RECORDS_PER_SEND);
       const messages: MessageToProduce[] = [];
       for (let seq = start; seq < next; seq++) {
-        messages.push({ topic, key: Buffer.from(keyOf(seq)), value: Buffer.from(`${seq} 0`) });
+        messages.push({ topic, key: Buffer.from(keyOf(seq, KEYS)), value: Buffer.from(`${seq} 0`) });
       }
       await producer.send({ messages });
     }
@@ -407,7 +301,15 @@ async function runSize(broker: KafkaBroker, producer: Producer, records: number)
   let reader: OutputReader | undefined;
   let watch: MemoryWatch | undefined;
   try {
-    reader = await OutputReader.start(broker.bootstrap, outTopic, records);
+    reader = await OutputReader.start({
+      bootstrap: broker.bootstrap,
+      topic: outTopic,
+      loadRecords: records,
+      pacedRecords: 0,
+      keys: KEYS,
+      readCommitted: true,
+      progressTimeoutMs: PROGRESS_TIMEOUT_MS,
+    });
     let functionsUrl: string | undefined;
     let server: Child | undefined;
     if (FUNCTIONS === "remote") {
@@ -442,24 +344,31 @@ async function runSize(broker: KafkaBroker, producer: Producer, records: number)
     children.push(runtime);
     const output = reader;
     // Sampled from the spawn on: the backlog may already be flowing by the time it logs "running".
-    watch = new MemoryWatch(runtime.pid, stateDir, startedAt, () => output.distinct);
+    watch = new MemoryWatch(runtime.pid, stateDir, startedAt, () => output.distinctLoad);
     await runtime.ready(/eddy: running/);
-    await reader.waitForAll(() => {
-      const dead = children.find((child) => child.exited !== undefined);
-      return dead === undefined
-        ? undefined
-        : `${dead.process.spawnargs.slice(0, 2).join(" ")} ${dead.exited}:\n${dead.output}`;
-    });
+    await reader.waitUntil(
+      () => output.distinctLoad >= records,
+      () => `${records} records (${output.distinctLoad} out)`,
+      () => {
+        const dead = children.find((child) => child.exited !== undefined);
+        return dead === undefined
+          ? undefined
+          : `${dead.process.spawnargs.slice(0, 2).join(" ")} ${dead.exited}:\n${dead.output}`;
+      },
+    );
     // Long enough for a duplicate sent late to show.
     await sleep(1000);
     watch.stop();
-    reader.verify();
+    const problem = reader.problem(false);
+    if (problem !== undefined) throw new Error(problem);
     const serverMemory = server === undefined ? undefined : procMemory(server.pid);
     return {
       records,
       preloadSeconds: round1(preloadMs / 1000),
-      seconds: round1(((reader.allAt as number) - startedAt) / 1000),
-      recordsPerSecond: Math.round((records - 1) / (((reader.allAt as number) - (reader.firstAt as number)) / 1000)),
+      seconds: round1(((reader.allLoadAt as number) - startedAt) / 1000),
+      recordsPerSecond: Math.round(
+        (records - 1) / (((reader.allLoadAt as number) - (reader.firstLoadAt as number)) / 1000),
+      ),
       peakRssMiB: mib(watch.hwm) as number,
       sampledRssMaxMiB: mib(watch.rssMax) as number,
       rssAnonMaxMiB: mib(watch.rssAnonMax) as number,

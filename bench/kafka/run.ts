@@ -28,11 +28,12 @@ import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { Consumer, FetchIsolationLevels, type Message, type MessageToProduce, Producer } from "@platformatic/kafka";
+import { type Consumer, FetchIsolationLevels, type MessageToProduce, Producer } from "@platformatic/kafka";
 import { type KafkaBroker, startKafka } from "../../test/support/kafka-broker.ts";
 import { Child } from "../child.ts";
 import { machine } from "../machine.ts";
 import { EGRESS_ID, INPUT_TYPENAME } from "./functions.ts";
+import { keyOf, OutputReader } from "./output-reader.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const eddyBin = join(root, "node_modules/.bin/eddy");
@@ -86,7 +87,7 @@ const PACE_TICK_MS = 5;
 /** A run fails when no new output record arrives for this long (bounded time, never a hang). */
 const PROGRESS_TIMEOUT_MS = 60_000;
 
-const keyOf = (seq: number) => `k${seq % KEYS}`;
+const key = (seq: number) => keyOf(seq, KEYS);
 
 const CLOCK_TICKS_PER_SECOND = (() => {
   try {
@@ -119,96 +120,6 @@ function brokerPid(broker: KafkaBroker): number | undefined {
     }
   }
   return undefined;
-}
-
-/**
- * Reads a run's output topic from the beginning and keeps, per input seq, the count the
- * function gave it and how many copies arrived, and the latency of the paced records. Input
- * values are "<seq> <sentAtMs>"; outputs add " <count>".
- */
-class OutputReader {
-  readonly consumer: Consumer;
-  readonly counts: Uint32Array;
-  readonly copies: Uint16Array;
-  readonly latenciesMs: number[] = [];
-  distinctLoad = 0;
-  distinctPaced = 0;
-  duplicates = 0;
-  foreign = 0;
-  lastArrivalAt = performance.now();
-  firstLoadAt: number | undefined;
-  onAllLoad: (() => void) | undefined;
-  error: Error | undefined;
-
-  private constructor(consumer: Consumer) {
-    this.consumer = consumer;
-    this.counts = new Uint32Array(RECORDS + PACED_RECORDS);
-    this.copies = new Uint16Array(RECORDS + PACED_RECORDS);
-  }
-
-  static async start(bootstrap: string, topic: string, semantic: Semantic): Promise<OutputReader> {
-    const groupId = `bench-reader-${topic}`;
-    const consumer = new Consumer({ clientId: groupId, groupId, bootstrapBrokers: [bootstrap] });
-    const reader = new OutputReader(consumer);
-    const stream = await consumer.consume({
-      topics: [topic],
-      mode: "earliest",
-      autocommit: false,
-      maxWaitTime: 500,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
-      isolationLevel:
-        semantic === "exactly-once" ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,
-    });
-    stream.on("data", (message: Message) => reader.#take(message));
-    stream.on("error", (error: Error) => {
-      reader.error = error;
-    });
-    return reader;
-  }
-
-  #take(message: Message): void {
-    const now = performance.now();
-    this.lastArrivalAt = now;
-    const [seqText, sentText, countText] = message.value.toString().split(" ");
-    const seq = Number(seqText);
-    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.counts.length || message.key.toString() !== keyOf(seq)) {
-      this.foreign++;
-      return;
-    }
-    const copies = this.copies[seq] as number;
-    this.copies[seq] = Math.min(copies + 1, 0xffff);
-    if (copies > 0) {
-      this.duplicates++;
-      return;
-    }
-    this.counts[seq] = Number(countText);
-    if (seq < RECORDS) {
-      this.distinctLoad++;
-      this.firstLoadAt ??= now;
-      if (this.distinctLoad === RECORDS) this.onAllLoad?.();
-    } else {
-      this.distinctPaced++;
-      this.latenciesMs.push(now - Number(sentText));
-    }
-  }
-
-  /** Waits until `done()`; fails when no record arrives for PROGRESS_TIMEOUT_MS or `alive()` says why not. */
-  async waitUntil(done: () => boolean, what: () => string, alive: () => string | undefined): Promise<void> {
-    while (!done()) {
-      if (this.error !== undefined) throw new Error(`reading the output failed: ${this.error.message}`);
-      const dead = alive();
-      if (dead !== undefined) throw new Error(`${dead} while waiting for ${what()}`);
-      if (performance.now() - this.lastArrivalAt > PROGRESS_TIMEOUT_MS) {
-        throw new Error(`no output record for ${PROGRESS_TIMEOUT_MS / 1000} s while waiting for ${what()}`);
-      }
-      await sleep(20);
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.consumer.close(true).catch(() => undefined);
-  }
 }
 
 /** The system under test for one run: its processes, and the ones whose CPU time counts as its own. */
@@ -382,7 +293,15 @@ async function run(
   const outTopic = `out-${tag}`;
   await broker.createTopic(pacedTopic, PARTITIONS);
   await broker.createTopic(outTopic, PARTITIONS);
-  const reader = await OutputReader.start(broker.bootstrap, outTopic, semantic);
+  const reader = await OutputReader.start({
+    bootstrap: broker.bootstrap,
+    topic: outTopic,
+    loadRecords: RECORDS,
+    pacedRecords: PACED_RECORDS,
+    keys: KEYS,
+    readCommitted: semantic === "exactly-once",
+    progressTimeoutMs: PROGRESS_TIMEOUT_MS,
+  });
   const startedAt = performance.now();
   let running: RunningSystem | undefined;
   try {
@@ -427,7 +346,7 @@ async function run(
         const messages: MessageToProduce[] = [];
         for (let index = sent; index < due; index++) {
           const seq = RECORDS + index;
-          messages.push({ topic: pacedTopic, key: Buffer.from(keyOf(seq)), value: Buffer.from(`${seq} ${sentAt}`) });
+          messages.push({ topic: pacedTopic, key: Buffer.from(key(seq)), value: Buffer.from(`${seq} ${sentAt}`) });
         }
         await producer.send({ messages });
         sent = due;
@@ -484,32 +403,8 @@ async function run(
  * 1…n for the n inputs of that key: the function's state saw each input once.
  */
 function verify(reader: OutputReader, system: SystemName, semantic: Semantic): void {
-  const where = `${system} ${semantic}`;
-  const total = RECORDS + PACED_RECORDS;
-  const missing = total - reader.distinctLoad - reader.distinctPaced;
-  if (missing !== 0) throw new Error(`${where}: ${missing} of ${total} input records never reached the output`);
-  if (reader.foreign !== 0) throw new Error(`${where}: ${reader.foreign} output records match no input record`);
-  if (semantic === "exactly-once" && reader.duplicates !== 0) {
-    throw new Error(`${where}: ${reader.duplicates} output records arrived more than once under exactly-once`);
-  }
-  const expected = new Float64Array(KEYS);
-  const countSum = new Float64Array(KEYS);
-  const countMax = new Float64Array(KEYS);
-  for (let seq = 0; seq < total; seq++) {
-    const key = seq % KEYS;
-    const value = reader.counts[seq] as number;
-    expected[key] = (expected[key] as number) + 1;
-    countSum[key] = (countSum[key] as number) + value;
-    countMax[key] = Math.max(countMax[key] as number, value);
-  }
-  for (let key = 0; key < KEYS; key++) {
-    const n = expected[key] as number;
-    if (countMax[key] !== n || countSum[key] !== (n * (n + 1)) / 2) {
-      throw new Error(
-        `${where}: key ${keyOf(key)} had ${n} inputs, but its counts were not 1…${n} (max ${countMax[key]}, sum ${countSum[key]})`,
-      );
-    }
-  }
+  const problem = reader.problem(semantic === "at-least-once");
+  if (problem !== undefined) throw new Error(`${system} ${semantic}: ${problem}`);
 }
 
 async function preload(producer: Producer): Promise<number> {
@@ -517,7 +412,7 @@ async function preload(producer: Producer): Promise<number> {
   for (let start = 0; start < RECORDS; start += PRELOAD_RECORDS_PER_SEND) {
     const messages: MessageToProduce[] = [];
     for (let seq = start; seq < Math.min(RECORDS, start + PRELOAD_RECORDS_PER_SEND); seq++) {
-      messages.push({ topic: INPUT_TOPIC, key: Buffer.from(keyOf(seq)), value: Buffer.from(`${seq} 0`) });
+      messages.push({ topic: INPUT_TOPIC, key: Buffer.from(key(seq)), value: Buffer.from(`${seq} 0`) });
     }
     await producer.send({ messages });
   }
