@@ -9,8 +9,8 @@
 // the first output to the N-th (a read_committed consumer in this process, every input
 // checked exactly once with its per-key count); the Eddy process's peak RSS (VmHWM) and the
 // maxima of VmRSS, RssAnon and RssFile sampled from /proc every 200 ms; its heap and external
-// memory, and the admission budget's use once the engine has one, asked every 250 ms over
-// its control socket (POST /memory). Eddy runs with --checkpoints on a local directory and
+// memory and the memory budget's use (absent from an Eddy older than the budget), asked every
+// 250 ms over its control socket (POST /memory). Eddy runs with --checkpoints on a local directory and
 // --checkpoint-interval 0 (on demand only: no checkpoint is taken during a run), because
 // before 78afa8f the control socket existed only with --checkpoints, and --eddy-root may
 // run such a checkout.

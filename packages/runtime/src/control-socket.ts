@@ -11,17 +11,17 @@ export const CONTROL_SOCKET = "eddy.sock";
 
 export type ControlHandler = (path: string) => Promise<{ readonly status: number; readonly body: unknown }>;
 
-/** The reply to POST /memory: the process's memory (process.memoryUsage()), and the admission budget if there is one. */
+/** The reply to POST /memory: the process's memory (process.memoryUsage()) and the memory budget's use. */
 export interface MemoryReport {
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
   readonly heapTotalBytes: number;
   readonly externalBytes: number;
   readonly arrayBuffersBytes: number;
-  readonly admission?: AdmissionReport;
+  readonly admission: AdmissionReport;
 }
 
-export function memoryReport(admission: AdmissionReport | undefined): MemoryReport {
+export function memoryReport(admission: AdmissionReport): MemoryReport {
   const usage = process.memoryUsage();
   return {
     rssBytes: usage.rss,
@@ -29,7 +29,7 @@ export function memoryReport(admission: AdmissionReport | undefined): MemoryRepo
     heapTotalBytes: usage.heapTotal,
     externalBytes: usage.external,
     arrayBuffersBytes: usage.arrayBuffers,
-    ...(admission === undefined ? {} : { admission }),
+    admission,
   };
 }
 
