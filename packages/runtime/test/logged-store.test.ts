@@ -132,6 +132,25 @@ describe("LoggedStore", () => {
     await byCount.close();
   });
 
+  it("applies by bytes, and a commit waits for the apply once the memtable is far past that", async () => {
+    const path = freshDir();
+    const applyAtBytes = 4096;
+    const store = new LoggedStore({ path, applyIntervalMs: NEVER, applyAtBytes, segmentBytes: 8192 });
+    const value = "v".repeat(1000);
+    let memtableMax = 0;
+    for (let index = 0; index < 200; index++) {
+      await store.commit([{ key: ["b", index], value: `${index}${value}` }]);
+      memtableMax = Math.max(memtableMax, store.memtableBytes);
+    }
+    // Without a byte bound nothing would be applied: no time-based apply, 200 writes ≪ 32,768.
+    const deadline = Date.now() + 5000;
+    while (store.logSegmentCount > 2 && Date.now() < deadline) await new Promise((resume) => setTimeout(resume, 10));
+    assert.ok(store.logSegmentCount <= 2, `${store.logSegmentCount} segments: the writes were not applied`);
+    assert.ok(memtableMax <= 4 * applyAtBytes + 1100, `the memtable held ${memtableMax} bytes`);
+    assert.equal(store.get(["b", 199]), `199${value}`);
+    await store.close();
+  });
+
   it("loses and half-applies nothing when the writer is killed at random moments", async () => {
     const path = freshDir();
     let next = 1;

@@ -21,14 +21,25 @@ export const APPLIED_KEY: Key = ["store", "applied-log-seq"];
 export const LOG_DIRECTORY = "log";
 /** The most writes one LMDB transaction of an apply holds. */
 const APPLY_TRANSACTION_WRITES = 2048;
+/**
+ * While an apply runs, commits go on into the memtable; past this many times the apply
+ * thresholds a commit waits for the apply first, so that LMDB falling behind (a slow disk,
+ * a checkpoint's copy) slows commits down instead of growing the memtable without end.
+ */
+const MEMTABLE_HARD_FACTOR = 4;
 
 export interface LoggedStoreOptions {
   /** The state directory: LMDB's files, and the log in `log/`. */
   readonly path: string;
   /** Writes go to LMDB at least this often (default 1 s)... */
   readonly applyIntervalMs?: number;
-  /** ...and as soon as this many are waiting (default 32,768). */
+  /** ...and as soon as this many are waiting (default 32,768)... */
   readonly applyAtWrites?: number;
+  /**
+   * ...or as soon as the waiting commits' log frames add up to this many bytes (default
+   * 8 MiB): the memtable is bounded in bytes too, whatever the size of the values.
+   */
+  readonly applyAtBytes?: number;
   /** A log segment is closed and a new one begun at this size (default 64 MiB). */
   readonly segmentBytes?: number;
   /** Read the state as it is, changing nothing (see openReadOnly). */
@@ -61,6 +72,9 @@ export class LoggedStore implements DurableStore {
   readonly #memtable: OverlayKV;
   readonly #applyIntervalMs: number;
   readonly #applyAtWrites: number;
+  readonly #applyAtBytes: number;
+  /** The log bytes of the commits the memtable took since its last seal (an overwritten key counts each time). */
+  #pendingBytes = 0;
   readonly #readOnly: boolean;
   readonly #path: string;
   #applying: Promise<void> | undefined;
@@ -75,6 +89,7 @@ export class LoggedStore implements DurableStore {
     this.#path = options.path;
     this.#applyIntervalMs = options.applyIntervalMs ?? 1000;
     this.#applyAtWrites = options.applyAtWrites ?? 32_768;
+    this.#applyAtBytes = options.applyAtBytes ?? 8 * 1024 * 1024;
     this.#keepLogAfter = options.keepLogAfter;
     this.#lmdb = new LmdbStore({ path: options.path, sync: "deferred" });
     this.#memtable = new OverlayKV(this.#lmdb);
@@ -86,7 +101,10 @@ export class LoggedStore implements DurableStore {
         ...(options.keepLogAfter === undefined ? {} : { keepAfter: options.keepLogAfter }),
       });
       this.#log = log;
-      for (const frame of frames) this.#remember(decodeFrame(frame.payload));
+      for (const frame of frames) {
+        this.#remember(decodeFrame(frame.payload));
+        this.#pendingBytes += frame.payload.length;
+      }
       this.#rememberedSeq = log.lastSeq;
     } catch (error) {
       void this.#lmdb.close();
@@ -137,10 +155,18 @@ export class LoggedStore implements DurableStore {
   async commit(writes: readonly PendingWrite[]): Promise<void> {
     if (this.#readOnly) throw new Error("LoggedStore.commit: the store was opened read-only");
     if (writes.length === 0) return;
-    const seq = await this.#log.append(encodeFrame(writes));
+    while (this.#applying !== undefined && this.#memtableFull(MEMTABLE_HARD_FACTOR)) await this.#applying;
+    const frame = encodeFrame(writes);
+    const seq = await this.#log.append(frame);
     this.#remember(writes);
+    this.#pendingBytes += frame.length;
     this.#rememberedSeq = seq;
     this.#scheduleApply();
+  }
+
+  /** The log bytes of the writes waiting in memory for the next apply (for tests and diagnostics). */
+  get memtableBytes(): number {
+    return this.#pendingBytes;
   }
 
   /** How many segment files the log holds (for tests and diagnostics). */
@@ -225,9 +251,16 @@ export class LoggedStore implements DurableStore {
     }
   }
 
+  /** Whether the writes waiting for the next apply reach `factor` times a threshold. */
+  #memtableFull(factor: number): boolean {
+    return (
+      this.#memtable.pendingCount >= this.#applyAtWrites * factor || this.#pendingBytes >= this.#applyAtBytes * factor
+    );
+  }
+
   #scheduleApply(): void {
     if (this.#readOnly || this.#closed || this.#applying !== undefined) return;
-    if (this.#memtable.pendingCount >= this.#applyAtWrites) {
+    if (this.#memtableFull(1)) {
       if (this.#applyTimer !== undefined) clearTimeout(this.#applyTimer);
       this.#applyTimer = undefined;
       void this.#applyInBackground();
@@ -279,6 +312,7 @@ export class LoggedStore implements DurableStore {
   async #applyWaiting(): Promise<void> {
     const upTo = this.#rememberedSeq;
     const writes = this.#memtable.seal();
+    this.#pendingBytes = 0;
     if (writes.length === 0) {
       this.#memtable.release();
       return;
