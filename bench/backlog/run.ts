@@ -18,6 +18,7 @@
 //   node bench/backlog/run.ts [--records 100000,300000] [--keys 1000] [--partitions 4]
 //     [--functions remote|in-process] [--budget <size>] [--json]
 //     [--heap-snapshot-at <MiB> --heap-snapshot-dir <dir>] [--eddy-root <checkout>]
+//     [--node-flags=<flags>]
 //
 // The default sizes are small enough for `npm run bench`; the issue's check is
 // --records 100000,1000000,3000000. --budget passes --memory-budget to eddy (the flag of
@@ -26,6 +27,8 @@
 // snapshot lands in --heap-snapshot-dir (bench/backlog/heap-summary.ts reads it); writing it
 // takes memory of its own, so that run's peaks are not the runtime's. --eddy-root runs Eddy
 // from another checkout (an older commit, say), with this bench and the same function.
+// --node-flags="--max-semi-space-size=8 …" runs the runtime as `node <flags> main.ts` instead
+// of through bin/eddy (so without the malloc arena setting), to try V8 settings.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -54,12 +57,15 @@ const { values } = parseArgs({
     "heap-snapshot-at": { type: "string" },
     "heap-snapshot-dir": { type: "string" },
     "eddy-root": { type: "string" },
+    "node-flags": { type: "string" },
   },
 });
 
 /** Another checkout to run Eddy from (with its node_modules), for a before/after comparison; this one by default. */
 const eddyRoot = resolve(values["eddy-root"] ?? root);
 const eddyBin = join(eddyRoot, "node_modules/.bin/eddy");
+/** Node/V8 flags for the runtime process only (e.g. "--max-semi-space-size=8"); it then runs as `node <flags> main.ts`. */
+const NODE_FLAGS = values["node-flags"]?.split(/\s+/).filter((flag) => flag !== "") ?? [];
 
 function wholeNumber(text: string, name: string): number {
   const value = Number(text.replaceAll("_", ""));
@@ -119,6 +125,7 @@ interface Sample {
   readonly externalMiB?: number | undefined;
   readonly arrayBuffersMiB?: number | undefined;
   readonly admittedMiB?: number | undefined;
+  readonly memtableMiB?: number | undefined;
   readonly outputRecords: number;
 }
 
@@ -133,6 +140,7 @@ class MemoryWatch {
   externalMax: number | undefined;
   arrayBuffersMax: number | undefined;
   admittedMax: number | undefined;
+  memtableMax: number | undefined;
   budget: number | undefined;
   controlErrors = 0;
   snapshotTakenAtMiB: number | undefined;
@@ -180,6 +188,7 @@ class MemoryWatch {
         externalMiB: mib(last?.externalBytes),
         arrayBuffersMiB: mib(last?.arrayBuffersBytes),
         admittedMiB: mib(last?.admission?.admittedBytes),
+        memtableMiB: mib(last?.memtableBytes),
         outputRecords: this.outputRecords(),
       });
     }
@@ -206,6 +215,7 @@ class MemoryWatch {
         this.budget = report.admission.budgetBytes;
         this.admittedMax = max(this.admittedMax, report.admission.admittedBytesMax);
       }
+      if (report.memtableBytes !== undefined) this.memtableMax = max(this.memtableMax, report.memtableBytes);
     } catch {
       // Not listening yet, or gone: the /proc samples still count.
       this.controlErrors++;
@@ -280,6 +290,8 @@ interface SizeResult {
   readonly externalMaxMiB: number | undefined;
   readonly arrayBuffersMaxMiB: number | undefined;
   readonly admittedMaxMiB: number | undefined;
+  /** The most log bytes the store's memtable held waiting for LMDB (sampled). */
+  readonly memtableMaxMiB: number | undefined;
   readonly budgetMiB: number | undefined;
   readonly functionServerPeakRssMiB: number | undefined;
   readonly heapSnapshotAtRssMiB: number | undefined;
@@ -340,7 +352,15 @@ async function runSize(broker: KafkaBroker, producer: Producer, records: number)
         `${env.NODE_OPTIONS ?? ""} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${SNAPSHOT_DIR}`.trim();
     }
     const startedAt = performance.now();
-    const runtime = new Child(`eddy ${args[0]}`, eddyBin, args, { cwd: eddyRoot, env: eddyEnv });
+    const runtime =
+      NODE_FLAGS.length === 0
+        ? new Child(`eddy ${args[0]}`, eddyBin, args, { cwd: eddyRoot, env: eddyEnv })
+        : new Child(
+            `eddy ${args[0]}`,
+            join(eddyRoot, "node_modules/.bin/node"),
+            [...NODE_FLAGS, join(eddyRoot, "packages/cli/src/main.ts"), ...args],
+            { cwd: eddyRoot, env: eddyEnv },
+          );
     children.push(runtime);
     const output = reader;
     // Sampled from the spawn on: the backlog may already be flowing by the time it logs "running".
@@ -378,6 +398,7 @@ async function runSize(broker: KafkaBroker, producer: Producer, records: number)
       externalMaxMiB: mib(watch.externalMax),
       arrayBuffersMaxMiB: mib(watch.arrayBuffersMax),
       admittedMaxMiB: mib(watch.admittedMax),
+      memtableMaxMiB: mib(watch.memtableMax),
       budgetMiB: mib(watch.budget),
       functionServerPeakRssMiB: mib(serverMemory?.hwm),
       heapSnapshotAtRssMiB: watch.snapshotTakenAtMiB,
@@ -440,12 +461,12 @@ async function main(): Promise<void> {
       `Kafka ${PARTITIONS}-partition topics; N records over ${KEYS} keys waiting before Eddy starts; exactly-once egress; the function ${FUNCTIONS === "remote" ? "remote (eddy run + eddy serve)" : "in-process (eddy dev)"}; budget ${BUDGET ?? "Eddy's default"}\n\n`,
   );
   process.stdout.write(
-    "| records | s from start | records/s | peak RSS MiB | peak RssAnon MiB | peak RssFile MiB | peak heapUsed MiB | peak external MiB | peak arrayBuffers MiB | peak admitted MiB / budget |\n" +
-      "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |\n",
+    "| records | s from start | records/s | peak RSS MiB | peak RssAnon MiB | peak RssFile MiB | peak heapUsed MiB | peak external MiB | peak arrayBuffers MiB | peak admitted MiB / budget | peak memtable MiB |\n" +
+      "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |\n",
   );
   for (const r of results) {
     process.stdout.write(
-      `| ${r.records} | ${r.seconds} | ${r.recordsPerSecond} | ${r.peakRssMiB} | ${r.rssAnonMaxMiB} | ${r.rssFileMaxMiB} | ${na(r.heapUsedMaxMiB)} | ${na(r.externalMaxMiB)} | ${na(r.arrayBuffersMaxMiB)} | ${r.admittedMaxMiB === undefined ? "n/a" : `${r.admittedMaxMiB} / ${r.budgetMiB}`} |\n`,
+      `| ${r.records} | ${r.seconds} | ${r.recordsPerSecond} | ${r.peakRssMiB} | ${r.rssAnonMaxMiB} | ${r.rssFileMaxMiB} | ${na(r.heapUsedMaxMiB)} | ${na(r.externalMaxMiB)} | ${na(r.arrayBuffersMaxMiB)} | ${r.admittedMaxMiB === undefined ? "n/a" : `${r.admittedMaxMiB} / ${r.budgetMiB}`} | ${na(r.memtableMaxMiB)} |\n`,
     );
   }
   process.stdout.write(

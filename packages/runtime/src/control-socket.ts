@@ -6,12 +6,17 @@ import { chmodSync, rmSync } from "node:fs";
 import { createServer, request } from "node:http";
 import { join } from "node:path";
 import type { AdmissionReport } from "./engine/engine.ts";
+import type { HeapGovernor } from "./heap-governor.ts";
 
 export const CONTROL_SOCKET = "eddy.sock";
 
 export type ControlHandler = (path: string) => Promise<{ readonly status: number; readonly body: unknown }>;
 
-/** The reply to POST /memory: the process's memory (process.memoryUsage()) and the memory budget's use. */
+/**
+ * The reply to POST /memory: the process's memory (process.memoryUsage()), the memory
+ * budget's use, the log bytes of the store's writes waiting in memory for LMDB, and the heap
+ * governor's target and last growing percent (when the runtime steers the heap).
+ */
 export interface MemoryReport {
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
@@ -19,9 +24,15 @@ export interface MemoryReport {
   readonly externalBytes: number;
   readonly arrayBuffersBytes: number;
   readonly admission: AdmissionReport;
+  readonly memtableBytes: number;
+  readonly heapGovernor?: { readonly targetBytes: number; readonly growingPercent: number };
 }
 
-export function memoryReport(admission: AdmissionReport): MemoryReport {
+export function memoryReport(
+  admission: AdmissionReport,
+  memtableBytes: number,
+  governor: HeapGovernor | undefined,
+): MemoryReport {
   const usage = process.memoryUsage();
   return {
     rssBytes: usage.rss,
@@ -30,6 +41,10 @@ export function memoryReport(admission: AdmissionReport): MemoryReport {
     externalBytes: usage.external,
     arrayBuffersBytes: usage.arrayBuffers,
     admission,
+    memtableBytes,
+    ...(governor === undefined
+      ? {}
+      : { heapGovernor: { targetBytes: governor.targetBytes, growingPercent: governor.growingPercent } }),
   };
 }
 

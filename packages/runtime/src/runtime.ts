@@ -24,7 +24,7 @@ import {
   type PlaygroundEgressConfig,
   type PlaygroundIngressConfig,
 } from "./config/types.ts";
-import { type ControlSocket, listenControlSocket, memoryReport } from "./control-socket.ts";
+import { type ControlSocket, listenControlSocket, type MemoryReport, memoryReport } from "./control-socket.ts";
 import type { Address, FunctionTypename } from "./core/address.ts";
 import type { Catalog, FailurePolicy, FunctionSettings } from "./core/partition-core.ts";
 import type { DeadLetter } from "./core/records.ts";
@@ -35,6 +35,7 @@ import {
   type InvokeOutcome,
   type Invoker,
 } from "./engine/engine.ts";
+import { type HeapGovernor, heapTargetBytes, startHeapGovernor } from "./heap-governor.ts";
 import { type HttpFunctionEndpoint, HttpInvoker } from "./invoker/http-invoker.ts";
 import { InProcessInvoker } from "./invoker/in-process-invoker.ts";
 import { KafkaEgress, type KafkaEgressSettings, kafkaEgressSettings } from "./io/kafka/egress.ts";
@@ -70,8 +71,14 @@ export interface RuntimeOptions {
   readonly portOverride?: number;
   /** The largest HTTP ingress request body; default 4 MiB, at most 32 MiB (INGRESS_BODY_BYTES_LIMIT_MAX). */
   readonly ingressBodyBytesLimit?: number;
-  /** Most bytes of work admitted and not finished (EngineOptions.memoryBudgetBytes); default 64 MiB. */
+  /** Most bytes of work admitted and not finished (EngineOptions.memoryBudgetBytes); default 16 MiB. */
   readonly memoryBudgetBytes?: number;
+  /**
+   * Steer V8's old generation toward four times the memory budget (heap-governor.ts) while
+   * the runtime runs. It sets a process-wide V8 flag: the eddy command turns it on, an
+   * embedder decides for its own process. Default off.
+   */
+  readonly steerHeap?: boolean;
   /** How long the HTTP ingress holds a request that finds no room before it answers 503; default 10 s. */
   readonly ingressHoldMs?: number;
   readonly log?: (line: string) => void;
@@ -419,10 +426,12 @@ async function startHolding(options: RuntimeOptions, lock: StateDirLock, prepare
       }),
   );
 
+  // Started once everything that can fail to start has (a process-wide setting, undone in stop()).
+  let heapGovernor: HeapGovernor | undefined;
   let control: ControlSocket | undefined;
   try {
     control = await listenControlSocket(options.stateDir, (path) =>
-      controlRequest(checkpointer, () => engine.admission, path),
+      controlRequest(checkpointer, () => memoryReport(engine.admission, store.memtableBytes, heapGovernor), path),
     );
   } catch (error) {
     log(
@@ -444,10 +453,12 @@ async function startHolding(options: RuntimeOptions, lock: StateDirLock, prepare
   const kinesisIngresses = kinesis.ingresses.map(
     ({ config, settings }) => new KinesisIngress({ config, settings, engine, store, log }),
   );
+  if (options.steerHeap === true) heapGovernor = startHeapGovernor(heapTargetBytes(engine.admission.budgetBytes));
   engine.start();
   for (const ingress of kafkaIngresses) ingress.start();
   for (const ingress of kinesisIngresses) ingress.start();
   const stop = async () => {
+    heapGovernor?.stop();
     await Promise.all([...ingresses, ...kafkaIngresses, ...kinesisIngresses].map((ingress) => ingress.close()));
     await control?.close();
     await checkpointer?.close();
@@ -599,11 +610,11 @@ function kinesisConnectors(
  */
 async function controlRequest(
   checkpointer: Checkpointer | undefined,
-  admission: () => AdmissionReport,
+  memory: () => MemoryReport,
   path: string,
 ): Promise<{ status: number; body: unknown }> {
   // The process's memory and the memory budget's use (bench/backlog reads it).
-  if (path === "/memory") return { status: 200, body: memoryReport(admission()) };
+  if (path === "/memory") return { status: 200, body: memory() };
   if (checkpointer === undefined) {
     return { status: 409, body: { error: "this Eddy runs without --checkpoints: it takes no checkpoints" } };
   }

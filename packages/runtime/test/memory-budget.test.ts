@@ -13,6 +13,8 @@ import { createEndpoint, statefulFunction, types } from "@eddy/sdk";
 import { Admin, Producer } from "@platformatic/kafka";
 import { type KafkaBroker, startKafka } from "../../../test/support/kafka-broker.ts";
 import { parseModule } from "../src/config/module.ts";
+import { callControlSocket, type MemoryReport } from "../src/control-socket.ts";
+import { heapTargetBytes } from "../src/heap-governor.ts";
 import { type RunningRuntime, startRuntime } from "../src/runtime.ts";
 
 const dirs: string[] = [];
@@ -95,8 +97,8 @@ describe("the memory budget, behind a Kafka backlog", { timeout: 180_000 }, () =
 
   it("never holds more than the budget, waits and resumes, and handles every record once in order per key", async () => {
     const topic = "backlog";
-    // The whole backlog is in the topic before Eddy starts: 20,000 records, ~11 MiB against
-    // the budget (each counts its bytes and 512 B), so the budget holds less than a tenth.
+    // The whole backlog is in the topic before Eddy starts: 20,000 records, ~41 MiB against
+    // the budget (each counts its bytes and 2 KiB), so the budget holds about a fortieth.
     const batches = Array.from({ length: PER_KEY / 50 }, (_, batch) =>
       Array.from({ length: 50 * KEYS }, (_, n) => ({
         key: `k${n % KEYS}`,
@@ -121,12 +123,14 @@ describe("the memory budget, behind a Kafka backlog", { timeout: 180_000 }, () =
         total++;
       },
     });
+    const stateDir = freshStateDir();
     const runtime: RunningRuntime = await startRuntime({
       module: await kafkaIngress(topic, "test/counter"),
-      stateDir: freshStateDir(),
+      stateDir,
       inProcess: createEndpoint([counter]),
       partitionCount: 8,
       memoryBudgetBytes: BUDGET,
+      steerHeap: true,
       log: () => undefined,
     });
     try {
@@ -145,6 +149,17 @@ describe("the memory budget, behind a Kafka backlog", { timeout: 180_000 }, () =
       const inOrder = Array.from({ length: PER_KEY }, (_, index) => index);
       for (let key = 0; key < KEYS; key++) assert.deepEqual(handled.get(`k${key}`), inOrder, `key k${key}`);
       await until(() => runtime.admission().admittedBytes === 0, "the admitted work to drain");
+      // The control socket reports the same, with the process's memory and the store's memtable.
+      const reply = await callControlSocket(stateDir, "/memory");
+      assert.equal(reply.status, 200);
+      const memory = reply.body as MemoryReport;
+      assert.equal(memory.admission.budgetBytes, BUDGET);
+      assert.equal(memory.admission.admittedBytes, 0);
+      assert.ok(memory.admission.waits >= report.waits);
+      assert.ok(memory.rssBytes > memory.heapUsedBytes && memory.heapUsedBytes > 0, JSON.stringify(memory));
+      assert.ok(Number.isInteger(memory.memtableBytes) && memory.memtableBytes >= 0, JSON.stringify(memory));
+      assert.equal(memory.heapGovernor?.targetBytes, heapTargetBytes(BUDGET));
+      assert.ok((memory.heapGovernor?.growingPercent ?? 0) >= 10, JSON.stringify(memory));
     } finally {
       await runtime.stop();
     }
@@ -155,7 +170,7 @@ describe("the memory budget, one address behind a Kafka backlog", { timeout: 120
   it("holds to the budget when a single address has the whole backlog, in order", async () => {
     const topic = "one-key";
     const RECORDS = 3000;
-    // ~450 messages' worth: under the address's backlog limit (1,000), so the budget is what binds,
+    // ~120 messages' worth (2 KiB and their bytes each): under the address's backlog limit (1,000), so the budget is what binds,
     // and under the 500 records the ingress otherwise puts in one admission.
     const budget = 256 * 1024;
     const batches = Array.from({ length: RECORDS / 500 }, (_, batch) =>
@@ -234,7 +249,7 @@ spec:
           headers: { "content-type": "application/vnd.test/Blob" },
         }),
       );
-      // Two fit the budget (3 MiB and 512 B each); the other eight wait for room.
+      // Two fit the budget (3 MiB and 2 KiB each); the other eight wait for room.
       await until(() => runtime.admission().waiting === 8, "eight requests waiting for room");
       open();
       const statuses = await Promise.all(sent.map(async (response) => (await response).status));

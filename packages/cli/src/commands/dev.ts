@@ -61,6 +61,7 @@ export async function devCommand(args: string[]): Promise<void> {
     ...(retentionMs === undefined ? {} : { retentionMs }),
     ...(ingressBodyBytesLimit === undefined ? {} : { ingressBodyBytesLimit }),
     ...admission,
+    steerHeap: true,
     ...(checkpoints === undefined ? {} : { checkpoints }),
   });
   // Before the line that says it runs: whoever reads that line may signal at once.

@@ -68,6 +68,7 @@ export async function runCommand(args: string[]): Promise<void> {
     ...(retentionMs === undefined ? {} : { retentionMs }),
     ...(ingressBodyBytesLimit === undefined ? {} : { ingressBodyBytesLimit }),
     ...admission,
+    steerHeap: true,
     ...(checkpoints === undefined ? {} : { checkpoints }),
     onStop: () => stopRequested(1),
   });

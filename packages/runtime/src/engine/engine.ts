@@ -130,10 +130,12 @@ export interface AcceptOptions {
 }
 
 /**
- * 64 MiB: behind a 1M-record Kafka backlog it ran as fast as without a budget, and 256 MiB
- * only grew the heap (each budgeted byte costs 3–4 of heap and garbage; bench/backlog).
+ * 16 MiB: about 8,000 small messages admitted at once (at 2 KiB each), several commits' worth
+ * at full speed. Behind a Kafka backlog a larger budget only grew the heap: 32 MiB ran at the
+ * same records/s with ~30 MiB more RSS, and 256 MiB (with the old 512 B per message) took RSS
+ * to 1.6 GB at half the records/s (bench/backlog).
  */
-export const MEMORY_BUDGET_BYTES_DEFAULT = 64 * 1024 * 1024;
+export const MEMORY_BUDGET_BYTES_DEFAULT = 16 * 1024 * 1024;
 
 /** A source waiting for room under the memory budget, with what it brings. */
 interface BudgetWaiter {
