@@ -6,8 +6,8 @@
 // memory budget bounds admitted work) but allocates fast, so V8 picks a high factor and the
 // heap fills with garbage: behind a Kafka backlog, peak heap 300–850 MiB where 60–110 MiB was
 // live (bench/backlog). A fixed low factor (`--heap-growing-percent`) bounds that but makes
-// every full collection come sooner, also when the heap is far below any concern: 30% cost
-// about 40% of the records/s.
+// every full collection come sooner, also when the heap is far below any concern: 30%, with
+// the eddy command's small young generation, cost about 40% of the records/s.
 //
 // The governor instead chooses the factor after each full collection so that the next limit
 // lands on the target: target ÷ live, kept between 1.1 (V8's own minimum: with more live than
@@ -26,8 +26,8 @@ const HEAP_TARGET_BYTES_MIN = 64 * 1024 * 1024;
 /**
  * The old generation's target for a memory budget: four times the budget (a budgeted byte
  * costs a few bytes of heap while admitted), at least 64 MiB. For the default 16 MiB budget,
- * 64 MiB: behind a Kafka backlog peak RSS 338–354 MiB, flat from 100k to 1M records
- * (bench/backlog).
+ * 64 MiB: with the eddy command's other settings, peak RSS 249–253 MiB behind 100k to 3M
+ * waiting Kafka records; 128 MiB gave 359–382 MiB at ~35% more records/s (bench/backlog).
  */
 export function heapTargetBytes(memoryBudgetBytes: number): number {
   return Math.max(HEAP_TARGET_BYTES_MIN, 4 * memoryBudgetBytes);
