@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createEndpoint, statefulFunction, types } from "@eddy/sdk";
+import { type AnyStatefulFunction, createEndpoint, statefulFunction, types } from "@eddy/sdk";
 import { Admin, Producer } from "@platformatic/kafka";
 import { type KafkaBroker, startKafka } from "../../../test/support/kafka-broker.ts";
 import { parseModule } from "../src/config/module.ts";
@@ -26,6 +26,24 @@ function freshStateDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "eddy-memory-budget-"));
   dirs.push(dir);
   return join(dir, "state");
+}
+
+/** Eddy with an HTTP ingress on a free port, `fn` in-process, and the given budget and hold. */
+function withHttpIngress(
+  fn: AnyStatefulFunction,
+  memoryBudgetBytes: number,
+  ingressHoldMs: number,
+): Promise<RunningRuntime> {
+  return startRuntime({
+    module: moduleFrom("kind: io.statefun.playground.v1/ingress\nspec:\n  port: 8090\n"),
+    stateDir: freshStateDir(),
+    inProcess: createEndpoint([fn]),
+    portOverride: 0,
+    partitionCount: 8,
+    memoryBudgetBytes,
+    ingressHoldMs,
+    log: () => undefined,
+  });
 }
 
 function moduleFrom(yaml: string) {
@@ -225,19 +243,7 @@ describe("the memory budget, with messages of a few MiB", { timeout: 60_000 }, (
         handled.set(ctx.self.id, (handled.get(ctx.self.id) ?? 0) + 1);
       },
     });
-    const runtime = await startRuntime({
-      module: moduleFrom(`kind: io.statefun.playground.v1/ingress
-spec:
-  port: 8090
-`),
-      stateDir: freshStateDir(),
-      inProcess: createEndpoint([big]),
-      portOverride: 0,
-      partitionCount: 8,
-      memoryBudgetBytes: budget,
-      ingressHoldMs: 60_000,
-      log: () => undefined,
-    });
+    const runtime = await withHttpIngress(big, budget, 60_000);
     try {
       const [ingress] = runtime.ingressUrls;
       assert.ok(ingress !== undefined);
@@ -278,23 +284,11 @@ describe("the memory budget, with the HTTP ingress flooded", { timeout: 60_000 }
         handled.set(ctx.self.id, (handled.get(ctx.self.id) ?? 0) + 1);
       },
     });
-    const runtime = await startRuntime({
-      module: moduleFrom(`kind: io.statefun.playground.v1/ingress
-spec:
-  port: 8090
-`),
-      stateDir: freshStateDir(),
-      inProcess: createEndpoint([slow]),
-      portOverride: 0,
-      partitionCount: 8,
-      memoryBudgetBytes: 64 * 1024,
-      ingressHoldMs: 300,
-      log: () => undefined,
-    });
+    const runtime = await withHttpIngress(slow, 64 * 1024, 300);
     try {
       const [ingress] = runtime.ingressUrls;
       assert.ok(ingress !== undefined);
-      // 300 addresses, each one message of ~1 KiB (~1.5 KiB against the budget): about 40 fit.
+      // 300 addresses, each one message of ~1 KiB (~3 KiB against the budget): about 20 fit.
       const body = "x".repeat(1024);
       const send = (id: number) =>
         fetch(`${ingress}test/slow/${id}`, { method: "POST", body, headers: { "content-type": "text/plain" } });
