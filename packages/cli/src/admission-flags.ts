@@ -26,9 +26,9 @@ export function admissionFlags(values: {
   const holdText = values["ingress-hold"];
   let memoryBudgetBytes: number | undefined;
   if (budgetText !== undefined) {
-    memoryBudgetBytes = parseSize("--memory-budget", budgetText, "64MiB");
+    memoryBudgetBytes = parseSize("--memory-budget", budgetText, "16MiB");
     if (memoryBudgetBytes < MEMORY_BUDGET_BYTES_MIN) {
-      throw new UsageError(`--memory-budget: "${budgetText}" is under 64KiB; expected a size such as 64MiB`);
+      throw new UsageError(`--memory-budget: "${budgetText}" is under 64KiB; expected a size such as 16MiB`);
     }
   }
   let ingressHoldMs: number | undefined;

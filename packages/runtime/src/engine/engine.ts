@@ -74,7 +74,7 @@ export interface EngineOptions {
   readonly maxPendingWrites?: number;
   /**
    * The memory budget: most bytes of work admitted and not finished (messages waiting or
-   * running, egress messages not yet settled; see AdmittedTally), default 64 MiB. At the
+   * running, egress messages not yet settled; see AdmittedTally), default 16 MiB. At the
    * budget every source waits: the Kafka and Kinesis ingresses stop reading (the rest stays
    * where it is durable already, upstream), the HTTP ingress holds requests. Function replies
    * are still applied, so the work drains; messages they send are admitted whatever the
