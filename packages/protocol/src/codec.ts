@@ -2,6 +2,7 @@
 // protobufjs static code generated from proto/ (src/fast). Decoding is a boundary:
 // malformed bytes come back as an error value naming the message, never as a throw.
 import "./fast/numbers.ts";
+import "./fast/strings.ts";
 import { io } from "./fast/wire.js";
 import type {
   FromFunction,
