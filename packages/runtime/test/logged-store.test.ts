@@ -151,6 +151,40 @@ describe("LoggedStore", () => {
     await store.close();
   });
 
+  it("drops a fresh write deleted before the next apply, and only that", async () => {
+    const path = freshDir();
+    const store = new LoggedStore({ path, applyIntervalMs: NEVER });
+    await store.commit([{ key: ["base"], value: "in LMDB" }]);
+    await store.applyAll();
+    // Inserted where absent, deleted a commit later: LMDB never needs to hear of it.
+    await store.commit([{ key: ["row", 1], value: "r1", fresh: true }]);
+    await store.commit([{ key: ["row", 1], value: undefined }]);
+    assert.equal(store.memtableWrites, 0, "a fresh row and its delete still wait for LMDB");
+    // A plain put deleted the same way must still reach LMDB as a delete: LMDB may hold it.
+    await store.commit([{ key: ["base"], value: "overwritten" }]);
+    await store.commit([{ key: ["base"], value: undefined }]);
+    assert.equal(store.memtableWrites, 1);
+    // A fresh write over a pending delete is a put: the delete must not be lost with it.
+    await store.commit([{ key: ["base"], value: "again", fresh: true }]);
+    await store.commit([{ key: ["base"], value: undefined }]);
+    assert.equal(store.memtableWrites, 1);
+    // A fresh row that outlives an apply is deleted in LMDB as usual.
+    await store.commit([{ key: ["row", 2], value: "r2", fresh: true }]);
+    await store.applyAll();
+    await store.commit([
+      { key: ["row", 2], value: undefined },
+      { key: ["row", 3], value: "r3", fresh: true },
+    ]);
+    await store.close();
+    const reopened = new LoggedStore({ path, applyIntervalMs: NEVER });
+    assert.deepEqual(
+      [...reopened.scan(["row"])].map((entry) => [entry.key, entry.value]),
+      [[["row", 3], "r3"]],
+    );
+    assert.equal(reopened.get(["base"]), undefined);
+    await reopened.close();
+  });
+
   it("loses and half-applies nothing when the writer is killed at random moments", async () => {
     const path = freshDir();
     let next = 1;

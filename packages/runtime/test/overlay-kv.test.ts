@@ -87,7 +87,19 @@ describe("OverlayKV", () => {
     overlay.insert(["inflight", "a"], 1);
     overlay.put(["state", "a"], 2);
     overlay.delete(["inflight", "a"]);
-    assert.deepEqual(overlay.seal(), [{ key: ["state", "a"], value: 2 }]);
+    assert.deepEqual(overlay.seal(), [{ key: ["state", "a"], value: 2, fresh: false }]);
+  });
+
+  it("seals an insert as fresh, so the store below may drop it with a later delete too", () => {
+    const overlay = new OverlayKV(new MemoryKV(), { basePrefix: ["p", 0] });
+    overlay.insert(["backlog", 1], "m1");
+    overlay.put(["backlog", 1], "m1'");
+    overlay.put(["state", "a"], 2);
+    const sealed = overlay.seal().sort((a, b) => String(a.key).localeCompare(String(b.key)));
+    assert.deepEqual(sealed, [
+      { key: ["p", 0, "backlog", 1], value: "m1'", fresh: true },
+      { key: ["p", 0, "state", "a"], value: 2, fresh: false },
+    ]);
   });
 
   it("a delete of a row that was committed is written, even when the row is inserted again", () => {
@@ -97,7 +109,7 @@ describe("OverlayKV", () => {
     overlay.delete(["inflight", "a"]);
     overlay.insert(["inflight", "a"], 2);
     overlay.delete(["inflight", "a"]);
-    assert.deepEqual(overlay.seal(), [{ key: ["inflight", "a"], value: undefined }]);
+    assert.deepEqual(overlay.seal(), [{ key: ["inflight", "a"], value: undefined, fresh: false }]);
   });
 
   it("refuses to seal again before the last sealed writes are released", () => {

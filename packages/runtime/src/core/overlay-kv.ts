@@ -19,6 +19,12 @@ export interface PendingWrite {
   readonly key: Key;
   /** undefined means delete. */
   readonly value: unknown;
+  /**
+   * The key was absent from the base when this write began (an `insert`): a store that
+   * holds writes in memory before they reach disk (the LoggedStore's memtable) may let a
+   * later delete in the same batch drop both, as this overlay does within one generation.
+   */
+  readonly fresh?: boolean;
 }
 
 interface Write {
@@ -109,7 +115,9 @@ export class OverlayKV implements KV {
   }
 
   #inBase(key: Key): Key {
-    return this.#basePrefix.length === 0 ? key : [...this.#basePrefix, ...key];
+    // concat allocates the exact size; a spread grows an array part by part (seal runs this
+    // for every write of every commit).
+    return this.#basePrefix.length === 0 ? key : this.#basePrefix.concat(key);
   }
 
   get(key: Key): unknown {
@@ -220,10 +228,14 @@ export class OverlayKV implements KV {
     this.#tally.count -= sealed.size;
     if (sealed.size === 0) return [];
     this.#sealed = sealed;
-    return sealed.collect(sealed.root, []).map((write) => ({
-      key: this.#inBase(write.key),
-      value: write.value === DELETED ? undefined : write.value,
-    }));
+    const collected = sealed.collect(sealed.root, []);
+    const writes: PendingWrite[] = new Array(collected.length);
+    for (let index = 0; index < collected.length; index++) {
+      const write = collected[index] as Write;
+      const value = write.value === DELETED ? undefined : write.value;
+      writes[index] = { key: this.#inBase(write.key), value, fresh: write.fresh };
+    }
+    return writes;
   }
 
   /** The sealed writes are in the base now: stop keeping them. */

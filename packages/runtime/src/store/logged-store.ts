@@ -169,6 +169,11 @@ export class LoggedStore implements DurableStore {
     return this.#pendingBytes;
   }
 
+  /** How many writes wait in memory for the next apply (for tests and diagnostics). */
+  get memtableWrites(): number {
+    return this.#memtable.pendingCount;
+  }
+
   /** How many segment files the log holds (for tests and diagnostics). */
   get logSegmentCount(): number {
     return this.#log.segmentCount;
@@ -247,6 +252,10 @@ export class LoggedStore implements DurableStore {
   #remember(writes: readonly PendingWrite[]): void {
     for (const write of writes) {
       if (write.value === undefined) this.#memtable.delete(write.key);
+      // The committer promised the key was absent (from this store too): a row that is
+      // inserted and deleted before the next apply (a backlog row, an outbox entry, an
+      // egress row) then never reaches LMDB. A replayed frame has no such promise: put.
+      else if (write.fresh === true) this.#memtable.insert(write.key, write.value);
       else this.#memtable.put(write.key, write.value);
     }
   }

@@ -45,9 +45,11 @@ import {
   type Parsed,
   positiveCount,
 } from "./client-options.ts";
+import { javaCompatiblePartitioner } from "./partitioner.ts";
 
 const egressTable = (egress: string): Key => ["io", "kafka-egress", egress, "out"];
-const rowKey = (egress: string, seq: number): Key => [...egressTable(egress), seq];
+/** Written out, not spread from egressTable: two keys a record, built on the hot path. */
+const rowKey = (egress: string, seq: number): Key => ["io", "kafka-egress", egress, "out", seq];
 const transactionalIdKey = (egress: string): Key => ["io", "kafka-egress", egress, "transactional-id"];
 
 /** Kafka's legal topic names ("." and ".." excepted, see producerRecord). */
@@ -383,6 +385,7 @@ export class KafkaEgress implements EgressConnector {
         acks: this.#config.deliverySemantic.type === "none" ? 1 : -1,
         compression: this.#settings.compression,
         autocreateTopics: false,
+        partitioner: javaCompatiblePartitioner(),
       });
       this.#ready = true;
       return;
@@ -404,6 +407,7 @@ export class KafkaEgress implements EgressConnector {
       acks: -1,
       compression: this.#settings.compression,
       autocreateTopics: false,
+      partitioner: javaCompatiblePartitioner(),
       // InitProducerId's transaction timeout is the client's `timeout`.
       timeout: semantic.transactionTimeoutMs,
       // A new producer for the transactional id (the client would otherwise claim id 0, epoch 0, and be fenced).
@@ -634,7 +638,9 @@ export class KafkaEgress implements EgressConnector {
         const written: Row[] = [];
         for (const { record, settle } of moving) {
           const seq = this.#nextSeq++;
-          transaction.put(rowKey(this.#config.id, seq), record);
+          // Insert: seqs only grow past every row the store holds (#connect), and a row
+          // published before the store's next apply then never reaches LMDB.
+          transaction.insert(rowKey(this.#config.id, seq), record);
           written.push({ seq, record });
           // Settled in the same commit: the outbox entry and the row swap atomically.
           settle.delivered();
