@@ -151,6 +151,26 @@ describe("LoggedStore", () => {
     await store.close();
   });
 
+  it("logs the commits of two stores appending at the same time, each frame intact", async () => {
+    const paths = [freshDir(), freshDir()];
+    const stores = paths.map((path) => new LoggedStore({ path, applyIntervalMs: NEVER }));
+    // Frames from a few bytes to past the reused frame buffer's size, both stores at once.
+    const valueOf = (store: number, index: number) => `${store}:${index}:${"x".repeat((index * 7919) % 300_000)}`;
+    await Promise.all(
+      stores.map(async (store, which) => {
+        for (let index = 0; index < 40; index++)
+          await store.commit([{ key: ["k", index], value: valueOf(which, index) }]);
+      }),
+    );
+    // Read back from the log alone: nothing was applied to LMDB.
+    for (const [which, path] of paths.entries()) {
+      const reader = await LoggedStore.openReadOnly(path);
+      for (let index = 0; index < 40; index++) assert.equal(reader.get(["k", index]), valueOf(which, index));
+      await reader.close();
+    }
+    for (const store of stores) await store.close();
+  });
+
   it("drops a fresh write deleted before the next apply, and only that", async () => {
     const path = freshDir();
     const store = new LoggedStore({ path, applyIntervalMs: NEVER });

@@ -35,6 +35,34 @@ export interface EgressSettlement {
 }
 
 /**
+ * One outbox entry's settlement, handed to its egress connector: an object with the entry's
+ * address and seq rather than two closures, since every egress record makes one.
+ */
+class OutboxSettlement implements EgressSettlement {
+  readonly #settle: (source: Address, seq: number, rejectedFor: string | undefined) => void;
+  readonly #source: Address;
+  readonly #seq: number;
+
+  constructor(
+    settle: (source: Address, seq: number, rejectedFor: string | undefined) => void,
+    source: Address,
+    seq: number,
+  ) {
+    this.#settle = settle;
+    this.#source = source;
+    this.#seq = seq;
+  }
+
+  delivered(): void {
+    this.#settle(this.#source, this.#seq, undefined);
+  }
+
+  rejected(reason: string): void {
+    this.#settle(this.#source, this.#seq, reason);
+  }
+}
+
+/**
  * Receives egress messages after they are committed. Writes to `transaction` commit
  * together with the settlement, so a connector that stores what it delivers (the
  * playground egress) is exactly-once; one that publishes elsewhere settles after publishing.
@@ -555,6 +583,14 @@ export class Engine {
     for (const go of going) go();
   }
 
+  /** How an egress connector settles an outbox entry (one function for all: see OutboxSettlement). */
+  readonly #settleOutbox = (source: Address, seq: number, rejectedFor: string | undefined): void => {
+    if (rejectedFor === undefined) this.#partitions.egressDelivered(source, seq);
+    else this.#partitions.egressRejected(source, seq, rejectedFor, this.#clock());
+    this.#wakeBudgetWaiters();
+    this.#scheduleCommit();
+  };
+
   #release(effect: ReleasedEffect): void {
     switch (effect.kind) {
       case "egress": {
@@ -562,19 +598,8 @@ export class Engine {
         if (connector === undefined) {
           throw new Error(`egress ${effect.entry.egress} has no connector, but the catalog declared it`);
         }
-        const { source, seq } = effect.entry;
-        connector.deliver(effect.entry, this.#partitions.transaction, {
-          delivered: () => {
-            this.#partitions.egressDelivered(source, seq);
-            this.#wakeBudgetWaiters();
-            this.#scheduleCommit();
-          },
-          rejected: (reason) => {
-            this.#partitions.egressRejected(source, seq, reason, this.#clock());
-            this.#wakeBudgetWaiters();
-            this.#scheduleCommit();
-          },
-        });
+        const settlement = new OutboxSettlement(this.#settleOutbox, effect.entry.source, effect.entry.seq);
+        connector.deliver(effect.entry, this.#partitions.transaction, settlement);
         return;
       }
       case "dead-letter":

@@ -26,7 +26,9 @@ import {
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 
-const HEADER_BYTES = 16;
+/** A frame's header: payload length, CRC-32 of the payload, seq (see appendFrame). */
+export const FRAME_HEADER_BYTES = 16;
+const HEADER_BYTES = FRAME_HEADER_BYTES;
 const SEGMENT_NAME = /^(\d{16})\.log$/;
 /** A payload larger than this is not a frame but garbage (a group commit is bounded far below it). */
 const MAX_PAYLOAD_BYTES = 1 << 30;
@@ -189,16 +191,27 @@ export class WriteAheadLog {
    * time: the store waits for each before the next.
    */
   append(payload: Buffer): Promise<number> {
+    const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+    payload.copy(frame, HEADER_BYTES);
+    return this.appendFrame(frame);
+  }
+
+  /**
+   * `append` for a payload encoded after FRAME_HEADER_BYTES left free at the start of
+   * `frame`: the header goes there, so a group commit's bytes are not copied once more.
+   * `frame` must stay unchanged until the returned promise settles.
+   */
+  appendFrame(frame: Buffer): Promise<number> {
     if (this.#readOnly) throw new Error("WriteAheadLog.append: the log was opened read-only");
     if (this.#appending) throw new Error("WriteAheadLog.append: an append is already in flight");
     if (this.#broken !== undefined) return Promise.reject(this.#broken);
+    if (frame.length < HEADER_BYTES) throw new Error("WriteAheadLog.appendFrame: the frame has no room for its header");
     const seq = this.#lastSeq + 1;
     if (this.#fd === undefined || this.#currentBytes >= this.#segmentBytes) this.#startSegment(seq);
-    const header = Buffer.allocUnsafe(HEADER_BYTES);
-    header.writeUInt32LE(payload.length, 0);
-    header.writeUInt32LE(crc32(payload), 4);
-    header.writeBigUInt64LE(BigInt(seq), 8);
-    const frame = Buffer.concat([header, payload]);
+    const payload = frame.subarray(HEADER_BYTES);
+    frame.writeUInt32LE(payload.length, 0);
+    frame.writeUInt32LE(crc32(payload), 4);
+    frame.writeBigUInt64LE(BigInt(seq), 8);
     const fd = this.#fd as number;
     this.#appending = true;
     return new Promise<number>((resolve, reject) => {
