@@ -155,17 +155,17 @@ describe("LoggedStore", () => {
     const paths = [freshDir(), freshDir()];
     const stores = paths.map((path) => new LoggedStore({ path, applyIntervalMs: NEVER }));
     // Frames from a few bytes to past the reused frame buffer's size, both stores at once.
-    const valueOf = (store: number, index: number) => `${store}:${index}:${"x".repeat((index * 7919) % 300_000)}`;
+    const valueAt = (store: number, index: number) => `${store}:${index}:${"x".repeat((index * 7919) % 300_000)}`;
     await Promise.all(
       stores.map(async (store, which) => {
         for (let index = 0; index < 40; index++)
-          await store.commit([{ key: ["k", index], value: valueOf(which, index) }]);
+          await store.commit([{ key: ["k", index], value: valueAt(which, index) }]);
       }),
     );
     // Read back from the log alone: nothing was applied to LMDB.
     for (const [which, path] of paths.entries()) {
       const reader = await LoggedStore.openReadOnly(path);
-      for (let index = 0; index < 40; index++) assert.equal(reader.get(["k", index]), valueOf(which, index));
+      for (let index = 0; index < 40; index++) assert.equal(reader.get(["k", index]), valueAt(which, index));
       await reader.close();
     }
     for (const store of stores) await store.close();
