@@ -29,6 +29,10 @@ export class Child {
     this.process.stderr?.on("data", keep);
   }
 
+  get name(): string {
+    return this.#name;
+  }
+
   get pid(): number {
     return this.process.pid as number;
   }

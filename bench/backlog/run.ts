@@ -366,16 +366,22 @@ async function runSize(broker: KafkaBroker, producer: Producer, records: number)
     // Sampled from the spawn on: the backlog may already be flowing by the time it logs "running".
     watch = new MemoryWatch(runtime.pid, stateDir, startedAt, () => output.distinctLoad);
     await runtime.ready(/eddy: running/);
-    await reader.waitUntil(
-      () => output.distinctLoad >= records,
-      () => `${records} records (${output.distinctLoad} out)`,
-      () => {
-        const dead = children.find((child) => child.exited !== undefined);
-        return dead === undefined
-          ? undefined
-          : `${dead.process.spawnargs.slice(0, 2).join(" ")} ${dead.exited}:\n${dead.output}`;
-      },
-    );
+    try {
+      await reader.waitUntil(
+        () => output.distinctLoad >= records,
+        () => `${records} records (${output.distinctLoad} out)`,
+        () => {
+          const dead = children.find((child) => child.exited !== undefined);
+          return dead === undefined
+            ? undefined
+            : `${dead.process.spawnargs.slice(0, 2).join(" ")} ${dead.exited}:\n${dead.output}`;
+        },
+      );
+    } catch (error) {
+      // A stalled run says why only in what Eddy logged: keep the last of it with the error.
+      const logs = children.map((child) => `${child.name}:\n${child.output}`);
+      throw new Error(`${(error as Error).message}\n${logs.join("\n")}`, { cause: error });
+    }
     // Long enough for a duplicate sent late to show.
     await sleep(1000);
     watch.stop();

@@ -171,6 +171,24 @@ describe("LoggedStore", () => {
     for (const store of stores) await store.close();
   });
 
+  it("keeps every value intact while applies to LMDB overlap the next commits", async () => {
+    // LMDB's writes run off the main thread and read values where msgpackr packed them: a
+    // commit must never write over bytes an apply still has to read.
+    const path = freshDir();
+    const store = new LoggedStore({ path, applyIntervalMs: 1, applyAtWrites: 64 });
+    const valueAt = (index: number) => ({
+      index,
+      text: `${index}:${String(index % 10).repeat(1000 + (index % 3000))}`,
+    });
+    for (let index = 0; index < 4000; index++) {
+      await store.commit([{ key: ["k", index], value: valueAt(index) }]);
+    }
+    await store.close();
+    const reopened = new LoggedStore({ path, applyIntervalMs: NEVER });
+    for (let index = 0; index < 4000; index++) assert.deepEqual(reopened.get(["k", index]), valueAt(index));
+    await reopened.close();
+  });
+
   it("drops a fresh write deleted before the next apply, and only that", async () => {
     const path = freshDir();
     const store = new LoggedStore({ path, applyIntervalMs: NEVER });

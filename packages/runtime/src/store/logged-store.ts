@@ -50,35 +50,20 @@ export interface LoggedStoreOptions {
 
 /** Self-describing frames: no shared structures, so any frame decodes on its own. */
 const packr = new Packr({ useRecords: false });
-const FRAME_BUFFER_BYTES_MIN = 64 * 1024;
-const FRAME_BUFFER_BYTES_MAX = 1024 * 1024;
-
 /**
- * Packs a store's commits into log frames, each with its first FRAME_HEADER_BYTES left for
- * the log's header (appendFrame). Frames are packed into one buffer, reused from commit to
- * commit: a store appends one frame at a time and the log is done with a frame once its
- * append settles, so a commit's frame is not a new allocation of its size. One encoder per
- * store: two stores in a process append at the same time. A frame that outgrows the
- * buffer gets one of its own from msgpackr, and the buffer grows only up to
- * FRAME_BUFFER_BYTES_MAX, so one huge commit (large messages) does not stay in memory.
+ * The frame of a commit, its first FRAME_HEADER_BYTES left for the log's header
+ * (appendFrame), so the log does not copy it again. It lies in msgpackr's buffer, which
+ * msgpackr never writes over: it moves on, and lmdb-js packs values there too and hands
+ * LMDB's write thread pointers into it. So this packs where msgpackr chooses; reusing a
+ * buffer of our own (`useBuffer`) would write over values an apply has not yet read.
  */
-class FrameEncoder {
-  #buffer = Buffer.allocUnsafe(FRAME_BUFFER_BYTES_MIN);
-
-  encode(writes: readonly PendingWrite[]): Buffer {
-    const rows: unknown[] = new Array(writes.length);
-    for (let index = 0; index < writes.length; index++) {
-      const write = writes[index] as PendingWrite;
-      rows[index] = write.value === undefined ? [write.key] : [write.key, write.value];
-    }
-    packr.useBuffer(this.#buffer);
-    const frame = packr.pack(rows, RESERVE_START_SPACE | FRAME_HEADER_BYTES);
-    if (frame.buffer !== this.#buffer.buffer && this.#buffer.length < FRAME_BUFFER_BYTES_MAX) {
-      const grown = 2 ** Math.ceil(Math.log2(frame.length));
-      this.#buffer = Buffer.allocUnsafe(Math.min(FRAME_BUFFER_BYTES_MAX, grown));
-    }
-    return frame;
+function encodeFrame(writes: readonly PendingWrite[]): Buffer {
+  const rows: unknown[] = new Array(writes.length);
+  for (let index = 0; index < writes.length; index++) {
+    const write = writes[index] as PendingWrite;
+    rows[index] = write.value === undefined ? [write.key] : [write.key, write.value];
   }
+  return packr.pack(rows, RESERVE_START_SPACE | FRAME_HEADER_BYTES);
 }
 
 function decodeFrame(payload: Buffer): PendingWrite[] {
@@ -89,7 +74,6 @@ function decodeFrame(payload: Buffer): PendingWrite[] {
 export class LoggedStore implements DurableStore {
   readonly #lmdb: LmdbStore;
   readonly #log: WriteAheadLog;
-  readonly #frames = new FrameEncoder();
   /** Writes durable in the log that LMDB does not hold yet; reads see them first. */
   readonly #memtable: OverlayKV;
   readonly #applyIntervalMs: number;
@@ -178,7 +162,7 @@ export class LoggedStore implements DurableStore {
     if (this.#readOnly) throw new Error("LoggedStore.commit: the store was opened read-only");
     if (writes.length === 0) return;
     while (this.#applying !== undefined && this.#memtableFull(MEMTABLE_HARD_FACTOR)) await this.#applying;
-    const frame = this.#frames.encode(writes);
+    const frame = encodeFrame(writes);
     const seq = await this.#log.appendFrame(frame);
     this.#remember(writes);
     this.#pendingBytes += frame.length - FRAME_HEADER_BYTES;
