@@ -101,6 +101,11 @@ describe("checkpoints", () => {
     await store.commit([
       { key: ["p", 1, "t", "instance-1"], value: undefined },
       { key: ["p", 9, "timer", 5], value: "fires" },
+      // A row of the record codec's tables: the log, so the delta, holds it encoded.
+      {
+        key: ["p", 4, "state", "counter", "a", "count"],
+        value: { typename: "io.statefun.types/int", writtenAtMs: 7, invokedAtMs: 8, value: new Uint8Array([8, 42]) },
+      },
     ]);
     await store.commit([{ key: ["p", 9, "timer", 5], value: undefined }]);
     const second = await checkpointer.checkpoint();

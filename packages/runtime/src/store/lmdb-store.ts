@@ -10,6 +10,16 @@ import type { Key, KeyValue, KV } from "../core/kv.ts";
 import type { PendingWrite } from "../core/overlay-kv.ts";
 import { codecTable, decodeRecord, encodeRecord } from "./record-codec.ts";
 
+/**
+ * What LMDB keeps for a row: a codec table's record as its bytes. A delta restored from a
+ * checkpoint carries those rows already encoded, as the log's frames hold them.
+ */
+function toStore(key: Key, value: unknown): unknown {
+  const table = codecTable(key);
+  if (table === undefined || value instanceof Uint8Array) return value;
+  return encodeRecord(table, value);
+}
+
 /** A stored value as the core sees it: a codec table's row decoded (a row from before the codec is already an object). */
 function fromStore(key: Key, value: unknown): unknown {
   return value instanceof Uint8Array && codecTable(key) !== undefined ? decodeRecord(value) : value;
@@ -96,8 +106,7 @@ export class LmdbStore implements KV {
         const key = write.key as LmdbKey;
         if (write.value === undefined) written[index] = this.#db.remove(key);
         else {
-          const table = codecTable(write.key);
-          written[index] = this.#db.put(key, table === undefined ? write.value : encodeRecord(table, write.value));
+          written[index] = this.#db.put(key, toStore(write.key, write.value));
         }
       }
       // All of them, so a failed transaction is one error here, not an unhandled rejection per write.
@@ -110,8 +119,7 @@ export class LmdbStore implements KV {
           this.#db.removeSync(write.key as LmdbKey);
           continue;
         }
-        const table = codecTable(write.key);
-        this.#db.putSync(write.key as LmdbKey, table === undefined ? write.value : encodeRecord(table, write.value));
+        this.#db.putSync(write.key as LmdbKey, toStore(write.key, write.value));
       }
     });
   }
