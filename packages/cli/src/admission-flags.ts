@@ -26,7 +26,7 @@ export function admissionFlags(values: {
   const holdText = values["ingress-hold"];
   let memoryBudgetBytes: number | undefined;
   if (budgetText !== undefined) {
-    memoryBudgetBytes = parseSize("--memory-budget", budgetText, "16MiB");
+    memoryBudgetBytes = parseSize("--memory-budget", budgetText, "24MiB");
     if (memoryBudgetBytes < MEMORY_BUDGET_BYTES_MIN) {
       throw new UsageError(`--memory-budget: "${budgetText}" is under 64KiB; expected a size such as 16MiB`);
     }

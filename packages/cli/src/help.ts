@@ -39,7 +39,7 @@ const RUNTIME_FLAGS = `  --state-dir DIR           durable state (default ./eddy
   --ingress-body-limit S    the largest HTTP ingress request body (default 4MiB, at most
                             32MiB, what a function call carries); larger ones get 413
   --memory-budget S         most bytes of work taken in and not finished (messages waiting
-                            or running, egress records not yet sent; default 16MiB): at
+                            or running, egress records not yet sent; default 24MiB): at
                             the budget Kafka and Kinesis reading pauses and the HTTP
                             ingress holds requests, while functions drain what is in
   --ingress-hold D          how long the HTTP ingress holds a request that finds no room

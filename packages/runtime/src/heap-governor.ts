@@ -25,9 +25,10 @@ const HEAP_TARGET_BYTES_MIN = 64 * 1024 * 1024;
 
 /**
  * The old generation's target for a memory budget: four times the budget (a budgeted byte
- * costs a few bytes of heap while admitted), at least 64 MiB. For the default 16 MiB budget,
- * 64 MiB: with the eddy command's other settings, peak RSS 249–253 MiB behind 100k to 3M
- * waiting Kafka records; 128 MiB gave 359–382 MiB at ~35% more records/s (bench/backlog).
+ * costs a few bytes of heap while admitted), at least 64 MiB. For the default 24 MiB budget,
+ * 96 MiB: with the eddy command's other settings, peak RSS 333–361 MiB behind 100k to 3M
+ * waiting Kafka records; a 16 MiB budget (64 MiB) gave ~60 MiB less at ~15% fewer records/s
+ * (bench/backlog).
  */
 export function heapTargetBytes(memoryBudgetBytes: number): number {
   return Math.max(HEAP_TARGET_BYTES_MIN, 4 * memoryBudgetBytes);

@@ -71,7 +71,7 @@ export interface RuntimeOptions {
   readonly portOverride?: number;
   /** The largest HTTP ingress request body; default 4 MiB, at most 32 MiB (INGRESS_BODY_BYTES_LIMIT_MAX). */
   readonly ingressBodyBytesLimit?: number;
-  /** Most bytes of work admitted and not finished (EngineOptions.memoryBudgetBytes); default 16 MiB. */
+  /** Most bytes of work admitted and not finished (EngineOptions.memoryBudgetBytes); default 24 MiB. */
   readonly memoryBudgetBytes?: number;
   /**
    * Steer V8's old generation toward four times the memory budget (heap-governor.ts) while

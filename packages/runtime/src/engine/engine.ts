@@ -102,7 +102,7 @@ export interface EngineOptions {
   readonly maxPendingWrites?: number;
   /**
    * The memory budget: most bytes of work admitted and not finished (messages waiting or
-   * running, egress messages not yet settled; see AdmittedTally), default 16 MiB. At the
+   * running, egress messages not yet settled; see AdmittedTally), default 24 MiB. At the
    * budget every source waits: the Kafka and Kinesis ingresses stop reading (the rest stays
    * where it is durable already, upstream), the HTTP ingress holds requests. Function replies
    * are still applied, so the work drains; messages they send are admitted whatever the
@@ -158,12 +158,13 @@ export interface AcceptOptions {
 }
 
 /**
- * 16 MiB: about 8,000 small messages admitted at once (at 2 KiB each), several commits' worth
- * at full speed. Behind a Kafka backlog a larger budget only grew the heap: 32 MiB ran at the
- * same records/s with ~30 MiB more RSS, and 256 MiB (with the old 512 B per message) took RSS
- * to 1.6 GB at half the records/s (bench/backlog).
+ * 24 MiB: about 12,000 small messages admitted at once (at 2 KiB each), several commits'
+ * worth at full speed. Behind a Kafka backlog (bench/backlog, with the eddy command's heap
+ * settings) it ran as fast as the runtime before any budget, at 333–361 MiB peak RSS; 16 MiB
+ * was ~15% slower at ~60 MiB less; 256 MiB (with the old 512 B per message) took RSS to
+ * 1.6 GB at half the records/s.
  */
-export const MEMORY_BUDGET_BYTES_DEFAULT = 16 * 1024 * 1024;
+export const MEMORY_BUDGET_BYTES_DEFAULT = 24 * 1024 * 1024;
 
 /** A source waiting for room under the memory budget, with what it brings. */
 interface BudgetWaiter {
