@@ -264,3 +264,53 @@ describe("engine clock", () => {
     assert.deepEqual(arrived, ["due"]);
   });
 });
+
+describe("engine fail-stop", () => {
+  it("a commit the store refuses stops the engine with its cause, acknowledges nothing, and stop() still closes", async () => {
+    const seen: string[] = [];
+    const counter = statefulFunction({
+      typename: "failing/counter",
+      handle(ctx) {
+        seen.push(ctx.self.id);
+      },
+    });
+    const dir = mkdtempSync(join(tmpdir(), "eddy-failstop-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const store = new LmdbStore({ path: dir });
+    // The store's disk fills up: every commit from now on fails.
+    let failing = false;
+    const commit = store.commit.bind(store);
+    store.commit = (writes) =>
+      failing ? Promise.reject(new Error(`state directory ${dir}: no space left on device (ENOSPC)`)) : commit(writes);
+    const stops: string[] = [];
+    const engine = new Engine({
+      store,
+      catalog: {
+        functionSettings: (typename) => (typename === "failing/counter" ? settings : undefined),
+        hasEgress: () => false,
+      },
+      invoker: new InProcessInvoker(createEndpoint([counter])),
+      partitionCount: 4,
+      onStop: (reason) => stops.push(reason),
+    });
+    engine.start();
+    const envelope = (id: string) => ({
+      target: { typename: "failing/counter" as FunctionTypename, id },
+      argument: { typename: "t/text", hasValue: true, value: new Uint8Array([1]) },
+    });
+    assert.equal((await engine.accept(envelope("before"))).ok, true, "a commit before the disk fills");
+    failing = true;
+    let acknowledged = false;
+    void engine.accept(envelope("after")).then(() => {
+      acknowledged = true;
+    });
+    for (let tries = 0; tries < 200 && stops.length === 0; tries++)
+      await new Promise((resume) => setTimeout(resume, 5));
+    assert.equal(stops.length, 1, "the engine asks to stop, once");
+    assert.match(stops[0] as string, /commit failed: .*no space left on device \(ENOSPC\)/);
+    // Nothing more is taken in, and what the failed commit held was never acknowledged.
+    assert.equal((await engine.accept(envelope("later"))).ok, false);
+    await engine.stop();
+    assert.equal(acknowledged, false, "a message whose commit failed must not be acknowledged");
+  });
+});

@@ -85,5 +85,5 @@ export async function runCommand(args: string[]): Promise<void> {
   clearInterval(keepAlive);
   process.stdout.write("eddy: stopping\n");
   await runtime.stop();
-  if (code !== 0) throw new ConfigurationError("stopped by a function failure (see above)");
+  if (code !== 0) throw new ConfigurationError("stopped after a failure (see above)");
 }

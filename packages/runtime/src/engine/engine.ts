@@ -209,6 +209,8 @@ export class Engine {
   #invocationsInFlight = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #stopping = false;
+  /** Why a commit failed; set once, and the engine commits nothing after it. */
+  #failure: string | undefined;
   /** Replies that came back without a promise, applied together in one microtask. */
   #answered: { effect: InvokeEffect; outcome: InvokeOutcome }[] = [];
   readonly #blocked = new Map<string, (() => void)[]>();
@@ -507,10 +509,31 @@ export class Engine {
     return result;
   }
 
-  /** Finishes the commit in flight and the writes still pending, then closes the store. */
+  /**
+   * Finishes the commit in flight and the writes still pending, then closes the store. After
+   * a failed commit it commits nothing more: it only closes.
+   */
   async stop(): Promise<void> {
+    this.#stopWaiting();
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#cancelCommitTimer();
+    // A commit that fails here is reported by the one who started it (#commitFailed).
+    await this.#commitInFlight?.catch(() => undefined);
+    if (this.#failure === undefined) {
+      try {
+        await this.#commitNow();
+      } catch (error) {
+        this.#commitFailed(error);
+      }
+    }
+    await this.#invoker.close();
+    await this.#store.close();
+  }
+
+  /** Waiting sources and request-reply callers learn that the runtime is stopping. */
+  #stopWaiting(): void {
     this.#stopping = true;
-    // Waiting sources learn that the runtime is stopping.
     for (const waiting of [this.#roomWaiters, ...this.#blocked.values()]) for (const resume of waiting) resume();
     for (const waiter of this.#budgetWaiters) waiter.resume();
     this.#budgetWaiters = [];
@@ -519,20 +542,27 @@ export class Engine {
     for (const waiters of this.#replyWaiters.values())
       for (const waiter of waiters) waiter.settle({ state: "pending" });
     this.#replyWaiters.clear();
-    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#cancelCommitTimer();
-    await this.#commitInFlight;
-    await this.#commitNow();
-    await this.#invoker.close();
-    await this.#store.close();
+  }
+
+  /**
+   * The store refused a commit (a full disk, a failed write): what reached the disk is
+   * unknown, and the overlays still hold the commit's writes sealed, so the engine cannot go
+   * on. It stops taking work and asks to be stopped (onStop) with the cause; the commit's
+   * sources are never acknowledged and its effects never released, so nothing acknowledged is
+   * lost: what a source sent again after the restart is taken again.
+   */
+  #commitFailed(error: unknown): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = `commit failed: ${error instanceof Error ? error.message : String(error)}`;
+    this.#stopWaiting();
+    this.#options.onStop?.(this.#failure);
   }
 
   #scheduleCommit(): void {
     if (this.#commitTimer !== undefined || this.#commitInFlight !== undefined || this.#stopping) return;
     const commit = () => {
       this.#commitTimer = undefined;
-      void this.#commitNow();
+      this.#commitNow().catch((error: unknown) => this.#commitFailed(error));
     };
     this.#commitTimer = this.#commitIntervalMs > 0 ? setTimeout(commit, this.#commitIntervalMs) : setImmediate(commit);
   }
