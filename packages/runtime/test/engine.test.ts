@@ -314,3 +314,68 @@ describe("engine fail-stop", () => {
     assert.equal(acknowledged, false, "a message whose commit failed must not be acknowledged");
   });
 });
+
+describe("engine retention sweep", () => {
+  it("forgets expired idempotency keys a bounded step per commit, and every one of them", async () => {
+    let handled = 0;
+    const counter = statefulFunction({
+      typename: "sweep/counter",
+      handle() {
+        handled++;
+      },
+    });
+    const dir = mkdtempSync(join(tmpdir(), "eddy-sweep-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const store = new LmdbStore({ path: dir });
+    const commitSizes: number[] = [];
+    const commit = store.commit.bind(store);
+    store.commit = (writes) => {
+      commitSizes.push(writes.length);
+      return commit(writes);
+    };
+    let now = 1_000_000;
+    const retentionMs = 1_000;
+    const engine = new Engine({
+      store,
+      catalog: {
+        functionSettings: (typename) => (typename === "sweep/counter" ? settings : undefined),
+        hasEgress: () => false,
+      },
+      invoker: new InProcessInvoker(createEndpoint([counter])),
+      partitionCount: 4,
+      clock: () => now,
+      idempotencyRetentionMs: retentionMs,
+    });
+    engine.start();
+    const keys = 3_000;
+    const send = (index: number) =>
+      engine.accept(
+        {
+          target: { typename: "sweep/counter" as FunctionTypename, id: `i${index % 50}` },
+          argument: { typename: "t/text", hasValue: true, value: new Uint8Array([1]) },
+        },
+        { idempotencyKey: `key-${index}` },
+      );
+    await Promise.all(Array.from({ length: keys }, (_, index) => send(index)));
+    while (handled < keys) await new Promise((resume) => setTimeout(resume, 5));
+    // Every key expires at once; the sweeper (every retention/10 of real time) finds them.
+    now += 2 * retentionMs;
+    engine.clockMoved();
+    commitSizes.length = 0;
+    const deadline = Date.now() + 10_000;
+    // Two deletes per key: its record and its entry in the by-time index.
+    while (commitSizes.reduce((sum, size) => sum + size, 0) < 2 * keys && Date.now() < deadline) {
+      await new Promise((resume) => setTimeout(resume, 20));
+    }
+    assert.equal(
+      commitSizes.reduce((sum, size) => sum + size, 0),
+      2 * keys,
+      "every expired key is deleted",
+    );
+    assert.ok(Math.max(...commitSizes) <= 1_100, `one commit held ${Math.max(...commitSizes)} deletes`);
+    // Forgotten: the same keys are taken as new messages.
+    await Promise.all(Array.from({ length: keys }, (_, index) => send(index)));
+    while (handled < 2 * keys) await new Promise((resume) => setTimeout(resume, 5));
+    await engine.stop();
+  });
+});

@@ -298,10 +298,11 @@ export class PartitionCore {
     return undefined;
   }
 
-  /** Forgets idempotency keys accepted before `beforeMs`. */
-  expireIngressKeys(beforeMs: number): number {
+  /** Forgets idempotency keys accepted before `beforeMs`, the oldest first, at most `limit`. */
+  expireIngressKeys(beforeMs: number, limit = Number.POSITIVE_INFINITY): number {
     let expired = 0;
-    for (const { key } of [...this.#kv.scan(keys.ingressKeysAt(), { before: keys.ingressKeysBefore(beforeMs) })]) {
+    const due = this.#kv.scan(keys.ingressKeysAt(), { before: keys.ingressKeysBefore(beforeMs), limit });
+    for (const { key } of [...due]) {
       this.#kv.delete(key);
       // ["idem-at", atMs, target, key], or ["idem-at", atMs, key] from before keys were per target.
       this.#kv.delete(key.length === 3 ? ["idem", key[2] as string] : ["idem", key[2] as string, key[3] as string]);
@@ -327,10 +328,10 @@ export class PartitionCore {
     return atMs === undefined ? undefined : (this.#kv.get(keys.request(atMs, requestId)) as RequestRecord | undefined);
   }
 
-  /** Forgets requests accepted before `beforeMs`, with their answers. */
-  expireRequests(beforeMs: number): number {
+  /** Forgets requests accepted before `beforeMs`, with their answers, the oldest first, at most `limit`. */
+  expireRequests(beforeMs: number, limit = Number.POSITIVE_INFINITY): number {
     let expired = 0;
-    for (const { key } of [...this.#kv.scan(keys.requestsAll(), { before: keys.requestsBefore(beforeMs) })]) {
+    for (const { key } of [...this.#kv.scan(keys.requestsAll(), { before: keys.requestsBefore(beforeMs), limit })]) {
       this.#kv.delete(key);
       expired++;
     }

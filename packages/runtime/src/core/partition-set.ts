@@ -229,12 +229,24 @@ export class PartitionSet {
       | undefined;
   }
 
-  expireIngressKeys(beforeMs: number): number {
-    return this.#cores.reduce((sum, core) => sum + core.expireIngressKeys(beforeMs), 0);
+  /** Forgets at most `limit` idempotency keys accepted before `beforeMs`, partition by partition. */
+  expireIngressKeys(beforeMs: number, limit = Number.POSITIVE_INFINITY): number {
+    let expired = 0;
+    for (const core of this.#cores) {
+      if (expired >= limit) break;
+      expired += core.expireIngressKeys(beforeMs, limit - expired);
+    }
+    return expired;
   }
 
-  expireRequests(beforeMs: number): number {
-    return this.#cores.reduce((sum, core) => sum + core.expireRequests(beforeMs), 0);
+  /** Forgets at most `limit` requests accepted before `beforeMs`, partition by partition. */
+  expireRequests(beforeMs: number, limit = Number.POSITIVE_INFINITY): number {
+    let expired = 0;
+    for (const core of this.#cores) {
+      if (expired >= limit) break;
+      expired += core.expireRequests(beforeMs, limit - expired);
+    }
+    return expired;
   }
 
   complete(target: Address, batchId: number, response: FromFunction, nowMs: number): void {

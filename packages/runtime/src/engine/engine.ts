@@ -166,6 +166,9 @@ export interface AcceptOptions {
  */
 export const MEMORY_BUDGET_BYTES_DEFAULT = 24 * 1024 * 1024;
 
+/** The most idempotency keys and requests one step of the retention sweep forgets (2 deletes a key). */
+const SWEEP_STEP_MAX = 512;
+
 /** A source waiting for room under the memory budget, with what it brings. */
 interface BudgetWaiter {
   readonly costBytes: number;
@@ -209,6 +212,8 @@ export class Engine {
   #invocationsInFlight = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #stopping = false;
+  /** Set while the retention sweep has more due than its last step took (the retention to sweep by). */
+  #sweepRetentionMs: number | undefined;
   /** Why a commit failed; set once, and the engine commits nothing after it. */
   #failure: string | undefined;
   /** Replies that came back without a promise, applied together in one microtask. */
@@ -252,16 +257,24 @@ export class Engine {
     this.#partitions.recover(this.#clock());
     this.#scheduleCommit();
     const retentionMs = this.#options.idempotencyRetentionMs ?? 24 * 60 * 60 * 1000;
-    this.#sweeper = setInterval(
-      () => {
-        const before = this.#clock() - retentionMs;
-        if (this.#partitions.expireIngressKeys(before) + this.#partitions.expireRequests(before) > 0) {
-          this.#scheduleCommit();
-        }
-      },
-      Math.min(retentionMs / 10, 60_000),
-    );
+    this.#sweeper = setInterval(() => this.#sweep(retentionMs), Math.min(retentionMs / 10, 60_000));
     this.#sweeper.unref();
+  }
+
+  /**
+   * One step of the retention sweep: forgets at most SWEEP_STEP_MAX expired idempotency keys
+   * and requests. After an outage or a burst, millions may be due at once; a step at a time,
+   * each in its own commit (the next step runs when it is durable, see #commitNow), keeps the
+   * sweep from holding the event loop or one huge commit in memory.
+   */
+  #sweep(retentionMs: number): void {
+    if (this.#stopping) return;
+    const before = this.#clock() - retentionMs;
+    const keys = this.#partitions.expireIngressKeys(before, SWEEP_STEP_MAX);
+    const requests = this.#partitions.expireRequests(before, SWEEP_STEP_MAX - keys);
+    if (keys + requests === 0) return;
+    this.#sweepRetentionMs = keys + requests >= SWEEP_STEP_MAX ? retentionMs : undefined;
+    this.#scheduleCommit();
   }
 
   /**
@@ -592,6 +605,8 @@ export class Engine {
     for (const ack of acks) ack();
     for (const effect of effects) this.#release(effect);
     this.#armTimer();
+    // The last sweep step found more than it could take: the next one joins the next commit.
+    if (this.#sweepRetentionMs !== undefined) this.#sweep(this.#sweepRetentionMs);
     if (
       this.#partitions.pendingWrites > 0 ||
       this.#partitions.heldEffects > 0 ||
