@@ -379,3 +379,62 @@ describe("engine retention sweep", () => {
     await engine.stop();
   });
 });
+
+describe("engine timers after downtime", () => {
+  it("fires a burst of due delayed messages a bounded step per commit, and every one of them", async () => {
+    const DAY_MS = 24 * 60 * 60 * 1000;
+    const burst = 3_000;
+    let delivered = 0;
+    const setter = statefulFunction({
+      typename: "burst/setter",
+      handle(ctx) {
+        for (let index = 0; index < burst; index++) {
+          ctx.sendAfter(DAY_MS, message({ typename: "burst/target", id: `t${index % 100}` }, index));
+        }
+      },
+    });
+    const target = statefulFunction({
+      typename: "burst/target",
+      handle() {
+        delivered++;
+      },
+    });
+    const dir = mkdtempSync(join(tmpdir(), "eddy-burst-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const store = new LmdbStore({ path: dir });
+    const commitSizes: number[] = [];
+    const commit = store.commit.bind(store);
+    store.commit = (writes) => {
+      commitSizes.push(writes.length);
+      return commit(writes);
+    };
+    let now = Date.UTC(2026, 0, 1);
+    const engine = new Engine({
+      store,
+      catalog: {
+        functionSettings: (typename) => (typename.startsWith("burst/") ? settings : undefined),
+        hasEgress: () => false,
+      },
+      invoker: new InProcessInvoker(createEndpoint([setter, target])),
+      partitionCount: 4,
+      clock: () => now,
+    });
+    engine.start();
+    const accepted = await engine.accept({
+      target: { typename: "burst/setter" as FunctionTypename, id: "s" },
+      argument: { typename: types.string.typename, hasValue: true, value: types.string.serialize("set") },
+    });
+    assert.ok(accepted.ok);
+    while (engine.invocationsInFlight > 0) await new Promise((resume) => setTimeout(resume, 5));
+    await new Promise((resume) => setTimeout(resume, 50));
+    // The runtime was down for the day: every delayed message is due at once.
+    commitSizes.length = 0;
+    now += DAY_MS;
+    engine.clockMoved();
+    for (let tries = 0; tries < 2_000 && delivered < burst; tries++)
+      await new Promise((resume) => setTimeout(resume, 5));
+    await engine.stop();
+    assert.equal(delivered, burst, "every due message is delivered");
+    assert.ok(Math.max(...commitSizes) <= 2_500, `one commit held ${Math.max(...commitSizes)} writes`);
+  });
+});

@@ -476,9 +476,10 @@ export class PartitionCore {
   }
 
   /** Delivers every delayed message due at `nowMs`. */
-  fireTimers(nowMs: number): void {
-    if (this.#nextTimerAtMs === undefined || this.#nextTimerAtMs > nowMs) return;
-    const due = [...this.#kv.scan(keys.timersAll(), { before: keys.timer(nowMs + 1, 0) })];
+  /** Routes the delayed messages due at `nowMs`, the earliest first, at most `limit`; returns how many. */
+  fireTimers(nowMs: number, limit = Number.POSITIVE_INFINITY): number {
+    if (this.#nextTimerAtMs === undefined || this.#nextTimerAtMs > nowMs) return 0;
+    const due = [...this.#kv.scan(keys.timersAll(), { before: keys.timer(nowMs + 1, 0), limit })];
     for (const { key, value } of due) {
       const delayed = value as DelayedMessage;
       this.#kv.delete(key);
@@ -489,6 +490,7 @@ export class PartitionCore {
       this.#effects.push({ kind: "route", envelope: delayed.envelope });
     }
     this.#refreshNextTimer();
+    return due.length;
   }
 
   #nextSeq(): number {

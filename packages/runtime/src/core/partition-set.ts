@@ -268,9 +268,15 @@ export class PartitionSet {
     this.#drain(nowMs);
   }
 
-  fireTimers(nowMs: number): void {
-    for (const core of this.#cores) core.fireTimers(nowMs);
+  /** Fires at most `limit` due delayed messages, partition by partition; returns how many. */
+  fireTimers(nowMs: number, limit = Number.POSITIVE_INFINITY): number {
+    let fired = 0;
+    for (const core of this.#cores) {
+      if (fired >= limit) break;
+      fired += core.fireTimers(nowMs, limit - fired);
+    }
     this.#drain(nowMs);
+    return fired;
   }
 
   /**

@@ -166,6 +166,8 @@ export interface AcceptOptions {
  */
 export const MEMORY_BUDGET_BYTES_DEFAULT = 24 * 1024 * 1024;
 
+/** The most delayed messages one step of #fireDueTimers fires. */
+const TIMER_STEP_MAX = 256;
 /** The most idempotency keys and requests one step of the retention sweep forgets (2 deletes a key). */
 const SWEEP_STEP_MAX = 512;
 
@@ -212,6 +214,8 @@ export class Engine {
   #invocationsInFlight = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #stopping = false;
+  /** Set while #fireDueTimers runs its steps. */
+  #firingTimers = false;
   /** Set while the retention sweep has more due than its last step took (the retention to sweep by). */
   #sweepRetentionMs: number | undefined;
   /** Why a commit failed; set once, and the engine commits nothing after it. */
@@ -742,7 +746,34 @@ export class Engine {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAtMs = undefined;
-    this.#partitions.fireTimers(this.#clock());
+    void this.#fireDueTimers();
+  }
+
+  /**
+   * Fires the due delayed messages a step of at most TIMER_STEP_MAX at a time. A step is
+   * admitted like a source's messages (it waits while the pending writes or the memory budget
+   * are at their limit), and the next waits until the last is durable: after downtime, a
+   * million messages due at once come in as a stream, not as one commit.
+   */
+  async #fireDueTimers(): Promise<void> {
+    if (this.#firingTimers) return;
+    this.#firingTimers = true;
+    try {
+      for (;;) {
+        const step = await this.#admit([], 0, undefined, () =>
+          this.#partitions.fireTimers(this.#clock(), TIMER_STEP_MAX),
+        );
+        if (step === "stopping" || step === "overloaded" || this.#stopping) return;
+        if (step.entered < TIMER_STEP_MAX) break;
+        await new Promise<void>((durable) => {
+          this.#acks.push(durable);
+          this.#scheduleCommit();
+        });
+        if (this.#stopping) return;
+      }
+    } finally {
+      this.#firingTimers = false;
+    }
     this.#scheduleCommit();
     this.#armTimer();
   }
@@ -750,16 +781,15 @@ export class Engine {
   /** Wakes up for the earliest delayed message. */
   #armTimer(): void {
     const next = this.#partitions.nextTimerAtMs;
-    if (next === undefined || next === this.#timerAtMs || this.#stopping) return;
+    // While steps are firing, the last one arms the timer when it is done.
+    if (next === undefined || next === this.#timerAtMs || this.#stopping || this.#firingTimers) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timerAtMs = next;
     this.#timer = setTimeout(
       () => {
         this.#timer = undefined;
         this.#timerAtMs = undefined;
-        this.#partitions.fireTimers(this.#clock());
-        this.#scheduleCommit();
-        this.#armTimer();
+        void this.#fireDueTimers();
       },
       // setTimeout holds at most 2^31-1 ms (~24.8 days); a later timer just wakes up twice.
       Math.min(Math.max(0, next - this.#clock()), 2 ** 31 - 1),
