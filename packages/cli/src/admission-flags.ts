@@ -28,7 +28,7 @@ export function admissionFlags(values: {
   if (budgetText !== undefined) {
     memoryBudgetBytes = parseSize("--memory-budget", budgetText, "24MiB");
     if (memoryBudgetBytes < MEMORY_BUDGET_BYTES_MIN) {
-      throw new UsageError(`--memory-budget: "${budgetText}" is under 64KiB; expected a size such as 16MiB`);
+      throw new UsageError(`--memory-budget: "${budgetText}" is under 64KiB; expected a size such as 24MiB`);
     }
   }
   let ingressHoldMs: number | undefined;

@@ -7,7 +7,7 @@
 // heap fills with garbage: behind a Kafka backlog, peak heap 300–850 MiB where 60–110 MiB was
 // live (bench/backlog). A fixed low factor (`--heap-growing-percent`) bounds that but makes
 // every full collection come sooner, also when the heap is far below any concern: 30%, with
-// the eddy command's small young generation, cost about 40% of the records/s.
+// a 2×8 MiB young generation, cost about 40% of the records/s.
 //
 // The governor instead chooses the factor after each full collection so that the next limit
 // lands on the target: target ÷ live, kept between 1.1 (V8's own minimum: with more live than

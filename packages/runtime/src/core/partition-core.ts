@@ -475,7 +475,6 @@ export class PartitionCore {
     );
   }
 
-  /** Delivers every delayed message due at `nowMs`. */
   /** Routes the delayed messages due at `nowMs`, the earliest first, at most `limit`; returns how many. */
   fireTimers(nowMs: number, limit = Number.POSITIVE_INFINITY): number {
     if (this.#nextTimerAtMs === undefined || this.#nextTimerAtMs > nowMs) return 0;

@@ -8,22 +8,7 @@ import { type Key as LmdbKey, open, type RootDatabase } from "lmdb";
 import { MAXIMUM_KEY } from "ordered-binary";
 import type { Key, KeyValue, KV } from "../core/kv.ts";
 import type { PendingWrite } from "../core/overlay-kv.ts";
-import { codecTable, decodeRecord, encodeRecord } from "./record-codec.ts";
-
-/**
- * What LMDB keeps for a row: a codec table's record as its bytes. A delta restored from a
- * checkpoint carries those rows already encoded, as the log's frames hold them.
- */
-function toStore(key: Key, value: unknown): unknown {
-  const table = codecTable(key);
-  if (table === undefined || value instanceof Uint8Array) return value;
-  return encodeRecord(table, value);
-}
-
-/** A stored value as the core sees it: a codec table's row decoded (a row from before the codec is already an object). */
-function fromStore(key: Key, value: unknown): unknown {
-  return value instanceof Uint8Array && codecTable(key) !== undefined ? decodeRecord(value) : value;
-}
+import { decodeRow, encodeRow } from "./record-codec.ts";
 
 export interface LmdbStoreOptions {
   /** The state directory. */
@@ -67,7 +52,7 @@ export class LmdbStore implements KV {
   }
 
   get(key: Key): unknown {
-    return fromStore(key, this.#db.get(key as LmdbKey));
+    return decodeRow(key, this.#db.get(key as LmdbKey));
   }
 
   /** Direct writes are not how the store changes: everything goes through commit(). */
@@ -89,7 +74,7 @@ export class LmdbStore implements KV {
       end: (options.before ?? [...prefix, MAXIMUM_KEY]) as LmdbKey,
       ...(options.limit === undefined ? {} : { limit: options.limit }),
     });
-    for (const { key, value } of range) yield { key: key as Key, value: fromStore(key as Key, value) };
+    for (const { key, value } of range) yield { key: key as Key, value: decodeRow(key as Key, value) };
   }
 
   /**
@@ -106,7 +91,7 @@ export class LmdbStore implements KV {
         const key = write.key as LmdbKey;
         if (write.value === undefined) written[index] = this.#db.remove(key);
         else {
-          written[index] = this.#db.put(key, toStore(write.key, write.value));
+          written[index] = this.#db.put(key, encodeRow(write.key, write.value));
         }
       }
       // All of them, so a failed transaction is one error here, not an unhandled rejection per write.
@@ -119,7 +104,7 @@ export class LmdbStore implements KV {
           this.#db.removeSync(write.key as LmdbKey);
           continue;
         }
-        this.#db.putSync(write.key as LmdbKey, toStore(write.key, write.value));
+        this.#db.putSync(write.key as LmdbKey, encodeRow(write.key, write.value));
       }
     });
   }

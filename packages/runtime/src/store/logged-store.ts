@@ -14,7 +14,7 @@ import type { Key, KeyValue } from "../core/kv.ts";
 import { OverlayKV, type PendingWrite } from "../core/overlay-kv.ts";
 import type { DurableStore } from "../engine/engine.ts";
 import { LmdbStore } from "./lmdb-store.ts";
-import { codecTable, decodeRecord, encodeRecord } from "./record-codec.ts";
+import { decodeRow, encodeRow } from "./record-codec.ts";
 import { FRAME_HEADER_BYTES, LogCorruptError, WriteAheadLog } from "./write-ahead-log.ts";
 
 /** Where LMDB keeps the seq of the last log frame it holds. */
@@ -62,14 +62,9 @@ function encodeFrame(writes: readonly PendingWrite[]): Buffer {
   const rows: unknown[] = new Array(writes.length);
   for (let index = 0; index < writes.length; index++) {
     const { key, value } = writes[index] as PendingWrite;
-    if (value === undefined) {
-      rows[index] = [key];
-      continue;
-    }
     // The rows written most (state, batches, backlog) in the record codec, as LMDB has them:
     // msgpack would spell out every field name of every row, the largest cost of a commit.
-    const table = codecTable(key);
-    rows[index] = [key, table === undefined ? value : encodeRecord(table, value)];
+    rows[index] = value === undefined ? [key] : [key, encodeRow(key, value)];
   }
   return packr.pack(rows, RESERVE_START_SPACE | FRAME_HEADER_BYTES);
 }
@@ -77,14 +72,7 @@ function encodeFrame(writes: readonly PendingWrite[]): Buffer {
 /** A frame's writes; codec-table rows come back as records (a frame from before the codec holds them as maps). */
 function decodeFrame(payload: Buffer): PendingWrite[] {
   const rows = packr.unpack(payload) as ([Key] | [Key, unknown])[];
-  return rows.map((row) => {
-    if (row.length === 1) return { key: row[0], value: undefined };
-    const value = row[1];
-    return {
-      key: row[0],
-      value: value instanceof Uint8Array && codecTable(row[0]) !== undefined ? decodeRecord(value) : value,
-    };
-  });
+  return rows.map((row) => ({ key: row[0], value: row.length === 1 ? undefined : decodeRow(row[0], row[1]) }));
 }
 
 export class LoggedStore implements DurableStore {

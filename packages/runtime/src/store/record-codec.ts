@@ -233,3 +233,19 @@ export function decodeRecord(bytes: Uint8Array): unknown {
       throw new Error(`stored record has unknown kind ${kind}: the state directory is damaged or newer than this Eddy`);
   }
 }
+
+/**
+ * A row's value as the store keeps it (in LMDB and in the log's frames): a codec table's
+ * record as its bytes. Bytes pass as they are: a delta restored from a checkpoint, or a frame,
+ * holds such rows encoded already.
+ */
+export function encodeRow(key: readonly (string | number)[], value: unknown): unknown {
+  const table = codecTable(key);
+  if (table === undefined || value instanceof Uint8Array) return value;
+  return encodeRecord(table, value);
+}
+
+/** A stored row's value as the core sees it: a codec table's row decoded (a row from before the codec is already an object). */
+export function decodeRow(key: readonly (string | number)[], value: unknown): unknown {
+  return value instanceof Uint8Array && codecTable(key) !== undefined ? decodeRecord(value) : value;
+}

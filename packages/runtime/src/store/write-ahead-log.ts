@@ -28,7 +28,6 @@ import { crc32 } from "node:zlib";
 
 /** A frame's header: payload length, CRC-32 of the payload, seq (see appendFrame). */
 export const FRAME_HEADER_BYTES = 16;
-const HEADER_BYTES = FRAME_HEADER_BYTES;
 const SEGMENT_NAME = /^(\d{16})\.log$/;
 /** A payload larger than this is not a frame but garbage (a group commit is bounded far below it). */
 const MAX_PAYLOAD_BYTES = 1 << 30;
@@ -155,7 +154,7 @@ export class WriteAheadLog {
         }
         seq = frame.seq;
         if (seq > afterSeq) frames.push(frame);
-        offset += HEADER_BYTES + frame.payload.length;
+        offset += FRAME_HEADER_BYTES + frame.payload.length;
       }
       segment.lastSeq = seq;
       if (last && seq < segment.firstSeq) {
@@ -191,8 +190,8 @@ export class WriteAheadLog {
    * time: the store waits for each before the next.
    */
   append(payload: Buffer): Promise<number> {
-    const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-    payload.copy(frame, HEADER_BYTES);
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+    payload.copy(frame, FRAME_HEADER_BYTES);
     return this.appendFrame(frame);
   }
 
@@ -205,10 +204,11 @@ export class WriteAheadLog {
     if (this.#readOnly) throw new Error("WriteAheadLog.append: the log was opened read-only");
     if (this.#appending) throw new Error("WriteAheadLog.append: an append is already in flight");
     if (this.#broken !== undefined) return Promise.reject(this.#broken);
-    if (frame.length < HEADER_BYTES) throw new Error("WriteAheadLog.appendFrame: the frame has no room for its header");
+    if (frame.length < FRAME_HEADER_BYTES)
+      throw new Error("WriteAheadLog.appendFrame: the frame has no room for its header");
     const seq = this.#lastSeq + 1;
     if (this.#fd === undefined || this.#currentBytes >= this.#segmentBytes) this.#startSegment(seq);
-    const payload = frame.subarray(HEADER_BYTES);
+    const payload = frame.subarray(FRAME_HEADER_BYTES);
     frame.writeUInt32LE(payload.length, 0);
     frame.writeUInt32LE(crc32(payload), 4);
     frame.writeBigUInt64LE(BigInt(seq), 8);
@@ -274,11 +274,11 @@ export class WriteAheadLog {
 
 /** The frame at `offset`, or why there is none (an incomplete or damaged frame). */
 function readFrame(bytes: Buffer, offset: number): LogFrame | string {
-  if (bytes.length - offset < HEADER_BYTES) return "an incomplete frame header";
+  if (bytes.length - offset < FRAME_HEADER_BYTES) return "an incomplete frame header";
   const length = bytes.readUInt32LE(offset);
   if (length > MAX_PAYLOAD_BYTES) return `a frame length of ${length} bytes`;
-  if (bytes.length - offset - HEADER_BYTES < length) return "an incomplete frame";
-  const payload = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
+  if (bytes.length - offset - FRAME_HEADER_BYTES < length) return "an incomplete frame";
+  const payload = bytes.subarray(offset + FRAME_HEADER_BYTES, offset + FRAME_HEADER_BYTES + length);
   if (crc32(payload) !== bytes.readUInt32LE(offset + 4)) return "a frame whose checksum does not match";
   return { seq: Number(bytes.readBigUInt64LE(offset + 8)), payload };
 }
@@ -334,7 +334,7 @@ export function* readLogFrames(dir: string, afterSeq: number, throughSeq: number
           `write-ahead log ${segment.path}: frame ${frame.seq} at byte ${offset}, expected ${next}`,
         );
       }
-      offset += HEADER_BYTES + frame.payload.length;
+      offset += FRAME_HEADER_BYTES + frame.payload.length;
     }
     if (next > throughSeq) return;
   }
