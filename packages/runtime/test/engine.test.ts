@@ -30,6 +30,20 @@ const catalog: Catalog = {
   hasEgress: (egress) => egress === PLAYGROUND_EGRESS_ID,
 };
 
+/** An LMDB store in a fresh directory (removed after the tests) that records how many writes each commit holds. */
+function storeCountingCommits(name: string): { store: LmdbStore; commitSizes: number[] } {
+  const dir = mkdtempSync(join(tmpdir(), `eddy-${name}-`));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new LmdbStore({ path: dir });
+  const commitSizes: number[] = [];
+  const commit = store.commit.bind(store);
+  store.commit = (writes) => {
+    commitSizes.push(writes.length);
+    return commit(writes);
+  };
+  return { store, commitSizes };
+}
+
 async function startRuntime() {
   const store = new LmdbStore({ path: stateDir });
   const egress = new PlaygroundEgress({ port: 0, host: "127.0.0.1", topics: ["greetings"] });
@@ -174,16 +188,7 @@ describe("engine flow control", () => {
         counted.set(ctx.self.id, (counted.get(ctx.self.id) ?? 0) + 1);
       },
     });
-    const dir = mkdtempSync(join(tmpdir(), "eddy-flow-"));
-    after(() => rmSync(dir, { recursive: true, force: true }));
-    const store = new LmdbStore({ path: dir });
-    // Count the writes of every commit the store is handed.
-    const commitSizes: number[] = [];
-    const commit = store.commit.bind(store);
-    store.commit = (writes) => {
-      commitSizes.push(writes.length);
-      return commit(writes);
-    };
+    const { store, commitSizes } = storeCountingCommits("flow");
     const engine = new Engine({
       store,
       catalog: {
@@ -324,15 +329,7 @@ describe("engine retention sweep", () => {
         handled++;
       },
     });
-    const dir = mkdtempSync(join(tmpdir(), "eddy-sweep-"));
-    after(() => rmSync(dir, { recursive: true, force: true }));
-    const store = new LmdbStore({ path: dir });
-    const commitSizes: number[] = [];
-    const commit = store.commit.bind(store);
-    store.commit = (writes) => {
-      commitSizes.push(writes.length);
-      return commit(writes);
-    };
+    const { store, commitSizes } = storeCountingCommits("sweep");
     let now = 1_000_000;
     const retentionMs = 1_000;
     const engine = new Engine({
@@ -399,15 +396,7 @@ describe("engine timers after downtime", () => {
         delivered++;
       },
     });
-    const dir = mkdtempSync(join(tmpdir(), "eddy-burst-"));
-    after(() => rmSync(dir, { recursive: true, force: true }));
-    const store = new LmdbStore({ path: dir });
-    const commitSizes: number[] = [];
-    const commit = store.commit.bind(store);
-    store.commit = (writes) => {
-      commitSizes.push(writes.length);
-      return commit(writes);
-    };
+    const { store, commitSizes } = storeCountingCommits("burst");
     let now = Date.UTC(2026, 0, 1);
     const engine = new Engine({
       store,

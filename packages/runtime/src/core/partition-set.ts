@@ -231,22 +231,22 @@ export class PartitionSet {
 
   /** Forgets at most `limit` idempotency keys accepted before `beforeMs`, partition by partition. */
   expireIngressKeys(beforeMs: number, limit = Number.POSITIVE_INFINITY): number {
-    let expired = 0;
-    for (const core of this.#cores) {
-      if (expired >= limit) break;
-      expired += core.expireIngressKeys(beforeMs, limit - expired);
-    }
-    return expired;
+    return this.#upTo(limit, (core, left) => core.expireIngressKeys(beforeMs, left));
   }
 
   /** Forgets at most `limit` requests accepted before `beforeMs`, partition by partition. */
   expireRequests(beforeMs: number, limit = Number.POSITIVE_INFINITY): number {
-    let expired = 0;
+    return this.#upTo(limit, (core, left) => core.expireRequests(beforeMs, left));
+  }
+
+  /** Runs `step` on each partition with what is left of `limit`, until it is used up; the total. */
+  #upTo(limit: number, step: (core: PartitionCore, left: number) => number): number {
+    let done = 0;
     for (const core of this.#cores) {
-      if (expired >= limit) break;
-      expired += core.expireRequests(beforeMs, limit - expired);
+      if (done >= limit) break;
+      done += step(core, limit - done);
     }
-    return expired;
+    return done;
   }
 
   complete(target: Address, batchId: number, response: FromFunction, nowMs: number): void {
@@ -270,11 +270,7 @@ export class PartitionSet {
 
   /** Fires at most `limit` due delayed messages, partition by partition; returns how many. */
   fireTimers(nowMs: number, limit = Number.POSITIVE_INFINITY): number {
-    let fired = 0;
-    for (const core of this.#cores) {
-      if (fired >= limit) break;
-      fired += core.fireTimers(nowMs, limit - fired);
-    }
+    const fired = this.#upTo(limit, (core, left) => core.fireTimers(nowMs, left));
     this.#drain(nowMs);
     return fired;
   }
