@@ -28,7 +28,8 @@
 // takes memory of its own, so that run's peaks are not the runtime's. --eddy-root runs Eddy
 // from another checkout (an older commit, say), with this bench and the same function.
 // --node-flags="--max-semi-space-size=8 …" runs the runtime as `node <flags> main.ts` instead
-// of through bin/eddy (so without the malloc arena setting), to try V8 settings.
+// of through bin/eddy (so without bin/eddy's young-generation and malloc arena settings), to
+// try V8 settings.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
