@@ -15,15 +15,24 @@
 // (at-least-once invocation, exactly-once state and messages); it does not wait for a
 // disk sync at every hop of a chain.
 //
+// A set runs the partitions it owns: all of them in the embedded mode, those the cluster
+// assigned to its worker otherwise (`own`, `release`). A message to a partition it does not
+// run leaves in the commit as `outbound`, for the committer to hand to that partition's inbox
+// in the same transaction; the owner delivers it from there (`deliverFromInbox`), recording
+// the inbox position in the same commit as the delivery. A commit the committer could not
+// make (the cluster fenced or aborted it) is undone with `reset`: every partition is rebuilt
+// from the store, as after a crash, without the process restarting.
+//
 // Usage by an engine: feed inputs; every few milliseconds call takeCommit(), write
-// `writes` durably in one transaction, and only then act on `effects`.
+// `writes` (and hand `outbound` on) durably in one transaction, and only then act on
+// `effects`; or, if that failed, reset().
 
 import type { FromFunction, TypedValue } from "@eddy/protocol";
-import { type Address, addressKey, replyAddress } from "./address.ts";
+import { type Address, addressKey, formatAddress, replyAddress } from "./address.ts";
 import type { Effect } from "./effects.ts";
 import type { Key, KV } from "./kv.ts";
 import { OverlayKV, type OverlayOptions, type PendingTally, type PendingWrite } from "./overlay-kv.ts";
-import { type AdmittedTally, type Catalog, PartitionCore } from "./partition-core.ts";
+import { type AdmittedTally, type Catalog, InvariantError, PartitionCore } from "./partition-core.ts";
 import { partitionOf } from "./partitioning.ts";
 import { type DeadLetter, deadLetterId, type Envelope, keys, type RequestRecord, requestTime } from "./records.ts";
 
@@ -37,8 +46,12 @@ export type InvokeEffect = Extract<Effect, { kind: "invoke" }>;
 
 /** Effects handed over as they happen, not after the commit. Listeners must not call back into the set synchronously. */
 export interface PartitionSetListeners {
-  /** A batch to send to its function now. */
-  readonly invoke: (effect: InvokeEffect) => void;
+  /**
+   * A batch to send to its function now. `incarnation` names the partition's core that made
+   * it: hand it back with the reply (complete, fail), so a reply to a core that a reset or a
+   * move dropped is ignored even if a new core reuses the batch id.
+   */
+  readonly invoke: (effect: InvokeEffect, incarnation: number) => void;
   /** An address's backlog reached its limit (blocked) or fell below it again. */
   readonly backpressure?: (target: Address, blocked: boolean) => void;
 }
@@ -60,6 +73,79 @@ export interface AcceptInput {
 export interface Commit {
   readonly writes: PendingWrite[];
   readonly effects: ReleasedEffect[];
+  /** Messages for partitions this set does not run, or reaches only through their inbox, in the order sent. */
+  readonly outbound: OutboundMessage[];
+  /** The partitions that have writes in this commit, ascending. */
+  readonly partitions: number[];
+}
+
+/** A message for another partition's inbox. */
+export interface OutboundMessage {
+  readonly partition: number;
+  readonly envelope: Envelope;
+  /** An ingress message's idempotency key: the owner delivers it only if the key is new (deliverOnce). */
+  readonly idempotencyKey?: string;
+}
+
+export interface PartitionSetOptions {
+  /** The committed rows of every partition this set may run, under ["p", partition]. */
+  readonly store: KV;
+  readonly catalog: Catalog;
+  readonly partitionCount: number;
+  readonly listeners: PartitionSetListeners;
+  readonly overlay?: OverlayOptions;
+  /** The partitions to run from the start (each recovered by recover()); default all of them. */
+  readonly owned?: Iterable<number>;
+}
+
+/** Where a partition keeps the position of the next inbox record to deliver. */
+const INBOX_POSITION_KEY = keys.meta("inbox-position");
+
+/**
+ * One partition's share of the admitted tally: it forwards every change to the tally shared
+ * by the set (what the memory budget reads) and keeps its own part, which leaves the shared
+ * count when the partition is released or reset (its work is then someone else's, or
+ * undone). The core sees a plain AdmittedTally.
+ */
+class PartitionTally implements AdmittedTally {
+  readonly #shared: AdmittedTally;
+  own = 0;
+
+  constructor(shared: AdmittedTally) {
+    this.#shared = shared;
+  }
+
+  get bytes(): number {
+    return this.#shared.bytes;
+  }
+
+  set bytes(value: number) {
+    this.own += value - this.#shared.bytes;
+    this.#shared.bytes = value;
+  }
+
+  get bytesMax(): number {
+    return this.#shared.bytesMax;
+  }
+
+  set bytesMax(value: number) {
+    this.#shared.bytesMax = value;
+  }
+
+  /** Takes this partition's part out of the shared count. */
+  withdraw(): void {
+    this.#shared.bytes -= this.own;
+    this.own = 0;
+  }
+}
+
+/** A partition this set runs. */
+interface Running {
+  readonly overlay: OverlayKV;
+  readonly core: PartitionCore;
+  readonly tally: PartitionTally;
+  /** Names this core among every core the set has made (see PartitionSetListeners.invoke). */
+  readonly incarnation: number;
 }
 
 /** A record an ingress could not route: why, and the function it would have gone to. */
@@ -73,36 +159,128 @@ export interface RejectedRecord {
 export class PartitionSet {
   readonly partitionCount: number;
   readonly #store: KV;
-  /** One overlay per partition (keys under ["p", partition]), and one for connectors' tables. */
-  readonly #overlays: OverlayKV[];
-  readonly #connectorOverlay: OverlayKV;
+  readonly #catalog: Catalog;
+  readonly #overlayOptions: OverlayOptions;
+  /** The partitions this set runs, by number (absent: another worker's, or nobody's yet). */
+  readonly #running: (Running | undefined)[];
+  /** Partitions reached only through their inbox for now, though run here (see own()). */
+  readonly #viaInbox = new Set<number>();
+  #connectorOverlay: OverlayKV;
   readonly #pendingTally: PendingTally = { count: 0 };
   readonly #admitted: AdmittedTally = { bytes: 0, bytesMax: 0 };
-  readonly #cores: PartitionCore[];
+  #incarnations = 0;
   /** Effects produced since the last commit, in order. */
-  #effects: Effect[] = [];
+  readonly #effects: Effect[] = [];
   #held: ReleasedEffect[] = [];
+  #outbound: OutboundMessage[] = [];
+  /** The partitions of the commit taken and not yet committed (release() must not drop them). */
+  #sealedPartitions: readonly number[] = [];
 
   readonly #listeners: PartitionSetListeners;
 
-  constructor(
-    store: KV,
-    catalog: Catalog,
-    partitionCount: number,
-    listeners: PartitionSetListeners,
-    overlayOptions: OverlayOptions = {},
-  ) {
-    this.#listeners = listeners;
-    this.#store = store;
-    this.partitionCount = partitionCount;
-    const pendingTally = this.#pendingTally;
-    this.#connectorOverlay = new OverlayKV(store, { ...overlayOptions, pendingTally });
-    this.#overlays = Array.from(
-      { length: partitionCount },
-      (_, partition) =>
-        new OverlayKV(store, { ...overlayOptions, pendingTally, basePrefix: partitionPrefix(partition) }),
-    );
-    this.#cores = this.#overlays.map((overlay) => new PartitionCore(overlay, catalog, this.#effects, this.#admitted));
+  constructor(options: PartitionSetOptions) {
+    this.#listeners = options.listeners;
+    this.#store = options.store;
+    this.#catalog = options.catalog;
+    this.partitionCount = options.partitionCount;
+    this.#overlayOptions = { ...options.overlay, pendingTally: this.#pendingTally };
+    this.#connectorOverlay = new OverlayKV(this.#store, this.#overlayOptions);
+    this.#running = new Array(this.partitionCount).fill(undefined);
+    const owned = options.owned ?? Array.from({ length: this.partitionCount }, (_, partition) => partition);
+    for (const partition of owned) this.#start(partition);
+  }
+
+  #start(partition: number): Running {
+    if (!Number.isInteger(partition) || partition < 0 || partition >= this.partitionCount) {
+      throw new InvariantError(`partition ${partition} is not one of 0..${this.partitionCount - 1}`);
+    }
+    if (this.#running[partition] !== undefined) throw new InvariantError(`partition ${partition} is already run here`);
+    const overlay = new OverlayKV(this.#store, { ...this.#overlayOptions, basePrefix: partitionPrefix(partition) });
+    const tally = new PartitionTally(this.#admitted);
+    const core = new PartitionCore(overlay, this.#catalog, this.#effects, tally);
+    const running: Running = { overlay, core, tally, incarnation: ++this.#incarnations };
+    this.#running[partition] = running;
+    return running;
+  }
+
+  /** Whether this set runs `partition`. */
+  owns(partition: number): boolean {
+    return this.#running[partition] !== undefined;
+  }
+
+  /** Whether the partition of `address` is run here. */
+  ownsAddress(address: Address): boolean {
+    return this.#running[this.partitionOf(address)] !== undefined;
+  }
+
+  partitionOf(address: Address): number {
+    return partitionOf(addressKey(address), this.partitionCount);
+  }
+
+  /** The partitions run here, ascending. */
+  get owned(): number[] {
+    const owned: number[] = [];
+    for (let partition = 0; partition < this.partitionCount; partition++) {
+      if (this.#running[partition] !== undefined) owned.push(partition);
+    }
+    return owned;
+  }
+
+  /**
+   * Starts running `partition` from what the store holds of it (its in-flight batches are
+   * sent again, its egress messages handed out again, as after a restart). With `viaInbox`,
+   * messages from this set's other partitions keep going through the partition's inbox until
+   * inboxCaughtUp(): those this set sent there before it owned the partition are still
+   * unread, and a later message must not overtake them.
+   */
+  own(partition: number, nowMs: number, options: { readonly viaInbox?: boolean } = {}): void {
+    this.#start(partition).core.recover(nowMs);
+    if (options.viaInbox === true) this.#viaInbox.add(partition);
+    this.#drain(nowMs);
+  }
+
+  /** The inbox reader of `partition` passed every record this set sent to it: route in memory again. */
+  inboxCaughtUp(partition: number): void {
+    this.#viaInbox.delete(partition);
+  }
+
+  /**
+   * Stops running `partition`, between commits: its writes are all committed, so the store
+   * holds everything it did. Replies to its batches and settlements of its egress messages
+   * that come later are ignored; its next owner sends and hands them out again.
+   */
+  release(partition: number): void {
+    const running = this.#running[partition];
+    if (running === undefined) throw new InvariantError(`release(${partition}): the partition is not run here`);
+    if (running.overlay.pendingCount > 0 || this.#sealedPartitions.includes(partition)) {
+      throw new InvariantError(`release(${partition}): the partition has writes that are not committed`);
+    }
+    running.tally.withdraw();
+    this.#running[partition] = undefined;
+    this.#viaInbox.delete(partition);
+  }
+
+  /**
+   * Undoes everything not committed, after a commit that could not be made (the taken one
+   * included): every partition run here is rebuilt from the store and recovered, as after a
+   * restart. What sources handed in since the last commit is gone; they must send it again.
+   */
+  reset(nowMs: number): void {
+    const owned = this.owned;
+    for (const partition of owned) {
+      const running = this.#running[partition] as Running;
+      this.#pendingTally.count -= running.overlay.pendingCount;
+      running.tally.withdraw();
+      this.#running[partition] = undefined;
+    }
+    this.#pendingTally.count -= this.#connectorOverlay.pendingCount;
+    this.#connectorOverlay = new OverlayKV(this.#store, this.#overlayOptions);
+    this.#effects.length = 0;
+    this.#held = [];
+    this.#outbound = [];
+    this.#sealedPartitions = [];
+    for (const partition of owned) this.#start(partition);
+    this.recover(nowMs);
   }
 
   /**
@@ -143,17 +321,24 @@ export class PartitionSet {
     return this.#held.length;
   }
 
+  /** Messages for other partitions' inboxes waiting for the next commit. */
+  get outboundMessages(): number {
+    return this.#outbound.length;
+  }
+
   get nextTimerAtMs(): number | undefined {
     let earliest: number | undefined;
-    for (const core of this.#cores) {
-      const at = core.nextTimerAtMs;
+    for (const running of this.#running) {
+      const at = running?.core.nextTimerAtMs;
       if (at !== undefined && (earliest === undefined || at < earliest)) earliest = at;
     }
     return earliest;
   }
 
   get activeAddresses(): number {
-    return this.#cores.reduce((sum, core) => sum + core.activeCount, 0);
+    let active = 0;
+    for (const running of this.#running) active += running?.core.activeCount ?? 0;
+    return active;
   }
 
   /**
@@ -161,15 +346,28 @@ export class PartitionSet {
    * core dead-letters only for addresses it owns (a sender's egress message under the sender).
    */
   deadLetterId(letter: DeadLetter): string {
-    return deadLetterId(partitionOf(addressKey(letter.target), this.partitionCount), letter.seq);
+    return deadLetterId(this.partitionOf(letter.target), letter.seq);
   }
 
+  /** The core of `address`, which must be run here (callers check ownsAddress first). */
   #core(address: Address): PartitionCore {
-    return this.#cores[partitionOf(addressKey(address), this.partitionCount)] as PartitionCore;
+    const partition = this.partitionOf(address);
+    const running = this.#running[partition];
+    if (running === undefined) {
+      throw new InvariantError(`partition ${partition} (of ${formatAddress(address)}) is not run here`);
+    }
+    return running.core;
+  }
+
+  /** The core of `address` if it is run here and is the incarnation named (undefined: any). */
+  #liveCore(address: Address, incarnation: number | undefined): PartitionCore | undefined {
+    const running = this.#running[this.partitionOf(address)];
+    if (running === undefined || (incarnation !== undefined && running.incarnation !== incarnation)) return undefined;
+    return running.core;
   }
 
   recover(nowMs: number): void {
-    for (const core of this.#cores) core.recover(nowMs);
+    for (const running of this.#running) running?.core.recover(nowMs);
     this.#drain(nowMs);
   }
 
@@ -179,13 +377,54 @@ export class PartitionSet {
   }
 
   /**
+   * A message read from the inbox of `partition` (run here) at `position`: delivered (once
+   * per idempotency key, if it has one), and the inbox's next position recorded in the same
+   * commit, so the partition's rows and its inbox position are always committed together.
+   */
+  deliverFromInbox(
+    partition: number,
+    message: Omit<OutboundMessage, "partition">,
+    position: number,
+    nowMs: number,
+  ): void {
+    const running = this.#running[partition];
+    if (running === undefined) throw new InvariantError(`inbox ${partition}: the partition is not run here`);
+    const { envelope, idempotencyKey } = message;
+    if (this.partitionOf(envelope.target) !== partition) {
+      throw new InvariantError(`inbox ${partition} holds a message for ${formatAddress(envelope.target)}`);
+    }
+    if (idempotencyKey === undefined) running.core.deliver(envelope, nowMs);
+    else running.core.deliverOnce(envelope, idempotencyKey, nowMs);
+    running.overlay.put(INBOX_POSITION_KEY, position + 1);
+    this.#drain(nowMs);
+  }
+
+  /** Where the inbox of `partition` (run here) is to be read from next, as far as this set knows. */
+  inboxPosition(partition: number): number {
+    const running = this.#running[partition];
+    if (running === undefined) throw new InvariantError(`inbox ${partition}: the partition is not run here`);
+    return (running.overlay.get(INBOX_POSITION_KEY) as number | undefined) ?? 0;
+  }
+
+  /**
    * A message from an ingress. With an idempotency key, delivered only if the key is new
    * for its target; with a request id, its caller is the request's reply address, whose
-   * partition records the request in the same commit.
+   * partition records the request in the same commit, and both partitions must be run here.
+   * A message without a request id for a partition run elsewhere leaves through its inbox
+   * (with its key, which the owner checks).
    */
   accept(envelope: Envelope, input: AcceptInput, nowMs: number): Accepted {
     const { idempotencyKey, requestId } = input;
+    const partition = this.partitionOf(envelope.target);
+    const running = this.#running[partition];
+    if (running === undefined && requestId === undefined) {
+      this.#outbound.push(
+        idempotencyKey === undefined ? { partition, envelope } : { partition, envelope, idempotencyKey },
+      );
+      return { duplicate: false };
+    }
     const core = this.#core(envelope.target);
+    const replyCore = requestId === undefined ? undefined : this.#core(replyAddress(requestId));
     const delivered =
       requestId === undefined
         ? envelope
@@ -199,7 +438,7 @@ export class PartitionSet {
     }
     // Recorded after the delivery, in the same step: the delivery only queued effects, and
     // a duplicate must not record a request nobody will answer.
-    if (requestId !== undefined) this.#core(replyAddress(requestId)).expectReply(requestId);
+    if (requestId !== undefined) replyCore?.expectReply(requestId);
     this.#drain(nowMs);
     return requestId === undefined ? { duplicate: false } : { duplicate: false, requestId };
   }
@@ -223,7 +462,7 @@ export class PartitionSet {
   committedRequest(requestId: string): RequestRecord | undefined {
     const atMs = requestTime(requestId);
     if (atMs === undefined) return undefined;
-    const partition = partitionOf(addressKey(replyAddress(requestId)), this.partitionCount);
+    const partition = this.partitionOf(replyAddress(requestId));
     return this.#store.get([...partitionPrefix(partition), ...keys.request(atMs, requestId)]) as
       | RequestRecord
       | undefined;
@@ -239,32 +478,44 @@ export class PartitionSet {
     return this.#upTo(limit, (core, left) => core.expireRequests(beforeMs, left));
   }
 
-  /** Runs `step` on each partition with what is left of `limit`, until it is used up; the total. */
+  /** Runs `step` on each partition run here with what is left of `limit`, until it is used up; the total. */
   #upTo(limit: number, step: (core: PartitionCore, left: number) => number): number {
     let done = 0;
-    for (const core of this.#cores) {
+    for (const running of this.#running) {
       if (done >= limit) break;
-      done += step(core, limit - done);
+      if (running !== undefined) done += step(running.core, limit - done);
     }
     return done;
   }
 
-  complete(target: Address, batchId: number, response: FromFunction, nowMs: number): void {
-    this.#core(target).complete(target, batchId, response, nowMs);
+  /**
+   * A batch's reply. Ignored when the batch's partition is no longer run here, or by another
+   * core than the one that sent it (`incarnation`, from the invoke listener).
+   */
+  complete(target: Address, batchId: number, response: FromFunction, nowMs: number, incarnation?: number): void {
+    const core = this.#liveCore(target, incarnation);
+    if (core === undefined) return;
+    core.complete(target, batchId, response, nowMs);
     this.#drain(nowMs);
   }
 
-  fail(target: Address, batchId: number, reason: string, nowMs: number): void {
-    this.#core(target).fail(target, batchId, reason, nowMs);
+  /** A batch's call budget ran out; ignored as complete() ignores a stale reply. */
+  fail(target: Address, batchId: number, reason: string, nowMs: number, incarnation?: number): void {
+    const core = this.#liveCore(target, incarnation);
+    if (core === undefined) return;
+    core.fail(target, batchId, reason, nowMs);
     this.#drain(nowMs);
   }
 
+  /** An egress message is out. Ignored if its partition moved: the next owner hands it out again. */
   egressDelivered(source: Address, seq: number): void {
-    this.#core(source).egressDelivered(seq);
+    this.#liveCore(source, undefined)?.egressDelivered(seq);
   }
 
   egressRejected(source: Address, seq: number, reason: string, nowMs: number): void {
-    this.#core(source).egressRejected(seq, reason, nowMs);
+    const core = this.#liveCore(source, undefined);
+    if (core === undefined) return;
+    core.egressRejected(seq, reason, nowMs);
     this.#drain(nowMs);
   }
 
@@ -276,21 +527,34 @@ export class PartitionSet {
   }
 
   /**
-   * The writes to make durable and the effects to release once they are. The writes stay
-   * readable until `committed()`; take the next commit only after that.
+   * The writes to make durable, the messages to hand to other partitions' inboxes with them,
+   * and the effects to release once they are. The writes stay readable until `committed()`
+   * (or are dropped by `reset()`); take the next commit only after that.
    */
   takeCommit(): Commit {
     const effects = this.#held;
     this.#held = [];
+    const outbound = this.#outbound;
+    this.#outbound = [];
     const writes = this.#connectorOverlay.seal();
-    for (const overlay of this.#overlays) for (const write of overlay.seal()) writes.push(write);
-    return { writes, effects };
+    const partitions: number[] = [];
+    for (let partition = 0; partition < this.partitionCount; partition++) {
+      const running = this.#running[partition];
+      if (running === undefined) continue;
+      const sealed = running.overlay.seal();
+      if (sealed.length === 0) continue;
+      partitions.push(partition);
+      for (const write of sealed) writes.push(write);
+    }
+    this.#sealedPartitions = partitions;
+    return { writes, effects, outbound, partitions };
   }
 
   /** The writes of the last takeCommit() are in the store now. */
   committed(): void {
     this.#connectorOverlay.release();
-    for (const overlay of this.#overlays) overlay.release();
+    for (const running of this.#running) running?.overlay.release();
+    this.#sealedPartitions = [];
   }
 
   /** Routes messages between partitions until none are left; holds the rest. */
@@ -298,11 +562,22 @@ export class PartitionSet {
     // The cores push into the shared array; routing may add more while we walk it.
     for (let index = 0; index < this.#effects.length; index++) {
       const effect = this.#effects[index] as Effect;
-      if (effect.kind === "route") this.#core(effect.envelope.target).deliver(effect.envelope, nowMs);
-      else if (effect.kind === "invoke") this.#listeners.invoke(effect);
+      if (effect.kind === "route") this.#route(effect.envelope, nowMs);
+      else if (effect.kind === "invoke") this.#listeners.invoke(effect, this.#incarnationOf(effect.target));
       else if (effect.kind === "backpressure") this.#listeners.backpressure?.(effect.target, effect.blocked);
       else this.#held.push(effect);
     }
     this.#effects.length = 0;
+  }
+
+  #route(envelope: Envelope, nowMs: number): void {
+    const partition = this.partitionOf(envelope.target);
+    const running = this.#running[partition];
+    if (running === undefined || this.#viaInbox.has(partition)) this.#outbound.push({ partition, envelope });
+    else running.core.deliver(envelope, nowMs);
+  }
+
+  #incarnationOf(address: Address): number {
+    return (this.#running[this.partitionOf(address)] as Running).incarnation;
   }
 }

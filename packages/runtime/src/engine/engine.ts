@@ -4,14 +4,27 @@
 // Function invocations go out at once (partition-set.ts says why that is safe). One
 // commit is in flight at a time; writes made meanwhile wait for the next. The committing
 // writes stay readable in the partitions' overlay until the store has them.
+//
+// A commit goes to a CommitTarget: the local store in the embedded mode, which either commits
+// or fails for good (a full disk: the engine stops), or a Kafka transaction in a cluster,
+// which may also be refused (a rebalance, a fence). A refused commit is undone without a
+// restart: the partitions are rebuilt from the store (PartitionSet.reset), the work waiting on
+// it is told ("commit-aborted", retriable), and what it held is never released.
 import { randomUUID } from "node:crypto";
 import type { FromFunction, ToFunction, TypedValue } from "@eddy/protocol";
-import { type Address, addressKey, formatAddress } from "../core/address.ts";
+import { type Address, addressKey, formatAddress, replyAddress } from "../core/address.ts";
 import type { KV } from "../core/kv.ts";
 import type { PendingWrite } from "../core/overlay-kv.ts";
 import { type Catalog, invocationCost } from "../core/partition-core.ts";
-import { type InvokeEffect, PartitionSet, type RejectedRecord, type ReleasedEffect } from "../core/partition-set.ts";
+import {
+  type InvokeEffect,
+  type OutboundMessage,
+  PartitionSet,
+  type RejectedRecord,
+  type ReleasedEffect,
+} from "../core/partition-set.ts";
 import { type DeadLetter, type Envelope, makeRequestId, type OutboxEntry } from "../core/records.ts";
+import { EddyError, type Failure } from "../errors.ts";
 
 /**
  * Sends a batch to a function and returns its reply, retrying transient failures within
@@ -77,11 +90,52 @@ export interface DurableStore extends KV {
   close(): Promise<void>;
 }
 
+/** One group commit: what the partitions wrote, and the messages it sends to other partitions' inboxes. */
+export interface CommitBatch {
+  readonly writes: readonly PendingWrite[];
+  /** The partitions with writes, ascending: a cluster commits each one's inbox position with them. */
+  readonly partitions: readonly number[];
+  readonly outbound: readonly OutboundMessage[];
+}
+
+/** Why a commit was not made, though nothing is broken: it may be tried again after a reset. */
+export type CommitRefusal = Failure<"commit-aborted">;
+
+/**
+ * Where group commits become durable. `commit` resolves once the batch is durable, or with a
+ * refusal (nothing of it took effect; the engine resets and goes on); a rejection means what
+ * reached the store is unknown, and the engine stops.
+ */
+export interface CommitTarget {
+  commit(batch: CommitBatch): Promise<CommitRefusal | undefined>;
+}
+
+/**
+ * The embedded mode's target: the local store, which never refuses. The partitions are all
+ * run here, so no commit has outbound messages.
+ */
+export function localCommitTarget(store: DurableStore): CommitTarget {
+  return {
+    async commit(batch) {
+      if (batch.outbound.length > 0) {
+        throw new Error(`a local commit has ${batch.outbound.length} messages for partitions run elsewhere`);
+      }
+      await store.commit(batch.writes);
+      return undefined;
+    },
+  };
+}
+
 export interface EngineOptions {
+  /** What the partitions read; also where commits go unless `commitTarget` says otherwise. */
   readonly store: DurableStore;
+  /** Where group commits go; default the store (localCommitTarget). */
+  readonly commitTarget?: CommitTarget;
   readonly catalog: Catalog;
   readonly invoker: Invoker;
   readonly partitionCount: number;
+  /** The partitions this engine runs; default all of them. */
+  readonly ownedPartitions?: readonly number[];
   readonly egress?: readonly EgressConnector[];
   /** Milliseconds since the epoch as the engine sees them; default Date.now. A test clock that jumps calls clockMoved(). */
   readonly clock?: () => number;
@@ -129,7 +183,11 @@ export type AcceptResult =
   | { readonly ok: true; readonly duplicate: boolean; readonly requestId?: string }
   | { readonly ok: false; readonly code: "unknown-function" | "stopping"; readonly message: string }
   /** The message waited `holdMs` (AcceptOptions) and was still not admitted: nothing was taken. */
-  | { readonly ok: false; readonly code: "overloaded"; readonly message: string };
+  | { readonly ok: false; readonly code: "overloaded"; readonly message: string }
+  /** Its commit was refused (the cluster moved partitions): nothing was taken; send it again. */
+  | { readonly ok: false; readonly code: "commit-aborted"; readonly message: string }
+  /** The target's partition is run by another worker (a reply can only be awaited on its owner). */
+  | { readonly ok: false; readonly code: "not-owner"; readonly message: string; readonly partition: number };
 
 /** What a source hears back from acceptFromSource. */
 export type SourceAcceptResult =
@@ -189,8 +247,22 @@ interface ReplyWaiter {
   readonly timer: NodeJS.Timeout;
 }
 
+/** Told when a commit is durable (no argument) or refused (the reason, to reject with). */
+type Ack = (refused?: EddyError) => void;
+
+/** A promise for the commit that will hold what was just done, with its ack. */
+function durableAck(acks: Ack[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    acks.push((refused) => (refused === undefined ? resolve() : reject(refused)));
+  });
+}
+
+/** The most request ids drawn to find one whose reply address is in a partition run here. */
+const REQUEST_ID_DRAWS_MAX = 100_000;
+
 export class Engine {
   readonly #store: DurableStore;
+  readonly #commitTarget: CommitTarget;
   readonly #catalog: Catalog;
   readonly #invoker: Invoker;
   readonly #clock: () => number;
@@ -205,8 +277,8 @@ export class Engine {
   readonly #options: EngineOptions;
   readonly #egress = new Map<string, EgressConnector>();
   readonly #partitions: PartitionSet;
-  /** Acknowledgements waiting for the next commit, and those waiting for the one in flight. */
-  #acks: (() => void)[] = [];
+  /** Acknowledgements waiting for the next commit. */
+  #acks: Ack[] = [];
   #commitInFlight: Promise<void> | undefined;
   #commitTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -221,7 +293,9 @@ export class Engine {
   /** Why a commit failed; set once, and the engine commits nothing after it. */
   #failure: string | undefined;
   /** Replies that came back without a promise, applied together in one microtask. */
-  #answered: { effect: InvokeEffect; outcome: InvokeOutcome }[] = [];
+  #answered: { effect: InvokeEffect; incarnation: number; outcome: InvokeOutcome }[] = [];
+  /** Commits refused so far (each undone by a reset). */
+  #commitsRefused = 0;
   readonly #blocked = new Map<string, (() => void)[]>();
   /** Requests someone waits on (awaitReply), resolved when their answer is durable. */
   readonly #replyWaiters = new Map<string, ReplyWaiter[]>();
@@ -229,6 +303,7 @@ export class Engine {
   constructor(options: EngineOptions) {
     this.#options = options;
     this.#store = options.store;
+    this.#commitTarget = options.commitTarget ?? localCommitTarget(options.store);
     this.#catalog = options.catalog;
     this.#invoker = options.invoker;
     this.#clock = options.clock ?? Date.now;
@@ -236,14 +311,25 @@ export class Engine {
     this.#maxPendingWrites = options.maxPendingWrites ?? 2048;
     this.#memoryBudgetBytes = options.memoryBudgetBytes ?? MEMORY_BUDGET_BYTES_DEFAULT;
     for (const connector of options.egress ?? []) for (const id of connector.egressIds) this.#egress.set(id, connector);
-    this.#partitions = new PartitionSet(options.store, options.catalog, options.partitionCount, {
-      invoke: (effect) => this.#invoke(effect),
-      backpressure: (target, blocked) => this.#backpressure(target, blocked),
+    this.#partitions = new PartitionSet({
+      store: options.store,
+      catalog: options.catalog,
+      partitionCount: options.partitionCount,
+      listeners: {
+        invoke: (effect, incarnation) => this.#invoke(effect, incarnation),
+        backpressure: (target, blocked) => this.#backpressure(target, blocked),
+      },
+      ...(options.ownedPartitions === undefined ? {} : { owned: options.ownedPartitions }),
     });
   }
 
   get invocationsInFlight(): number {
     return this.#invocationsInFlight;
+  }
+
+  /** Commits the target refused since the start, each undone by a reset. */
+  get commitsRefused(): number {
+    return this.#commitsRefused;
   }
 
   get admission(): AdmissionReport {
@@ -294,12 +380,21 @@ export class Engine {
         message: `unknown function type ${envelope.target.typename}: no endpoint in the module serves it`,
       };
     }
+    if (options.expectReply === true && !this.#partitions.ownsAddress(envelope.target)) {
+      const partition = this.#partitions.partitionOf(envelope.target);
+      return {
+        ok: false,
+        code: "not-owner",
+        partition,
+        message: `${formatAddress(envelope.target)} is in partition ${partition}, which another worker runs`,
+      };
+    }
     const admitted = await this.#admit([addressKey(envelope.target)], invocationCost(envelope), options.holdMs, () =>
       this.#partitions.accept(
         envelope,
         {
           ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
-          ...(options.expectReply === true ? { requestId: makeRequestId(this.#clock(), randomUUID()) } : {}),
+          ...(options.expectReply === true ? { requestId: this.#newRequestId() } : {}),
         },
         this.#clock(),
       ),
@@ -314,11 +409,28 @@ export class Engine {
     }
     const accepted = admitted.entered;
     // A duplicate also waits: the first delivery may still be in the commit pipeline.
-    await new Promise<void>((durable) => {
-      this.#acks.push(durable);
-      this.#scheduleCommit();
-    });
+    const durable = durableAck(this.#acks);
+    this.#scheduleCommit();
+    try {
+      await durable;
+    } catch (error) {
+      if (!(error instanceof EddyError)) throw error;
+      return { ok: false, code: "commit-aborted", message: error.message };
+    }
     return { ok: true, ...accepted };
+  }
+
+  /**
+   * A request id (makeRequestId) whose reply address is in a partition run here, so the
+   * request's record, its answer and whoever waits for it are on this worker. In the embedded
+   * mode the first draw is; with k of n partitions run here it takes n/k draws on average.
+   */
+  #newRequestId(): string {
+    for (let draw = 0; draw < REQUEST_ID_DRAWS_MAX; draw++) {
+      const requestId = makeRequestId(this.#clock(), randomUUID());
+      if (this.#partitions.ownsAddress(replyAddress(requestId))) return requestId;
+    }
+    throw new Error(`no request id in ${REQUEST_ID_DRAWS_MAX} draws falls in a partition run here`);
   }
 
   /**
@@ -327,7 +439,9 @@ export class Engine {
    * neither is, so the source resumes right after what the store holds and nothing is
    * delivered twice or skipped. `record` writes the position (and anything else of the
    * source's) into that commit's transaction. Records the source could not route become dead
-   * letters in the same commit. Resolves once durable; waits first while any target's backlog,
+   * letters in the same commit. Resolves once durable, or rejects with an EddyError
+   * "commit-aborted" (retriable) if the commit was refused: then nothing of it was taken, and
+   * the source reads again from the position the store holds. Waits first while any target's backlog,
    * the pending writes or the memory budget are at their limit. Nothing is accepted when a
    * target has no function: the source is told which.
    */
@@ -380,10 +494,8 @@ export class Engine {
     if (admitted === "stopping" || admitted === "overloaded") {
       return { ok: false, code: "stopping", message: "the runtime is shutting down" };
     }
-    const durable = new Promise<void>((done) => {
-      this.#acks.push(done);
-      this.#scheduleCommit();
-    });
+    const durable = durableAck(this.#acks);
+    this.#scheduleCommit();
     return { ok: true, durable };
   }
 
@@ -515,14 +627,14 @@ export class Engine {
 
   /**
    * Runs `work` against the current transaction and resolves with its result once the
-   * commit holding its writes is durable (for connectors' own tables).
+   * commit holding its writes is durable (for connectors' own tables); rejects with an
+   * EddyError "commit-aborted" if that commit was refused (the writes are gone).
    */
   async transact<T>(work: (transaction: KV) => T): Promise<T> {
     const result = work(this.#partitions.transaction);
-    await new Promise<void>((durable) => {
-      this.#acks.push(durable);
-      this.#scheduleCommit();
-    });
+    const durable = durableAck(this.#acks);
+    this.#scheduleCommit();
+    await durable;
     return result;
   }
 
@@ -594,16 +706,26 @@ export class Engine {
 
   async #commitNow(): Promise<void> {
     if (this.#commitInFlight !== undefined) return;
-    const { writes, effects } = this.#partitions.takeCommit();
+    const { writes, effects, outbound, partitions } = this.#partitions.takeCommit();
     const acks = this.#acks;
     this.#acks = [];
     this.#makeRoom();
-    if (writes.length === 0 && effects.length === 0 && acks.length === 0) return;
-    this.#commitInFlight = this.#store.commit(writes);
+    if (writes.length === 0 && effects.length === 0 && outbound.length === 0 && acks.length === 0) return;
+    const committing = this.#commitTarget.commit({ writes, partitions, outbound });
+    // What stop() waits for: the commit's end, however it ends (#commitNow's caller reports a failure).
+    this.#commitInFlight = committing.then(
+      () => undefined,
+      () => undefined,
+    );
+    let refusal: CommitRefusal | undefined;
     try {
-      await this.#commitInFlight;
+      refusal = await committing;
     } finally {
       this.#commitInFlight = undefined;
+    }
+    if (refusal !== undefined) {
+      this.#undoCommit(refusal, acks);
+      return;
     }
     this.#partitions.committed();
     for (const ack of acks) ack();
@@ -611,13 +733,47 @@ export class Engine {
     this.#armTimer();
     // The last sweep step found more than it could take: the next one joins the next commit.
     if (this.#sweepRetentionMs !== undefined) this.#sweep(this.#sweepRetentionMs);
+    this.#commitAgainIfNeeded();
+  }
+
+  #commitAgainIfNeeded(): void {
     if (
       this.#partitions.pendingWrites > 0 ||
       this.#partitions.heldEffects > 0 ||
+      this.#partitions.outboundMessages > 0 ||
       this.#acks.length > 0 ||
       this.#roomWaiters.length > 0
     )
       this.#scheduleCommit();
+  }
+
+  /**
+   * The target refused the commit: none of it took effect. Everything since the last durable
+   * commit is dropped and the partitions are rebuilt from the store, as after a crash but in
+   * place: batches in flight are sent again by the new cores (replies to the old ones are
+   * ignored, see PartitionSet.complete), what the commit held is never released, and whoever
+   * waits on it or on the writes made since learns it was refused (sources send again from
+   * the position the store holds). Waiting sources check their limits again.
+   */
+  #undoCommit(refusal: CommitRefusal, acks: readonly Ack[]): void {
+    this.#commitsRefused++;
+    const refused = new EddyError(refusal.code, `commit refused: ${refusal.message}`, { retriable: true });
+    const later = this.#acks;
+    this.#acks = [];
+    // Blocks are the dropped cores'; the rebuilt ones report theirs again as they recover.
+    const blocked = [...this.#blocked.values()];
+    this.#blocked.clear();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAtMs = undefined;
+    this.#partitions.reset(this.#clock());
+    for (const ack of acks) ack(refused);
+    for (const ack of later) ack(refused);
+    for (const waiting of blocked) for (const resume of waiting) resume();
+    this.#makeRoom();
+    this.#wakeBudgetWaiters();
+    this.#armTimer();
+    this.#commitAgainIfNeeded();
   }
 
   /**
@@ -679,16 +835,20 @@ export class Engine {
     for (const resume of waiting) resume();
   }
 
-  #invoke(effect: InvokeEffect): void {
+  #invoke(effect: InvokeEffect, incarnation: number): void {
     if (this.#stopping) return; // re-sent after the restart
     this.#invocationsInFlight++;
     // A batch re-sent after its call budget ran out (retry-forever policy) waits first: 1 s doubling up to a minute.
-    if (effect.attempt > 0) setTimeout(() => this.#send(effect), Math.min(1000 * 2 ** (effect.attempt - 1), 60_000));
-    else this.#send(effect);
+    if (effect.attempt > 0) {
+      setTimeout(() => this.#send(effect, incarnation), Math.min(1000 * 2 ** (effect.attempt - 1), 60_000));
+    } else this.#send(effect, incarnation);
   }
 
-  /** Hands a batch to the invoker; its outcome comes back to #settle. Plain callbacks: this runs once per batch. */
-  #send(effect: InvokeEffect): void {
+  /**
+   * Hands a batch to the invoker; its outcome comes back to #settle with the incarnation of
+   * the core that made it. Plain callbacks: this runs once per batch.
+   */
+  #send(effect: InvokeEffect, incarnation: number): void {
     if (this.#stopping) {
       this.#invocationsInFlight--;
       return;
@@ -702,29 +862,30 @@ export class Engine {
     }
     if (pending instanceof Promise) {
       pending.then(
-        (outcome) => this.#settle(effect, outcome),
+        (outcome) => this.#settle(effect, incarnation, outcome),
         (error: unknown) => this.#invokerBug(effect, error),
       );
       return;
     }
     // Not applied here: this runs inside the partitions' routing, which must not be re-entered.
     if (this.#answered.length === 0) queueMicrotask(() => this.#settleAnswered());
-    this.#answered.push({ effect, outcome: pending });
+    this.#answered.push({ effect, incarnation, outcome: pending });
   }
 
   #settleAnswered(): void {
     const answered = this.#answered;
     this.#answered = [];
-    for (const { effect, outcome } of answered) this.#settle(effect, outcome);
+    for (const { effect, incarnation, outcome } of answered) this.#settle(effect, incarnation, outcome);
   }
 
-  #settle(effect: InvokeEffect, outcome: InvokeOutcome): void {
+  #settle(effect: InvokeEffect, incarnation: number, outcome: InvokeOutcome): void {
     this.#invocationsInFlight--;
     if (this.#stopping) return;
-    if (outcome.ok) this.#partitions.complete(effect.target, effect.batchId, outcome.response, this.#clock());
+    const now = this.#clock();
+    if (outcome.ok) this.#partitions.complete(effect.target, effect.batchId, outcome.response, now, incarnation);
     else {
       this.#options.onInvokeFailure?.(effect.target, outcome.reason);
-      this.#partitions.fail(effect.target, effect.batchId, outcome.reason, this.#clock());
+      this.#partitions.fail(effect.target, effect.batchId, outcome.reason, now, incarnation);
     }
     this.#wakeBudgetWaiters();
     this.#scheduleCommit();
@@ -765,11 +926,15 @@ export class Engine {
         );
         if (step === "stopping" || step === "overloaded" || this.#stopping) return;
         if (step.entered < TIMER_STEP_MAX) break;
-        await new Promise<void>((durable) => {
-          this.#acks.push(durable);
-          this.#scheduleCommit();
-        });
+        const durable = durableAck(this.#acks);
+        this.#scheduleCommit();
+        const made = await durable.then(
+          () => true,
+          () => false,
+        );
         if (this.#stopping) return;
+        // A refused commit undid the step: the timers are due again, and the wake-up set below fires them.
+        if (!made) break;
       }
     } finally {
       this.#firingTimers = false;

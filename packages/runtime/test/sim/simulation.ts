@@ -60,16 +60,16 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
   let network: InflightRequest[] = [];
   // Invocations leave at once, before the commit holding their batch (partition-set.ts).
   const start = () =>
-    new PartitionSet(
-      durable,
+    new PartitionSet({
+      store: durable,
       catalog,
-      options.partitions,
-      {
+      partitionCount: options.partitions,
+      listeners: {
         invoke: (effect) =>
           network.push({ target: effect.target, batchId: effect.batchId, request: effect.request, failures: 0 }),
       },
-      { checkInserts: true },
-    );
+      overlay: { checkInserts: true },
+    });
   let set = start();
   let nowMs = 0;
   let acked = 0; // source position made durable
