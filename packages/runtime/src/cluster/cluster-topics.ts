@@ -1,0 +1,187 @@
+// The cluster's internal topics, `eddy.<name>.inbox` and `eddy.<name>.changelog`, made sure of
+// before a worker joins the group. Eddy partition n is partition n of both, so their partition
+// count is the cluster's, fixed for its life (as a state directory's is): a topic with another
+// count is refused, never "fixed" by adding partitions, which would move every address.
+//
+// Two workers starting together may both create a topic: TOPIC_ALREADY_EXISTS is success, and
+// the count is checked afterwards from Metadata, so the loser of such a race with a different
+// count is refused too. A broker that cannot be reached is waited for a bounded time, then
+// refused with the bootstrap servers named.
+import { setTimeout as sleep } from "node:timers/promises";
+import { createTopicsV7, type metadataV12 } from "@platformatic/kafka";
+import { type Failure, failure, type Result, success } from "../errors.ts";
+import { describe, type KafkaConnection } from "../io/kafka/client-options.ts";
+import { KafkaErrorCode, KafkaLink, kafkaErrorName, send } from "./kafka-link.ts";
+
+export const CLUSTER_PARTITION_COUNT_DEFAULT = 128;
+const REACH_TIMEOUT_MS_DEFAULT = 30_000;
+const RETRY_DELAY_MS = 250;
+/** How long the broker may take to create a topic before it answers (CreateTopics' timeout_ms). */
+const CREATE_TIMEOUT_MS = 10_000;
+
+/** Design §2: the inbox keeps a week (longer than an outage Eddy tolerates), the changelog until snapshots trim it. */
+const INBOX_CONFIGS: Readonly<Record<string, string>> = {
+  "cleanup.policy": "delete",
+  "retention.ms": String(7 * 24 * 3600 * 1000),
+};
+const CHANGELOG_CONFIGS: Readonly<Record<string, string>> = {
+  "cleanup.policy": "delete",
+  "retention.ms": "-1",
+  "max.message.bytes": String(64 * 1024 * 1024),
+};
+
+export interface ClusterTopicNames {
+  readonly inbox: string;
+  readonly changelog: string;
+  /** The consumer group the workers form (group-member.ts). */
+  readonly group: string;
+}
+
+/** Kafka topic names allow [a-zA-Z0-9._-]; the group id takes the same so that one check covers both. */
+const CLUSTER_NAME = /^[a-zA-Z0-9._-]{1,200}$/;
+
+export function clusterTopicNames(cluster: string): Result<ClusterTopicNames, "cluster-name-invalid"> {
+  if (!CLUSTER_NAME.test(cluster) || cluster === "." || cluster === "..") {
+    return failure(
+      "cluster-name-invalid",
+      `cluster name ${JSON.stringify(cluster)}: expected 1 to 200 of the letters a-z A-Z, digits, '.', '_' and '-'`,
+      false,
+    );
+  }
+  return success({ inbox: `eddy.${cluster}.inbox`, changelog: `eddy.${cluster}.changelog`, group: `eddy.${cluster}` });
+}
+
+export interface EnsureClusterTopicsOptions {
+  readonly connection: KafkaConnection;
+  readonly cluster: string;
+  /** Default 128, Eddy's partition count. */
+  readonly partitionCount?: number;
+  /** Default -1: the broker's default.replication.factor. */
+  readonly replicationFactor?: number;
+  /** How long an unreachable or not yet ready broker is waited for. Default 30 s. */
+  readonly reachTimeoutMs?: number;
+}
+
+export type ClusterTopicsFailure = Failure<
+  "cluster-name-invalid" | "cluster-topic-partitions" | "cluster-topic-create" | "kafka-unreachable"
+>;
+
+/** Creates the missing topics and checks both have the cluster's partition count. */
+export async function ensureClusterTopics(
+  options: EnsureClusterTopicsOptions,
+): Promise<Result<ClusterTopicNames & { readonly partitionCount: number }, ClusterTopicsFailure["code"]>> {
+  const names = clusterTopicNames(options.cluster);
+  if (!names.ok) return names;
+  const partitionCount = options.partitionCount ?? CLUSTER_PARTITION_COUNT_DEFAULT;
+  if (!Number.isInteger(partitionCount) || partitionCount < 1) {
+    throw new RangeError(`partition count ${partitionCount}: expected a positive integer`);
+  }
+  const reachTimeoutMs = options.reachTimeoutMs ?? REACH_TIMEOUT_MS_DEFAULT;
+  const deadline = Date.now() + reachTimeoutMs;
+  const link = new KafkaLink(options.connection, {
+    requestTimeoutMs: Math.min(reachTimeoutMs, CREATE_TIMEOUT_MS + 5_000),
+  });
+  const topics: [string, Readonly<Record<string, string>>][] = [
+    [names.value.inbox, INBOX_CONFIGS],
+    [names.value.changelog, CHANGELOG_CONFIGS],
+  ];
+  let lastProblem = "";
+  try {
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) {
+        if (Date.now() + RETRY_DELAY_MS > deadline) break;
+        await sleep(RETRY_DELAY_MS);
+      }
+      let metadata: metadataV12.MetadataResponse;
+      try {
+        metadata = await link.metadata(topics.map(([name]) => name));
+      } catch (error) {
+        lastProblem = describe(error);
+        continue;
+      }
+      const missing: [string, Readonly<Record<string, string>>][] = [];
+      let settled = true;
+      for (const [name, configs] of topics) {
+        const topic = metadata.topics.find((described) => described.name === name);
+        const code = topic?.errorCode ?? KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        if (code === KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION) {
+          missing.push([name, configs]);
+          settled = false;
+        } else if (code !== KafkaErrorCode.NONE || topic === undefined) {
+          // LEADER_NOT_AVAILABLE right after creation, for one.
+          lastProblem = `Metadata of ${name}: ${kafkaErrorName(code)}`;
+          settled = false;
+        } else if (topic.partitions.length !== partitionCount) {
+          return failure(
+            "cluster-topic-partitions",
+            `topic ${name} has ${topic.partitions.length} partitions, the cluster has ${partitionCount}: ` +
+              "a cluster's partition count is fixed when its topics are made; start the workers with " +
+              `${topic.partitions.length} partitions or choose another cluster name`,
+            false,
+          );
+        }
+      }
+      if (settled) return success({ ...names.value, partitionCount });
+      if (missing.length === 0) continue;
+      const created = await create(link, missing, partitionCount, options.replicationFactor ?? -1);
+      if (created === undefined) continue;
+      if (!created.ok) return created;
+      lastProblem = created.value;
+    }
+  } finally {
+    await link.close();
+  }
+  return failure(
+    "kafka-unreachable",
+    `cannot make sure of the cluster's topics ${names.value.inbox} and ${names.value.changelog} on Kafka at ` +
+      `${link.bootstrapServers} within ${reachTimeoutMs} ms: ${lastProblem || "no answer"}`,
+    true,
+  );
+}
+
+/**
+ * Asks for the missing topics. Returns undefined when they were made (or someone else made
+ * them), a problem to retry on (the broker not ready), or a Failure that waiting cannot mend.
+ */
+async function create(
+  link: KafkaLink,
+  missing: readonly [string, Readonly<Record<string, string>>][],
+  partitionCount: number,
+  replicationFactor: number,
+): Promise<Result<string, "cluster-topic-create"> | undefined> {
+  let response: createTopicsV7.CreateTopicsResponse;
+  try {
+    response = await send(
+      createTopicsV7.api.async(
+        await link.any(),
+        missing.map(([name, configs]) => ({
+          name,
+          numPartitions: partitionCount,
+          replicationFactor,
+          assignments: [],
+          configs: Object.entries(configs).map(([configName, value]) => ({ name: configName, value })),
+        })),
+        CREATE_TIMEOUT_MS,
+        false,
+      ),
+    );
+  } catch (error) {
+    return success(describe(error));
+  }
+  for (const topic of response.topics) {
+    const code = topic.errorCode;
+    if (code === KafkaErrorCode.NONE || code === KafkaErrorCode.TOPIC_ALREADY_EXISTS) continue;
+    const why = topic.errorMessage ?? kafkaErrorName(code);
+    // A controller moving or timing out may answer the next request; authorisation, policy or
+    // a bad replication factor will not.
+    if (code === KafkaErrorCode.REQUEST_TIMED_OUT || code === 41 /* NOT_CONTROLLER */) {
+      return success(`CreateTopics ${topic.name}: ${why}`);
+    }
+    return failure(
+      "cluster-topic-create",
+      `cannot create topic ${topic.name} (${partitionCount} partitions) on Kafka at ${link.bootstrapServers}: ${kafkaErrorName(code)}: ${why}`,
+      false,
+    );
+  }
+  return undefined;
+}
