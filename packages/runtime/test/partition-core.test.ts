@@ -415,7 +415,7 @@ describe("partition core", () => {
     assert.equal(invoked, 1, "the first delivery is in flight; the one after expiry waits in the backlog");
   });
 
-  it("scopes idempotency keys by target, remembers the request a key started, and honours keys stored before", () => {
+  it("scopes idempotency keys by target and remembers the request a key started", () => {
     const other = { typename: counter.typename, id: "b" };
     assert.equal(f.core.deliverOnce({ target: counter, argument: text("x") }, "k", 0, "req-1"), undefined);
     assert.equal(
@@ -424,13 +424,13 @@ describe("partition core", () => {
       "same key, other target",
     );
     assert.deepEqual(f.core.seenIngressKey(counter, "k"), { atMs: 0, requestId: "req-1" });
-    // A row written before keys were per target: ["idem", key] -> accepted-at, and its index row.
-    f.kv.put(["idem", "old"], 3);
-    f.kv.put(["idem-at", 3, "old"], true);
-    assert.deepEqual(f.core.seenIngressKey(other, "old"), { atMs: 3 });
-    assert.equal(f.core.expireIngressKeys(10), 3, "both shapes expire");
-    assert.equal(f.kv.get(["idem", "old"]), undefined);
+    assert.deepEqual(f.core.seenIngressKey(other, "k"), { atMs: 1 });
+    assert.equal(f.core.expireIngressKeys(1), 1, "the key of the first target only");
     assert.equal(f.core.seenIngressKey(counter, "k"), undefined);
+    assert.deepEqual(f.core.seenIngressKey(other, "k"), { atMs: 1 });
+    assert.equal(f.core.expireIngressKeys(10), 1);
+    assert.equal(f.core.seenIngressKey(other, "k"), undefined);
+    assert.equal([...f.kv.scan([])].filter(({ key }) => key[0] === "idem" || key[0] === "idem-at").length, 0);
   });
 
   it("stores the first message to a reply address as the request's answer; later ones and strays are dead letters", () => {

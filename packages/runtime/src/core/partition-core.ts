@@ -38,7 +38,6 @@ import {
   ExpiryMode,
   type IdempotencyRecord,
   type InflightBatch,
-  keys,
   type OutboxEntry,
   type RegisteredSpec,
   type RequestRecord,
@@ -47,6 +46,7 @@ import {
   type StoredInvocation,
   type StoredState,
 } from "./records.ts";
+import { deleteRow, getRow, insertRow, putRow, scanRows, tables } from "./schema.ts";
 
 export type FailurePolicy = "retry" | "dead-letter" | "stop";
 
@@ -173,11 +173,8 @@ export class PartitionCore {
     // Each start takes a new epoch, written once (with the start's first commit), so
     // sequence numbers never repeat across restarts without a write per number: batch ids
     // and the keys of backlog rows, timers, outbox entries and dead letters. Epoch-major
-    // order keeps a backlog left from an earlier start ahead of new rows. (A store written
-    // before epochs kept its last number under "seq": the new epoch starts above it.)
-    const lastEpoch = (kv.get(keys.meta("epoch")) as number | undefined) ?? 0;
-    const legacySeq = (kv.get(keys.meta("seq")) as number | undefined) ?? 0;
-    this.#seq = this.#startEpoch(Math.max(lastEpoch, Math.floor(legacySeq / SEQ_EPOCH_SPAN)) + 1);
+    // order keeps a backlog left from an earlier start ahead of new rows.
+    this.#seq = this.#startEpoch((getRow(kv, tables.epoch.key()) ?? 0) + 1);
   }
 
   /** The earliest pending delayed message, if any. */
@@ -196,19 +193,17 @@ export class PartitionCore {
    */
   recover(nowMs: number): void {
     invariant(this.#active.size === 0, "recover() on a partition that is already running");
-    for (const { value } of this.#kv.scan(keys.outboxAll())) {
-      const entry = value as OutboxEntry;
+    for (const { value: entry } of scanRows(this.#kv, tables.outbox.all)) {
       this.#admit(outboxCost(entry));
       this.#effects.push({ kind: "egress", entry });
     }
-    for (const { value } of this.#kv.scan(keys.inflightAll())) {
-      const batch = value as InflightBatch;
+    for (const { value: batch } of scanRows(this.#kv, tables.inflight.all)) {
       const key = addressKey(batch.target);
       for (const invocation of batch.invocations) this.#admit(invocationCost(invocation));
       let backlogCount = 0;
-      for (const { value: waiting } of this.#kv.scan(keys.backlogOf(key))) {
+      for (const { value: waiting } of scanRows(this.#kv, tables.backlog.of(key))) {
         backlogCount++;
-        this.#admit(invocationCost(waiting as StoredInvocation));
+        this.#admit(invocationCost(waiting));
       }
       const settings = this.#catalog.functionSettings(batch.target.typename);
       const blocked = settings !== undefined && settings.backlogLimit > 0 && backlogCount >= settings.backlogLimit;
@@ -224,9 +219,8 @@ export class PartitionCore {
 
   /** Delivers the dead letters queued for replay: messages to their address again, egress messages to their egress. */
   #replayDeadLetters(nowMs: number): void {
-    for (const { key, value } of [...this.#kv.scan(keys.replayAll())]) {
-      const letter = value as DeadLetter;
-      this.#kv.delete(key);
+    for (const { key, value: letter } of [...scanRows(this.#kv, tables.replay.all)]) {
+      deleteRow(this.#kv, key);
       for (const invocation of letter.invocations) {
         if (letter.ingress !== undefined) {
           // A record the ingress could not route routes no better now: it stays a dead letter.
@@ -246,7 +240,7 @@ export class PartitionCore {
             value: invocation.argument,
             source: letter.target,
           };
-          this.#kv.insert(keys.outbox(entry.seq), entry);
+          insertRow(this.#kv, tables.outbox.key(entry.seq), entry);
           this.#admit(outboxCost(entry));
           this.#effects.push({ kind: "egress", entry });
         } else {
@@ -263,15 +257,9 @@ export class PartitionCore {
     }
   }
 
-  /**
-   * The record of an ingress idempotency key for `target`, if it was accepted within the
-   * retention. (A key from before keys were per target counts for any target.)
-   */
+  /** The record of an ingress idempotency key for `target`, if it was accepted within the retention. */
   seenIngressKey(target: Address, idempotencyKey: string): IdempotencyRecord | undefined {
-    const stored = this.#kv.get(keys.ingressKey(addressKey(target), idempotencyKey)) as IdempotencyRecord | undefined;
-    if (stored !== undefined) return stored;
-    const legacy = this.#kv.get(["idem", idempotencyKey]) as number | undefined;
-    return legacy === undefined ? undefined : { atMs: legacy };
+    return getRow(this.#kv, tables.idem.key(addressKey(target), idempotencyKey));
   }
 
   /**
@@ -292,8 +280,8 @@ export class PartitionCore {
     if (seen !== undefined) return seen;
     const target = addressKey(envelope.target);
     const record: IdempotencyRecord = requestId === undefined ? { atMs: nowMs } : { atMs: nowMs, requestId };
-    this.#kv.insert(keys.ingressKey(target, idempotencyKey), record);
-    this.#kv.insert(keys.ingressKeyAt(nowMs, target, idempotencyKey), true);
+    insertRow(this.#kv, tables.idem.key(target, idempotencyKey), record);
+    insertRow(this.#kv, tables.idemAt.key(nowMs, target, idempotencyKey), true);
     this.deliver(envelope, nowMs);
     return undefined;
   }
@@ -301,11 +289,11 @@ export class PartitionCore {
   /** Forgets idempotency keys accepted before `beforeMs`, the oldest first, at most `limit`. */
   expireIngressKeys(beforeMs: number, limit = Number.POSITIVE_INFINITY): number {
     let expired = 0;
-    const due = this.#kv.scan(keys.ingressKeysAt(), { before: keys.ingressKeysBefore(beforeMs), limit });
+    const idemAt = tables.idemAt;
+    const due = scanRows(this.#kv, idemAt.all, { before: idemAt.before(beforeMs), limit });
     for (const { key } of [...due]) {
-      this.#kv.delete(key);
-      // ["idem-at", atMs, target, key], or ["idem-at", atMs, key] from before keys were per target.
-      this.#kv.delete(key.length === 3 ? ["idem", key[2] as string] : ["idem", key[2] as string, key[3] as string]);
+      deleteRow(this.#kv, key);
+      deleteRow(this.#kv, tables.idem.key(idemAt.part(key, 1), idemAt.part(key, 2)));
       expired++;
     }
     return expired;
@@ -319,20 +307,21 @@ export class PartitionCore {
     const atMs = requestTime(requestId);
     invariant(atMs !== undefined, `request id ${requestId} does not carry its time (made by makeRequestId)`);
     const pending: RequestRecord = {};
-    this.#kv.insert(keys.request(atMs, requestId), pending);
+    insertRow(this.#kv, tables.request.key(atMs, requestId), pending);
   }
 
   /** A request's record as this partition's view has it (see PartitionSet for the durable view). */
   request(requestId: string): RequestRecord | undefined {
     const atMs = requestTime(requestId);
-    return atMs === undefined ? undefined : (this.#kv.get(keys.request(atMs, requestId)) as RequestRecord | undefined);
+    return atMs === undefined ? undefined : getRow(this.#kv, tables.request.key(atMs, requestId));
   }
 
   /** Forgets requests accepted before `beforeMs`, with their answers, the oldest first, at most `limit`. */
   expireRequests(beforeMs: number, limit = Number.POSITIVE_INFINITY): number {
     let expired = 0;
-    for (const { key } of [...this.#kv.scan(keys.requestsAll(), { before: keys.requestsBefore(beforeMs), limit })]) {
-      this.#kv.delete(key);
+    const request = tables.request;
+    for (const { key } of [...scanRows(this.#kv, request.all, { before: request.before(beforeMs), limit })]) {
+      deleteRow(this.#kv, key);
       expired++;
     }
     return expired;
@@ -342,8 +331,8 @@ export class PartitionCore {
   #answer(envelope: Envelope, nowMs: number): void {
     const requestId = envelope.target.id;
     const atMs = requestTime(requestId);
-    const key = atMs === undefined ? undefined : keys.request(atMs, requestId);
-    const record = key === undefined ? undefined : (this.#kv.get(key) as RequestRecord | undefined);
+    const key = atMs === undefined ? undefined : tables.request.key(atMs, requestId);
+    const record = key === undefined ? undefined : getRow(this.#kv, key);
     if (key === undefined || record === undefined || record.reply !== undefined) {
       const reason =
         record === undefined
@@ -353,7 +342,7 @@ export class PartitionCore {
       return;
     }
     const answered: RequestRecord = { reply: envelope.argument, answeredAtMs: nowMs };
-    this.#kv.put(key, answered);
+    putRow(this.#kv, key, answered);
     this.#effects.push({ kind: "reply", requestId, value: envelope.argument });
   }
 
@@ -382,7 +371,7 @@ export class PartitionCore {
       return;
     }
     const seq = this.#nextSeq();
-    this.#kv.insert(keys.backlog(key, seq), invocation);
+    insertRow(this.#kv, tables.backlog.key(key, seq), invocation);
     active.backlogCount++;
     if (active.queued !== undefined) {
       const bytes = argumentBytes(invocation);
@@ -449,10 +438,11 @@ export class PartitionCore {
 
   /** The egress connector has the message safely: forget it. */
   egressDelivered(seq: number): void {
-    const entry = this.#kv.get(keys.outbox(seq)) as OutboxEntry | undefined;
+    const key = tables.outbox.key(seq);
+    const entry = getRow(this.#kv, key);
     if (entry === undefined) return;
     this.#admitted.bytes -= outboxCost(entry);
-    this.#kv.delete(keys.outbox(seq));
+    deleteRow(this.#kv, key);
   }
 
   /** An ingress could not route a record: it is kept as a dead letter of that ingress. */
@@ -462,10 +452,11 @@ export class PartitionCore {
 
   /** The egress connector refused the message: it becomes a dead letter instead. */
   egressRejected(seq: number, reason: string, nowMs: number): void {
-    const entry = this.#kv.get(keys.outbox(seq)) as OutboxEntry | undefined;
+    const key = tables.outbox.key(seq);
+    const entry = getRow(this.#kv, key);
     if (entry === undefined) return;
     this.#admitted.bytes -= outboxCost(entry);
-    this.#kv.delete(keys.outbox(seq));
+    deleteRow(this.#kv, key);
     this.#deadLetter(
       entry.source,
       [{ argument: entry.value }],
@@ -478,13 +469,12 @@ export class PartitionCore {
   /** Routes the delayed messages due at `nowMs`, the earliest first, at most `limit`; returns how many. */
   fireTimers(nowMs: number, limit = Number.POSITIVE_INFINITY): number {
     if (this.#nextTimerAtMs === undefined || this.#nextTimerAtMs > nowMs) return 0;
-    const due = [...this.#kv.scan(keys.timersAll(), { before: keys.timer(nowMs + 1, 0), limit })];
-    for (const { key, value } of due) {
-      const delayed = value as DelayedMessage;
-      this.#kv.delete(key);
+    const due = [...scanRows(this.#kv, tables.timer.all, { before: tables.timer.key(nowMs + 1, 0), limit })];
+    for (const { key, value: delayed } of due) {
+      deleteRow(this.#kv, key);
       const caller = delayed.envelope.caller;
       if (delayed.cancellationToken !== undefined && caller !== undefined) {
-        this.#kv.delete(keys.token(addressKey(caller), delayed.cancellationToken));
+        deleteRow(this.#kv, tables.token.key(addressKey(caller), delayed.cancellationToken));
       }
       this.#effects.push({ kind: "route", envelope: delayed.envelope });
     }
@@ -502,7 +492,7 @@ export class PartitionCore {
   /** Records `epoch` and returns its first sequence number. */
   #startEpoch(epoch: number): number {
     invariant(epoch < 2 ** 21, `partition sequence epochs exhausted (${epoch})`);
-    this.#kv.put(keys.meta("epoch"), epoch);
+    putRow(this.#kv, tables.epoch.key(), epoch);
     return epoch * SEQ_EPOCH_SPAN;
   }
 
@@ -510,14 +500,14 @@ export class PartitionCore {
     const batch: InflightBatch = { target, batchId: this.#nextSeq(), invocations, failedAttempts: 0 };
     const key = addressKey(target);
     // An address has an in-flight row exactly while it is active, and this one was not.
-    this.#kv.insert(keys.inflight(key), batch);
+    insertRow(this.#kv, tables.inflight.key(key), batch);
     this.#active.set(key, { target, key, batch, backlogCount: 0, queued: [], blocked: false });
     this.#invoke(batch, nowMs);
   }
 
   #replaceBatch(active: ActiveAddress, batch: InflightBatch, nowMs: number): void {
     active.batch = batch;
-    this.#kv.put(keys.inflight(addressKey(active.target)), batch);
+    putRow(this.#kv, tables.inflight.key(active.key), batch);
     this.#invoke(batch, nowMs);
   }
 
@@ -537,7 +527,7 @@ export class PartitionCore {
   #finishBatch(active: ActiveAddress, nowMs: number): void {
     const key = active.key;
     if (active.backlogCount === 0) {
-      this.#kv.delete(keys.inflight(key));
+      deleteRow(this.#kv, tables.inflight.key(key));
       this.#active.delete(key);
       return;
     }
@@ -577,7 +567,7 @@ export class PartitionCore {
       if (invocations.length > 0 && (invocations.length >= maxCount || bytes + entry.bytes > maxBytes)) break;
       invocations.push(entry.invocation);
       bytes += entry.bytes;
-      this.#kv.delete(keys.backlog(active.key, entry.seq));
+      deleteRow(this.#kv, tables.backlog.key(active.key, entry.seq));
     }
     queued.splice(0, taken);
     this.#queuedBytes -= bytes;
@@ -588,13 +578,12 @@ export class PartitionCore {
   #takeStoredBacklog(key: AddressKey, maxCount: number, maxBytes: number): StoredInvocation[] {
     const invocations: StoredInvocation[] = [];
     let bytes = 0;
-    for (const { key: entryKey, value } of this.#kv.scan(keys.backlogOf(key))) {
-      const invocation = value as StoredInvocation;
+    for (const { key: entryKey, value: invocation } of scanRows(this.#kv, tables.backlog.of(key))) {
       const size = argumentBytes(invocation);
       if (invocations.length > 0 && (invocations.length >= maxCount || bytes + size > maxBytes)) break;
       invocations.push(invocation);
       bytes += size;
-      this.#kv.delete(entryKey);
+      deleteRow(this.#kv, entryKey);
     }
     return invocations;
   }
@@ -630,14 +619,14 @@ export class PartitionCore {
   #stateForRequest(target: Address, nowMs: number): PersistedValue[] {
     const entries: PersistedValue[] = [];
     for (const spec of this.#registered(target.typename).values()) {
-      const key = keys.state(target, spec.name);
-      let stored = this.#kv.get(key) as StoredState | undefined;
+      const key = tables.state.key(target.typename, target.id, spec.name);
+      let stored = getRow(this.#kv, key);
       if (stored !== undefined && this.#expired(spec, stored, nowMs)) {
-        this.#kv.delete(key);
+        deleteRow(this.#kv, key);
         stored = undefined;
       }
       if (stored !== undefined && spec.expiryMode === ExpiryMode.AFTER_INVOKE && stored.invokedAtMs !== nowMs) {
-        this.#kv.put(key, { ...stored, invokedAtMs: nowMs });
+        putRow(this.#kv, key, { ...stored, invokedAtMs: nowMs });
       }
       entries.push({
         stateName: spec.name,
@@ -661,7 +650,7 @@ export class PartitionCore {
   #registered(typename: FunctionTypename): Map<string, RegisteredSpec> {
     let specs = this.#specs.get(typename);
     if (specs === undefined) {
-      const stored = (this.#kv.get(keys.specs(typename)) as RegisteredSpec[] | undefined) ?? [];
+      const stored = getRow(this.#kv, tables.specs.key(typename)) ?? [];
       specs = new Map(stored.map((spec) => [spec.name, spec]));
       this.#specs.set(typename, specs);
     }
@@ -693,7 +682,7 @@ export class PartitionCore {
         expireAfterMs,
       });
     }
-    this.#kv.put(keys.specs(typename), [...specs.values()]);
+    putRow(this.#kv, tables.specs.key(typename), [...specs.values()]);
     return undefined;
   }
 
@@ -716,7 +705,7 @@ export class PartitionCore {
       if (delayed.delayInMs < 0) return `a delayed message has a negative delay (${delayed.delayInMs} ms)`;
       const token = delayed.cancellationToken;
       if (token !== "") {
-        if (tokens.has(token) || this.#kv.get(keys.token(sender, token)) !== undefined) {
+        if (tokens.has(token) || getRow(this.#kv, tables.token.key(sender, token)) !== undefined) {
           return `cancellation token "${token}" is already used by a pending delayed message of ${formatAddress(target)}`;
         }
         tokens.add(token);
@@ -755,11 +744,11 @@ export class PartitionCore {
     const sender = addressKey(self);
     for (const delayed of result.delayedInvocations) {
       if (delayed.isCancellationRequest) {
-        const tokenKey = keys.token(sender, delayed.cancellationToken);
-        const timerKey = this.#kv.get(tokenKey) as [number, number] | undefined;
+        const tokenKey = tables.token.key(sender, delayed.cancellationToken);
+        const timerKey = getRow(this.#kv, tokenKey);
         if (timerKey !== undefined) {
-          this.#kv.delete(keys.timer(timerKey[0], timerKey[1]));
-          this.#kv.delete(tokenKey);
+          deleteRow(this.#kv, tables.timer.key(timerKey[0], timerKey[1]));
+          deleteRow(this.#kv, tokenKey);
           if (timerKey[0] === this.#nextTimerAtMs) this.#refreshNextTimer();
         }
         continue;
@@ -774,9 +763,9 @@ export class PartitionCore {
       const token = delayed.cancellationToken === "" ? undefined : delayed.cancellationToken;
       const message: DelayedMessage =
         token === undefined ? { envelope, fireAtMs, seq } : { envelope, fireAtMs, seq, cancellationToken: token };
-      this.#kv.insert(keys.timer(fireAtMs, seq), message);
+      insertRow(this.#kv, tables.timer.key(fireAtMs, seq), message);
       // #validate made sure no pending delayed message of the sender holds the token.
-      if (token !== undefined) this.#kv.insert(keys.token(sender, token), [fireAtMs, seq]);
+      if (token !== undefined) insertRow(this.#kv, tables.token.key(sender, token), [fireAtMs, seq]);
       if (this.#nextTimerAtMs === undefined || fireAtMs < this.#nextTimerAtMs) this.#nextTimerAtMs = fireAtMs;
     }
     for (const egress of result.outgoingEgresses) {
@@ -793,14 +782,14 @@ export class PartitionCore {
         continue;
       }
       const entry: OutboxEntry = { seq: this.#nextSeq(), egress: id, value, source: self };
-      this.#kv.insert(keys.outbox(entry.seq), entry);
+      insertRow(this.#kv, tables.outbox.key(entry.seq), entry);
       this.#admit(outboxCost(entry));
       this.#effects.push({ kind: "egress", entry });
     }
     for (const mutation of result.stateMutations) {
-      const key = keys.state(self, mutation.stateName);
+      const key = tables.state.key(self.typename, self.id, mutation.stateName);
       if (mutation.mutationType === MutationType.DELETE) {
-        this.#kv.delete(key);
+        deleteRow(this.#kv, key);
       } else {
         const value = mutation.stateValue as NonNullable<typeof mutation.stateValue>;
         const stored: StoredState = {
@@ -809,7 +798,7 @@ export class PartitionCore {
           writtenAtMs: nowMs,
           invokedAtMs: nowMs,
         };
-        this.#kv.put(key, stored);
+        putRow(this.#kv, key, stored);
       }
     }
   }
@@ -832,12 +821,12 @@ export class PartitionCore {
       reason,
       atMs: nowMs,
     };
-    this.#kv.insert(keys.deadLetter(letter.seq), letter);
+    insertRow(this.#kv, tables.dead.key(letter.seq), letter);
     this.#effects.push({ kind: "dead-letter", letter });
   }
 
   #refreshNextTimer(): void {
-    const [first] = this.#kv.scan(keys.timersAll(), { limit: 1 });
-    this.#nextTimerAtMs = first === undefined ? undefined : (first.value as DelayedMessage).fireAtMs;
+    const [first] = scanRows(this.#kv, tables.timer.all, { limit: 1 });
+    this.#nextTimerAtMs = first === undefined ? undefined : first.value.fireAtMs;
   }
 }

@@ -1,9 +1,11 @@
-// What the partition core persists, and under which keys. Everything a partition needs
+// What the partition core persists: the records of its tables. Everything a partition needs
 // to resume after a crash is here: state values, registered state specs, per-address
 // in-flight batches and backlogs, delayed messages and their token index, dead letters.
+// Which table holds which record, under which key, is schema.ts.
 import type { MessageHeader, TypedValue } from "@eddy/protocol";
 import type { Address, AddressKey, FunctionTypename } from "./address.ts";
 import type { Key } from "./kv.ts";
+import { tables } from "./schema.ts";
 
 /** A message on its way to an address. */
 export interface Envelope {
@@ -139,44 +141,40 @@ export function requestTime(requestId: string): number | undefined {
 
 /**
  * An ingress idempotency key as remembered: when it was accepted and, for a request that
- * waits for a reply, the request it started (a retry gets that request's answer). Stores
- * written before request-reply hold the bare accepted-at number.
+ * waits for a reply, the request it started (a retry gets that request's answer).
  */
 export interface IdempotencyRecord {
   readonly atMs: number;
   readonly requestId?: string;
 }
 
-/** Key layout. The first part names the table; the partition prefix comes from the engine's view. */
+/**
+ * The partition tables' keys as plain tuples, for the callers not yet on the schema
+ * (partition-set.ts, the simulation, test/support, bench/checkpoint). New code uses
+ * schema.ts, whose keys carry their value types; these build the same keys.
+ */
 export const keys = {
-  /** Partition metadata: ["meta", name]. */
   meta: (name: string): Key => ["meta", name],
-  specs: (typename: FunctionTypename): Key => ["specs", typename],
-  state: (address: Address, name: string): Key => ["state", address.typename, address.id, name],
-  inflight: (address: AddressKey): Key => ["inflight", address],
-  inflightAll: (): Key => ["inflight"],
-  backlog: (address: AddressKey, seq: number): Key => ["backlog", address, seq],
-  backlogOf: (address: AddressKey): Key => ["backlog", address],
-  timer: (fireAtMs: number, seq: number): Key => ["timer", fireAtMs, seq],
-  timersAll: (): Key => ["timer"],
-  token: (sender: AddressKey, token: string): Key => ["token", sender, token],
-  outbox: (seq: number): Key => ["outbox", seq],
-  outboxAll: (): Key => ["outbox"],
-  /**
-   * Ingress idempotency keys, per target address: -> IdempotencyRecord, and the time index
-   * used to expire them. (Rows from before the target was part of the key have one part less.)
-   */
-  ingressKey: (target: AddressKey, key: string): Key => ["idem", target, key],
-  ingressKeyAt: (atMs: number, target: AddressKey, key: string): Key => ["idem-at", atMs, target, key],
-  ingressKeysBefore: (atMs: number): Key => ["idem-at", atMs],
-  ingressKeysAt: (): Key => ["idem-at"],
-  /** Requests waiting for (or holding) their reply, in order of acceptance (see makeRequestId). */
-  request: (atMs: number, requestId: string): Key => ["request", atMs, requestId],
-  requestsBefore: (atMs: number): Key => ["request", atMs],
-  requestsAll: (): Key => ["request"],
-  deadLetter: (seq: number): Key => ["dead", seq],
-  deadLettersAll: (): Key => ["dead"],
-  /** Dead letters queued for replay (by `eddy dead-letters replay`), delivered at the next start. */
-  replay: (seq: number): Key => ["replay", seq],
-  replayAll: (): Key => ["replay"],
+  specs: (typename: FunctionTypename): Key => tables.specs.key(typename),
+  state: (address: Address, name: string): Key => tables.state.key(address.typename, address.id, name),
+  inflight: (address: AddressKey): Key => tables.inflight.key(address),
+  inflightAll: (): Key => tables.inflight.all,
+  backlog: (address: AddressKey, seq: number): Key => tables.backlog.key(address, seq),
+  backlogOf: (address: AddressKey): Key => tables.backlog.of(address),
+  timer: (fireAtMs: number, seq: number): Key => tables.timer.key(fireAtMs, seq),
+  timersAll: (): Key => tables.timer.all,
+  token: (sender: AddressKey, token: string): Key => tables.token.key(sender, token),
+  outbox: (seq: number): Key => tables.outbox.key(seq),
+  outboxAll: (): Key => tables.outbox.all,
+  ingressKey: (target: AddressKey, key: string): Key => tables.idem.key(target, key),
+  ingressKeyAt: (atMs: number, target: AddressKey, key: string): Key => tables.idemAt.key(atMs, target, key),
+  ingressKeysBefore: (atMs: number): Key => tables.idemAt.before(atMs),
+  ingressKeysAt: (): Key => tables.idemAt.all,
+  request: (atMs: number, requestId: string): Key => tables.request.key(atMs, requestId),
+  requestsBefore: (atMs: number): Key => tables.request.before(atMs),
+  requestsAll: (): Key => tables.request.all,
+  deadLetter: (seq: number): Key => tables.dead.key(seq),
+  deadLettersAll: (): Key => tables.dead.all,
+  replay: (seq: number): Key => tables.replay.key(seq),
+  replayAll: (): Key => tables.replay.all,
 } as const;
