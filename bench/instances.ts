@@ -6,7 +6,8 @@ import type { Type } from "@eddy/sdk";
 import { addressKey, type FunctionTypename } from "../packages/runtime/src/core/address.ts";
 import type { PendingWrite } from "../packages/runtime/src/core/overlay-kv.ts";
 import { partitionOf } from "../packages/runtime/src/core/partitioning.ts";
-import { keys, type RegisteredSpec, type StoredState } from "../packages/runtime/src/core/records.ts";
+import type { RegisteredSpec, StoredState } from "../packages/runtime/src/core/records.ts";
+import { inPartition, rowWrite, storeTables, tables } from "../packages/runtime/src/core/schema.ts";
 import { LmdbStore } from "../packages/runtime/src/store/lmdb-store.ts";
 
 export interface SeedOptions<T> {
@@ -23,9 +24,9 @@ export async function seedInstances<T>(options: SeedOptions<T>): Promise<void> {
   const { typename, partitions, state } = options;
   const store = new LmdbStore({ path: options.dir });
   const spec: RegisteredSpec = { name: state.name, typename: state.type.typename, expiryMode: 0, expireAfterMs: 0 };
-  const meta: PendingWrite[] = [{ key: ["engine", "partitions"], value: partitions }];
+  const meta: PendingWrite[] = [rowWrite(storeTables.partitionCount.key(), partitions)];
   for (let partition = 0; partition < partitions; partition++) {
-    meta.push({ key: ["p", partition, ...keys.specs(typename)], value: [spec] });
+    meta.push(rowWrite(inPartition(partition, tables.specs.key(typename)), [spec]));
   }
   await store.commit(meta);
   for (let start = 0; start < options.instances; start += 20_000) {
@@ -34,10 +35,8 @@ export async function seedInstances<T>(options: SeedOptions<T>): Promise<void> {
       const address = { typename, id: `user-${index}` };
       const value = state.type.serialize(state.valueOf(index));
       const stored: StoredState = { typename: state.type.typename, value, writtenAtMs: 0, invokedAtMs: 0 };
-      writes.push({
-        key: ["p", partitionOf(addressKey(address), partitions), ...keys.state(address, state.name)],
-        value: stored,
-      });
+      const partition = partitionOf(addressKey(address), partitions);
+      writes.push(rowWrite(inPartition(partition, tables.state.key(typename, address.id, state.name)), stored));
     }
     await store.commit(writes);
   }

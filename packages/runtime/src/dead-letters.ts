@@ -5,8 +5,9 @@
 // sequence numbers alone repeat across partitions.
 import { isEmptyStateDir } from "./checkpoint/restore.ts";
 import type { FunctionTypename } from "./core/address.ts";
-import type { Key } from "./core/kv.ts";
-import { type DeadLetter, deadLetterId, keys, parseDeadLetterId } from "./core/records.ts";
+import type { PendingWrite } from "./core/overlay-kv.ts";
+import { type DeadLetter, deadLetterId, parseDeadLetterId } from "./core/records.ts";
+import { getRow, inPartition, rowWrite, scanRows, storeTables, tables } from "./core/schema.ts";
 import { LoggedStore } from "./store/logged-store.ts";
 
 export interface ListedDeadLetter {
@@ -39,12 +40,11 @@ function checkStateDir(stateDir: string): void {
 }
 
 function readLetters(store: LoggedStore, stateDir: string): ListedDeadLetter[] {
-  const count = store.get(["engine", "partitions"]) as number | undefined;
+  const count = getRow(store, storeTables.partitionCount.key());
   if (count === undefined) throw new DeadLetterError(`${stateDir} holds no Eddy state`);
   const letters: ListedDeadLetter[] = [];
   for (let partition = 0; partition < count; partition++) {
-    for (const { value } of store.scan(["p", partition, ...keys.deadLettersAll()])) {
-      const letter = value as DeadLetter;
+    for (const { value: letter } of scanRows(store, inPartition(partition, tables.dead.all))) {
       letters.push({ id: deadLetterId(partition, letter.seq), partition, letter });
     }
   }
@@ -137,10 +137,10 @@ export async function queueReplay(stateDir: string, selection: ReplaySelection):
         ? { ok: true as const, chosen: letters.filter(({ letter }) => letter.ingress === undefined) }
         : select(letters, selection, stateDir);
     if (!selected.ok) return selected;
-    const writes: { key: Key; value: unknown }[] = [];
+    const writes: PendingWrite[] = [];
     for (const { partition, letter } of selected.chosen) {
-      writes.push({ key: ["p", partition, ...keys.deadLetter(letter.seq)], value: undefined });
-      writes.push({ key: ["p", partition, ...keys.replay(letter.seq)], value: letter });
+      writes.push(rowWrite(inPartition(partition, tables.dead.key(letter.seq)), undefined));
+      writes.push(rowWrite(inPartition(partition, tables.replay.key(letter.seq)), letter));
     }
     await store.commit(writes);
     return { ok: true, queued: selected.chosen };

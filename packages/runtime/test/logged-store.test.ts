@@ -9,13 +9,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { Key } from "../src/core/kv.ts";
-import { LOG_DIRECTORY, LoggedStore } from "../src/store/logged-store.ts";
+import { storeTables } from "../src/core/schema.ts";
+import { EddyError } from "../src/errors.ts";
+import { LmdbStore } from "../src/store/lmdb-store.ts";
+import { LOG_DIRECTORY, LoggedStore, STORE_FORMAT } from "../src/store/logged-store.ts";
 
 const root = mkdtempSync(join(tmpdir(), "eddy-logged-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 const freshDir = () => join(root, String(dirs++));
 const NEVER = 3_600_000;
+const FORMAT_KEY = storeTables.storeFormat.key();
 
 const keysOf = (store: LoggedStore, prefix: Key) => [...store.scan(prefix)].map((entry) => entry.key);
 const logFiles = (path: string) => readdirSync(join(path, LOG_DIRECTORY)).filter((name) => name.endsWith(".log"));
@@ -221,6 +225,28 @@ describe("LoggedStore", () => {
     );
     assert.equal(reopened.get(["base"]), undefined);
     await reopened.close();
+  });
+
+  it("records its format with its first apply, and refuses a directory a newer Eddy wrote", async () => {
+    const path = freshDir();
+    const store = new LoggedStore({ path, applyIntervalMs: NEVER });
+    await store.close();
+    const opened = new LmdbStore({ path });
+    assert.equal(opened.get(FORMAT_KEY), undefined, "opening writes nothing");
+    await opened.close();
+    const writer = new LoggedStore({ path, applyIntervalMs: NEVER });
+    await writer.commit([{ key: ["t", 1], value: "one" }]);
+    await writer.close();
+    const lmdb = new LmdbStore({ path });
+    assert.equal(lmdb.get(FORMAT_KEY), STORE_FORMAT);
+    await lmdb.commit([{ key: FORMAT_KEY, value: STORE_FORMAT + 1 }]);
+    await lmdb.close();
+    assert.throws(
+      () => new LoggedStore({ path, readOnly: true }),
+      (error: unknown) =>
+        error instanceof EddyError && error.code === "state-dir-format" && error.message.includes(path),
+    );
+    assert.throws(() => new LoggedStore({ path }), /written by a newer Eddy/);
   });
 
   it("loses and half-applies nothing when the writer is killed at random moments", async () => {

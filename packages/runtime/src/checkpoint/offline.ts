@@ -1,5 +1,6 @@
 // Checkpoint operations on a state directory no Eddy is running on (the CLI's fallback
 // when no control socket answers): open the store, take one checkpoint or savepoint, close.
+import { getRow, storeTables } from "../core/schema.ts";
 import { LoggedStore } from "../store/logged-store.ts";
 import { openBlobStore } from "./blob/open-blob-store.ts";
 import type { WrittenCheckpoint } from "./checkpoint-writer.ts";
@@ -21,8 +22,8 @@ export async function checkpointStateDir(
   const chained = readLocalCheckpoint(stateDir, blobs.url);
   const store = new LoggedStore({ path: stateDir, ...(chained === undefined ? {} : { keepLogAfter: chained.seq }) });
   try {
-    const partitionCount = store.get(["engine", "partitions"]);
-    if (typeof partitionCount !== "number") return { ok: false, error: `${stateDir} holds no Eddy state` };
+    const partitionCount = getRow(store, storeTables.partitionCount.key());
+    if (partitionCount === undefined) return { ok: false, error: `${stateDir} holds no Eddy state` };
     const checkpointer = new Checkpointer({ store, blobs, partitionCount, intervalMs: 0, log });
     try {
       return { ok: true, written: await checkpointer.checkpoint(request) };

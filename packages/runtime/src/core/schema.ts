@@ -18,6 +18,7 @@
 // fixed keys are built once.
 import type { AddressKey, FunctionTypename } from "./address.ts";
 import type { Key, KeyPart, KV } from "./kv.ts";
+import type { PendingWrite } from "./overlay-kv.ts";
 import type {
   DeadLetter,
   DelayedMessage,
@@ -366,6 +367,11 @@ export function tableOfKey(key: Key): { readonly table: TableLayout; readonly pa
     if (isKeyOf(candidate, key)) return { table: candidate };
   }
   return undefined;
+}
+
+/** A write of a whole store key for a commit, typed by its key: a delete when `value` is undefined. */
+export function rowWrite<V>(key: RowKey<V, "store">, value: V | undefined): PendingWrite {
+  return { key, value };
 }
 
 // Typed access. Each is the KV call itself with its result typed by the key: the casts of

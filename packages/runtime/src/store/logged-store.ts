@@ -12,13 +12,24 @@ import { join } from "node:path";
 import { Packr, RESERVE_START_SPACE } from "msgpackr";
 import type { Key, KeyValue } from "../core/kv.ts";
 import { OverlayKV, type PendingWrite } from "../core/overlay-kv.ts";
+import { getRow, rowWrite, storeTables } from "../core/schema.ts";
 import type { DurableStore } from "../engine/engine.ts";
+import { EddyError } from "../errors.ts";
 import { LmdbStore } from "./lmdb-store.ts";
 import { decodeRow, encodeRow } from "./record-codec.ts";
 import { FRAME_HEADER_BYTES, LogCorruptError, WriteAheadLog } from "./write-ahead-log.ts";
 
 /** Where LMDB keeps the seq of the last log frame it holds. */
-export const APPLIED_KEY: Key = ["store", "applied-log-seq"];
+export const APPLIED_KEY: Key = storeTables.appliedLogSeq.key();
+/**
+ * The version of the layout (core/schema.ts, record-codec.ts) this Eddy writes and reads.
+ * A state directory records it with its first apply, and one without the row is version 1
+ * (the row came after the layout). Checked at open: an Eddy must refuse a directory a newer
+ * one wrote rather than misread it, and the next layout change needs to know what it
+ * converts, in one place (the open) instead of readers of old shapes in the core. Stored
+ * with an apply, not as a commit of its own at open: opening writes nothing.
+ */
+export const STORE_FORMAT = 1;
 export const LOG_DIRECTORY = "log";
 /** The most writes one LMDB transaction of an apply holds. */
 const APPLY_TRANSACTION_WRITES = 2048;
@@ -93,6 +104,8 @@ export class LoggedStore implements DurableStore {
   /** The last frame whose writes the memtable holds (or LMDB, before any). */
   #rememberedSeq: number;
   #keepLogAfter: number | undefined;
+  /** The format row is not in LMDB yet: the next apply writes it. */
+  #formatUnrecorded: boolean;
 
   constructor(options: LoggedStoreOptions) {
     this.#readOnly = options.readOnly ?? false;
@@ -116,6 +129,7 @@ export class LoggedStore implements DurableStore {
         this.#pendingBytes += frame.payload.length;
       }
       this.#rememberedSeq = log.lastSeq;
+      this.#formatUnrecorded = this.#checkFormat();
     } catch (error) {
       void this.#lmdb.close();
       throw error;
@@ -139,6 +153,20 @@ export class LoggedStore implements DurableStore {
       // LMDB reads renew their snapshot in a later event turn.
       await new Promise((resume) => setTimeout(resume, 20 * attempt));
     }
+  }
+
+  /** Refuses a directory in a newer format; whether this one still has to record its format. */
+  #checkFormat(): boolean {
+    const format = getRow(this.#memtable, storeTables.storeFormat.key());
+    if (format !== undefined && format > STORE_FORMAT) {
+      this.#log.close();
+      throw new EddyError(
+        "state-dir-format",
+        `state directory ${this.#path} is in format ${format}, written by a newer Eddy; this one reads format ${STORE_FORMAT}`,
+        { retriable: false },
+      );
+    }
+    return format === undefined;
   }
 
   get(key: Key): unknown {
@@ -336,8 +364,10 @@ export class LoggedStore implements DurableStore {
       this.#memtable.release();
       return;
     }
+    const recordingFormat = this.#formatUnrecorded;
+    if (recordingFormat) writes.push(rowWrite(storeTables.storeFormat.key(), STORE_FORMAT));
     // The seq goes last: should LMDB hold only part of the writes, it does not claim them.
-    writes.push({ key: APPLIED_KEY, value: upTo });
+    writes.push(rowWrite(storeTables.appliedLogSeq.key(), upTo));
     // In transactions of a bounded size: LMDB keeps a buffer for every page a transaction
     // dirtied, at its peak, for reuse; one huge transaction over a big store would keep
     // tens of MB (bench/idle).
@@ -345,13 +375,14 @@ export class LoggedStore implements DurableStore {
       await this.#lmdb.commit(writes.slice(start, start + APPLY_TRANSACTION_WRITES));
     }
     this.#memtable.release();
+    if (recordingFormat) this.#formatUnrecorded = false;
     await this.#lmdb.flushed();
     this.#dropLog(upTo);
   }
 
   /** The seq of the last frame LMDB holds. */
   #lmdbSeq(): number {
-    return (this.#lmdb.get(APPLIED_KEY) as number | undefined) ?? 0;
+    return getRow(this.#lmdb, storeTables.appliedLogSeq.key()) ?? 0;
   }
 
   /** Drops the log segments LMDB holds (through `synced`) that no checkpoint still needs. */

@@ -15,16 +15,21 @@
 import type { MessageHeader, TypedValue } from "@eddy/protocol";
 import type { Address, FunctionTypename } from "../core/address.ts";
 import type { InflightBatch, StoredInvocation, StoredState } from "../core/records.ts";
+import { PARTITION_TAG } from "../core/schema.ts";
 
 const KIND_STATE = 1;
 const KIND_INFLIGHT = 2;
 const KIND_BACKLOG = 3;
 
-/** The tables whose rows use this codec: a partition row's table name (`["p", partition, table, …]`). */
+/**
+ * The tables whose rows use this codec: the first part of their keys in the partition
+ * (core/schema.ts's tables.state, .inflight, .backlog; the schema test checks they agree).
+ */
 export type CodecTable = "state" | "inflight" | "backlog";
 
+/** The codec table of a whole store key: a partition row (`["p", partition, table, …]`) of one of them. */
 export function codecTable(key: readonly (string | number)[]): CodecTable | undefined {
-  if (key[0] !== "p") return undefined;
+  if (key[0] !== PARTITION_TAG) return undefined;
   const table = key[2];
   return table === "state" || table === "inflight" || table === "backlog" ? table : undefined;
 }
