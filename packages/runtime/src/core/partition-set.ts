@@ -262,19 +262,21 @@ export class PartitionSet {
 
   /**
    * Undoes everything not committed, after a commit that could not be made (the taken one
-   * included): every partition run here is rebuilt from the store and recovered, as after a
-   * restart. What sources handed in since the last commit is gone; they must send it again.
+   * included): every partition is rebuilt from the store and recovered, as after a restart.
+   * What sources handed in since the last commit is gone; they must send it again. With
+   * `owned`, the set runs those partitions from now on (none: the worker lost them all).
    */
-  reset(nowMs: number): void {
-    const owned = this.owned;
-    for (const partition of owned) {
-      const running = this.#running[partition] as Running;
+  reset(nowMs: number, owned: readonly number[] = this.owned): void {
+    for (let partition = 0; partition < this.partitionCount; partition++) {
+      const running = this.#running[partition];
+      if (running === undefined) continue;
       this.#pendingTally.count -= running.overlay.pendingCount;
       running.tally.withdraw();
       this.#running[partition] = undefined;
     }
     this.#pendingTally.count -= this.#connectorOverlay.pendingCount;
     this.#connectorOverlay = new OverlayKV(this.#store, this.#overlayOptions);
+    this.#viaInbox.clear();
     this.#effects.length = 0;
     this.#held = [];
     this.#outbound = [];
