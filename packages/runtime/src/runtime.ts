@@ -35,6 +35,7 @@ import {
   type InvokeOutcome,
   type Invoker,
 } from "./engine/engine.ts";
+import { BugError, EddyError, errorMessage } from "./errors.ts";
 import { type HeapGovernor, heapTargetBytes, startHeapGovernor } from "./heap-governor.ts";
 import { type HttpFunctionEndpoint, HttpInvoker } from "./invoker/http-invoker.ts";
 import { InProcessInvoker } from "./invoker/in-process-invoker.ts";
@@ -333,6 +334,19 @@ async function startHolding(options: RuntimeOptions, lock: StateDirLock, prepare
     { log, failurePolicy: policy },
   );
 
+  // A connector hit a failure retrying cannot cure: one line (a bug's stack with it), then stop.
+  let stopRequested = false;
+  const onFatal = (who: string) => (error: unknown) => {
+    const reason = `${who} failed: ${errorMessage(error)}`;
+    const isBug = !(error instanceof EddyError) || error instanceof BugError;
+    log(
+      `eddy: stopping: ${reason}${isBug && error instanceof Error && error.stack !== undefined ? `\n${error.stack}` : ""}`,
+    );
+    if (stopRequested) return;
+    stopRequested = true;
+    options.onStop?.(reason);
+  };
+
   // The Kafka egresses are built before the checkpointer (which needs the engine they go into).
   const checkpointerRef: { current: Checkpointer | undefined } = { current: undefined };
   const playgroundEgressConfigs = module.egresses.filter(isPlaygroundEgress);
@@ -351,6 +365,7 @@ async function startHolding(options: RuntimeOptions, lock: StateDirLock, prepare
         config,
         settings,
         log,
+        onFatal: onFatal(`Kafka egress ${config.id}`),
         ...(checkpointsHoldOutput(options)
           ? { checkpointed: () => (checkpointerRef.current as Checkpointer).coveredNow() }
           : {}),
@@ -362,6 +377,7 @@ async function startHolding(options: RuntimeOptions, lock: StateDirLock, prepare
         config,
         settings,
         log,
+        onFatal: onFatal(`Kinesis egress ${config.id}`),
         ...(checkpointsHoldOutput(options)
           ? { checkpointed: () => (checkpointerRef.current as Checkpointer).coveredNow() }
           : {}),
@@ -447,11 +463,13 @@ async function startHolding(options: RuntimeOptions, lock: StateDirLock, prepare
         engine,
         store,
         log,
+        onFatal: onFatal(`Kafka ingress ${config.id}`),
         ...(checkpointed === undefined ? {} : { checkpointed }),
       }),
   );
   const kinesisIngresses = kinesis.ingresses.map(
-    ({ config, settings }) => new KinesisIngress({ config, settings, engine, store, log }),
+    ({ config, settings }) =>
+      new KinesisIngress({ config, settings, engine, store, log, onFatal: onFatal(`Kinesis ingress ${config.id}`) }),
   );
   if (options.steerHeap === true) heapGovernor = startHeapGovernor(heapTargetBytes(engine.admission.budgetBytes));
   engine.start();

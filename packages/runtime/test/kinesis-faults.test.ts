@@ -63,6 +63,8 @@ function interceptedClient(
 }
 
 const metadata = { $metadata: {} };
+/** No fault injected here is a bug: a connector that gives up fails the test. */
+const failOnFatal = (error: unknown) => assert.fail(`the connector stopped: ${String(error)}`);
 const settings: FunctionSettings = {
   maxBatchCount: 1000,
   maxBatchBytes: 4 << 20,
@@ -154,6 +156,7 @@ describe("Kinesis ingress under errors", () => {
       store,
       log: (line) => logs.push(line),
       client,
+      onFatal: failOnFatal,
     });
     engine.start();
     ingress.start();
@@ -265,7 +268,13 @@ describe("Kinesis egress under errors", () => {
     const parsed = kinesisEgressSettings(config);
     assert.ok(parsed.ok);
     const logs: string[] = [];
-    const egress = new KinesisEgress({ config, settings: parsed.value, log: (line) => logs.push(line), client });
+    const egress = new KinesisEgress({
+      config,
+      settings: parsed.value,
+      log: (line) => logs.push(line),
+      client,
+      onFatal: failOnFatal,
+    });
     const { engine, store, deadLetters } = startEngine([emit], [egress]);
     egress.start(engine, store);
     engine.start();

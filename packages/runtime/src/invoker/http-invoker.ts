@@ -1,6 +1,6 @@
 // Invokes remote functions over HTTP with undici pools (one per origin), as StateFun's
 // async transport does: POST application/octet-stream, every failure retried with
-// exponential backoff (2 ms doubling) inside a total call budget, then reported as a
+// exponential backoff (2 ms doubling, jittered) inside a total call budget, then reported as a
 // value naming the URL, the attempts and the last cause (the caller names the address).
 // Failed attempts are logged per endpoint URL as they happen, through a RepeatedFailureLog:
 // an endpoint that cannot be reached is said at once, not when the budget runs out.
@@ -15,6 +15,7 @@ import { Pool } from "undici";
 import { type Address, formatAddress } from "../core/address.ts";
 import type { FailurePolicy } from "../core/partition-core.ts";
 import type { InvokeOutcome, Invoker } from "../engine/engine.ts";
+import { backoffMs } from "../io/backoff.ts";
 import { functionMessage } from "./function-message.ts";
 import { post } from "./http-post.ts";
 import { type FailureReport, RepeatedFailureLog, SUMMARY_INTERVAL_MS_DEFAULT } from "./repeated-failure-log.ts";
@@ -145,10 +146,11 @@ export class HttpInvoker implements Invoker {
       // Closing destroys the pools: calls cut off by that are not the endpoint's failure.
       if (!this.#closed)
         this.#failures.failed(endpoint.url, lastReason, { target, callTimeoutMs: endpoint.callTimeoutMs });
-      const backoffMs = this.#retryBaseMs * 2 ** Math.min(tries - 1, 20);
+      // Jittered, so that the batches a restarting endpoint failed together do not all come back together.
+      const pauseMs = backoffMs(tries, { baseMs: this.#retryBaseMs, maxMs: this.#retryBaseMs * 2 ** 20 });
       const left = endpoint.callTimeoutMs - (performance.now() - startedAt);
-      if (this.#closed || left < backoffMs + 1) break;
-      await sleep(backoffMs);
+      if (this.#closed || left < pauseMs + 1) break;
+      await sleep(pauseMs);
     }
     const elapsedMs = Math.round(performance.now() - startedAt);
     return {

@@ -11,6 +11,7 @@
 // request here is idempotent (a repeated upload writes the same bytes again).
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool } from "undici";
+import { backoffMs } from "../../io/backoff.ts";
 import { type BlobStore, BlobStoreError, checkKey } from "./blob-store.ts";
 import { bucketUrlError, checkEndpoint, readBucketUrl } from "./bucket-url.ts";
 import type { OpenedBlobStore } from "./open-blob-store.ts";
@@ -247,8 +248,7 @@ export class GcsBlobStore implements BlobStore {
         return { status: response.statusCode, body: bytes };
       } catch (error) {
         if (attempt >= ATTEMPTS_MAX || !isRetryable(error)) throw error;
-        const delayMs = Math.min(RETRY_DELAY_MS_MAX, RETRY_DELAY_MS_MIN * 2 ** (attempt - 1));
-        await sleep(delayMs / 2 + Math.random() * (delayMs / 2));
+        await sleep(backoffMs(attempt, { baseMs: RETRY_DELAY_MS_MIN, maxMs: RETRY_DELAY_MS_MAX }));
       }
     }
   }

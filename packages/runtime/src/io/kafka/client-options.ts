@@ -6,7 +6,7 @@
 // a module written for StateFun still starts.
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions as TlsOptions } from "node:tls";
-import type { SASLOptions } from "@platformatic/kafka";
+import { findErrorBy, type SASLOptions, UserError } from "@platformatic/kafka";
 
 export interface KafkaConnection {
   readonly clientId: string;
@@ -281,4 +281,19 @@ function reason(error: unknown, depth = 0): string | undefined {
   const inner = reason(next, depth + 1) ?? reason((error as { response?: unknown }).response, depth + 1);
   if (inner === undefined || error.message.includes(inner)) return error.message;
   return inner.includes(error.message) ? inner : `${error.message} (${inner})`;
+}
+
+/** Kafka's UNKNOWN_TOPIC_OR_PARTITION (error code 3). */
+const UNKNOWN_TOPIC_OR_PARTITION = 3;
+
+/**
+ * Whether the cluster said the topic does not exist: Kafka's UNKNOWN_TOPIC_OR_PARTITION
+ * wherever the client kept it. A metadata request does not keep it: @platformatic/kafka
+ * (2.x, clients/base/base.js) replaces that protocol error with a UserError "Unknown topic
+ * <name>." that carries no Kafka code, so that one error is known by its class and the
+ * client's fixed wording, and by nothing else.
+ */
+export function isUnknownTopic(error: unknown): boolean {
+  if (findErrorBy(error as Error, "apiCode", UNKNOWN_TOPIC_OR_PARTITION) !== null) return true;
+  return error instanceof UserError && error.message.startsWith("Unknown topic ");
 }

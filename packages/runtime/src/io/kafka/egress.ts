@@ -37,9 +37,11 @@ import type { Key, KV } from "../../core/kv.ts";
 import { MESSAGE_OVERHEAD_BYTES } from "../../core/partition-core.ts";
 import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement, Engine } from "../../engine/engine.ts";
+import { type AfterFailure, runSupervised } from "../supervised-loop.ts";
 import {
   describe,
   ignoredProperties,
+  isUnknownTopic,
   type KafkaConnection,
   kafkaConnection,
   type Parsed,
@@ -100,7 +102,6 @@ const transactionalRetryDelay = (
   findErrorBy(error, "apiId", "CONCURRENT_TRANSACTIONS") === null
     ? RETRY_DELAY_MS
     : Math.min(CONCURRENT_TRANSACTIONS_RETRY_MS * 2 ** Math.max(0, attempt - 1), RETRY_DELAY_MS);
-const RETRY_DELAY_MS_MAX = 5_000;
 const COMPRESSIONS = ["none", "gzip", "snappy", "lz4", "zstd"] as const;
 
 const EGRESS_PROPERTIES = ["compression.type", "acks", "max.request.size", "transactional.id", "enable.idempotence"];
@@ -231,6 +232,8 @@ export interface KafkaEgressOptions {
   readonly log: (line: string) => void;
   /** Resolves once a checkpoint holds everything committed so far (exactly-once waits on it). */
   readonly checkpointed?: () => Promise<void>;
+  /** A failure retrying cannot cure (a bug): publishing has stopped, the runtime should stop. */
+  readonly onFatal: (error: unknown) => void;
 }
 
 export class KafkaEgress implements EgressConnector {
@@ -262,7 +265,7 @@ export class KafkaEgress implements EgressConnector {
   #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
   #stop = new AbortController();
-  #lastError: string | undefined;
+  readonly #onFatal: (error: unknown) => void;
 
   constructor(options: KafkaEgressOptions) {
     this.#config = options.config;
@@ -270,13 +273,14 @@ export class KafkaEgress implements EgressConnector {
     this.#settings = options.settings;
     this.#log = options.log;
     this.#checkpointed = options.checkpointed;
+    this.#onFatal = options.onFatal;
     this.#exactlyOnce = options.config.deliverySemantic.type === "exactly-once";
     if (options.settings.ignored.length > 0) {
       this.#log(`eddy: Kafka egress ${this.#config.id} ignores properties ${options.settings.ignored.join(", ")}`);
     }
   }
 
-  /** Connects to the engine and starts publishing in the background (connecting is retried, never fatal). */
+  /** Connects to the engine and starts publishing in the background (connecting is retried; a bug is fatal). */
   start(engine: Engine, store: KV): void {
     this.#engine = engine;
     this.#running = this.#run(store);
@@ -304,39 +308,35 @@ export class KafkaEgress implements EgressConnector {
     await Promise.all([this.#producer?.close(true), this.#progressGroup?.close(true)]).catch(() => undefined);
   }
 
-  async #run(store: KV): Promise<void> {
-    let failures = 0;
-    while (!this.#closed) {
-      try {
+  /** Publishes until closed; trouble with the cluster is retried (supervised-loop.ts), a bug stops the runtime. */
+  #run(store: KV): Promise<void> {
+    return runSupervised(
+      `Kafka egress ${this.#config.id}`,
+      async () => {
         if (!this.#ready) await this.#connect(store);
         if (this.#exactlyOnce) await this.#exactlyOnceStep();
         else await this.#sendStep();
-        failures = 0;
-        if (this.#lastError !== undefined) {
-          this.#log(`eddy: Kafka egress ${this.#config.id} publishes again`);
-          this.#lastError = undefined;
-        }
-      } catch (error) {
-        if (this.#closed) return;
-        failures++;
-        // A topic may have gone (deleted) since it was looked at: look at each again before sending.
-        this.#knownTopics.clear();
-        const message = describe(error);
-        if (message !== this.#lastError) {
-          this.#log(`eddy: Kafka egress ${this.#config.id}: ${message}; retrying`);
-          this.#lastError = message;
-        }
-        if (this.#exactlyOnce) {
-          // The transaction's fate is for InitProducerId to settle: start over from the progress.
-          await this.#producer?.close(true).catch(() => undefined);
-          this.#producer = undefined;
-          this.#ready = false;
-        }
-        await sleep(Math.min(100 * 2 ** failures, RETRY_DELAY_MS_MAX), undefined, { signal: this.#stop.signal }).catch(
-          () => undefined,
-        );
-      }
-    }
+        return undefined;
+      },
+      {
+        log: this.#log,
+        signal: this.#stop.signal,
+        onFatal: this.#onFatal,
+        describe,
+        recovered: "publishes again",
+        afterFailure: async (): Promise<AfterFailure> => {
+          // A topic may have gone (deleted) since it was looked at: look at each again before sending.
+          this.#knownTopics.clear();
+          if (this.#exactlyOnce) {
+            // The transaction's fate is for InitProducerId to settle: start over from the progress.
+            await this.#producer?.close(true).catch(() => undefined);
+            this.#producer = undefined;
+            this.#ready = false;
+          }
+          return "retry";
+        },
+      },
+    );
   }
 
   /**
@@ -584,11 +584,7 @@ export class KafkaEgress implements EgressConnector {
           why: "cannot be described or written: the client is not authorized (TOPIC_AUTHORIZATION_FAILED)",
         };
       }
-      // The client turns UNKNOWN_TOPIC_OR_PARTITION into "Unknown topic <name>."
-      if (
-        /unknown topic/i.test(describe(error)) ||
-        findErrorBy(error, "apiId", "UNKNOWN_TOPIC_OR_PARTITION") !== null
-      ) {
+      if (isUnknownTopic(error)) {
         return {
           state: "absent",
           why: "does not exist and the broker has not created it (it creates topics only with auto.create.topics.enable=true, and for a client allowed to CREATE)",

@@ -48,9 +48,12 @@ import { MESSAGE_OVERHEAD_BYTES } from "../../core/partition-core.ts";
 import type { RejectedRecord } from "../../core/partition-set.ts";
 import type { Envelope } from "../../core/records.ts";
 import type { Engine } from "../../engine/engine.ts";
+import { BugError } from "../../errors.ts";
+import { type AfterFailure, runSupervised, type StepResult } from "../supervised-loop.ts";
 import {
   describe,
   ignoredProperties,
+  isUnknownTopic,
   type KafkaConnection,
   kafkaConnection,
   type Parsed,
@@ -92,7 +95,6 @@ const FETCH_BYTES_MIN = 64 * 1024;
 const RECORDS_PER_COMMIT_DEFAULT = 500;
 const METADATA_REFRESH_MS = 10_000;
 const GROUP_COMMIT_INTERVAL_MS = 5_000;
-const RETRY_DELAY_MS_MAX = 5_000;
 /** Kafka's error code for a fetch offset the partition no longer (or not yet) has. */
 const OFFSET_OUT_OF_RANGE = 1;
 
@@ -161,7 +163,9 @@ export function routeRecords(
   records: readonly CommittedRecord[],
 ): { envelopes: Envelope[]; rejected: RejectedRecord[] } {
   const route = config.topics.find((candidate) => candidate.topic === topic);
-  if (route === undefined) throw new Error(`Kafka ingress ${config.id} read topic ${topic}, which it does not declare`);
+  if (route === undefined) {
+    throw new BugError(`Kafka ingress ${config.id} read topic ${topic}, which it does not declare`);
+  }
   const envelopes: Envelope[] = [];
   const rejected: RejectedRecord[] = [];
   const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -244,6 +248,8 @@ export interface KafkaIngressOptions {
   readonly log: (line: string) => void;
   /** Resolves once a checkpoint holds everything committed so far (--ack-after-checkpoint). */
   readonly checkpointed?: () => Promise<void>;
+  /** A failure retrying cannot cure (a bug): reading has stopped, the runtime should stop. */
+  readonly onFatal: (error: unknown) => void;
 }
 
 export class KafkaIngress {
@@ -264,6 +270,14 @@ export class KafkaIngress {
   /** Chunks admitted whose commit is not known to be durable yet: their positions are not `durable` yet. */
   #admitted: Promise<void>[] = [];
   #running: Promise<void> | undefined;
+  /**
+   * The fetch sent while the last records were committed. A fetch is never sent while another
+   * is in flight: both would carry the same fetch-session epoch, and the broker refuses the
+   * second (INVALID_FETCH_SESSION_EPOCH). On one connection the broker answers them in turn,
+   * but the metadata request of a discovery goes to the bootstrap address, which need not be
+   * the connection fetches use (a Kubernetes service in front of the broker, say).
+   */
+  #prefetch: Promise<FetchResponse[]> | undefined;
   #stop = new AbortController();
   #lastMetadataAt = 0;
   #lastGroupCommitAt = 0;
@@ -271,7 +285,7 @@ export class KafkaIngress {
   /** The commit to the group under way, if any. */
   #groupCommit: Promise<void> | undefined;
   #groupCommitFailures = 0;
-  #lastError: string | undefined;
+  readonly #onFatal: (error: unknown) => void;
 
   constructor(options: KafkaIngressOptions) {
     this.#config = options.config;
@@ -280,6 +294,7 @@ export class KafkaIngress {
     this.#store = options.store;
     this.#log = options.log;
     this.#checkpointed = options.checkpointed;
+    this.#onFatal = options.onFatal;
     const connection = { ...options.settings.connection, retries: 0 };
     this.#consumer = new Consumer({
       ...connection,
@@ -297,7 +312,7 @@ export class KafkaIngress {
     return this.#config.id;
   }
 
-  /** Starts reading in the background; problems with the cluster are logged and retried, never fatal. */
+  /** Starts reading in the background; problems with the cluster are logged and retried, a bug is fatal (onFatal). */
   start(): void {
     this.#running = this.#run();
   }
@@ -315,81 +330,75 @@ export class KafkaIngress {
     await Promise.all([this.#consumer.close(true), this.#admin.close()]).catch(() => undefined);
   }
 
-  async #run(): Promise<void> {
-    let failures = 0;
-    // The fetch sent while the last records were committed. A fetch is never sent while another
-    // is in flight: both would carry the same fetch-session epoch, and the broker refuses the
-    // second (INVALID_FETCH_SESSION_EPOCH). On one connection the broker answers them in turn,
-    // but the metadata request of a discovery goes to the bootstrap address, which need not be
-    // the connection fetches use (a Kubernetes service in front of the broker, say).
-    let prefetch: Promise<FetchResponse[]> | undefined;
-    while (!this.#closed) {
-      try {
-        let fetched: FetchResponse[] | undefined;
-        if (Date.now() - this.#lastMetadataAt >= METADATA_REFRESH_MS || this.#readers.size === 0) {
-          // Its records are still good after the discovery: it leaves known partitions' offsets alone.
-          if (prefetch !== undefined) fetched = await prefetch;
-          prefetch = undefined;
-          await this.#discover();
-        }
-        const reset = [...this.#readers.values()].filter((reader) => reader.outOfRange);
-        if (reset.length > 0) {
-          if (prefetch !== undefined) await prefetch.catch(() => undefined);
-          prefetch = undefined;
-          fetched = undefined;
-          await this.#startPositions(reset, "reset", new Set());
-        }
-        if (![...this.#readers.values()].some((reader) => reader.leader >= 0 && reader.next >= 0n)) {
-          // Nothing to fetch yet (no topic, no leader, no start offset): look again in a moment.
-          this.#lastMetadataAt = 0;
-          await sleep(1000, undefined, { signal: this.#stop.signal }).catch(() => undefined);
-          continue;
-        }
-        const responses = fetched ?? (await (prefetch ?? this.#fetch()));
-        prefetch = undefined;
-        if (this.#closed) return;
-        const moved = this.#take(responses);
-        // Admitted one after another (the order keeps positions in order), each without
-        // waiting for its commit: what the fetch read moves into the engine at once, where
-        // the memory budget bounds it, and waits there rather than here.
-        for (const chunk of moved) {
-          if (!(await this.#admit(chunk))) break;
-        }
-        // The next fetch goes out while these records commit (offsets already advanced). Not
-        // before they are all admitted: while the budget holds this fetch back, no second one.
-        if (moved.length > 0 && !this.#closed) prefetch = this.#fetch();
-        await this.#admittedDurable();
-        this.#commitGroupOffsetsSoon();
-        failures = 0;
-        if (this.#lastError !== undefined) {
-          this.#log(`eddy: Kafka ingress ${this.#config.id} reads again`);
-          this.#lastError = undefined;
-        }
-      } catch (error) {
-        // Settled before anything else is fetched (see above); its records are read again.
-        if (prefetch !== undefined) await prefetch.catch(() => undefined);
-        prefetch = undefined;
-        // What was admitted commits whatever happened here: its positions move on with it.
-        await this.#admittedDurable();
-        if (this.#closed) return;
-        // What was read but is not durable is read again.
-        for (const reader of this.#readers.values()) {
-          if (reader.next !== reader.durable) reader.aborted = new AbortedProducers();
-          reader.next = reader.durable;
-        }
-        this.#markOutOfRange(error);
-        failures++;
-        const message = describe(error);
-        if (message !== this.#lastError) {
-          this.#log(`eddy: Kafka ingress ${this.#config.id}: ${message}; retrying`);
-          this.#lastError = message;
-        }
-        this.#lastMetadataAt = 0;
-        await sleep(Math.min(100 * 2 ** failures, RETRY_DELAY_MS_MAX), undefined, { signal: this.#stop.signal }).catch(
-          () => undefined,
-        );
-      }
+  /**
+   * Reads until closed: each step fetches, admits what it read, and waits for its commit.
+   * Trouble with the cluster is retried (supervised-loop.ts) after the readers are put back
+   * at their durable positions; a bug stops the runtime (onFatal).
+   */
+  #run(): Promise<void> {
+    return runSupervised(`Kafka ingress ${this.#config.id}`, () => this.#step(), {
+      log: this.#log,
+      signal: this.#stop.signal,
+      onFatal: this.#onFatal,
+      describe,
+      recovered: "reads again",
+      afterFailure: (error) => this.#rewind(error),
+    });
+  }
+
+  async #step(): Promise<StepResult> {
+    let fetched: FetchResponse[] | undefined;
+    if (Date.now() - this.#lastMetadataAt >= METADATA_REFRESH_MS || this.#readers.size === 0) {
+      // Its records are still good after the discovery: it leaves known partitions' offsets alone.
+      if (this.#prefetch !== undefined) fetched = await this.#prefetch;
+      this.#prefetch = undefined;
+      await this.#discover();
     }
+    const reset = [...this.#readers.values()].filter((reader) => reader.outOfRange);
+    if (reset.length > 0) {
+      if (this.#prefetch !== undefined) await this.#prefetch.catch(() => undefined);
+      this.#prefetch = undefined;
+      fetched = undefined;
+      await this.#startPositions(reset, "reset", new Set());
+    }
+    if (![...this.#readers.values()].some((reader) => reader.leader >= 0 && reader.next >= 0n)) {
+      // Nothing to fetch yet (no topic, no leader, no start offset): look again in a moment.
+      this.#lastMetadataAt = 0;
+      await sleep(1000, undefined, { signal: this.#stop.signal }).catch(() => undefined);
+      return undefined;
+    }
+    const responses = fetched ?? (await (this.#prefetch ?? this.#fetch()));
+    this.#prefetch = undefined;
+    if (this.#closed) return "done";
+    const moved = this.#take(responses);
+    // Admitted one after another (the order keeps positions in order), each without
+    // waiting for its commit: what the fetch read moves into the engine at once, where
+    // the memory budget bounds it, and waits there rather than here.
+    for (const chunk of moved) {
+      if (!(await this.#admit(chunk))) break;
+    }
+    // The next fetch goes out while these records commit (offsets already advanced). Not
+    // before they are all admitted: while the budget holds this fetch back, no second one.
+    if (moved.length > 0 && !this.#closed) this.#prefetch = this.#fetch();
+    await this.#admittedDurable();
+    this.#commitGroupOffsetsSoon();
+    return undefined;
+  }
+
+  /** After a failed step: what was read but is not durable is read again, from the durable positions. */
+  async #rewind(error: unknown): Promise<AfterFailure> {
+    // Settled before anything else is fetched (see #prefetch); its records are read again.
+    if (this.#prefetch !== undefined) await this.#prefetch.catch(() => undefined);
+    this.#prefetch = undefined;
+    // What was admitted commits whatever happened here: its positions move on with it.
+    await this.#admittedDurable();
+    for (const reader of this.#readers.values()) {
+      if (reader.next !== reader.durable) reader.aborted = new AbortedProducers();
+      reader.next = reader.durable;
+    }
+    this.#markOutOfRange(error);
+    this.#lastMetadataAt = 0;
+    return "retry";
   }
 
   /** Finds the topics' partitions and leaders; a partition seen for the first time gets its start offset. */
@@ -406,8 +415,7 @@ export class KafkaIngress {
         metadata = await this.#consumer.metadata({ topics: [topic], forceUpdate: true, autocreateTopics: false });
       } catch (error) {
         this.#consumer.topics.untrack(topic);
-        // The client turns UNKNOWN_TOPIC_OR_PARTITION into "Unknown topic <name>."
-        const missing = /unknown topic/i.test(describe(error));
+        const missing = isUnknownTopic(error);
         if (missing && !this.#hasLooked(topic, 0)) absent.push(topic);
         if (!this.#missing.has(topic)) {
           this.#log(
@@ -750,8 +758,8 @@ export class KafkaIngress {
     );
     if (!admitted.ok) {
       if (admitted.code === "stopping") return false;
-      // Targets are checked against the module at start; this would be a bug.
-      throw new Error(admitted.message);
+      // Targets are checked against the module at start.
+      throw new BugError(`Kafka ingress ${this.#config.id}: ${admitted.message}`);
     }
     this.#admitted.push(
       admitted.durable.then(() => {

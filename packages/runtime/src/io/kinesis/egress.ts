@@ -10,7 +10,6 @@
 // that does not exist) becomes a dead letter with the reason. With checkpoints and
 // --ack-after-checkpoint, a call goes out only once a checkpoint holds its records, so a
 // restore after a lost disk never takes back work whose output Kinesis already has.
-import { setTimeout as sleep } from "node:timers/promises";
 import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from "@aws-sdk/client-kinesis";
 import { decodeKinesisEgressRecord, KINESIS_EGRESS_RECORD_TYPENAME } from "@eddy/protocol";
 import { STREAM_NAME } from "../../config/kinesis.ts";
@@ -18,6 +17,8 @@ import type { KinesisEgressConfig } from "../../config/types.ts";
 import type { KV } from "../../core/kv.ts";
 import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement, Engine } from "../../engine/engine.ts";
+import { EddyError, errorCode, errorMessage, isRetriable } from "../../errors.ts";
+import { runSupervised, type StepResult } from "../supervised-loop.ts";
 import {
   ClientProperties,
   connectorClient,
@@ -34,7 +35,9 @@ const PUT_RECORDS_COUNT_MAX = 500;
 const PUT_RECORDS_BYTES_MAX = 5 * 1024 * 1024;
 const PARTITION_KEY_LENGTH_MAX = 256;
 const HASH_KEY_MAX = 2n ** 128n - 1n;
-const RETRY_DELAY_MS_MAX = 5_000;
+/** The codes of the error a step fails with when Kinesis did not take every record (with a line, or quietly). */
+const NOT_TAKEN = "kinesis-records-not-taken";
+const NOT_TAKEN_QUIETLY = "kinesis-records-throttled";
 
 export interface KinesisEgressSettings {
   readonly http: KinesisHttpSettings;
@@ -159,6 +162,8 @@ export interface KinesisEgressOptions {
   readonly client?: KinesisClient;
   /** Resolves once a checkpoint holds everything committed so far (--ack-after-checkpoint). */
   readonly checkpointed?: () => Promise<void>;
+  /** A failure retrying cannot cure (a bug): publishing has stopped, the runtime should stop. */
+  readonly onFatal: (error: unknown) => void;
 }
 
 export class KinesisEgress implements EgressConnector {
@@ -179,7 +184,7 @@ export class KinesisEgress implements EgressConnector {
   #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
   readonly #stop = new AbortController();
-  #lastError: string | undefined;
+  readonly #onFatal: (error: unknown) => void;
 
   constructor(options: KinesisEgressOptions) {
     this.#config = options.config;
@@ -187,6 +192,7 @@ export class KinesisEgress implements EgressConnector {
     this.#settings = options.settings;
     this.#log = options.log;
     this.#checkpointed = options.checkpointed;
+    this.#onFatal = options.onFatal;
     this.#client = connectorClient(
       `Kinesis egress ${options.config.id}`,
       options.config,
@@ -196,7 +202,7 @@ export class KinesisEgress implements EgressConnector {
     );
   }
 
-  /** Starts publishing in the background (failures are logged and retried, never fatal). */
+  /** Starts publishing in the background (failures are logged and retried; a bug is fatal). */
   start(_engine: Engine, _store: KV): void {
     this.#running = this.#run();
   }
@@ -219,31 +225,40 @@ export class KinesisEgress implements EgressConnector {
     this.#client.destroy();
   }
 
-  async #run(): Promise<void> {
-    let failures = 0;
-    while (!this.#closed) {
-      await this.#idle();
-      if (this.#checkpointed !== undefined) await this.#checkpointed();
-      if (this.#closed) return;
-      const batch = this.#takeBatch();
-      let retry: Waiting[];
-      try {
-        retry = await this.#put(batch);
-      } catch (error) {
-        if (this.#closed) return;
-        retry = this.#callFailed(batch, error);
-      }
-      // Not acknowledged: first in line again, in their order.
-      this.#waiting.unshift(...retry);
-      if (retry.length === 0) {
-        failures = 0;
-        continue;
-      }
-      failures++;
-      await sleep(Math.min(100 * 2 ** failures, RETRY_DELAY_MS_MAX), undefined, { signal: this.#stop.signal }).catch(
-        () => undefined,
-      );
+  /**
+   * Sends until closed, one call at a time. Records Kinesis did not take go first in line
+   * again and the step fails, so the supervised loop (supervised-loop.ts) backs off before
+   * the next call; a bug stops the runtime (onFatal).
+   */
+  #run(): Promise<void> {
+    return runSupervised(`Kinesis egress ${this.#config.id}`, () => this.#step(), {
+      log: this.#log,
+      signal: this.#stop.signal,
+      onFatal: this.#onFatal,
+      recovered: "publishes again",
+      // Throttled records are Kinesis working as it should: they wait, without a line.
+      describe: (error) => (errorCode(error) === NOT_TAKEN_QUIETLY ? undefined : errorMessage(error)),
+    });
+  }
+
+  async #step(): Promise<StepResult> {
+    await this.#idle();
+    if (this.#checkpointed !== undefined) await this.#checkpointed();
+    if (this.#closed) return "done";
+    const batch = this.#takeBatch();
+    let retry: NotTaken;
+    try {
+      retry = await this.#put(batch);
+    } catch (error) {
+      if (this.#closed) return "done";
+      retry = this.#callFailed(batch, error);
     }
+    if (retry.records.length === 0) return undefined;
+    // Not acknowledged: first in line again, in their order.
+    this.#waiting.unshift(...retry.records);
+    throw retry.cause === undefined
+      ? new EddyError(NOT_TAKEN_QUIETLY, "throttled", { retriable: true })
+      : new EddyError(NOT_TAKEN, retry.cause, { retriable: true });
   }
 
   async #idle(): Promise<void> {
@@ -289,8 +304,8 @@ export class KinesisEgress implements EgressConnector {
     return batch;
   }
 
-  /** One PutRecords call; returns the records Kinesis did not take, to send again. */
-  async #put(batch: readonly Waiting[]): Promise<Waiting[]> {
+  /** One PutRecords call; returns the records Kinesis did not take, to send again, and why. */
+  async #put(batch: readonly Waiting[]): Promise<NotTaken> {
     const stream = (batch[0] as Waiting).record.stream;
     const answer = await this.#client.send(
       new PutRecordsCommand({ StreamName: stream, Records: batch.map((waiting) => toEntry(waiting.record)) }),
@@ -311,14 +326,16 @@ export class KinesisEgress implements EgressConnector {
       failed.push(waiting);
       if (!THROTTLING.has(result.ErrorCode)) firstFailure ??= `${result.ErrorCode}: ${result.ErrorMessage ?? ""}`;
     });
-    if (firstFailure !== undefined)
-      this.#report(`${failed.length} of ${batch.length} records to ${stream} failed (${firstFailure})`);
-    else if (failed.length === 0) this.#recovered();
-    return failed;
+    if (firstFailure === undefined) return { records: failed, cause: undefined };
+    return {
+      records: failed,
+      cause: `${failed.length} of ${batch.length} records to ${stream} failed (${firstFailure})`,
+    };
   }
 
-  /** A whole call failed: what to send again (the rest was refused as dead letters). */
-  #callFailed(batch: readonly Waiting[], error: unknown): Waiting[] {
+  /** A whole call failed: what to send again (the rest was refused as dead letters), and why. */
+  #callFailed(batch: readonly Waiting[], error: unknown): NotTaken {
+    if (!isRetriable(error)) throw error;
     const stream = (batch[0] as Waiting).record.stream;
     const name = errorName(error);
     if (name === "ResourceNotFoundException") {
@@ -326,29 +343,24 @@ export class KinesisEgress implements EgressConnector {
       const refused = [...batch, ...this.#waiting.filter((waiting) => waiting.record.stream === stream)];
       this.#waiting = this.#waiting.filter((waiting) => waiting.record.stream !== stream);
       for (const waiting of refused) waiting.settle.rejected(`stream ${stream} does not exist (${describe(error)})`);
-      return [];
+      return { records: [], cause: undefined };
     }
     if (name === "InvalidArgumentException" || name === "ValidationException") {
       if (batch.length === 1) {
         (batch[0] as Waiting).settle.rejected(`Kinesis refused the record: ${describe(error)}`);
-        return [];
+        return { records: [], cause: undefined };
       }
+      // Sent again one per call to find the one Kinesis will never take: no trouble to report.
       this.#isolating = batch.length;
-    } else if (!THROTTLING.has(name ?? "")) {
-      this.#report(`PutRecords to ${stream}: ${describe(error)}`);
+      return { records: [...batch], cause: undefined };
     }
-    return [...batch];
+    const cause = THROTTLING.has(name ?? "") ? undefined : `PutRecords to ${stream}: ${describe(error)}`;
+    return { records: [...batch], cause };
   }
+}
 
-  #report(message: string): void {
-    if (message === this.#lastError) return;
-    this.#log(`eddy: Kinesis egress ${this.#config.id}: ${message}; retrying`);
-    this.#lastError = message;
-  }
-
-  #recovered(): void {
-    if (this.#lastError === undefined) return;
-    this.#log(`eddy: Kinesis egress ${this.#config.id} publishes again`);
-    this.#lastError = undefined;
-  }
+/** Records a call did not get out, and the trouble to report (undefined: throttling, or nothing to report). */
+interface NotTaken {
+  readonly records: Waiting[];
+  readonly cause: string | undefined;
 }

@@ -27,6 +27,8 @@ import type { Key, KV } from "../../core/kv.ts";
 import type { RejectedRecord } from "../../core/partition-set.ts";
 import type { Envelope } from "../../core/records.ts";
 import type { Engine } from "../../engine/engine.ts";
+import { BugError, isRetriable } from "../../errors.ts";
+import { runSupervised, type StepResult } from "../supervised-loop.ts";
 import { deaggregate } from "./aggregated-records.ts";
 import {
   ClientProperties,
@@ -66,7 +68,6 @@ const GET_RECORDS_INTERVAL_MS = 200;
 const GET_RECORDS_LIMIT = 10_000;
 const RECORDS_PER_COMMIT = 500;
 const SHARD_DISCOVERY_MS = 10_000;
-const RETRY_DELAY_MS_MAX = 5_000;
 
 export interface KinesisIngressSettings {
   readonly http: KinesisHttpSettings;
@@ -231,7 +232,15 @@ interface ShardState {
    */
   latestFirst: boolean;
   lastCallAtMs: number;
-  lastError: string | undefined;
+}
+
+/** Where a shard's reader is between two steps. */
+interface ShardReading {
+  iterator: string | undefined;
+  /** Inside an aggregated record: the user records up to `sub` were taken already. */
+  resume: ResumeInside | undefined;
+  /** The next page, asked for while the last one commits. */
+  prefetch: Promise<GetRecordsCommandOutput> | undefined;
 }
 
 export interface KinesisIngressOptions {
@@ -243,6 +252,8 @@ export interface KinesisIngressOptions {
   readonly log: (line: string) => void;
   /** For tests: the client to call instead of one made from the config. */
   readonly client?: KinesisClient;
+  /** A failure retrying cannot cure (a bug): reading has stopped, the runtime should stop. */
+  readonly onFatal: (error: unknown) => void;
 }
 
 export class KinesisIngress {
@@ -263,12 +274,14 @@ export class KinesisIngress {
   #wakeDiscovery: (() => void) | undefined;
   /** A shard ended while the shards were being listed: list again at once. */
   #discoverAgain = false;
+  readonly #onFatal: (error: unknown) => void;
 
   constructor(options: KinesisIngressOptions) {
     this.#config = options.config;
     this.#engine = options.engine;
     this.#store = options.store;
     this.#log = options.log;
+    this.#onFatal = options.onFatal;
     this.#client = connectorClient(
       `Kinesis ingress ${options.config.id}`,
       options.config,
@@ -282,7 +295,7 @@ export class KinesisIngress {
     return this.#config.id;
   }
 
-  /** Starts reading in the background; problems with Kinesis are logged and retried, never fatal. */
+  /** Starts reading in the background; problems with Kinesis are logged and retried, a bug is fatal (onFatal). */
   start(): void {
     this.#discovering = this.#discoverLoop();
   }
@@ -308,6 +321,10 @@ export class KinesisIngress {
           }
         } catch (error) {
           if (this.#closed) return;
+          if (!isRetriable(error)) {
+            this.#onFatal(error);
+            return;
+          }
           const message = describe(error);
           if (errorName(error) === "ResourceNotFoundException") this.#looked.add(stream);
           if (this.#listErrors.get(stream) !== message) {
@@ -354,7 +371,6 @@ export class KinesisIngress {
         reading: undefined,
         latestFirst: stored === undefined && startupApplies && this.#config.startupPosition.type === "latest",
         lastCallAtMs: 0,
-        lastError: undefined,
       };
       if (stored === undefined) fresh.push(state);
       else this.#shards.set(`${stream}/${shardId}`, state);
@@ -407,70 +423,69 @@ export class KinesisIngress {
     return shards.sort((a, b) => ((a.ShardId as string) < (b.ShardId as string) ? -1 : 1));
   }
 
-  /** Reads one shard until it ends, the ingress closes, or the shard is gone. */
-  async #read(state: ShardState): Promise<void> {
+  /**
+   * Reads one shard until it ends, the ingress closes, or the shard is gone. Failures are
+   * retried (supervised-loop.ts) from a fresh iterator at the durable position; a bug stops
+   * the runtime (onFatal).
+   */
+  #read(state: ShardState): Promise<void> {
     const where = `Kinesis ingress ${this.#config.id}: stream ${state.stream} shard ${state.shardId}`;
-    let iterator: string | undefined;
-    let resume: ResumeInside | undefined;
-    let prefetch: Promise<GetRecordsCommandOutput> | undefined;
-    let failures = 0;
-    while (!this.#closed) {
-      try {
-        if (iterator === undefined) {
-          const start = this.#iteratorStart(state);
-          resume = start.resume;
-          iterator = await this.#shardIterator(state, start.input);
-        }
-        const page = await (prefetch ?? this.#getRecords(state, iterator));
-        prefetch = undefined;
-        if (this.#closed) return;
-        const records = page.Records ?? [];
-        const next = page.NextShardIterator ?? undefined;
-        const routed = routeRecords(this.#config, state.stream, state.shardId, records, resume);
-        // Kinesis may answer a page without records before the one holding the record resumed in.
-        if (records.length > 0) resume = undefined;
-        // The next read goes out while these records commit.
-        if (next !== undefined && records.length > 0) {
-          prefetch = this.#getRecords(state, next);
-          prefetch.catch(() => undefined);
-        }
-        for (const chunk of chunks(routed, next === undefined)) {
-          if (!(await this.#accept(state, chunk))) return;
-        }
-        failures = 0;
-        if (state.lastError !== undefined) {
-          this.#log(`eddy: ${where} reads again`);
-          state.lastError = undefined;
-        }
-        if (next === undefined) {
-          // Closed and read to its end: its children may start now.
-          this.#discoverAgain = true;
-          this.#wakeDiscovery?.();
-          return;
-        }
-        iterator = next;
-      } catch (error) {
-        prefetch = undefined;
-        if (this.#closed) return;
+    const reading: ShardReading = { iterator: undefined, resume: undefined, prefetch: undefined };
+    return runSupervised(where, () => this.#readStep(state, reading), {
+      log: this.#log,
+      signal: this.#stop.signal,
+      onFatal: this.#onFatal,
+      recovered: "reads again",
+      // Throttling and an expired iterator are Kinesis working as it should: not worth a line.
+      describe: (error) => {
+        const name = errorName(error) ?? "";
+        return THROTTLING.has(name) || name === "ExpiredIteratorException" ? undefined : describe(error);
+      },
+      afterFailure: (error) => {
+        reading.prefetch = undefined;
         const name = errorName(error);
         if (name === "ResourceNotFoundException") {
           this.#log(`eddy: ${where}: ${describe(error)}; looking for the stream's shards again`);
-          return;
+          return "stop";
         }
         // What was read but is not durable is read again, from a fresh iterator.
-        iterator = undefined;
-        if (name === "ExpiredIteratorException") continue;
-        failures++;
-        const message = describe(error);
-        if (message !== state.lastError && !THROTTLING.has(name ?? "")) {
-          this.#log(`eddy: ${where}: ${message}; retrying`);
-          state.lastError = message;
-        }
-        await sleep(Math.min(100 * 2 ** failures, RETRY_DELAY_MS_MAX), undefined, { signal: this.#stop.signal }).catch(
-          () => undefined,
-        );
-      }
+        reading.iterator = undefined;
+        return name === "ExpiredIteratorException" ? "retry-now" : "retry";
+      },
+    });
+  }
+
+  /** One page of a shard: read, committed with the shard's new position. */
+  async #readStep(state: ShardState, reading: ShardReading): Promise<StepResult> {
+    if (reading.iterator === undefined) {
+      const start = this.#iteratorStart(state);
+      reading.resume = start.resume;
+      reading.iterator = await this.#shardIterator(state, start.input);
     }
+    const page = await (reading.prefetch ?? this.#getRecords(state, reading.iterator));
+    reading.prefetch = undefined;
+    if (this.#closed) return "done";
+    const records = page.Records ?? [];
+    const next = page.NextShardIterator ?? undefined;
+    const routed = routeRecords(this.#config, state.stream, state.shardId, records, reading.resume);
+    // Kinesis may answer a page without records before the one holding the record resumed in.
+    if (records.length > 0) reading.resume = undefined;
+    // The next read goes out while these records commit.
+    if (next !== undefined && records.length > 0) {
+      reading.prefetch = this.#getRecords(state, next);
+      reading.prefetch.catch(() => undefined);
+    }
+    for (const chunk of chunks(routed, next === undefined)) {
+      if (!(await this.#accept(state, chunk))) return "done";
+    }
+    if (next === undefined) {
+      // Closed and read to its end: its children may start now.
+      this.#discoverAgain = true;
+      this.#wakeDiscovery?.();
+      return "done";
+    }
+    reading.iterator = next;
+    return undefined;
   }
 
   /** The GetShardIterator request for the shard's durable position. */
@@ -500,7 +515,7 @@ export class KinesisIngress {
               resume: { seq: position.seq, sub: position.sub },
             };
       case "end":
-        throw new Error(`${state.stream}/${state.shardId} is read to its end; it has no iterator`);
+        throw new BugError(`${state.stream}/${state.shardId} is read to its end; it has no iterator`);
     }
   }
 
@@ -531,8 +546,8 @@ export class KinesisIngress {
     );
     if (!accepted.ok) {
       if (accepted.code === "stopping") return false;
-      // Targets are checked against the module at start; this would be a bug.
-      throw new Error(accepted.message);
+      // Targets are checked against the module at start.
+      throw new BugError(`Kinesis ingress ${this.#config.id}: ${accepted.message}`);
     }
     state.position = position;
     for (const letter of chunk.rejected) this.#log(`eddy: dead letter: ${letter.reason}`);
