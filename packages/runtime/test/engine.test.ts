@@ -427,3 +427,85 @@ describe("engine timers after downtime", () => {
     assert.ok(Math.max(...commitSizes) <= 2_500, `one commit held ${Math.max(...commitSizes)} writes`);
   });
 });
+
+describe("engine refused commits", () => {
+  it("undoes a refused commit in place: callers hear commit-aborted, replies to dropped batches are ignored, and every message counts once", async () => {
+    // Counts messages; a "get" answers with the count. It awaits a little, so that replies
+    // to batches sent before a reset arrive after it.
+    const counter = statefulFunction({
+      typename: "refused/counter",
+      state: { count: types.int },
+      async handle(ctx, msg) {
+        await new Promise((resume) => setTimeout(resume, 1));
+        if (msg.as(types.string) === "get") {
+          ctx.reply(ctx.storage.count ?? 0, types.int);
+          return;
+        }
+        ctx.storage.count = (ctx.storage.count ?? 0) + 1;
+      },
+    });
+    const { store } = storeCountingCommits("refused");
+    // Refuses two commits in every five, as a cluster refuses them when the group rebalances:
+    // two in a row, so that the cores rebuilt after the first are dropped before their new
+    // epoch is committed, and the next ones reuse its batch ids.
+    let commitsSeen = 0;
+    let refusing = true;
+    const engine = new Engine({
+      store,
+      commitTarget: {
+        async commit(batch) {
+          commitsSeen++;
+          if (refusing && commitsSeen % 5 >= 3) {
+            return { ok: false, code: "commit-aborted", message: "the group rebalanced", retriable: true };
+          }
+          await store.commit(batch.writes);
+          return undefined;
+        },
+      },
+      catalog: {
+        functionSettings: (typename) => (typename === "refused/counter" ? settings : undefined),
+        hasEgress: () => false,
+      },
+      invoker: new InProcessInvoker(createEndpoint([counter])),
+      partitionCount: 4,
+    });
+    engine.start();
+    const envelope = (id: string, text: string) => ({
+      target: { typename: "refused/counter" as FunctionTypename, id },
+      argument: { typename: "io.statefun.types/string", hasValue: true, value: types.string.serialize(text) },
+    });
+    // Each message is sent until it is acknowledged, with its idempotency key, as a client does.
+    let aborted = 0;
+    const sendUntilTaken = async (id: string, key: string) => {
+      for (let attempt = 0; attempt < 100; attempt++) {
+        const result = await engine.accept(envelope(id, "inc"), { idempotencyKey: key });
+        if (result.ok) return;
+        assert.equal(result.code, "commit-aborted");
+        aborted++;
+      }
+      assert.fail(`message ${key} was never taken`);
+    };
+    const ids = ["a", "b", "c", "d", "e"];
+    // In waves, so that messages are in commits of their own while batches are in flight.
+    for (let wave = 0; wave < 12; wave++) {
+      await Promise.all(ids.map((id) => sendUntilTaken(id, `m-${wave}-${id}`)));
+    }
+    // Let the in-flight work finish, with refusals still coming.
+    for (let tries = 0; tries < 400 && engine.invocationsInFlight > 0; tries++) {
+      await new Promise((resume) => setTimeout(resume, 5));
+    }
+    refusing = false;
+    for (let tries = 0; tries < 400 && engine.invocationsInFlight > 0; tries++) {
+      await new Promise((resume) => setTimeout(resume, 5));
+    }
+    assert.ok(engine.commitsRefused > 0 && aborted > 0, "commits were refused and callers heard of it");
+    for (const id of ids) {
+      const accepted = await engine.accept(envelope(id, "get"), { expectReply: true });
+      assert.ok(accepted.ok && accepted.requestId !== undefined);
+      const reply = await engine.awaitReply(accepted.requestId, 5_000);
+      assert.equal(reply.state, "answered");
+      if (reply.state === "answered") assert.equal(types.int.deserialize(reply.value.value), 12, `count of ${id}`);
+    }
+    await engine.stop();
+  });
+});
