@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import type { DeadLetter } from "../../packages/runtime/src/core/records.ts";
+import { inPartition, scanRows, tables } from "../../packages/runtime/src/core/schema.ts";
 import { LoggedStore } from "../../packages/runtime/src/store/logged-store.ts";
 import { FIRST_SEQ, type SeededLetter, seedDeadLetters } from "../support/dead-letter-store.ts";
 import { runEddyCommand } from "./smoke/cluster.ts";
@@ -24,8 +24,8 @@ async function queuedForReplay(stateDir: string): Promise<string[]> {
   try {
     const queued: string[] = [];
     for (let partition = 0; partition < PARTITIONS; partition++) {
-      for (const { value } of store.scan(["p", partition, "replay"])) {
-        queued.push(`${partition}:${(value as DeadLetter).seq}`);
+      for (const { value } of scanRows(store, inPartition(partition, tables.replay.all))) {
+        queued.push(`${partition}:${value.seq}`);
       }
     }
     return queued.sort();
