@@ -25,6 +25,7 @@ import {
 } from "../core/partition-set.ts";
 import { type DeadLetter, type Envelope, makeRequestId, type OutboxEntry } from "../core/records.ts";
 import { EddyError, type Failure } from "../errors.ts";
+import { type Cancel, type Scheduler, systemScheduler } from "./scheduler.ts";
 
 /**
  * Sends a batch to a function and returns its reply, retrying transient failures within
@@ -137,7 +138,12 @@ export interface EngineOptions {
   /** The partitions this engine runs; default all of them. */
   readonly ownedPartitions?: readonly number[];
   readonly egress?: readonly EgressConnector[];
-  /** Milliseconds since the epoch as the engine sees them; default Date.now. A test clock that jumps calls clockMoved(). */
+  /** Timers and the time (default: the process's, see systemScheduler); a simulation brings its own. */
+  readonly scheduler?: Scheduler;
+  /**
+   * Milliseconds since the epoch as the engine sees them, with the process's timers; default
+   * Date.now (ignored with `scheduler`). A test clock that jumps calls clockMoved().
+   */
   readonly clock?: () => number;
   /**
    * How long the first write after an idle spell waits for company before its commit
@@ -244,7 +250,7 @@ export type ReplyLookup =
 
 interface ReplyWaiter {
   readonly settle: (lookup: ReplyLookup) => void;
-  readonly timer: NodeJS.Timeout;
+  cancelTimer: Cancel;
 }
 
 /** Told when a commit is durable (no argument) or refused (the reason, to reject with). */
@@ -266,6 +272,7 @@ export class Engine {
   readonly #catalog: Catalog;
   readonly #invoker: Invoker;
   readonly #clock: () => number;
+  readonly #scheduler: Scheduler;
   readonly #commitIntervalMs: number;
   readonly #maxPendingWrites: number;
   readonly #memoryBudgetBytes: number;
@@ -280,11 +287,11 @@ export class Engine {
   /** Acknowledgements waiting for the next commit. */
   #acks: Ack[] = [];
   #commitInFlight: Promise<void> | undefined;
-  #commitTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #commitTimer: Cancel | undefined;
+  #timer: Cancel | undefined;
   #timerAtMs: number | undefined;
   #invocationsInFlight = 0;
-  #sweeper: NodeJS.Timeout | undefined;
+  #sweeper: Cancel | undefined;
   #stopping = false;
   /** Set while #fireDueTimers runs its steps. */
   #firingTimers = false;
@@ -306,7 +313,9 @@ export class Engine {
     this.#commitTarget = options.commitTarget ?? localCommitTarget(options.store);
     this.#catalog = options.catalog;
     this.#invoker = options.invoker;
-    this.#clock = options.clock ?? Date.now;
+    this.#scheduler = options.scheduler ?? systemScheduler(options.clock);
+    const scheduler = this.#scheduler;
+    this.#clock = () => scheduler.now();
     this.#commitIntervalMs = options.commitIntervalMs ?? 0;
     this.#maxPendingWrites = options.maxPendingWrites ?? 2048;
     this.#memoryBudgetBytes = options.memoryBudgetBytes ?? MEMORY_BUDGET_BYTES_DEFAULT;
@@ -347,8 +356,18 @@ export class Engine {
     this.#partitions.recover(this.#clock());
     this.#scheduleCommit();
     const retentionMs = this.#options.idempotencyRetentionMs ?? 24 * 60 * 60 * 1000;
-    this.#sweeper = setInterval(() => this.#sweep(retentionMs), Math.min(retentionMs / 10, 60_000));
-    this.#sweeper.unref();
+    const sweepEveryMs = Math.min(retentionMs / 10, 60_000);
+    const sweepLater = () => {
+      this.#sweeper = this.#scheduler.after(
+        sweepEveryMs,
+        () => {
+          this.#sweep(retentionMs);
+          if (!this.#stopping) sweepLater();
+        },
+        { background: true },
+      );
+    };
+    sweepLater();
   }
 
   /**
@@ -513,7 +532,7 @@ export class Engine {
     holdMs: number | undefined,
     enter: () => T,
   ): Promise<{ readonly entered: T } | "stopping" | "overloaded"> {
-    const deadline = holdMs === undefined ? undefined : performance.now() + holdMs;
+    const deadline = holdMs === undefined ? undefined : this.#scheduler.monotonicMs() + holdMs;
     for (;;) {
       const blocked = targets.map((key) => this.#blocked.get(key)).find((waiters) => waiters !== undefined);
       let waited: boolean;
@@ -544,21 +563,18 @@ export class Engine {
    */
   #wait<W>(queue: W[], waiter: (resume: () => void) => W, deadline: number | undefined): Promise<boolean> {
     return new Promise<boolean>((settle) => {
-      let timer: NodeJS.Timeout | undefined;
+      let cancelTimer: Cancel | undefined;
       const entry = waiter(() => {
-        if (timer !== undefined) clearTimeout(timer);
+        cancelTimer?.();
         settle(true);
       });
       queue.push(entry);
       if (deadline === undefined) return;
-      timer = setTimeout(
-        () => {
-          const index = queue.indexOf(entry);
-          if (index >= 0) queue.splice(index, 1);
-          settle(false);
-        },
-        Math.max(0, deadline - performance.now()),
-      );
+      cancelTimer = this.#scheduler.after(deadline - this.#scheduler.monotonicMs(), () => {
+        const index = queue.indexOf(entry);
+        if (index >= 0) queue.splice(index, 1);
+        settle(false);
+      });
     });
   }
 
@@ -609,16 +625,17 @@ export class Engine {
     return new Promise<ReplyLookup>((resolve) => {
       const waiter: ReplyWaiter = {
         settle: (lookup) => {
-          clearTimeout(waiter.timer);
+          waiter.cancelTimer();
           resolve(lookup);
         },
-        timer: setTimeout(() => {
-          const left = (this.#replyWaiters.get(requestId) ?? []).filter((other) => other !== waiter);
-          if (left.length === 0) this.#replyWaiters.delete(requestId);
-          else this.#replyWaiters.set(requestId, left);
-          resolve({ state: "pending" });
-        }, waitMs),
+        cancelTimer: () => undefined,
       };
+      waiter.cancelTimer = this.#scheduler.after(waitMs, () => {
+        const left = (this.#replyWaiters.get(requestId) ?? []).filter((other) => other !== waiter);
+        if (left.length === 0) this.#replyWaiters.delete(requestId);
+        else this.#replyWaiters.set(requestId, left);
+        resolve({ state: "pending" });
+      });
       const waiters = this.#replyWaiters.get(requestId);
       if (waiters === undefined) this.#replyWaiters.set(requestId, [waiter]);
       else waiters.push(waiter);
@@ -644,8 +661,8 @@ export class Engine {
    */
   async stop(): Promise<void> {
     this.#stopWaiting();
-    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#sweeper?.();
+    this.#timer?.();
     this.#cancelCommitTimer();
     // A commit that fails here is reported by the one who started it (#commitFailed).
     await this.#commitInFlight?.catch(() => undefined);
@@ -693,15 +710,14 @@ export class Engine {
       this.#commitTimer = undefined;
       this.#commitNow().catch((error: unknown) => this.#commitFailed(error));
     };
-    this.#commitTimer = this.#commitIntervalMs > 0 ? setTimeout(commit, this.#commitIntervalMs) : setImmediate(commit);
+    this.#commitTimer =
+      this.#commitIntervalMs > 0 ? this.#scheduler.after(this.#commitIntervalMs, commit) : this.#scheduler.soon(commit);
   }
 
   #cancelCommitTimer(): void {
-    const timer = this.#commitTimer;
+    const cancel = this.#commitTimer;
     this.#commitTimer = undefined;
-    if (timer === undefined) return;
-    if (this.#commitIntervalMs > 0) clearTimeout(timer as NodeJS.Timeout);
-    else clearImmediate(timer as NodeJS.Immediate);
+    cancel?.();
   }
 
   async #commitNow(): Promise<void> {
@@ -763,7 +779,7 @@ export class Engine {
     // Blocks are the dropped cores'; the rebuilt ones report theirs again as they recover.
     const blocked = [...this.#blocked.values()];
     this.#blocked.clear();
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.();
     this.#timer = undefined;
     this.#timerAtMs = undefined;
     this.#partitions.reset(this.#clock());
@@ -840,7 +856,7 @@ export class Engine {
     this.#invocationsInFlight++;
     // A batch re-sent after its call budget ran out (retry-forever policy) waits first: 1 s doubling up to a minute.
     if (effect.attempt > 0) {
-      setTimeout(() => this.#send(effect, incarnation), Math.min(1000 * 2 ** (effect.attempt - 1), 60_000));
+      this.#scheduler.after(Math.min(1000 * 2 ** (effect.attempt - 1), 60_000), () => this.#send(effect, incarnation));
     } else this.#send(effect, incarnation);
   }
 
@@ -904,7 +920,7 @@ export class Engine {
    */
   clockMoved(): void {
     if (this.#stopping) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.();
     this.#timer = undefined;
     this.#timerAtMs = undefined;
     void this.#fireDueTimers();
@@ -948,16 +964,13 @@ export class Engine {
     const next = this.#partitions.nextTimerAtMs;
     // While steps are firing, the last one arms the timer when it is done.
     if (next === undefined || next === this.#timerAtMs || this.#stopping || this.#firingTimers) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.();
     this.#timerAtMs = next;
-    this.#timer = setTimeout(
-      () => {
-        this.#timer = undefined;
-        this.#timerAtMs = undefined;
-        void this.#fireDueTimers();
-      },
-      // setTimeout holds at most 2^31-1 ms (~24.8 days); a later timer just wakes up twice.
-      Math.min(Math.max(0, next - this.#clock()), 2 ** 31 - 1),
-    );
+    // A wake-up beyond what the scheduler can hold comes early and finds nothing due: it is set again.
+    this.#timer = this.#scheduler.after(next - this.#clock(), () => {
+      this.#timer = undefined;
+      this.#timerAtMs = undefined;
+      void this.#fireDueTimers();
+    });
   }
 }
