@@ -30,16 +30,12 @@
 import type { FromFunction, TypedValue } from "@eddy/protocol";
 import { type Address, addressKey, formatAddress, replyAddress } from "./address.ts";
 import type { Effect } from "./effects.ts";
-import type { Key, KV } from "./kv.ts";
+import type { KV } from "./kv.ts";
 import { OverlayKV, type OverlayOptions, type PendingTally, type PendingWrite } from "./overlay-kv.ts";
 import { type AdmittedTally, type Catalog, InvariantError, PartitionCore } from "./partition-core.ts";
 import { partitionOf } from "./partitioning.ts";
-import { type DeadLetter, deadLetterId, type Envelope, keys, type RequestRecord, requestTime } from "./records.ts";
-
-/** Where a partition's rows live in the store. */
-function partitionPrefix(partition: number): Key {
-  return ["p", partition];
-}
+import { type DeadLetter, deadLetterId, type Envelope, type RequestRecord, requestTime } from "./records.ts";
+import { getRow, inPartition, partitionKeyPrefix, putRow, tables } from "./schema.ts";
 
 export type ReleasedEffect = Exclude<Effect, { kind: "route" } | { kind: "backpressure" } | { kind: "invoke" }>;
 export type InvokeEffect = Extract<Effect, { kind: "invoke" }>;
@@ -99,7 +95,7 @@ export interface PartitionSetOptions {
 }
 
 /** Where a partition keeps the position of the next inbox record to deliver. */
-const INBOX_POSITION_KEY = keys.meta("inbox-position");
+const INBOX_POSITION_KEY = tables.inboxPosition.key();
 
 /**
  * One partition's share of the admitted tally: it forwards every change to the tally shared
@@ -195,7 +191,7 @@ export class PartitionSet {
       throw new InvariantError(`partition ${partition} is not one of 0..${this.partitionCount - 1}`);
     }
     if (this.#running[partition] !== undefined) throw new InvariantError(`partition ${partition} is already run here`);
-    const overlay = new OverlayKV(this.#store, { ...this.#overlayOptions, basePrefix: partitionPrefix(partition) });
+    const overlay = new OverlayKV(this.#store, { ...this.#overlayOptions, basePrefix: partitionKeyPrefix(partition) });
     const tally = new PartitionTally(this.#admitted);
     const core = new PartitionCore(overlay, this.#catalog, this.#effects, tally);
     const running: Running = { overlay, core, tally, incarnation: ++this.#incarnations };
@@ -397,7 +393,7 @@ export class PartitionSet {
     }
     if (idempotencyKey === undefined) running.core.deliver(envelope, nowMs);
     else running.core.deliverOnce(envelope, idempotencyKey, nowMs);
-    running.overlay.put(INBOX_POSITION_KEY, position + 1);
+    putRow(running.overlay, INBOX_POSITION_KEY, position + 1);
     this.#drain(nowMs);
   }
 
@@ -405,7 +401,7 @@ export class PartitionSet {
   inboxPosition(partition: number): number {
     const running = this.#running[partition];
     if (running === undefined) throw new InvariantError(`inbox ${partition}: the partition is not run here`);
-    return (running.overlay.get(INBOX_POSITION_KEY) as number | undefined) ?? 0;
+    return getRow(running.overlay, INBOX_POSITION_KEY) ?? 0;
   }
 
   /**
@@ -465,9 +461,7 @@ export class PartitionSet {
     const atMs = requestTime(requestId);
     if (atMs === undefined) return undefined;
     const partition = this.partitionOf(replyAddress(requestId));
-    return this.#store.get([...partitionPrefix(partition), ...keys.request(atMs, requestId)]) as
-      | RequestRecord
-      | undefined;
+    return getRow(this.#store, inPartition(partition, tables.request.key(atMs, requestId)));
   }
 
   /** Forgets at most `limit` idempotency keys accepted before `beforeMs`, partition by partition. */

@@ -20,8 +20,7 @@ import { applyWrites } from "../../src/core/overlay-kv.ts";
 import { type Catalog, type FunctionSettings, invocationCost, outboxCost } from "../../src/core/partition-core.ts";
 import { type OutboundMessage, PartitionSet } from "../../src/core/partition-set.ts";
 import { partitionOf } from "../../src/core/partitioning.ts";
-import type { InflightBatch, OutboxEntry, StoredInvocation, StoredState } from "../../src/core/records.ts";
-import { keys } from "../../src/core/records.ts";
+import { getRow, inPartition, partitionKeyPrefix, scanRows, tables } from "../../src/core/schema.ts";
 import { commandsValue, EGRESS_ID, FUNCTION_TYPE, generateWorkload, interpret, readCount } from "./commands.ts";
 import { Random } from "./random.ts";
 
@@ -309,12 +308,12 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
 
   /** Replaces a worker's copy of a partition with the committed one. */
   function restore(local: MemoryKV, partition: number): void {
-    for (const { key } of [...local.scan(["p", partition])]) local.delete(key);
-    for (const { key, value } of durable.scan(["p", partition])) local.put(key, value);
+    for (const { key } of [...local.scan(partitionKeyPrefix(partition))]) local.delete(key);
+    for (const { key, value } of durable.scan(partitionKeyPrefix(partition))) local.put(key, value);
   }
 
   function inboxPositionStored(partition: number): number {
-    return (durable.get(["p", partition, ...keys.meta("inbox-position")]) as number | undefined) ?? 0;
+    return getRow(durable, inPartition(partition, tables.inboxPosition.key())) ?? 0;
   }
 
   function live(): SimWorker[] {
@@ -329,14 +328,14 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
   function checkAdmittedBytes(set: PartitionSet): void {
     let expected = 0;
     for (const partition of set.owned) {
-      for (const { value } of durable.scan(["p", partition, ...keys.inflightAll()])) {
-        for (const invocation of (value as InflightBatch).invocations) expected += invocationCost(invocation);
+      for (const { value } of scanRows(durable, inPartition(partition, tables.inflight.all))) {
+        for (const invocation of value.invocations) expected += invocationCost(invocation);
       }
-      for (const { value } of durable.scan(["p", partition, "backlog"])) {
-        expected += invocationCost(value as StoredInvocation);
+      for (const { value } of scanRows(durable, inPartition(partition, tables.backlog.all))) {
+        expected += invocationCost(value);
       }
-      for (const { value } of durable.scan(["p", partition, ...keys.outboxAll()])) {
-        expected += outboxCost(value as OutboxEntry);
+      for (const { value } of scanRows(durable, inPartition(partition, tables.outbox.all))) {
+        expected += outboxCost(value);
       }
     }
     if (set.admittedBytes !== expected)
@@ -358,7 +357,7 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
     return Array.from({ length: options.instances }, (_, instance) => {
       const address = { typename: FUNCTION_TYPE as FunctionTypename, id: String(instance) };
       const partition = partitionOf(addressKey(address), options.partitions);
-      const stored = durable.get(["p", partition, ...keys.state(address, "count")]) as StoredState | undefined;
+      const stored = getRow(durable, inPartition(partition, tables.state.key(address.typename, address.id, "count")));
       return stored === undefined ? 0 : readCount(stored.value);
     });
   }

@@ -8,8 +8,8 @@ import { applyWrites } from "../../src/core/overlay-kv.ts";
 import { type Catalog, type FunctionSettings, invocationCost, outboxCost } from "../../src/core/partition-core.ts";
 import { PartitionSet } from "../../src/core/partition-set.ts";
 import { partitionOf } from "../../src/core/partitioning.ts";
-import type { InflightBatch, OutboxEntry, StoredInvocation, StoredState } from "../../src/core/records.ts";
-import { keys, makeRequestId } from "../../src/core/records.ts";
+import { makeRequestId } from "../../src/core/records.ts";
+import { getRow, inPartition, scanRows, tables } from "../../src/core/schema.ts";
 import {
   commandsValue,
   EGRESS_ID,
@@ -136,14 +136,14 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
   function checkAdmittedBytes(): void {
     let expected = 0;
     for (let partition = 0; partition < options.partitions; partition++) {
-      for (const { value } of durable.scan(["p", partition, ...keys.inflightAll()])) {
-        for (const invocation of (value as InflightBatch).invocations) expected += invocationCost(invocation);
+      for (const { value } of scanRows(durable, inPartition(partition, tables.inflight.all))) {
+        for (const invocation of value.invocations) expected += invocationCost(invocation);
       }
-      for (const { value } of durable.scan(["p", partition, "backlog"])) {
-        expected += invocationCost(value as StoredInvocation);
+      for (const { value } of scanRows(durable, inPartition(partition, tables.backlog.all))) {
+        expected += invocationCost(value);
       }
-      for (const { value } of durable.scan(["p", partition, ...keys.outboxAll()])) {
-        expected += outboxCost(value as OutboxEntry);
+      for (const { value } of scanRows(durable, inPartition(partition, tables.outbox.all))) {
+        expected += outboxCost(value);
       }
     }
     if (set.admittedBytes !== expected)
@@ -165,7 +165,7 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
     return Array.from({ length: options.instances }, (_, instance) => {
       const address = { typename: FUNCTION_TYPE as FunctionTypename, id: String(instance) };
       const partition = partitionOf(addressKey(address), options.partitions);
-      const stored = durable.get(["p", partition, ...keys.state(address, "count")]) as StoredState | undefined;
+      const stored = getRow(durable, inPartition(partition, tables.state.key(address.typename, address.id, "count")));
       return stored === undefined ? 0 : readCount(stored.value);
     });
   }
