@@ -9,15 +9,14 @@
 // after that seq; segments go only once LMDB has synced what they hold. Writes are whole
 // values (a put or a delete), so replaying a frame LMDB partly holds is harmless.
 import { join } from "node:path";
-import { Packr, RESERVE_START_SPACE } from "msgpackr";
 import type { Key, KeyValue } from "../core/kv.ts";
 import { OverlayKV, type PendingWrite } from "../core/overlay-kv.ts";
 import { getRow, rowWrite, storeTables } from "../core/schema.ts";
 import type { DurableStore } from "../engine/engine.ts";
 import { EddyError } from "../errors.ts";
 import { LmdbStore } from "./lmdb-store.ts";
-import { decodeRow, encodeRow } from "./record-codec.ts";
 import { FRAME_HEADER_BYTES, LogCorruptError, WriteAheadLog } from "./write-ahead-log.ts";
+import { decodeWritesFrame, encodeWritesFrame } from "./writes-frame.ts";
 
 /** Where LMDB keeps the seq of the last log frame it holds. */
 export const APPLIED_KEY: Key = storeTables.appliedLogSeq.key();
@@ -60,30 +59,9 @@ export interface LoggedStoreOptions {
   readonly keepLogAfter?: number;
 }
 
-/** Self-describing frames: no shared structures, so any frame decodes on its own. */
-const packr = new Packr({ useRecords: false });
-/**
- * The frame of a commit, its first FRAME_HEADER_BYTES left for the log's header
- * (appendFrame), so the log does not copy it again. It lies in msgpackr's buffer, which
- * msgpackr never writes over: it moves on, and lmdb-js packs values there too and hands
- * LMDB's write thread pointers into it. So this packs where msgpackr chooses; reusing a
- * buffer of our own (`useBuffer`) would write over values an apply has not yet read.
- */
+/** A commit's frame, its first FRAME_HEADER_BYTES left for the log's header (appendFrame), so the log does not copy it again. */
 function encodeFrame(writes: readonly PendingWrite[]): Buffer {
-  const rows: unknown[] = new Array(writes.length);
-  for (let index = 0; index < writes.length; index++) {
-    const { key, value } = writes[index] as PendingWrite;
-    // The rows written most (state, batches, backlog) in the record codec, as LMDB has them:
-    // msgpack would spell out every field name of every row, the largest cost of a commit.
-    rows[index] = value === undefined ? [key] : [key, encodeRow(key, value)];
-  }
-  return packr.pack(rows, RESERVE_START_SPACE | FRAME_HEADER_BYTES);
-}
-
-/** A frame's writes; codec-table rows come back as records (a frame from before the codec holds them as maps). */
-function decodeFrame(payload: Buffer): PendingWrite[] {
-  const rows = packr.unpack(payload) as ([Key] | [Key, unknown])[];
-  return rows.map((row) => ({ key: row[0], value: row.length === 1 ? undefined : decodeRow(row[0], row[1]) }));
+  return encodeWritesFrame(writes, FRAME_HEADER_BYTES);
 }
 
 export class LoggedStore implements DurableStore {
@@ -125,7 +103,7 @@ export class LoggedStore implements DurableStore {
       });
       this.#log = log;
       for (const frame of frames) {
-        this.#remember(decodeFrame(frame.payload));
+        this.#remember(decodeWritesFrame(frame.payload));
         this.#pendingBytes += frame.payload.length;
       }
       this.#rememberedSeq = log.lastSeq;
