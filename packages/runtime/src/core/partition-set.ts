@@ -73,6 +73,11 @@ export interface Commit {
   readonly outbound: OutboundMessage[];
   /** The partitions that have writes in this commit, ascending. */
   readonly partitions: number[];
+  /**
+   * With takeCommit({ inboxPositions: true }): each of `partitions`' next inbox position, in
+   * the same order (a cluster commits them with the writes: the fence).
+   */
+  readonly inboxPositions?: number[];
 }
 
 /** A message for another partition's inbox. */
@@ -527,7 +532,7 @@ export class PartitionSet {
    * and the effects to release once they are. The writes stay readable until `committed()`
    * (or are dropped by `reset()`); take the next commit only after that.
    */
-  takeCommit(): Commit {
+  takeCommit(options: { readonly inboxPositions?: boolean } = {}): Commit {
     const effects = this.#held;
     this.#held = [];
     const outbound = this.#outbound;
@@ -543,7 +548,9 @@ export class PartitionSet {
       for (const write of sealed) writes.push(write);
     }
     this.#sealedPartitions = partitions;
-    return { writes, effects, outbound, partitions };
+    if (options.inboxPositions !== true) return { writes, effects, outbound, partitions };
+    const inboxPositions = partitions.map((partition) => this.inboxPosition(partition));
+    return { writes, effects, outbound, partitions, inboxPositions };
   }
 
   /** The writes of the last takeCommit() are in the store now. */

@@ -96,6 +96,8 @@ export interface CommitBatch {
   readonly writes: readonly PendingWrite[];
   /** The partitions with writes, ascending: a cluster commits each one's inbox position with them. */
   readonly partitions: readonly number[];
+  /** When the target asked for them (wantsInboxPositions): each of `partitions`' next inbox position. */
+  readonly inboxPositions?: readonly number[];
   readonly outbound: readonly OutboundMessage[];
 }
 
@@ -109,6 +111,8 @@ export type CommitRefusal = Failure<"commit-aborted">;
  */
 export interface CommitTarget {
   commit(batch: CommitBatch): Promise<CommitRefusal | undefined>;
+  /** Whether batches carry their partitions' inbox positions (a cluster's fence needs them; reading them costs). */
+  readonly wantsInboxPositions?: boolean;
 }
 
 /**
@@ -722,12 +726,18 @@ export class Engine {
 
   async #commitNow(): Promise<void> {
     if (this.#commitInFlight !== undefined) return;
-    const { writes, effects, outbound, partitions } = this.#partitions.takeCommit();
+    const { writes, effects, outbound, partitions, inboxPositions } = this.#partitions.takeCommit({
+      inboxPositions: this.#commitTarget.wantsInboxPositions === true,
+    });
     const acks = this.#acks;
     this.#acks = [];
     this.#makeRoom();
     if (writes.length === 0 && effects.length === 0 && outbound.length === 0 && acks.length === 0) return;
-    const committing = this.#commitTarget.commit({ writes, partitions, outbound });
+    const committing = this.#commitTarget.commit(
+      inboxPositions === undefined
+        ? { writes, partitions, outbound }
+        : { writes, partitions, outbound, inboxPositions },
+    );
     // What stop() waits for: the commit's end, however it ends (#commitNow's caller reports a failure).
     this.#commitInFlight = committing.then(
       () => undefined,
