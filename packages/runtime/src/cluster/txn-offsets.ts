@@ -1,0 +1,204 @@
+// The fence of cluster mode: inbox offsets committed inside the worker's Kafka transaction under
+// the group generation it holds (KIP-447). A worker the group has expelled still has its
+// producer, but its TxnOffsetCommit carries a generation or member id the coordinator no
+// longer knows, so it is refused (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID),
+// and the caller must then abort the whole transaction, changelog frames included: committing
+// it instead would publish the frames without the offsets (design §8, risk 1).
+//
+// The client's Transaction.addOffset cannot send group_instance_id and sends one partition per
+// request, so both requests are written here (group-member.ts's header says why); the
+// transaction itself (begin, send, commit, abort) stays the client's.
+import { setTimeout as sleep } from "node:timers/promises";
+import { addOffsetsToTxnV4, offsetFetchV9, type Producer, txnOffsetCommitV4 } from "@platformatic/kafka";
+import { BugError, type Failure, failure, type Result, success } from "../errors.ts";
+import { describe } from "../io/kafka/client-options.ts";
+import type { MembershipSnapshot } from "./group-machine.ts";
+import {
+  CoordinatorKeyType,
+  isCoordinatorError,
+  KafkaErrorCode,
+  type KafkaLink,
+  kafkaErrorName,
+  send,
+} from "./kafka-link.ts";
+
+/** As the egress (egress.ts): right after the previous EndTxn the coordinator often says CONCURRENT_TRANSACTIONS. */
+const CONCURRENT_TRANSACTIONS_RETRY_MS = 20;
+const ATTEMPTS_MAX = 5;
+
+export type TxnOffsetsFailure = Failure<"txn-offsets-fenced" | "txn-offsets-failed">;
+
+const FENCE_CODES = new Set<number>([
+  KafkaErrorCode.ILLEGAL_GENERATION,
+  KafkaErrorCode.UNKNOWN_MEMBER_ID,
+  KafkaErrorCode.FENCED_INSTANCE_ID,
+  KafkaErrorCode.REBALANCE_IN_PROGRESS,
+]);
+
+/**
+ * Adds `offsets` (per partition of `topic`, the next offset to read) to the producer's open
+ * transaction as the group member `member`. On any Failure the caller aborts the transaction.
+ */
+export async function commitOffsetsInTransaction(
+  link: KafkaLink,
+  producer: Producer,
+  member: MembershipSnapshot,
+  topic: string,
+  offsets: ReadonlyMap<number, bigint>,
+): Promise<Result<undefined, TxnOffsetsFailure["code"]>> {
+  const transactionalId = producer.transaction?.id;
+  const producerId = producer.producerId;
+  const producerEpoch = producer.producerEpoch;
+  const transactionCoordinator = producer.coordinatorId;
+  if (
+    transactionalId === undefined ||
+    producerId === undefined ||
+    producerEpoch === undefined ||
+    transactionCoordinator === undefined
+  ) {
+    throw new BugError("commitOffsetsInTransaction outside a transaction (call producer.beginTransaction() first)");
+  }
+  const where = `transaction ${transactionalId}, group ${member.groupId} generation ${member.generationId}`;
+
+  // 1. The group's offsets join the transaction (the transaction coordinator writes the group's
+  //    __consumer_offsets partition into it, so its markers decide the offsets too).
+  for (let attempt = 1; ; attempt++) {
+    let code: number;
+    try {
+      const connection = await link.node(transactionCoordinator);
+      const response = await send(
+        addOffsetsToTxnV4.api.async(connection, transactionalId, producerId, producerEpoch, member.groupId),
+      );
+      code = response.errorCode;
+    } catch (error) {
+      if (attempt >= ATTEMPTS_MAX)
+        return failure("txn-offsets-failed", `AddOffsetsToTxn (${where}): ${describe(error)}`, true);
+      await sleep(CONCURRENT_TRANSACTIONS_RETRY_MS * 2 ** attempt);
+      continue;
+    }
+    if (code === KafkaErrorCode.NONE) break;
+    if (code === KafkaErrorCode.CONCURRENT_TRANSACTIONS && attempt < ATTEMPTS_MAX) {
+      await sleep(CONCURRENT_TRANSACTIONS_RETRY_MS);
+      continue;
+    }
+    return failure("txn-offsets-failed", `AddOffsetsToTxn (${where}): ${kafkaErrorName(code)}`, true);
+  }
+
+  // 2. The offsets themselves, every partition in one request, under the member's generation.
+  const partitions = [...offsets].map(([partitionIndex, committedOffset]) => ({
+    partitionIndex,
+    committedOffset,
+    committedLeaderEpoch: -1,
+  }));
+  let groupCoordinator: number | undefined;
+  for (let attempt = 1; ; attempt++) {
+    let codes: number[];
+    try {
+      if (groupCoordinator === undefined) {
+        const found = await link.coordinator(CoordinatorKeyType.GROUP, member.groupId);
+        if ("errorCode" in found) throw new Error(`FindCoordinator ${member.groupId}: ${found.message}`);
+        groupCoordinator = found.nodeId;
+      }
+      const response = await send(
+        txnOffsetCommitV4.api.async(
+          await link.node(groupCoordinator),
+          transactionalId,
+          member.groupId,
+          producerId,
+          producerEpoch,
+          member.generationId,
+          member.memberId,
+          member.groupInstanceId,
+          [{ name: topic, partitions }],
+        ),
+      );
+      codes = response.topics.flatMap((answered) => answered.partitions.map((partition) => partition.errorCode));
+    } catch (error) {
+      groupCoordinator = undefined;
+      if (attempt >= ATTEMPTS_MAX)
+        return failure("txn-offsets-failed", `TxnOffsetCommit (${where}): ${describe(error)}`, true);
+      await sleep(CONCURRENT_TRANSACTIONS_RETRY_MS * 2 ** attempt);
+      continue;
+    }
+    const refused = codes.find((code) => code !== KafkaErrorCode.NONE);
+    if (refused === undefined) return success(undefined);
+    if (FENCE_CODES.has(refused)) {
+      return failure(
+        "txn-offsets-fenced",
+        `TxnOffsetCommit (${where}, member ${member.memberId}): ${kafkaErrorName(refused)}: this worker no longer owns what it commits; abort`,
+        true,
+      );
+    }
+    if ((isCoordinatorError(refused) || refused === KafkaErrorCode.CONCURRENT_TRANSACTIONS) && attempt < ATTEMPTS_MAX) {
+      if (isCoordinatorError(refused)) groupCoordinator = undefined;
+      await sleep(CONCURRENT_TRANSACTIONS_RETRY_MS * 2 ** attempt);
+      continue;
+    }
+    return failure("txn-offsets-failed", `TxnOffsetCommit (${where}): ${kafkaErrorName(refused)}`, true);
+  }
+}
+
+const UNSTABLE_RETRY_MS = 50;
+
+/**
+ * The group's committed offsets of `partitions` (-1n where none), read with require_stable:
+ * while a transaction that commits offsets of the group is open, the coordinator answers
+ * UNSTABLE_OFFSET_COMMIT and this waits, up to `waitMs`. A new owner reads here before it
+ * takes a partition: after it, every frame the previous owner committed is in the changelog.
+ */
+export async function fetchStableOffsets(
+  link: KafkaLink,
+  groupId: string,
+  topic: string,
+  partitions: readonly number[],
+  waitMs: number,
+): Promise<Result<Map<number, bigint>, "txn-offsets-unstable" | "txn-offsets-failed">> {
+  const deadline = Date.now() + waitMs;
+  let last = "";
+  for (let attempt = 1; ; attempt++) {
+    if (attempt > 1) {
+      if (Date.now() + UNSTABLE_RETRY_MS > deadline) break;
+      await sleep(UNSTABLE_RETRY_MS);
+    }
+    let response: offsetFetchV9.OffsetFetchResponse;
+    try {
+      const found = await link.coordinator(CoordinatorKeyType.GROUP, groupId);
+      if ("errorCode" in found) {
+        last = `FindCoordinator ${groupId}: ${found.message}`;
+        continue;
+      }
+      response = await send(
+        offsetFetchV9.api.async(
+          await link.node(found.nodeId),
+          [{ groupId, memberId: null, memberEpoch: -1, topics: [{ name: topic, partitionIndexes: [...partitions] }] }],
+          true,
+        ),
+      );
+    } catch (error) {
+      last = describe(error);
+      continue;
+    }
+    const group = response.groups.find((answered) => answered.groupId === groupId);
+    const codes = [
+      group?.errorCode ?? -1,
+      ...(group?.topics ?? []).flatMap((t) => t.partitions.map((p) => p.errorCode)),
+    ];
+    const refused = codes.find((code) => code !== KafkaErrorCode.NONE);
+    if (refused === undefined) {
+      const offsets = new Map<number, bigint>();
+      for (const answered of group?.topics ?? []) {
+        for (const partition of answered.partitions) offsets.set(partition.partitionIndex, partition.committedOffset);
+      }
+      return success(offsets);
+    }
+    last = kafkaErrorName(refused);
+    if (refused !== KafkaErrorCode.UNSTABLE_OFFSET_COMMIT && !isCoordinatorError(refused)) {
+      return failure("txn-offsets-failed", `OffsetFetch ${groupId} ${topic}: ${last}`, true);
+    }
+  }
+  return failure(
+    "txn-offsets-unstable",
+    `OffsetFetch ${groupId} ${topic} (require_stable) within ${waitMs} ms: ${last}`,
+    true,
+  );
+}
