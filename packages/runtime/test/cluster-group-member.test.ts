@@ -567,6 +567,22 @@ describe("GroupMember against Kafka 4.4", { concurrency: false }, () => {
     assert.notEqual(snapshots[1]?.memberId, zombie.memberId, "a new member id for the same instance");
   });
 
+  it("a worker restarted within the session timeout (static membership) gets its partitions back in the same generation, without a rebalance", async () => {
+    const [beforeA, beforeB] = await settled([a, b]);
+    assert.ok(beforeA && beforeB);
+    const eventsOfA = a.events.length;
+    // A crash: no LeaveGroup. The new process joins as the same instance, owning nothing yet.
+    await b.member.close();
+    b = startMember("w2");
+    const [afterA, afterB] = await settled([a, b]);
+    assert.equal(afterB?.generationId, beforeB.generationId);
+    assert.deepEqual(afterB?.partitions, beforeB.partitions);
+    assert.notEqual(afterB?.memberId, beforeB.memberId);
+    assert.deepEqual(afterB?.owners, beforeB.owners);
+    assert.equal(afterA, beforeA, "the other member's snapshot is untouched");
+    assert.deepEqual(a.events.slice(eventsOfA), [], "no rebalance reached the other member");
+  });
+
   it("leave() takes both out of the group", async () => {
     await Promise.all([a.member.leave(), b.member.leave()]);
     for (const m of [a, b]) assert.deepEqual(m.events.at(-1), { kind: "stopped", code: undefined });
