@@ -678,9 +678,12 @@ export class KafkaEgress implements EgressConnector {
     this.#dropRows(publishing.length);
     // Closed meanwhile: the next start reads the progress and drops these rows itself.
     if (this.#closed) return;
-    // Not awaited: the progress in Kafka already says these are out.
-    void engine.transact((table) => {
-      for (const row of publishing) table.delete(rowKey(this.#config.id, row.seq));
-    });
+    // Not awaited: the progress in Kafka already says these are out. Should that commit be
+    // aborted, the rows stay, and the next start drops them by the progress.
+    engine
+      .transact((table) => {
+        for (const row of publishing) table.delete(rowKey(this.#config.id, row.seq));
+      })
+      .catch(() => undefined);
   }
 }

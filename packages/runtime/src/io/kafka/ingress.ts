@@ -48,7 +48,8 @@ import { MESSAGE_OVERHEAD_BYTES } from "../../core/partition-core.ts";
 import type { RejectedRecord } from "../../core/partition-set.ts";
 import type { Envelope } from "../../core/records.ts";
 import type { Engine } from "../../engine/engine.ts";
-import { BugError } from "../../errors.ts";
+import { COMMIT_ABORTED } from "../../engine/ports.ts";
+import { BugError, errorCode, errorMessage } from "../../errors.ts";
 import { type AfterFailure, runSupervised, type StepResult } from "../supervised-loop.ts";
 import {
   describe,
@@ -340,7 +341,8 @@ export class KafkaIngress {
       log: this.#log,
       signal: this.#stop.signal,
       onFatal: this.#onFatal,
-      describe,
+      // An aborted commit is no trouble with Kafka: #rewind says it in its own words.
+      describe: (error) => (errorCode(error) === COMMIT_ABORTED ? undefined : describe(error)),
       recovered: "reads again",
       afterFailure: (error) => this.#rewind(error),
     });
@@ -385,19 +387,33 @@ export class KafkaIngress {
     return undefined;
   }
 
-  /** After a failed step: what was read but is not durable is read again, from the durable positions. */
+  /**
+   * After a failed step: what was read but is not durable is read again, from the durable
+   * positions. A commit the engine aborted (COMMIT_ABORTED: the cluster fenced this worker, a
+   * rebalance) is no trouble with Kafka: every reader goes back to the position the store
+   * holds, with one line saying so.
+   */
   async #rewind(error: unknown): Promise<AfterFailure> {
     // Settled before anything else is fetched (see #prefetch); its records are read again.
     if (this.#prefetch !== undefined) await this.#prefetch.catch(() => undefined);
     this.#prefetch = undefined;
-    // What was admitted commits whatever happened here: its positions move on with it.
-    await this.#admittedDurable();
+    // What was admitted commits (or is aborted) whatever happened here: its positions move on with it.
+    const aborted = (await this.#admittedSettled()) || errorCode(error) === COMMIT_ABORTED;
     for (const reader of this.#readers.values()) {
+      if (aborted) {
+        const stored = this.#store.get(positionKey(this.#config.id, reader.topic, reader.partition));
+        reader.durable = stored === undefined ? -1n : BigInt(stored as number);
+      }
       if (reader.next !== reader.durable) reader.aborted = new AbortedProducers();
       reader.next = reader.durable;
     }
     this.#markOutOfRange(error);
     this.#lastMetadataAt = 0;
+    if (aborted) {
+      this.#log(
+        `eddy: Kafka ingress ${this.#config.id}: a commit was aborted (${errorMessage(error)}); reading again from the positions the store holds`,
+      );
+    }
     return "retry";
   }
 
@@ -761,13 +777,30 @@ export class KafkaIngress {
       // Targets are checked against the module at start.
       throw new BugError(`Kafka ingress ${this.#config.id}: ${admitted.message}`);
     }
-    this.#admitted.push(
-      admitted.durable.then(() => {
-        for (const [reader, offset] of chunk.positions) reader.durable = offset;
-        for (const letter of rejected) this.#log(`eddy: dead letter: ${letter.reason}`);
-      }),
-    );
+    const durable = admitted.durable.then(() => {
+      for (const [reader, offset] of chunk.positions) reader.durable = offset;
+      for (const letter of rejected) this.#log(`eddy: dead letter: ${letter.reason}`);
+    });
+    // Its rejection (an aborted commit) is taken by #admittedDurable; until then it is not unhandled.
+    durable.catch(() => undefined);
+    this.#admitted.push(durable);
     return true;
+  }
+
+  /**
+   * Waits until every admitted chunk's commit is settled, durable or not; whether one was
+   * aborted (anything else that failed is the engine's to report: it stops).
+   */
+  async #admittedSettled(): Promise<boolean> {
+    let aborted = false;
+    while (this.#admitted.length > 0) {
+      const admitted = this.#admitted;
+      this.#admitted = [];
+      for (const settled of await Promise.allSettled(admitted)) {
+        if (settled.status === "rejected" && errorCode(settled.reason) === COMMIT_ABORTED) aborted = true;
+      }
+    }
+    return aborted;
   }
 
   /** Waits until every admitted chunk is durable (commits complete in order). */

@@ -27,7 +27,8 @@ import type { Key, KV } from "../../core/kv.ts";
 import type { RejectedRecord } from "../../core/partition-set.ts";
 import type { Envelope } from "../../core/records.ts";
 import type { Engine } from "../../engine/engine.ts";
-import { BugError, isRetriable } from "../../errors.ts";
+import { COMMIT_ABORTED } from "../../engine/ports.ts";
+import { BugError, errorCode, errorMessage, isRetriable } from "../../errors.ts";
 import { runSupervised, type StepResult } from "../supervised-loop.ts";
 import { deaggregate } from "./aggregated-records.ts";
 import {
@@ -325,6 +326,11 @@ export class KinesisIngress {
             this.#onFatal(error);
             return;
           }
+          // The new shards' positions were not committed: the next listing finds them new again.
+          if (errorCode(error) === COMMIT_ABORTED) {
+            this.#discoverAgain = true;
+            continue;
+          }
           const message = describe(error);
           if (errorName(error) === "ResourceNotFoundException") this.#looked.add(stream);
           if (this.#listErrors.get(stream) !== message) {
@@ -436,13 +442,25 @@ export class KinesisIngress {
       signal: this.#stop.signal,
       onFatal: this.#onFatal,
       recovered: "reads again",
-      // Throttling and an expired iterator are Kinesis working as it should: not worth a line.
+      // Throttling, an expired iterator and an aborted commit are not trouble with Kinesis: no "retrying" line.
       describe: (error) => {
         const name = errorName(error) ?? "";
-        return THROTTLING.has(name) || name === "ExpiredIteratorException" ? undefined : describe(error);
+        const quiet =
+          THROTTLING.has(name) || name === "ExpiredIteratorException" || errorCode(error) === COMMIT_ABORTED;
+        return quiet ? undefined : describe(error);
       },
       afterFailure: (error) => {
         reading.prefetch = undefined;
+        if (errorCode(error) === COMMIT_ABORTED) {
+          // The engine undid the commit (a fence, a rebalance): back to the position the store holds.
+          const stored = this.#store.get(positionKey(this.#config.id, state.stream, state.shardId));
+          if (stored !== undefined) state.position = stored as ShardPosition;
+          reading.iterator = undefined;
+          this.#log(
+            `eddy: ${where}: a commit was aborted (${errorMessage(error)}); reading again from the position the store holds`,
+          );
+          return "retry";
+        }
         const name = errorName(error);
         if (name === "ResourceNotFoundException") {
           this.#log(`eddy: ${where}: ${describe(error)}; looking for the stream's shards again`);

@@ -152,8 +152,10 @@ export class PlaygroundIngress {
       },
     );
     if (!accepted.ok) {
-      // Overloaded: nothing was taken, so the client may send the same request again.
-      if (accepted.code === "overloaded") res.setHeader("retry-after", String(RETRY_AFTER_SECONDS));
+      // Overloaded, or its commit aborted: nothing was taken, so the client may send the same request again.
+      if (accepted.code === "overloaded" || accepted.code === "commit-aborted") {
+        res.setHeader("retry-after", String(RETRY_AFTER_SECONDS));
+      }
       replyText(res, accepted.code === "unknown-function" ? 404 : 503, accepted.message);
       return;
     }

@@ -1,0 +1,148 @@
+// A commit the engine aborts (a cluster fenced the worker, a rebalance): acceptFromSource
+// rejects with EddyError "commit-aborted" (retriable) and nothing of it was taken. The
+// Kinesis ingress goes back to the position the store holds and reads on, with one line that
+// says so and no "retrying" line of trouble with Kinesis. Against kinesalite, with an engine
+// that aborts chosen commits before they take anything, as an aborted commit leaves the store.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { KinesisClient, PutRecordsCommand } from "@aws-sdk/client-kinesis";
+import { createEndpoint, statefulFunction, types } from "@eddy/sdk";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { type KinesisTestServer, startKinesis } from "../../../test/support/kinesis-server.ts";
+import type { FunctionTypename, KinesisIngressConfig } from "../src/config/types.ts";
+import type { KV } from "../src/core/kv.ts";
+import type { RejectedRecord } from "../src/core/partition-set.ts";
+import type { Envelope } from "../src/core/records.ts";
+import { Engine, type SourceAcceptResult } from "../src/engine/engine.ts";
+import { EddyError } from "../src/errors.ts";
+import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
+import { KinesisIngress, kinesisIngressSettings } from "../src/io/kinesis/ingress.ts";
+import { LmdbStore } from "../src/store/lmdb-store.ts";
+
+const WAIT_MS = 15_000;
+
+let kinesis: KinesisTestServer;
+const dirs: string[] = [];
+before(async () => {
+  kinesis = await startKinesis();
+});
+after(async () => {
+  await kinesis?.stop();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** An engine whose commits number `abort` (counting those that carry messages) are aborted before taking anything. */
+class AbortingEngine extends Engine {
+  abort = new Set<number>();
+  #carrying = 0;
+
+  override async acceptFromSource(
+    envelopes: readonly Envelope[],
+    record: (transaction: KV) => void,
+    rejected: readonly RejectedRecord[] = [],
+  ): Promise<SourceAcceptResult> {
+    if (envelopes.length > 0 && this.abort.has(++this.#carrying)) {
+      throw new EddyError("commit-aborted", "the group moved partition 3 (test)", { retriable: true });
+    }
+    return super.acceptFromSource(envelopes, record, rejected);
+  }
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await sleep(20);
+  }
+}
+
+describe("Kinesis ingress and aborted commits", () => {
+  it("reads again from the position the store holds: every record once, in order, one line per abort", async () => {
+    await kinesis.createStream("aborts", 1);
+    const dir = mkdtempSync(join(tmpdir(), "eddy-kinesis-aborts-"));
+    dirs.push(dir);
+    const store = new LmdbStore({ path: dir });
+    let state: string[] = [];
+    const collect = statefulFunction({
+      typename: "test/collect",
+      state: { values: types.json<string[]>("test/Values") },
+      handle(ctx, message) {
+        const values = [...(ctx.storage.values ?? []), Buffer.from(message.bytes).toString()];
+        ctx.storage.values = values;
+        state = values;
+      },
+    });
+    const engine = new AbortingEngine({
+      store,
+      catalog: {
+        functionSettings: (typename) =>
+          typename === "test/collect"
+            ? { maxBatchCount: 100, maxBatchBytes: 1 << 20, backlogLimit: 100, failurePolicy: "dead-letter" }
+            : undefined,
+        hasEgress: () => false,
+      },
+      invoker: new InProcessInvoker(createEndpoint([collect])),
+      partitionCount: 4,
+    });
+    engine.abort = new Set([1, 3]);
+    const config: KinesisIngressConfig = {
+      kind: "io.statefun.kinesis.v1/ingress",
+      id: "test/aborts",
+      region: { type: "custom-endpoint", endpoint: kinesis.endpoint, id: kinesis.region },
+      credentials: { type: "basic", ...kinesis.credentials },
+      startupPosition: { type: "earliest" },
+      streams: [{ stream: "aborts", valueType: "test/Text", targets: ["test/collect" as FunctionTypename] }],
+      clientConfigProperties: new Map(),
+      source: { file: "module.yaml", line: 1, column: 1, field: "spec.id" },
+    };
+    const parsed = kinesisIngressSettings(config);
+    assert.ok(parsed.ok);
+    const logs: string[] = [];
+    const fatal: unknown[] = [];
+    const ingress = new KinesisIngress({
+      config,
+      settings: parsed.value,
+      engine,
+      store,
+      log: (line) => logs.push(line),
+      onFatal: (error) => fatal.push(error),
+    });
+    const writer = new KinesisClient({
+      endpoint: kinesis.endpoint,
+      region: kinesis.region,
+      credentials: kinesis.credentials,
+      requestHandler: new NodeHttpHandler(),
+    });
+    engine.start();
+    ingress.start();
+    try {
+      const values = Array.from({ length: 9 }, (_, i) => `a${i}`);
+      // Three pages, so the aborts fall on the first page and on a later one.
+      for (const part of [values.slice(0, 3), values.slice(3, 6), values.slice(6)]) {
+        await writer.send(
+          new PutRecordsCommand({
+            StreamName: "aborts",
+            Records: part.map((value) => ({ PartitionKey: "k", Data: Buffer.from(value) })),
+          }),
+        );
+        await until(() => state.includes(part.at(-1) as string), `${part.at(-1)} is read`);
+      }
+      await sleep(500);
+      assert.deepEqual(state, values, "each record once, in order");
+      assert.deepEqual(fatal, []);
+      const where = "eddy: Kinesis ingress test/aborts: stream aborts shard shardId-000000000000";
+      assert.deepEqual(logs, [
+        `${where}: a commit was aborted (the group moved partition 3 (test)); reading again from the position the store holds`,
+        `${where}: a commit was aborted (the group moved partition 3 (test)); reading again from the position the store holds`,
+      ]);
+    } finally {
+      writer.destroy();
+      await ingress.close();
+      await engine.stop();
+    }
+  });
+});
