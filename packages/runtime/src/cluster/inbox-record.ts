@@ -11,14 +11,13 @@
 import type { MessageHeader, TypedValue } from "@eddy/protocol";
 import { Packr } from "msgpackr";
 import { type Address, addressKey, type FunctionTypename } from "../core/address.ts";
-import type { OutboundMessage } from "../core/partition-set.ts";
+import type { InboxMessage } from "../core/partition-set.ts";
 import type { Envelope } from "../core/records.ts";
 import { failure, type Result, success } from "../errors.ts";
 
 export const INBOX_RECORD_VERSION = 1;
 
-/** What an inbox record carries: the message, and an ingress message's idempotency key. */
-export type InboxMessage = Omit<OutboundMessage, "partition">;
+export type { InboxMessage };
 
 const packr = new Packr({ useRecords: false });
 

@@ -88,6 +88,9 @@ export interface OutboundMessage {
   readonly idempotencyKey?: string;
 }
 
+/** What an inbox holds of an outbound message: the partition is the inbox's. */
+export type InboxMessage = Omit<OutboundMessage, "partition">;
+
 export interface PartitionSetOptions {
   /** The committed rows of every partition this set may run, under ["p", partition]. */
   readonly store: KV;
@@ -216,6 +219,11 @@ export class PartitionSet {
 
   partitionOf(address: Address): number {
     return partitionOf(addressKey(address), this.partitionCount);
+  }
+
+  /** The partition of an address given by its key (addressKey). */
+  partitionOfKey(key: string): number {
+    return partitionOf(key, this.partitionCount);
   }
 
   /** The partitions run here, ascending. */
@@ -384,12 +392,7 @@ export class PartitionSet {
    * per idempotency key, if it has one), and the inbox's next position recorded in the same
    * commit, so the partition's rows and its inbox position are always committed together.
    */
-  deliverFromInbox(
-    partition: number,
-    message: Omit<OutboundMessage, "partition">,
-    position: number,
-    nowMs: number,
-  ): void {
+  deliverFromInbox(partition: number, message: InboxMessage, position: number, nowMs: number): void {
     const running = this.#running[partition];
     if (running === undefined) throw new InvariantError(`inbox ${partition}: the partition is not run here`);
     const { envelope, idempotencyKey } = message;

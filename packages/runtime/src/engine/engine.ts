@@ -17,6 +17,7 @@ import type { KV } from "../core/kv.ts";
 import type { PendingWrite } from "../core/overlay-kv.ts";
 import { type Catalog, invocationCost } from "../core/partition-core.ts";
 import {
+  type InboxMessage,
   type InvokeEffect,
   type OutboundMessage,
   PartitionSet,
@@ -307,6 +308,10 @@ export class Engine {
   #answered: { effect: InvokeEffect; incarnation: number; outcome: InvokeOutcome }[] = [];
   /** Commits refused so far (each undone by a reset). */
   #commitsRefused = 0;
+  /** Times everything uncommitted was dropped. */
+  #resets = 0;
+  /** Set between flushAndHold() and resumeCommits(): no commit starts. */
+  #commitsHeld = false;
   readonly #blocked = new Map<string, (() => void)[]>();
   /** Requests someone waits on (awaitReply), resolved when their answer is durable. */
   readonly #replyWaiters = new Map<string, ReplyWaiter[]>();
@@ -709,7 +714,9 @@ export class Engine {
   }
 
   #scheduleCommit(): void {
-    if (this.#commitTimer !== undefined || this.#commitInFlight !== undefined || this.#stopping) return;
+    if (this.#commitTimer !== undefined || this.#commitInFlight !== undefined || this.#stopping || this.#commitsHeld) {
+      return;
+    }
     const commit = () => {
       this.#commitTimer = undefined;
       this.#commitNow().catch((error: unknown) => this.#commitFailed(error));
@@ -783,7 +790,16 @@ export class Engine {
    */
   #undoCommit(refusal: CommitRefusal, acks: readonly Ack[]): void {
     this.#commitsRefused++;
-    const refused = new EddyError(refusal.code, `commit refused: ${refusal.message}`, { retriable: true });
+    this.#dropUncommitted(`commit refused: ${refusal.message}`, acks, this.#partitions.owned);
+  }
+
+  /**
+   * Drops everything not committed and runs `owned` from what the store holds. Whoever waits on
+   * the dropped work hears `why` as an EddyError "commit-aborted" (retriable).
+   */
+  #dropUncommitted(why: string, acks: readonly Ack[], owned: readonly number[]): void {
+    this.#resets++;
+    const refused = new EddyError("commit-aborted", why, { retriable: true });
     const later = this.#acks;
     this.#acks = [];
     // Blocks are the dropped cores'; the rebuilt ones report theirs again as they recover.
@@ -792,7 +808,7 @@ export class Engine {
     this.#timer?.();
     this.#timer = undefined;
     this.#timerAtMs = undefined;
-    this.#partitions.reset(this.#clock());
+    this.#partitions.reset(this.#clock(), owned);
     for (const ack of acks) ack(refused);
     for (const ack of later) ack(refused);
     for (const waiting of blocked) for (const resume of waiting) resume();
@@ -800,6 +816,150 @@ export class Engine {
     this.#wakeBudgetWaiters();
     this.#armTimer();
     this.#commitAgainIfNeeded();
+  }
+
+  // --- Ownership, for a cluster worker (the embedded mode runs every partition from the start) ---
+
+  /** The partitions run here, ascending. */
+  get ownedPartitions(): number[] {
+    return this.#partitions.owned;
+  }
+
+  /** How many times everything uncommitted was dropped (refused commits, lost partitions): readers seek again when it moves. */
+  get resets(): number {
+    return this.#resets;
+  }
+
+  /** The partition an address belongs to. */
+  partitionOf(address: Address): number {
+    return this.#partitions.partitionOf(address);
+  }
+
+  /**
+   * Starts running `partitions`, whose rows the store now holds whole (restored from the
+   * changelog). `viaInbox` names those this worker sent messages to that their inbox still
+   * holds unread: messages to them keep going through the inbox until inboxCaughtUp().
+   */
+  own(partitions: readonly number[], viaInbox: ReadonlySet<number> = new Set()): void {
+    const now = this.#clock();
+    for (const partition of partitions) this.#partitions.own(partition, now, { viaInbox: viaInbox.has(partition) });
+    this.#armTimer();
+    this.#scheduleCommit();
+  }
+
+  /**
+   * Stops running `partitions`. Everything they did must be committed (flushAndHold first):
+   * then nothing is lost, and their next owner re-sends their in-flight batches. If any writes
+   * are pending, they may depend on work in the released partitions (a reply there that sent a
+   * message here), so everything uncommitted is dropped instead, as after a refused commit.
+   */
+  release(partitions: readonly number[]): void {
+    if (partitions.length === 0) return;
+    const releasing = new Set(partitions);
+    const keep = this.#partitions.owned.filter((partition) => !releasing.has(partition));
+    if (this.#partitions.pendingWrites > 0 || this.#partitions.outboundMessages > 0 || this.#acks.length > 0) {
+      this.#dropUncommitted(`partitions ${partitions.join(", ")} moved to another worker`, [], keep);
+      return;
+    }
+    for (const partition of partitions) this.#partitions.release(partition);
+    // Sources waiting on a released address's backlog: it is someone else's now.
+    for (const [key, waiting] of [...this.#blocked]) {
+      if (!releasing.has(this.#partitions.partitionOfKey(key))) continue;
+      this.#blocked.delete(key);
+      for (const resume of waiting) resume();
+    }
+  }
+
+  /**
+   * The worker lost its partitions without committing (expelled from the group): everything
+   * uncommitted is dropped, and it runs `keep` (usually nothing) from the store.
+   */
+  lose(why: string, keep: readonly number[] = []): void {
+    this.#dropUncommitted(why, [], keep);
+  }
+
+  /**
+   * Commits everything pending, then holds commits until resumeCommits(): a worker about to
+   * rejoin its group commits under its current generation, and nothing more until it knows
+   * the next one. False if a commit was refused meanwhile (then what was pending is dropped).
+   */
+  async flushAndHold(): Promise<boolean> {
+    const made = await this.#flush();
+    this.#commitsHeld = true;
+    this.#cancelCommitTimer();
+    return made;
+  }
+
+  resumeCommits(): void {
+    this.#commitsHeld = false;
+    this.#commitAgainIfNeeded();
+  }
+
+  async #flush(): Promise<boolean> {
+    // Each commit may release effects that write again (an egress settling): a few rounds.
+    for (let round = 0; round < 16; round++) {
+      await this.#commitInFlight;
+      if (
+        this.#partitions.pendingWrites === 0 &&
+        this.#partitions.heldEffects === 0 &&
+        this.#partitions.outboundMessages === 0 &&
+        this.#acks.length === 0
+      ) {
+        return true;
+      }
+      if (this.#failure !== undefined || this.#stopping) return false;
+      this.#cancelCommitTimer();
+      const refusedBefore = this.#commitsRefused;
+      try {
+        await this.#commitNow();
+      } catch (error) {
+        this.#commitFailed(error);
+        return false;
+      }
+      if (this.#commitsRefused !== refusedBefore) return false;
+    }
+    return false;
+  }
+
+  /** Where the inbox of `partition` (run here) is read next. */
+  inboxPosition(partition: number): number {
+    return this.#partitions.inboxPosition(partition);
+  }
+
+  /** The inbox of `partition` was read past every message this worker sent it (see own()). */
+  inboxCaughtUp(partition: number): void {
+    this.#partitions.inboxCaughtUp(partition);
+  }
+
+  /**
+   * Delivers records read from the inbox of `partition`, each at its offset, waiting first
+   * while a target's backlog, the pending writes or the memory budget are at their limit, like
+   * a source. A record is delivered only at the position the partition expects next: one
+   * below it was delivered already (skipped); one above it means the reader is ahead of the
+   * partition (after a reset dropped deliveries), and it must seek back ("seek").
+   */
+  async admitFromInbox(
+    partition: number,
+    records: readonly { readonly message: InboxMessage; readonly offset: number }[],
+  ): Promise<"admitted" | "seek" | "not-owned" | "stopping"> {
+    if (this.#stopping) return "stopping";
+    const targets = [...new Set(records.map((record) => addressKey(record.message.envelope.target)))];
+    let costBytes = 0;
+    for (const record of records) costBytes += invocationCost(record.message.envelope);
+    const admitted = await this.#admit(targets, costBytes, undefined, () => {
+      if (!this.#partitions.owns(partition)) return "not-owned" as const;
+      const now = this.#clock();
+      for (const { message, offset } of records) {
+        const expected = this.#partitions.inboxPosition(partition);
+        if (offset < expected) continue;
+        if (offset > expected) return "seek" as const;
+        this.#partitions.deliverFromInbox(partition, message, offset, now);
+      }
+      return "admitted" as const;
+    });
+    if (admitted === "stopping" || admitted === "overloaded") return "stopping";
+    this.#scheduleCommit();
+    return admitted.entered;
   }
 
   /**
