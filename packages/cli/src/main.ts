@@ -7,7 +7,7 @@ import { BlobStoreError, DeadLetterError, StartupError } from "@eddy/runtime";
 import { checkpointsCommand, savepointCommand } from "./commands/checkpoints.ts";
 import { deadLettersCommand } from "./commands/dead-letters.ts";
 import { devCommand } from "./commands/dev.ts";
-import { ConfigurationError, runCommand } from "./commands/run.ts";
+import { ConfigurationError, runCommand, StoppedError } from "./commands/run.ts";
 import { sendCommand } from "./commands/send.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { asksForHelp, commandUsage, INDEX } from "./help.ts";
@@ -28,6 +28,7 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
 function isKnownError(error: unknown): error is Error {
   return (
     error instanceof ConfigurationError ||
+    error instanceof StoppedError ||
     error instanceof CommandError ||
     error instanceof StartupError ||
     error instanceof DeadLetterError ||

@@ -137,16 +137,9 @@ spec:
     engine.abortAt.add("r09");
     const logs: string[] = [];
     const fatal: unknown[] = [];
-    const ingress = new KafkaIngress({
-      config,
-      settings: settings.value,
-      engine,
-      store,
-      log: (line) => logs.push(line),
-      onFatal: (error) => fatal.push(error),
-    });
+    const ingress = new KafkaIngress({ config, settings: settings.value, log: (line) => logs.push(line) });
     engine.start();
-    ingress.start();
+    await ingress.open({ engine, store, onFatal: (error) => fatal.push(error) });
     try {
       const deadline = Date.now() + WAIT_MS;
       while (state.length < values.length && Date.now() < deadline) await sleep(20);

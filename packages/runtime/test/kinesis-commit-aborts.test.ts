@@ -103,14 +103,7 @@ describe("Kinesis ingress and aborted commits", () => {
     assert.ok(parsed.ok);
     const logs: string[] = [];
     const fatal: unknown[] = [];
-    const ingress = new KinesisIngress({
-      config,
-      settings: parsed.value,
-      engine,
-      store,
-      log: (line) => logs.push(line),
-      onFatal: (error) => fatal.push(error),
-    });
+    const ingress = new KinesisIngress({ config, settings: parsed.value, log: (line) => logs.push(line) });
     const writer = new KinesisClient({
       endpoint: kinesis.endpoint,
       region: kinesis.region,
@@ -118,7 +111,7 @@ describe("Kinesis ingress and aborted commits", () => {
       requestHandler: new NodeHttpHandler(),
     });
     engine.start();
-    ingress.start();
+    await ingress.open({ engine, store, onFatal: (error) => fatal.push(error) });
     try {
       const values = Array.from({ length: 9 }, (_, i) => `a${i}`);
       // Three pages, so the aborts fall on the first page and on a later one.

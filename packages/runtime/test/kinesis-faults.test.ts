@@ -149,17 +149,9 @@ describe("Kinesis ingress under errors", () => {
     const parsed = kinesisIngressSettings(config);
     assert.ok(parsed.ok);
     const logs: string[] = [];
-    const ingress = new KinesisIngress({
-      config,
-      settings: parsed.value,
-      engine,
-      store,
-      log: (line) => logs.push(line),
-      client,
-      onFatal: failOnFatal,
-    });
+    const ingress = new KinesisIngress({ config, settings: parsed.value, log: (line) => logs.push(line), client });
     engine.start();
-    ingress.start();
+    await ingress.open({ engine, store, onFatal: failOnFatal });
     const writer = new KinesisClient({
       endpoint: kinesis.endpoint,
       region: kinesis.region,
@@ -268,15 +260,9 @@ describe("Kinesis egress under errors", () => {
     const parsed = kinesisEgressSettings(config);
     assert.ok(parsed.ok);
     const logs: string[] = [];
-    const egress = new KinesisEgress({
-      config,
-      settings: parsed.value,
-      log: (line) => logs.push(line),
-      client,
-      onFatal: failOnFatal,
-    });
+    const egress = new KinesisEgress({ config, settings: parsed.value, log: (line) => logs.push(line), client });
     const { engine, store, deadLetters } = startEngine([emit], [egress]);
-    egress.start(engine, store);
+    await egress.open({ engine, store, onFatal: failOnFatal });
     engine.start();
     try {
       const values = ["v0", "v1", "v2", "v3", "v4", "poison", "v6"];

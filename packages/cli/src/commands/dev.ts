@@ -13,7 +13,7 @@ import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
 import { parseRetention } from "../retention.ts";
 import { readToken } from "../token.ts";
 import { UsageError } from "../usage.ts";
-import { loadModulesOrThrow } from "./run.ts";
+import { loadModulesOrThrow, StoppedError } from "./run.ts";
 import { exportedFunctions } from "./serve.ts";
 
 async function importFunctions(path: string, version: number): Promise<AnyStatefulFunction[]> {
@@ -52,10 +52,17 @@ export async function devCommand(args: string[]): Promise<void> {
   const module = await loadModulesOrThrow(modules);
   const stateDir = values["state-dir"] ?? "eddy-state";
   const typenames = functions.map((fn) => fn.typename).sort();
+  // A signal (0), or the runtime cannot go on (1: a commit failed, a connector hit a bug, a
+  // function failed under the stop policy): either way the runtime is stopped, never left wedged.
+  let stopRequested: (code: number) => void = () => {};
+  const exitCode = new Promise<number>((resolve) => {
+    stopRequested = resolve;
+  });
   const runtime = await startRuntime({
     module,
     stateDir,
     inProcess: createEndpoint(functions),
+    onStop: () => stopRequested(1),
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(token === undefined ? {} : { token }),
     ...(retentionMs === undefined ? {} : { retentionMs }),
@@ -65,10 +72,8 @@ export async function devCommand(args: string[]): Promise<void> {
     ...(checkpoints === undefined ? {} : { checkpoints }),
   });
   // Before the line that says it runs: whoever reads that line may signal at once.
-  const signalled = new Promise<void>((done) => {
-    process.once("SIGINT", done);
-    process.once("SIGTERM", done);
-  });
+  process.once("SIGINT", () => stopRequested(0));
+  process.once("SIGTERM", () => stopRequested(0));
   for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);
   for (const url of runtime.egressUrls) process.stdout.write(`eddy: egress listening on ${url}\n`);
   process.stdout.write(`eddy: running ${typenames.join(", ")} in-process with state in ${stateDir}\n`);
@@ -95,9 +100,10 @@ export async function devCommand(args: string[]): Promise<void> {
   });
   // Keeps the process alive even when the module declares no ingress (nothing else would).
   const keepAlive = setInterval(() => {}, 1 << 30);
-  await signalled;
+  const code = await exitCode;
   watcher.close();
   clearInterval(keepAlive);
   process.stdout.write("eddy: stopping\n");
   await runtime.stop();
+  if (code !== 0) throw new StoppedError("stopped after a failure (see above)");
 }

@@ -15,6 +15,11 @@ export class ConfigurationError extends Error {
   override name = "ConfigurationError";
 }
 
+/** The runtime stopped itself because it could not go on; the reason is in the log above. */
+export class StoppedError extends Error {
+  override name = "StoppedError";
+}
+
 /** Loads module files, printing every warning and error; throws ConfigurationError when any file is invalid. */
 export async function loadModulesOrThrow(paths: readonly string[]): Promise<ModuleConfig> {
   const loaded = await loadModuleFiles(paths);
@@ -85,5 +90,5 @@ export async function runCommand(args: string[]): Promise<void> {
   clearInterval(keepAlive);
   process.stdout.write("eddy: stopping\n");
   await runtime.stop();
-  if (code !== 0) throw new ConfigurationError("stopped after a failure (see above)");
+  if (code !== 0) throw new StoppedError("stopped after a failure (see above)");
 }

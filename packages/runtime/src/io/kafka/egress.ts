@@ -36,7 +36,8 @@ import type { KafkaEgressConfig } from "../../config/types.ts";
 import type { Key, KV } from "../../core/kv.ts";
 import { MESSAGE_OVERHEAD_BYTES } from "../../core/partition-core.ts";
 import type { OutboxEntry } from "../../core/records.ts";
-import type { EgressConnector, EgressSettlement, Engine } from "../../engine/engine.ts";
+import type { EgressConnector, EgressSettlement, EgressSink } from "../../engine/ports.ts";
+import type { Connector, HostOf } from "../connector.ts";
 import { type AfterFailure, runSupervised } from "../supervised-loop.ts";
 import {
   describe,
@@ -230,20 +231,18 @@ export interface KafkaEgressOptions {
   readonly config: KafkaEgressConfig;
   readonly settings: KafkaEgressSettings;
   readonly log: (line: string) => void;
-  /** Resolves once a checkpoint holds everything committed so far (exactly-once waits on it). */
-  readonly checkpointed?: () => Promise<void>;
-  /** A failure retrying cannot cure (a bug): publishing has stopped, the runtime should stop. */
-  readonly onFatal: (error: unknown) => void;
 }
 
-export class KafkaEgress implements EgressConnector {
+export class KafkaEgress implements EgressConnector, Connector {
   readonly egressIds: readonly string[];
+  readonly egress: EgressConnector = this;
   readonly #config: KafkaEgressConfig;
   readonly #settings: KafkaEgressSettings;
   readonly #log: (line: string) => void;
-  readonly #checkpointed: (() => Promise<void>) | undefined;
+  /** Set by open(): see HostOf.checkpointed. */
+  #checkpointed: (() => Promise<void>) | undefined;
   readonly #exactlyOnce: boolean;
-  #engine: Engine | undefined;
+  #engine: EgressSink | undefined;
   #producer: Producer | undefined;
   #progressGroup: Consumer | undefined;
   #coordinator: number | undefined;
@@ -265,25 +264,31 @@ export class KafkaEgress implements EgressConnector {
   #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
   #stop = new AbortController();
-  readonly #onFatal: (error: unknown) => void;
+  /** Set by open(), before which nothing runs that could fail. */
+  #onFatal: ((error: unknown) => void) | undefined;
 
   constructor(options: KafkaEgressOptions) {
     this.#config = options.config;
     this.egressIds = [options.config.id];
     this.#settings = options.settings;
     this.#log = options.log;
-    this.#checkpointed = options.checkpointed;
-    this.#onFatal = options.onFatal;
     this.#exactlyOnce = options.config.deliverySemantic.type === "exactly-once";
     if (options.settings.ignored.length > 0) {
       this.#log(`eddy: Kafka egress ${this.#config.id} ignores properties ${options.settings.ignored.join(", ")}`);
     }
   }
 
+  get id(): string {
+    return this.#config.id;
+  }
+
   /** Connects to the engine and starts publishing in the background (connecting is retried; a bug is fatal). */
-  start(engine: Engine, store: KV): void {
-    this.#engine = engine;
-    this.#running = this.#run(store);
+  async open(host: HostOf<EgressSink>): Promise<{ readonly urls: readonly string[] }> {
+    this.#engine = host.engine;
+    this.#onFatal = host.onFatal;
+    this.#checkpointed = host.checkpointed;
+    this.#running = this.#run(host.store);
+    return { urls: [] };
   }
 
   deliver(entry: OutboxEntry, _transaction: KV, settle: EgressSettlement): void {
@@ -321,7 +326,7 @@ export class KafkaEgress implements EgressConnector {
       {
         log: this.#log,
         signal: this.#stop.signal,
-        onFatal: this.#onFatal,
+        onFatal: (error) => this.#onFatal?.(error),
         describe,
         recovered: "publishes again",
         afterFailure: async (): Promise<AfterFailure> => {
@@ -376,7 +381,7 @@ export class KafkaEgress implements EgressConnector {
   }
 
   async #connect(store: KV): Promise<void> {
-    const engine = this.#engine as Engine;
+    const engine = this.#engine as EgressSink;
     const connection = { ...this.#settings.connection, retries: 3 };
     if (!this.#exactlyOnce) {
       this.#producer = new Producer({
@@ -622,7 +627,7 @@ export class KafkaEgress implements EgressConnector {
   async #exactlyOnceStep(): Promise<void> {
     await this.#idle();
     if (this.#closed) return;
-    const engine = this.#engine as Engine;
+    const engine = this.#engine as EgressSink;
     await this.#checkTopics();
     if (this.#closed) return;
     // Records whose topic is missing stay unsettled in the outbox until it exists.

@@ -43,13 +43,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Admin, Consumer, FetchIsolationLevels, findErrorBy } from "@platformatic/kafka";
 import type { FunctionTypename, KafkaIngressConfig } from "../../config/types.ts";
-import type { Key, KV } from "../../core/kv.ts";
+import type { Key } from "../../core/kv.ts";
 import { MESSAGE_OVERHEAD_BYTES } from "../../core/partition-core.ts";
 import type { RejectedRecord } from "../../core/partition-set.ts";
 import type { Envelope } from "../../core/records.ts";
-import type { Engine } from "../../engine/engine.ts";
-import { COMMIT_ABORTED } from "../../engine/ports.ts";
+import { COMMIT_ABORTED, type SourceSink } from "../../engine/ports.ts";
 import { BugError, errorCode, errorMessage } from "../../errors.ts";
+import type { Connector, HostOf } from "../connector.ts";
 import { type AfterFailure, runSupervised, type StepResult } from "../supervised-loop.ts";
 import {
   describe,
@@ -243,23 +243,15 @@ type FetchResponse = Awaited<ReturnType<Consumer["fetch"]>>;
 export interface KafkaIngressOptions {
   readonly config: KafkaIngressConfig;
   readonly settings: KafkaIngressSettings;
-  readonly engine: Engine;
-  /** Eddy's store, read once at start for the partitions' positions. */
-  readonly store: KV;
   readonly log: (line: string) => void;
-  /** Resolves once a checkpoint holds everything committed so far (--ack-after-checkpoint). */
-  readonly checkpointed?: () => Promise<void>;
-  /** A failure retrying cannot cure (a bug): reading has stopped, the runtime should stop. */
-  readonly onFatal: (error: unknown) => void;
 }
 
-export class KafkaIngress {
+export class KafkaIngress implements Connector {
   readonly #config: KafkaIngressConfig;
   readonly #settings: KafkaIngressSettings;
-  readonly #engine: Engine;
-  readonly #store: KV;
   readonly #log: (line: string) => void;
-  readonly #checkpointed: (() => Promise<void>) | undefined;
+  /** Set by open(): see HostOf.checkpointed. */
+  #checkpointed: (() => Promise<void>) | undefined;
   readonly #consumer: Consumer;
   readonly #admin: Admin;
   readonly #readers = new Map<string, PartitionReader>();
@@ -286,16 +278,13 @@ export class KafkaIngress {
   /** The commit to the group under way, if any. */
   #groupCommit: Promise<void> | undefined;
   #groupCommitFailures = 0;
-  readonly #onFatal: (error: unknown) => void;
+  /** What open() was given. */
+  #opened: HostOf<SourceSink> | undefined;
 
   constructor(options: KafkaIngressOptions) {
     this.#config = options.config;
     this.#settings = options.settings;
-    this.#engine = options.engine;
-    this.#store = options.store;
     this.#log = options.log;
-    this.#checkpointed = options.checkpointed;
-    this.#onFatal = options.onFatal;
     const connection = { ...options.settings.connection, retries: 0 };
     this.#consumer = new Consumer({
       ...connection,
@@ -309,13 +298,24 @@ export class KafkaIngress {
     }
   }
 
+  readonly egress = undefined;
+
   get id(): string {
     return this.#config.id;
   }
 
+  /** What open() was given; a BugError before. */
+  get #host(): HostOf<SourceSink> {
+    if (this.#opened === undefined) throw new BugError(`Kafka ingress ${this.#config.id} is used before it is opened`);
+    return this.#opened;
+  }
+
   /** Starts reading in the background; problems with the cluster are logged and retried, a bug is fatal (onFatal). */
-  start(): void {
+  async open(host: HostOf<SourceSink>): Promise<{ readonly urls: readonly string[] }> {
+    this.#opened = host;
+    this.#checkpointed = host.checkpointed;
     this.#running = this.#run();
+    return { urls: [] };
   }
 
   async close(): Promise<void> {
@@ -340,7 +340,7 @@ export class KafkaIngress {
     return runSupervised(`Kafka ingress ${this.#config.id}`, () => this.#step(), {
       log: this.#log,
       signal: this.#stop.signal,
-      onFatal: this.#onFatal,
+      onFatal: this.#host.onFatal,
       // An aborted commit is no trouble with Kafka: #rewind says it in its own words.
       describe: (error) => (errorCode(error) === COMMIT_ABORTED ? undefined : describe(error)),
       recovered: "reads again",
@@ -401,7 +401,7 @@ export class KafkaIngress {
     const aborted = (await this.#admittedSettled()) || errorCode(error) === COMMIT_ABORTED;
     for (const reader of this.#readers.values()) {
       if (aborted) {
-        const stored = this.#store.get(positionKey(this.#config.id, reader.topic, reader.partition));
+        const stored = this.#host.store.get(positionKey(this.#config.id, reader.topic, reader.partition));
         reader.durable = stored === undefined ? -1n : BigInt(stored as number);
       }
       if (reader.next !== reader.durable) reader.aborted = new AbortedProducers();
@@ -458,7 +458,7 @@ export class KafkaIngress {
           if (known.next < 0n) fresh.push(known);
           return;
         }
-        const stored = this.#store.get(positionKey(this.#config.id, topic, partition)) as number | undefined;
+        const stored = this.#host.store.get(positionKey(this.#config.id, topic, partition)) as number | undefined;
         const reader: PartitionReader = {
           topic,
           partition,
@@ -477,7 +477,7 @@ export class KafkaIngress {
     if (absent.length > 0) {
       // Before any of them can appear and be read: from now on, what appears is read from its beginning.
       const now = Date.now();
-      await this.#engine.transact((transaction) => {
+      await this.#host.engine.transact((transaction) => {
         for (const topic of absent) transaction.put(topicLookKey(this.#config.id, topic), now);
       });
       for (const topic of absent) this.#looked.set(topic, now);
@@ -492,10 +492,10 @@ export class KafkaIngress {
    */
   #hasLooked(topic: string, partitions: number): boolean {
     if (this.#looked.has(topic)) return true;
-    const at = this.#store.get(topicLookKey(this.#config.id, topic)) as number | undefined;
+    const at = this.#host.store.get(topicLookKey(this.#config.id, topic)) as number | undefined;
     let looked = at !== undefined;
     for (let partition = 0; !looked && partition < partitions; partition++) {
-      looked = this.#store.get(positionKey(this.#config.id, topic, partition)) !== undefined;
+      looked = this.#host.store.get(positionKey(this.#config.id, topic, partition)) !== undefined;
     }
     if (looked) this.#looked.set(topic, at);
     return looked;
@@ -557,7 +557,7 @@ export class KafkaIngress {
       how.set(topic, first ? startup.type : "new since the ingress first looked at the topic: from its beginning");
     }
     const now = Date.now();
-    await this.#engine.transact((transaction) => {
+    await this.#host.engine.transact((transaction) => {
       for (const [reader, offset] of chosen) {
         transaction.put(positionKey(this.#config.id, reader.topic, reader.partition), Number(offset));
       }
@@ -621,7 +621,7 @@ export class KafkaIngress {
     // bounds; the broker still returns a first batch larger than asked for).
     const fetchBytes = Math.min(
       this.#settings.fetchBytes,
-      Math.max(FETCH_BYTES_MIN, Math.floor(this.#engine.admission.budgetBytes / 128)),
+      Math.max(FETCH_BYTES_MIN, Math.floor(this.#host.engine.admission.budgetBytes / 128)),
     );
     const byLeader = new Map<number, PartitionReader[]>();
     for (const reader of this.#readers.values()) {
@@ -682,7 +682,7 @@ export class KafkaIngress {
     let current: Chunk = { parts: [], count: 0, costBytes: 0, positions: new Map() };
     const countMax = this.#settings.recordsPerCommit;
     // A chunk larger than the memory budget could only be admitted alone, past the budget.
-    const costBytesMax = Math.max(1, Math.floor(this.#engine.admission.budgetBytes / 4));
+    const costBytesMax = Math.max(1, Math.floor(this.#host.engine.admission.budgetBytes / 4));
     for (const response of responses) {
       for (const topic of response.responses) {
         for (const fetched of topic.partitions) {
@@ -763,7 +763,7 @@ export class KafkaIngress {
       for (const envelope of routed.envelopes) envelopes.push(envelope);
       for (const letter of routed.rejected) rejected.push(letter);
     }
-    const admitted = await this.#engine.admitFromSource(
+    const admitted = await this.#host.engine.admitFromSource(
       envelopes,
       (transaction) => {
         for (const [reader, offset] of chunk.positions) {

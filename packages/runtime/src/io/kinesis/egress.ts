@@ -16,8 +16,9 @@ import { STREAM_NAME } from "../../config/kinesis.ts";
 import type { KinesisEgressConfig } from "../../config/types.ts";
 import type { KV } from "../../core/kv.ts";
 import type { OutboxEntry } from "../../core/records.ts";
-import type { EgressConnector, EgressSettlement, Engine } from "../../engine/engine.ts";
+import type { EgressConnector, EgressSettlement } from "../../engine/ports.ts";
 import { EddyError, errorCode, errorMessage, isRetriable } from "../../errors.ts";
+import type { Connector, HostOf } from "../connector.ts";
 import { runSupervised, type StepResult } from "../supervised-loop.ts";
 import {
   ClientProperties,
@@ -160,19 +161,17 @@ export interface KinesisEgressOptions {
   readonly log: (line: string) => void;
   /** For tests: the client to call instead of one made from the config. */
   readonly client?: KinesisClient;
-  /** Resolves once a checkpoint holds everything committed so far (--ack-after-checkpoint). */
-  readonly checkpointed?: () => Promise<void>;
-  /** A failure retrying cannot cure (a bug): publishing has stopped, the runtime should stop. */
-  readonly onFatal: (error: unknown) => void;
 }
 
-export class KinesisEgress implements EgressConnector {
+export class KinesisEgress implements EgressConnector, Connector {
   readonly egressIds: readonly string[];
+  readonly egress: EgressConnector = this;
   readonly #config: KinesisEgressConfig;
   readonly #settings: KinesisEgressSettings;
   readonly #log: (line: string) => void;
   readonly #client: KinesisClient;
-  readonly #checkpointed: (() => Promise<void>) | undefined;
+  /** Set by open(): see HostOf.checkpointed. */
+  #checkpointed: (() => Promise<void>) | undefined;
   /** Records handed over and not yet acknowledged by Kinesis (their outbox entries hold them durably). */
   #waiting: Waiting[] = [];
   /**
@@ -184,15 +183,14 @@ export class KinesisEgress implements EgressConnector {
   #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
   readonly #stop = new AbortController();
-  readonly #onFatal: (error: unknown) => void;
+  /** Set by open(), before which nothing runs that could fail. */
+  #onFatal: ((error: unknown) => void) | undefined;
 
   constructor(options: KinesisEgressOptions) {
     this.#config = options.config;
     this.egressIds = [options.config.id];
     this.#settings = options.settings;
     this.#log = options.log;
-    this.#checkpointed = options.checkpointed;
-    this.#onFatal = options.onFatal;
     this.#client = connectorClient(
       `Kinesis egress ${options.config.id}`,
       options.config,
@@ -202,9 +200,16 @@ export class KinesisEgress implements EgressConnector {
     );
   }
 
-  /** Starts publishing in the background (failures are logged and retried; a bug is fatal). */
-  start(_engine: Engine, _store: KV): void {
+  get id(): string {
+    return this.#config.id;
+  }
+
+  /** Starts publishing in the background (failures are logged and retried; a bug is fatal). It keeps nothing in Eddy's store. */
+  async open(host: HostOf<unknown>): Promise<{ readonly urls: readonly string[] }> {
+    this.#onFatal = host.onFatal;
+    this.#checkpointed = host.checkpointed;
     this.#running = this.#run();
+    return { urls: [] };
   }
 
   deliver(entry: OutboxEntry, _transaction: KV, settle: EgressSettlement): void {
@@ -234,7 +239,7 @@ export class KinesisEgress implements EgressConnector {
     return runSupervised(`Kinesis egress ${this.#config.id}`, () => this.#step(), {
       log: this.#log,
       signal: this.#stop.signal,
-      onFatal: this.#onFatal,
+      onFatal: (error) => this.#onFatal?.(error),
       recovered: "publishes again",
       // Throttled records are Kinesis working as it should: they wait, without a line.
       describe: (error) => (errorCode(error) === NOT_TAKEN_QUIETLY ? undefined : errorMessage(error)),

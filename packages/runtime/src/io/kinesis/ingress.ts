@@ -23,12 +23,12 @@ import {
   type Shard,
 } from "@aws-sdk/client-kinesis";
 import type { FunctionTypename, KinesisIngressConfig } from "../../config/types.ts";
-import type { Key, KV } from "../../core/kv.ts";
+import type { Key } from "../../core/kv.ts";
 import type { RejectedRecord } from "../../core/partition-set.ts";
 import type { Envelope } from "../../core/records.ts";
-import type { Engine } from "../../engine/engine.ts";
-import { COMMIT_ABORTED } from "../../engine/ports.ts";
+import { COMMIT_ABORTED, type SourceSink } from "../../engine/ports.ts";
 import { BugError, errorCode, errorMessage, isRetriable } from "../../errors.ts";
+import type { Connector, HostOf } from "../connector.ts";
 import { runSupervised, type StepResult } from "../supervised-loop.ts";
 import { deaggregate } from "./aggregated-records.ts";
 import {
@@ -247,20 +247,13 @@ interface ShardReading {
 export interface KinesisIngressOptions {
   readonly config: KinesisIngressConfig;
   readonly settings: KinesisIngressSettings;
-  readonly engine: Engine;
-  /** Eddy's store, read for the shards' positions. */
-  readonly store: KV;
   readonly log: (line: string) => void;
   /** For tests: the client to call instead of one made from the config. */
   readonly client?: KinesisClient;
-  /** A failure retrying cannot cure (a bug): reading has stopped, the runtime should stop. */
-  readonly onFatal: (error: unknown) => void;
 }
 
-export class KinesisIngress {
+export class KinesisIngress implements Connector {
   readonly #config: KinesisIngressConfig;
-  readonly #engine: Engine;
-  readonly #store: KV;
   readonly #log: (line: string) => void;
   readonly #client: KinesisClient;
   /** Shards with a durable position, by `stream/shardId`. */
@@ -275,14 +268,12 @@ export class KinesisIngress {
   #wakeDiscovery: (() => void) | undefined;
   /** A shard ended while the shards were being listed: list again at once. */
   #discoverAgain = false;
-  readonly #onFatal: (error: unknown) => void;
+  /** What open() was given. */
+  #opened: HostOf<SourceSink> | undefined;
 
   constructor(options: KinesisIngressOptions) {
     this.#config = options.config;
-    this.#engine = options.engine;
-    this.#store = options.store;
     this.#log = options.log;
-    this.#onFatal = options.onFatal;
     this.#client = connectorClient(
       `Kinesis ingress ${options.config.id}`,
       options.config,
@@ -292,13 +283,24 @@ export class KinesisIngress {
     );
   }
 
+  readonly egress = undefined;
+
   get id(): string {
     return this.#config.id;
   }
 
+  /** What open() was given; a BugError before. */
+  get #host(): HostOf<SourceSink> {
+    if (this.#opened === undefined)
+      throw new BugError(`Kinesis ingress ${this.#config.id} is used before it is opened`);
+    return this.#opened;
+  }
+
   /** Starts reading in the background; problems with Kinesis are logged and retried, a bug is fatal (onFatal). */
-  start(): void {
+  async open(host: HostOf<SourceSink>): Promise<{ readonly urls: readonly string[] }> {
+    this.#opened = host;
     this.#discovering = this.#discoverLoop();
+    return { urls: [] };
   }
 
   async close(): Promise<void> {
@@ -323,7 +325,7 @@ export class KinesisIngress {
         } catch (error) {
           if (this.#closed) return;
           if (!isRetriable(error)) {
-            this.#onFatal(error);
+            this.#host.onFatal(error);
             return;
           }
           // The new shards' positions were not committed: the next listing finds them new again.
@@ -363,13 +365,13 @@ export class KinesisIngress {
     const shards = await this.#listShards(stream);
     const startupApplies =
       !this.#looked.has(stream) &&
-      [...this.#store.scan(["io", "kinesis-ingress", this.#config.id, stream], { limit: 1 })].length === 0;
+      [...this.#host.store.scan(["io", "kinesis-ingress", this.#config.id, stream], { limit: 1 })].length === 0;
     const nowMs = Date.now();
     const fresh: ShardState[] = [];
     for (const shard of shards) {
       const shardId = shard.ShardId as string;
       if (this.#shards.has(`${stream}/${shardId}`)) continue;
-      const stored = this.#store.get(positionKey(this.#config.id, stream, shardId)) as ShardPosition | undefined;
+      const stored = this.#host.store.get(positionKey(this.#config.id, stream, shardId)) as ShardPosition | undefined;
       const state: ShardState = {
         stream,
         shardId,
@@ -382,7 +384,7 @@ export class KinesisIngress {
       else this.#shards.set(`${stream}/${shardId}`, state);
     }
     if (fresh.length > 0) {
-      await this.#engine.transact((transaction) => {
+      await this.#host.engine.transact((transaction) => {
         for (const state of fresh) {
           transaction.put(positionKey(this.#config.id, stream, state.shardId), state.position);
         }
@@ -440,7 +442,7 @@ export class KinesisIngress {
     return runSupervised(where, () => this.#readStep(state, reading), {
       log: this.#log,
       signal: this.#stop.signal,
-      onFatal: this.#onFatal,
+      onFatal: this.#host.onFatal,
       recovered: "reads again",
       // Throttling, an expired iterator and an aborted commit are not trouble with Kinesis: no "retrying" line.
       describe: (error) => {
@@ -453,7 +455,7 @@ export class KinesisIngress {
         reading.prefetch = undefined;
         if (errorCode(error) === COMMIT_ABORTED) {
           // The engine undid the commit (a fence, a rebalance): back to the position the store holds.
-          const stored = this.#store.get(positionKey(this.#config.id, state.stream, state.shardId));
+          const stored = this.#host.store.get(positionKey(this.#config.id, state.stream, state.shardId));
           if (stored !== undefined) state.position = stored as ShardPosition;
           reading.iterator = undefined;
           this.#log(
@@ -557,7 +559,7 @@ export class KinesisIngress {
   /** Commits a chunk with the shard's new position; false when the runtime is stopping. */
   async #accept(state: ShardState, chunk: Chunk): Promise<boolean> {
     const position = chunk.position as ShardPosition;
-    const accepted = await this.#engine.acceptFromSource(
+    const accepted = await this.#host.engine.acceptFromSource(
       chunk.envelopes,
       (transaction) => transaction.put(positionKey(this.#config.id, state.stream, state.shardId), position),
       chunk.rejected,

@@ -7,7 +7,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { KV } from "../../core/kv.ts";
 import type { OutboxEntry } from "../../core/records.ts";
-import type { EgressConnector, EgressSettlement, Engine } from "../../engine/engine.ts";
+import { COMMIT_ABORTED, type EgressConnector, type EgressSettlement, type EgressSink } from "../../engine/ports.ts";
+import { errorCode } from "../../errors.ts";
 import { authorize, closeServer, listenOn, replyText } from "../http-server.ts";
 
 export const PLAYGROUND_EGRESS_ID = "io.statefun.playground/egress";
@@ -27,18 +28,22 @@ export class PlaygroundEgress implements EgressConnector {
   readonly egressIds = [PLAYGROUND_EGRESS_ID];
   readonly #options: PlaygroundEgressOptions;
   readonly #server: Server;
-  #engine: Engine | undefined;
+  #engine: EgressSink | undefined;
   readonly #nextSeq = new Map<string, number>();
 
   constructor(options: PlaygroundEgressOptions) {
     this.#options = options;
     this.#server = createServer((req, res) => {
-      this.#handle(req, res).catch((error: unknown) => replyText(res, 500, `egress error: ${String(error)}`));
+      this.#handle(req, res).catch((error: unknown) => {
+        // The pop's commit was aborted: the record is still there for the next GET.
+        if (errorCode(error) === COMMIT_ABORTED) replyText(res, 503, "try again: the commit was aborted");
+        else replyText(res, 500, `egress error: ${String(error)}`);
+      });
     });
   }
 
   /** Connects the HTTP side to the engine (the engine is built with this connector first). */
-  attach(engine: Engine, store: KV): void {
+  attach(engine: EgressSink, store: KV): void {
     this.#engine = engine;
     for (const topic of this.#options.topics) {
       let last = 0;

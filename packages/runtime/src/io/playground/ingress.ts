@@ -15,7 +15,7 @@
 //   message is processed exactly once either way.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { FunctionTypename } from "../../core/address.ts";
-import type { Engine, ReplyLookup } from "../../engine/engine.ts";
+import type { ReplyLookup, RequestSink } from "../../engine/ports.ts";
 import { formatBytes, readBody } from "../http-body.ts";
 import { authorize, closeServer, listenOn, replyText } from "../http-server.ts";
 import { argumentFromBody, replyBody } from "../typed-body.ts";
@@ -87,10 +87,10 @@ function parseTarget(url: string): Target {
 
 export class PlaygroundIngress {
   readonly #server: Server;
-  readonly #engine: Engine;
+  readonly #engine: RequestSink;
   readonly #options: PlaygroundIngressOptions;
 
-  constructor(engine: Engine, options: PlaygroundIngressOptions) {
+  constructor(engine: RequestSink, options: PlaygroundIngressOptions) {
     this.#engine = engine;
     this.#options = options;
     this.#server = createServer((req, res) => {

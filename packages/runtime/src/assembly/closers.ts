@@ -1,0 +1,52 @@
+// The unwinding stack of a start: each part that opens registers how it closes, and a start
+// that fails closes what it had opened, last first (ingresses before the engine they feed,
+// the engine before its store, the state directory's lock last). A start that succeeds moves
+// the stack into the running runtime, whose stop() is that same unwinding. Node's
+// AsyncDisposableStack does the same, but it stops at nothing and reports a SuppressedError
+// chain; here every closer runs even when one before it fails, and each failure is logged
+// with the name of what failed to close.
+import { errorMessage } from "../errors.ts";
+
+interface Closer {
+  readonly name: string;
+  readonly close: () => Promise<void> | void;
+}
+
+export class Closers {
+  #closers: Closer[] = [];
+  #closed = false;
+
+  /** Registers how to close what was just opened; closed before everything registered earlier. */
+  defer(name: string, close: () => Promise<void> | void): void {
+    if (this.#closed) throw new Error(`Closers: ${name} registered after close`);
+    this.#closers.push({ name, close });
+  }
+
+  /** Takes every closer into a new stack (the running runtime's) and leaves this one empty. */
+  move(): Closers {
+    const moved = new Closers();
+    moved.#closers = this.#closers;
+    this.#closers = [];
+    return moved;
+  }
+
+  /**
+   * Closes everything, last registered first. A closer that throws is logged and the rest still
+   * run; the first failure is rethrown at the end. Closing twice closes once.
+   */
+  async closeAll(log: (line: string) => void): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    let firstFailure: { error: unknown } | undefined;
+    for (const closer of this.#closers.reverse()) {
+      try {
+        await closer.close();
+      } catch (error) {
+        log(`eddy: closing ${closer.name} failed: ${errorMessage(error)}`);
+        firstFailure ??= { error };
+      }
+    }
+    this.#closers = [];
+    if (firstFailure !== undefined) throw firstFailure.error;
+  }
+}

@@ -1,0 +1,117 @@
+// The playground HTTP ingress and egress as Connectors (io/connector.ts): created from their
+// configuration, opened by listening on their port. A port that cannot be had is an EddyError
+// naming the port, the host and the module's file:line of whoever wanted it.
+import { formatLocation } from "../../config/diagnostics.ts";
+import { Kind, type PlaygroundEgressConfig, type PlaygroundIngressConfig } from "../../config/types.ts";
+import type { EgressConnector, EgressSink, RequestSink } from "../../engine/ports.ts";
+import { EddyError, type Result, success } from "../../errors.ts";
+import type { Connector, ConnectorContext, ConnectorKind, HostOf } from "../connector.ts";
+import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "./egress.ts";
+import { PlaygroundIngress, type PlaygroundIngressOptions } from "./ingress.ts";
+
+export const PLAYGROUND_INGRESS_ID = "io.statefun.playground/ingress";
+
+class PlaygroundIngressConnector implements Connector {
+  readonly id = PLAYGROUND_INGRESS_ID;
+  readonly egress = undefined;
+  readonly #config: PlaygroundIngressConfig;
+  readonly #options: Omit<PlaygroundIngressOptions, "checkpointed">;
+  #ingress: PlaygroundIngress | undefined;
+
+  constructor(config: PlaygroundIngressConfig, options: Omit<PlaygroundIngressOptions, "checkpointed">) {
+    this.#config = config;
+    this.#options = options;
+  }
+
+  async open(host: HostOf<RequestSink>): Promise<{ readonly urls: readonly string[] }> {
+    const ingress = new PlaygroundIngress(host.engine, {
+      ...this.#options,
+      ...(host.checkpointed === undefined ? {} : { checkpointed: host.checkpointed }),
+    });
+    const url = await listenFor(() => ingress.listen(), this.#config, this.#options);
+    this.#ingress = ingress;
+    return { urls: [url] };
+  }
+
+  async close(): Promise<void> {
+    await this.#ingress?.close();
+  }
+}
+
+class PlaygroundEgressConnector implements Connector {
+  readonly id = PLAYGROUND_EGRESS_ID;
+  readonly egress: EgressConnector;
+  readonly #config: PlaygroundEgressConfig;
+  readonly #address: { readonly port: number; readonly host: string };
+  readonly #playground: PlaygroundEgress;
+  #listening = false;
+
+  constructor(config: PlaygroundEgressConfig, playground: PlaygroundEgress, address: { port: number; host: string }) {
+    this.#config = config;
+    this.#playground = playground;
+    this.#address = address;
+    this.egress = playground;
+  }
+
+  async open(host: HostOf<EgressSink>): Promise<{ readonly urls: readonly string[] }> {
+    this.#playground.attach(host.engine, host.store);
+    const url = await listenFor(() => this.#playground.listen(), this.#config, this.#address);
+    this.#listening = true;
+    return { urls: [url] };
+  }
+
+  async close(): Promise<void> {
+    if (this.#listening) await this.#playground.close();
+  }
+}
+
+export const playgroundIngressKind: ConnectorKind<PlaygroundIngressConfig> = {
+  label: "playground ingress",
+  create(config: PlaygroundIngressConfig, context: ConnectorContext): Result<Connector, "config"> {
+    return success(
+      new PlaygroundIngressConnector(config, {
+        port: context.portOverride ?? config.port,
+        host: context.host,
+        maxBodyBytes: context.ingressBodyBytesLimit,
+        ...(context.ingressHoldMs === undefined ? {} : { holdMs: context.ingressHoldMs }),
+        ...(context.token === undefined ? {} : { token: context.token }),
+      }),
+    );
+  },
+};
+
+export const playgroundEgressKind: ConnectorKind<PlaygroundEgressConfig> = {
+  label: "playground egress",
+  create(config: PlaygroundEgressConfig, context: ConnectorContext): Result<Connector, "config"> {
+    const address = { port: context.portOverride ?? config.port, host: context.host };
+    const playground = new PlaygroundEgress({
+      ...address,
+      topics: config.topics,
+      ...(context.token === undefined ? {} : { token: context.token }),
+    });
+    return success(new PlaygroundEgressConnector(config, playground, address));
+  },
+};
+
+/** Listens, or says in one line which port on which host could not be had and which ingress or egress wanted it. */
+async function listenFor(
+  listen: () => Promise<string>,
+  config: PlaygroundIngressConfig | PlaygroundEgressConfig,
+  address: { readonly port: number; readonly host: string },
+): Promise<string> {
+  try {
+    return await listen();
+  } catch (error) {
+    const { port, host } = address;
+    const role = config.kind === Kind.PLAYGROUND_INGRESS ? "ingress" : "egress";
+    const wanter = `the ${role} ${config.kind} (${formatLocation(config.source)})`;
+    const code = (error as NodeJS.ErrnoException).code;
+    const message =
+      code === "EADDRINUSE"
+        ? `port ${port} on ${host} is in use; ${wanter} wants it`
+        : code === "EACCES"
+          ? `port ${port} on ${host} needs privileges this process lacks; ${wanter} wants it`
+          : `${wanter} cannot listen on port ${port} of ${host} (--host): ${(error as Error).message}`;
+    throw new EddyError("listen-failed", message, { retriable: false, cause: error });
+  }
+}
