@@ -5,7 +5,7 @@
 // AsyncDisposableStack does the same, but it stops at nothing and reports a SuppressedError
 // chain; here every closer runs even when one before it fails, and each failure is logged
 // with the name of what failed to close.
-import { errorMessage } from "../errors.ts";
+import { BugError, errorMessage } from "../errors.ts";
 
 interface Closer {
   readonly name: string;
@@ -18,7 +18,7 @@ export class Closers {
 
   /** Registers how to close what was just opened; closed before everything registered earlier. */
   defer(name: string, close: () => Promise<void> | void): void {
-    if (this.#closed) throw new Error(`Closers: ${name} registered after close`);
+    if (this.#closed) throw new BugError(`Closers: ${name} registered after the stack was closed`);
     this.#closers.push({ name, close });
   }
 
