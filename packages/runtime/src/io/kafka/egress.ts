@@ -38,6 +38,7 @@ import { MESSAGE_OVERHEAD_BYTES } from "../../core/partition-core.ts";
 import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement, EgressSink } from "../../engine/ports.ts";
 import type { Connector, HostOf } from "../connector.ts";
+import { decodeEgressMessage } from "../egress-message.ts";
 import { type AfterFailure, runSupervised } from "../supervised-loop.ts";
 import {
   describe,
@@ -154,14 +155,12 @@ export function producerRecord(
   entry: OutboxEntry,
   maxRecordBytes: number,
 ): { ok: true; record: StoredRecord } | { ok: false; reason: string } {
-  if (entry.value.typename !== KAFKA_PRODUCER_RECORD_TYPENAME) {
-    return {
-      ok: false,
-      reason: `a Kafka egress takes ${KAFKA_PRODUCER_RECORD_TYPENAME}, got ${entry.value.typename}`,
-    };
-  }
-  const decoded = decodeKafkaProducerRecord(entry.value.value);
-  if (!decoded.ok) return { ok: false, reason: `the KafkaProducerRecord does not decode: ${decoded.error}` };
+  const decoded = decodeEgressMessage(
+    entry.value,
+    { typename: KAFKA_PRODUCER_RECORD_TYPENAME, egress: "a Kafka egress", record: "KafkaProducerRecord" },
+    decodeKafkaProducerRecord,
+  );
+  if (!decoded.ok) return decoded;
   const { topic, key, valueBytes } = decoded.value;
   if (!TOPIC_NAME.test(topic) || topic === "." || topic === "..") {
     return {

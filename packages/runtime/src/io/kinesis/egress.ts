@@ -19,6 +19,7 @@ import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement } from "../../engine/ports.ts";
 import { EddyError, errorCode, errorMessage, isRetriable } from "../../errors.ts";
 import type { Connector, HostOf } from "../connector.ts";
+import { decodeEgressMessage } from "../egress-message.ts";
 import { runSupervised, type StepResult } from "../supervised-loop.ts";
 import {
   ClientProperties,
@@ -93,14 +94,12 @@ export interface EgressRecord {
 
 /** A KinesisEgressRecord ready to send, or why Kinesis could never take it. */
 export function egressRecord(entry: OutboxEntry): { ok: true; record: EgressRecord } | { ok: false; reason: string } {
-  if (entry.value.typename !== KINESIS_EGRESS_RECORD_TYPENAME) {
-    return {
-      ok: false,
-      reason: `a Kinesis egress takes ${KINESIS_EGRESS_RECORD_TYPENAME}, got ${entry.value.typename}`,
-    };
-  }
-  const decoded = decodeKinesisEgressRecord(entry.value.value);
-  if (!decoded.ok) return { ok: false, reason: `the KinesisEgressRecord does not decode: ${decoded.error}` };
+  const decoded = decodeEgressMessage(
+    entry.value,
+    { typename: KINESIS_EGRESS_RECORD_TYPENAME, egress: "a Kinesis egress", record: "KinesisEgressRecord" },
+    decodeKinesisEgressRecord,
+  );
+  if (!decoded.ok) return decoded;
   const { stream, partitionKey, valueBytes, explicitHashKey } = decoded.value;
   if (!STREAM_NAME.test(stream)) {
     return {
