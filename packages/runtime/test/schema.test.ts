@@ -30,6 +30,7 @@ const typename = "ns/fn" as FunctionTypename;
 const golden: readonly [TableLayout, Key, Key][] = [
   [tables.epoch, tables.epoch.key(), ["meta", "epoch"]],
   [tables.inboxPosition, tables.inboxPosition.key(), ["meta", "inbox-position"]],
+  [tables.changelogOffset, tables.changelogOffset.key(), ["meta", "changelog-offset"]],
   [tables.specs, tables.specs.key(typename), ["specs", "ns/fn"]],
   [tables.state, tables.state.key(typename, "id", "seen"), ["state", "ns/fn", "id", "seen"]],
   [tables.inflight, tables.inflight.key(address), ["inflight", address]],

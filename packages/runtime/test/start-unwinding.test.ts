@@ -141,8 +141,7 @@ spec:
     await assert.rejects(
       startRuntime({ module: loaded, stateDir, log: () => undefined }),
       (error: unknown) =>
-        error instanceof StartupError &&
-        /^module\.yaml:\d+:\d+: signing_key .*fn\.key is empty$/.test(error.message),
+        error instanceof StartupError && /^module\.yaml:\d+:\d+: signing_key .*fn\.key is empty$/.test(error.message),
     );
     assert.equal(runningProcess(stateDir), undefined);
   });

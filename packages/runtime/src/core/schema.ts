@@ -131,6 +131,7 @@ export type TimerRef = readonly [fireAtMs: number, seq: number];
 /** Fixed keys, built once. */
 const EPOCH: Key = ["meta", "epoch"];
 const INBOX_POSITION: Key = ["meta", "inbox-position"];
+const CHANGELOG_OFFSET: Key = ["meta", "changelog-offset"];
 
 /**
  * A partition's tables (keys relative to the partition prefix). Each row's key names its
@@ -141,6 +142,11 @@ export const tables = {
   epoch: table<[], number>("partition", EPOCH, [], () => EPOCH),
   /** Where the partition's inbox is read from next (scale-out; written by PartitionSet). */
   inboxPosition: table<[], number>("partition", INBOX_POSITION, [], () => INBOX_POSITION),
+  /**
+   * In a cluster worker's local store only: the offset of the partition's last changelog
+   * record it holds (the changelog is the truth; this store a cache caught up from it).
+   */
+  changelogOffset: table<[], number>("partition", CHANGELOG_OFFSET, [], () => CHANGELOG_OFFSET),
   /** The state specs a function type registered through the handshake. */
   specs: table<[typename: FunctionTypename], readonly RegisteredSpec[]>(
     "partition",

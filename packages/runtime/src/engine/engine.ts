@@ -934,13 +934,16 @@ export class Engine {
   /**
    * Delivers records read from the inbox of `partition`, each at its offset, waiting first
    * while a target's backlog, the pending writes or the memory budget are at their limit, like
-   * a source. A record is delivered only at the position the partition expects next: one
-   * below it was delivered already (skipped); one above it means the reader is ahead of the
-   * partition (after a reset dropped deliveries), and it must seek back ("seek").
+   * a source. Offsets have gaps (transaction markers, aborted records): a record below the
+   * position the partition expects next was delivered already and is skipped. Records read
+   * before a reset (`resetsAtRead`, the `resets` count when they were fetched) are not
+   * delivered: the reset dropped deliveries, and the reader must seek back to the partition's
+   * position ("seek").
    */
   async admitFromInbox(
     partition: number,
     records: readonly { readonly message: InboxMessage; readonly offset: number }[],
+    resetsAtRead: number,
   ): Promise<"admitted" | "seek" | "not-owned" | "stopping"> {
     if (this.#stopping) return "stopping";
     const targets = [...new Set(records.map((record) => addressKey(record.message.envelope.target)))];
@@ -948,11 +951,10 @@ export class Engine {
     for (const record of records) costBytes += invocationCost(record.message.envelope);
     const admitted = await this.#admit(targets, costBytes, undefined, () => {
       if (!this.#partitions.owns(partition)) return "not-owned" as const;
+      if (this.#resets !== resetsAtRead) return "seek" as const;
       const now = this.#clock();
       for (const { message, offset } of records) {
-        const expected = this.#partitions.inboxPosition(partition);
-        if (offset < expected) continue;
-        if (offset > expected) return "seek" as const;
+        if (offset < this.#partitions.inboxPosition(partition)) continue;
         this.#partitions.deliverFromInbox(partition, message, offset, now);
       }
       return "admitted" as const;

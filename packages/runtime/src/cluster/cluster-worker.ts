@@ -1,0 +1,349 @@
+// One worker of a cluster on Kafka: the engine runs the partitions the group gives this
+// worker, commits each group commit as one Kafka transaction (kafka-commit-target.ts), reads
+// its partitions' inboxes, and hands partitions over when the group rebalances.
+//
+// A rebalance, as the worker sees it:
+// 1. The coordinator asks members to rejoin. Before it does, the worker commits everything
+//    pending under the generation it still holds and then holds commits (flushAndHold), so
+//    no commit of the old generation can happen under the new one's assignment.
+// 2. The new generation's assignment arrives (onAssigned). Partitions that went elsewhere are
+//    released (their work is committed; the new owner sends their in-flight batches again).
+//    Partitions that came here are acquired: the group's offsets are read with
+//    require_stable, which waits until the previous owner's last transaction is decided, and
+//    the local store catches up from the changelog to its stable end; the inbox position the
+//    changelog gave must be the group's offset (the two are committed together). Only then
+//    does the engine run them, and commits resume.
+// 3. A worker the group expelled (paused past the session timeout) learns it lost everything
+//    (onLost): the engine drops what it had not committed and runs nothing until the next
+//    assignment. Whatever it tried to commit meanwhile was refused by the fence.
+import { Producer } from "@platformatic/kafka";
+import type { Address } from "../core/address.ts";
+import type { DurableStore, Engine } from "../engine/engine.ts";
+import { errorMessage, type Failure, failure, type Result, success } from "../errors.ts";
+import { describe, type KafkaConnection } from "../io/kafka/client-options.ts";
+import { runSupervised } from "../io/supervised-loop.ts";
+import { assignPartitions } from "./assignor.ts";
+import { catchUp } from "./changelog.ts";
+import { type ClusterTopicNames, clusterTopicNames, ensureClusterTopics } from "./cluster-topics.ts";
+import type { MembershipSnapshot } from "./group-machine.ts";
+import { GroupMember } from "./group-member.ts";
+import { decodeInboxRecord } from "./inbox-record.ts";
+import { KafkaCommitTarget } from "./kafka-commit-target.ts";
+import { KafkaLink } from "./kafka-link.ts";
+import { TopicReader } from "./topic-reader.ts";
+import { fetchStableOffsets } from "./txn-offsets.ts";
+
+export interface ClusterWorkerOptions {
+  readonly connection: KafkaConnection;
+  /** The cluster's name: its topics, group and transactional ids derive from it. */
+  readonly cluster: string;
+  readonly workerId: string;
+  /** Where other workers reach this one. */
+  readonly advertiseUrl: string;
+  readonly partitionCount: number;
+  /** The worker's local store: a cache of its partitions, caught up from the changelog. */
+  readonly local: DurableStore;
+  /** Builds the engine over the commit target (it must own no partition at the start). */
+  readonly createEngine: (commitTarget: KafkaCommitTarget) => Engine;
+  readonly log: (line: string) => void;
+  /** The worker cannot go on (a bug, a fenced worker id, a changelog that does not read): stop the process. */
+  readonly onFatal: (reason: string) => void;
+  /** Default 10 s (the broker's minimum is 6 s). */
+  readonly sessionTimeoutMs?: number;
+  /** Kafka's transaction timeout for the worker's transactions; default 10 s (Kafka Streams' under exactly-once). */
+  readonly transactionTimeoutMs?: number;
+  /** How long taking over a partition may wait for the previous owner's transaction, and read the changelog; default 60 s. */
+  readonly acquireTimeoutMs?: number;
+}
+
+const TRANSACTION_TIMEOUT_MS_DEFAULT = 10_000;
+const ACQUIRE_TIMEOUT_MS_DEFAULT = 60_000;
+/** How long an inbox fetch waits for records: the latency of a message between workers when idle. */
+const INBOX_WAIT_MS = 50;
+const INBOX_FETCH_BYTES = 4 * 1024 * 1024;
+const CHANGELOG_FETCH_BYTES = 16 * 1024 * 1024;
+
+export class ClusterWorker {
+  readonly #options: ClusterWorkerOptions;
+  readonly #topics: ClusterTopicNames;
+  readonly #producer: Producer<Buffer, Buffer, Buffer, Buffer>;
+  readonly #link: KafkaLink;
+  readonly #changelogReader: TopicReader;
+  readonly #inboxReader: TopicReader;
+  readonly #commitTarget: KafkaCommitTarget;
+  readonly engine: Engine;
+  readonly #member: GroupMember;
+  readonly #stop = new AbortController();
+  /** Assignments are applied one after another, in the order they came. */
+  #assigning: Promise<void> = Promise.resolve();
+  #inboxLoop: Promise<void> | undefined;
+  /** The engine's reset count the inbox reader's positions were last taken at. */
+  #seenResets = 0;
+
+  private constructor(options: ClusterWorkerOptions, topics: ClusterTopicNames) {
+    this.#options = options;
+    this.#topics = topics;
+    this.#link = new KafkaLink(options.connection, { requestTimeoutMs: 30_000 });
+    this.#producer = new Producer({
+      ...options.connection,
+      transactionalId: `eddy.${options.cluster}.w.${options.workerId}`,
+      idempotent: true,
+      acks: -1,
+      autocreateTopics: false,
+      // InitProducerId's transaction timeout is the client's `timeout`.
+      timeout: options.transactionTimeoutMs ?? TRANSACTION_TIMEOUT_MS_DEFAULT,
+      // A new producer for the transactional id (the client would otherwise claim id 0, epoch 0, and be fenced).
+      producerId: -1n,
+      producerEpoch: -1,
+    });
+    this.#changelogReader = new TopicReader({
+      connection: options.connection,
+      topic: topics.changelog,
+      maxWaitMs: 100,
+      fetchBytes: CHANGELOG_FETCH_BYTES,
+    });
+    this.#inboxReader = new TopicReader({
+      connection: options.connection,
+      topic: topics.inbox,
+      maxWaitMs: INBOX_WAIT_MS,
+      fetchBytes: INBOX_FETCH_BYTES,
+    });
+    this.#commitTarget = new KafkaCommitTarget({
+      producer: this.#producer,
+      link: this.#link,
+      topics,
+      membership: () => this.#member.current(),
+      local: options.local,
+      changelogReader: this.#changelogReader,
+      catchUpTimeoutMs: options.acquireTimeoutMs ?? ACQUIRE_TIMEOUT_MS_DEFAULT,
+    });
+    this.engine = options.createEngine(this.#commitTarget);
+    this.#member = new GroupMember({
+      connection: options.connection,
+      groupId: topics.group,
+      workerId: options.workerId,
+      url: options.advertiseUrl,
+      partitionCount: options.partitionCount,
+      ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
+      assign: assignPartitions,
+      hooks: {
+        beforeRejoin: async () => {
+          await this.engine.flushAndHold();
+        },
+        onAssigned: (snapshot) => {
+          this.#assigning = this.#assigning.then(() => this.#assign(snapshot));
+        },
+        onLost: (previous, cause) => {
+          this.#options.log(
+            `eddy: worker ${options.workerId} lost partitions ${previous.partitions.join(", ") || "(none)"} of generation ${previous.generationId}: ${cause.message}`,
+          );
+          this.#assigning = this.#assigning.then(() => {
+            this.engine.lose(`the worker left generation ${previous.generationId}: ${cause.message}`);
+            for (const partition of this.#inboxReader.partitions) this.#inboxReader.remove(partition);
+          });
+        },
+        onStopped: (cause) => {
+          if (cause !== undefined && !this.#stop.signal.aborted) this.#options.onFatal(cause.message);
+        },
+        onWarning: (message) => this.#options.log(`eddy: worker ${options.workerId}: ${message}`),
+      },
+    });
+  }
+
+  /**
+   * Makes sure of the cluster's topics, fences any earlier incarnation of this worker id (its
+   * open transaction is aborted), and joins the group. Resolves once the worker has joined,
+   * not once it holds partitions.
+   */
+  static async start(options: ClusterWorkerOptions): Promise<Result<ClusterWorker>> {
+    const topics = clusterTopicNames(options.cluster);
+    if (!topics.ok) return topics;
+    const ensured = await ensureClusterTopics({
+      connection: options.connection,
+      cluster: options.cluster,
+      partitionCount: options.partitionCount,
+    });
+    if (!ensured.ok) return ensured;
+    const worker = new ClusterWorker(options, topics.value);
+    try {
+      // InitProducerId, sent by the first beginTransaction: a killed incarnation's open
+      // transaction is aborted now rather than after its timeout.
+      await (await worker.#producer.beginTransaction()).cancel();
+    } catch (error) {
+      await worker.#closeClients();
+      return failure("cluster-unreachable", `cluster ${options.cluster}: ${errorMessage(error)}`, true);
+    }
+    worker.engine.start();
+    worker.#member.start();
+    worker.#inboxLoop = runSupervised(`worker ${options.workerId}'s inbox`, () => worker.#readInbox(), {
+      log: options.log,
+      signal: worker.#stop.signal,
+      onFatal: (error) => options.onFatal(`inbox reader: ${errorMessage(error)}`),
+      describe,
+    });
+    return success(worker);
+  }
+
+  /** The generation this worker holds now. */
+  get membership(): MembershipSnapshot | undefined {
+    return this.#member.current();
+  }
+
+  /** What the worker is doing, for reports and tests. */
+  get status(): {
+    readonly generation: number | undefined;
+    readonly owned: readonly number[];
+    readonly inbox: readonly (readonly [partition: number, position: string | undefined])[];
+    readonly commitsRefused: number;
+    readonly resets: number;
+    readonly invocationsInFlight: number;
+  } {
+    return {
+      generation: this.#member.current()?.generationId,
+      owned: this.engine.ownedPartitions,
+      inbox: this.#inboxReader.partitions.map((partition) => [
+        partition,
+        this.#inboxReader.position(partition)?.toString(),
+      ]),
+      commitsRefused: this.engine.commitsRefused,
+      resets: this.engine.resets,
+      invocationsInFlight: this.engine.invocationsInFlight,
+    };
+  }
+
+  /** Whether this worker runs the partition of `address` now. */
+  owns(address: Address): boolean {
+    return this.engine.ownedPartitions.includes(this.engine.partitionOf(address));
+  }
+
+  async #assign(snapshot: MembershipSnapshot): Promise<void> {
+    if (this.#stop.signal.aborted) return;
+    const held = new Set(snapshot.partitions);
+    const owned = this.engine.ownedPartitions;
+    const lost = owned.filter((partition) => !held.has(partition));
+    const gained = snapshot.partitions.filter((partition) => !owned.includes(partition));
+    this.engine.release(lost);
+    for (const partition of lost) this.#inboxReader.remove(partition);
+    if (gained.length > 0) {
+      const acquired = await this.#acquire(gained, snapshot);
+      if (!acquired.ok) {
+        this.#options.onFatal(`worker ${this.#options.workerId}: ${acquired.message}`);
+        return;
+      }
+    }
+    // A later generation came meanwhile: its own assignment resumes commits.
+    if (this.#member.current()?.generationId !== snapshot.generationId) return;
+    this.engine.resumeCommits();
+  }
+
+  /**
+   * Takes over `partitions`: waits for their previous owner's last transaction (require_stable),
+   * catches the local store up from the changelog, checks that the inbox position it holds is
+   * the group's offset, and runs them.
+   */
+  async #acquire(partitions: readonly number[], snapshot: MembershipSnapshot): Promise<Result<void>> {
+    const timeoutMs = this.#options.acquireTimeoutMs ?? ACQUIRE_TIMEOUT_MS_DEFAULT;
+    const stable = await fetchStableOffsets(this.#link, this.#topics.group, this.#topics.inbox, partitions, timeoutMs);
+    if (!stable.ok) return stable;
+    const now = () => performance.now();
+    const caught = await catchUp(this.#changelogReader, this.#options.local, partitions, {
+      nowMs: now,
+      deadlineMs: now() + timeoutMs,
+    });
+    if (!caught.ok) return caught;
+    // Messages this worker sent to these partitions may wait in their inboxes: later ones go
+    // there too until the reader has passed them (per-sender order, as StateFun keeps it).
+    const sentBefore = new Set(
+      partitions.filter((partition) => this.#commitTarget.lastSentTo(partition) !== undefined),
+    );
+    this.engine.own(partitions, sentBefore);
+    for (const partition of partitions) {
+      const group = stable.value.get(partition) ?? -1n;
+      const position = this.engine.inboxPosition(partition);
+      if ((group < 0n ? 0 : Number(group)) !== position) {
+        return failure(
+          "cluster-inconsistent",
+          `partition ${partition} of generation ${snapshot.generationId}: the changelog says its inbox is read up to ${position}, the group says ${group}`,
+          false,
+        );
+      }
+      const sent = this.#commitTarget.lastSentTo(partition);
+      if (sent !== undefined && sent < BigInt(position)) this.engine.inboxCaughtUp(partition);
+      this.#inboxReader.seek(partition, BigInt(position));
+    }
+    return success(undefined);
+  }
+
+  /** One inbox poll: delivers what came, in order, at the positions the partitions expect. */
+  async #readInbox(): Promise<undefined> {
+    if (this.engine.resets !== this.#seenResets) {
+      // Deliveries not committed were dropped: read again from where the store says.
+      this.#seenResets = this.engine.resets;
+      for (const partition of this.#inboxReader.partitions) {
+        if (this.engine.ownedPartitions.includes(partition)) {
+          this.#inboxReader.seek(partition, BigInt(this.engine.inboxPosition(partition)));
+        } else this.#inboxReader.remove(partition);
+      }
+    }
+    if (this.#inboxReader.partitions.length === 0) {
+      await new Promise((resume) => setTimeout(resume, INBOX_WAIT_MS));
+      return undefined;
+    }
+    const resets = this.engine.resets;
+    for (const polled of await this.#inboxReader.poll()) {
+      if (this.engine.resets !== resets) break;
+      const records = [];
+      for (const record of polled.records) {
+        if (record.value === null) continue;
+        const decoded = decodeInboxRecord(record.value);
+        if (!decoded.ok) {
+          throw new Error(`inbox partition ${polled.partition} offset ${record.offset}: ${decoded.message}`);
+        }
+        records.push({ message: decoded.value, offset: Number(record.offset) });
+      }
+      const outcome =
+        records.length === 0 ? "admitted" : await this.engine.admitFromInbox(polled.partition, records, resets);
+      if (outcome === "seek") {
+        this.#inboxReader.seek(polled.partition, BigInt(this.engine.inboxPosition(polled.partition)));
+      } else if (outcome === "not-owned") this.#inboxReader.remove(polled.partition);
+      else if (outcome === "admitted") {
+        const sent = this.#commitTarget.lastSentTo(polled.partition);
+        if (sent === undefined || polled.next > sent) this.engine.inboxCaughtUp(polled.partition);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Leaves the cluster gently: stops reading, commits what is pending, leaves the group (the
+   * others take the partitions at once), and closes the engine and the local store.
+   */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#inboxLoop;
+    await this.#assigning;
+    await this.engine.flushAndHold();
+    await this.#member.leave();
+    this.engine.lose("the worker is stopping");
+    await this.engine.stop();
+    await this.#closeClients();
+  }
+
+  /** Stops as a crash would, without committing or leaving (for tests of a lost worker). */
+  async abandon(): Promise<void> {
+    this.#stop.abort();
+    await this.#member.close();
+    await this.#closeClients();
+  }
+
+  async #closeClients(): Promise<void> {
+    await Promise.allSettled([
+      this.#producer.close(),
+      this.#changelogReader.close(),
+      this.#inboxReader.close(),
+      this.#link.close(),
+    ]);
+  }
+}
+
+export type { Failure };

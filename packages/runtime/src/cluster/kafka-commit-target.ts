@@ -1,0 +1,173 @@
+// A cluster worker's group commits: each one Kafka transaction of the worker's producer
+// (transactional id `eddy.<name>.w.<workerId>`), holding
+// - one changelog record per partition the commit wrote (its writes frame),
+// - one inbox record per message for a partition another worker runs,
+// - the inbox position of EVERY partition it wrote, as the group's offsets, committed under
+//   the generation and member id the worker holds (txn-offsets.ts).
+// That last rule is the whole fence: a worker the group expelled cannot commit offsets, so
+// its transaction is aborted, frames and messages with it; and a new owner that read the
+// group's offsets with require_stable sees every frame the old owner committed.
+//
+// Once the transaction is committed, the writes go to the local store (the cache of the
+// changelog), with each partition's changelog offset. A transaction that fails is aborted,
+// and the commit is refused: the engine drops what was uncommitted and rebuilds from the
+// local store. When the outcome is unknown (the commit request itself failed), the changelog
+// may hold this commit after all: the local store first catches up from the changelog, so
+// that what the engine rebuilds is what Kafka has.
+import type { Producer } from "@platformatic/kafka";
+import type { PendingWrite } from "../core/overlay-kv.ts";
+import { partitionOfKey } from "../core/schema.ts";
+import type { CommitBatch, CommitRefusal, CommitTarget, DurableStore } from "../engine/engine.ts";
+import { BugError, errorMessage, failure } from "../errors.ts";
+import { encodeWritesFrame } from "../store/writes-frame.ts";
+import { catchUp, changelogOffsetWrite } from "./changelog.ts";
+import type { ClusterTopicNames } from "./cluster-topics.ts";
+import type { MembershipSnapshot } from "./group-machine.ts";
+import { encodeInboxRecord, inboxRecordKey } from "./inbox-record.ts";
+import type { KafkaLink } from "./kafka-link.ts";
+import type { TopicReader } from "./topic-reader.ts";
+import { commitOffsetsInTransaction } from "./txn-offsets.ts";
+
+type Buffers = Buffer;
+
+export interface KafkaCommitTargetOptions {
+  /** Transactional, idempotent, acks=all. */
+  readonly producer: Producer<Buffers, Buffers, Buffers, Buffers>;
+  readonly link: KafkaLink;
+  readonly topics: ClusterTopicNames;
+  /** The generation the worker holds now; undefined while it is between generations. */
+  readonly membership: () => MembershipSnapshot | undefined;
+  readonly local: DurableStore;
+  /** A reader of the changelog, to catch the local store up after a commit whose outcome is unknown. */
+  readonly changelogReader: TopicReader;
+  /** How long such a catch-up may take before the worker gives up (and stops). */
+  readonly catchUpTimeoutMs: number;
+}
+
+export class KafkaCommitTarget implements CommitTarget {
+  readonly wantsInboxPositions = true;
+  readonly #options: KafkaCommitTargetOptions;
+  /** Per inbox partition: the offset of the last message this worker's commits put there. */
+  readonly #lastSent = new Map<number, bigint>();
+
+  constructor(options: KafkaCommitTargetOptions) {
+    this.#options = options;
+  }
+
+  /** The offset of the last message this worker put in the inbox of `partition`, if any. */
+  lastSentTo(partition: number): bigint | undefined {
+    return this.#lastSent.get(partition);
+  }
+
+  async commit(batch: CommitBatch): Promise<CommitRefusal | undefined> {
+    const { producer, link, topics } = this.#options;
+    const member = this.#options.membership();
+    if (batch.partitions.length > 0 && member === undefined) {
+      return refused("the worker is between two generations of its group");
+    }
+    const frames = framesByPartition(batch, member);
+    const messages = [];
+    for (const [partition, writes] of frames) {
+      messages.push({ topic: topics.changelog, partition, value: encodeWritesFrame(writes) });
+    }
+    for (const message of batch.outbound) {
+      messages.push({
+        topic: topics.inbox,
+        partition: message.partition,
+        key: inboxRecordKey(message),
+        value: encodeInboxRecord(message),
+      });
+    }
+    const transaction = await producer.beginTransaction();
+    let produced: Awaited<ReturnType<typeof transaction.send>>;
+    let committing = false;
+    try {
+      produced = messages.length === 0 ? {} : await transaction.send({ messages });
+      if (batch.partitions.length > 0) {
+        const positions = batch.inboxPositions;
+        if (positions === undefined) throw new BugError("a cluster commit without its partitions' inbox positions");
+        const offsets = new Map(
+          batch.partitions.map((partition, index) => [partition, BigInt(positions[index] as number)] as const),
+        );
+        const fenced = await commitOffsetsInTransaction(
+          link,
+          producer,
+          member as MembershipSnapshot,
+          topics.inbox,
+          offsets,
+        );
+        if (!fenced.ok) {
+          await transaction.abort().catch(() => undefined);
+          return refused(fenced.message);
+        }
+      }
+      committing = true;
+      await transaction.commit();
+    } catch (error) {
+      if (error instanceof BugError) throw error;
+      await transaction.abort().catch(() => undefined);
+      if (committing) await this.#catchUpAfterUnknownOutcome(batch.partitions);
+      return refused(`the transaction failed: ${errorMessage(error)}`);
+    }
+    const offsetWrites: PendingWrite[] = [];
+    for (const { topic, partition, offset } of produced.offsets ?? []) {
+      if (topic === topics.changelog) offsetWrites.push(changelogOffsetWrite(partition, Number(offset)));
+      else if (topic === topics.inbox) {
+        // The batch's base offset; this commit's messages to the partition follow it.
+        const count = batch.outbound.filter((message) => message.partition === partition).length;
+        this.#lastSent.set(partition, offset + BigInt(count - 1));
+      }
+    }
+    if (offsetWrites.length !== frames.size) {
+      throw new BugError(`the producer reported ${offsetWrites.length} changelog offsets for ${frames.size} frames`);
+    }
+    await this.#options.local.commit(offsetWrites.length === 0 ? batch.writes : [...batch.writes, ...offsetWrites]);
+    return undefined;
+  }
+
+  /**
+   * The commit request failed without an answer: the transaction may have committed. The
+   * local store takes whatever the changelog has before the engine rebuilds from it. A
+   * changelog that cannot be read is a failure of the commit itself: the worker stops.
+   */
+  async #catchUpAfterUnknownOutcome(partitions: readonly number[]): Promise<void> {
+    const now = () => performance.now();
+    const caught = await catchUp(this.#options.changelogReader, this.#options.local, partitions, {
+      nowMs: now,
+      deadlineMs: now() + this.#options.catchUpTimeoutMs,
+    });
+    if (!caught.ok) throw new Error(`after a commit of unknown outcome: ${caught.message}`);
+  }
+}
+
+/**
+ * The commit's writes per partition, in partition order. Every write belongs to a partition
+ * the worker holds in its generation: anything else is a bug here, which the fence would not
+ * catch (the generation is right), so it stops the worker.
+ */
+function framesByPartition(batch: CommitBatch, member: MembershipSnapshot | undefined): Map<number, PendingWrite[]> {
+  const frames = new Map<number, PendingWrite[]>();
+  for (const partition of batch.partitions) frames.set(partition, []);
+  for (const write of batch.writes) {
+    const partition = partitionOfKey(write.key);
+    const frame = partition === undefined ? undefined : frames.get(partition);
+    if (frame === undefined) {
+      throw new BugError(`a cluster commit writes ${JSON.stringify(write.key)}, outside the partitions it names`);
+    }
+    frame.push(write);
+  }
+  if (member !== undefined) {
+    const held = new Set(member.partitions);
+    const foreign = batch.partitions.filter((partition) => !held.has(partition));
+    if (foreign.length > 0) {
+      throw new BugError(
+        `a commit writes partitions ${foreign.join(", ")}, which generation ${member.generationId} gave to others`,
+      );
+    }
+  }
+  return frames;
+}
+
+function refused(message: string): CommitRefusal {
+  return failure("commit-aborted", message, true);
+}

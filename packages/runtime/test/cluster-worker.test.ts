@@ -1,0 +1,210 @@
+// Cluster workers on a real Kafka 4.4 broker, in one process: a worker alone runs every
+// partition; a second joins and takes half, restored from the changelog alone (its disk is
+// empty); messages hop between partitions of both workers through the inbox; the second
+// leaves and the first takes everything back, from its own disk caught up from the changelog;
+// a worker stopped as a crash would (no commit, no leave) has its partitions taken over after
+// the session timeout. Invariant: every message is counted exactly once, by the counts the
+// functions keep in their state, read back by request-reply on each partition's owner.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createEndpoint, message, statefulFunction, types } from "@eddy/sdk";
+import { type KafkaBroker, startKafka } from "../../../test/support/kafka-broker.ts";
+import { ClusterWorker } from "../src/cluster/cluster-worker.ts";
+import type { FunctionTypename } from "../src/core/address.ts";
+import type { FunctionSettings } from "../src/core/partition-core.ts";
+import { Engine } from "../src/engine/engine.ts";
+import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
+import { LoggedStore } from "../src/store/logged-store.ts";
+
+const PARTITIONS = 8;
+const IDS = 12;
+const settings: FunctionSettings = {
+  maxBatchCount: 100,
+  maxBatchBytes: 1 << 20,
+  backlogLimit: 1000,
+  failurePolicy: "retry",
+};
+
+/** Counts every message; a message "hops:k" is sent on to another instance with k-1; "get" answers the count. */
+const counter = statefulFunction({
+  typename: "cw/counter",
+  state: { count: types.int },
+  handle(ctx, msg) {
+    const text = msg.as(types.string);
+    if (text === "get") {
+      ctx.reply(ctx.storage.count ?? 0, types.int);
+      return;
+    }
+    ctx.storage.count = (ctx.storage.count ?? 0) + 1;
+    const hops = Number(text.slice("hops:".length));
+    if (hops > 0) {
+      const next = String((Number(ctx.self.id) * 7 + hops) % IDS);
+      ctx.send(message({ typename: "cw/counter", id: next }, `hops:${hops - 1}`, types.string));
+    }
+  },
+});
+
+let broker: KafkaBroker;
+const dirs: string[] = [];
+before(async () => {
+  broker = await startKafka();
+});
+after(async () => {
+  await broker?.stop();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function startWorker(cluster: string, workerId: string, dir?: string) {
+  const stateDir = dir ?? mkdtempSync(join(tmpdir(), `eddy-cw-${workerId}-`));
+  if (dir === undefined) dirs.push(stateDir);
+  const local = new LoggedStore({ path: stateDir });
+  const fatal: string[] = [];
+  const started = await ClusterWorker.start({
+    connection: { clientId: `eddy-test-${workerId}`, bootstrapBrokers: [broker.bootstrap] },
+    cluster,
+    workerId,
+    advertiseUrl: `http://${workerId}.invalid`,
+    partitionCount: PARTITIONS,
+    local,
+    sessionTimeoutMs: 6_000,
+    createEngine: (commitTarget) =>
+      new Engine({
+        store: local,
+        commitTarget,
+        catalog: {
+          functionSettings: (typename) => (typename === "cw/counter" ? settings : undefined),
+          hasEgress: () => false,
+        },
+        invoker: new InProcessInvoker(createEndpoint([counter])),
+        partitionCount: PARTITIONS,
+        ownedPartitions: [],
+      }),
+    log: (line) => {
+      if (process.env.CW_DEBUG !== undefined) console.error(workerId, line);
+    },
+    onFatal: (reason) => {
+      if (process.env.CW_DEBUG !== undefined) console.error(workerId, "FATAL", reason);
+      fatal.push(reason);
+    },
+  });
+  assert.ok(started.ok, started.ok ? "" : started.message);
+  return { worker: started.value, stateDir, fatal };
+}
+
+type Started = Awaited<ReturnType<typeof startWorker>>;
+
+const target = (id: number) => ({ typename: "cw/counter" as FunctionTypename, id: String(id) });
+const text = (value: string) => ({
+  typename: "io.statefun.types/string",
+  hasValue: true,
+  value: types.string.serialize(value),
+});
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 40_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Sends `count` messages of 3 hops each through `via`, each with its own idempotency key, until each is taken. */
+async function send(via: Started, keyPrefix: string, count: number): Promise<void> {
+  for (let index = 0; index < count; index++) {
+    for (let attempt = 0; ; attempt++) {
+      const accepted = await via.worker.engine.accept(
+        { target: target(index % IDS), argument: text("hops:3") },
+        { idempotencyKey: `${keyPrefix}-${index}` },
+      );
+      if (accepted.ok) break;
+      assert.ok(attempt < 50, `message ${keyPrefix}-${index}: ${accepted.message}`);
+      await sleep(100);
+    }
+  }
+}
+
+/** The sum of every instance's count, each read on the worker that owns it; undefined if one is not owned or answered yet. */
+async function total(workers: readonly Started[]): Promise<number | undefined> {
+  let sum = 0;
+  for (let id = 0; id < IDS; id++) {
+    const owner = workers.find((started) => started.worker.owns(target(id)));
+    if (owner === undefined) return undefined;
+    const accepted = await owner.worker.engine.accept(
+      { target: target(id), argument: text("get") },
+      { expectReply: true },
+    );
+    if (!accepted.ok || accepted.requestId === undefined) return undefined;
+    const reply = await owner.worker.engine.awaitReply(accepted.requestId, 5_000);
+    if (reply.state !== "answered") return undefined;
+    sum += types.int.deserialize(reply.value.value);
+  }
+  return sum;
+}
+
+async function waitForTotal(workers: readonly Started[], expected: number): Promise<void> {
+  let last: number | undefined;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    last = await total(workers);
+    if (last === expected) return;
+    assert.ok(last === undefined || last <= expected, `counted ${last}, more than the ${expected} messages sent`);
+    if (process.env.CW_DEBUG !== undefined) {
+      for (const started of workers) console.error(last, JSON.stringify(started.worker.status));
+    }
+    await sleep(200);
+  }
+  assert.fail(`the counts add up to ${last}, expected ${expected}`);
+}
+
+describe("cluster workers on Kafka", () => {
+  it("share the partitions, hand them over on join and leave, and count every message once", async () => {
+    const a = await startWorker("cw1", "a");
+    await waitFor("a to run every partition", () => a.worker.engine.ownedPartitions.length === PARTITIONS);
+    await send(a, "first", 20);
+    await waitForTotal([a], 20 * 4);
+
+    const b = await startWorker("cw1", "b");
+    await waitFor(
+      "the partitions to be split",
+      () =>
+        b.worker.engine.ownedPartitions.length === PARTITIONS / 2 &&
+        a.worker.engine.ownedPartitions.length === PARTITIONS / 2,
+    );
+    await send(b, "second", 20);
+    await send(a, "third", 20);
+    await waitForTotal([a, b], 60 * 4);
+
+    await b.worker.stop();
+    await waitFor("a to run every partition again", () => a.worker.engine.ownedPartitions.length === PARTITIONS);
+    await send(a, "fourth", 10);
+    await waitForTotal([a], 70 * 4);
+    // Messages sent again with keys already taken are not counted again.
+    await send(a, "first", 20);
+    await waitForTotal([a], 70 * 4);
+    assert.deepEqual([...a.fatal, ...b.fatal], []);
+    await a.worker.stop();
+  });
+
+  it("takes over a crashed worker's partitions after the session timeout, and its last commits hold", async () => {
+    const a = await startWorker("cw2", "a");
+    const b = await startWorker("cw2", "b");
+    await waitFor(
+      "the partitions to be split",
+      () =>
+        a.worker.engine.ownedPartitions.length === PARTITIONS / 2 &&
+        b.worker.engine.ownedPartitions.length === PARTITIONS / 2,
+    );
+    await send(a, "before", 20);
+    await waitForTotal([a, b], 20 * 4);
+    await b.worker.abandon();
+    await waitFor("a to take b's partitions", () => a.worker.engine.ownedPartitions.length === PARTITIONS, 60_000);
+    await send(a, "after", 20);
+    await waitForTotal([a], 40 * 4);
+    assert.deepEqual(a.fatal, []);
+    await a.worker.stop();
+  });
+});
