@@ -27,6 +27,7 @@ import {
   type RunningRuntime,
   type RuntimeOptions,
 } from "./options.ts";
+import { startClusterRuntime } from "./start-cluster-runtime.ts";
 import { StartupError } from "./startup-error.ts";
 import { openState } from "./state.ts";
 import { StopPath } from "./stop-path.ts";
@@ -34,6 +35,7 @@ import { StopPath } from "./stop-path.ts";
 const PARTITION_COUNT_DEFAULT = 128;
 
 export async function startRuntime(options: RuntimeOptions): Promise<RunningRuntime> {
+  if (options.cluster !== undefined) return startClusterRuntime(options, options.cluster);
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const policy = options.failurePolicy ?? "retry";
   const { catalog, resolve } = moduleCatalog(options.module, new Set(options.inProcess?.typenames ?? []), policy);
@@ -44,6 +46,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     catalog,
     host: options.host ?? "127.0.0.1",
     portOverride: options.portOverride,
+    portOffset: options.portOffset,
     token: options.token,
     ingressBodyBytesLimit: ingressBodyLimit(options.ingressBodyBytesLimit),
     ingressHoldMs: options.ingressHoldMs,

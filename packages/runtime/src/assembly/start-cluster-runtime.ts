@@ -1,0 +1,163 @@
+// Assembles a worker of a cluster on Kafka (`eddy run --cluster`): the same catalog,
+// endpoints and invokers as the embedded runtime, the state directory as the worker's local
+// store (a cache of the changelog, caught up from it), a ClusterWorker that runs the
+// partitions the group gives it, and the module's HTTP ingress in front of its engine.
+//
+// What cluster mode does not run yet is refused at start, naming the component and where the
+// module declares it: nothing silently degrades. Not yet: the Kafka and Kinesis connectors
+// (their positions and exactly-once rows must move with the partitions), the playground egress
+// (its queue must be per partition), request-reply for a function another worker runs (the
+// HTTP ingress answers 503 with Retry-After until requests are forwarded to their owner), and
+// snapshots to the checkpoint store (the changelog is kept whole meanwhile, so a partition is
+// always restorable from it alone).
+import { mkdirSync } from "node:fs";
+import type { ClusterSettings } from "../cluster/cluster-settings.ts";
+import { ClusterWorker } from "../cluster/cluster-worker.ts";
+import { formatLocation } from "../config/diagnostics.ts";
+import { Kind } from "../config/types.ts";
+import type { DeadLetter } from "../core/records.ts";
+import { getRow, rowWrite, storeTables } from "../core/schema.ts";
+import { Engine } from "../engine/engine.ts";
+import { errorMessage } from "../errors.ts";
+import { HttpInvoker } from "../invoker/http-invoker.ts";
+import { RoutingInvoker } from "../invoker/routing-invoker.ts";
+import { takeStateDirLock } from "../state-dir-lock.ts";
+import { LoggedStore } from "../store/logged-store.ts";
+import { moduleCatalog } from "./catalog.ts";
+import { Closers } from "./closers.ts";
+import { connectorFailure, createConnectors, openConnectors } from "./connectors.ts";
+import { httpEndpoints } from "./endpoints.ts";
+import { INGRESS_BODY_BYTES_LIMIT_DEFAULT, type RunningRuntime, type RuntimeOptions } from "./options.ts";
+import { StartupError } from "./startup-error.ts";
+import { StopPath } from "./stop-path.ts";
+
+const CLUSTER_PARTITION_COUNT_DEFAULT = 128;
+
+export async function startClusterRuntime(options: RuntimeOptions, cluster: ClusterSettings): Promise<RunningRuntime> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const policy = options.failurePolicy ?? "retry";
+  refuseWhatClusterModeLacks(options);
+  const { catalog, resolve } = moduleCatalog(options.module, new Set(options.inProcess?.typenames ?? []), policy);
+  const endpoints = httpEndpoints(options.module, resolve);
+  const connectors = createConnectors(options.module, {
+    log,
+    catalog,
+    host: options.host ?? "127.0.0.1",
+    portOverride: options.portOverride,
+    portOffset: options.portOffset,
+    token: options.token,
+    ingressBodyBytesLimit: options.ingressBodyBytesLimit ?? INGRESS_BODY_BYTES_LIMIT_DEFAULT,
+    ingressHoldMs: options.ingressHoldMs,
+  });
+  const partitionCount = options.partitionCount ?? CLUSTER_PARTITION_COUNT_DEFAULT;
+  const closers = new Closers();
+  const stopPath = new StopPath(log, options.onStop);
+  try {
+    const local = await openLocalStore(options.stateDir, partitionCount, closers);
+    const http = new HttpInvoker(endpoints, { log, failurePolicy: policy });
+    const invoker = new RoutingInvoker(options.inProcess, http);
+    const started = await ClusterWorker.start({
+      connection: cluster.connection,
+      cluster: cluster.name,
+      workerId: cluster.workerId,
+      advertiseUrl: cluster.advertiseUrl,
+      partitionCount,
+      local,
+      log,
+      onFatal: (reason) => stopPath.stop(`cluster worker ${cluster.workerId}: ${reason}`),
+      createEngine: (commitTarget) =>
+        new Engine({
+          store: local,
+          commitTarget,
+          ownedPartitions: [],
+          catalog,
+          invoker,
+          partitionCount,
+          ...(options.clock === undefined ? {} : { clock: options.clock }),
+          ...(options.retentionMs === undefined ? {} : { idempotencyRetentionMs: options.retentionMs }),
+          ...(options.memoryBudgetBytes === undefined ? {} : { memoryBudgetBytes: options.memoryBudgetBytes }),
+          onDeadLetter: (letter: DeadLetter, id: string) =>
+            log(`eddy: dead letter ${id} for ${letter.target.typename}/${letter.target.id}: ${letter.reason}`),
+          onInvokeFailure: (target, reason) =>
+            log(`eddy: ${target.typename}/${target.id}: ${reason} (failure policy: ${policy})`),
+          onStop: (reason) => stopPath.stop(reason),
+        }),
+    });
+    if (!started.ok) throw new StartupError(`cluster ${cluster.name}: ${started.message}`);
+    const worker = started.value;
+    // Leaves the group gently and closes the engine (which closes the invoker and the store).
+    closers.defer(`cluster worker ${cluster.workerId}`, () => worker.stop());
+    log(`eddy: worker ${cluster.workerId} joined cluster ${cluster.name} (${cluster.advertiseUrl})`);
+    const host = { engine: worker.engine, store: local, checkpointed: undefined };
+    const failed = (name: string, error: unknown) => {
+      const { reason, stack } = connectorFailure(name, error);
+      stopPath.stop(reason, stack);
+    };
+    const ingressUrls = await openConnectors(connectors.ingresses, host, failed, closers);
+    const owned = closers.move();
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      stopping ??= owned.closeAll(log);
+      return stopping;
+    };
+    stopPath.started(stop);
+    return {
+      ingressUrls,
+      egressUrls: [],
+      replaceInProcess: (endpoint) => invoker.replaceInProcess(endpoint),
+      checkpoint() {
+        throw new Error("checkpoint: a cluster worker takes no checkpoints yet");
+      },
+      clockMoved: () => worker.engine.clockMoved(),
+      admission: () => worker.engine.admission,
+      stop,
+    };
+  } catch (error) {
+    await closers.closeAll(log).catch(() => undefined);
+    if (error instanceof StartupError) throw error;
+    throw new StartupError(`${options.stateDir}: ${errorMessage(error)}`);
+  }
+}
+
+/** Every component cluster mode cannot run yet, in one error. */
+function refuseWhatClusterModeLacks(options: RuntimeOptions): void {
+  const lacking: string[] = [];
+  for (const ingress of options.module.ingresses) {
+    if (ingress.kind !== Kind.PLAYGROUND_INGRESS) {
+      lacking.push(`${ingress.kind} ${"id" in ingress ? ingress.id : ""} (${formatLocation(ingress.source)})`);
+    }
+  }
+  for (const egress of options.module.egresses) {
+    lacking.push(`${egress.kind} ${egress.id} (${formatLocation(egress.source)})`);
+  }
+  if (lacking.length > 0) {
+    throw new StartupError(
+      `cluster mode does not run these yet: ${lacking.join("; ")}. Run them with eddy run without --cluster`,
+    );
+  }
+}
+
+/**
+ * The state directory as a worker's local store: locked (one Eddy per directory), and the
+ * cluster's partition count kept in it (a directory of another cluster layout is refused).
+ */
+async function openLocalStore(stateDir: string, partitionCount: number, closers: Closers): Promise<LoggedStore> {
+  try {
+    mkdirSync(stateDir, { recursive: true });
+  } catch (error) {
+    throw new StartupError(`cannot create the state directory ${stateDir}: ${errorMessage(error)}`);
+  }
+  const taken = await takeStateDirLock(stateDir);
+  if (!taken.ok) throw new StartupError(taken.error);
+  closers.defer("the state directory's lock", () => taken.lock.release());
+  const store = new LoggedStore({ path: stateDir });
+  closers.defer("the store", () => store.close());
+  const stored = getRow(store, storeTables.partitionCount.key());
+  if (stored !== undefined && stored !== partitionCount) {
+    throw new StartupError(
+      `${stateDir} was created with ${stored} partitions; the cluster has ${partitionCount}: use another --state-dir`,
+    );
+  }
+  if (stored === undefined) await store.commit([rowWrite(storeTables.partitionCount.key(), partitionCount)]);
+  return store;
+}
