@@ -10,6 +10,18 @@ export { allFiles, checkSavepointName, storedBytes } from "./checkpoint/manifest
 export { checkpointStateDir } from "./checkpoint/offline.ts";
 export { isEmptyStateDir, restoreCheckpoint } from "./checkpoint/restore.ts";
 export { verifyCheckpoint } from "./checkpoint/verify.ts";
+export {
+  type ClusterAddress,
+  type ClusterSettings,
+  checkAdvertiseUrl,
+  checkWorkerId,
+  clusterSettings,
+  defaultAdvertiseUrl,
+  parseClusterUrl,
+  parseJavaProperties,
+  persistedWorkerId,
+  readPropertiesFile,
+} from "./cluster/cluster-settings.ts";
 export * from "./config/index.ts";
 export { CONTROL_SOCKET, callControlSocket } from "./control-socket.ts";
 export {

@@ -3,6 +3,7 @@
 import type { Endpoint } from "@eddy/sdk";
 import type { WrittenCheckpoint } from "../checkpoint/checkpoint-writer.ts";
 import type { CheckpointRequest } from "../checkpoint/checkpointer.ts";
+import type { ClusterSettings } from "../cluster/cluster-settings.ts";
 import type { ModuleConfig } from "../config/index.ts";
 import type { FailurePolicy } from "../core/partition-core.ts";
 import type { AdmissionReport } from "../engine/engine.ts";
@@ -35,6 +36,12 @@ export interface RuntimeOptions {
   readonly failurePolicy?: FailurePolicy;
   /** Overrides the port of every ingress/egress (0 = any free port), for tests and side-by-side runs. */
   readonly portOverride?: number;
+  /**
+   * Added to every port an ingress or egress listens on (the module's, or the default it
+   * falls back to), so several Eddys run from one module file on one machine; a port of 0
+   * stays 0, and portOverride wins over it. Default 0.
+   */
+  readonly portOffset?: number;
   /** The largest HTTP ingress request body; default 4 MiB, at most 32 MiB (INGRESS_BODY_BYTES_LIMIT_MAX). */
   readonly ingressBodyBytesLimit?: number;
   /** Most bytes of work admitted and not finished (EngineOptions.memoryBudgetBytes); default 24 MiB. */
@@ -56,6 +63,8 @@ export interface RuntimeOptions {
   readonly onStop?: (reason: string) => void;
   /** Checkpoints to blob storage, and restore from them when the state directory is empty. */
   readonly checkpoints?: CheckpointSettings;
+  /** Run as one worker of a cluster on Kafka (cluster/cluster-settings.ts) instead of on the state directory alone. */
+  readonly cluster?: ClusterSettings;
   /**
    * For tests: milliseconds since the epoch as the runtime sees them (delayed messages,
    * retention); default Date.now. After moving it, call RunningRuntime.clockMoved().

@@ -48,6 +48,8 @@ export interface ConnectorContext {
   readonly host: string;
   /** Replaces every HTTP connector's port (0 = any free port). */
   readonly portOverride: number | undefined;
+  /** Added to every port an HTTP connector listens on, unless 0 or overridden (RuntimeOptions.portOffset). */
+  readonly portOffset?: number | undefined;
   /** Every HTTP request needs `Authorization: Bearer <token>` when set. */
   readonly token: string | undefined;
   /** The largest HTTP ingress request body. */

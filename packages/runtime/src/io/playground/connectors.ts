@@ -1,10 +1,11 @@
 // The playground HTTP ingress and egress as Connectors (io/connector.ts): created from their
-// configuration, opened by listening on their port. A port that cannot be had is an EddyError
-// naming the port, the host and the module's file:line of whoever wanted it.
+// configuration (the port moved by the runtime's port offset), opened by listening on it. A
+// port that cannot be had is an EddyError naming the port, the host and the module's
+// file:line of whoever wanted it.
 import { formatLocation } from "../../config/diagnostics.ts";
 import { Kind, type PlaygroundEgressConfig, type PlaygroundIngressConfig } from "../../config/types.ts";
 import type { EgressConnector, EgressSink, RequestSink } from "../../engine/ports.ts";
-import { EddyError, type Result, success } from "../../errors.ts";
+import { EddyError, failure, type Result, success } from "../../errors.ts";
 import type { Connector, ConnectorContext, ConnectorKind, HostOf } from "../connector.ts";
 import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "./egress.ts";
 import { PlaygroundIngress, type PlaygroundIngressOptions } from "./ingress.ts";
@@ -68,9 +69,11 @@ class PlaygroundEgressConnector implements Connector {
 export const playgroundIngressKind: ConnectorKind<PlaygroundIngressConfig> = {
   label: "playground ingress",
   create(config: PlaygroundIngressConfig, context: ConnectorContext): Result<Connector, "config"> {
+    const port = listenPort(config, context);
+    if (!port.ok) return port;
     return success(
       new PlaygroundIngressConnector(config, {
-        port: context.portOverride ?? config.port,
+        port: port.value,
         host: context.host,
         maxBodyBytes: context.ingressBodyBytesLimit,
         ...(context.ingressHoldMs === undefined ? {} : { holdMs: context.ingressHoldMs }),
@@ -83,7 +86,9 @@ export const playgroundIngressKind: ConnectorKind<PlaygroundIngressConfig> = {
 export const playgroundEgressKind: ConnectorKind<PlaygroundEgressConfig> = {
   label: "playground egress",
   create(config: PlaygroundEgressConfig, context: ConnectorContext): Result<Connector, "config"> {
-    const address = { port: context.portOverride ?? config.port, host: context.host };
+    const port = listenPort(config, context);
+    if (!port.ok) return port;
+    const address = { port: port.value, host: context.host };
     const playground = new PlaygroundEgress({
       ...address,
       topics: config.topics,
@@ -92,6 +97,39 @@ export const playgroundEgressKind: ConnectorKind<PlaygroundEgressConfig> = {
     return success(new PlaygroundEgressConnector(config, playground, address));
   },
 };
+
+/**
+ * The port to listen on: the override, else the module's port moved by the offset (0, any
+ * free port, stays 0). An offset that moves it past 65535 is refused, naming the port and
+ * who wanted it.
+ */
+function listenPort(
+  config: PlaygroundIngressConfig | PlaygroundEgressConfig,
+  context: ConnectorContext,
+): Result<number, "config"> {
+  if (context.portOverride !== undefined) return success(context.portOverride);
+  const offset = context.portOffset ?? 0;
+  const wanter = `the ${role(config)} ${config.kind} (${formatLocation(config.source)})`;
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    return failure("config", `port offset ${offset} for ${wanter}: expected a whole number, 0 or more`, false);
+  }
+  if (config.port === 0) return success(0);
+  const moved = config.port + offset;
+  if (moved > PORT_MAX) {
+    return failure(
+      "config",
+      `port offset ${offset} moves port ${config.port} of ${wanter} to ${moved}, past ${PORT_MAX}`,
+      false,
+    );
+  }
+  return success(moved);
+}
+
+const PORT_MAX = 65535;
+
+function role(config: PlaygroundIngressConfig | PlaygroundEgressConfig): "ingress" | "egress" {
+  return config.kind === Kind.PLAYGROUND_INGRESS ? "ingress" : "egress";
+}
 
 /** Listens, or says in one line which port on which host could not be had and which ingress or egress wanted it. */
 async function listenFor(
@@ -103,8 +141,7 @@ async function listenFor(
     return await listen();
   } catch (error) {
     const { port, host } = address;
-    const role = config.kind === Kind.PLAYGROUND_INGRESS ? "ingress" : "egress";
-    const wanter = `the ${role} ${config.kind} (${formatLocation(config.source)})`;
+    const wanter = `the ${role(config)} ${config.kind} (${formatLocation(config.source)})`;
     const code = (error as NodeJS.ErrnoException).code;
     const message =
       code === "EADDRINUSE"
