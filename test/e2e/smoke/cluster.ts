@@ -143,6 +143,11 @@ export class EddyProcess {
     return code;
   }
 
+  /** Deletes the state directory (a lost disk); the process must not run. */
+  wipeState(): void {
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+
   /** Kills the process if it runs and deletes the deployment's directory. */
   async dispose(): Promise<void> {
     await this.kill();

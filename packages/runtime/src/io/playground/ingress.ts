@@ -152,8 +152,9 @@ export class PlaygroundIngress {
       },
     );
     if (!accepted.ok) {
-      // Overloaded, or its commit aborted: nothing was taken, so the client may send the same request again.
-      if (accepted.code === "overloaded" || accepted.code === "commit-aborted") {
+      // Overloaded, its commit aborted, or its target's partition run by another worker (a cluster,
+      // until requests are forwarded): nothing was taken, so the client may send it again.
+      if (accepted.code === "overloaded" || accepted.code === "commit-aborted" || accepted.code === "not-owner") {
         res.setHeader("retry-after", String(RETRY_AFTER_SECONDS));
       }
       replyText(res, accepted.code === "unknown-function" ? 404 : 503, accepted.message);
