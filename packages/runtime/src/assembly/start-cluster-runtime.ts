@@ -6,10 +6,9 @@
 // What cluster mode does not run yet is refused at start, naming the component and where the
 // module declares it: nothing silently degrades. Not yet: the Kafka and Kinesis connectors
 // (their positions and exactly-once rows must move with the partitions), the playground egress
-// (its queue must be per partition), request-reply for a function another worker runs (the
-// HTTP ingress answers 503 with Retry-After until requests are forwarded to their owner), and
-// snapshots to the checkpoint store (the changelog is kept whole meanwhile, so a partition is
-// always restorable from it alone).
+// (its queue must be per partition), and snapshots to the checkpoint store (the changelog is
+// kept whole meanwhile, so a partition is always restorable from it alone). The HTTP ingress
+// forwards a request for an instance another worker runs to that worker (forwarding.ts).
 import { mkdirSync } from "node:fs";
 import type { ClusterSettings } from "../cluster/cluster-settings.ts";
 import { ClusterWorker } from "../cluster/cluster-worker.ts";
@@ -88,7 +87,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
     // Leaves the group gently and closes the engine (which closes the invoker and the store).
     closers.defer(`cluster worker ${cluster.workerId}`, () => worker.stop());
     log(`eddy: worker ${cluster.workerId} joined cluster ${cluster.name} (${cluster.advertiseUrl})`);
-    const host = { engine: worker.engine, store: local, checkpointed: undefined };
+    const host = { engine: worker.engine, store: local, checkpointed: undefined, routing: worker.routing };
     const failed = (name: string, error: unknown) => {
       const { reason, stack } = connectorFailure(name, error);
       stopPath.stop(reason, stack);

@@ -17,10 +17,12 @@
 //    (onLost): the engine drops what it had not committed and runs nothing until the next
 //    assignment. Whatever it tried to commit meanwhile was refused by the fence.
 import { Producer } from "@platformatic/kafka";
-import type { Address } from "../core/address.ts";
+import { type Address, replyAddress } from "../core/address.ts";
+import { requestTime } from "../core/records.ts";
 import type { DurableStore, Engine } from "../engine/engine.ts";
 import { errorMessage, type Failure, failure, type Result, success } from "../errors.ts";
 import { describe, type KafkaConnection } from "../io/kafka/client-options.ts";
+import type { IngressRouting } from "../io/playground/forwarding.ts";
 import { runSupervised } from "../io/supervised-loop.ts";
 import { assignPartitions } from "./assignor.ts";
 import { catchUp } from "./changelog.ts";
@@ -209,6 +211,28 @@ export class ClusterWorker {
       resets: this.engine.resets,
       invocationsInFlight: this.engine.invocationsInFlight,
     };
+  }
+
+  /**
+   * Which worker an HTTP ingress sends a request to: this one (undefined), another (its
+   * advertised URL), or nobody yet (null: between generations, or a partition nobody holds).
+   * A partition assigned here but still being restored counts as here: the engine answers
+   * for it (a request that waits for a reply gets 503 until the partition runs).
+   */
+  readonly routing: IngressRouting = {
+    ownerOfTarget: (target) => this.#ownerOf(this.engine.partitionOf(target)),
+    ownerOfRequest: (requestId) => {
+      if (requestTime(requestId) === undefined) return undefined;
+      return this.#ownerOf(this.engine.partitionOf(replyAddress(requestId)));
+    },
+  };
+
+  #ownerOf(partition: number): string | null | undefined {
+    const membership = this.#member.current();
+    if (membership === undefined) return null;
+    const owner = membership.owners[partition];
+    if (owner === undefined) return null;
+    return owner.workerId === this.#options.workerId ? undefined : owner.url;
   }
 
   /** Whether this worker runs the partition of `address` now. */

@@ -9,6 +9,7 @@ import type { KV } from "../core/kv.ts";
 import type { Catalog } from "../core/partition-core.ts";
 import type { EgressConnector, EnginePorts } from "../engine/ports.ts";
 import type { Result } from "../errors.ts";
+import type { IngressRouting } from "./playground/forwarding.ts";
 
 /** What a connector is handed when it opens, with the engine as the port it needs. */
 export interface HostOf<Port> {
@@ -23,6 +24,8 @@ export interface HostOf<Port> {
    * committed so far; nothing leaves Eddy (acknowledgements, egress output, group offsets) before.
    */
   readonly checkpointed?: (() => Promise<void>) | undefined;
+  /** In a cluster: which worker runs what, for an HTTP ingress to forward requests to their owner. */
+  readonly routing?: IngressRouting | undefined;
 }
 
 /** What the runtime hands every connector: each takes the port it needs from it. */

@@ -28,6 +28,7 @@ class PlaygroundIngressConnector implements Connector {
     const ingress = new PlaygroundIngress(host.engine, {
       ...this.#options,
       ...(host.checkpointed === undefined ? {} : { checkpointed: host.checkpointed }),
+      ...(host.routing === undefined ? {} : { routing: host.routing }),
     });
     const url = await listenFor(() => ingress.listen(), this.#config, this.#options);
     this.#ingress = ingress;

@@ -19,6 +19,7 @@ import type { ReplyLookup, RequestSink } from "../../engine/ports.ts";
 import { formatBytes, readBody } from "../http-body.ts";
 import { authorize, closeServer, listenOn, replyText } from "../http-server.ts";
 import { argumentFromBody, replyBody } from "../typed-body.ts";
+import { FORWARDED_HEADER, Forwarder, type IngressRouting } from "./forwarding.ts";
 
 export interface PlaygroundIngressOptions {
   readonly port: number;
@@ -36,6 +37,8 @@ export interface PlaygroundIngressOptions {
    * address's backlog, is full) before it is answered 503 with Retry-After; default 10 s.
    */
   readonly holdMs?: number;
+  /** In a cluster: where requests for instances other workers run go (forwarding.ts). */
+  readonly routing?: IngressRouting;
 }
 
 export const INGRESS_HOLD_MS_DEFAULT = 10_000;
@@ -89,10 +92,12 @@ export class PlaygroundIngress {
   readonly #server: Server;
   readonly #engine: RequestSink;
   readonly #options: PlaygroundIngressOptions;
+  readonly #forwarder: Forwarder | undefined;
 
   constructor(engine: RequestSink, options: PlaygroundIngressOptions) {
     this.#engine = engine;
     this.#options = options;
+    this.#forwarder = options.routing === undefined ? undefined : new Forwarder();
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch((error: unknown) => replyText(res, 500, `ingress error: ${String(error)}`));
     });
@@ -102,8 +107,33 @@ export class PlaygroundIngress {
     return listenOn(this.#server, this.#options.port, this.#options.host);
   }
 
-  close(): Promise<void> {
-    return closeServer(this.#server);
+  async close(): Promise<void> {
+    await closeServer(this.#server);
+    await this.#forwarder?.close();
+  }
+
+  /**
+   * Where a request goes in a cluster: undefined to take it here; true when it was answered
+   * (forwarded to the owner, or 503 while nobody owns it yet). A request another worker
+   * forwarded is always taken here.
+   */
+  async #routed(
+    req: IncomingMessage,
+    res: ServerResponse,
+    owner: string | null | undefined,
+    body: Uint8Array | undefined,
+    waitMs: number,
+  ): Promise<true | undefined> {
+    if (owner === undefined || this.#forwarder === undefined || req.headers[FORWARDED_HEADER] !== undefined) {
+      return undefined;
+    }
+    if (owner === null) {
+      res.setHeader("retry-after", String(RETRY_AFTER_SECONDS));
+      replyText(res, 503, "the cluster is moving this instance to a worker; send again");
+      return true;
+    }
+    await this.#forwarder.forward(owner, req, body, res, waitMs);
+    return true;
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -132,6 +162,10 @@ export class PlaygroundIngress {
       return;
     }
     const read = await readBody(req, this.#options.maxBodyBytes);
+    if (read.ok && this.#options.routing !== undefined) {
+      const owner = this.#options.routing.ownerOfTarget({ typename: target.typename, id: target.id });
+      if ((await this.#routed(req, res, owner, read.body, (wait ?? 0) * 1000)) === true) return;
+    }
     if (!read.ok) {
       // Names the limit and the flag that raises it: the sender cannot see Eddy's command line.
       replyText(res, 413, `request body larger than ${formatBytes(this.#options.maxBodyBytes)} (--ingress-body-limit)`);
@@ -184,6 +218,10 @@ export class PlaygroundIngress {
     if (requestId === "" || requestId.includes("/")) {
       replyText(res, 400, `expected GET ${REPLIES_PATH}<request id>`);
       return;
+    }
+    if (this.#options.routing !== undefined) {
+      const owner = this.#options.routing.ownerOfRequest(requestId);
+      if ((await this.#routed(req, res, owner, undefined, wait * 1000)) === true) return;
     }
     const lookup = await this.#engine.awaitReply(requestId, wait * 1000);
     await this.#options.checkpointed?.();

@@ -1,0 +1,93 @@
+// In a cluster every worker serves the HTTP ingress, but only one runs a given function
+// instance: a request for an instance another worker runs is forwarded to it as it came
+// (method, path, body, the headers that mean something to the ingress), and its answer relayed
+// as it came back, as Restate's ingress hands a call to its partition's leader. The owner
+// answers exactly as if the client had asked it: 200 after its commit, the reply for
+// `Prefer: wait`, 202 with a Location to poll (`GET /replies/<id>`, itself forwarded to the
+// owner of the request's partition, which holds its durable answer). A forwarded request is
+// never forwarded again (`eddy-forwarded`): ownership that moved meanwhile is a 503 with
+// Retry-After, which the client's retry resolves, never a loop between workers.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Agent, request } from "undici";
+import type { Address } from "../../core/address.ts";
+import { errorMessage } from "../../errors.ts";
+import { replyText } from "../http-server.ts";
+
+/** Where requests go in a cluster. For each answer: undefined = this worker; a URL = the owner; null = nobody yet. */
+export interface IngressRouting {
+  ownerOfTarget(target: Address): string | null | undefined;
+  ownerOfRequest(requestId: string): string | null | undefined;
+}
+
+/** Marks a request one worker forwarded to another. */
+export const FORWARDED_HEADER = "eddy-forwarded";
+/** What a forwarded request carries of the client's headers. */
+const FORWARDED_REQUEST_HEADERS = ["content-type", "idempotency-key", "prefer", "accept", "authorization"] as const;
+/** What a relayed answer carries of the owner's headers. */
+const RELAYED_RESPONSE_HEADERS = ["content-type", "location", "retry-after", "eddy-typename", "content-location"];
+export const RETRY_AFTER_SECONDS = 1;
+/** Beyond what the owner may hold a request (its Prefer: wait, its admission hold). */
+const FORWARD_SLACK_MS = 15_000;
+
+/** One ingress's forwarding: its connections to the other workers, kept alive between requests. */
+export class Forwarder {
+  readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
+
+  /**
+   * Sends the request to `ownerUrl` and relays the answer. When the owner cannot be reached or
+   * does not answer, the client hears 503 with Retry-After: what the owner did is unknown, and
+   * a retry with the same Idempotency-Key is safe.
+   */
+  forward(
+    ownerUrl: string,
+    req: IncomingMessage,
+    body: Uint8Array | undefined,
+    res: ServerResponse,
+    waitMs: number,
+  ): Promise<void> {
+    return forwardRequest(this.#agent, ownerUrl, req, body, res, waitMs);
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+}
+
+async function forwardRequest(
+  agent: Agent,
+  ownerUrl: string,
+  req: IncomingMessage,
+  body: Uint8Array | undefined,
+  res: ServerResponse,
+  waitMs: number,
+): Promise<void> {
+  const headers: Record<string, string> = { [FORWARDED_HEADER]: "1" };
+  for (const name of FORWARDED_REQUEST_HEADERS) {
+    const value = req.headers[name];
+    if (typeof value === "string") headers[name] = value;
+  }
+  const timeoutMs = waitMs + FORWARD_SLACK_MS;
+  let answer: Awaited<ReturnType<typeof request>>;
+  try {
+    answer = await request(new URL(req.url ?? "/", ownerUrl), {
+      method: req.method === "POST" ? "POST" : req.method === "GET" ? "GET" : "PUT",
+      headers,
+      ...(body === undefined ? {} : { body }),
+      dispatcher: agent,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+  } catch (error) {
+    res.setHeader("retry-after", String(RETRY_AFTER_SECONDS));
+    replyText(res, 503, `the worker that runs this (${ownerUrl}) did not answer: ${errorMessage(error)}`);
+    return;
+  }
+  const bytes = Buffer.from(await answer.body.arrayBuffer());
+  const relayed: Record<string, string> = { "content-length": String(bytes.length) };
+  for (const name of RELAYED_RESPONSE_HEADERS) {
+    const value = answer.headers[name];
+    if (typeof value === "string") relayed[name] = value;
+  }
+  res.writeHead(answer.statusCode, relayed);
+  res.end(bytes);
+}

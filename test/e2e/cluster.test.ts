@@ -1,0 +1,148 @@
+// `eddy run --cluster`: two workers of one cluster on a real Kafka broker, each its own
+// process with its own state directory and HTTP ingress, functions served over HTTP by this
+// test. Messages go in through either worker (a message for a partition the other runs travels
+// through the inbox topic), and hop between instances of both. One worker is killed with
+// SIGKILL and restarted on its state directory, the other on an empty one; the counts the
+// functions keep must add up to exactly the messages sent, read back with request-reply
+// through either worker (the one that does not run an instance forwards the request).
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createEndpoint, message, serve, statefulFunction, types } from "@eddy/sdk";
+import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
+import { EddyProcess, withEddy } from "./smoke/cluster.ts";
+
+const IDS = 12;
+
+/** Counts every message; "hops:k" is sent on to another instance with k-1; "get" answers the count. */
+const counter = statefulFunction({
+  typename: "ce/counter",
+  state: { count: types.int },
+  handle(ctx, msg) {
+    const text = msg.as(types.string);
+    if (text === "get") {
+      ctx.reply(ctx.storage.count ?? 0, types.int);
+      return;
+    }
+    ctx.storage.count = (ctx.storage.count ?? 0) + 1;
+    const hops = Number(text.slice("hops:".length));
+    if (hops > 0) {
+      const next = String((Number(ctx.self.id) * 5 + hops) % IDS);
+      ctx.send(message({ typename: "ce/counter", id: next }, `hops:${hops - 1}`, types.string));
+    }
+  },
+});
+
+let broker: KafkaBroker;
+let functions: Awaited<ReturnType<typeof serve>>;
+before(async () => {
+  broker = await startKafka();
+  functions = await serve(createEndpoint([counter]), { port: 0, host: "127.0.0.1" });
+});
+after(async () => {
+  await functions?.close();
+  await broker?.stop();
+});
+
+function worker(workerId: string): EddyProcess {
+  return new EddyProcess({
+    moduleYaml: `kind: io.statefun.endpoints.v2/http
+spec:
+  functions: ce/*
+  urlPathTemplate: ${functions.url}
+---
+kind: io.statefun.playground.v1/ingress
+spec:
+  port: {{INGRESS_PORT}}
+`,
+    args: [
+      "run",
+      "{{MODULE}}",
+      "--state-dir",
+      "{{STATE_DIR}}",
+      "--cluster",
+      `kafka://${broker.bootstrap}/e2e`,
+      "--checkpoints",
+      "{{DIR}}/checkpoints",
+      "--worker-id",
+      workerId,
+    ],
+  });
+}
+
+/** Sends `count` messages of 3 hops through `via`, each with its own idempotency key, until each is taken. */
+async function send(via: EddyProcess, prefix: string, count: number): Promise<void> {
+  for (let index = 0; index < count; index++) {
+    for (let attempt = 0; ; attempt++) {
+      const response = await fetch(`${via.ingressUrl()}ce/counter/${index % IDS}`, {
+        method: "PUT",
+        headers: { "content-type": "text/plain", "idempotency-key": `${prefix}-${index}` },
+        body: "hops:3",
+      }).catch(() => undefined);
+      if (response?.status === 200) break;
+      await response?.text();
+      assert.ok(attempt < 100, `message ${prefix}-${index}: ${response?.status}`);
+      await sleep(200);
+    }
+  }
+}
+
+/**
+ * An instance's count, asked of one worker with request-reply (a worker that does not run the
+ * instance forwards the request to the one that does); undefined while it cannot answer.
+ */
+async function countOf(via: EddyProcess, id: number): Promise<number | undefined> {
+  const response = await fetch(`${via.ingressUrl()}ce/counter/${id}`, {
+    method: "PUT",
+    headers: { "content-type": "text/plain", prefer: "wait=5" },
+    body: "get",
+  }).catch(() => undefined);
+  if (response === undefined) return undefined;
+  const text = await response.text();
+  return response.status === 200 ? Number(text) : undefined;
+}
+
+async function waitForTotal(workers: readonly EddyProcess[], expected: number): Promise<void> {
+  let last: (number | undefined)[] = [];
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    last = [];
+    // Each instance asked of the workers in turn: most answers come through a forward.
+    for (let id = 0; id < IDS; id++) last.push(await countOf(workers[id % workers.length] as EddyProcess, id));
+    const total = last.every((count) => count !== undefined)
+      ? last.reduce<number>((sum, count) => sum + (count as number), 0)
+      : undefined;
+    if (total === expected) return;
+    assert.ok(total === undefined || total <= expected, `counted ${total}, more than the ${expected} messages make`);
+    await sleep(500);
+  }
+  assert.fail(`the counts ${JSON.stringify(last)} do not add up to ${expected}`);
+}
+
+describe("eddy run --cluster", () => {
+  it("two workers share the work, survive kill -9 with and without their disk, and count every message once", async () => {
+    const a = worker("a");
+    const b = worker("b");
+    await withEddy(a, () =>
+      withEddy(b, async () => {
+        await a.start();
+        await b.start();
+        await send(a, "one", 20);
+        await send(b, "two", 20);
+        await waitForTotal([a, b], 40 * 4);
+        await b.kill();
+        await send(a, "three", 20);
+        await b.start();
+        await send(b, "four", 20);
+        await waitForTotal([a, b], 80 * 4);
+        await a.kill();
+        await a.wipeState();
+        await a.start();
+        await send(a, "five", 20);
+        // Sent again with keys already taken: not counted again.
+        await send(b, "one", 20);
+        await waitForTotal([a, b], 100 * 4);
+      }),
+    );
+  });
+});
