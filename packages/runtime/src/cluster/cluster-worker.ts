@@ -64,6 +64,8 @@ const ACQUIRE_TIMEOUT_MS_DEFAULT = 60_000;
 const INBOX_WAIT_MS = 50;
 const INBOX_FETCH_BYTES = 4 * 1024 * 1024;
 const CHANGELOG_FETCH_BYTES = 16 * 1024 * 1024;
+/** How long a stopping worker waits for its batches in flight before it commits and leaves. */
+const STOP_DRAIN_MS = 2_000;
 
 export class ClusterWorker {
   readonly #options: ClusterWorkerOptions;
@@ -339,13 +341,19 @@ export class ClusterWorker {
   }
 
   /**
-   * Leaves the cluster gently: stops reading, commits what is pending, leaves the group (the
-   * others take the partitions at once), and closes the engine and the local store.
+   * Leaves the cluster gently: stops reading, lets the batches in flight finish (up to 2 s),
+   * commits what is pending, leaves the group (the others take the partitions at once), and
+   * closes the engine and the local store.
    */
   async stop(): Promise<void> {
     this.#stop.abort();
     await this.#inboxLoop;
     await this.#assigning;
+    // A planned move re-sends nothing: batches in flight get a moment to finish and commit.
+    const deadline = performance.now() + STOP_DRAIN_MS;
+    while (this.engine.invocationsInFlight > 0 && performance.now() < deadline) {
+      await new Promise((resume) => setTimeout(resume, 10));
+    }
     await this.engine.flushAndHold();
     await this.#member.leave();
     this.engine.lose("the worker is stopping");
