@@ -23,8 +23,15 @@ export interface IngressRouting {
 export const FORWARDED_HEADER = "eddy-forwarded";
 /** What a forwarded request carries of the client's headers. */
 const FORWARDED_REQUEST_HEADERS = ["content-type", "idempotency-key", "prefer", "accept", "authorization"] as const;
-/** What a relayed answer carries of the owner's headers. */
-const RELAYED_RESPONSE_HEADERS = ["content-type", "location", "retry-after", "eddy-typename", "content-location"];
+/** What a relayed answer carries of the owner's headers (a 401 must carry its challenge). */
+const RELAYED_RESPONSE_HEADERS = [
+  "content-type",
+  "location",
+  "retry-after",
+  "eddy-typename",
+  "content-location",
+  "www-authenticate",
+];
 export const RETRY_AFTER_SECONDS = 1;
 /** Beyond what the owner may hold a request (its Prefer: wait, its admission hold). */
 const FORWARD_SLACK_MS = 15_000;
@@ -68,6 +75,7 @@ async function forwardRequest(
   }
   const timeoutMs = waitMs + FORWARD_SLACK_MS;
   let answer: Awaited<ReturnType<typeof request>>;
+  let bytes: Buffer;
   try {
     answer = await request(new URL(req.url ?? "/", ownerUrl), {
       method: req.method === "POST" ? "POST" : req.method === "GET" ? "GET" : "PUT",
@@ -77,12 +85,13 @@ async function forwardRequest(
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
     });
+    // An owner gone while sending its answer's body did not answer either: 503, never a 500.
+    bytes = Buffer.from(await answer.body.arrayBuffer());
   } catch (error) {
     res.setHeader("retry-after", String(RETRY_AFTER_SECONDS));
     replyText(res, 503, `the worker that runs this (${ownerUrl}) did not answer: ${errorMessage(error)}`);
     return;
   }
-  const bytes = Buffer.from(await answer.body.arrayBuffer());
   const relayed: Record<string, string> = { "content-length": String(bytes.length) };
   for (const name of RELAYED_RESPONSE_HEADERS) {
     const value = answer.headers[name];
