@@ -2,7 +2,8 @@
 // process with its own state directory and HTTP ingress, functions served over HTTP by this
 // test. Messages go in through either worker (a message for a partition the other runs travels
 // through the inbox topic), and hop between instances of both. One worker is killed with
-// SIGKILL and restarted on its state directory, the other on an empty one; the counts the
+// SIGKILL and restarted on its state directory, the other on an empty one, and one is frozen
+// with SIGSTOP past its session timeout and resumed (a zombie); the counts the
 // functions keep must add up to exactly the messages sent, read back with request-reply
 // through either worker (the one that does not run an instance forwards the request).
 import assert from "node:assert/strict";
@@ -120,7 +121,7 @@ async function waitForTotal(workers: readonly EddyProcess[], expected: number): 
 }
 
 describe("eddy run --cluster", () => {
-  it("two workers share the work, survive kill -9 with and without their disk, and count every message once", async () => {
+  it("two workers share the work, survive kill -9 with and without their disk and a zombie, and count every message once", async () => {
     const a = worker("a");
     const b = worker("b");
     await withEddy(a, () =>
@@ -142,6 +143,16 @@ describe("eddy run --cluster", () => {
         // Sent again with keys already taken: not counted again.
         await send(b, "one", 20);
         await waitForTotal([a, b], 100 * 4);
+        // b frozen past its session timeout: a takes its partitions; b, resumed, still believes
+        // in its old generation until its commits are refused and it learns it lost them.
+        b.pause();
+        const frozenAt = b.output.length;
+        await send(a, "six", 20);
+        await sleep(13_000);
+        b.resume();
+        await send(b, "seven", 20);
+        await waitForTotal([a, b], 140 * 4);
+        assert.match(b.output.slice(frozenAt), /lost partitions/, "the resumed worker learns it lost its partitions");
       }),
     );
   });

@@ -133,6 +133,16 @@ export class EddyProcess {
     await exited;
   }
 
+  /** SIGSTOP: the process is frozen (a zombie once its session times out) until resume(). */
+  pause(): void {
+    this.#child?.kill("SIGSTOP");
+  }
+
+  /** SIGCONT after pause(). */
+  resume(): void {
+    this.#child?.kill("SIGCONT");
+  }
+
   /** SIGTERM and wait: the clean shutdown path. Returns the exit code. */
   async stop(): Promise<number | null> {
     const child = this.#child;

@@ -80,6 +80,10 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
           onInvokeFailure: (target, reason) =>
             log(`eddy: ${target.typename}/${target.id}: ${reason} (failure policy: ${policy})`),
           onStop: (reason) => stopPath.stop(reason),
+          onCommitRefused: (reason) =>
+            log(
+              `eddy: worker ${cluster.workerId}: a commit was refused (${reason}); undone, going on from what is committed`,
+            ),
         }),
     });
     if (!started.ok) throw new StartupError(`cluster ${cluster.name}: ${started.message}`);

@@ -183,6 +183,8 @@ export interface EngineOptions {
   readonly onStop?: (reason: string) => void;
   /** A batch's call budget ran out; its failure policy applies next. */
   readonly onInvokeFailure?: (target: Address, reason: string) => void;
+  /** The commit target refused a commit (a cluster fenced or aborted it); the engine undid it. */
+  readonly onCommitRefused?: (reason: string) => void;
 }
 
 export type AcceptResult =
@@ -790,6 +792,7 @@ export class Engine {
    */
   #undoCommit(refusal: CommitRefusal, acks: readonly Ack[]): void {
     this.#commitsRefused++;
+    this.#options.onCommitRefused?.(refusal.message);
     this.#dropUncommitted(`commit refused: ${refusal.message}`, acks, this.#partitions.owned);
   }
 

@@ -77,7 +77,7 @@ async function forwardRequest(
   let answer: Awaited<ReturnType<typeof request>>;
   let bytes: Buffer;
   try {
-    answer = await request(new URL(req.url ?? "/", ownerUrl), {
+    answer = await request(ownerTarget(ownerUrl, req.url), {
       method: req.method === "POST" ? "POST" : req.method === "GET" ? "GET" : "PUT",
       headers,
       ...(body === undefined ? {} : { body }),
@@ -99,4 +99,18 @@ async function forwardRequest(
   }
   res.writeHead(answer.statusCode, relayed);
   res.end(bytes);
+}
+
+/**
+ * The owner's origin with the request's path and query: never whatever else the path might
+ * resolve to (an absolute URL in the request line would otherwise pick the host).
+ */
+function ownerTarget(ownerUrl: string, path: string | undefined): URL {
+  const target = new URL(ownerUrl);
+  const whole = path ?? "/";
+  const queryAt = whole.indexOf("?");
+  const pathname = queryAt < 0 ? whole : whole.slice(0, queryAt);
+  target.pathname = pathname.startsWith("/") ? pathname : `/${pathname}`;
+  target.search = queryAt < 0 ? "" : whole.slice(queryAt);
+  return target;
 }
