@@ -14,6 +14,8 @@ import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
 import { EddyProcess, withEddy } from "./smoke/cluster.ts";
 
 const IDS = 12;
+/** How many times the kill test kills a worker (test/soak/cluster.sh raises it). */
+const KILLS = Number(process.env.CLUSTER_KILLS ?? 4);
 
 /** Counts every message; "hops:k" is sent on to another instance with k-1; "get" answers the count. */
 const counter = statefulFunction({
@@ -154,6 +156,31 @@ describe("eddy run --cluster", () => {
         await waitForTotal([a, b], 140 * 4);
         assert.match(b.output.slice(frozenAt), /lost partitions/, "the resumed worker learns it lost its partitions");
       }),
+    );
+  });
+
+  it(`three workers: ${KILLS} times kill -9 of a random worker while messages flow, half restarted on an empty disk`, async () => {
+    const workers = [worker("k1"), worker("k2"), worker("k3")];
+    const [k1, k2, k3] = workers as [EddyProcess, EddyProcess, EddyProcess];
+    await withEddy(k1, () =>
+      withEddy(k2, () =>
+        withEddy(k3, async () => {
+          for (const eddy of workers) await eddy.start();
+          let sent = 0;
+          for (let kill = 0; kill < KILLS; kill++) {
+            const victim = workers[kill % workers.length] as EddyProcess;
+            const via = workers[(kill + 1) % workers.length] as EddyProcess;
+            await victim.kill();
+            if (kill % 2 === 1) victim.wipeState();
+            await send(via, `kill-${kill}`, 10);
+            sent += 10;
+            await victim.start();
+            await send(victim, `back-${kill}`, 10);
+            sent += 10;
+          }
+          await waitForTotal(workers, sent * 4);
+        }),
+      ),
     );
   });
 });
