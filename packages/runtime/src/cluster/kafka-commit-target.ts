@@ -18,7 +18,8 @@ import type { Producer } from "@platformatic/kafka";
 import type { PendingWrite } from "../core/overlay-kv.ts";
 import { partitionOfKey } from "../core/schema.ts";
 import type { CommitBatch, CommitRefusal, CommitTarget, DurableStore } from "../engine/engine.ts";
-import { BugError, errorMessage, failure } from "../errors.ts";
+import { BugError, failure } from "../errors.ts";
+import { describe } from "../io/kafka/client-options.ts";
 import { encodeWritesFrame } from "../store/writes-frame.ts";
 import { catchUp, changelogOffsetWrite } from "./changelog.ts";
 import type { ClusterTopicNames } from "./cluster-topics.ts";
@@ -78,7 +79,13 @@ export class KafkaCommitTarget implements CommitTarget {
         value: encodeInboxRecord(message),
       });
     }
-    const transaction = await producer.beginTransaction();
+    let transaction: Awaited<ReturnType<typeof producer.beginTransaction>>;
+    try {
+      transaction = await producer.beginTransaction();
+    } catch (error) {
+      // The broker is unreachable or restarting: nothing was sent; the engine tries again later.
+      return refused(`no transaction could begin: ${describe(error)}`);
+    }
     let produced: Awaited<ReturnType<typeof transaction.send>>;
     let committing = false;
     try {
@@ -107,7 +114,7 @@ export class KafkaCommitTarget implements CommitTarget {
       if (error instanceof BugError) throw error;
       await transaction.abort().catch(() => undefined);
       if (committing) await this.#catchUpAfterUnknownOutcome(batch.partitions);
-      return refused(`the transaction failed: ${errorMessage(error)}`);
+      return refused(`the transaction failed: ${describe(error)}`);
     }
     const offsetWrites: PendingWrite[] = [];
     for (const { topic, partition, offset } of produced.offsets ?? []) {

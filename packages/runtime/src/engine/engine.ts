@@ -312,6 +312,8 @@ export class Engine {
   #commitsRefused = 0;
   /** Times everything uncommitted was dropped. */
   #resets = 0;
+  /** Commits refused since the last one made: the next waits longer (a broker that is down is not hammered). */
+  #refusedInARow = 0;
   /** Set between flushAndHold() and resumeCommits(): no commit starts. */
   #commitsHeld = false;
   readonly #blocked = new Map<string, (() => void)[]>();
@@ -723,8 +725,10 @@ export class Engine {
       this.#commitTimer = undefined;
       this.#commitNow().catch((error: unknown) => this.#commitFailed(error));
     };
-    this.#commitTimer =
-      this.#commitIntervalMs > 0 ? this.#scheduler.after(this.#commitIntervalMs, commit) : this.#scheduler.soon(commit);
+    // After refusals, back off: 50 ms doubling up to 5 s, until a commit is made again.
+    const delayMs =
+      this.#refusedInARow > 0 ? Math.min(50 * 2 ** (this.#refusedInARow - 1), 5_000) : this.#commitIntervalMs;
+    this.#commitTimer = delayMs > 0 ? this.#scheduler.after(delayMs, commit) : this.#scheduler.soon(commit);
   }
 
   #cancelCommitTimer(): void {
@@ -763,6 +767,7 @@ export class Engine {
       return;
     }
     this.#partitions.committed();
+    this.#refusedInARow = 0;
     for (const ack of acks) ack();
     for (const effect of effects) this.#release(effect);
     this.#armTimer();
@@ -792,6 +797,7 @@ export class Engine {
    */
   #undoCommit(refusal: CommitRefusal, acks: readonly Ack[]): void {
     this.#commitsRefused++;
+    this.#refusedInARow++;
     this.#options.onCommitRefused?.(refusal.message);
     this.#dropUncommitted(`commit refused: ${refusal.message}`, acks, this.#partitions.owned);
   }
