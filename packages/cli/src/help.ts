@@ -47,17 +47,34 @@ const RUNTIME_FLAGS = `  --state-dir DIR           durable state (default ./eddy
 
 const USAGES: Readonly<Record<string, string>> = {
   run: `Usage: eddy run <module.yaml>... [options]
+       eddy run <module.yaml>... --cluster kafka://HOST:PORT[,HOST:PORT…]/NAME --checkpoints URL [options]
 
 Runs the embedded runtime on StateFun module files: durable state, exactly-once across
-crashes. An invalid module stops it with every error as file:line:column.
+crashes. An invalid module stops it with every error as file:line:column. With --cluster,
+runs one worker of a cluster: the workers share the partitions through Kafka.
 
 Options:
 ${RUNTIME_FLAGS}
   --failure-policy P        when a function keeps failing: retry (default, forever with
                             backoff), dead-letter (set the batch aside, see eddy
                             dead-letters) or stop
+  --port-offset N           add N to every port the module names or defaults to (ingress,
+                            egress), to run several Eddys from one module file on one machine
 ${CHECKPOINT_FLAGS}
   -h, --help                show this help
+
+Cluster:
+  --cluster URL             kafka://HOST:PORT[,HOST:PORT…]/NAME: join cluster NAME on these
+                            brokers (topics eddy.NAME.inbox and eddy.NAME.changelog, group
+                            eddy.NAME); needs --checkpoints on a store every worker reaches
+  --worker-id ID            this worker's identity in the group (default: the one kept in
+                            <state-dir>/worker-id, made on the first start); a worker
+                            restarted with the same id gets its partitions back
+  --advertise URL           the http(s) URL other workers reach this worker's ingress at
+                            (default http://127.0.0.1:<playground ingress port + offset>,
+                            or the --host address when it is not 0.0.0.0 or ::)
+  --cluster-config FILE     Kafka client properties for the cluster's connection, as a Java
+                            .properties file (security.protocol, ssl.*, sasl.*)
 `,
   dev: `Usage: eddy dev <functions.ts> --module <module.yaml> [options]
 

@@ -96,7 +96,7 @@ describe("worker ids", () => {
     for (const id of ["", ".", "..", "x".repeat(250), "w 1", "w/1", "wörker", "w:1"]) {
       const { code, message } = failureOf(checkWorkerId(id));
       assert.equal(code, "worker-id-invalid");
-      assert.match(message, /^worker id ".*": expected 1 to 249 of the letters/);
+      assert.match(message, /^".*" is not a worker id: expected 1 to 249 of the letters/);
     }
   });
 
@@ -135,7 +135,7 @@ describe("worker ids", () => {
       writeFileSync(path, content);
       const { code, message } = failureOf(persistedWorkerId(stateDir));
       assert.equal(code, "worker-id-file");
-      assert.ok(message.startsWith(`${path}: worker id `), message);
+      assert.ok(message.startsWith(`${path}: ${JSON.stringify(content.trim())} is not a worker id: `), message);
       assert.match(message, /correct the file or delete it for a new id$/);
       assert.equal(readFileSync(path, "utf8"), content);
     }

@@ -1,12 +1,13 @@
-// `eddy run <module.yaml>...`: the embedded runtime. Loads the StateFun module files
-// (invalid configuration: every error with file:line, field and expectation, exit 1),
-// keeps state in --state-dir, and on SIGTERM/SIGINT finishes the group commit and closes
-// the store before exiting.
+// `eddy run <module.yaml>...`: the embedded runtime, or with --cluster one worker of a cluster
+// on Kafka. Loads the StateFun module files (invalid configuration: every error with
+// file:line, field and expectation, exit 1), keeps state in --state-dir, and on SIGTERM/SIGINT
+// finishes the group commit and closes the store before exiting.
 import { parseArgs } from "node:util";
 import { loadModuleFiles, type ModuleConfig, startRuntime } from "@eddy/runtime";
 import { ADMISSION_OPTIONS, admissionFlags } from "../admission-flags.ts";
 import { parseIngressBodyLimit } from "../body-limit.ts";
 import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
+import { CLUSTER_OPTIONS, clusterFlags, resolveClusterSettings } from "../cluster-flags.ts";
 import { parseRetention } from "../retention.ts";
 import { readToken } from "../token.ts";
 import { UsageError } from "../usage.ts";
@@ -44,6 +45,7 @@ export async function runCommand(args: string[]): Promise<void> {
       "ingress-body-limit": { type: "string" },
       ...ADMISSION_OPTIONS,
       ...CHECKPOINT_OPTIONS,
+      ...CLUSTER_OPTIONS,
     },
   });
   if (positionals.length === 0) throw new UsageError("give the module.yaml file(s) to run");
@@ -57,9 +59,20 @@ export async function runCommand(args: string[]): Promise<void> {
   const ingressBodyBytesLimit = parseIngressBodyLimit(values["ingress-body-limit"]);
   const admission = admissionFlags(values);
   const checkpoints = checkpointSettings(values);
+  const { portOffset, cluster: clusterRequest } = clusterFlags(values);
   const module = await loadModulesOrThrow(positionals);
 
   const stateDir = values["state-dir"] ?? "eddy-state";
+  const cluster =
+    clusterRequest === undefined
+      ? undefined
+      : resolveClusterSettings(clusterRequest, {
+          module,
+          stateDir,
+          host: values.host,
+          portOffset: portOffset ?? 0,
+          warn: (line) => process.stderr.write(`${line}\n`),
+        });
   let stopRequested: (code: number) => void = () => {};
   const exitCode = new Promise<number>((resolve) => {
     stopRequested = resolve;
@@ -75,6 +88,8 @@ export async function runCommand(args: string[]): Promise<void> {
     ...admission,
     steerHeap: true,
     ...(checkpoints === undefined ? {} : { checkpoints }),
+    ...(portOffset === undefined ? {} : { portOffset }),
+    ...(cluster === undefined ? {} : { cluster }),
     onStop: () => stopRequested(1),
   });
   // Keeps the process alive even when the module declares no ingress (nothing else would).
@@ -84,6 +99,11 @@ export async function runCommand(args: string[]): Promise<void> {
   process.once("SIGTERM", () => stopRequested(0));
   for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);
   for (const url of runtime.egressUrls) process.stdout.write(`eddy: egress listening on ${url}\n`);
+  if (cluster !== undefined) {
+    process.stdout.write(
+      `eddy: worker ${cluster.workerId} of cluster ${cluster.name}, reached at ${cluster.advertiseUrl}\n`,
+    );
+  }
   process.stdout.write(`eddy: running ${positionals.join(", ")} with state in ${stateDir}\n`);
 
   const code = await exitCode;

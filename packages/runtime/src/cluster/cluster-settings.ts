@@ -84,7 +84,7 @@ export function checkWorkerId(id: string): Result<string, "worker-id-invalid"> {
   if (!WORKER_ID.test(id) || id === "." || id === "..") {
     return failure(
       "worker-id-invalid",
-      `worker id ${JSON.stringify(id)}: expected 1 to 249 of the letters a-z A-Z, digits, '.', '_' and '-' (not "." or "..")`,
+      `${JSON.stringify(id)} is not a worker id: expected 1 to 249 of the letters a-z A-Z, digits, '.', '_' and '-' (not "." or "..")`,
       false,
     );
   }
