@@ -1,0 +1,17 @@
+// The greeter of examples/greeter for a cluster. Cluster mode runs no egress yet, and the
+// greeter example's `example/greeter` also sends each greeting to the playground egress: in a
+// cluster every greeting would become a dead letter ("unknown egress"). This greeter only
+// answers the request waiting for the greeting; `person` and the greetings are the example's.
+import { address, message, statefulFunction, types } from "@eddy/sdk";
+import { GreetRequestType, greeting, person } from "../greeter/functions.ts";
+
+export { person };
+
+export const greeter = statefulFunction({
+  typename: "example/greeter",
+  handle(ctx, msg) {
+    const { name, visits = 1, replyTo } = msg.as(GreetRequestType);
+    if (replyTo === undefined) return;
+    ctx.send(message(address(replyTo.typename, replyTo.id), greeting(name, visits), types.string));
+  },
+});
