@@ -212,9 +212,12 @@ async function main(): Promise<void> {
   say("");
   say("step 1: everyone greeted through each worker in turn; a worker forwards a request for an instance");
   say("        another worker runs, so the visits add up whichever worker is asked");
+  const greetingsAt = Date.now();
   for (const name of NAMES) {
     for (const worker of workers) await greetThrough(worker, name);
   }
+  const greetingCount = NAMES.length * WORKER_COUNT;
+  say(`        ${greetingCount} greetings, one after another, in ${seconds(Date.now() - greetingsAt)}`);
 
   say("");
   const w2 = workerOf("w2");
