@@ -22,6 +22,7 @@ import { requestTime } from "../core/records.ts";
 import type { DurableStore, Engine } from "../engine/engine.ts";
 import { errorMessage, type Failure, failure, type Result, success } from "../errors.ts";
 import { describe, type KafkaConnection } from "../io/kafka/client-options.ts";
+import { TRANSACTIONAL_RETRIES, transactionalRetryDelay } from "../io/kafka/transactional-retry.ts";
 import type { IngressRouting } from "../io/playground/forwarding.ts";
 import { runSupervised } from "../io/supervised-loop.ts";
 import { assignPartitions } from "./assignor.ts";
@@ -91,6 +92,9 @@ export class ClusterWorker {
     this.#producer = new Producer({
       ...options.connection,
       transactionalId: `eddy.${options.cluster}.w.${options.workerId}`,
+      // Not the client's 1 s after CONCURRENT_TRANSACTIONS, which a transaction right after the last one often hears.
+      retries: TRANSACTIONAL_RETRIES,
+      retryDelay: transactionalRetryDelay,
       idempotent: true,
       acks: -1,
       autocreateTopics: false,

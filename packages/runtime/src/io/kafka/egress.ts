@@ -50,6 +50,7 @@ import {
   positiveCount,
 } from "./client-options.ts";
 import { javaCompatiblePartitioner } from "./partitioner.ts";
+import { TRANSACTIONAL_RETRIES, transactionalRetryDelay } from "./transactional-retry.ts";
 
 const egressTable = (egress: string): Key => ["io", "kafka-egress", egress, "out"];
 /** Written out, not spread from egressTable: two keys a record, built on the hot path. */
@@ -78,32 +79,8 @@ const TOPIC_CHECK_MS_MAX = 5_000;
 const TOPIC_REPORT_AFTER_MS = 2_000;
 const MAX_REQUEST_BYTES_DEFAULT = 1024 * 1024;
 const RECORDS_PER_SEND_MAX = 1000;
-/**
- * A transaction that starts right after the previous commit often hears CONCURRENT_TRANSACTIONS
- * (the coordinator is still writing the commit markers). The client's default is to wait 1 s
- * before trying again, which made every transaction take a second; like Kafka's Java producer,
- * try again after 20 ms (doubling while it lasts). Other errors keep the 1 s.
- */
-const CONCURRENT_TRANSACTIONS_RETRY_MS = 20;
-const RETRY_DELAY_MS = 1_000;
-/**
- * The client's retries nest (a connection's attempts inside each attempt of an operation),
- * so a broker that refuses the connection costs (retries + 1)² s before the egress hears
- * of it; 4 keeps that near 25 s and still gives CONCURRENT_TRANSACTIONS 300 ms.
- */
-const TRANSACTIONAL_RETRIES = 4;
 /** How long close() lets a step in flight finish before it closes the clients under it. */
 const CLOSE_WAIT_MS = 2_000;
-const transactionalRetryDelay = (
-  _client: unknown,
-  _operation: string,
-  attempt: number,
-  _retries: number,
-  error: Error,
-) =>
-  findErrorBy(error, "apiId", "CONCURRENT_TRANSACTIONS") === null
-    ? RETRY_DELAY_MS
-    : Math.min(CONCURRENT_TRANSACTIONS_RETRY_MS * 2 ** Math.max(0, attempt - 1), RETRY_DELAY_MS);
 const COMPRESSIONS = ["none", "gzip", "snappy", "lz4", "zstd"] as const;
 
 const EGRESS_PROPERTIES = ["compression.type", "acks", "max.request.size", "transactional.id", "enable.idempotence"];
