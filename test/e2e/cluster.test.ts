@@ -47,7 +47,8 @@ after(async () => {
   await broker?.stop();
 });
 
-function worker(workerId: string): EddyProcess {
+/** A worker of cluster `cluster` (each test has its own: the changelog keeps a cluster's state for good). */
+function worker(cluster: string, workerId: string): EddyProcess {
   return new EddyProcess({
     moduleYaml: `kind: io.statefun.endpoints.v2/http
 spec:
@@ -64,7 +65,7 @@ spec:
       "--state-dir",
       "{{STATE_DIR}}",
       "--cluster",
-      `kafka://${broker.bootstrap}/e2e`,
+      `kafka://${broker.bootstrap}/${cluster}`,
       "--checkpoints",
       "{{DIR}}/checkpoints",
       "--worker-id",
@@ -124,8 +125,8 @@ async function waitForTotal(workers: readonly EddyProcess[], expected: number): 
 
 describe("eddy run --cluster", () => {
   it("two workers share the work, survive kill -9 with and without their disk and a zombie, and count every message once", async () => {
-    const a = worker("a");
-    const b = worker("b");
+    const a = worker("two", "a");
+    const b = worker("two", "b");
     await withEddy(a, () =>
       withEddy(b, async () => {
         await a.start();
@@ -160,7 +161,7 @@ describe("eddy run --cluster", () => {
   });
 
   it(`three workers: ${KILLS} times kill -9 of a random worker while messages flow, half restarted on an empty disk`, async () => {
-    const workers = [worker("k1"), worker("k2"), worker("k3")];
+    const workers = [worker("three", "k1"), worker("three", "k2"), worker("three", "k3")];
     const [k1, k2, k3] = workers as [EddyProcess, EddyProcess, EddyProcess];
     await withEddy(k1, () =>
       withEddy(k2, () =>
