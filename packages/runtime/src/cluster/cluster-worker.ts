@@ -139,13 +139,13 @@ export class ClusterWorker {
           await this.engine.flushAndHold();
         },
         onAssigned: (snapshot) => {
-          this.#assigning = this.#assigning.then(() => this.#assign(snapshot));
+          this.#inOrder(() => this.#assign(snapshot));
         },
         onLost: (previous, cause) => {
           this.#options.log(
             `eddy: worker ${options.workerId} lost partitions ${previous.partitions.join(", ") || "(none)"} of generation ${previous.generationId}: ${cause.message}`,
           );
-          this.#assigning = this.#assigning.then(() => {
+          this.#inOrder(() => {
             this.engine.lose(`the worker left generation ${previous.generationId}: ${cause.message}`);
             for (const partition of this.#inboxReader.partitions) this.#inboxReader.remove(partition);
           });
@@ -190,6 +190,20 @@ export class ClusterWorker {
       describe,
     });
     return success(worker);
+  }
+
+  /**
+   * Runs a change of ownership after those before it. One that throws is a bug (an ownership
+   * invariant broke): the worker stops, rather than run on with partitions it half took.
+   */
+  #inOrder(change: () => void | Promise<void>): void {
+    this.#assigning = this.#assigning
+      .then(change)
+      .catch((error: unknown) =>
+        this.#options.onFatal(
+          `changing its partitions: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+        ),
+      );
   }
 
   /** The generation this worker holds now. */
