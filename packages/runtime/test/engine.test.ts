@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { createEndpoint, message, statefulFunction, types } from "@eddy/sdk";
+import { createEndpoint, egressMessage, message, statefulFunction, types } from "@eddy/sdk";
 import { greeter, person } from "../../../examples/greeter/functions.ts";
 import type { FunctionTypename } from "../src/core/address.ts";
 import type { Catalog, FunctionSettings } from "../src/core/partition-core.ts";
-import { Engine } from "../src/engine/engine.ts";
+import { type EgressConnector, Engine } from "../src/engine/engine.ts";
 import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
 import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "../src/io/playground/egress.ts";
 import { PlaygroundIngress } from "../src/io/playground/ingress.ts";
@@ -506,6 +506,102 @@ describe("engine refused commits", () => {
       assert.equal(reply.state, "answered");
       if (reply.state === "answered") assert.equal(types.int.deserialize(reply.value.value), 12, `count of ${id}`);
     }
+    await engine.stop();
+  });
+});
+
+describe("engine egress records published with their commit", () => {
+  it("publishes each record exactly once across refused commits; a settlement from before a reset publishes nothing", async () => {
+    // Each message sends one egress record naming it.
+    const sender = statefulFunction({
+      typename: "published/sender",
+      async handle(ctx, msg) {
+        await new Promise((resume) => setTimeout(resume, 1));
+        ctx.send(egressMessage("published/out", msg.as(types.string), types.string));
+      },
+    });
+    const { store } = storeCountingCommits("published");
+    // What committed commits published, in order.
+    const published: string[] = [];
+    let commitsSeen = 0;
+    let refusing = true;
+    // The egress settles half of what it is handed at once and half a little later, so that
+    // some settlements come after the reset that handed their entry out again.
+    let late = 0;
+    let handedOut = 0;
+    const egress: EgressConnector = {
+      egressIds: ["published/out"],
+      deliver(entry, _transaction, settle) {
+        const record = {
+          topic: "out",
+          partition: 0,
+          key: undefined,
+          value: Buffer.from(types.string.deserialize(entry.value.value ?? new Uint8Array())),
+        };
+        if (++handedOut % 2 === 0) settle.deliveredInCommit(record);
+        else {
+          late++;
+          setTimeout(() => settle.deliveredInCommit(record), 3);
+        }
+      },
+    };
+    const engine = new Engine({
+      store,
+      commitTarget: {
+        async commit(batch) {
+          commitsSeen++;
+          // A commit takes a while, as a Kafka transaction does: settlements arrive meanwhile.
+          await new Promise((resume) => setTimeout(resume, 2));
+          if (refusing && commitsSeen % 3 === 2) {
+            return { ok: false, code: "commit-aborted", message: "the group rebalanced", retriable: true };
+          }
+          await store.commit(batch.writes);
+          for (const record of batch.published) published.push(record.value.toString());
+          return undefined;
+        },
+      },
+      catalog: {
+        functionSettings: (typename) => (typename === "published/sender" ? settings : undefined),
+        hasEgress: (id) => id === "published/out",
+      },
+      invoker: new InProcessInvoker(createEndpoint([sender])),
+      partitionCount: 4,
+      egress: [egress],
+    });
+    engine.start();
+    const sent: string[] = [];
+    for (let wave = 0; wave < 25; wave++) {
+      await Promise.all(
+        ["a", "b", "c", "d"].map(async (id) => {
+          const text = `${wave}-${id}`;
+          sent.push(text);
+          for (let attempt = 0; attempt < 100; attempt++) {
+            const result = await engine.accept(
+              {
+                target: { typename: "published/sender" as FunctionTypename, id },
+                argument: { typename: "io.statefun.types/string", hasValue: true, value: types.string.serialize(text) },
+              },
+              { idempotencyKey: text },
+            );
+            if (result.ok) return;
+            assert.equal(result.code, "commit-aborted");
+          }
+          assert.fail(`message ${text} was never taken`);
+        }),
+      );
+    }
+    for (let tries = 0; tries < 400 && published.length < sent.length; tries++) {
+      await new Promise((resume) => setTimeout(resume, 5));
+    }
+    refusing = false;
+    for (let tries = 0; tries < 400 && published.length < sent.length; tries++) {
+      await new Promise((resume) => setTimeout(resume, 5));
+    }
+    assert.ok(
+      engine.commitsRefused > 0 && late > 0,
+      `commits were refused (${engine.commitsRefused}), and some settlements came late (${late}); published ${published.length}`,
+    );
+    assert.deepEqual([...published].sort(), [...sent].sort(), "every record published once");
     await engine.stop();
   });
 });

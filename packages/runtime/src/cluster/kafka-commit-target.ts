@@ -2,6 +2,7 @@
 // (transactional id `eddy.<name>.w.<workerId>`), holding
 // - one changelog record per partition the commit wrote (its writes frame),
 // - one inbox record per message for a partition another worker runs,
+// - the Kafka egress records whose outbox entries the commit settles (io/kafka/cluster-egress.ts),
 // - the inbox position of EVERY partition it wrote, as the group's offsets, committed under
 //   the generation and member id the worker holds (txn-offsets.ts).
 // That last rule is the whole fence: a worker the group expelled cannot commit offsets, so
@@ -71,6 +72,7 @@ export class KafkaCommitTarget implements CommitTarget {
     for (const [partition, writes] of frames) {
       messages.push({ topic: topics.changelog, partition, value: encodeWritesFrame(writes) });
     }
+    const sentTo = new Map<number, number>();
     for (const message of batch.outbound) {
       messages.push({
         topic: topics.inbox,
@@ -78,6 +80,14 @@ export class KafkaCommitTarget implements CommitTarget {
         key: inboxRecordKey(message),
         value: encodeInboxRecord(message),
       });
+      sentTo.set(message.partition, (sentTo.get(message.partition) ?? 0) + 1);
+    }
+    for (const record of batch.published) {
+      messages.push(
+        record.key === undefined
+          ? { topic: record.topic, partition: record.partition, value: record.value }
+          : { topic: record.topic, partition: record.partition, key: record.key, value: record.value },
+      );
     }
     let transaction: Awaited<ReturnType<typeof producer.beginTransaction>>;
     try {
@@ -121,8 +131,7 @@ export class KafkaCommitTarget implements CommitTarget {
       if (topic === topics.changelog) offsetWrites.push(changelogOffsetWrite(partition, Number(offset)));
       else if (topic === topics.inbox) {
         // The batch's base offset; this commit's messages to the partition follow it.
-        const count = batch.outbound.filter((message) => message.partition === partition).length;
-        this.#lastSent.set(partition, offset + BigInt(count - 1));
+        this.#lastSent.set(partition, offset + BigInt((sentTo.get(partition) ?? 1) - 1));
       }
     }
     if (offsetWrites.length !== frames.size) {

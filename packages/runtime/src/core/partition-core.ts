@@ -436,13 +436,14 @@ export class PartitionCore {
     }
   }
 
-  /** The egress connector has the message safely: forget it. */
-  egressDelivered(seq: number): void {
+  /** The egress connector has the message safely: forget it. False if it was settled already. */
+  egressDelivered(seq: number): boolean {
     const key = tables.outbox.key(seq);
     const entry = getRow(this.#kv, key);
-    if (entry === undefined) return;
+    if (entry === undefined) return false;
     this.#admitted.bytes -= outboxCost(entry);
     deleteRow(this.#kv, key);
+    return true;
   }
 
   /** An ingress could not route a record: it is kept as a dead letter of that ingress. */

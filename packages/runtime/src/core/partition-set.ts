@@ -512,8 +512,9 @@ export class PartitionSet {
   }
 
   /** An egress message is out. Ignored if its partition moved: the next owner hands it out again. */
-  egressDelivered(source: Address, seq: number): void {
-    this.#liveCore(source, undefined)?.egressDelivered(seq);
+  /** Whether the entry was still unsettled (in a partition run here): a stale settlement changes nothing. */
+  egressDelivered(source: Address, seq: number): boolean {
+    return this.#liveCore(source, undefined)?.egressDelivered(seq) ?? false;
   }
 
   egressRejected(source: Address, seq: number, reason: string, nowMs: number): void {

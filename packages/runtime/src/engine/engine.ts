@@ -47,33 +47,57 @@ export type InvokeOutcome =
 export interface EgressSettlement {
   delivered(): void;
   rejected(reason: string): void;
+  /**
+   * Out for good with the commit that settles it: `record` is published in that same commit (a
+   * cluster worker's Kafka transaction), so the record and the settlement happen together or
+   * not at all. Only a commit target that publishes (the cluster's) takes such records.
+   */
+  deliveredInCommit(record: PublishedRecord): void;
 }
+
+/** A record for a Kafka topic that a commit publishes with its writes (a cluster's exactly-once egress). */
+export interface PublishedRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly key: Buffer | undefined;
+  readonly value: Buffer;
+}
+
+/** How the engine applies a settlement: `delivered` is the record published with it, if any. */
+type SettleOutbox = (
+  settlement: OutboxSettlement,
+  outcome: { readonly rejectedFor: string } | { readonly published: PublishedRecord | undefined },
+) => void;
 
 /**
  * One outbox entry's settlement, handed to its egress connector: an object with the entry's
- * address and seq rather than two closures, since every egress record makes one.
+ * address and seq rather than closures, since every egress record makes one. It remembers the
+ * engine's reset count when it was made: after a reset the entry is handed out again, and
+ * this settlement no longer counts (it would settle the new hand-out's entry).
  */
 class OutboxSettlement implements EgressSettlement {
-  readonly #settle: (source: Address, seq: number, rejectedFor: string | undefined) => void;
-  readonly #source: Address;
-  readonly #seq: number;
+  readonly #settle: SettleOutbox;
+  readonly source: Address;
+  readonly seq: number;
+  readonly resetsAtRelease: number;
 
-  constructor(
-    settle: (source: Address, seq: number, rejectedFor: string | undefined) => void,
-    source: Address,
-    seq: number,
-  ) {
+  constructor(settle: SettleOutbox, source: Address, seq: number, resetsAtRelease: number) {
     this.#settle = settle;
-    this.#source = source;
-    this.#seq = seq;
+    this.source = source;
+    this.seq = seq;
+    this.resetsAtRelease = resetsAtRelease;
   }
 
   delivered(): void {
-    this.#settle(this.#source, this.#seq, undefined);
+    this.#settle(this, { published: undefined });
   }
 
   rejected(reason: string): void {
-    this.#settle(this.#source, this.#seq, reason);
+    this.#settle(this, { rejectedFor: reason });
+  }
+
+  deliveredInCommit(record: PublishedRecord): void {
+    this.#settle(this, { published: record });
   }
 }
 
@@ -100,6 +124,8 @@ export interface CommitBatch {
   /** When the target asked for them (wantsInboxPositions): each of `partitions`' next inbox position. */
   readonly inboxPositions?: readonly number[];
   readonly outbound: readonly OutboundMessage[];
+  /** Egress records published with the writes that settle them (see EgressSettlement.deliveredInCommit). */
+  readonly published: readonly PublishedRecord[];
 }
 
 /** Why a commit was not made, though nothing is broken: it may be tried again after a reset. */
@@ -125,6 +151,9 @@ export function localCommitTarget(store: DurableStore): CommitTarget {
     async commit(batch) {
       if (batch.outbound.length > 0) {
         throw new Error(`a local commit has ${batch.outbound.length} messages for partitions run elsewhere`);
+      }
+      if (batch.published.length > 0) {
+        throw new Error(`a local commit has ${batch.published.length} records to publish, which it cannot`);
       }
       await store.commit(batch.writes);
       return undefined;
@@ -312,6 +341,8 @@ export class Engine {
   #commitsRefused = 0;
   /** Times everything uncommitted was dropped. */
   #resets = 0;
+  /** Records settled egress entries publish with the next commit (deliveredInCommit). */
+  #published: PublishedRecord[] = [];
   /** Commits refused since the last one made: the next waits longer (a broker that is down is not hammered). */
   #refusedInARow = 0;
   /** Set between flushAndHold() and resumeCommits(): no commit starts. */
@@ -744,12 +775,15 @@ export class Engine {
     });
     const acks = this.#acks;
     this.#acks = [];
+    // Taken with the writes, in the same turn: each record's settlement is among them.
+    const published = this.#published;
+    this.#published = [];
     this.#makeRoom();
     if (writes.length === 0 && effects.length === 0 && outbound.length === 0 && acks.length === 0) return;
     const committing = this.#commitTarget.commit(
       inboxPositions === undefined
-        ? { writes, partitions, outbound }
-        : { writes, partitions, outbound, inboxPositions },
+        ? { writes, partitions, outbound, published }
+        : { writes, partitions, outbound, published, inboxPositions },
     );
     // What stop() waits for: the commit's end, however it ends (#commitNow's caller reports a failure).
     this.#commitInFlight = committing.then(
@@ -808,6 +842,8 @@ export class Engine {
    */
   #dropUncommitted(why: string, acks: readonly Ack[], owned: readonly number[]): void {
     this.#resets++;
+    // Their settlements are dropped too: the rebuilt partitions hand the entries out again.
+    this.#published = [];
     const refused = new EddyError("commit-aborted", why, { retriable: true });
     const later = this.#acks;
     this.#acks = [];
@@ -986,10 +1022,18 @@ export class Engine {
     for (const go of going) go();
   }
 
-  /** How an egress connector settles an outbox entry (one function for all: see OutboxSettlement). */
-  readonly #settleOutbox = (source: Address, seq: number, rejectedFor: string | undefined): void => {
-    if (rejectedFor === undefined) this.#partitions.egressDelivered(source, seq);
-    else this.#partitions.egressRejected(source, seq, rejectedFor, this.#clock());
+  /**
+   * How an egress connector settles an outbox entry (one function for all: see
+   * OutboxSettlement). A settlement from before a reset, or for an entry already settled or in
+   * a partition run elsewhere now, changes nothing: in particular it publishes nothing.
+   */
+  readonly #settleOutbox: SettleOutbox = (settlement, outcome) => {
+    if (settlement.resetsAtRelease !== this.#resets) return;
+    const { source, seq } = settlement;
+    if ("rejectedFor" in outcome) this.#partitions.egressRejected(source, seq, outcome.rejectedFor, this.#clock());
+    else if (this.#partitions.egressDelivered(source, seq) && outcome.published !== undefined) {
+      this.#published.push(outcome.published);
+    }
     this.#wakeBudgetWaiters();
     this.#scheduleCommit();
   };
@@ -1001,7 +1045,12 @@ export class Engine {
         if (connector === undefined) {
           throw new Error(`egress ${effect.entry.egress} has no connector, but the catalog declared it`);
         }
-        const settlement = new OutboxSettlement(this.#settleOutbox, effect.entry.source, effect.entry.seq);
+        const settlement = new OutboxSettlement(
+          this.#settleOutbox,
+          effect.entry.source,
+          effect.entry.seq,
+          this.#resets,
+        );
         connector.deliver(effect.entry, this.#partitions.transaction, settlement);
         return;
       }

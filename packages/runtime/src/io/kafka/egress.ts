@@ -70,13 +70,13 @@ const INTERNAL_TOPICS = new Set([
   "__cluster_metadata",
 ]);
 /** Backoff between two looks at a topic records wait for: from the first, doubling to the last. */
-const TOPIC_CHECK_MS_MIN = 100;
-const TOPIC_CHECK_MS_MAX = 5_000;
+export const TOPIC_CHECK_MS_MIN = 100;
+export const TOPIC_CHECK_MS_MAX = 5_000;
 /**
  * A broker that auto-creates a topic has it within a few hundred milliseconds; one still
  * missing after this long is reported (once) as one the broker does not create.
  */
-const TOPIC_REPORT_AFTER_MS = 2_000;
+export const TOPIC_REPORT_AFTER_MS = 2_000;
 const MAX_REQUEST_BYTES_DEFAULT = 1024 * 1024;
 const RECORDS_PER_SEND_MAX = 1000;
 /** How long close() lets a step in flight finish before it closes the clients under it. */
@@ -201,7 +201,51 @@ interface AbsentTopic {
 }
 
 /** What a look at a topic found. */
-type TopicLook = { readonly state: "exists" } | { readonly state: "absent" | "invalid"; readonly why: string };
+export type TopicLook =
+  | { readonly state: "exists"; readonly partitions: number }
+  | { readonly state: "absent" | "invalid"; readonly why: string };
+
+/**
+ * Asks the cluster for `topic`, allowing auto-creation, as Kafka's Java producer does. It
+ * exists once every partition has a leader; a broker that creates it answers "unknown" at
+ * first (creation is asynchronous) and has it a moment later. Other failures (the broker
+ * unreachable) are thrown.
+ */
+export async function lookAtTopic(producer: Producer, topic: string): Promise<TopicLook> {
+  try {
+    const metadata = await producer.metadata({
+      topics: [topic],
+      autocreateTopics: true,
+      forceUpdate: true,
+      retries: 0,
+    });
+    const described = metadata.topics.get(topic);
+    if (described !== undefined && described.partitionsCount > 0 && described.partitions.every((p) => p.leader >= 0)) {
+      return { state: "exists", partitions: described.partitionsCount };
+    }
+    return { state: "absent", why: "has no leader yet" };
+  } catch (thrown) {
+    const error = thrown as Error;
+    if (findErrorBy(error, "apiId", "INVALID_TOPIC_EXCEPTION") !== null) {
+      return { state: "invalid", why: describe(error) };
+    }
+    if (findErrorBy(error, "apiId", "TOPIC_AUTHORIZATION_FAILED") !== null) {
+      return {
+        state: "absent",
+        why: "cannot be described or written: the client is not authorized (TOPIC_AUTHORIZATION_FAILED)",
+      };
+    }
+    if (isUnknownTopic(error)) {
+      return {
+        state: "absent",
+        why: "does not exist and the broker has not created it (it creates topics only with auto.create.topics.enable=true, and for a client allowed to CREATE)",
+      };
+    }
+    if (findErrorBy(error, "apiId", "LEADER_NOT_AVAILABLE") !== null)
+      return { state: "absent", why: "has no leader yet" };
+    throw error;
+  }
+}
 
 export interface KafkaEgressOptions {
   readonly config: KafkaEgressConfig;
@@ -531,50 +575,8 @@ export class KafkaEgress implements EgressConnector, Connector {
     return waiting + this.#rows.filter((row) => row.record.topic === topic).length;
   }
 
-  /**
-   * Asks the cluster for `topic`, allowing auto-creation, as Kafka's Java producer does. It
-   * exists once every partition has a leader; a broker that creates it answers "unknown" at
-   * first (creation is asynchronous) and has it a moment later.
-   */
-  async #lookAt(topic: string): Promise<TopicLook> {
-    const producer = this.#producer as Producer;
-    try {
-      const metadata = await producer.metadata({
-        topics: [topic],
-        autocreateTopics: true,
-        forceUpdate: true,
-        retries: 0,
-      });
-      const described = metadata.topics.get(topic);
-      if (
-        described !== undefined &&
-        described.partitionsCount > 0 &&
-        described.partitions.every((p) => p.leader >= 0)
-      ) {
-        return { state: "exists" };
-      }
-      return { state: "absent", why: "has no leader yet" };
-    } catch (thrown) {
-      const error = thrown as Error;
-      if (findErrorBy(error, "apiId", "INVALID_TOPIC_EXCEPTION") !== null) {
-        return { state: "invalid", why: describe(error) };
-      }
-      if (findErrorBy(error, "apiId", "TOPIC_AUTHORIZATION_FAILED") !== null) {
-        return {
-          state: "absent",
-          why: "cannot be described or written: the client is not authorized (TOPIC_AUTHORIZATION_FAILED)",
-        };
-      }
-      if (isUnknownTopic(error)) {
-        return {
-          state: "absent",
-          why: "does not exist and the broker has not created it (it creates topics only with auto.create.topics.enable=true, and for a client allowed to CREATE)",
-        };
-      }
-      if (findErrorBy(error, "apiId", "LEADER_NOT_AVAILABLE") !== null)
-        return { state: "absent", why: "has no leader yet" };
-      throw error;
-    }
+  #lookAt(topic: string): Promise<TopicLook> {
+    return lookAtTopic(this.#producer as Producer, topic);
   }
 
   /** at-least-once and none: one send in flight, with everything waiting whose topic exists. */
