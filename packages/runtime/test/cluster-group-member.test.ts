@@ -10,18 +10,27 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Producer } from "@platformatic/kafka";
 import { type KafkaBroker, startKafka } from "../../../test/support/kafka-broker.ts";
 import { assignPartitions } from "../src/cluster/assignor.ts";
+import { type ClusterModule, moduleOfItems } from "../src/cluster/cluster-module.ts";
 import { ensureClusterTopics } from "../src/cluster/cluster-topics.ts";
 import {
-  GROUP_PROTOCOL_NAME,
   type GroupEffect,
   GroupMachine,
   type GroupRequest,
+  groupProtocolName,
   type MembershipSnapshot,
 } from "../src/cluster/group-machine.ts";
 import { GroupMember, type Scheduler } from "../src/cluster/group-member.ts";
 import { KafkaErrorCode, KafkaLink } from "../src/cluster/kafka-link.ts";
 import { decodeAssignment, encodeAssignment, encodeMemberMetadata } from "../src/cluster/membership-codec.ts";
+import { checkGroupModule } from "../src/cluster/module-check.ts";
 import { commitOffsetsInTransaction, fetchStableOffsets } from "../src/cluster/txn-offsets.ts";
+
+/** The module every member of these tests runs, and one that declares another function type. */
+const MODULE: ClusterModule = moduleOfItems([
+  { kind: "function", name: "gm/counter" },
+  { kind: "ingress", name: "io.statefun.playground.v1/ingress" },
+]);
+const OTHER_MODULE: ClusterModule = moduleOfItems([...MODULE.items, { kind: "function", name: "gm/extra" }]);
 
 describe("GroupMachine (pure)", () => {
   const config = {
@@ -34,6 +43,7 @@ describe("GroupMachine (pure)", () => {
     heartbeatIntervalMs: 500,
     retryBackoffMs: 100,
     retryBackoffMsMax: 1_000,
+    module: MODULE,
     assign: assignPartitions,
   };
 
@@ -56,7 +66,7 @@ describe("GroupMachine (pure)", () => {
           memberId: "m1",
           leader: "m1",
           skipAssignment: false,
-          protocolName: GROUP_PROTOCOL_NAME,
+          protocolName: groupProtocolName(MODULE),
           members: [{ memberId: "m1", metadata: join.kind === "join" ? join.metadata : Buffer.alloc(0) }],
         },
         nowMs,
@@ -102,7 +112,9 @@ describe("GroupMachine (pure)", () => {
     // The join metadata named what the member owned.
     assert.equal(
       join.kind === "join" &&
-        join.metadata.equals(encodeMemberMetadata({ workerId: "w1", url: "http://w1", owned: [0, 1, 2, 3] })),
+        join.metadata.equals(
+          encodeMemberMetadata({ workerId: "w1", url: "http://w1", owned: [0, 1, 2, 3], module: MODULE }),
+        ),
       true,
     );
   });
@@ -140,7 +152,7 @@ describe("GroupMachine (pure)", () => {
     assert.equal(join.kind === "join" && join.memberId, "", "a static member rejoins by its instance id");
     assert.equal(
       join.kind === "join" &&
-        join.metadata.equals(encodeMemberMetadata({ workerId: "w1", url: "http://w1", owned: [] })),
+        join.metadata.equals(encodeMemberMetadata({ workerId: "w1", url: "http://w1", owned: [], module: MODULE })),
       true,
     );
     joinAlone(machine, join, 2, 600);
@@ -185,7 +197,7 @@ describe("GroupMachine (pure)", () => {
           memberId: "m1",
           leader: "m0",
           skipAssignment: false,
-          protocolName: GROUP_PROTOCOL_NAME,
+          protocolName: groupProtocolName(MODULE),
           members: [],
         },
         0,
@@ -201,6 +213,84 @@ describe("GroupMachine (pure)", () => {
       stopped?.kind === "stopped" ? (stopped.cause?.message ?? "") : "",
       /partition 1 given to this worker but owned by w9/,
     );
+  });
+
+  it("offers one protocol, the family and its module's fingerprint, and sends the module's items in its metadata", () => {
+    const machine = new GroupMachine(config);
+    const join = sent(machine.start(0));
+    assert.equal(join.kind === "join" && join.protocolName, `eddy-sticky-v2.${MODULE.fingerprint}`);
+    assert.match(MODULE.fingerprint, /^[0-9a-f]{16}$/);
+    assert.notEqual(OTHER_MODULE.fingerprint, MODULE.fingerprint);
+    assert.equal(new GroupMachine({ ...config, module: OTHER_MODULE }).protocolName, groupProtocolName(OTHER_MODULE));
+  });
+
+  it("on INCONSISTENT_GROUP_PROTOCOL stops at once, without joining again: the members run another module", () => {
+    const machine = new GroupMachine(config);
+    const join = sent(machine.start(0));
+    const effects = machine.receive(
+      join.id,
+      {
+        kind: "join",
+        errorCode: KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL,
+        generationId: -1,
+        memberId: "",
+        leader: "",
+        skipAssignment: false,
+        protocolName: null,
+        members: [],
+      },
+      0,
+    );
+    assert.deepEqual(
+      effects.map((e) => e.kind),
+      ["stopped"],
+    );
+    const stopped = effects[0];
+    assert.equal(stopped?.kind === "stopped" && stopped.cause?.code, "group-protocol-inconsistent");
+    assert.equal(stopped?.kind === "stopped" && stopped.cause?.retriable, false);
+    assert.match(
+      stopped?.kind === "stopped" ? (stopped.cause?.message ?? "") : "",
+      /^eddy\.unit: JoinGroup refused: INCONSISTENT_GROUP_PROTOCOL: its members do not speak eddy-sticky-v2\.[0-9a-f]{16} \(they run another module, or another version of Eddy\)$/,
+    );
+    assert.equal(machine.phase, "stopped");
+    assert.deepEqual(machine.tick(60_000), []);
+  });
+
+  it("as the leader, gives no partitions to a member whose metadata names another module than the protocol", () => {
+    const machine = new GroupMachine(config);
+    const join = sent(machine.start(0));
+    const stranger = encodeMemberMetadata({ workerId: "w9", url: "http://w9", owned: [0, 1], module: OTHER_MODULE });
+    const effects = machine.receive(
+      join.id,
+      {
+        kind: "join",
+        errorCode: 0,
+        generationId: 1,
+        memberId: "m1",
+        leader: "m1",
+        skipAssignment: false,
+        protocolName: groupProtocolName(MODULE),
+        members: [
+          { memberId: "m1", metadata: join.kind === "join" ? join.metadata : Buffer.alloc(0) },
+          { memberId: "m9", metadata: stranger },
+        ],
+      },
+      0,
+    );
+    const warning = effects.find((e) => e.kind === "warning");
+    assert.match(
+      warning?.kind === "warning" ? warning.message : "",
+      /member m9 \(worker w9\) gets no partitions: its module's fingerprint is [0-9a-f]{16}, the protocol's [0-9a-f]{16}/,
+    );
+    const sync = sent(effects);
+    const assignments = sync.kind === "sync" ? sync.assignments : [];
+    const partitionsOf = (memberId: string) => {
+      const assignment = assignments.find((a) => a.memberId === memberId)?.assignment;
+      const decoded = assignment === undefined ? undefined : decodeAssignment(assignment);
+      return decoded?.ok ? decoded.value.partitions : undefined;
+    };
+    assert.deepEqual(partitionsOf("m1"), [0, 1, 2, 3]);
+    assert.deepEqual(partitionsOf("m9"), []);
   });
 });
 
@@ -272,7 +362,7 @@ type Event =
   | { kind: "before-rejoin"; generationId: number; atMs: number }
   | { kind: "before-rejoin-done"; generationId: number; stillCurrent: boolean; atMs: number }
   | { kind: "lost"; previous: MembershipSnapshot; code: string; atMs: number }
-  | { kind: "stopped"; code: string | undefined };
+  | { kind: "stopped"; code: string | undefined; message?: string };
 
 interface TestMember {
   readonly workerId: string;
@@ -285,16 +375,17 @@ interface TestMember {
 
 const members: TestMember[] = [];
 
-function startMember(workerId: string): TestMember {
+function startMember(workerId: string, options: { module?: ClusterModule; groupId?: string } = {}): TestMember {
   const scheduler = new PausableScheduler();
   const events: Event[] = [];
   const handle: TestMember = { workerId, events, scheduler, duringRevoke: undefined, member: undefined as never };
   const member = new GroupMember({
     connection: connection(workerId),
-    groupId: GROUP,
+    groupId: options.groupId ?? GROUP,
     workerId,
     url: `http://127.0.0.1/${workerId}`,
     partitionCount: PARTITIONS,
+    module: options.module ?? MODULE,
     sessionTimeoutMs: SESSION_TIMEOUT_MS,
     heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
     rebalanceTimeoutMs: 10_000,
@@ -315,7 +406,12 @@ function startMember(workerId: string): TestMember {
       },
       onAssigned: (snapshot) => events.push({ kind: "assigned", snapshot, atMs: Date.now() }),
       onLost: (previous, cause) => events.push({ kind: "lost", previous, code: cause.code, atMs: Date.now() }),
-      onStopped: (cause) => events.push({ kind: "stopped", code: cause?.code }),
+      onStopped: (cause) =>
+        events.push(
+          cause === undefined
+            ? { kind: "stopped", code: undefined }
+            : { kind: "stopped", code: cause.code, message: cause.message },
+        ),
     },
   });
   Object.assign(handle, { member });
@@ -583,8 +679,111 @@ describe("GroupMember against Kafka 4.4", { concurrency: false }, () => {
     assert.deepEqual(a.events.slice(eventsOfA), [], "no rebalance reached the other member");
   });
 
+  it("a worker whose module declares another function type is refused at once, naming the difference; the members never hear of it", async () => {
+    const [beforeA, beforeB] = await settled([a, b]);
+    const [eventsOfA, eventsOfB] = [a.events.length, b.events.length];
+    const startedAt = Date.now();
+    const stranger = startMember("w3", { module: OTHER_MODULE });
+    const cause = await stranger.member.stopped;
+    assert.ok(Date.now() - startedAt < 5_000, `refused after ${Date.now() - startedAt} ms`);
+    assert.equal(cause?.code, "group-module-mismatch");
+    assert.equal(cause?.retriable, false);
+    const message = cause?.message ?? "";
+    assert.match(
+      message,
+      /^eddy\.gm: its workers run another module than this worker: function type gm\/extra is declared by this worker's module but not by worker w[12]'s \(module fingerprint [0-9a-f]{16} in the cluster, [0-9a-f]{16} here\)\. Start this worker with the module files the cluster's workers run; to change the cluster's function types, ingresses or egresses, stop all its workers, then start them with the new module$/,
+    );
+    assert.ok(message.includes(`fingerprint ${MODULE.fingerprint} in the cluster, ${OTHER_MODULE.fingerprint} here`));
+    assert.deepEqual(stranger.events, [{ kind: "stopped", code: "group-module-mismatch", message }]);
+    // A few heartbeats later the members still hold the same generation: no rebalance happened.
+    await sleep(HEARTBEAT_INTERVAL_MS * 4);
+    assert.equal(a.member.current(), beforeA);
+    assert.equal(b.member.current(), beforeB);
+    assert.deepEqual([a.events.length, b.events.length], [eventsOfA, eventsOfB]);
+    await stranger.member.close();
+  });
+
+  it("a worker restarted within the session timeout with another module is refused; with the cluster's, it gets its partitions back", async () => {
+    const [beforeA, beforeB] = await settled([a, b]);
+    assert.ok(beforeA && beforeB);
+    const eventsOfA = a.events.length;
+    await b.member.close();
+    const changed = startMember("w2", { module: OTHER_MODULE });
+    const cause = await changed.member.stopped;
+    assert.equal(cause?.code, "group-module-mismatch");
+    // The other member's module is the cluster's, not the one of w2's earlier process.
+    assert.match(
+      cause?.message ?? "",
+      /: its workers run another module than this worker: function type gm\/extra is declared by this worker's module but not by worker w1's /,
+    );
+    await changed.member.close();
+    b = startMember("w2");
+    const [afterA, afterB] = await settled([a, b]);
+    assert.equal(afterB?.generationId, beforeB.generationId);
+    assert.deepEqual(afterB?.partitions, beforeB.partitions);
+    assert.equal(afterA, beforeA);
+    assert.deepEqual(a.events.slice(eventsOfA), [], "no rebalance reached the other member");
+  });
+
+  it("checkGroupModule says whether a module is the group's, and that a group nobody joined is empty", async () => {
+    const check = (module: ClusterModule, groupId = GROUP) =>
+      checkGroupModule({ link, groupId, workerId: "w9", module, settleWaitMs: 5_000 });
+    assert.deepEqual(await check(MODULE), { kind: "same" });
+    const other = await check(OTHER_MODULE);
+    assert.equal(other.kind, "different");
+    assert.deepEqual(await check(OTHER_MODULE, "eddy.nobody-joined"), { kind: "empty" });
+  });
+
   it("leave() takes both out of the group", async () => {
     await Promise.all([a.member.leave(), b.member.leave()]);
     for (const m of [a, b]) assert.deepEqual(m.events.at(-1), { kind: "stopped", code: undefined });
+  });
+});
+
+describe("the cluster's module is the one its members run", { concurrency: false }, () => {
+  const groupId = "eddy.gm-module";
+
+  it("a worker id's earlier process, still a member, keeps another module out until its session times out; then the new module is the cluster's", async () => {
+    const first = startMember("x1", { groupId });
+    await settled([first]);
+    // A crash, and a start with a changed module within the session timeout.
+    await first.member.close();
+    const early = startMember("x1", { groupId, module: OTHER_MODULE });
+    const cause = await early.member.stopped;
+    assert.equal(cause?.code, "group-module-mismatch");
+    assert.match(
+      cause?.message ?? "",
+      /^eddy\.gm-module: its only member is worker x1's earlier process, which ran another module and stays a member until its session times out: function type gm\/extra is declared by this worker's module but not by worker x1's \(module fingerprint [0-9a-f]{16} in the cluster, [0-9a-f]{16} here\)\. If the module changed on purpose, start this worker again once that session has timed out; otherwise start it with the module files it ran before$/,
+    );
+    await early.member.close();
+    const link = new KafkaLink(connection("module-check"), { requestTimeoutMs: 10_000 });
+    try {
+      const deadline = Date.now() + SESSION_TIMEOUT_MS * 3;
+      for (;;) {
+        const check = await checkGroupModule({
+          link,
+          groupId,
+          workerId: "x1",
+          module: OTHER_MODULE,
+          settleWaitMs: 1_000,
+        });
+        if (check.kind === "empty") break;
+        assert.ok(Date.now() < deadline, `the group is not empty: ${JSON.stringify(check)}`);
+        await sleep(500);
+      }
+    } finally {
+      await link.close();
+    }
+    const upgraded = startMember("x1", { groupId, module: OTHER_MODULE });
+    await settled([upgraded]);
+    // Now the cluster runs the other module, and a worker with the first one is refused.
+    const old = startMember("x2", { groupId });
+    const refused = await old.member.stopped;
+    assert.match(
+      refused?.message ?? "",
+      /its workers run another module than this worker: function type gm\/extra is declared by worker x1's module but not by this one /,
+    );
+    await old.member.close();
+    await upgraded.member.leave();
   });
 });

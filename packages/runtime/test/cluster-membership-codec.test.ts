@@ -1,8 +1,11 @@
 // The group protocol's member metadata and assignment bytes: what round-trips, the exact layout
-// (so a change of format is a deliberate version bump), and that every malformed buffer is a
-// Failure value, never a throw.
+// (so a change of format is a deliberate version bump), that every malformed buffer is a
+// Failure value, never a throw, and the worker's module in the metadata: its items sent while
+// they are short, left out (the fingerprint kept) when they are long, and refused when they do
+// not make the fingerprint they come with.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { type ClusterModule, moduleOfItems } from "../src/cluster/cluster-module.ts";
 import {
   decodeAssignment,
   decodeMemberMetadata,
@@ -10,11 +13,16 @@ import {
   encodeMemberMetadata,
   MEMBERSHIP_VERSION,
   type MemberAssignment,
+  MODULE_ITEMS_BYTES_MAX,
   type PartitionOwner,
 } from "../src/cluster/membership-codec.ts";
 
 const w1: PartitionOwner = { workerId: "w1", url: "http://10.0.0.5:8091" };
 const w2: PartitionOwner = { workerId: "wörker-2", url: "http://10.0.0.6:8091" };
+const module: ClusterModule = moduleOfItems([
+  { kind: "function", name: "ce/*" },
+  { kind: "ingress", name: "io.statefun.playground.v1/ingress" },
+]);
 
 function assignmentOf(partitions: number[], owners: (PartitionOwner | undefined)[]): MemberAssignment {
   return { partitions, owners };
@@ -22,28 +30,81 @@ function assignmentOf(partitions: number[], owners: (PartitionOwner | undefined)
 
 describe("member metadata", () => {
   it("round-trips, with owned partitions sorted ascending", () => {
-    const bytes = encodeMemberMetadata({ workerId: "w1", url: w1.url, owned: [5, 0, 127] });
+    const bytes = encodeMemberMetadata({ workerId: "w1", url: w1.url, owned: [5, 0, 127], module });
     const decoded = decodeMemberMetadata(bytes);
-    assert.deepEqual(decoded, { ok: true, value: { workerId: "w1", url: w1.url, owned: [0, 5, 127] } });
+    assert.deepEqual(decoded, {
+      ok: true,
+      value: {
+        workerId: "w1",
+        url: w1.url,
+        owned: [0, 5, 127],
+        module: { fingerprint: module.fingerprint, items: module.items },
+      },
+    });
   });
 
   it("has the documented layout", () => {
-    const bytes = encodeMemberMetadata({ workerId: "w", url: "u", owned: [3] });
-    assert.deepEqual([...bytes], [MEMBERSHIP_VERSION, 0, 1, 0x77, 0, 1, 0x75, 0, 0, 0, 1, 0, 0, 0, 3]);
+    const one = moduleOfItems([{ kind: "egress", name: "e" }]);
+    const bytes = encodeMemberMetadata({ workerId: "w", url: "u", owned: [3], module: one });
+    const fingerprint = [...Buffer.from(one.fingerprint, "hex")];
+    assert.equal(fingerprint.length, 8);
+    assert.deepEqual(
+      [...bytes],
+      [MEMBERSHIP_VERSION, 0, 1, 0x77, 0, 1, 0x75, 0, 0, 0, 1, 0, 0, 0, 3, ...fingerprint, 1, 0, 1, 3, 0, 1, 0x65],
+    );
+  });
+
+  it("leaves out items longer than the bound, keeping the fingerprint", () => {
+    const long = moduleOfItems(
+      Array.from({ length: 200 }, (_, index) => ({ kind: "function" as const, name: `com.example/function-${index}` })),
+    );
+    const bytes = encodeMemberMetadata({ workerId: "w1", url: w1.url, owned: [], module: long });
+    assert.ok(bytes.length < MODULE_ITEMS_BYTES_MAX, `${bytes.length} bytes`);
+    const decoded = decodeMemberMetadata(bytes);
+    assert.deepEqual(decoded.ok && decoded.value.module, { fingerprint: long.fingerprint, items: undefined });
+    const nameTooLong = moduleOfItems([{ kind: "function", name: `ns/${"x".repeat(1100)}` }]);
+    const leftOut = decodeMemberMetadata(
+      encodeMemberMetadata({ workerId: "w1", url: "", owned: [], module: nameTooLong }),
+    );
+    assert.deepEqual(leftOut.ok && leftOut.value.module, { fingerprint: nameTooLong.fingerprint, items: undefined });
+  });
+
+  it("refuses items that do not make the fingerprint they come with, an unknown kind and an empty name", () => {
+    const bytes = encodeMemberMetadata({
+      workerId: "w",
+      url: "",
+      owned: [],
+      module: moduleOfItems([{ kind: "egress", name: "e" }]),
+    });
+    const itemsAt = bytes.length - 6;
+    const otherName = Buffer.from(bytes);
+    otherName[otherName.length - 1] = 0x66;
+    assert.match(
+      messageOf(decodeMemberMetadata(otherName)),
+      /module items make fingerprint [0-9a-f]{16}, the metadata says [0-9a-f]{16}/,
+    );
+    const otherKind = Buffer.from(bytes);
+    otherKind[itemsAt + 2] = 9;
+    assert.match(messageOf(decodeMemberMetadata(otherKind)), /module item 0 has kind 9/);
+    const emptyName = Buffer.concat([bytes.subarray(0, itemsAt), Buffer.from([0, 1, 3, 0, 0])]);
+    assert.match(messageOf(decodeMemberMetadata(emptyName)), /module item 0 is empty/);
+    const described = Buffer.from(bytes);
+    described[itemsAt - 1] = 2;
+    assert.match(messageOf(decodeMemberMetadata(described)), /module described is 2, not 0 or 1/);
   });
 
   it("refuses an unknown version, precisely", () => {
-    const bytes = encodeMemberMetadata({ workerId: "w1", url: w1.url, owned: [] });
-    bytes[0] = 2;
+    const bytes = encodeMemberMetadata({ workerId: "w1", url: w1.url, owned: [], module });
+    bytes[0] = 1;
     const decoded = decodeMemberMetadata(bytes);
     assert.equal(decoded.ok, false);
     assert.equal(!decoded.ok && decoded.code, "membership-version-unsupported");
     assert.equal(!decoded.ok && decoded.retriable, false);
-    assert.match(!decoded.ok ? decoded.message : "", /version 2; this Eddy reads version 1/);
+    assert.match(!decoded.ok ? decoded.message : "", /version 1; this Eddy reads version 2/);
   });
 
   it("refuses every truncation of a valid buffer, and trailing bytes", () => {
-    const bytes = encodeMemberMetadata({ workerId: "w1", url: w1.url, owned: [1, 2, 3] });
+    const bytes = encodeMemberMetadata({ workerId: "w1", url: w1.url, owned: [1, 2, 3], module });
     for (let length = 0; length < bytes.length; length++) {
       const decoded = decodeMemberMetadata(bytes.subarray(0, length));
       assert.equal(decoded.ok, false, `truncated to ${length} bytes`);
@@ -54,7 +115,7 @@ describe("member metadata", () => {
   });
 
   it("refuses an empty worker id, bad UTF-8, partitions out of order, and a huge count without allocating", () => {
-    const empty = decodeMemberMetadata(encodeMemberMetadata({ workerId: "w1", url: "", owned: [] }));
+    const empty = decodeMemberMetadata(encodeMemberMetadata({ workerId: "w1", url: "", owned: [], module }));
     assert.equal(empty.ok, true, "an empty URL is allowed (a worker without an ingress)");
     const noId = Buffer.from([MEMBERSHIP_VERSION, 0, 0, 0, 0, 0, 0, 0, 0]);
     assert.match(messageOf(decodeMemberMetadata(noId)), /workerId is empty/);
@@ -87,9 +148,13 @@ describe("member metadata", () => {
   });
 
   it("refuses to encode what could not be decoded (a bug in the caller)", () => {
-    assert.throws(() => encodeMemberMetadata({ workerId: "x".repeat(256), url: "", owned: [] }), RangeError);
-    assert.throws(() => encodeMemberMetadata({ workerId: "w", url: "", owned: [1, 1] }), /listed twice/);
-    assert.throws(() => encodeMemberMetadata({ workerId: "w", url: "", owned: [-1] }), RangeError);
+    assert.throws(() => encodeMemberMetadata({ workerId: "x".repeat(256), url: "", owned: [], module }), RangeError);
+    assert.throws(() => encodeMemberMetadata({ workerId: "w", url: "", owned: [1, 1], module }), /listed twice/);
+    assert.throws(() => encodeMemberMetadata({ workerId: "w", url: "", owned: [-1], module }), RangeError);
+    assert.throws(
+      () => encodeMemberMetadata({ workerId: "w", url: "", owned: [], module: { fingerprint: "abc", items: [] } }),
+      /module fingerprint "abc" is not 8 bytes of hex/,
+    );
   });
 });
 

@@ -10,6 +10,7 @@
 // kept whole meanwhile, so a partition is always restorable from it alone). The HTTP ingress
 // forwards a request for an instance another worker runs to that worker (forwarding.ts).
 import { mkdirSync } from "node:fs";
+import { clusterModule } from "../cluster/cluster-module.ts";
 import type { ClusterSettings } from "../cluster/cluster-settings.ts";
 import { ClusterWorker } from "../cluster/cluster-worker.ts";
 import { formatLocation } from "../config/diagnostics.ts";
@@ -61,6 +62,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       workerId: cluster.workerId,
       advertiseUrl: cluster.advertiseUrl,
       partitionCount,
+      module: clusterModule(options.module, options.inProcess?.typenames),
       local,
       log,
       onFatal: (reason) => stopPath.stop(`cluster worker ${cluster.workerId}: ${reason}`),

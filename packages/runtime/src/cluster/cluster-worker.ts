@@ -27,12 +27,14 @@ import type { IngressRouting } from "../io/playground/forwarding.ts";
 import { runSupervised } from "../io/supervised-loop.ts";
 import { assignPartitions } from "./assignor.ts";
 import { catchUp } from "./changelog.ts";
+import { type ClusterModule, EMPTY_CLUSTER_MODULE } from "./cluster-module.ts";
 import { type ClusterTopicNames, clusterTopicNames, ensureClusterTopics } from "./cluster-topics.ts";
 import type { MembershipSnapshot } from "./group-machine.ts";
 import { GroupMember } from "./group-member.ts";
 import { decodeInboxRecord } from "./inbox-record.ts";
 import { KafkaCommitTarget } from "./kafka-commit-target.ts";
 import { KafkaLink } from "./kafka-link.ts";
+import { checkGroupModule } from "./module-check.ts";
 import { TopicReader } from "./topic-reader.ts";
 import { fetchStableOffsets } from "./txn-offsets.ts";
 
@@ -44,6 +46,8 @@ export interface ClusterWorkerOptions {
   /** Where other workers reach this one. */
   readonly advertiseUrl: string;
   readonly partitionCount: number;
+  /** What must be the same on every worker (cluster-module.ts); default: a module that declares nothing. */
+  readonly module?: ClusterModule;
   /** The worker's local store: a cache of its partitions, caught up from the changelog. */
   readonly local: DurableStore;
   /** Builds the engine over the commit target (it must own no partition at the start). */
@@ -65,6 +69,8 @@ const ACQUIRE_TIMEOUT_MS_DEFAULT = 60_000;
 const INBOX_WAIT_MS = 50;
 const INBOX_FETCH_BYTES = 4 * 1024 * 1024;
 const CHANGELOG_FETCH_BYTES = 16 * 1024 * 1024;
+/** How long the check at start waits for a rebalancing group to settle before it leaves the check to the join. */
+const MODULE_CHECK_WAIT_MS = 2_000;
 /** How long a stopping worker waits for its batches in flight before it commits and leaves. */
 const STOP_DRAIN_MS = 2_000;
 
@@ -132,6 +138,7 @@ export class ClusterWorker {
       workerId: options.workerId,
       url: options.advertiseUrl,
       partitionCount: options.partitionCount,
+      module: options.module ?? EMPTY_CLUSTER_MODULE,
       ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
       assign: assignPartitions,
       hooks: {
@@ -172,6 +179,8 @@ export class ClusterWorker {
       partitionCount: options.partitionCount,
     });
     if (!ensured.ok) return ensured;
+    const moduleRefused = await refuseAnotherModule(options, topics.value.group);
+    if (moduleRefused !== undefined) return moduleRefused;
     const worker = new ClusterWorker(options, topics.value);
     try {
       // InitProducerId, sent by the first beginTransaction: a killed incarnation's open
@@ -393,6 +402,30 @@ export class ClusterWorker {
       this.#inboxReader.close(),
       this.#link.close(),
     ]);
+  }
+}
+
+/**
+ * Refuses to start when the group's members run another module (module-check.ts), before
+ * anything is opened. Advisory: when the group cannot say within a moment (it is rebalancing),
+ * the worker goes on, and the coordinator refuses its JoinGroup if the modules differ.
+ */
+async function refuseAnotherModule(
+  options: ClusterWorkerOptions,
+  groupId: string,
+): Promise<Failure<"cluster-module-mismatch"> | undefined> {
+  const link = new KafkaLink(options.connection, { requestTimeoutMs: MODULE_CHECK_WAIT_MS });
+  try {
+    const check = await checkGroupModule({
+      link,
+      groupId,
+      workerId: options.workerId,
+      module: options.module ?? EMPTY_CLUSTER_MODULE,
+      settleWaitMs: MODULE_CHECK_WAIT_MS,
+    });
+    return check.kind === "different" ? failure("cluster-module-mismatch", check.message, false) : undefined;
+  } finally {
+    await link.close();
   }
 }
 

@@ -15,7 +15,19 @@
 //   coordinator's, and no JoinGroup is sent until the driver answers `rejoinReady`: the engine
 //   commits its pending writes under that generation first (Kafka Streams commits in
 //   onPartitionsRevoked for the same reason).
+//
+// The protocol name a member offers carries its module's fingerprint (cluster-module.ts), so
+// the broker itself keeps a worker with another module out: Kafka's coordinator admits a member
+// into a group that has members only if it offers a protocol every member offers, and answers
+// INCONSISTENT_GROUP_PROTOCOL at once otherwise, without a rebalance: the running workers never
+// hear of it. That is why the cluster's module lives in the group and not in a record of one of
+// its topics: the check is the coordinator's, atomic with the join (two workers starting
+// together with different modules cannot both get in), it needs no write that could race or be
+// left stale by a cluster long gone, and the cluster's module is always exactly what its
+// members run, so changing it needs only that they all stop first (the group empties). The
+// metadata carries the items too, for the refused worker's error (module-check.ts).
 import { BugError, type Failure, failure } from "../errors.ts";
+import type { ClusterModule } from "./cluster-module.ts";
 import { isCoordinatorError, KafkaErrorCode, kafkaErrorName } from "./kafka-link.ts";
 import {
   decodeAssignment,
@@ -26,8 +38,13 @@ import {
 } from "./membership-codec.ts";
 
 export const GROUP_PROTOCOL_TYPE = "eddy";
-/** Bumped with the member metadata or assignment format; a rolling upgrade offers both names. */
-export const GROUP_PROTOCOL_NAME = "eddy-sticky-v1";
+/** Bumped with the member metadata or assignment format; a rolling upgrade would offer both. */
+export const GROUP_PROTOCOL_FAMILY = "eddy-sticky-v2";
+
+/** The one protocol a worker offers: the family, and the fingerprint of its module. */
+export function groupProtocolName(module: ClusterModule): string {
+  return `${GROUP_PROTOCOL_FAMILY}.${module.fingerprint}`;
+}
 
 /** The leader's assignor (cluster/assignor.ts), injected so the machine stays testable alone. */
 export type AssignFunction = (
@@ -42,6 +59,8 @@ export interface GroupMachineConfig {
   /** Where other workers forward HTTP requests for this worker's partitions. */
   readonly url: string;
   readonly partitionCount: number;
+  /** What must be the same on every worker: its fingerprint is in the protocol name. */
+  readonly module: ClusterModule;
   readonly sessionTimeoutMs: number;
   /** How long the coordinator waits for every member to rejoin: bounds the before-rejoin commit. */
   readonly rebalanceTimeoutMs: number;
@@ -119,6 +138,8 @@ export type GroupMembershipCode =
   | "group-generation-skipped"
   | "group-instance-fenced"
   | "group-refused"
+  /** INCONSISTENT_GROUP_PROTOCOL: the members run another module or another Eddy (module-check.ts says which). */
+  | "group-protocol-inconsistent"
   | "group-assignment-malformed";
 
 export type GroupEffect =
@@ -156,6 +177,7 @@ const RETRIABLE_CODES = new Set<number>([
 
 export class GroupMachine {
   readonly #config: GroupMachineConfig;
+  readonly #protocolName: string;
   #phase: Phase = "idle";
   #nextId = 1;
   /** The request whose answer the machine waits for (join, sync or leave); heartbeats apart. */
@@ -179,6 +201,12 @@ export class GroupMachine {
       );
     }
     this.#config = config;
+    this.#protocolName = groupProtocolName(config.module);
+  }
+
+  /** The protocol this member offers. */
+  get protocolName(): string {
+    return this.#protocolName;
   }
 
   get phase(): Phase {
@@ -302,11 +330,12 @@ export class GroupMachine {
           sessionTimeoutMs: this.#config.sessionTimeoutMs,
           rebalanceTimeoutMs: this.#config.rebalanceTimeoutMs,
           protocolType: GROUP_PROTOCOL_TYPE,
-          protocolName: GROUP_PROTOCOL_NAME,
+          protocolName: this.#protocolName,
           metadata: encodeMemberMetadata({
             workerId: this.#config.workerId,
             url: this.#config.url,
             owned: this.#held?.partitions ?? [],
+            module: this.#config.module,
           }),
         },
       },
@@ -367,13 +396,21 @@ export class GroupMachine {
         ...this.#rejoinLater(nowMs, `JoinGroup: ${kafkaErrorName(code)}`),
       ];
     }
+    if (code === KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL) {
+      // Joining again would be refused again: the members' protocol changes only when they all go.
+      return this.#stop(
+        "group-protocol-inconsistent",
+        `${this.#config.groupId}: JoinGroup refused: INCONSISTENT_GROUP_PROTOCOL: its members do not speak ` +
+          `${this.#protocolName} (they run another module, or another version of Eddy)`,
+      );
+    }
     if (code !== KafkaErrorCode.NONE) {
       return this.#stop("group-refused", `${this.#config.groupId}: JoinGroup refused: ${kafkaErrorName(code)}`);
     }
-    if (response.protocolName !== GROUP_PROTOCOL_NAME) {
+    if (response.protocolName !== this.#protocolName) {
       return this.#stop(
         "group-refused",
-        `${this.#config.groupId}: the group chose protocol ${response.protocolName}, this worker speaks ${GROUP_PROTOCOL_NAME}`,
+        `${this.#config.groupId}: the group chose protocol ${response.protocolName}, this worker speaks ${this.#protocolName}`,
       );
     }
     this.#memberId = response.memberId;
@@ -399,7 +436,7 @@ export class GroupMachine {
         memberId: this.#memberId,
         groupInstanceId: this.#config.workerId,
         protocolType: GROUP_PROTOCOL_TYPE,
-        protocolName: GROUP_PROTOCOL_NAME,
+        protocolName: this.#protocolName,
         assignments,
       },
     });
@@ -417,6 +454,15 @@ export class GroupMachine {
       const metadata = decodeMemberMetadata(member.metadata);
       if (!metadata.ok) {
         warnings.push(`${this.#config.groupId}: member ${member.memberId} gets no partitions: ${metadata.message}`);
+        continue;
+      }
+      // The protocol name already says so (the coordinator checked it): only a client that is
+      // not Eddy, or a bug, gets here.
+      if (metadata.value.module.fingerprint !== this.#config.module.fingerprint) {
+        warnings.push(
+          `${this.#config.groupId}: member ${member.memberId} (worker ${metadata.value.workerId}) gets no partitions: ` +
+            `its module's fingerprint is ${metadata.value.module.fingerprint}, the protocol's ${this.#config.module.fingerprint}`,
+        );
         continue;
       }
       known.set(member.memberId, metadata.value);

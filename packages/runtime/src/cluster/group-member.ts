@@ -29,8 +29,9 @@
 //   still sent explicitly.
 
 import { heartbeatV4, joinGroupV9, leaveGroupV5, syncGroupV5 } from "@platformatic/kafka";
-import type { Failure } from "../errors.ts";
+import { type Failure, failure } from "../errors.ts";
 import { describe, type KafkaConnection } from "../io/kafka/client-options.ts";
+import type { ClusterModule } from "./cluster-module.ts";
 import {
   type AssignFunction,
   type GroupEffect,
@@ -40,6 +41,7 @@ import {
   type MembershipSnapshot,
 } from "./group-machine.ts";
 import { CoordinatorKeyType, KafkaErrorCode, KafkaLink, kafkaErrorName, send } from "./kafka-link.ts";
+import { checkGroupModule } from "./module-check.ts";
 
 export type { MembershipSnapshot } from "./group-machine.ts";
 
@@ -80,6 +82,8 @@ export interface GroupMemberOptions {
   readonly workerId: string;
   readonly url: string;
   readonly partitionCount: number;
+  /** What must be the same on every worker (cluster-module.ts); a member with another is refused. */
+  readonly module: ClusterModule;
   /** Default 10 s; the broker's group.min.session.timeout.ms is 6 s by default. */
   readonly sessionTimeoutMs?: number;
   /** Default a third of the session timeout, at most 3 s (Kafka's default ratio). */
@@ -97,6 +101,8 @@ const RETRY_BACKOFF_MS = 100;
 const RETRY_BACKOFF_MS_MAX = 2_000;
 /** A request's answer may take the whole rebalance timeout (JoinGroup waits for every member); then some. */
 const REQUEST_SLACK_MS = 5_000;
+/** How long a refused member waits for the group to be stable, to read what its members run. */
+const MODULE_EXPLAIN_WAIT_MS = 10_000;
 
 export class GroupMember {
   readonly #options: GroupMemberOptions;
@@ -120,6 +126,7 @@ export class GroupMember {
       workerId: options.workerId,
       url: options.url,
       partitionCount: options.partitionCount,
+      module: options.module,
       sessionTimeoutMs,
       rebalanceTimeoutMs,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? Math.min(3_000, Math.floor(sessionTimeoutMs / 3)),
@@ -197,8 +204,8 @@ export class GroupMember {
           this.#options.hooks.onLost(effect.previous, effect.cause);
           break;
         case "stopped":
-          this.#options.hooks.onStopped(effect.cause);
-          this.#resolveStopped(effect.cause);
+          if (effect.cause?.code === "group-protocol-inconsistent") void this.#explainThenStop(effect.cause);
+          else this.#stopWith(effect.cause);
           break;
         case "warning":
           this.#options.hooks.onWarning?.(effect.message);
@@ -217,6 +224,31 @@ export class GroupMember {
       this.#cancelTimer = undefined;
       this.#run(this.#machine.tick(this.#scheduler.now()));
     });
+  }
+
+  #stopWith(cause: Failure | undefined): void {
+    this.#options.hooks.onStopped(cause);
+    this.#resolveStopped(cause);
+  }
+
+  /** The coordinator refused this member's protocol: say what the members run instead, when it can be read. */
+  async #explainThenStop(cause: Failure): Promise<void> {
+    const check = await checkGroupModule({
+      link: this.#link,
+      groupId: this.#options.groupId,
+      workerId: this.#options.workerId,
+      module: this.#options.module,
+      settleWaitMs: MODULE_EXPLAIN_WAIT_MS,
+    });
+    if (this.#closed) {
+      this.#resolveStopped(cause);
+      return;
+    }
+    this.#stopWith(
+      check.kind === "different"
+        ? failure("group-module-mismatch", `${this.#options.groupId}: ${check.message}`, false)
+        : cause,
+    );
   }
 
   async #beforeRejoin(current: MembershipSnapshot): Promise<void> {

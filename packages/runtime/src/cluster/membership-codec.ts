@@ -3,17 +3,34 @@
 // assignor can be sticky) and each member's assignment in SyncGroup (its partitions, plus the
 // whole partition → owner map, so any worker can forward a request to the owner).
 //
+// The metadata also carries the worker's module (cluster-module.ts): its fingerprint, and its
+// items when they are short enough, so that a worker the group refuses for another module can
+// read a member's and say what differs (module-check.ts). The items are left out above
+// MODULE_ITEMS_BYTES_MAX: Kafka keeps every member's metadata in one record of
+// __consumer_offsets (1 MiB by default), which 128 workers must share with their assignments.
+//
 // Both start with a version byte. A decoder meets bytes written by other processes, maybe other
 // versions of Eddy, maybe not Eddy at all: it checks every length and bound, refuses trailing
 // bytes, and returns a Failure rather than throwing. Layout (big-endian):
-//   metadata   u8 version=1 | str workerId | str url | u32 n | n × u32 partition (ascending)
-//   assignment u8 version=1 | u32 n | n × u32 partition (ascending)
+//   metadata   u8 version=2 | str workerId | str url | u32 n | n × u32 partition (ascending)
+//              | 8 bytes module fingerprint | u8 described (0: items left out, 1: they follow)
+//              | [u16 k | k × (u8 kind (1 function, 2 ingress, 3 egress) | str name)]
+//   assignment u8 version=2 | u32 n | n × u32 partition (ascending)
 //              | u32 partitionCount | u16 w | w × (str workerId, str url)
 //              | partitionCount × u16 owner (index into the w workers, 0xffff = no owner)
 //   str        u16 byte length | UTF-8
+// Version 2 added the module to the metadata (the assignment is as in version 1).
 import { type Failure, failure, type Result, success } from "../errors.ts";
+import {
+  type AnnouncedModule,
+  FINGERPRINT_BYTES,
+  MODULE_ITEM_KIND_CODES,
+  type ModuleItem,
+  type ModuleItemKind,
+  moduleOfItems,
+} from "./cluster-module.ts";
 
-export const MEMBERSHIP_VERSION = 1;
+export const MEMBERSHIP_VERSION = 2;
 
 /** Bounds a decoder enforces, so a hostile or corrupt buffer cannot make it allocate much. */
 export const WORKER_ID_BYTES_MAX = 255;
@@ -22,6 +39,12 @@ export const PARTITION_COUNT_MAX = 65_535;
 /** One u16 owner index per partition, 0xffff reserved for "no owner". */
 const WORKERS_MAX = 0xfffe;
 const NO_OWNER = 0xffff;
+/** The most bytes a module's items take in the metadata; a longer list is left out (see the header). */
+export const MODULE_ITEMS_BYTES_MAX = 2048;
+const MODULE_ITEM_BYTES_MAX = 1024;
+const KIND_OF_CODE = new Map<number, ModuleItemKind>(
+  Object.entries(MODULE_ITEM_KIND_CODES).map(([kind, code]) => [code, kind as ModuleItemKind]),
+);
 
 /** What a member says about itself when it joins. */
 export interface MemberMetadata {
@@ -30,6 +53,8 @@ export interface MemberMetadata {
   readonly url: string;
   /** The partitions this worker owns now, ascending: the assignor keeps them where it can. */
   readonly owned: readonly number[];
+  /** The worker's module: its items are undefined after decoding when they were too long to send. */
+  readonly module: AnnouncedModule;
 }
 
 export interface PartitionOwner {
@@ -53,7 +78,35 @@ export function encodeMemberMetadata(metadata: MemberMetadata): Buffer {
   writer.str(metadata.workerId, WORKER_ID_BYTES_MAX, "workerId");
   writer.str(metadata.url, URL_BYTES_MAX, "url");
   writer.partitions(metadata.owned, PARTITION_COUNT_MAX);
+  const fingerprint = Buffer.from(metadata.module.fingerprint, "hex");
+  if (fingerprint.length !== FINGERPRINT_BYTES || fingerprint.toString("hex") !== metadata.module.fingerprint) {
+    throw new RangeError(
+      `module fingerprint ${JSON.stringify(metadata.module.fingerprint)} is not ${FINGERPRINT_BYTES} bytes of hex`,
+    );
+  }
+  writer.bytes(fingerprint);
+  const items = metadata.module.items === undefined ? undefined : encodeModuleItems(metadata.module.items);
+  if (items === undefined) {
+    writer.u8(0);
+  } else {
+    writer.u8(1);
+    writer.bytes(items);
+  }
   return writer.done();
+}
+
+/** The items as the metadata holds them; undefined when they take more than MODULE_ITEMS_BYTES_MAX. */
+function encodeModuleItems(items: readonly ModuleItem[]): Buffer | undefined {
+  if (items.length > 0xffff) return undefined;
+  const writer = new Writer();
+  writer.u16(items.length);
+  for (const item of items) {
+    if (Buffer.byteLength(item.name, "utf8") > MODULE_ITEM_BYTES_MAX) return undefined;
+    writer.u8(MODULE_ITEM_KIND_CODES[item.kind]);
+    writer.str(item.name, MODULE_ITEM_BYTES_MAX, "module item");
+  }
+  const bytes = writer.done();
+  return bytes.length > MODULE_ITEMS_BYTES_MAX ? undefined : bytes;
 }
 
 export function decodeMemberMetadata(bytes: Uint8Array): Result<MemberMetadata, MembershipCodecFailure["code"]> {
@@ -67,9 +120,42 @@ export function decodeMemberMetadata(bytes: Uint8Array): Result<MemberMetadata, 
   if (!url.ok) return url;
   const owned = reader.partitions(PARTITION_COUNT_MAX, "owned");
   if (!owned.ok) return owned;
+  const module = decodeModule(reader);
+  if (!module.ok) return module;
   const end = reader.end();
   if (!end.ok) return end;
-  return success({ workerId: workerId.value, url: url.value, owned: owned.value });
+  return success({ workerId: workerId.value, url: url.value, owned: owned.value, module: module.value });
+}
+
+function decodeModule(reader: Reader): Result<AnnouncedModule, MembershipCodecFailure["code"]> {
+  const fingerprintBytes = reader.bytes(FINGERPRINT_BYTES, "module fingerprint");
+  if (!fingerprintBytes.ok) return fingerprintBytes;
+  const fingerprint = Buffer.from(fingerprintBytes.value).toString("hex");
+  const described = reader.u8("module described");
+  if (!described.ok) return described;
+  if (described.value === 0) return success({ fingerprint, items: undefined });
+  if (described.value !== 1) return reader.malformed(`module described is ${described.value}, not 0 or 1`);
+  const count = reader.u16("module items' count");
+  if (!count.ok) return count;
+  const items: ModuleItem[] = [];
+  for (let index = 0; index < count.value; index++) {
+    const code = reader.u8("module item kind");
+    if (!code.ok) return code;
+    const kind = KIND_OF_CODE.get(code.value);
+    if (kind === undefined) return reader.malformed(`module item ${index} has kind ${code.value}`);
+    const name = reader.str(MODULE_ITEM_BYTES_MAX, "module item");
+    if (!name.ok) return name;
+    if (name.value === "") return reader.malformed(`module item ${index} is empty`);
+    items.push({ kind, name: name.value });
+  }
+  // The items are what the fingerprint was taken of, or the sender is not what it says.
+  const recomputed = moduleOfItems(items);
+  if (recomputed.fingerprint !== fingerprint) {
+    return reader.malformed(
+      `module items make fingerprint ${recomputed.fingerprint}, the metadata says ${fingerprint}`,
+    );
+  }
+  return success({ fingerprint, items: recomputed.items });
 }
 
 export function encodeAssignment(assignment: MemberAssignment): Buffer {
@@ -176,6 +262,10 @@ class Writer {
     this.#chunks.push(bytes);
   }
 
+  bytes(value: Uint8Array): void {
+    this.#chunks.push(Buffer.from(value));
+  }
+
   /** Sorted and checked, so a decoder can insist on strictly ascending partitions. */
   partitions(partitions: readonly number[], countMax: number): void {
     const sorted = [...partitions].sort((a, b) => a - b);
@@ -248,6 +338,13 @@ class Reader {
     if (!this.#has(4)) return this.#short(4, what);
     const value = this.#view.getUint32(this.#offset);
     this.#offset += 4;
+    return success(value);
+  }
+
+  bytes(length: number, what: string): Result<Uint8Array, MembershipCodecFailure["code"]> {
+    if (!this.#has(length)) return this.#short(length, what);
+    const value = this.#bytes.subarray(this.#offset, this.#offset + length);
+    this.#offset += length;
     return success(value);
   }
 
