@@ -1,0 +1,401 @@
+// bench/cluster: Eddy's cluster mode against its embedded mode, in one run on this machine.
+// For each configuration (embedded `eddy run`, then `eddy run --cluster` with 1 and with 2
+// workers on one Kafka broker) on fresh state, with the functions served over HTTP by Eddy's SDK
+// from one function server process (functions.ts; the same transport in every configuration):
+//
+// 1. The chain of bench/throughput (bench/first → bench/second, 10,000 addresses), driven
+//    through the playground ingress by a closed loop of fire-and-forget PUTs, each sent to the
+//    worker that runs its bench/first instance (as the function server saw it during the
+//    warm-up: a partition-aware client, so the ingress does not forward). messages/s is
+//    deliveries to bench/second in the measured window; hop latency is bench/second's receive
+//    time minus bench/first's send time (one clock, the function server's), under that
+//    saturating load, and again in a paced phase well under capacity. A hop crosses workers
+//    when the two instances ran in different processes.
+// 2. bench/greeter's request-reply (Prefer: wait) over 1,000 keys, at 1 and 32 clients, sent
+//    round-robin to every worker (a worker forwards a request for an instance another runs).
+// 3. CPU per message of the Eddy processes, the broker's JVM and the function server
+//    (/proc utime+stime over each measured window), and RSS at the end.
+// 4. With 2 or more workers: kill -9 of the last worker, then request-reply to the greeter
+//    instances it ran, through the first worker, until each answers: the time from the kill.
+//
+//   node bench/cluster/run.ts [--workers embedded,1,2] [--quick] [--json]
+//     [--seconds 10] [--rate 200] [--clients 128]
+import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
+import { type KafkaBroker, startKafka } from "../../test/support/kafka-broker.ts";
+import { machine } from "../machine.ts";
+import { type Deployment, type DeploymentKind, labelsOf, startDeployment } from "./deployment.ts";
+import { FunctionServer } from "./function-server.ts";
+import { PARTITIONS, type Snapshot } from "./functions.ts";
+import { closedLoop, pacedLoad, type Target, untilAllAnswer, waitUntilAnswering } from "./load.ts";
+import { brokerPid, cpuMicros, rssMb } from "./proc.ts";
+import {
+  type ConfigurationResult,
+  type CpuPerUnit,
+  type Failover,
+  type GreeterResult,
+  type HopLatency,
+  printReport,
+  type Report,
+  reportOf,
+} from "./report.ts";
+
+const { values } = parseArgs({
+  options: {
+    workers: { type: "string" },
+    quick: { type: "boolean" },
+    json: { type: "boolean" },
+    seconds: { type: "string" },
+    rate: { type: "string" },
+    clients: { type: "string" },
+    /** Keep each configuration's directory (modules, state, the workers' logs) and say where. */
+    keep: { type: "boolean" },
+  },
+});
+
+function wholeNumber(text: string | undefined, fallback: number, flag: string): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${flag} ${text}: expected a whole number ≥ 1`);
+  return value;
+}
+
+function parseKinds(text: string): DeploymentKind[] {
+  return text.split(",").map((word): DeploymentKind => {
+    if (word === "embedded") return { kind: "embedded" };
+    const workers = Number(word);
+    if (!Number.isSafeInteger(workers) || workers < 1 || workers > 8) {
+      throw new Error(`--workers: "${word}" is not "embedded" or a worker count from 1 to 8`);
+    }
+    return { kind: "cluster", workers };
+  });
+}
+
+const QUICK = values.quick === true;
+const KINDS = parseKinds(values.workers ?? "embedded,1,2");
+const ADDRESSES = 10_000;
+const GREETER_KEYS = 1_000;
+const WARMUP_MS = QUICK ? 1_500 : 2_000;
+const CHAIN_MS = wholeNumber(values.seconds, QUICK ? 4 : 10, "seconds") * 1000;
+const PACED_MS = QUICK ? 3_000 : 6_000;
+const PACED_RATE = wholeNumber(values.rate, 200, "rate");
+const CHAIN_CLIENTS = wholeNumber(values.clients, 128, "clients");
+const GREETER_CLIENTS = [1, 32];
+const GREETER_MS = QUICK ? 2_000 : 5_000;
+const GREETER_WARMUP_MS = 1_000;
+/** From spawn to the first round of probes every worker answers. */
+const READY_TIMEOUT_MS = 90_000;
+/** How long the chain may take to deliver what the ingress took, after the load stops. */
+const DRAIN_TIMEOUT_MS = 60_000;
+const DRAIN_STALL_MS = 10_000;
+/** The failover probe gives up after this (the target is 15 s). */
+const FAILOVER_TIMEOUT_MS = 90_000;
+const FAILOVER_CLIENTS = 32;
+
+/** The partition of bench/first/<id> for every id the chain sends to. */
+const firstPartition = Array.from({ length: ADDRESSES }, (_, id) => partitionOf(`bench/first\u0000${id}`, PARTITIONS));
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+function round1(value: number): number {
+  return Math.round(value * 10) / 10;
+}
+
+function hopLatency(snapshot: Snapshot, crossed?: boolean): HopLatency | undefined {
+  const sample = snapshot.hopMs.filter((_, index) => crossed === undefined || snapshot.hopCrossed[index] === crossed);
+  if (sample.length === 0) return undefined;
+  sample.sort((a, b) => a - b);
+  return { hops: sample.length, p50Ms: round1(percentile(sample, 50)), p99Ms: round1(percentile(sample, 99)) };
+}
+
+/** CPU time so far of the configuration's Eddy processes (those running), the broker and the function server. */
+interface CpuReading {
+  readonly eddy: number;
+  readonly broker: number;
+  readonly functions: number;
+}
+
+function readCpu(deployment: Deployment, functions: FunctionServer, broker: number | undefined): CpuReading {
+  let eddy = 0;
+  for (const each of deployment.processes) {
+    const pid = each.pid;
+    if (pid !== undefined) eddy += cpuMicros(pid) ?? 0;
+  }
+  return {
+    eddy,
+    broker: broker === undefined ? 0 : (cpuMicros(broker) ?? 0),
+    functions: cpuMicros(functions.pid) ?? 0,
+  };
+}
+
+function perUnit(before: CpuReading, after: CpuReading, units: number, withBroker: boolean): CpuPerUnit {
+  const per = (micros: number) => (units === 0 ? Number.NaN : Math.round(micros / units));
+  return {
+    eddyMicros: per(after.eddy - before.eddy),
+    brokerMicros: withBroker ? per(after.broker - before.broker) : undefined,
+    functionsMicros: per(after.functions - before.functions),
+  };
+}
+
+function progress(line: string): void {
+  if (values.json !== true) process.stderr.write(`  ${line}\n`);
+}
+
+/** Waits until bench/second has seen `accepted` messages in all, or stops progressing. */
+async function drain(functions: FunctionServer, accepted: number): Promise<number> {
+  const deadline = performance.now() + DRAIN_TIMEOUT_MS;
+  let delivered = -1;
+  let progressAt = performance.now();
+  for (;;) {
+    const now = (await functions.command({ cmd: "snapshot" })).chainDeliveredTotal;
+    if (now !== delivered) progressAt = performance.now();
+    delivered = now;
+    if (delivered >= accepted || performance.now() > deadline || performance.now() - progressAt > DRAIN_STALL_MS) {
+      return delivered;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function measure(
+  kind: DeploymentKind,
+  broker: KafkaBroker | undefined,
+  brokerProcess: number | undefined,
+  runId: string,
+): Promise<ConfigurationResult> {
+  const functions = await FunctionServer.start(labelsOf(kind));
+  let deployment: Deployment | undefined;
+  try {
+    const startedAt = performance.now();
+    deployment = await startDeployment(
+      kind,
+      functions.urls,
+      broker === undefined
+        ? undefined
+        : { bootstrap: broker.bootstrap, name: `bench-${runId}-${kind.kind}-${labelsOf(kind).length}` },
+    );
+    const running = deployment;
+    const urls = running.processes.map((each) => each.ingressUrl);
+    const urlOf = new Map(running.processes.map((each) => [each.label, each.ingressUrl]));
+    await waitUntilAnswering(urls, READY_TIMEOUT_MS);
+    const readySeconds = round1((performance.now() - startedAt) / 1000);
+    progress(`${running.name}: answering ${readySeconds} s after the start; the chain ...`);
+    const withBroker = kind.kind === "cluster";
+
+    // 1. The chain, saturated. The owners are learnt during the warm-up, fixed at the window's start.
+    let owners: readonly (string | null)[] = [];
+    const chainTarget = (sequence: number): Target => {
+      const id = sequence % ADDRESSES;
+      const owner = owners[firstPartition[id] as number];
+      return {
+        url:
+          (owner === null || owner === undefined ? undefined : urlOf.get(owner)) ??
+          (urls[sequence % urls.length] as string),
+        request: { method: "PUT", path: `/bench/first/${id}`, headers: { "content-type": "text/plain" }, body: "go" },
+      };
+    };
+    let cpuBefore = readCpu(running, functions, brokerProcess);
+    let cpuAfter = cpuBefore;
+    let windowStart = 0;
+    let chainWindow: Snapshot | undefined;
+    let windowSeconds = 0;
+    const chainLoad = await closedLoop({
+      clients: CHAIN_CLIENTS,
+      warmupMs: WARMUP_MS,
+      measureMs: CHAIN_MS,
+      next: chainTarget,
+      atMeasureStart: async () => {
+        owners = (await functions.command({ cmd: "reset" })).partitionOwners.slice();
+        cpuBefore = readCpu(running, functions, brokerProcess);
+        windowStart = performance.now();
+      },
+      atMeasureEnd: async () => {
+        chainWindow = await functions.command({ cmd: "snapshot" });
+        cpuAfter = readCpu(running, functions, brokerProcess);
+        windowSeconds = (performance.now() - windowStart) / 1000;
+      },
+    });
+    if (chainWindow === undefined) throw new Error("the chain's window was not read");
+    const window: Snapshot = chainWindow;
+    let accepted = chainLoad.acceptedTotal;
+    let delivered = await drain(functions, accepted);
+    chainLoad.latenciesMs.sort((a, b) => a - b);
+    const chain = {
+      messagesPerSecond: Math.round(window.chainDelivered / windowSeconds),
+      ingressAcceptedPerSecond: Math.round(chainLoad.completed / chainLoad.seconds),
+      ingressP50Ms: round1(percentile(chainLoad.latenciesMs, 50)),
+      ingressP99Ms: round1(percentile(chainLoad.latenciesMs, 99)),
+      hop: hopLatency(window),
+      crossHop: hopLatency(window, true),
+      localHop: hopLatency(window, false),
+      cpu: perUnit(cpuBefore, cpuAfter, window.chainDelivered, withBroker),
+      errors: chainLoad.errors,
+      firstError: chainLoad.firstError,
+      accepted,
+      delivered,
+    };
+    progress(`${running.name}: chain ${chain.messagesPerSecond} messages/s; paced at ${PACED_RATE}/s ...`);
+
+    // 2. The chain, paced well under capacity: the hop latency of a system that is not queueing.
+    await functions.command({ cmd: "reset" });
+    const pacedLoadResult = await pacedLoad({ ratePerSecond: PACED_RATE, durationMs: PACED_MS, next: chainTarget });
+    accepted += pacedLoadResult.accepted;
+    delivered = await drain(functions, accepted);
+    const pacedWindow = await functions.command({ cmd: "snapshot" });
+    const paced = {
+      ratePerSecond: PACED_RATE,
+      hop: hopLatency(pacedWindow),
+      crossHop: hopLatency(pacedWindow, true),
+      localHop: hopLatency(pacedWindow, false),
+      late: pacedLoadResult.late,
+      errors: pacedLoadResult.errors,
+      firstError: pacedLoadResult.firstError,
+      accepted,
+      delivered,
+    };
+
+    // 3. The greeter, round-robin over the workers.
+    const greeter: GreeterResult[] = [];
+    for (const clients of GREETER_CLIENTS) {
+      progress(`${running.name}: greeter at ${clients} client(s) ...`);
+      let before = cpuBefore;
+      let after = cpuAfter;
+      const result = await closedLoop({
+        clients,
+        warmupMs: GREETER_WARMUP_MS,
+        measureMs: GREETER_MS,
+        next: (sequence) => ({
+          url: urls[sequence % urls.length] as string,
+          request: {
+            method: "PUT",
+            path: `/bench/greeter/${sequence % GREETER_KEYS}`,
+            headers: { prefer: "wait=60", "content-type": "text/plain" },
+            body: `user${sequence % GREETER_KEYS}`,
+          },
+        }),
+        atMeasureStart: async () => {
+          before = readCpu(running, functions, brokerProcess);
+        },
+        atMeasureEnd: async () => {
+          after = readCpu(running, functions, brokerProcess);
+        },
+      });
+      result.latenciesMs.sort((a, b) => a - b);
+      greeter.push({
+        clients,
+        requestsPerSecond: Math.round(result.completed / result.seconds),
+        p50Ms: round1(percentile(result.latenciesMs, 50)),
+        p99Ms: round1(percentile(result.latenciesMs, 99)),
+        errors: result.errors,
+        firstError: result.firstError,
+        cpu: perUnit(before, after, result.completed, withBroker),
+      });
+    }
+
+    // Memory at the end of the load.
+    const rss = {
+      eddyMb: running.processes.map((each) => (each.pid === undefined ? Number.NaN : (rssMb(each.pid) ?? Number.NaN))),
+      brokerMb: withBroker && brokerProcess !== undefined ? rssMb(brokerProcess) : undefined,
+      functionsMb: rssMb(functions.pid),
+    };
+
+    // 4. Failover: kill -9 the last worker, ask its instances through the first one.
+    let failover: Failover | undefined;
+    if (kind.kind === "cluster" && kind.workers >= 2) {
+      const victim = running.processes[running.processes.length - 1];
+      const via = running.processes[0];
+      if (victim === undefined || via === undefined) throw new Error("no workers");
+      const owned = Object.entries((await functions.command({ cmd: "snapshot" })).greeterOwners)
+        .filter(([, owner]) => owner === victim.label)
+        .map(([id]) => id);
+      const partitions = new Set(owned.map((id) => partitionOf(`bench/greeter\u0000${id}`, PARTITIONS)));
+      progress(
+        `${running.name}: kill -9 ${victim.label}, then ${owned.length} of its greeter instances through ${via.label} ...`,
+      );
+      const killedAt = performance.now();
+      await victim.kill();
+      const answeredAt = await untilAllAnswer({
+        url: via.ingressUrl,
+        ids: owned,
+        clients: FAILOVER_CLIENTS,
+        timeoutMs: FAILOVER_TIMEOUT_MS,
+      });
+      const times = [...answeredAt.values()].sort((a, b) => a - b);
+      const first = times[0];
+      const last = times[times.length - 1];
+      failover = {
+        killed: victim.label,
+        via: via.label,
+        instances: owned.length,
+        partitions: partitions.size,
+        answered: answeredAt.size,
+        firstAnswerSeconds: first === undefined ? undefined : round1((first - killedAt) / 1000),
+        allAnsweredSeconds:
+          answeredAt.size === owned.length && last !== undefined ? round1((last - killedAt) / 1000) : undefined,
+        timeoutSeconds: FAILOVER_TIMEOUT_MS / 1000,
+      };
+    }
+    return {
+      name: running.name,
+      workers: kind.kind === "embedded" ? 0 : kind.workers,
+      readySeconds,
+      chain,
+      paced,
+      greeter,
+      rss,
+      ...(failover === undefined ? {} : { failover }),
+    };
+  } finally {
+    await deployment?.stop(values.keep === true);
+    if (values.keep === true && deployment !== undefined) {
+      process.stderr.write(`  ${deployment.name}: kept ${deployment.dir} (the workers' logs: <label>.log)\n`);
+    }
+    await functions.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const runId = randomBytes(3).toString("hex");
+  const needsBroker = KINDS.some((kind) => kind.kind === "cluster");
+  let broker: KafkaBroker | undefined;
+  const results: ConfigurationResult[] = [];
+  try {
+    if (needsBroker) {
+      progress("starting a Kafka broker on 127.0.0.1 ...");
+      broker = await startKafka();
+    }
+    const brokerProcess = broker === undefined ? undefined : brokerPid(broker);
+    for (const kind of KINDS) results.push(await measure(kind, broker, brokerProcess, runId));
+  } finally {
+    await broker?.stop();
+  }
+  const report: Report = reportOf({
+    date: new Date().toISOString(),
+    machine: machine(),
+    settings: {
+      quick: QUICK,
+      addresses: ADDRESSES,
+      chainClients: CHAIN_CLIENTS,
+      warmupSeconds: WARMUP_MS / 1000,
+      chainSeconds: CHAIN_MS / 1000,
+      pacedRatePerSecond: PACED_RATE,
+      pacedSeconds: PACED_MS / 1000,
+      greeterKeys: GREETER_KEYS,
+      greeterSeconds: GREETER_MS / 1000,
+      partitions: PARTITIONS,
+    },
+    configurations: results,
+  });
+  if (values.json === true) process.stdout.write(`${JSON.stringify(report)}\n`);
+  else printReport(report, (line) => process.stdout.write(`${line}\n`));
+}
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`bench/cluster: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+}
