@@ -223,3 +223,79 @@ spec:
     );
   });
 });
+
+describe("eddy run --cluster with what cluster mode does not run", { timeout: 60_000 }, () => {
+  /** Starts a worker of `moduleYaml` against a broker that is not there: the module is refused before any connection. */
+  async function start(moduleYaml: string): Promise<CommandResult> {
+    const dir = workspace();
+    const module = join(dir, "module.yaml");
+    writeFileSync(module, moduleYaml);
+    return runEddyCommand([
+      "run",
+      module,
+      "--state-dir",
+      join(dir, "state"),
+      "--cluster",
+      "kafka://127.0.0.1:1/refused",
+      "--checkpoints",
+      `file://${dir}/checkpoints`,
+      "--worker-id",
+      "w-1",
+    ]);
+  }
+
+  /** Exit 1, one line naming every part refused and where the module declares it; nothing started. */
+  function assertRefused(result: CommandResult, expected: RegExp): void {
+    assert.equal(result.status, 1, show(result));
+    const lines = result.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 1, show(result));
+    assert.match(lines[0] as string, expected, show(result));
+  }
+
+  it("a Kafka ingress and a playground egress: both named, with their file:line", async () => {
+    const result = await start(`kind: io.statefun.kafka.v1/ingress
+spec:
+  id: shop/orders
+  address: 127.0.0.1:1
+  consumerGroupId: shop
+  topics:
+    - topic: orders
+      valueType: shop/Order
+      targets: [shop/cart]
+---
+kind: io.statefun.playground.v1/egress
+spec:
+  port: 0
+  topics: [out]
+---
+kind: io.statefun.endpoints.v2/http
+spec:
+  functions: shop/*
+  urlPathTemplate: http://127.0.0.1:1/{function.name}
+`);
+    assertRefused(
+      result,
+      /cluster mode does not run these yet: io\.statefun\.kafka\.v1\/ingress shop\/orders \(.*module\.yaml:\d+(:\d+)?\); io\.statefun\.playground\.v1\/egress .*module\.yaml:\d+/,
+    );
+  });
+
+  it("a Kafka egress on another Kafka than the cluster's: its records could not be in the workers' transactions", async () => {
+    const result = await start(`kind: io.statefun.kafka.v1/egress
+spec:
+  id: shop/out
+  address: 127.0.0.1:2
+  deliverySemantic:
+    type: exactly-once
+    transactionTimeout: 15min
+---
+kind: io.statefun.endpoints.v2/http
+spec:
+  functions: shop/*
+  urlPathTemplate: http://127.0.0.1:1/{function.name}
+`);
+    assertRefused(
+      result,
+      /module\.yaml:\d+(:\d+)?: Kafka egress shop\/out publishes to 127\.0\.0\.1:2, but the cluster runs on 127\.0\.0\.1:1: .*must publish to the cluster's Kafka/,
+    );
+  });
+});

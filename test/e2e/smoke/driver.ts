@@ -100,7 +100,13 @@ export async function nextRecord(endpoints: Endpoints & { readonly output: strin
  */
 let verifications = 0;
 
-export async function verifyAll(endpoints: Endpoints, expected: readonly number[], deadlineMs: number): Promise<void> {
+export async function verifyAll(
+  endpoints: Endpoints,
+  expected: readonly number[],
+  deadlineMs: number,
+  /** The next verification record, or undefined for none yet; default: popped from the playground egress. */
+  nextVerification: () => Promise<string | undefined> = () => pop(endpoints, VERIFICATION_TOPIC),
+): Promise<void> {
   const pending = new Set(expected.map((_, id) => id));
   const call = verifications++;
   let round = 0;
@@ -122,7 +128,7 @@ export async function verifyAll(endpoints: Endpoints, expected: readonly number[
     round++;
     const roundEndsAt = Date.now() + 1_000;
     while (Date.now() < roundEndsAt && pending.size > 0) {
-      const record = await pop(endpoints, VERIFICATION_TOPIC);
+      const record = await nextVerification();
       if (record === undefined) {
         await sleep(20);
         continue;

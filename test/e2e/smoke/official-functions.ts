@@ -28,13 +28,26 @@ interface OfficialMessage {
 }
 
 const require = createRequire(import.meta.url);
-const { StateFun, messageBuilder, egressMessageBuilder } = require("apache-flink-statefun");
+const { StateFun, messageBuilder, egressMessageBuilder, kafkaEgressMessage } = require("apache-flink-statefun");
 
 const SourceCommandType = StateFun.jsonType(SOURCE_COMMAND_TYPENAME);
 const CommandsType = StateFun.jsonType(COMMANDS_TYPENAME);
 const EgressRecord = StateFun.jsonType(EGRESS_RECORD_TYPENAME);
 
-export async function serveOfficial(port: number): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * Serves the interpreter on `port` (0: any). Its egress and verification records go to the
+ * playground egress, or with `kafkaEgress` (an egress id) to that Kafka egress, keyed by the
+ * instance, each topic's payload text as the record's value.
+ */
+export async function serveOfficial(
+  port: number,
+  options: { readonly kafkaEgress?: string } = {},
+): Promise<{ url: string; close(): Promise<void> }> {
+  const { kafkaEgress } = options;
+  const egress = (topic: string, payload: string, key: string) =>
+    kafkaEgress === undefined
+      ? egressMessageBuilder({ typename: EGRESS_ID, value: { topic, payload }, valueType: EgressRecord })
+      : kafkaEgressMessage({ typename: kafkaEgress, topic, key, value: payload });
   const statefun = new StateFun();
   statefun.bind({
     typename: FUNCTION_TYPENAME,
@@ -61,12 +74,10 @@ export async function serveOfficial(port: number): Promise<{ url: string; close(
           });
           context.sendAfter(SEND_AFTER_MS, delayed);
         } else if ("sendEgress" in command) {
-          const record = { topic: EGRESS_TOPIC, payload: command.sendEgress };
-          context.send(egressMessageBuilder({ typename: EGRESS_ID, value: record, valueType: EgressRecord }));
+          context.send(egress(EGRESS_TOPIC, command.sendEgress, context.self.id));
         } else {
           const result = { id: Number(context.self.id), expected: command.verify, actual: context.storage.state ?? 0 };
-          const record = { topic: VERIFICATION_TOPIC, payload: JSON.stringify(result) };
-          context.send(egressMessageBuilder({ typename: EGRESS_ID, value: record, valueType: EgressRecord }));
+          context.send(egress(VERIFICATION_TOPIC, JSON.stringify(result), context.self.id));
         }
       }
     },

@@ -4,23 +4,28 @@
 // partitions the group gives it, and the module's HTTP ingress in front of its engine.
 //
 // What cluster mode does not run yet is refused at start, naming the component and where the
-// module declares it: nothing silently degrades. Not yet: the Kafka and Kinesis connectors
-// (their positions and exactly-once rows must move with the partitions), the playground egress
-// (its queue must be per partition), and snapshots to the checkpoint store (the changelog is
-// kept whole meanwhile, so a partition is always restorable from it alone). The HTTP ingress
-// forwards a request for an instance another worker runs to that worker (forwarding.ts).
+// module declares it: nothing silently degrades. Not yet: the Kafka and Kinesis ingresses
+// (their positions must move with the partitions), the Kinesis and playground egresses (the
+// playground's queue must be per partition), and snapshots to the checkpoint store (the
+// changelog is kept whole meanwhile, so a partition is always restorable from it alone). The
+// Kafka egress publishes in the worker's own transactions (io/kafka/cluster-egress.ts). The
+// HTTP ingress forwards a request for an instance another worker runs to that worker
+// (forwarding.ts).
 import { mkdirSync } from "node:fs";
 import { clusterModule } from "../cluster/cluster-module.ts";
 import type { ClusterSettings } from "../cluster/cluster-settings.ts";
+import { clusterTopicNames } from "../cluster/cluster-topics.ts";
 import { ClusterWorker } from "../cluster/cluster-worker.ts";
 import { formatLocation } from "../config/diagnostics.ts";
-import { Kind } from "../config/types.ts";
+import { type KafkaEgressConfig, Kind } from "../config/types.ts";
 import type { DeadLetter } from "../core/records.ts";
 import { getRow, rowWrite, storeTables } from "../core/schema.ts";
 import { Engine } from "../engine/engine.ts";
 import { errorMessage } from "../errors.ts";
 import { HttpInvoker } from "../invoker/http-invoker.ts";
 import { RoutingInvoker } from "../invoker/routing-invoker.ts";
+import { ClusterKafkaEgress, clusterEgressMismatch } from "../io/kafka/cluster-egress.ts";
+import { kafkaEgressSettings } from "../io/kafka/egress.ts";
 import { takeStateDirLock } from "../state-dir-lock.ts";
 import { LoggedStore } from "../store/logged-store.ts";
 import { moduleCatalog } from "./catalog.ts";
@@ -37,18 +42,23 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const policy = options.failurePolicy ?? "retry";
   refuseWhatClusterModeLacks(options);
+  const egresses = clusterKafkaEgresses(options, cluster, log);
   const { catalog, resolve } = moduleCatalog(options.module, new Set(options.inProcess?.typenames ?? []), policy);
   const endpoints = httpEndpoints(options.module, resolve);
-  const connectors = createConnectors(options.module, {
-    log,
-    catalog,
-    host: options.host ?? "127.0.0.1",
-    portOverride: options.portOverride,
-    portOffset: options.portOffset,
-    token: options.token,
-    ingressBodyBytesLimit: options.ingressBodyBytesLimit ?? INGRESS_BODY_BYTES_LIMIT_DEFAULT,
-    ingressHoldMs: options.ingressHoldMs,
-  });
+  // The Kafka egresses are the cluster's own kind (clusterKafkaEgresses): only the ingresses come from the registry.
+  const connectors = createConnectors(
+    { ...options.module, egresses: [] },
+    {
+      log,
+      catalog,
+      host: options.host ?? "127.0.0.1",
+      portOverride: options.portOverride,
+      portOffset: options.portOffset,
+      token: options.token,
+      ingressBodyBytesLimit: options.ingressBodyBytesLimit ?? INGRESS_BODY_BYTES_LIMIT_DEFAULT,
+      ingressHoldMs: options.ingressHoldMs,
+    },
+  );
   const partitionCount = options.partitionCount ?? CLUSTER_PARTITION_COUNT_DEFAULT;
   const closers = new Closers();
   const stopPath = new StopPath(log, options.onStop);
@@ -73,6 +83,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
           ownedPartitions: [],
           catalog,
           invoker,
+          egress: egresses,
           partitionCount,
           ...(options.clock === undefined ? {} : { clock: options.clock }),
           ...(options.retentionMs === undefined ? {} : { idempotencyRetentionMs: options.retentionMs }),
@@ -82,10 +93,12 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
           onInvokeFailure: (target, reason) =>
             log(`eddy: ${target.typename}/${target.id}: ${reason} (failure policy: ${policy})`),
           onStop: (reason) => stopPath.stop(reason),
-          onCommitRefused: (reason) =>
+          onCommitRefused: (reason) => {
+            for (const egress of egresses) egress.commitRefused();
             log(
               `eddy: worker ${cluster.workerId}: a commit was refused (${reason}); undone, going on from what is committed`,
-            ),
+            );
+          },
         }),
     });
     if (!started.ok) throw new StartupError(`cluster ${cluster.name}: ${started.message}`);
@@ -98,6 +111,8 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       const { reason, stack } = connectorFailure(name, error);
       stopPath.stop(reason, stack);
     };
+    const named = egresses.map((connector) => ({ connector, name: `Kafka egress ${connector.id}` }));
+    await openConnectors(named, host, failed, closers);
     const ingressUrls = await openConnectors(connectors.ingresses, host, failed, closers);
     const owned = closers.move();
     let stopping: Promise<void> | undefined;
@@ -133,7 +148,8 @@ function refuseWhatClusterModeLacks(options: RuntimeOptions): void {
     }
   }
   for (const egress of options.module.egresses) {
-    lacking.push(`${egress.kind} ${egress.id} (${formatLocation(egress.source)})`);
+    if (egress.kind !== Kind.KAFKA_EGRESS)
+      lacking.push(`${egress.kind} ${egress.id} (${formatLocation(egress.source)})`);
   }
   if (lacking.length > 0) {
     throw new StartupError(
@@ -165,4 +181,35 @@ async function openLocalStore(stateDir: string, partitionCount: number, closers:
   }
   if (stored === undefined) await store.commit([rowWrite(storeTables.partitionCount.key(), partitionCount)]);
   return store;
+}
+
+/**
+ * The module's Kafka egresses as a cluster runs them, each checked first: its settings as the
+ * embedded egress reads them, and its bootstrap servers the cluster's (its records go out in
+ * the workers' transactions).
+ */
+function clusterKafkaEgresses(
+  options: RuntimeOptions,
+  cluster: ClusterSettings,
+  log: (line: string) => void,
+): ClusterKafkaEgress[] {
+  const topics = clusterTopicNames(cluster.name);
+  if (!topics.ok) throw new StartupError(topics.message);
+  const reservedTopics = new Set([topics.value.inbox, topics.value.changelog]);
+  return options.module.egresses
+    .filter((egress): egress is KafkaEgressConfig => egress.kind === Kind.KAFKA_EGRESS)
+    .map((config) => {
+      const where = formatLocation(config.source);
+      const settings = kafkaEgressSettings(config);
+      if (!settings.ok) throw new StartupError(`${where}: ${settings.error}`);
+      const mismatch = clusterEgressMismatch(config, cluster.connection);
+      if (mismatch !== undefined) throw new StartupError(`${where}: ${mismatch}`);
+      return new ClusterKafkaEgress({
+        config,
+        settings: settings.value,
+        connection: cluster.connection,
+        reservedTopics,
+        log,
+      });
+    });
 }

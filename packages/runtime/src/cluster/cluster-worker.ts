@@ -146,6 +146,10 @@ export class ClusterWorker {
           await this.engine.flushAndHold();
         },
         onAssigned: (snapshot) => {
+          // One line per generation: an operator (and the cluster tests) can see who ran what.
+          this.#options.log(
+            `eddy: worker ${options.workerId} holds partitions ${partitionRanges(snapshot.partitions)} in generation ${snapshot.generationId}`,
+          );
           this.#inOrder(() => this.#assign(snapshot));
         },
         onLost: (previous, cause) => {
@@ -430,3 +434,21 @@ async function refuseAnotherModule(
 }
 
 export type { Failure };
+
+/** Partitions as ascending ranges, "0-41,86,90-127"; "none" for none. */
+export function partitionRanges(partitions: readonly number[]): string {
+  const ranges: string[] = [];
+  let start: number | undefined;
+  let end = -2;
+  for (const partition of partitions) {
+    if (partition === end + 1) {
+      end = partition;
+      continue;
+    }
+    if (start !== undefined) ranges.push(start === end ? `${start}` : `${start}-${end}`);
+    start = partition;
+    end = partition;
+  }
+  if (start !== undefined) ranges.push(start === end ? `${start}` : `${start}-${end}`);
+  return ranges.length === 0 ? "none" : ranges.join(",");
+}
