@@ -47,7 +47,12 @@ export class RuntimeProcess {
 
   /** The end of what it printed, for error messages. */
   outputTail(chars = OUTPUT_QUOTED_CHARS_MAX): string {
-    return existsSync(this.logPath) ? readFileSync(this.logPath, "utf8").slice(-chars) : "";
+    return this.log().slice(-chars);
+  }
+
+  /** Everything it printed, across restarts. */
+  log(): string {
+    return existsSync(this.logPath) ? readFileSync(this.logPath, "utf8") : "";
   }
 
   /** Spawns it and waits for the line that says it runs (it has joined its cluster and listens). */

@@ -40,12 +40,21 @@ export interface Failover {
   readonly timeoutSeconds: number;
 }
 
+/** The workers' log lines saying Kafka refused a commit. */
+export interface RefusedCommits {
+  readonly count: number;
+  readonly first: string | undefined;
+  /** Some said no transaction could begin because one is still open: that worker commits nothing more. */
+  readonly stuck: boolean;
+}
+
 export interface ConfigurationResult {
   readonly name: string;
   /** 0: embedded. */
   readonly workers: number;
   /** From spawning the processes until every ingress routed a round of probes. */
   readonly readySeconds: number;
+  readonly refusedCommits: RefusedCommits;
   readonly chain: {
     readonly messagesPerSecond: number;
     readonly ingressAcceptedPerSecond: number;
@@ -96,7 +105,10 @@ export interface Report {
   readonly date: string;
   readonly machine: Machine;
   readonly settings: Readonly<Record<string, number | boolean>>;
+  /** The round each table shows (the median by chain messages/s), by configuration. */
   readonly configurations: readonly ConfigurationResult[];
+  /** Every round's result, by configuration (the same order). */
+  readonly rounds: readonly (readonly ConfigurationResult[])[];
   readonly ratios: readonly Ratio[];
   readonly targets: readonly TargetCheck[];
 }
@@ -168,16 +180,21 @@ export function reportOf(base: Omit<Report, "ratios" | "targets">): Report {
     (v) => v <= 50,
     `${saturatedCross?.p99Ms} ms (${saturatedCross?.hops} hops)`,
   );
-  const failover = base.configurations.find((result) => result.failover !== undefined)?.failover;
-  const failoverSeconds =
-    failover === undefined ? undefined : (failover.allAnsweredSeconds ?? Number.POSITIVE_INFINITY);
+  // The slowest failover of any round: the target is a bound.
+  const failovers = base.rounds.flat().flatMap((result) => (result.failover === undefined ? [] : [result.failover]));
+  const slowest = failovers
+    .slice()
+    .sort(
+      (a, b) => (a.allAnsweredSeconds ?? Number.POSITIVE_INFINITY) - (b.allAnsweredSeconds ?? Number.POSITIVE_INFINITY),
+    )
+    .at(-1);
   check(
-    "a killed worker's partitions answer again within 15 s (default settings)",
-    failoverSeconds,
+    `a killed worker's partitions answer again within 15 s (default settings${failovers.length > 1 ? `, slowest of ${failovers.length} rounds` : ""})`,
+    slowest === undefined ? undefined : (slowest.allAnsweredSeconds ?? Number.POSITIVE_INFINITY),
     (v) => v <= 15,
-    failover?.allAnsweredSeconds === undefined
-      ? `${failover?.answered} of ${failover?.instances} answered within ${failover?.timeoutSeconds} s`
-      : `${failover.allAnsweredSeconds} s`,
+    slowest?.allAnsweredSeconds === undefined
+      ? `${slowest?.answered} of ${slowest?.instances} answered within ${slowest?.timeoutSeconds} s`
+      : `${slowest.allAnsweredSeconds} s`,
   );
   return { ...base, ratios, targets };
 }
@@ -271,6 +288,11 @@ export function printReport(report: Report, say: (line: string) => void): void {
   for (const r of report.configurations) {
     const firstError = r.chain.firstError ?? r.paced.firstError ?? r.greeter.find((g) => g.firstError)?.firstError;
     if (firstError !== undefined) say(`${r.name}: first error: ${firstError}`);
+    if (r.refusedCommits.count > 0) {
+      say(
+        `${r.name}: ${r.refusedCommits.count} commit(s) refused by Kafka${r.refusedCommits.stuck ? ", and a worker stuck with a transaction it could not end (every later commit refused)" : ""}; first: ${r.refusedCommits.first}`,
+      );
+    }
     if (r.paced.late > 0)
       say(`${r.name}: ${r.paced.late} paced messages went out over 100 ms late (no free connection)`);
     const f = r.failover;
@@ -278,6 +300,20 @@ export function printReport(report: Report, say: (line: string) => void): void {
       say("");
       say(
         `failover (${r.name}): kill -9 ${f.killed}; its ${f.instances} greeter instances (${f.partitions} partitions) asked through ${f.via}: first answer ${cell(f.firstAnswerSeconds)} s after the kill, all ${f.allAnsweredSeconds === undefined ? `not within ${f.timeoutSeconds} s (${f.answered} answered)` : `${f.allAnsweredSeconds} s after the kill`}`,
+      );
+    }
+  }
+  if (report.rounds.some((results) => results.length > 1)) {
+    say("");
+    say("by round (the tables show the median round by chain msg/s):");
+    for (const results of report.rounds) {
+      const name = results[0]?.name ?? "?";
+      const greeter = results.map((r) => cell(greeterAt(r, GREETER_RATIO_CLIENTS)?.requestsPerSecond)).join(", ");
+      const failover = results.some((r) => r.failover !== undefined)
+        ? `; failover s: ${results.map((r) => cell(r.failover?.allAnsweredSeconds ?? "none")).join(", ")}`
+        : "";
+      say(
+        `  ${name}: chain msg/s ${results.map((r) => cell(r.chain.messagesPerSecond)).join(", ")}; greeter req/s at c=${GREETER_RATIO_CLIENTS} ${greeter}${failover}`,
       );
     }
   }
