@@ -12,7 +12,7 @@ import type { Address } from "../src/core/address.ts";
 import type { Envelope } from "../src/core/records.ts";
 import type { AcceptOptions, AcceptResult, ReplyLookup, RequestSink } from "../src/engine/ports.ts";
 import { closeServer, listenOn } from "../src/io/http-server.ts";
-import type { IngressRouting } from "../src/io/playground/forwarding.ts";
+import { type IngressRouting, MINTED_REQUEST_ID } from "../src/io/playground/forwarding.ts";
 import { PlaygroundIngress, type PlaygroundIngressOptions } from "../src/io/playground/ingress.ts";
 
 const encoder = new TextEncoder();
@@ -62,6 +62,8 @@ class SteeredRouting implements IngressRouting {
   readonly requests = new Map<string, string | null>();
   readonly targetsAsked: Address[] = [];
   readonly requestsAsked: string[] = [];
+  /** The owner of every request id not in `requests` (undefined: this worker). */
+  otherRequests: string | null | undefined = undefined;
 
   ownerOfTarget(target: Address): string | null | undefined {
     this.targetsAsked.push(target);
@@ -70,7 +72,7 @@ class SteeredRouting implements IngressRouting {
 
   ownerOfRequest(requestId: string): string | null | undefined {
     this.requestsAsked.push(requestId);
-    return this.requests.has(requestId) ? this.requests.get(requestId) : undefined;
+    return this.requests.has(requestId) ? this.requests.get(requestId) : this.otherRequests;
   }
 }
 
@@ -225,6 +227,8 @@ describe("a request for an instance another worker runs", () => {
     await first.text();
 
     a.routing.requests.set(requestId, b.url);
+    // The draws for an id of b's to forward the request with (none: the routing knows none).
+    a.routing.requestsAsked.length = 0;
     b.sink.replies.set(requestId, { state: "answered", value: typedValue("example/Greeting", '["hi carol"]') });
     const poll = await fetch(new URL(location as string, a.url), { headers: { prefer: "wait=2" } });
     assert.equal(poll.status, 200);
@@ -312,6 +316,65 @@ describe("what is never forwarded", () => {
     assert.ok(text.includes(deadUrl), text);
     assert.equal(a.sink.touched, false);
     assert.equal(b.sink.touched, false);
+  });
+
+  it("a request-reply without a key goes with an id whose replies the owner keeps, which the owner takes as the request's", async () => {
+    const { a, b } = await twoWorkers();
+    a.routing.target = b.url;
+    a.routing.otherRequests = b.url;
+    const response = await fetch(`${a.url}example/greeter/hana`, {
+      method: "PUT",
+      headers: { prefer: "wait=0" },
+      body: "x",
+    });
+    await response.text();
+    const { options } = b.sink.only();
+    assert.match(options?.requestId ?? "", MINTED_REQUEST_ID);
+    assert.equal(options?.expectReply, true);
+    assert.ok(a.routing.requestsAsked.includes(options?.requestId as string), "the id was one the routing gave to b");
+  });
+
+  it("a request-reply with a key goes without one: its client sends it again with the key", async () => {
+    const { a, b } = await twoWorkers();
+    a.routing.target = b.url;
+    a.routing.otherRequests = b.url;
+    const response = await fetch(`${a.url}example/greeter/ines`, {
+      method: "PUT",
+      headers: { prefer: "wait=0", "idempotency-key": "k-1" },
+      body: "x",
+    });
+    await response.text();
+    assert.equal(b.sink.only().options?.requestId, undefined);
+  });
+
+  it("a request-reply without a key to an owner nobody answers at: 202 with the Location of its id, to poll wherever its partition goes", async () => {
+    const { a, b } = await twoWorkers();
+    const deadUrl = `http://127.0.0.1:${await freePort()}/`;
+    a.routing.target = deadUrl;
+    a.routing.otherRequests = deadUrl;
+    const response = await fetch(`${a.url}example/greeter/jo`, {
+      method: "PUT",
+      headers: { prefer: "wait=1" },
+      body: "x",
+    });
+    assert.equal(response.status, 202);
+    const text = await response.text();
+    assert.ok(text.includes(deadUrl) && text.includes("404"), text);
+    const location = response.headers.get("location") ?? "";
+    assert.match(decodeURIComponent(location.slice("/replies/".length)), MINTED_REQUEST_ID);
+    assert.equal(a.sink.touched, false);
+    assert.equal(b.sink.touched, false);
+  });
+
+  it("a request id a client sends is not taken: only a forwarding worker's is", async () => {
+    const { a } = await twoWorkers();
+    const response = await fetch(`${a.url}example/greeter/kim`, {
+      method: "PUT",
+      headers: { prefer: "wait=0", "eddy-request-id": "mxbzpw1k.bb209b35-115d-49c3-b8da-0ef8524eb1b0" },
+      body: "x",
+    });
+    await response.text();
+    assert.equal(a.sink.only().options?.requestId, undefined);
   });
 
   it("an owner that drops the connection in the middle of its answer: 503 with Retry-After naming it", async () => {

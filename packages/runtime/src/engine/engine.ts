@@ -24,7 +24,7 @@ import {
   type RejectedRecord,
   type ReleasedEffect,
 } from "../core/partition-set.ts";
-import { type DeadLetter, type Envelope, makeRequestId, type OutboxEntry } from "../core/records.ts";
+import { type DeadLetter, type Envelope, makeRequestId, type OutboxEntry, requestTime } from "../core/records.ts";
 import { EddyError, type Failure } from "../errors.ts";
 import { type Cancel, type Scheduler, systemScheduler } from "./scheduler.ts";
 
@@ -253,6 +253,12 @@ export interface AcceptOptions {
   readonly idempotencyKey?: string;
   /** The message's caller is a reply address: the first message sent to it is the request's answer. */
   readonly expectReply?: boolean;
+  /**
+   * With expectReply: the request's id, chosen by the worker that forwarded the request here
+   * (forwarding.ts), so that it can tell its client where to poll should this worker die
+   * during the wait. Its reply address must be in a partition run here (else "not-owner").
+   */
+  readonly requestId?: string;
   /** Give up (code "overloaded") after waiting this long for room; default: wait as long as it takes. */
   readonly holdMs?: number;
 }
@@ -452,12 +458,25 @@ export class Engine {
         message: `${formatAddress(envelope.target)} is in partition ${partition}, which another worker runs`,
       };
     }
+    const given = options.expectReply === true ? options.requestId : undefined;
+    if (
+      given !== undefined &&
+      (requestTime(given) === undefined || !this.#partitions.ownsAddress(replyAddress(given)))
+    ) {
+      const partition = this.#partitions.partitionOf(replyAddress(given));
+      return {
+        ok: false,
+        code: "not-owner",
+        partition,
+        message: `request id ${given} is not one of this worker's: its replies are in partition ${partition}, which another worker runs`,
+      };
+    }
     const admitted = await this.#admit([addressKey(envelope.target)], invocationCost(envelope), options.holdMs, () =>
       this.#partitions.accept(
         envelope,
         {
           ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
-          ...(options.expectReply === true ? { requestId: this.#newRequestId() } : {}),
+          ...(options.expectReply === true ? { requestId: given ?? this.#newRequestId() } : {}),
         },
         this.#clock(),
       ),

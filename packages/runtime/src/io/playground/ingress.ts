@@ -19,7 +19,15 @@ import type { ReplyLookup, RequestSink } from "../../engine/ports.ts";
 import { formatBytes, readBody } from "../http-body.ts";
 import { authorize, closeServer, listenOn, replyText } from "../http-server.ts";
 import { argumentFromBody, replyBody } from "../typed-body.ts";
-import { FORWARDED_HEADER, Forwarder, type IngressRouting } from "./forwarding.ts";
+import {
+  FORWARDED_HEADER,
+  Forwarder,
+  type IngressRouting,
+  MINTED_REQUEST_ID,
+  mintRequestId,
+  REPLIES_PATH,
+  REQUEST_ID_HEADER,
+} from "./forwarding.ts";
 
 export interface PlaygroundIngressOptions {
   readonly port: number;
@@ -48,8 +56,6 @@ const RETRY_AFTER_SECONDS = 1;
 
 /** The longest `Prefer: wait` honoured, in seconds (longer asks wait this long). */
 const MAX_WAIT_SECONDS = 300;
-
-const REPLIES_PATH = "/replies/";
 
 /**
  * The seconds of a `Prefer: wait=<seconds>` preference (RFC 7240), if the header has one:
@@ -123,6 +129,7 @@ export class PlaygroundIngress {
     owner: string | null | undefined,
     body: Uint8Array | undefined,
     waitMs: number,
+    mint = false,
   ): Promise<true | undefined> {
     if (owner === undefined || this.#forwarder === undefined || req.headers[FORWARDED_HEADER] !== undefined) {
       return undefined;
@@ -132,7 +139,9 @@ export class PlaygroundIngress {
       replyText(res, 503, "the cluster is moving this instance to a worker; send again");
       return true;
     }
-    await this.#forwarder.forward(owner, req, body, res, waitMs);
+    const routing = this.#options.routing as IngressRouting;
+    const requestId = mint ? mintRequestId(routing, owner, Date.now()) : undefined;
+    await this.#forwarder.forward(owner, req, body, res, waitMs, requestId);
     return true;
   }
 
@@ -162,9 +171,14 @@ export class PlaygroundIngress {
       return;
     }
     const read = await readBody(req, this.#options.maxBodyBytes);
+    const idempotencyKey = req.headers["idempotency-key"];
+    const keyed = typeof idempotencyKey === "string" && idempotencyKey !== "";
     if (read.ok && this.#options.routing !== undefined) {
       const owner = this.#options.routing.ownerOfTarget({ typename: target.typename, id: target.id });
-      if ((await this.#routed(req, res, owner, read.body, (wait ?? 0) * 1000)) === true) return;
+      // A request-reply without a key cannot be sent again safely: it goes with an id of its
+      // own, so that its client can poll for it whatever happens to the owner (forwarding.ts).
+      const mint = wait !== undefined && !keyed;
+      if ((await this.#routed(req, res, owner, read.body, (wait ?? 0) * 1000, mint)) === true) return;
     }
     if (!read.ok) {
       // Names the limit and the flag that raises it: the sender cannot see Eddy's command line.
@@ -176,12 +190,13 @@ export class PlaygroundIngress {
       replyText(res, argument.status, argument.message);
       return;
     }
-    const idempotencyKey = req.headers["idempotency-key"];
+    const minted = forwardedRequestId(req);
     const accepted = await this.#engine.accept(
       { target: { typename: target.typename, id: target.id }, argument: argument.argument },
       {
-        ...(typeof idempotencyKey === "string" && idempotencyKey !== "" ? { idempotencyKey } : {}),
+        ...(keyed ? { idempotencyKey } : {}),
         ...(wait === undefined ? {} : { expectReply: true }),
+        ...(wait === undefined || minted === undefined ? {} : { requestId: minted }),
         holdMs: this.#options.holdMs ?? INGRESS_HOLD_MS_DEFAULT,
       },
     );
@@ -251,4 +266,11 @@ export class PlaygroundIngress {
         return;
     }
   }
+}
+
+/** The request id the forwarding worker minted for this request, if it is one (REQUEST_ID_HEADER). */
+function forwardedRequestId(req: IncomingMessage): string | undefined {
+  if (req.headers[FORWARDED_HEADER] === undefined) return undefined;
+  const value = req.headers[REQUEST_ID_HEADER];
+  return typeof value === "string" && MINTED_REQUEST_ID.test(value) ? value : undefined;
 }
