@@ -61,6 +61,12 @@ export interface ClusterWorkerOptions {
   readonly transactionTimeoutMs?: number;
   /** How long taking over a partition may wait for the previous owner's transaction, and read the changelog; default 60 s. */
   readonly acquireTimeoutMs?: number;
+  /**
+   * The partitions the engine runs changed (ascending): after a release or a loss, before any
+   * acquisition; after an acquisition, once the store has caught up from the changelog. Sources
+   * bound to partitions (the Kafka ingress) read exactly those.
+   */
+  readonly onPartitionsChanged?: (owned: readonly number[]) => void;
 }
 
 const TRANSACTION_TIMEOUT_MS_DEFAULT = 10_000;
@@ -159,6 +165,7 @@ export class ClusterWorker {
           this.#inOrder(() => {
             this.engine.lose(`the worker left generation ${previous.generationId}: ${cause.message}`);
             for (const partition of this.#inboxReader.partitions) this.#inboxReader.remove(partition);
+            this.#options.onPartitionsChanged?.(this.engine.ownedPartitions);
           });
         },
         onStopped: (cause) => {
@@ -281,12 +288,14 @@ export class ClusterWorker {
     const gained = snapshot.partitions.filter((partition) => !owned.includes(partition));
     this.engine.release(lost);
     for (const partition of lost) this.#inboxReader.remove(partition);
+    if (lost.length > 0) this.#options.onPartitionsChanged?.(this.engine.ownedPartitions);
     if (gained.length > 0) {
       const acquired = await this.#acquire(gained, snapshot);
       if (!acquired.ok) {
         this.#options.onFatal(`worker ${this.#options.workerId}: ${acquired.message}`);
         return;
       }
+      this.#options.onPartitionsChanged?.(this.engine.ownedPartitions);
     }
     // A later generation came meanwhile: its own assignment resumes commits.
     if (this.#member.current()?.generationId !== snapshot.generationId) return;
