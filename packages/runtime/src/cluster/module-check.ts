@@ -67,6 +67,8 @@ export async function checkGroupModule(options: ModuleCheckOptions): Promise<Mod
     }
     if (group.errorCode !== KafkaErrorCode.NONE) {
       why = `DescribeGroups ${options.groupId}: ${kafkaErrorName(group.errorCode)}`;
+      // Without the Describe right on the group, asking again changes nothing: the join decides.
+      if (group.errorCode === KafkaErrorCode.GROUP_AUTHORIZATION_FAILED) return { kind: "unknown", why };
       continue;
     }
     if (group.groupState === "Empty" || group.groupState === "Dead" || group.members.length === 0) {
