@@ -224,33 +224,48 @@ export function printReport(report: Report, say: (line: string) => void): void {
   );
   say("");
   say(
-    "chain: messages/s through both functions, hop latency p50 / p99 ms (cross: the two instances on different workers)",
+    "chain, saturated: messages/s through both functions; ingress PUT latency; CPU time per message in the measured window",
   );
   say("");
   table(
     [
       "configuration",
       "msg/s",
-      "hop",
-      "cross hop",
-      "paced hop",
-      "paced cross hop",
+      "PUT p50 / p99 ms",
       "Eddy CPU µs/msg",
       "broker CPU µs/msg",
       "functions CPU µs/msg",
+      "refused commits",
       "errors",
     ],
     report.configurations.map((r) => [
       r.name,
       cell(r.chain.messagesPerSecond),
-      hopCell(r.chain.hop),
-      hopCell(r.chain.crossHop),
-      hopCell(r.paced.hop),
-      hopCell(r.paced.crossHop),
+      `${cell(r.chain.ingressP50Ms)} / ${cell(r.chain.ingressP99Ms)}`,
       cell(r.chain.cpu.eddyMicros),
       cell(r.chain.cpu.brokerMicros),
       cell(r.chain.cpu.functionsMicros),
+      cell(r.refusedCommits.count),
       cell(r.chain.errors + r.paced.errors),
+    ]),
+    say,
+  );
+  say("");
+  say(
+    `chain hop latency p50 / p99 ms, bench/first's send to bench/second's receipt (local: both instances on one worker; cross: on two), saturated and paced at ${cell(Number(s.pacedRatePerSecond))}/s`,
+  );
+  say("");
+  table(
+    ["configuration", "saturated", "local", "cross", "paced", "local", "cross", "cross hops (sat. / paced)"],
+    report.configurations.map((r) => [
+      r.name,
+      hopCell(r.chain.hop),
+      hopCell(r.chain.localHop),
+      hopCell(r.chain.crossHop),
+      hopCell(r.paced.hop),
+      hopCell(r.paced.localHop),
+      hopCell(r.paced.crossHop),
+      `${cell(r.chain.crossHop?.hops ?? 0)} / ${cell(r.paced.crossHop?.hops ?? 0)}`,
     ]),
     say,
   );
