@@ -46,20 +46,6 @@ import {
   reportOf,
 } from "./report.ts";
 
-const { values } = parseArgs({
-  options: {
-    workers: { type: "string" },
-    quick: { type: "boolean" },
-    json: { type: "boolean" },
-    seconds: { type: "string" },
-    rate: { type: "string" },
-    clients: { type: "string" },
-    rounds: { type: "string" },
-    /** Keep each configuration's directory (modules, state, the workers' logs) and say where. */
-    keep: { type: "boolean" },
-  },
-});
-
 function wholeNumber(text: string | undefined, fallback: number, flag: string): number {
   if (text === undefined) return fallback;
   const value = Number(text);
@@ -71,23 +57,57 @@ function parseKinds(text: string): DeploymentKind[] {
   return text.split(",").map((word): DeploymentKind => {
     if (word === "embedded") return { kind: "embedded" };
     const workers = Number(word);
-    if (!Number.isSafeInteger(workers) || workers < 1 || workers > 8) {
+    if (!/^\d+$/.test(word) || workers < 1 || workers > 8) {
       throw new Error(`--workers: "${word}" is not "embedded" or a worker count from 1 to 8`);
     }
     return { kind: "cluster", workers };
   });
 }
 
-const QUICK = values.quick === true;
-const KINDS = parseKinds(values.workers ?? "embedded,1,2");
-const ROUNDS = wholeNumber(values.rounds, QUICK ? 1 : 2, "rounds");
+/** The command line, read and checked; a mistake is one line and exit 2. */
+function readOptions() {
+  try {
+    const { values } = parseArgs({
+      options: {
+        workers: { type: "string" },
+        quick: { type: "boolean" },
+        json: { type: "boolean" },
+        seconds: { type: "string" },
+        rate: { type: "string" },
+        clients: { type: "string" },
+        rounds: { type: "string" },
+        /** Keep each configuration's directory (modules, state, the workers' logs) and say where. */
+        keep: { type: "boolean" },
+      },
+    });
+    const quick = values.quick === true;
+    return {
+      quick,
+      json: values.json === true,
+      keep: values.keep === true,
+      kinds: parseKinds(values.workers ?? "embedded,1,2"),
+      rounds: wholeNumber(values.rounds, quick ? 1 : 2, "rounds"),
+      chainMs: wholeNumber(values.seconds, quick ? 4 : 10, "seconds") * 1000,
+      pacedRate: wholeNumber(values.rate, 200, "rate"),
+      chainClients: wholeNumber(values.clients, 128, "clients"),
+    };
+  } catch (error) {
+    process.stderr.write(`bench/cluster: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
+}
+
+const options = readOptions();
+const QUICK = options.quick;
+const KINDS = options.kinds;
+const ROUNDS = options.rounds;
+const CHAIN_MS = options.chainMs;
+const PACED_RATE = options.pacedRate;
+const CHAIN_CLIENTS = options.chainClients;
 const ADDRESSES = 10_000;
 const GREETER_KEYS = 1_000;
 const WARMUP_MS = QUICK ? 1_500 : 2_000;
-const CHAIN_MS = wholeNumber(values.seconds, QUICK ? 4 : 10, "seconds") * 1000;
 const PACED_MS = QUICK ? 3_000 : 6_000;
-const PACED_RATE = wholeNumber(values.rate, 200, "rate");
-const CHAIN_CLIENTS = wholeNumber(values.clients, 128, "clients");
 const GREETER_CLIENTS = [1, 32];
 const GREETER_MS = QUICK ? 2_000 : 5_000;
 const GREETER_WARMUP_MS = 1_000;
@@ -148,7 +168,7 @@ function perUnit(before: CpuReading, after: CpuReading, units: number, withBroke
 }
 
 function progress(line: string): void {
-  if (values.json !== true) process.stderr.write(`  ${line}\n`);
+  if (!options.json) process.stderr.write(`  ${line}\n`);
 }
 
 /** Waits until bench/second has seen `accepted` messages in all, or stops progressing. */
@@ -375,8 +395,8 @@ async function measure(
       ...(failover === undefined ? {} : { failover }),
     };
   } finally {
-    await deployment?.stop(values.keep === true);
-    if (values.keep === true && deployment !== undefined) {
+    await deployment?.stop(options.keep);
+    if (options.keep && deployment !== undefined) {
       process.stderr.write(`  ${deployment.name}: kept ${deployment.dir} (the workers' logs: <label>.log)\n`);
     }
     await functions.stop();
@@ -429,7 +449,7 @@ async function main(): Promise<void> {
     configurations: rounds.map(medianRound),
     rounds,
   });
-  if (values.json === true) process.stdout.write(`${JSON.stringify(report)}\n`);
+  if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else printReport(report, (line) => process.stdout.write(`${line}\n`));
 }
 
