@@ -31,6 +31,7 @@ const golden: readonly [TableLayout, Key, Key][] = [
   [tables.epoch, tables.epoch.key(), ["meta", "epoch"]],
   [tables.inboxPosition, tables.inboxPosition.key(), ["meta", "inbox-position"]],
   [tables.changelogOffset, tables.changelogOffset.key(), ["meta", "changelog-offset"]],
+  [tables.kafkaSourcePosition, tables.kafkaSourcePosition.key("in", "topic", 2), ["kafka-source", "in", "topic", 2]],
   [tables.specs, tables.specs.key(typename), ["specs", "ns/fn"]],
   [tables.state, tables.state.key(typename, "id", "seen"), ["state", "ns/fn", "id", "seen"]],
   [tables.inflight, tables.inflight.key(address), ["inflight", address]],

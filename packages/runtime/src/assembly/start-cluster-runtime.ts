@@ -4,8 +4,8 @@
 // partitions the group gives it, and the module's HTTP ingress in front of its engine.
 //
 // What cluster mode does not run yet is refused at start, naming the component and where the
-// module declares it: nothing silently degrades. Not yet: the Kafka and Kinesis ingresses
-// (their positions must move with the partitions), the Kinesis and playground egresses (the
+// module declares it: nothing silently degrades. Not yet: the Kinesis ingress
+// (its positions must move with the partitions), the Kinesis and playground egresses (the
 // playground's queue must be per partition), and snapshots to the checkpoint store (the
 // changelog is kept whole meanwhile, so a partition is always restorable from it alone). The
 // Kafka egress publishes in the worker's own transactions (io/kafka/cluster-egress.ts). The
@@ -26,6 +26,7 @@ import { HttpInvoker } from "../invoker/http-invoker.ts";
 import { RoutingInvoker } from "../invoker/routing-invoker.ts";
 import { ClusterKafkaEgress, clusterEgressMismatch } from "../io/kafka/cluster-egress.ts";
 import { kafkaEgressSettings } from "../io/kafka/egress.ts";
+import { SourceBinding } from "../io/source-binding.ts";
 import { takeStateDirLock } from "../state-dir-lock.ts";
 import { LoggedStore } from "../store/logged-store.ts";
 import { moduleCatalog } from "./catalog.ts";
@@ -46,6 +47,8 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
   const { catalog, resolve } = moduleCatalog(options.module, new Set(options.inProcess?.typenames ?? []), policy);
   const endpoints = httpEndpoints(options.module, resolve);
   // The Kafka egresses are the cluster's own kind (clusterKafkaEgresses): only the ingresses come from the registry.
+  // The Kafka ingresses read the source partitions bound to the partitions this worker runs.
+  const sourceBinding = new SourceBinding(options.partitionCount ?? CLUSTER_PARTITION_COUNT_DEFAULT);
   const connectors = createConnectors(
     { ...options.module, egresses: [] },
     {
@@ -57,6 +60,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       token: options.token,
       ingressBodyBytesLimit: options.ingressBodyBytesLimit ?? INGRESS_BODY_BYTES_LIMIT_DEFAULT,
       ingressHoldMs: options.ingressHoldMs,
+      sourceBinding,
     },
   );
   const partitionCount = options.partitionCount ?? CLUSTER_PARTITION_COUNT_DEFAULT;
@@ -74,6 +78,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       partitionCount,
       module: clusterModule(options.module, options.inProcess?.typenames),
       local,
+      onPartitionsChanged: (owned) => sourceBinding.changed(owned),
       log,
       onFatal: (reason) => stopPath.stop(`cluster worker ${cluster.workerId}: ${reason}`),
       createEngine: (commitTarget) =>
@@ -143,7 +148,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
 function refuseWhatClusterModeLacks(options: RuntimeOptions): void {
   const lacking: string[] = [];
   for (const ingress of options.module.ingresses) {
-    if (ingress.kind !== Kind.PLAYGROUND_INGRESS) {
+    if (ingress.kind !== Kind.PLAYGROUND_INGRESS && ingress.kind !== Kind.KAFKA_INGRESS) {
       lacking.push(`${ingress.kind} ${"id" in ingress ? ingress.id : ""} (${formatLocation(ingress.source)})`);
     }
   }

@@ -212,6 +212,27 @@ export class PartitionSet {
     return this.#running[partition] !== undefined;
   }
 
+  /**
+   * Names the current run of `partition` (its core's incarnation; undefined when not run
+   * here). It changes whenever the partition's uncommitted writes are dropped (a reset) or it
+   * is run anew (own after a release): a source that read on behalf of the partition checks it
+   * is still the run it read for (see rowsOf).
+   */
+  runOf(partition: number): number | undefined {
+    return this.#running[partition]?.incarnation;
+  }
+
+  /**
+   * The rows of `partition` (run here) as they are now, keys relative to the partition: where a
+   * source bound to the partition keeps its position, so the position commits in the
+   * partition's writes and moves with it.
+   */
+  rowsOf(partition: number): KV {
+    const running = this.#running[partition];
+    if (running === undefined) throw new InvariantError(`partition ${partition} is not run here`);
+    return running.overlay;
+  }
+
   /** Whether the partition of `address` is run here. */
   ownsAddress(address: Address): boolean {
     return this.#running[this.partitionOf(address)] !== undefined;
@@ -449,9 +470,14 @@ export class PartitionSet {
     return requestId === undefined ? { duplicate: false } : { duplicate: false, requestId };
   }
 
-  /** A record an ingress could not route, kept as a dead letter in the partition of `target`. */
-  rejectFromIngress(rejected: RejectedRecord, nowMs: number): void {
-    this.#core(rejected.target).ingressRejected(
+  /**
+   * A record an ingress could not route, kept as a dead letter in the partition of `target`;
+   * when that partition is run elsewhere, in `keptIn` (the partition the source is bound to).
+   */
+  rejectFromIngress(rejected: RejectedRecord, nowMs: number, keptIn?: number): void {
+    const own = this.#running[this.partitionOf(rejected.target)];
+    const keeper = own ?? (keptIn === undefined ? undefined : this.#running[keptIn]);
+    (keeper?.core ?? this.#core(rejected.target)).ingressRejected(
       rejected.target,
       rejected.argument,
       rejected.reason,

@@ -224,6 +224,17 @@ export const tables = {
   },
   /** Dead letters, by sequence number. */
   dead: table<[seq: number], DeadLetter>("partition", ["dead"], ["number"], (seq) => ["dead", seq]),
+  /**
+   * In a cluster: a Kafka ingress's next offset of a source partition bound to this partition
+   * (io/kafka/source-binding.ts), committed with the messages read before it, so it moves with
+   * the partition. The embedded mode keeps positions in the store table kafkaIngressPosition.
+   */
+  kafkaSourcePosition: table<[ingress: string, topic: string, partition: number], number>(
+    "partition",
+    ["kafka-source"],
+    ["string", "string", "number"],
+    (ingress, topic, partition) => ["kafka-source", ingress, topic, partition],
+  ),
   /** Dead letters queued for replay (by `eddy dead-letters replay`), delivered at the next start. */
   replay: table<[seq: number], DeadLetter>("partition", ["replay"], ["number"], (seq) => ["replay", seq]),
 } as const;

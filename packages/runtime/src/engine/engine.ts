@@ -234,7 +234,33 @@ export type AcceptResult =
 /** What a source hears back from acceptFromSource. */
 export type SourceAcceptResult =
   | { readonly ok: true }
-  | { readonly ok: false; readonly code: "unknown-function" | "stopping"; readonly message: string };
+  | { readonly ok: false; readonly code: "unknown-function" | "stopping"; readonly message: string }
+  /**
+   * Admitted `bound` to a partition that is not the run the source read for any more (moved to
+   * another worker, or its uncommitted writes dropped): nothing was taken; the source reads
+   * again from the position the partition holds (sourceRun), or not at all if it is gone.
+   */
+  | { readonly ok: false; readonly code: "moved"; readonly message: string; readonly partition: number };
+
+/**
+ * Records read on behalf of one partition (in a cluster, a source partition is bound to one):
+ * the partition and the run of it the source read for (Engine.sourceRun).
+ */
+export interface SourceBound {
+  readonly partition: number;
+  readonly run: number;
+}
+
+/** A partition's current run, for a source bound to it (Engine.sourceRun). */
+export interface SourceRun {
+  /** Pass it back with records read from the position below (admitFromSource's `bound`). */
+  readonly run: number;
+  /**
+   * The partition's rows now, keys relative to it: read the source's position here, at once
+   * (write only through admitFromSource, which checks the run in the same turn).
+   */
+  readonly rows: KV;
+}
 
 /** What the memory budget holds now (for reports and the benchmark). */
 export interface AdmissionReport {
@@ -531,8 +557,9 @@ export class Engine {
     envelopes: readonly Envelope[],
     record: (transaction: KV) => void,
     rejected: readonly RejectedRecord[] = [],
+    bound?: SourceBound,
   ): Promise<SourceAcceptResult> {
-    const admitted = await this.admitFromSource(envelopes, record, rejected);
+    const admitted = await this.admitFromSource(envelopes, record, rejected, bound);
     if (!admitted.ok) return admitted;
     await admitted.durable;
     return { ok: true };
@@ -543,11 +570,18 @@ export class Engine {
    * commit), with `durable` for when that commit is on disk. A source may admit its next
    * records meanwhile, keeping its reading ahead of the commits; it must wait for each
    * admission before the next, since admissions in order are what keeps positions in order.
+   *
+   * With `bound` (a cluster's source partition, bound to one of the partitions): `record` writes
+   * into that partition's rows (keys relative to it) instead of the connectors' tables, so the
+   * position commits in the partition's writes and moves with it; nothing is taken ("moved")
+   * unless the partition is still the run the source read for, checked in the same turn as the
+   * admission. Dead letters whose target's partition runs elsewhere are kept in that partition.
    */
   async admitFromSource(
     envelopes: readonly Envelope[],
     record: (transaction: KV) => void,
     rejected: readonly RejectedRecord[] = [],
+    bound?: SourceBound,
   ): Promise<
     { readonly ok: true; readonly durable: Promise<void> } | Exclude<SourceAcceptResult, { readonly ok: true }>
   > {
@@ -567,14 +601,24 @@ export class Engine {
     for (const envelope of envelopes) costBytes += invocationCost(envelope);
     // All in one event turn: the messages and the position join the same commit.
     const admitted = await this.#admit(targets, costBytes, undefined, () => {
+      if (bound !== undefined && this.#partitions.runOf(bound.partition) !== bound.run) return false;
       const now = this.#clock();
       for (const envelope of envelopes) this.#partitions.accept(envelope, {}, now);
-      for (const letter of rejected) this.#partitions.rejectFromIngress(letter, now);
-      record(this.#partitions.transaction);
+      for (const letter of rejected) this.#partitions.rejectFromIngress(letter, now, bound?.partition);
+      record(bound === undefined ? this.#partitions.transaction : this.#partitions.rowsOf(bound.partition));
+      return true;
     });
     // Without holdMs a source waits as long as it takes: only stopping ends the wait.
     if (admitted === "stopping" || admitted === "overloaded") {
       return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    }
+    if (!admitted.entered && bound !== undefined) {
+      return {
+        ok: false,
+        code: "moved",
+        partition: bound.partition,
+        message: `partition ${bound.partition} moved or was reset since the source read for it: nothing was taken`,
+      };
     }
     const durable = durableAck(this.#acks);
     this.#scheduleCommit();
@@ -887,6 +931,15 @@ export class Engine {
   /** The partitions run here, ascending. */
   get ownedPartitions(): number[] {
     return this.#partitions.owned;
+  }
+
+  /**
+   * The current run of `partition`, for a source bound to it; undefined when it is not run
+   * here. A new run starts with every reset and every acquisition.
+   */
+  sourceRun(partition: number): SourceRun | undefined {
+    const run = this.#partitions.runOf(partition);
+    return run === undefined ? undefined : { run, rows: this.#partitions.rowsOf(partition) };
   }
 
   /** How many times everything uncommitted was dropped (refused commits, lost partitions): readers seek again when it moves. */

@@ -14,6 +14,8 @@ import type {
   Engine,
   ReplyLookup,
   SourceAcceptResult,
+  SourceBound,
+  SourceRun,
 } from "./engine.ts";
 
 export type {
@@ -24,6 +26,8 @@ export type {
   EgressSettlement,
   ReplyLookup,
   SourceAcceptResult,
+  SourceBound,
+  SourceRun,
 } from "./engine.ts";
 
 /**
@@ -55,12 +59,16 @@ export interface SourceSink extends Transactor {
     envelopes: readonly Envelope[],
     record: (transaction: KV) => void,
     rejected?: readonly RejectedRecord[],
+    bound?: SourceBound,
   ): Promise<SourceAdmission>;
   acceptFromSource(
     envelopes: readonly Envelope[],
     record: (transaction: KV) => void,
     rejected?: readonly RejectedRecord[],
+    bound?: SourceBound,
   ): Promise<SourceAcceptResult>;
+  /** In a cluster: the current run of a partition, for a source bound to it (undefined: not run here). */
+  sourceRun(partition: number): SourceRun | undefined;
 }
 
 /** What the HTTP ingress hands a request to, and asks for its reply. */

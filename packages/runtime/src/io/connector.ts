@@ -10,6 +10,7 @@ import type { Catalog } from "../core/partition-core.ts";
 import type { EgressConnector, EnginePorts } from "../engine/ports.ts";
 import type { Result } from "../errors.ts";
 import type { IngressRouting } from "./playground/forwarding.ts";
+import type { SourceBinding } from "./source-binding.ts";
 
 /** What a connector is handed when it opens, with the engine as the port it needs. */
 export interface HostOf<Port> {
@@ -59,6 +60,11 @@ export interface ConnectorContext {
   readonly ingressBodyBytesLimit: number;
   /** How long the HTTP ingress holds a request that finds no room. */
   readonly ingressHoldMs: number | undefined;
+  /**
+   * In a cluster: sources read only the source partitions bound to the partitions their worker
+   * runs (source-binding.ts). Undefined in the embedded mode, where one Eddy reads them all.
+   */
+  readonly sourceBinding?: SourceBinding | undefined;
 }
 
 /** A kind of connector: creates one from its configuration, or says what is wrong with it (code "config"). */

@@ -24,7 +24,9 @@ export const kafkaIngressKind: ConnectorKind<KafkaIngressConfig> = {
     }
     const settings = kafkaIngressSettings(config);
     if (!settings.ok) return failure("config", `${where}: ${settings.error}`, false);
-    return success(new KafkaIngress({ config, settings: settings.value, log: context.log }));
+    return success(
+      new KafkaIngress({ config, settings: settings.value, log: context.log, binding: context.sourceBinding }),
+    );
   },
 };
 

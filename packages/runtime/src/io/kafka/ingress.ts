@@ -40,16 +40,29 @@
 // startup position, once it can be read. A topic deleted and created again keeps the stored
 // positions of the deleted one (Kafka's offsets restart at 0: an offset out of range is
 // reset to autoOffsetResetPosition).
+//
+// In a cluster (a SourceBinding given), each source partition is bound to one of the cluster's
+// partitions (io/source-binding.ts) and read only by the worker that runs it, its position a row
+// of that partition (tables.kafkaSourcePosition) written in the same commit as the messages read
+// before it: so it is in the partition's changelog frame, fenced by the group generation, and
+// the partition's next owner resumes exactly there. Messages to instances other workers run
+// leave through their inbox in that same transaction. Each admission names the run of the
+// partition it read for (Engine.sourceRun); when the partition moved or was reset since, nothing
+// is taken, and the reader is dropped, or put back at the position the partition holds. There is
+// no shared first look at a topic: a source partition without a position starts at the startup
+// position, whenever its partition's owner first sees it.
 import { setTimeout as sleep } from "node:timers/promises";
 import { Admin, Consumer, FetchIsolationLevels, findErrorBy } from "@platformatic/kafka";
 import type { FunctionTypename, KafkaIngressConfig } from "../../config/types.ts";
-import type { Key } from "../../core/kv.ts";
+import type { Key, KV } from "../../core/kv.ts";
 import { MESSAGE_OVERHEAD_BYTES } from "../../core/partition-core.ts";
 import type { RejectedRecord } from "../../core/partition-set.ts";
 import type { Envelope } from "../../core/records.ts";
-import { COMMIT_ABORTED, type SourceSink } from "../../engine/ports.ts";
-import { BugError, errorCode, errorMessage } from "../../errors.ts";
+import { getRow, putRow, tables } from "../../core/schema.ts";
+import { COMMIT_ABORTED, type SourceAcceptResult, type SourceBound, type SourceSink } from "../../engine/ports.ts";
+import { BugError, EddyError, errorCode, errorMessage } from "../../errors.ts";
 import type { Connector, HostOf } from "../connector.ts";
+import { kafkaSourcePartition, type SourceBinding } from "../source-binding.ts";
 import { type AfterFailure, runSupervised, type StepResult } from "../supervised-loop.ts";
 import {
   describe,
@@ -98,6 +111,11 @@ const METADATA_REFRESH_MS = 10_000;
 const GROUP_COMMIT_INTERVAL_MS = 5_000;
 /** Kafka's error code for a fetch offset the partition no longer (or not yet) has. */
 const OFFSET_OUT_OF_RANGE = 1;
+/**
+ * The code of the error a step ends with when an admission found its partition moved or reset
+ * (in a cluster): no trouble with Kafka, the readers are put right (#rewind) and reading goes on.
+ */
+const PARTITION_MOVED = "source-partition-moved";
 
 /** The properties the ingress reads besides the connection's. */
 const INGRESS_PROPERTIES = [
@@ -236,14 +254,24 @@ interface PartitionReader {
   aborted: AbortedProducers;
   /** Its offset was out of range: it restarts at autoOffsetResetPosition. */
   outOfRange: boolean;
+  /** In a cluster: the partition it is bound to, and the run of it its position was read from. */
+  readonly bound?: SourceBound;
 }
 
 type FetchResponse = Awaited<ReturnType<Consumer["fetch"]>>;
+
+/** A fetch's responses, and the offset it asked of each reader. */
+interface Fetched {
+  readonly responses: readonly FetchResponse[];
+  readonly requested: ReadonlyMap<PartitionReader, bigint>;
+}
 
 export interface KafkaIngressOptions {
   readonly config: KafkaIngressConfig;
   readonly settings: KafkaIngressSettings;
   readonly log: (line: string) => void;
+  /** In a cluster: read only the source partitions bound to the partitions the worker runs. */
+  readonly binding?: SourceBinding | undefined;
 }
 
 export class KafkaIngress implements Connector {
@@ -270,8 +298,12 @@ export class KafkaIngress implements Connector {
    * but the metadata request of a discovery goes to the bootstrap address, which need not be
    * the connection fetches use (a Kubernetes service in front of the broker, say).
    */
-  #prefetch: Promise<FetchResponse[]> | undefined;
+  #prefetch: Promise<Fetched> | undefined;
   #stop = new AbortController();
+  /** Ends the pause of an idle step early: the worker's partitions changed (in a cluster). */
+  #wakeup = new AbortController();
+  readonly #binding: SourceBinding | undefined;
+  #unsubscribe: (() => void) | undefined;
   #lastMetadataAt = 0;
   #lastGroupCommitAt = 0;
   #groupCommitted = new Map<string, bigint>();
@@ -285,6 +317,7 @@ export class KafkaIngress implements Connector {
     this.#config = options.config;
     this.#settings = options.settings;
     this.#log = options.log;
+    this.#binding = options.binding;
     const connection = { ...options.settings.connection, retries: 0 };
     this.#consumer = new Consumer({
       ...connection,
@@ -314,12 +347,18 @@ export class KafkaIngress implements Connector {
   async open(host: HostOf<SourceSink>): Promise<{ readonly urls: readonly string[] }> {
     this.#opened = host;
     this.#checkpointed = host.checkpointed;
+    this.#unsubscribe = this.#binding?.subscribe(() => {
+      // Look at the topics again at once: a partition that came may bind source partitions.
+      this.#lastMetadataAt = 0;
+      this.#wakeup.abort();
+    });
     this.#running = this.#run();
     return { urls: [] };
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unsubscribe?.();
     this.#stop.abort();
     await this.#running;
     // A last commit of durable offsets; with checkpoints, whatever is under way may stay
@@ -342,14 +381,16 @@ export class KafkaIngress implements Connector {
       signal: this.#stop.signal,
       onFatal: this.#host.onFatal,
       // An aborted commit is no trouble with Kafka: #rewind says it in its own words.
-      describe: (error) => (errorCode(error) === COMMIT_ABORTED ? undefined : describe(error)),
+      describe: (error) =>
+        errorCode(error) === COMMIT_ABORTED || errorCode(error) === PARTITION_MOVED ? undefined : describe(error),
       recovered: "reads again",
       afterFailure: (error) => this.#rewind(error),
     });
   }
 
   async #step(): Promise<StepResult> {
-    let fetched: FetchResponse[] | undefined;
+    this.#followRuns();
+    let fetched: Fetched | undefined;
     if (Date.now() - this.#lastMetadataAt >= METADATA_REFRESH_MS || this.#readers.size === 0) {
       // Its records are still good after the discovery: it leaves known partitions' offsets alone.
       if (this.#prefetch !== undefined) fetched = await this.#prefetch;
@@ -366,7 +407,9 @@ export class KafkaIngress implements Connector {
     if (![...this.#readers.values()].some((reader) => reader.leader >= 0 && reader.next >= 0n)) {
       // Nothing to fetch yet (no topic, no leader, no start offset): look again in a moment.
       this.#lastMetadataAt = 0;
-      await sleep(1000, undefined, { signal: this.#stop.signal }).catch(() => undefined);
+      const signal = AbortSignal.any([this.#stop.signal, this.#wakeup.signal]);
+      await sleep(1000, undefined, { signal }).catch(() => undefined);
+      if (this.#wakeup.signal.aborted) this.#wakeup = new AbortController();
       return undefined;
     }
     const responses = fetched ?? (await (this.#prefetch ?? this.#fetch()));
@@ -399,8 +442,11 @@ export class KafkaIngress implements Connector {
     this.#prefetch = undefined;
     // What was admitted commits (or is aborted) whatever happened here: its positions move on with it.
     const aborted = (await this.#admittedSettled()) || errorCode(error) === COMMIT_ABORTED;
+    // In a cluster, an aborted commit reset every partition: each reader starts again from its
+    // partition's new run (#followRuns), as does one whose partition moved.
+    if (this.#binding !== undefined) this.#followRuns();
     for (const reader of this.#readers.values()) {
-      if (aborted) {
+      if (aborted && this.#binding === undefined) {
         const stored = this.#host.store.get(positionKey(this.#config.id, reader.topic, reader.partition));
         reader.durable = stored === undefined ? -1n : BigInt(stored as number);
       }
@@ -409,6 +455,7 @@ export class KafkaIngress implements Connector {
     }
     this.#markOutOfRange(error);
     this.#lastMetadataAt = 0;
+    if (errorCode(error) === PARTITION_MOVED && !aborted) return "retry-now";
     if (aborted) {
       this.#log(
         `eddy: Kafka ingress ${this.#config.id}: a commit was aborted (${errorMessage(error)}); reading again from the positions the store holds`,
@@ -432,7 +479,7 @@ export class KafkaIngress implements Connector {
       } catch (error) {
         this.#consumer.topics.untrack(topic);
         const missing = isUnknownTopic(error);
-        if (missing && !this.#hasLooked(topic, 0)) absent.push(topic);
+        if (missing && this.#binding === undefined && !this.#hasLooked(topic, 0)) absent.push(topic);
         if (!this.#missing.has(topic)) {
           this.#log(
             missing
@@ -446,10 +493,21 @@ export class KafkaIngress implements Connector {
       this.#missing.delete(topic);
       const described = metadata.topics.get(topic);
       if (described === undefined) continue;
-      if (!this.#hasLooked(topic, described.partitions.length)) firstLooks.add(topic);
+      // In a cluster every source partition without a position is a first look (see the file comment).
+      if (this.#binding !== undefined || !this.#hasLooked(topic, described.partitions.length)) firstLooks.add(topic);
       described.partitions.forEach((state, partition) => {
         const key = `${topic}/${partition}`;
-        const known = this.#readers.get(key);
+        let known = this.#readers.get(key);
+        const bound = this.#boundRun(topic, partition);
+        if (bound === null) {
+          // Bound to a partition another worker runs.
+          this.#readers.delete(key);
+          return;
+        }
+        if (known !== undefined && bound !== undefined && known.bound?.run !== bound.run) {
+          this.#readers.delete(key);
+          known = undefined;
+        }
         if (known !== undefined) {
           known.topicId = described.id;
           known.leader = state.leader;
@@ -458,7 +516,10 @@ export class KafkaIngress implements Connector {
           if (known.next < 0n) fresh.push(known);
           return;
         }
-        const stored = this.#host.store.get(positionKey(this.#config.id, topic, partition)) as number | undefined;
+        const stored =
+          bound === undefined
+            ? (this.#host.store.get(positionKey(this.#config.id, topic, partition)) as number | undefined)
+            : getRow(bound.rows, tables.kafkaSourcePosition.key(this.#config.id, topic, partition));
         const reader: PartitionReader = {
           topic,
           partition,
@@ -469,6 +530,7 @@ export class KafkaIngress implements Connector {
           durable: stored === undefined ? -1n : BigInt(stored),
           aborted: new AbortedProducers(),
           outOfRange: false,
+          ...(bound === undefined ? {} : { bound: { partition: bound.partition, run: bound.run } }),
         };
         this.#readers.set(key, reader);
         if (stored === undefined) fresh.push(reader);
@@ -484,6 +546,52 @@ export class KafkaIngress implements Connector {
     }
     if (fresh.length > 0) await this.#startPositions(fresh, "startup", firstLooks);
     this.#lastMetadataAt = Date.now();
+  }
+
+  /**
+   * In a cluster: the partition `topic`/`partition` is bound to, with its current run and rows,
+   * or null when another worker runs it; undefined in the embedded mode (nothing is bound).
+   */
+  #boundRun(
+    topic: string,
+    partition: number,
+  ): { readonly partition: number; readonly run: number; readonly rows: KV } | null | undefined {
+    if (this.#binding === undefined) return undefined;
+    const bound = kafkaSourcePartition(this.#config.id, topic, partition, this.#binding.partitionCount);
+    const run = this.#host.engine.sourceRun(bound);
+    return run === undefined ? null : { partition: bound, run: run.run, rows: run.rows };
+  }
+
+  /**
+   * In a cluster: drops the readers of partitions the worker no longer runs, and puts a reader
+   * whose partition runs anew (a reset, or back after a move) at the position the partition
+   * holds now (a new reader: records fetched for the old one are never taken, see #take). A
+   * partition without a position yet gets its start at the next look at the topics.
+   */
+  #followRuns(): void {
+    if (this.#binding === undefined) return;
+    for (const [key, reader] of this.#readers) {
+      const bound = this.#boundRun(reader.topic, reader.partition);
+      if (bound === null || bound === undefined) {
+        this.#readers.delete(key);
+        continue;
+      }
+      if (reader.bound?.run === bound.run) continue;
+      const stored = getRow(
+        bound.rows,
+        tables.kafkaSourcePosition.key(this.#config.id, reader.topic, reader.partition),
+      );
+      const position = stored === undefined ? -1n : BigInt(stored);
+      this.#readers.set(key, {
+        ...reader,
+        next: position,
+        durable: position,
+        aborted: new AbortedProducers(),
+        outOfRange: false,
+        bound: { partition: bound.partition, run: bound.run },
+      });
+      if (stored === undefined) this.#lastMetadataAt = 0;
+    }
   }
 
   /**
@@ -557,14 +665,24 @@ export class KafkaIngress implements Connector {
       how.set(topic, first ? startup.type : "new since the ingress first looked at the topic: from its beginning");
     }
     const now = Date.now();
-    await this.#host.engine.transact((transaction) => {
-      for (const [reader, offset] of chosen) {
-        transaction.put(positionKey(this.#config.id, reader.topic, reader.partition), Number(offset));
-      }
-      for (const topic of byTopic.keys()) {
-        if (firstLooks.has(topic)) transaction.put(topicLookKey(this.#config.id, topic), now);
-      }
-    });
+    if (this.#binding === undefined) {
+      await this.#host.engine.transact((transaction) => {
+        for (const [reader, offset] of chosen) {
+          transaction.put(positionKey(this.#config.id, reader.topic, reader.partition), Number(offset));
+        }
+        for (const topic of byTopic.keys()) {
+          if (firstLooks.has(topic)) transaction.put(topicLookKey(this.#config.id, topic), now);
+        }
+      });
+    } else {
+      // Each position in its own partition's rows, in one commit (admissions without messages).
+      const accepted = await Promise.all(
+        [...this.#byBound(chosen)].map(([bound, positions]) =>
+          this.#host.engine.acceptFromSource([], (rows) => this.#recordBound(rows, positions), [], bound),
+        ),
+      );
+      for (const result of accepted) if (!result.ok) throw this.#refusal(result);
+    }
     // Only now: should anything above fail, the readers keep no position and are started again.
     for (const topic of byTopic.keys()) if (firstLooks.has(topic)) this.#looked.set(topic, now);
     for (const [reader, offset] of chosen) {
@@ -613,7 +731,7 @@ export class KafkaIngress implements Connector {
   }
 
   /** One fetch per leader, together. */
-  #fetch(): Promise<FetchResponse[]> {
+  #fetch(): Promise<Fetched> {
     // A fetch is held whole, as the client parsed it, until its last chunk is admitted: small
     // records take 25–45 times their wire size then (measured in bench/backlog). So a fetch
     // asks for at most 1/128 of the memory budget in wire bytes, which keeps the parsed fetch
@@ -624,12 +742,14 @@ export class KafkaIngress implements Connector {
       Math.max(FETCH_BYTES_MIN, Math.floor(this.#host.engine.admission.budgetBytes / 128)),
     );
     const byLeader = new Map<number, PartitionReader[]>();
+    const requested = new Map<PartitionReader, bigint>();
     for (const reader of this.#readers.values()) {
       // No leader, or no start offset yet.
       if (reader.leader < 0 || reader.next < 0n) continue;
       byLeader.set(reader.leader, [...(byLeader.get(reader.leader) ?? []), reader]);
+      requested.set(reader, reader.next);
     }
-    return Promise.all(
+    const responses = Promise.all(
       [...byLeader].map(([node, readers]) => {
         const topics = new Map<string, PartitionReader[]>();
         for (const reader of readers) topics.set(reader.topicId, [...(topics.get(reader.topicId) ?? []), reader]);
@@ -663,6 +783,7 @@ export class KafkaIngress implements Connector {
         });
       }),
     );
+    return responses.then((all) => ({ responses: all, requested }));
   }
 
   /**
@@ -671,7 +792,7 @@ export class KafkaIngress implements Connector {
    * completes. Records become messages only as their chunk is admitted (#admit), so a fetch
    * the budget holds back is held as the client parsed it, not twice.
    */
-  #take(responses: readonly FetchResponse[]): Chunk[] {
+  #take({ responses, requested }: Fetched): Chunk[] {
     const byTopicId = new Map<string, Map<number, PartitionReader>>();
     for (const reader of this.#readers.values()) {
       const partitions = byTopicId.get(reader.topicId) ?? new Map<number, PartitionReader>();
@@ -688,6 +809,9 @@ export class KafkaIngress implements Connector {
         for (const fetched of topic.partitions) {
           const reader = byTopicId.get(topic.topicId)?.get(fetched.partitionIndex);
           if (reader === undefined) continue;
+          // Fetched for a reader that is gone or was put back since (its partition moved, a
+          // rewind): these records are not where this reader reads next.
+          if (requested.get(reader) !== reader.next) continue;
           if (fetched.errorCode !== 0) {
             this.#partitionError(reader, fetched.errorCode);
             continue;
@@ -756,29 +880,79 @@ export class KafkaIngress implements Connector {
    * engine is stopping.
    */
   async #admit(chunk: Chunk): Promise<boolean> {
+    if (this.#binding === undefined) return this.#admitPart(chunk.parts, chunk.positions, undefined);
+    // In a cluster: one admission per partition the chunk's source partitions are bound to.
+    for (const [bound, positions] of this.#byBound(chunk.positions)) {
+      const parts = chunk.parts.filter(({ reader }) => positions.has(reader));
+      if (!(await this.#admitPart(parts, positions, bound))) return false;
+    }
+    return true;
+  }
+
+  /** The positions grouped by the run of the partition their readers are bound to (in a cluster). */
+  #byBound(positions: ReadonlyMap<PartitionReader, bigint>): Map<SourceBound, Map<PartitionReader, bigint>> {
+    const byRun = new Map<string, { bound: SourceBound; positions: Map<PartitionReader, bigint> }>();
+    for (const [reader, offset] of positions) {
+      const bound = reader.bound;
+      if (bound === undefined) throw new BugError(`Kafka ingress ${this.#config.id}: a reader without a partition`);
+      const key = `${bound.partition}/${bound.run}`;
+      const group = byRun.get(key) ?? { bound, positions: new Map() };
+      group.positions.set(reader, offset);
+      byRun.set(key, group);
+    }
+    return new Map([...byRun.values()].map(({ bound, positions: grouped }) => [bound, grouped]));
+  }
+
+  /** Writes positions into the rows of the partition their readers are bound to. */
+  #recordBound(rows: KV, positions: ReadonlyMap<PartitionReader, bigint>): void {
+    for (const [reader, offset] of positions) {
+      putRow(rows, tables.kafkaSourcePosition.key(this.#config.id, reader.topic, reader.partition), Number(offset));
+    }
+  }
+
+  /** Why an admission was refused, as the error the step ends with. */
+  #refusal(refused: Exclude<SourceAcceptResult, { readonly ok: true }>): Error {
+    if (refused.code === "moved") return new EddyError(PARTITION_MOVED, refused.message, { retriable: true });
+    if (refused.code === "stopping") return new EddyError("stopping", refused.message, { retriable: true });
+    // Targets are checked against the module at start.
+    return new BugError(`Kafka ingress ${this.#config.id}: ${refused.message}`);
+  }
+
+  async #admitPart(
+    parts: Chunk["parts"],
+    positions: ReadonlyMap<PartitionReader, bigint>,
+    bound: SourceBound | undefined,
+  ): Promise<boolean> {
     const envelopes: Envelope[] = [];
     const rejected: RejectedRecord[] = [];
-    for (const { reader, records } of chunk.parts) {
+    for (const { reader, records } of parts) {
       const routed = routeRecords(this.#config, reader.topic, reader.partition, records);
       for (const envelope of routed.envelopes) envelopes.push(envelope);
       for (const letter of routed.rejected) rejected.push(letter);
     }
-    const admitted = await this.#host.engine.admitFromSource(
-      envelopes,
-      (transaction) => {
-        for (const [reader, offset] of chunk.positions) {
-          transaction.put(positionKey(this.#config.id, reader.topic, reader.partition), Number(offset));
-        }
-      },
-      rejected,
-    );
+    const admitted =
+      bound === undefined
+        ? await this.#host.engine.admitFromSource(
+            envelopes,
+            (transaction) => {
+              for (const [reader, offset] of positions) {
+                transaction.put(positionKey(this.#config.id, reader.topic, reader.partition), Number(offset));
+              }
+            },
+            rejected,
+          )
+        : await this.#host.engine.admitFromSource(
+            envelopes,
+            (rows) => this.#recordBound(rows, positions),
+            rejected,
+            bound,
+          );
     if (!admitted.ok) {
       if (admitted.code === "stopping") return false;
-      // Targets are checked against the module at start.
-      throw new BugError(`Kafka ingress ${this.#config.id}: ${admitted.message}`);
+      throw this.#refusal(admitted);
     }
     const durable = admitted.durable.then(() => {
-      for (const [reader, offset] of chunk.positions) reader.durable = offset;
+      for (const [reader, offset] of positions) reader.durable = offset;
       for (const letter of rejected) this.#log(`eddy: dead letter: ${letter.reason}`);
     });
     // Its rejection (an aborted commit) is taken by #admittedDurable; until then it is not unhandled.
