@@ -6,6 +6,9 @@
 // its new count, so the replies of one instance must be exactly 1..n, and its count n: a
 // request applied twice, or applied without its client hearing of it, breaks that.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve, statefulFunction, types } from "@eddy/sdk";
@@ -34,12 +37,15 @@ const counter = statefulFunction({
 });
 
 let broker: KafkaBroker;
+/** The checkpoint store all the workers share: a partition's snapshots must be where its next owner looks. */
+const checkpoints = mkdtempSync(join(tmpdir(), "eddy-rr-checkpoints-"));
 let functions: Awaited<ReturnType<typeof serve>>;
 before(async () => {
   broker = await startKafka();
   functions = await serve(createEndpoint([counter]), { port: 0, host: "127.0.0.1" });
 });
 after(async () => {
+  rmSync(checkpoints, { recursive: true, force: true });
   await functions?.close();
   await broker?.stop();
 });
@@ -63,7 +69,7 @@ spec:
       "--cluster",
       `kafka://${broker.bootstrap}/rr`,
       "--checkpoints",
-      "{{DIR}}/checkpoints",
+      `file://${checkpoints}`,
       "--worker-id",
       workerId,
     ],

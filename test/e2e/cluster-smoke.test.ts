@@ -14,6 +14,9 @@
 // partition is held by two workers in one generation (from the line each worker logs for each
 // generation it joins).
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Consumer, FetchIsolationLevels, type Message } from "@platformatic/kafka";
@@ -33,6 +36,8 @@ const CLUSTER = "smoke";
 const FROZEN_MS = 13_000;
 
 let broker: KafkaBroker;
+/** The checkpoint store all the workers share: a partition's snapshots must be where its next owner looks. */
+const checkpoints = mkdtempSync(join(tmpdir(), "eddy-smoke-checkpoints-"));
 let functions: Awaited<ReturnType<typeof serveOfficial>>;
 before(async () => {
   broker = await startKafka();
@@ -41,6 +46,7 @@ before(async () => {
   functions = await serveOfficial(0, { kafkaEgress: KAFKA_EGRESS });
 });
 after(async () => {
+  rmSync(checkpoints, { recursive: true, force: true });
   await functions?.close();
   await broker?.stop();
 });
@@ -75,7 +81,7 @@ spec:
       "--cluster",
       `kafka://${broker.bootstrap}/${CLUSTER}`,
       "--checkpoints",
-      "{{DIR}}/checkpoints",
+      `file://${checkpoints}`,
       "--worker-id",
       workerId,
     ],

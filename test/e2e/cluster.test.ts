@@ -7,6 +7,9 @@
 // functions keep must add up to exactly the messages sent, read back with request-reply
 // through either worker (the one that does not run an instance forwards the request).
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, message, serve, statefulFunction, types } from "@eddy/sdk";
@@ -37,12 +40,15 @@ const counter = statefulFunction({
 });
 
 let broker: KafkaBroker;
+/** The checkpoint store all the workers share: a partition's snapshots must be where its next owner looks. */
+const checkpoints = mkdtempSync(join(tmpdir(), "eddy-ce-checkpoints-"));
 let functions: Awaited<ReturnType<typeof serve>>;
 before(async () => {
   broker = await startKafka();
   functions = await serve(createEndpoint([counter]), { port: 0, host: "127.0.0.1" });
 });
 after(async () => {
+  rmSync(checkpoints, { recursive: true, force: true });
   await functions?.close();
   await broker?.stop();
 });
@@ -67,7 +73,7 @@ spec:
       "--cluster",
       `kafka://${broker.bootstrap}/${cluster}`,
       "--checkpoints",
-      "{{DIR}}/checkpoints",
+      `file://${checkpoints}`,
       "--worker-id",
       workerId,
     ],

@@ -13,7 +13,9 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, message, statefulFunction, types } from "@eddy/sdk";
 import { type KafkaBroker, startKafka } from "../../../test/support/kafka-broker.ts";
-import { ClusterWorker } from "../src/cluster/cluster-worker.ts";
+import { DirectoryBlobStore } from "../src/checkpoint/blob/directory-blob-store.ts";
+import { ClusterWorker, type ClusterWorkerOptions } from "../src/cluster/cluster-worker.ts";
+import { TopicReader } from "../src/cluster/topic-reader.ts";
 import type { FunctionTypename } from "../src/core/address.ts";
 import type { FunctionSettings } from "../src/core/partition-core.ts";
 import { Engine } from "../src/engine/engine.ts";
@@ -58,12 +60,19 @@ after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-async function startWorker(cluster: string, workerId: string, dir?: string) {
+async function startWorker(
+  cluster: string,
+  workerId: string,
+  dir?: string,
+  extra: Pick<ClusterWorkerOptions, "snapshots"> = {},
+) {
   const stateDir = dir ?? mkdtempSync(join(tmpdir(), `eddy-cw-${workerId}-`));
   if (dir === undefined) dirs.push(stateDir);
   const local = new LoggedStore({ path: stateDir });
   const fatal: string[] = [];
+  const logged: string[] = [];
   const started = await ClusterWorker.start({
+    ...extra,
     connection: { clientId: `eddy-test-${workerId}`, bootstrapBrokers: [broker.bootstrap] },
     cluster,
     workerId,
@@ -84,6 +93,7 @@ async function startWorker(cluster: string, workerId: string, dir?: string) {
         ownedPartitions: [],
       }),
     log: (line) => {
+      logged.push(line);
       if (process.env.CW_DEBUG !== undefined) console.error(workerId, line);
     },
     onFatal: (reason) => {
@@ -92,7 +102,7 @@ async function startWorker(cluster: string, workerId: string, dir?: string) {
     },
   });
   assert.ok(started.ok, started.ok ? "" : started.message);
-  return { worker: started.value, stateDir, fatal };
+  return { worker: started.value, stateDir, fatal, logged };
 }
 
 type Started = Awaited<ReturnType<typeof startWorker>>;
@@ -225,5 +235,53 @@ describe("cluster workers on Kafka", () => {
     await waitForTotal([a], 20 * 4);
     assert.deepEqual(a.fatal, []);
     await a.worker.stop();
+  });
+
+  it("snapshots its partitions and trims the changelog behind them; a worker on an empty disk restores from the snapshots", async () => {
+    const checkpoints = mkdtempSync(join(tmpdir(), "eddy-cw-snapshots-"));
+    dirs.push(checkpoints);
+    const blobs = new DirectoryBlobStore(checkpoints);
+    const snapshots = { blobs, intervalMs: 200, keep: 2 };
+    const a = await startWorker("cw4", "a", undefined, { snapshots });
+    await waitFor("a to run every partition", () => a.worker.engine.ownedPartitions.length === PARTITIONS);
+    await send(a, "first", 20);
+    await waitForTotal([a], 20 * 4);
+    // Every partition written to has a snapshot, and its changelog starts after it.
+    const trimmed = async () => {
+      const reader = new TopicReader({
+        connection: { clientId: "eddy-test-reader", bootstrapBrokers: [broker.bootstrap] },
+        topic: "eddy.cw4.changelog",
+        maxWaitMs: 10,
+        fetchBytes: 1 << 20,
+      });
+      try {
+        const starts = await reader.starts([...Array(PARTITIONS).keys()]);
+        return [...starts.values()].filter((start) => start > 0n).length;
+      } finally {
+        await reader.close();
+      }
+    };
+    let trimmedCount = 0;
+    for (let tries = 0; tries < 100 && trimmedCount < PARTITIONS / 2; tries++) {
+      trimmedCount = await trimmed();
+      await sleep(100);
+    }
+    assert.ok(trimmedCount >= PARTITIONS / 2, `${trimmedCount} changelog partitions trimmed`);
+    const kept = (await blobs.list("partitions/")).length;
+    assert.ok(kept > 0 && kept <= PARTITIONS * 2, `${kept} snapshots kept (2 per partition at most)`);
+    await a.worker.stop();
+
+    // A new worker with an empty disk: the changelog alone no longer has these partitions.
+    const b = await startWorker("cw4", "b", undefined, { snapshots });
+    await waitFor("b to run every partition", () => b.worker.engine.ownedPartitions.length === PARTITIONS, 60_000);
+    await waitForTotal([b], 20 * 4);
+    assert.ok(
+      b.logged.some((line) => line.includes("restored partition")),
+      `b restored from snapshots:\n${b.logged.join("\n")}`,
+    );
+    await send(b, "second", 10);
+    await waitForTotal([b], 30 * 4);
+    assert.deepEqual([...a.fatal, ...b.fatal], []);
+    await b.worker.stop();
   });
 });

@@ -1,17 +1,18 @@
 // Assembles a worker of a cluster on Kafka (`eddy run --cluster`): the same catalog,
 // endpoints and invokers as the embedded runtime, the state directory as the worker's local
-// store (a cache of the changelog, caught up from it), a ClusterWorker that runs the
-// partitions the group gives it, and the module's HTTP ingress in front of its engine.
+// store (a cache of the changelog, caught up from it), the checkpoint store as the partitions'
+// snapshot store, a ClusterWorker that runs the partitions the group gives it, and the module's
+// HTTP ingress in front of its engine.
 //
 // What cluster mode does not run yet is refused at start, naming the component and where the
 // module declares it: nothing silently degrades. Not yet: the Kinesis ingress
 // (its positions must move with the partitions), the Kinesis and playground egresses (the
-// playground's queue must be per partition), and snapshots to the checkpoint store (the
-// changelog is kept whole meanwhile, so a partition is always restorable from it alone). The
-// Kafka egress publishes in the worker's own transactions (io/kafka/cluster-egress.ts). The
-// HTTP ingress forwards a request for an instance another worker runs to that worker
-// (forwarding.ts).
+// playground's queue must be per partition). The Kafka egress publishes in the worker's own
+// transactions (io/kafka/cluster-egress.ts). The HTTP ingress forwards a request for an
+// instance another worker runs to that worker (forwarding.ts).
 import { mkdirSync } from "node:fs";
+import type { BlobStore } from "../checkpoint/blob/blob-store.ts";
+import { openBlobStore } from "../checkpoint/blob/open-blob-store.ts";
 import { clusterModule } from "../cluster/cluster-module.ts";
 import type { ClusterSettings } from "../cluster/cluster-settings.ts";
 import { clusterTopicNames } from "../cluster/cluster-topics.ts";
@@ -68,6 +69,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
   const stopPath = new StopPath(log, options.onStop);
   try {
     const local = await openLocalStore(options.stateDir, partitionCount, closers);
+    const snapshots = await openSnapshotStore(options, closers, log);
     const http = new HttpInvoker(endpoints, { log, failurePolicy: policy });
     const invoker = new RoutingInvoker(options.inProcess, http);
     const started = await ClusterWorker.start({
@@ -79,6 +81,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       module: clusterModule(options.module, options.inProcess?.typenames),
       local,
       onPartitionsChanged: (owned) => sourceBinding.changed(owned),
+      ...(snapshots === undefined ? {} : { snapshots }),
       log,
       onFatal: (reason) => stopPath.stop(`cluster worker ${cluster.workerId}: ${reason}`),
       createEngine: (commitTarget) =>
@@ -161,6 +164,31 @@ function refuseWhatClusterModeLacks(options: RuntimeOptions): void {
       `cluster mode does not run these yet: ${lacking.join("; ")}. Run them with eddy run without --cluster`,
     );
   }
+}
+
+const SNAPSHOT_INTERVAL_MS_DEFAULT = 10_000;
+const SNAPSHOTS_KEPT_DEFAULT = 3;
+
+/**
+ * The checkpoint store (--checkpoints) as the partitions' snapshot store: the worker snapshots
+ * the partitions it runs there every --checkpoint-interval, and restores from it the ones whose
+ * changelog was trimmed (cluster/snapshotter.ts).
+ */
+async function openSnapshotStore(
+  options: RuntimeOptions,
+  closers: Closers,
+  log: (line: string) => void,
+): Promise<{ blobs: BlobStore; intervalMs: number; keep: number } | undefined> {
+  if (options.checkpoints === undefined) return undefined;
+  const opened = await openBlobStore(options.checkpoints.location);
+  if (!opened.ok) throw new StartupError(opened.error);
+  closers.defer("the checkpoint store", () => opened.store.close());
+  const intervalMs = options.checkpoints.intervalMs ?? SNAPSHOT_INTERVAL_MS_DEFAULT;
+  const keep = options.checkpoints.keep ?? SNAPSHOTS_KEPT_DEFAULT;
+  log(
+    `eddy: partition snapshots to ${opened.store.url} ${intervalMs === 0 ? "never (the changelog keeps everything)" : `every ${intervalMs / 1000} s`}, keeping ${keep} per partition`,
+  );
+  return { blobs: opened.store, intervalMs, keep };
 }
 
 /**

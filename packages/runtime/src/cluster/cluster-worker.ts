@@ -16,7 +16,8 @@
 // 3. A worker the group expelled (paused past the session timeout) learns it lost everything
 //    (onLost): the engine drops what it had not committed and runs nothing until the next
 //    assignment. Whatever it tried to commit meanwhile was refused by the fence.
-import { Producer } from "@platformatic/kafka";
+import { Admin, Producer } from "@platformatic/kafka";
+import type { BlobStore } from "../checkpoint/blob/blob-store.ts";
 import { type Address, replyAddress } from "../core/address.ts";
 import { requestTime } from "../core/records.ts";
 import type { DurableStore, Engine } from "../engine/engine.ts";
@@ -26,7 +27,7 @@ import { TRANSACTIONAL_RETRIES, transactionalRetryDelay } from "../io/kafka/tran
 import type { IngressRouting } from "../io/playground/forwarding.ts";
 import { runSupervised } from "../io/supervised-loop.ts";
 import { assignPartitions } from "./assignor.ts";
-import { catchUp } from "./changelog.ts";
+import { catchUp, localChangelogOffset } from "./changelog.ts";
 import { type ClusterModule, EMPTY_CLUSTER_MODULE } from "./cluster-module.ts";
 import { type ClusterTopicNames, clusterTopicNames, ensureClusterTopics } from "./cluster-topics.ts";
 import type { MembershipSnapshot } from "./group-machine.ts";
@@ -35,6 +36,8 @@ import { decodeInboxRecord } from "./inbox-record.ts";
 import { KafkaCommitTarget } from "./kafka-commit-target.ts";
 import { KafkaLink } from "./kafka-link.ts";
 import { checkGroupModule } from "./module-check.ts";
+import { restoreSnapshot } from "./partition-snapshots.ts";
+import { Snapshotter } from "./snapshotter.ts";
 import { TopicReader } from "./topic-reader.ts";
 import { fetchStableOffsets } from "./txn-offsets.ts";
 
@@ -67,6 +70,14 @@ export interface ClusterWorkerOptions {
    * bound to partitions (the Kafka ingress) read exactly those.
    */
   readonly onPartitionsChanged?: (owned: readonly number[]) => void;
+  /** Per-partition snapshots in the checkpoint store, and the trimming behind them (snapshotter.ts); none: the changelog keeps everything. */
+  readonly snapshots?: {
+    readonly blobs: BlobStore;
+    /** Between two rounds of snapshots; 0: none. */
+    readonly intervalMs: number;
+    /** Snapshots kept per partition. */
+    readonly keep: number;
+  };
 }
 
 const TRANSACTION_TIMEOUT_MS_DEFAULT = 10_000;
@@ -88,6 +99,8 @@ export class ClusterWorker {
   readonly #changelogReader: TopicReader;
   readonly #inboxReader: TopicReader;
   readonly #commitTarget: KafkaCommitTarget;
+  readonly #admin: Admin;
+  readonly #snapshotter: Snapshotter | undefined;
   readonly engine: Engine;
   readonly #member: GroupMember;
   readonly #stop = new AbortController();
@@ -138,6 +151,20 @@ export class ClusterWorker {
       catchUpTimeoutMs: options.acquireTimeoutMs ?? ACQUIRE_TIMEOUT_MS_DEFAULT,
     });
     this.engine = options.createEngine(this.#commitTarget);
+    this.#admin = new Admin(options.connection);
+    this.#snapshotter =
+      options.snapshots === undefined
+        ? undefined
+        : new Snapshotter({
+            blobs: options.snapshots.blobs,
+            local: options.local,
+            admin: this.#admin,
+            topics,
+            intervalMs: options.snapshots.intervalMs,
+            keep: options.snapshots.keep,
+            owned: () => this.engine.ownedPartitions,
+            log: options.log,
+          });
     this.#member = new GroupMember({
       connection: options.connection,
       groupId: topics.group,
@@ -203,6 +230,7 @@ export class ClusterWorker {
     }
     worker.engine.start();
     worker.#member.start();
+    worker.#snapshotter?.start();
     worker.#inboxLoop = runSupervised(`worker ${options.workerId}'s inbox`, () => worker.#readInbox(), {
       log: options.log,
       signal: worker.#stop.signal,
@@ -311,6 +339,8 @@ export class ClusterWorker {
     const timeoutMs = this.#options.acquireTimeoutMs ?? ACQUIRE_TIMEOUT_MS_DEFAULT;
     const stable = await fetchStableOffsets(this.#link, this.#topics.group, this.#topics.inbox, partitions, timeoutMs);
     if (!stable.ok) return stable;
+    const restored = await this.#restoreTrimmed(partitions);
+    if (!restored.ok) return restored;
     const now = () => performance.now();
     const caught = await catchUp(this.#changelogReader, this.#options.local, partitions, {
       nowMs: now,
@@ -336,6 +366,34 @@ export class ClusterWorker {
       const sent = this.#commitTarget.lastSentTo(partition);
       if (sent !== undefined && sent < BigInt(position)) this.engine.inboxCaughtUp(partition);
       this.#inboxReader.seek(partition, BigInt(position));
+    }
+    return success(undefined);
+  }
+
+  /**
+   * For each of `partitions` whose changelog was trimmed past what the local store holds of it
+   * (another worker snapshotted it meanwhile, or the disk is new): the newest snapshot first,
+   * so that the catch-up reads only the changelog after it.
+   */
+  async #restoreTrimmed(partitions: readonly number[]): Promise<Result<void>> {
+    const starts = await this.#changelogReader.starts(partitions);
+    for (const partition of partitions) {
+      const start = Number(starts.get(partition) ?? 0n);
+      if (localChangelogOffset(this.#options.local, partition) + 1 >= start) continue;
+      const blobs = this.#options.snapshots?.blobs;
+      if (blobs === undefined) {
+        return failure(
+          "snapshot-missing",
+          `partition ${partition}: the changelog starts at offset ${start}, and this worker has no checkpoint store to restore the rest from`,
+          false,
+        );
+      }
+      const startedAt = performance.now();
+      const restored = await restoreSnapshot(blobs, this.#options.local, partition, start - 1);
+      if (!restored.ok) return restored;
+      this.#options.log(
+        `eddy: worker ${this.#options.workerId} restored partition ${partition} from its snapshot at changelog offset ${restored.value.offset} (${(restored.value.bytes / 1024).toFixed(1)} KiB, ${Math.round(performance.now() - startedAt)} ms)`,
+      );
     }
     return success(undefined);
   }
@@ -387,6 +445,7 @@ export class ClusterWorker {
    */
   async stop(): Promise<void> {
     this.#stop.abort();
+    await this.#snapshotter?.stop();
     await this.#inboxLoop;
     await this.#assigning;
     // A planned move re-sends nothing: batches in flight get a moment to finish and commit.
@@ -404,6 +463,7 @@ export class ClusterWorker {
   /** Stops as a crash would, without committing or leaving (for tests of a lost worker). */
   async abandon(): Promise<void> {
     this.#stop.abort();
+    await this.#snapshotter?.stop();
     await this.#member.close();
     await this.#closeClients();
   }
@@ -414,6 +474,7 @@ export class ClusterWorker {
       this.#changelogReader.close(),
       this.#inboxReader.close(),
       this.#link.close(),
+      this.#admin.close(),
     ]);
   }
 }

@@ -92,6 +92,20 @@ export class TopicReader {
     return result;
   }
 
+  /** Each partition's first offset: where what DeleteRecords left begins (0 if nothing was trimmed). */
+  async starts(partitions: readonly number[]): Promise<Map<number, bigint>> {
+    const listed = await this.#consumer.listOffsets({
+      topics: [this.#options.topic],
+      partitions: { [this.#options.topic]: [...partitions] },
+      timestamp: -2n,
+      isolationLevel: READ_COMMITTED,
+    });
+    const starts = listed.get(this.#options.topic) ?? [];
+    const result = new Map<number, bigint>();
+    for (const partition of partitions) result.set(partition, starts[partition] ?? 0n);
+    return result;
+  }
+
   /** One fetch per leader; the partitions that returned records (or moved on past control batches). */
   async poll(): Promise<PolledPartition[]> {
     if (this.#positions.size === 0) return [];
