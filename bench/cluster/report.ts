@@ -327,8 +327,11 @@ export function printReport(report: Report, say: (line: string) => void): void {
       const failover = results.some((r) => r.failover !== undefined)
         ? `; failover s: ${results.map((r) => cell(r.failover?.allAnsweredSeconds ?? "none")).join(", ")}`
         : "";
+      const refused = results.some((r) => r.refusedCommits.count > 0)
+        ? `; refused commits: ${results.map((r) => `${r.refusedCommits.count}${r.refusedCommits.stuck ? " (a worker stuck)" : ""}`).join(", ")}`
+        : "";
       say(
-        `  ${name}: chain msg/s ${results.map((r) => cell(r.chain.messagesPerSecond)).join(", ")}; greeter req/s at c=${GREETER_RATIO_CLIENTS} ${greeter}${failover}`,
+        `  ${name}: chain msg/s ${results.map((r) => cell(r.chain.messagesPerSecond)).join(", ")}; greeter req/s at c=${GREETER_RATIO_CLIENTS} ${greeter}${failover}${refused}`,
       );
     }
   }

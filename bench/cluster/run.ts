@@ -19,11 +19,12 @@
 //    instances it ran, through the first worker, until each answers: the time from the kill.
 //
 //   node bench/cluster/run.ts [--workers embedded,1,2] [--quick] [--json]
-//     [--rounds 2] [--seconds 10] [--rate 200] [--clients 128] [--keep]
+//     [--rounds 3] [--seconds 10] [--rate 200] [--clients 128] [--keep]
 //
-// With --rounds n (default 2, 1 with --quick) every configuration runs n times, interleaved, and
+// With --rounds n (default 3, 1 with --quick) every configuration runs n times, interleaved, and
 // the tables give the round with the median chain messages/s (the lower of two); the failover
-// target is checked against the slowest round.
+// target is checked against the slowest round. A full run takes about 6 minutes, --quick about
+// 1.5 (with the broker's start).
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
@@ -86,7 +87,7 @@ function readOptions() {
       json: values.json === true,
       keep: values.keep === true,
       kinds: parseKinds(values.workers ?? "embedded,1,2"),
-      rounds: wholeNumber(values.rounds, quick ? 1 : 2, "rounds"),
+      rounds: wholeNumber(values.rounds, quick ? 1 : 3, "rounds"),
       chainMs: wholeNumber(values.seconds, quick ? 4 : 10, "seconds") * 1000,
       pacedRate: wholeNumber(values.rate, 200, "rate"),
       chainClients: wholeNumber(values.clients, 128, "clients"),
