@@ -94,7 +94,6 @@ const STOP_DRAIN_MS = 2_000;
 export class ClusterWorker {
   readonly #options: ClusterWorkerOptions;
   readonly #topics: ClusterTopicNames;
-  readonly #producer: Producer<Buffer, Buffer, Buffer, Buffer>;
   readonly #link: KafkaLink;
   readonly #changelogReader: TopicReader;
   readonly #inboxReader: TopicReader;
@@ -114,21 +113,6 @@ export class ClusterWorker {
     this.#options = options;
     this.#topics = topics;
     this.#link = new KafkaLink(options.connection, { requestTimeoutMs: 30_000 });
-    this.#producer = new Producer({
-      ...options.connection,
-      transactionalId: `eddy.${options.cluster}.w.${options.workerId}`,
-      // Not the client's 1 s after CONCURRENT_TRANSACTIONS, which a transaction right after the last one often hears.
-      retries: TRANSACTIONAL_RETRIES,
-      retryDelay: transactionalRetryDelay,
-      idempotent: true,
-      acks: -1,
-      autocreateTopics: false,
-      // InitProducerId's transaction timeout is the client's `timeout`.
-      timeout: options.transactionTimeoutMs ?? TRANSACTION_TIMEOUT_MS_DEFAULT,
-      // A new producer for the transactional id (the client would otherwise claim id 0, epoch 0, and be fenced).
-      producerId: -1n,
-      producerEpoch: -1,
-    });
     this.#changelogReader = new TopicReader({
       connection: options.connection,
       topic: topics.changelog,
@@ -141,8 +125,24 @@ export class ClusterWorker {
       maxWaitMs: INBOX_WAIT_MS,
       fetchBytes: INBOX_FETCH_BYTES,
     });
+    const createProducer = () =>
+      new Producer<Buffer, Buffer, Buffer, Buffer>({
+        ...options.connection,
+        transactionalId: `eddy.${options.cluster}.w.${options.workerId}`,
+        // Not the client's 1 s after CONCURRENT_TRANSACTIONS, which a transaction right after the last one often hears.
+        retries: TRANSACTIONAL_RETRIES,
+        retryDelay: transactionalRetryDelay,
+        idempotent: true,
+        acks: -1,
+        autocreateTopics: false,
+        // InitProducerId's transaction timeout is the client's `timeout`.
+        timeout: options.transactionTimeoutMs ?? TRANSACTION_TIMEOUT_MS_DEFAULT,
+        // A new producer for the transactional id (the client would otherwise claim id 0, epoch 0, and be fenced).
+        producerId: -1n,
+        producerEpoch: -1,
+      });
     this.#commitTarget = new KafkaCommitTarget({
-      producer: this.#producer,
+      createProducer,
       link: this.#link,
       topics,
       membership: () => this.#member.current(),
@@ -223,7 +223,7 @@ export class ClusterWorker {
     try {
       // InitProducerId, sent by the first beginTransaction: a killed incarnation's open
       // transaction is aborted now rather than after its timeout.
-      await (await worker.#producer.beginTransaction()).cancel();
+      await worker.#commitTarget.claim();
     } catch (error) {
       await worker.#closeClients();
       return failure("cluster-unreachable", `cluster ${options.cluster}: ${errorMessage(error)}`, true);
@@ -470,7 +470,7 @@ export class ClusterWorker {
 
   async #closeClients(): Promise<void> {
     await Promise.allSettled([
-      this.#producer.close(),
+      this.#commitTarget.close(),
       this.#changelogReader.close(),
       this.#inboxReader.close(),
       this.#link.close(),

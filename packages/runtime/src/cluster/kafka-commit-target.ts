@@ -33,8 +33,12 @@ import { commitOffsetsInTransaction } from "./txn-offsets.ts";
 type Buffers = Buffer;
 
 export interface KafkaCommitTargetOptions {
-  /** Transactional, idempotent, acks=all. */
-  readonly producer: Producer<Buffers, Buffers, Buffers, Buffers>;
+  /**
+   * A new producer for the worker's transactional id (transactional, idempotent, acks=all,
+   * no producer id yet): one at the start, and another whenever a transaction was left
+   * without a confirmed end (see #renewProducer).
+   */
+  readonly createProducer: () => Producer<Buffers, Buffers, Buffers, Buffers>;
   readonly link: KafkaLink;
   readonly topics: ClusterTopicNames;
   /** The generation the worker holds now; undefined while it is between generations. */
@@ -51,9 +55,29 @@ export class KafkaCommitTarget implements CommitTarget {
   readonly #options: KafkaCommitTargetOptions;
   /** Per inbox partition: the offset of the last message this worker's commits put there. */
   readonly #lastSent = new Map<number, bigint>();
+  #producer: Producer<Buffers, Buffers, Buffers, Buffers>;
+  /**
+   * A transaction ended without the broker confirming it (the abort itself failed): the
+   * client still holds it as open, and the coordinator may too. Nothing more may go in it.
+   */
+  #unended = false;
 
   constructor(options: KafkaCommitTargetOptions) {
     this.#options = options;
+    this.#producer = options.createProducer();
+  }
+
+  /**
+   * Claims the worker's transactional id (InitProducerId): an earlier incarnation's open
+   * transaction is aborted now, and one of its producers is fenced. Throws when the cluster
+   * cannot be reached.
+   */
+  async claim(): Promise<void> {
+    await (await this.#producer.beginTransaction()).cancel();
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.close();
   }
 
   /** The offset of the last message this worker put in the inbox of `partition`, if any. */
@@ -62,7 +86,12 @@ export class KafkaCommitTarget implements CommitTarget {
   }
 
   async commit(batch: CommitBatch): Promise<CommitRefusal | undefined> {
-    const { producer, link, topics } = this.#options;
+    const { link, topics } = this.#options;
+    if (this.#unended) {
+      const renewed = await this.#renewProducer();
+      if (renewed !== undefined) return refused(`the last transaction's end is not settled: ${renewed}`);
+    }
+    const producer = this.#producer;
     const member = this.#options.membership();
     if (batch.partitions.length > 0 && member === undefined) {
       return refused("the worker is between two generations of its group");
@@ -114,7 +143,7 @@ export class KafkaCommitTarget implements CommitTarget {
           offsets,
         );
         if (!fenced.ok) {
-          await transaction.abort().catch(() => undefined);
+          await this.#abort(transaction);
           return refused(fenced.message);
         }
       }
@@ -122,7 +151,7 @@ export class KafkaCommitTarget implements CommitTarget {
       await transaction.commit();
     } catch (error) {
       if (error instanceof BugError) throw error;
-      await transaction.abort().catch(() => undefined);
+      await this.#abort(transaction);
       if (committing) await this.#catchUpAfterUnknownOutcome(batch.partitions);
       return refused(`the transaction failed: ${describe(error)}`);
     }
@@ -138,6 +167,34 @@ export class KafkaCommitTarget implements CommitTarget {
       throw new BugError(`the producer reported ${offsetWrites.length} changelog offsets for ${frames.size} frames`);
     }
     await this.#options.local.commit(offsetWrites.length === 0 ? batch.writes : [...batch.writes, ...offsetWrites]);
+    return undefined;
+  }
+
+  /** Aborts `transaction`; one whose abort fails is left unended (see #unended). */
+  async #abort(transaction: { abort(): Promise<unknown> }): Promise<void> {
+    try {
+      await transaction.abort();
+    } catch {
+      this.#unended = true;
+    }
+  }
+
+  /**
+   * Settles a transaction left unended: a new producer for the transactional id runs
+   * InitProducerId, with which the coordinator aborts the old transaction if it is still open
+   * (or finds it already ended: it committed, or timed out and was aborted). Continuing on the
+   * old producer instead would add the next commit to that transaction, whose records the
+   * engine has already dropped. Returns why it could not be done (the next commit tries again).
+   */
+  async #renewProducer(): Promise<string | undefined> {
+    await this.#producer.close(true).catch(() => undefined);
+    this.#producer = this.#options.createProducer();
+    try {
+      await this.claim();
+    } catch (error) {
+      return describe(error);
+    }
+    this.#unended = false;
     return undefined;
   }
 
