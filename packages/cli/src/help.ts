@@ -112,16 +112,27 @@ Options:
 `,
   "dead-letters": `Usage: eddy dead-letters list [--state-dir DIR] [--json]
        eddy dead-letters replay <id>... | --all [--state-dir DIR]
+       eddy dead-letters list|replay … --cluster kafka://HOST:PORT/NAME [--cluster-config FILE]
+       eddy dead-letters list|replay … --worker URL [--worker URL]…
 
 list: what the failure policy set aside, oldest first (works while Eddy runs). Each dead
 letter has an id, <partition>-<epoch>-<count> such as 2-1-5, unique in the state directory.
 replay: queue the letters named (or --all) for delivery at Eddy's next start; Eddy must be
 stopped. Records an ingress could not route are listed but cannot be replayed.
 
+In a cluster the running workers list and replay the letters of the partitions they run
+(a worker's state directory is only a cache, and is refused): the command finds them in the
+cluster's group (or asks the --worker URLs), and a replay is delivered at once, in a commit
+of the letter's partition. A worker that does not answer is named, and the command fails.
+
 Options:
   --state-dir DIR           the state directory (default ./eddy-state)
   --json                    list as JSON: the stored records with their id and partition
   --all                     replay every replayable letter
+  --cluster URL             the cluster's brokers and name, as eddy run --cluster takes them
+  --cluster-config FILE     Kafka client properties for reaching the cluster (security)
+  --worker URL              a worker's ingress URL, instead of finding them through Kafka
+  --token-file F            the workers' bearer token (or EDDY_TOKEN)
   -h, --help                show this help
 `,
   checkpoints: `Usage: eddy checkpoints list --checkpoints URL [--json]

@@ -3,8 +3,15 @@
 // (PartitionCore.recover). Replay therefore needs Eddy stopped: the caller checks
 // runningProcess() first. Letters are named by deadLetterId (partition and sequence number):
 // sequence numbers alone repeat across partitions.
+//
+// Not for a cluster worker's state directory (storeTables.cluster says it is one): it is only a
+// cache of the partitions the worker runs, rebuilt from the changelog, so a listing there may
+// show another worker's letters and a replay written there would be lost or, worse, make the
+// cache differ from the changelog. Both refuse it, naming the cluster and the command that works
+// (through the running workers: cluster/dead-letter-client.ts).
 import { isEmptyStateDir } from "./checkpoint/restore.ts";
 import type { FunctionTypename } from "./core/address.ts";
+import type { KV } from "./core/kv.ts";
 import type { PendingWrite } from "./core/overlay-kv.ts";
 import { type DeadLetter, deadLetterId, parseDeadLetterId } from "./core/records.ts";
 import { getRow, inPartition, rowWrite, scanRows, storeTables, tables } from "./core/schema.ts";
@@ -39,24 +46,62 @@ function checkStateDir(stateDir: string): void {
   if (isEmptyStateDir(stateDir)) throw new DeadLetterError(`${stateDir} holds no Eddy state`);
 }
 
+/**
+ * Refuses a cluster worker's state directory (see the header), with the command that works
+ * instead. Reads it as listing does, so it answers while the worker runs: a replay checks this
+ * before asking whether Eddy runs there (stopping a worker is not the way in a cluster).
+ */
+export async function refuseClusterWorkerStateDir(stateDir: string, action: "list" | "replay"): Promise<void> {
+  if (isEmptyStateDir(stateDir)) return;
+  const store = await LoggedStore.openReadOnly(stateDir);
+  try {
+    refuseClusterWorkerDir(store, stateDir, action);
+  } finally {
+    await store.close();
+  }
+}
+
+function refuseClusterWorkerDir(store: KV, stateDir: string, action: "list" | "replay"): void {
+  const cluster = getRow(store, storeTables.cluster.key());
+  if (cluster === undefined) return;
+  const command =
+    action === "list"
+      ? `eddy dead-letters list --cluster kafka://${cluster.brokers}/${cluster.name}`
+      : `eddy dead-letters replay <id>... | --all --cluster kafka://${cluster.brokers}/${cluster.name}`;
+  throw new DeadLetterError(
+    `${stateDir} is the state directory of a worker of cluster ${cluster.name}, only a cache of the partitions it runs; ${action === "list" ? "list" : "replay"} the cluster's dead letters through its running workers: ${command}`,
+  );
+}
+
+/** The dead letters of `partition` in `rows` (the store's rows, or one partition's), as listed. */
+export function partitionDeadLetters(rows: KV, partition: number): ListedDeadLetter[] {
+  const letters: ListedDeadLetter[] = [];
+  for (const { value: letter } of scanRows(rows, inPartition(partition, tables.dead.all))) {
+    letters.push({ id: deadLetterId(partition, letter.seq), partition, letter });
+  }
+  return letters;
+}
+
+/** The order letters are listed in: oldest first. */
+export function sortDeadLetters(letters: ListedDeadLetter[]): ListedDeadLetter[] {
+  return letters.sort(
+    (a, b) => a.letter.atMs - b.letter.atMs || a.partition - b.partition || a.letter.seq - b.letter.seq,
+  );
+}
+
 function readLetters(store: LoggedStore, stateDir: string): ListedDeadLetter[] {
   const count = getRow(store, storeTables.partitionCount.key());
   if (count === undefined) throw new DeadLetterError(`${stateDir} holds no Eddy state`);
   const letters: ListedDeadLetter[] = [];
-  for (let partition = 0; partition < count; partition++) {
-    for (const { value: letter } of scanRows(store, inPartition(partition, tables.dead.all))) {
-      letters.push({ id: deadLetterId(partition, letter.seq), partition, letter });
-    }
-  }
-  return letters.sort(
-    (a, b) => a.letter.atMs - b.letter.atMs || a.partition - b.partition || a.letter.seq - b.letter.seq,
-  );
+  for (let partition = 0; partition < count; partition++) letters.push(...partitionDeadLetters(store, partition));
+  return sortDeadLetters(letters);
 }
 
 export async function listDeadLetters(stateDir: string): Promise<ListedDeadLetter[]> {
   checkStateDir(stateDir);
   const store = await LoggedStore.openReadOnly(stateDir);
   try {
+    refuseClusterWorkerDir(store, stateDir, "list");
     return readLetters(store, stateDir);
   } finally {
     await store.close();
@@ -68,10 +113,11 @@ export async function listDeadLetters(stateDir: string): Promise<ListedDeadLette
  * printed) is a sequence number: accepted when one letter has it, refused when several do,
  * so a replay never takes a letter the user did not mean.
  */
-function select(
+export function selectDeadLetters(
   letters: readonly ListedDeadLetter[],
   names: readonly string[],
-  stateDir: string,
+  where: string,
+  nothing = "nothing was queued",
 ): { readonly ok: true; readonly chosen: ListedDeadLetter[] } | ReplayRefused {
   const chosen = new Map<string, ListedDeadLetter>();
   const missing: string[] = [];
@@ -108,7 +154,7 @@ function select(
     return {
       ok: false,
       usage: false,
-      error: `no dead letter ${missing.join(", ")} in ${stateDir}; nothing was queued`,
+      error: `no dead letter ${missing.join(", ")} in ${where}; ${nothing}`,
     };
   }
   for (const { id, letter } of chosen.values()) {
@@ -116,7 +162,7 @@ function select(
       return {
         ok: false,
         usage: false,
-        error: `${id} is a record ingress ${letter.ingress} could not route, which replay could not route either; nothing was queued`,
+        error: `${id} is a record ingress ${letter.ingress} could not route, which replay could not route either; ${nothing}`,
       };
     }
   }
@@ -131,11 +177,12 @@ export async function queueReplay(stateDir: string, selection: ReplaySelection):
   checkStateDir(stateDir);
   const store = new LoggedStore({ path: stateDir });
   try {
+    refuseClusterWorkerDir(store, stateDir, "replay");
     const letters = readLetters(store, stateDir);
     const selected =
       selection === "all"
         ? { ok: true as const, chosen: letters.filter(({ letter }) => letter.ingress === undefined) }
-        : select(letters, selection, stateDir);
+        : selectDeadLetters(letters, selection, stateDir);
     if (!selected.ok) return selected;
     const writes: PendingWrite[] = [];
     for (const { partition, letter } of selected.chosen) {
@@ -147,6 +194,54 @@ export async function queueReplay(stateDir: string, selection: ReplaySelection):
   } finally {
     await store.close();
   }
+}
+
+/**
+ * A letter as `eddy dead-letters list --json` prints it and a cluster worker serves it: its id
+ * and partition first, then the stored record, bytes in base64.
+ */
+export function deadLetterToJson({ id, partition, letter }: ListedDeadLetter): Record<string, unknown> {
+  return JSON.parse(JSON.stringify({ id, partition, ...letter }, bytesAsBase64)) as Record<string, unknown>;
+}
+
+/** A JSON replacer writing bytes as base64. Reads the holder: a Buffer's toJSON runs before the replacer sees the value. */
+function bytesAsBase64(this: unknown, key: string, value: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[key];
+  return raw instanceof Uint8Array ? Buffer.from(raw).toString("base64") : value;
+}
+
+/**
+ * A letter back from deadLetterToJson's shape (what a worker answered), or undefined when the
+ * value is not one: its bytes (arguments, header values) as bytes again.
+ */
+export function deadLetterFromJson(value: unknown): ListedDeadLetter | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { id, partition, ...rest } = value as Record<string, unknown>;
+  const letter = rest as Record<string, unknown>;
+  if (typeof id !== "string" || typeof partition !== "number") return undefined;
+  if (typeof letter.seq !== "number" || typeof letter.atMs !== "number" || typeof letter.reason !== "string") {
+    return undefined;
+  }
+  const target = letter.target as Record<string, unknown> | undefined;
+  if (typeof target?.typename !== "string" || typeof target.id !== "string") return undefined;
+  if (!Array.isArray(letter.invocations)) return undefined;
+  const invocations = [];
+  for (const invocation of letter.invocations as Record<string, unknown>[]) {
+    const argument = invocation?.argument as Record<string, unknown> | undefined;
+    if (typeof argument?.value !== "string") return undefined;
+    const headers = Array.isArray(invocation.headers)
+      ? (invocation.headers as Record<string, unknown>[]).map((header) => ({
+          ...header,
+          value: typeof header.value === "string" ? Buffer.from(header.value, "base64") : null,
+        }))
+      : undefined;
+    invocations.push({
+      ...invocation,
+      argument: { ...argument, value: Buffer.from(argument.value, "base64") },
+      ...(headers === undefined ? {} : { headers }),
+    });
+  }
+  return { id, partition, letter: { ...letter, invocations } as unknown as DeadLetter };
 }
 
 export type { DeadLetter, FunctionTypename };

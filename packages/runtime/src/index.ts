@@ -22,14 +22,25 @@ export {
   persistedWorkerId,
   readPropertiesFile,
 } from "./cluster/cluster-settings.ts";
+export {
+  type ClusterDeadLetters,
+  collectClusterDeadLetters,
+  findClusterWorkers,
+  replayOnWorker,
+  type WorkerEndpoint,
+  workerName,
+} from "./cluster/dead-letter-client.ts";
 export * from "./config/index.ts";
 export { CONTROL_SOCKET, callControlSocket } from "./control-socket.ts";
 export {
   DeadLetterError,
+  deadLetterToJson,
   type ListedDeadLetter,
   listDeadLetters,
   queueReplay,
   type ReplaySelection,
+  refuseClusterWorkerStateDir,
+  selectDeadLetters,
 } from "./dead-letters.ts";
 export {
   type CheckpointSettings,

@@ -51,6 +51,7 @@ const golden: readonly [TableLayout, Key, Key][] = [
   [storeTables.partitionCount, storeTables.partitionCount.key(), ["engine", "partitions"]],
   [storeTables.appliedLogSeq, storeTables.appliedLogSeq.key(), ["store", "applied-log-seq"]],
   [storeTables.storeFormat, storeTables.storeFormat.key(), ["store", "format"]],
+  [storeTables.cluster, storeTables.cluster.key(), ["engine", "cluster"]],
   [
     storeTables.kafkaIngressPosition,
     storeTables.kafkaIngressPosition.key("in", "topic", 2),

@@ -2,7 +2,8 @@
 // endpoints and invokers as the embedded runtime, the state directory as the worker's local
 // store (a cache of the changelog, caught up from it), the checkpoint store as the partitions'
 // snapshot store, a ClusterWorker that runs the partitions the group gives it, and the module's
-// HTTP ingress in front of its engine.
+// HTTP ingress in front of its engine (which also serves the worker's dead letters:
+// cluster/dead-letter-admin.ts).
 //
 // What cluster mode does not run yet is refused at start, naming the component and where the
 // module declares it: nothing silently degrades. Not yet: the Kinesis ingress
@@ -17,6 +18,7 @@ import { clusterModule } from "../cluster/cluster-module.ts";
 import type { ClusterSettings } from "../cluster/cluster-settings.ts";
 import { clusterTopicNames } from "../cluster/cluster-topics.ts";
 import { ClusterWorker } from "../cluster/cluster-worker.ts";
+import { clusterDeadLetterAdmin, routingWithDeadLetters } from "../cluster/dead-letter-admin.ts";
 import { formatLocation } from "../config/diagnostics.ts";
 import { type KafkaEgressConfig, Kind } from "../config/types.ts";
 import type { DeadLetter } from "../core/records.ts";
@@ -68,7 +70,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
   const closers = new Closers();
   const stopPath = new StopPath(log, options.onStop);
   try {
-    const local = await openLocalStore(options.stateDir, partitionCount, closers);
+    const local = await openLocalStore(options.stateDir, partitionCount, closers, cluster);
     const snapshots = await openSnapshotStore(options, closers, log);
     const http = new HttpInvoker(endpoints, { log, failurePolicy: policy });
     const invoker = new RoutingInvoker(options.inProcess, http);
@@ -114,7 +116,9 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
     // Leaves the group gently and closes the engine (which closes the invoker and the store).
     closers.defer(`cluster worker ${cluster.workerId}`, () => worker.stop());
     log(`eddy: worker ${cluster.workerId} joined cluster ${cluster.name} (${cluster.advertiseUrl})`);
-    const host = { engine: worker.engine, store: local, checkpointed: undefined, routing: worker.routing };
+    const deadLetters = clusterDeadLetterAdmin(worker.engine, cluster.workerId, partitionCount);
+    const routing = routingWithDeadLetters(worker.routing, deadLetters);
+    const host = { engine: worker.engine, store: local, checkpointed: undefined, routing };
     const failed = (name: string, error: unknown) => {
       const { reason, stack } = connectorFailure(name, error);
       stopPath.stop(reason, stack);
@@ -193,9 +197,15 @@ async function openSnapshotStore(
 
 /**
  * The state directory as a worker's local store: locked (one Eddy per directory), and the
- * cluster's partition count kept in it (a directory of another cluster layout is refused).
+ * cluster's partition count kept in it (a directory of another cluster layout is refused), with
+ * the cluster's name, so tools that read a state directory directly know it is only a cache.
  */
-async function openLocalStore(stateDir: string, partitionCount: number, closers: Closers): Promise<LoggedStore> {
+async function openLocalStore(
+  stateDir: string,
+  partitionCount: number,
+  closers: Closers,
+  cluster: ClusterSettings,
+): Promise<LoggedStore> {
   try {
     mkdirSync(stateDir, { recursive: true });
   } catch (error) {
@@ -213,6 +223,11 @@ async function openLocalStore(stateDir: string, partitionCount: number, closers:
     );
   }
   if (stored === undefined) await store.commit([rowWrite(storeTables.partitionCount.key(), partitionCount)]);
+  const membership = { name: cluster.name, brokers: cluster.connection.bootstrapBrokers.join(",") };
+  const recorded = getRow(store, storeTables.cluster.key());
+  if (recorded?.name !== membership.name || recorded.brokers !== membership.brokers) {
+    await store.commit([rowWrite(storeTables.cluster.key(), membership)]);
+  }
   return store;
 }
 

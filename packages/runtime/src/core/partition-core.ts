@@ -217,6 +217,33 @@ export class PartitionCore {
     this.#refreshNextTimer();
   }
 
+  /**
+   * Replays dead letters of this partition while it runs (a cluster worker's admin route):
+   * those with the sequence numbers given, or every one with "all"; records an ingress could not
+   * route are never taken (they route no better now). Each leaves the dead table and is
+   * delivered again in the same writes, so a commit replays it once and then it is gone.
+   * Returns the letters replayed; a number that names no letter is skipped.
+   */
+  replayDeadLetters(seqs: readonly number[] | "all", nowMs: number): DeadLetter[] {
+    const chosen: DeadLetter[] = [];
+    if (seqs === "all") {
+      for (const { value: letter } of scanRows(this.#kv, tables.dead.all)) {
+        if (letter.ingress === undefined) chosen.push(letter);
+      }
+    } else {
+      for (const seq of new Set(seqs)) {
+        const letter = getRow(this.#kv, tables.dead.key(seq));
+        if (letter !== undefined && letter.ingress === undefined) chosen.push(letter);
+      }
+    }
+    for (const letter of chosen) {
+      deleteRow(this.#kv, tables.dead.key(letter.seq));
+      insertRow(this.#kv, tables.replay.key(letter.seq), letter);
+    }
+    this.#replayDeadLetters(nowMs);
+    return chosen;
+  }
+
   /** Delivers the dead letters queued for replay: messages to their address again, egress messages to their egress. */
   #replayDeadLetters(nowMs: number): void {
     for (const { key, value: letter } of [...scanRows(this.#kv, tables.replay.all)]) {

@@ -35,7 +35,7 @@ import { OverlayKV, type OverlayOptions, type PendingTally, type PendingWrite } 
 import { type AdmittedTally, type Catalog, InvariantError, PartitionCore } from "./partition-core.ts";
 import { partitionOf } from "./partitioning.ts";
 import { type DeadLetter, deadLetterId, type Envelope, type RequestRecord, requestTime } from "./records.ts";
-import { getRow, inPartition, partitionKeyPrefix, putRow, tables } from "./schema.ts";
+import { getRow, inPartition, partitionKeyPrefix, putRow, scanRows, tables } from "./schema.ts";
 
 export type ReleasedEffect = Exclude<Effect, { kind: "route" } | { kind: "backpressure" } | { kind: "invoke" }>;
 export type InvokeEffect = Extract<Effect, { kind: "invoke" }>;
@@ -496,6 +496,35 @@ export class PartitionSet {
     if (atMs === undefined) return undefined;
     const partition = this.partitionOf(replyAddress(requestId));
     return getRow(this.#store, inPartition(partition, tables.request.key(atMs, requestId)));
+  }
+
+  /**
+   * The dead letters of `partition` (run here) as the store has them: only what is durable, so
+   * a listing never shows a letter that a refused commit takes back, nor misses one that a
+   * replay not yet committed may still leave.
+   */
+  committedDeadLetters(partition: number): DeadLetter[] {
+    if (this.#running[partition] === undefined) throw new InvariantError(`partition ${partition} is not run here`);
+    return [...scanRows(this.#store, inPartition(partition, tables.dead.all))].map(({ value }) => value);
+  }
+
+  /** Dead letter `seq` of `partition` (run here) as the partition sees it now: a replay not yet committed took it. */
+  deadLetter(partition: number, seq: number): DeadLetter | undefined {
+    const running = this.#running[partition];
+    if (running === undefined) throw new InvariantError(`partition ${partition} is not run here`);
+    return getRow(running.overlay, tables.dead.key(seq));
+  }
+
+  /**
+   * Replays dead letters of `partition` (run here) in the next commit (PartitionCore.replayDeadLetters):
+   * those with the sequence numbers given, or all; returns those replayed.
+   */
+  replayDeadLetters(partition: number, seqs: readonly number[] | "all", nowMs: number): DeadLetter[] {
+    const running = this.#running[partition];
+    if (running === undefined) throw new InvariantError(`partition ${partition} is not run here`);
+    const replayed = running.core.replayDeadLetters(seqs, nowMs);
+    this.#drain(nowMs);
+    return replayed;
   }
 
   /** Forgets at most `limit` idempotency keys accepted before `beforeMs`, partition by partition. */

@@ -263,6 +263,7 @@ export function inPartition(partition: number, key: Key): Key {
 const PARTITION_COUNT: Key = ["engine", "partitions"];
 const APPLIED_LOG_SEQ: Key = ["store", "applied-log-seq"];
 const STORE_FORMAT: Key = ["store", "format"];
+const CLUSTER: Key = ["engine", "cluster"];
 
 /** A record as the Kafka egress's exactly-once table keeps it (io/kafka/egress.ts). */
 export interface KafkaEgressRecord {
@@ -282,6 +283,13 @@ export type KinesisShardPosition =
   /** The shard is closed and was read to its end. */
   | { readonly at: "end" };
 
+/** What a cluster worker's state directory records of its cluster (storeTables.cluster). */
+export interface ClusterMembershipRecord {
+  readonly name: string;
+  /** The bootstrap servers it was started with, `host:port,…`: for a message's ready-made command. */
+  readonly brokers: string;
+}
+
 /**
  * Process-wide tables: whole keys of the store. The connectors' tables (first part "io")
  * commit with the partitions' writes through PartitionSet's connector overlay; they belong
@@ -294,6 +302,12 @@ export const storeTables = {
   appliedLogSeq: table<[], number, "store">("store", APPLIED_LOG_SEQ, [], () => APPLIED_LOG_SEQ),
   /** The version of this layout the state directory is written in (store/logged-store.ts). */
   storeFormat: table<[], number, "store">("store", STORE_FORMAT, [], () => STORE_FORMAT),
+  /**
+   * Set in a cluster worker's state directory (assembly/start-cluster-runtime.ts): the cluster it
+   * is a worker of. Such a directory is only a cache of the partitions the worker runs, so the
+   * tools that read or write a state directory directly refuse it (dead-letters.ts).
+   */
+  cluster: table<[], ClusterMembershipRecord, "store">("store", CLUSTER, [], () => CLUSTER),
   /** A Kafka ingress's next offset per topic partition. */
   kafkaIngressPosition: table<[ingress: string, topic: string, partition: number], number, "store">(
     "store",

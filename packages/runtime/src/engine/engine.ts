@@ -262,6 +262,20 @@ export interface SourceRun {
   readonly rows: KV;
 }
 
+/** What Engine.replayDeadLetters did. */
+export type DeadLetterReplay =
+  | { readonly ok: true; readonly replayed: readonly { readonly partition: number; readonly letter: DeadLetter }[] }
+  | { readonly ok: false; readonly code: "stopping" | "commit-aborted"; readonly message: string }
+  /** Some named letters are in partitions another worker runs (or nobody yet): nothing was replayed. */
+  | { readonly ok: false; readonly code: "not-owner"; readonly message: string; readonly partitions: readonly number[] }
+  /** Some named letters are not (or no longer) replayable dead letters: nothing was replayed. */
+  | {
+      readonly ok: false;
+      readonly code: "no-letter";
+      readonly message: string;
+      readonly missing: readonly { readonly partition: number; readonly seq: number }[];
+    };
+
 /** What the memory budget holds now (for reports and the benchmark). */
 export interface AdmissionReport {
   readonly budgetBytes: number;
@@ -716,6 +730,79 @@ export class Engine {
   releaseWork(bytes: number): void {
     this.#partitions.admitHeld(-bytes);
     this.#wakeBudgetWaiters();
+  }
+
+  /** The dead letters of the partitions run here, as committed (PartitionSet.committedDeadLetters). */
+  deadLetters(): { readonly partition: number; readonly letter: DeadLetter }[] {
+    const letters: { partition: number; letter: DeadLetter }[] = [];
+    for (const partition of this.#partitions.owned) {
+      for (const letter of this.#partitions.committedDeadLetters(partition)) letters.push({ partition, letter });
+    }
+    return letters;
+  }
+
+  /**
+   * Replays dead letters while running: every replayable one of the partitions run here ("all"),
+   * or those named, all or none (each must be in a partition run here, and still a replayable
+   * letter as the partition sees it now). They are delivered again in the next commit, which
+   * removes them: resolves once it is durable, so each is replayed once, then gone; a refused
+   * commit takes the replay back with it ("commit-aborted": nothing was replayed, ask again).
+   */
+  async replayDeadLetters(
+    selection: "all" | readonly { readonly partition: number; readonly seq: number }[],
+  ): Promise<DeadLetterReplay> {
+    if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    const now = this.#clock();
+    const replayed: { partition: number; letter: DeadLetter }[] = [];
+    if (selection === "all") {
+      for (const partition of this.#partitions.owned) {
+        for (const letter of this.#partitions.replayDeadLetters(partition, "all", now)) {
+          replayed.push({ partition, letter });
+        }
+      }
+    } else {
+      const elsewhere = [...new Set(selection.map(({ partition }) => partition))].filter(
+        (partition) => !this.#partitions.owns(partition),
+      );
+      if (elsewhere.length > 0) {
+        return {
+          ok: false,
+          code: "not-owner",
+          partitions: elsewhere,
+          message: `partition${elsewhere.length > 1 ? "s" : ""} ${elsewhere.join(", ")} ${elsewhere.length > 1 ? "are" : "is"} not run here; nothing was replayed`,
+        };
+      }
+      const missing = selection.filter(({ partition, seq }) => {
+        const letter = this.#partitions.deadLetter(partition, seq);
+        return letter === undefined || letter.ingress !== undefined;
+      });
+      if (missing.length > 0) {
+        return {
+          ok: false,
+          code: "no-letter",
+          missing,
+          message: "no such replayable dead letter; nothing was replayed",
+        };
+      }
+      const byPartition = new Map<number, number[]>();
+      for (const { partition, seq } of selection)
+        byPartition.set(partition, [...(byPartition.get(partition) ?? []), seq]);
+      for (const [partition, seqs] of byPartition) {
+        for (const letter of this.#partitions.replayDeadLetters(partition, seqs, now)) {
+          replayed.push({ partition, letter });
+        }
+      }
+    }
+    if (replayed.length === 0) return { ok: true, replayed };
+    const durable = durableAck(this.#acks);
+    this.#scheduleCommit();
+    try {
+      await durable;
+    } catch (error) {
+      if (!(error instanceof EddyError)) throw error;
+      return { ok: false, code: "commit-aborted", message: `${error.message}; nothing was replayed` };
+    }
+    return { ok: true, replayed };
   }
 
   /** A request's reply, if it is durable. */

@@ -14,11 +14,14 @@ import type { Address } from "../../core/address.ts";
 import { makeRequestId } from "../../core/records.ts";
 import { errorMessage } from "../../errors.ts";
 import { replyText } from "../http-server.ts";
+import type { DeadLetterAdmin } from "./dead-letter-routes.ts";
 
 /** Where requests go in a cluster. For each answer: undefined = this worker; a URL = the owner; null = nobody yet. */
 export interface IngressRouting {
   ownerOfTarget(target: Address): string | null | undefined;
   ownerOfRequest(requestId: string): string | null | undefined;
+  /** The worker's dead letters, which its ingress serves (dead-letter-routes.ts). */
+  readonly deadLetters?: DeadLetterAdmin;
 }
 
 /** Where a request's reply is polled: GET /replies/<request id>. */

@@ -13,12 +13,15 @@
 //   response (200), once that reply is durable. No reply within the wait: 202 with a
 //   Location to poll (`GET /replies/<request id>`, which takes `Prefer: wait` too); the
 //   message is processed exactly once either way.
+// - In a cluster: GET /dead-letters and POST /dead-letters/replay, the worker's dead letters
+//   (dead-letter-routes.ts; one or two segments, so never a function's path).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { FunctionTypename } from "../../core/address.ts";
 import type { ReplyLookup, RequestSink } from "../../engine/ports.ts";
 import { formatBytes, readBody } from "../http-body.ts";
 import { authorize, closeServer, listenOn, replyText } from "../http-server.ts";
 import { argumentFromBody, replyBody } from "../typed-body.ts";
+import { isDeadLetterPath, serveDeadLetters } from "./dead-letter-routes.ts";
 import {
   FORWARDED_HEADER,
   Forwarder,
@@ -148,6 +151,10 @@ export class PlaygroundIngress {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = performance.now();
     if (!authorize(req, res, this.#options.token)) return;
+    if (isDeadLetterPath(req.url)) {
+      await serveDeadLetters(req, res, this.#options.routing?.deadLetters, this.#options.maxBodyBytes);
+      return;
+    }
     const wait = preferredWait(req.headers.prefer);
     if (typeof wait === "string") {
       replyText(res, 400, wait);
