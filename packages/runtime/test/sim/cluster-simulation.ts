@@ -1,28 +1,37 @@
-// One simulated schedule of a cluster: several workers, each running the real PartitionSet
-// for the partitions the group assigned it, over one committed store (the stand-in for the
-// changelog) and one inbox per partition (the stand-in for the inbox topic). A commit is
-// refused as Kafka refuses a transaction whose TxnOffsetCommit names a stale generation:
-// when it wrote any partition and its worker is not a member of the current generation.
-// Commits are also refused at random (a broker aborting a transaction), and then the worker
-// resets in place. Faults: crashes (kill -9: memory lost), zombies (a worker paused past the
-// session timeout, resumed after its partitions moved), graceful and abrupt rebalances, stale
-// and duplicate replies, a source that resends what it was not told is durable.
+// One simulated schedule of a cluster on the simulated Kafka (kafka.ts): several worker
+// processes (sim-worker.ts), each with its own local store, its own transactional producer and
+// the real GroupMachine as its membership in one consumer group, run the real PartitionSet and
+// commit every group commit as one Kafka transaction with the fence of cluster mode
+// (TxnOffsetCommit under the worker's generation). Everything between workers goes through
+// Kafka: the changelog, the inbox topic, the egress topic, the group's offsets.
 //
-// Invariants, checked as it runs: no instance ever counts more than the commands handed out
-// can produce; a commit only ever writes partitions its worker owns in the current
-// generation, and no partition is written by two workers in one generation; the admitted
-// bytes of a worker equal what its partitions hold as unfinished. At the end: every instance
-// reaches its count, every egress record is published once, cancelled messages never are.
-import type { FromFunction, Init, ToFunction } from "@eddy/protocol";
-import { type Address, addressKey, type FunctionTypename } from "../../src/core/address.ts";
+// Faults, all from the one seeded Random: kill -9 (mid-transaction too: the transaction stays
+// open until the next incarnation's InitProducerId or the broker's timeout aborts it), lost
+// disks (the restarted worker rebuilds from the changelog alone), pauses past the session
+// timeout (a zombie that later resumes with its old generation, open transaction and stale
+// store), a zombie's worker id started anew elsewhere while it sleeps (fenced by instance id
+// and producer epoch), graceful leaves and rejoins (rebalances, which land between a
+// transaction's steps), transactions the broker aborts, calls that fail, commits whose answer
+// is lost, stale and lost function replies, and a source that resends what it was told is durable.
+//
+// Invariants: no instance ever counts more than the commands handed out can produce (read from
+// the read_committed changelog); the oracle's checks (cluster-oracle.ts: nothing a zombie did
+// is visible, one writer per partition per generation, egress at most once); a worker that
+// owns a command's partition in the current generation refuses the command once acknowledged.
+// At the end, after every worker is back and the group is stable: every instance reaches its
+// count, every egress record is in the egress topic exactly once, every command is acknowledged,
+// each owner's local store equals the partition rebuilt from the changelog alone, no work is
+// left admitted, and no worker ever tried to commit a transaction whose call had failed.
+import { addressKey, type FunctionTypename } from "../../src/core/address.ts";
 import { MemoryKV } from "../../src/core/kv.ts";
-import { applyWrites } from "../../src/core/overlay-kv.ts";
 import { type Catalog, type FunctionSettings, invocationCost, outboxCost } from "../../src/core/partition-core.ts";
-import { type OutboundMessage, PartitionSet } from "../../src/core/partition-set.ts";
 import { partitionOf } from "../../src/core/partitioning.ts";
-import { getRow, inPartition, partitionKeyPrefix, scanRows, tables } from "../../src/core/schema.ts";
-import { commandsValue, EGRESS_ID, FUNCTION_TYPE, generateWorkload, interpret, readCount } from "./commands.ts";
+import { getRow, inPartition, scanRows, tables } from "../../src/core/schema.ts";
+import { ClusterOracle } from "./cluster-oracle.ts";
+import { EGRESS_ID, FUNCTION_TYPE, generateWorkload, readCount } from "./commands.ts";
+import { SimKafka } from "./kafka.ts";
 import { Random } from "./random.ts";
+import { type ClusterStats, type SimTiming, SimWorker, type WorkerEnv } from "./sim-worker.ts";
 
 export interface ClusterScheduleOptions {
   readonly seed: number;
@@ -32,59 +41,44 @@ export interface ClusterScheduleOptions {
   readonly commands: number;
   readonly maxDepth: number;
   readonly maxBatchCount: number;
-  /** Per step: a worker crashes, pauses (a zombie), or the group rebalances. */
+  /** Per step: a fault (crash, pause, wake-up, restart, leave, broker abort, time jump). */
   readonly faultProbability: number;
-  /** Per commit: the broker aborts it. */
-  readonly refusalProbability: number;
+  /** Per transaction call: the call fails (the worker aborts and resets in place). */
+  readonly callFailureProbability: number;
+  /** Per commit: it commits but the worker never hears so. */
+  readonly unknownOutcomeProbability?: number;
+  /** Chaos steps; default 60 + 40 per command. */
+  readonly steps?: number;
+  /** For the test that the simulation can fail: TxnOffsetCommit without generation or member. */
+  readonly breakFence?: boolean;
+  /** The oracle's direct check that no zombie transaction is visible; default on. */
+  readonly checkFence?: boolean;
 }
 
-export interface ClusterScheduleReport {
+export interface ClusterScheduleReport extends ClusterStats {
   readonly steps: number;
-  readonly commits: number;
-  readonly refused: number;
-  /** Commits refused because the worker was a zombie of an older generation. */
-  readonly fenced: number;
-  readonly rebalances: number;
+  readonly generations: number;
   readonly crashes: number;
-  readonly moves: number;
-  readonly inboxDeliveries: number;
-  readonly staleReplies: number;
+  readonly lostDisks: number;
+  readonly pauses: number;
+  readonly replaced: number;
+  readonly leaves: number;
+  readonly brokerAborts: number;
   readonly egress: number;
 }
 
-interface InflightRequest {
-  readonly target: Address;
-  readonly batchId: number;
-  readonly incarnation: number;
-  readonly request: Init<ToFunction>;
-}
-
-interface SimWorker {
-  readonly index: number;
-  /**
-   * Its own copy of the partitions it runs (a worker's local store): its commits go there and
-   * to the shared store, and a partition it acquires is copied in from the shared store, as
-   * a real worker restores from the changelog. A zombie so reads its own stale rows, never
-   * those its partitions' new owners write.
-   */
-  readonly local: MemoryKV;
-  /** undefined while crashed. */
-  set: PartitionSet | undefined;
-  /** The generation its partitions were assigned in. */
-  generation: number;
-  /** Whether the group counts it as a member of the current generation. */
-  member: boolean;
-  /** A zombie: it takes no steps, and the group expelled it. */
-  paused: boolean;
-  network: InflightRequest[];
-  answered: InflightRequest[];
-  /** Source positions taken since its last commit: acknowledged when that commit is made. */
-  acks: number[];
-  /** Those of `acks` its own partitions took (the others went to an inbox). */
-  ownerAcks: number[];
-}
-
 const settings: FunctionSettings = { maxBatchCount: 3, maxBatchBytes: 4096, backlogLimit: 0, failurePolicy: "retry" };
+
+const TIMING: SimTiming = {
+  sessionTimeoutMs: 60,
+  heartbeatIntervalMs: 15,
+  rebalanceTimeoutMs: 60,
+  transactionTimeoutMs: 150,
+  acquireTimeoutMs: 3_000,
+};
+/** Each step lets up to this much time pass. */
+const STEP_MS_MAX = 8;
+const QUIESCE_ROUNDS_MAX = 4_000;
 
 export function runClusterSchedule(options: ClusterScheduleOptions): ClusterScheduleReport {
   const random = new Random(options.seed);
@@ -94,270 +88,119 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
     functionSettings: (typename: FunctionTypename) => (typename === FUNCTION_TYPE ? functionSettings : undefined),
     hasEgress: (egress: string) => egress === EGRESS_ID,
   };
-  const durable = new MemoryKV();
-  const inboxes: Omit<OutboundMessage, "partition">[][] = Array.from({ length: options.partitions }, () => []);
-  /** lastSent[worker][partition]: the last inbox index the worker's commits appended. */
-  const lastSent: number[][] = Array.from({ length: options.workers }, () =>
-    new Array<number>(options.partitions).fill(-1),
-  );
-  let generation = 0;
-  /** The current generation's owner of each partition (a worker index). */
-  let owners: (number | undefined)[] = new Array(options.partitions).fill(undefined);
-  /** "generation:partition" → the worker that committed writes of it in that generation. */
-  const writers = new Map<string, number>();
+  const topics = { changelog: "eddy.sim.changelog", inbox: "eddy.sim.inbox", egress: "sim-egress", group: "eddy.sim" };
+  const kafka = new SimKafka({ sessionTimeoutMsMin: 1, fetchRecordsMax: 64 });
+  kafka.createTopic(0, topics.changelog, options.partitions);
+  kafka.createTopic(0, topics.inbox, options.partitions);
+  kafka.createTopic(0, topics.egress, 1);
   let nowMs = 0;
   let steps = 0;
-  let commits = 0;
-  let refused = 0;
-  let fenced = 0;
-  let rebalances = 0;
-  let crashes = 0;
-  let moves = 0;
-  let inboxDeliveries = 0;
-  let staleReplies = 0;
-  let sinkSeq = 0;
+  const trace: string[] = [];
+  const note = (line: string) => {
+    trace.push(`${steps} @${nowMs}: ${line}`);
+    if (trace.length > 60) trace.shift();
+  };
+  const fail = (message: string): never => {
+    throw new Error(`cluster seed ${options.seed}, step ${steps}, ${nowMs} ms: ${message}\n  ${trace.join("\n  ")}`);
+  };
+  const stats: ClusterStats = {
+    commits: 0,
+    refused: 0,
+    fenced: 0,
+    producerFenced: 0,
+    rebalancedMidTransaction: 0,
+    leftOpen: 0,
+    unknownOutcomes: 0,
+    injectedFailures: 0,
+    unstableWaits: 0,
+    acquisitions: 0,
+    catchUpRecords: 0,
+    inboxDeliveries: 0,
+    staleReplies: 0,
+    fatalStops: 0,
+    inconsistent: 0,
+  };
+  const faults = { crashes: 0, lostDisks: 0, pauses: 0, replaced: 0, leaves: 0, brokerAborts: 0 };
+  const oracle = new ClusterOracle({
+    kafka,
+    topics,
+    partitionCount: options.partitions,
+    forbiddenEgress: workload.forbiddenEgress,
+    fail,
+    checkFence: options.checkFence ?? true,
+  });
+
   const unsent: number[] = workload.commands.map((_, position) => position);
   const acked = new Set<number>();
-  /** Acknowledged after the owner itself took the command (its key is in the owner's store). */
+  /** Acknowledged after the owner itself took the command (its key is in the owner's partition). */
   const ackedByOwner = new Set<number>();
   let sentMax = 0;
 
-  const fail = (message: string): never => {
-    throw new Error(`cluster seed ${options.seed}, step ${steps}: ${message}`);
+  const env: WorkerEnv = {
+    kafka,
+    random,
+    catalog,
+    partitionCount: options.partitions,
+    topics,
+    timing: TIMING,
+    stats,
+    callFailureProbability: options.callFailureProbability,
+    unknownOutcomeProbability: options.unknownOutcomeProbability ?? options.callFailureProbability,
+    breakFence: options.breakFence === true,
+    now: () => nowMs,
+    fail,
+    note,
+    acked: (positions, byOwner) => {
+      for (const position of positions) acked.add(position);
+      for (const position of byOwner) ackedByOwner.add(position);
+    },
+    dropped: (positions) => {
+      let changed = false;
+      for (const position of positions) {
+        if (acked.has(position) || unsent.includes(position)) continue;
+        unsent.push(position);
+        changed = true;
+      }
+      if (changed) unsent.sort((a, b) => a - b);
+    },
+    noteOffsetCommit: (member, partitions) => oracle.noteOffsetCommit(member, partitions),
+    committed: (transaction) => {
+      oracle.committed(transaction);
+      checkNeverOverCounted();
+    },
+    checkAdmitted: (worker) => {
+      if (isCurrent(worker)) checkAdmittedBytes(worker);
+    },
   };
 
-  function newSet(worker: SimWorker, owned: readonly number[]): PartitionSet {
-    return new PartitionSet({
-      store: worker.local,
-      catalog,
-      partitionCount: options.partitions,
-      listeners: {
-        invoke: (effect, incarnation) =>
-          worker.network.push({ target: effect.target, batchId: effect.batchId, incarnation, request: effect.request }),
-      },
-      overlay: { checkInserts: true },
-      owned,
-    });
-  }
+  /** Each worker id's disk: it outlives the process unless the disk is lost. */
+  const disks: MemoryKV[] = Array.from({ length: options.workers }, () => new MemoryKV());
+  const incarnations = new Array<number>(options.workers).fill(0);
+  /** Every process started, in order; current[slot] is the newest of each worker id. */
+  const processes: SimWorker[] = [];
+  const current: SimWorker[] = [];
 
-  const workers: SimWorker[] = Array.from({ length: options.workers }, (_, index) => ({
-    index,
-    local: new MemoryKV(),
-    set: undefined,
-    generation: -1,
-    member: false,
-    paused: false,
-    network: [],
-    answered: [],
-    acks: [],
-    ownerAcks: [],
-  }));
-  for (const worker of workers) worker.set = newSet(worker, []);
-
-  /** Gives back to the source what a worker took but never committed. */
-  function unack(worker: SimWorker): void {
-    for (const position of worker.acks) if (!acked.has(position)) unsent.push(position);
-    unsent.sort((a, b) => a - b);
-    worker.acks = [];
-    worker.ownerAcks = [];
-  }
-
-  /** Commits the worker's pending work; false if it was refused (and undone). */
-  function commit(worker: SimWorker, refuseAtRandom: boolean): boolean {
-    const set = worker.set as PartitionSet;
-    const batch = set.takeCommit();
-    const stale = worker.generation !== generation || !worker.member;
-    // Kafka's fence: the transaction's offset commit names every partition written, under
-    // the worker's generation; without partitions there is no offset commit and no fence.
-    if (batch.partitions.length > 0 && stale) {
-      fenced++;
-      refused++;
-      lose(worker);
-      return false;
+  function start(slot: number, lostDisk: boolean): SimWorker {
+    if (lostDisk) {
+      disks[slot] = new MemoryKV();
+      faults.lostDisks++;
     }
-    if (refuseAtRandom && random.next() < options.refusalProbability) {
-      refused++;
-      set.reset(nowMs);
-      unack(worker);
-      return false;
-    }
-    for (const partition of batch.partitions) {
-      if (owners[partition] !== worker.index) {
-        fail(
-          `worker ${worker.index} wrote partition ${partition}, owned by ${owners[partition]} in generation ${generation}`,
-        );
-      }
-      const writer = writers.get(`${generation}:${partition}`);
-      if (writer !== undefined && writer !== worker.index) {
-        fail(`partition ${partition} written by workers ${writer} and ${worker.index} in generation ${generation}`);
-      }
-      writers.set(`${generation}:${partition}`, worker.index);
-    }
-    for (const write of batch.writes) {
-      const partition = write.key[0] === "p" ? (write.key[1] as number) : undefined;
-      if (partition !== undefined && !batch.partitions.includes(partition)) {
-        fail(`a write of partition ${partition} is not in the commit's partitions`);
-      }
-    }
-    applyWrites(durable, batch.writes);
-    applyWrites(worker.local, batch.writes);
-    for (const message of batch.outbound) {
-      const inbox = inboxes[message.partition] as Omit<OutboundMessage, "partition">[];
-      inbox.push(
-        message.idempotencyKey === undefined
-          ? { envelope: message.envelope }
-          : { envelope: message.envelope, idempotencyKey: message.idempotencyKey },
-      );
-      (lastSent[worker.index] as number[])[message.partition] = inbox.length - 1;
-    }
-    set.committed();
-    commits++;
-    // A zombie's view of its partitions is stale (others wrote them since): nothing to compare.
-    if (!stale) checkAdmittedBytes(set);
-    for (const position of worker.acks) acked.add(position);
-    for (const position of worker.ownerAcks) ackedByOwner.add(position);
-    worker.acks = [];
-    worker.ownerAcks = [];
-    for (const effect of batch.effects) {
-      switch (effect.kind) {
-        case "egress":
-          // A transactional sink: the record and the outbox acknowledgement commit together.
-          set.transaction.put(["sink", sinkSeq++], new TextDecoder().decode(effect.entry.value.value));
-          set.egressDelivered(effect.entry.source, effect.entry.seq);
-          break;
-        case "dead-letter":
-          fail(`unexpected dead letter: ${effect.letter.reason}`);
-          break;
-        case "reply":
-          fail("a reply without a request");
-          break;
-        case "stop":
-          fail(`unexpected stop: ${effect.reason}`);
-          break;
-      }
-    }
-    checkNeverOverCounted();
-    checkSink();
-    return true;
-  }
-
-  /** The worker learns it is out of the group: it drops every partition, uncommitted work included. */
-  function lose(worker: SimWorker): void {
-    (worker.set as PartitionSet).reset(nowMs, []);
-    worker.member = false;
-    unack(worker);
-  }
-
-  /** Commits until nothing is pending (a worker leaving or rejoining finishes its work first). */
-  function commitClean(worker: SimWorker): void {
-    const set = worker.set as PartitionSet;
-    for (let round = 0; round < 20; round++) {
-      if (set.pendingWrites === 0 && set.heldEffects === 0 && set.outboundMessages === 0 && worker.acks.length === 0) {
-        return;
-      }
-      if (!commit(worker, false)) return;
-    }
-    fail(`worker ${worker.index} did not settle before the rebalance`);
-  }
-
-  /**
-   * One eager rebalance: members still in the group commit under the current generation,
-   * then the next generation hands out the partitions (sticky, balanced) to `members`.
-   */
-  function rebalance(members: readonly SimWorker[]): void {
-    rebalances++;
-    for (const worker of members) if (worker.member && worker.generation === generation) commitClean(worker);
-    generation++;
-    const memberIndexes = new Set(members.map((worker) => worker.index));
-    const quota = Math.ceil(options.partitions / Math.max(1, members.length));
-    const counts = new Map<number, number>();
-    const next: (number | undefined)[] = new Array(options.partitions).fill(undefined);
-    owners.forEach((owner, partition) => {
-      if (owner === undefined || !memberIndexes.has(owner) || (counts.get(owner) ?? 0) >= quota) return;
-      next[partition] = owner;
-      counts.set(owner, (counts.get(owner) ?? 0) + 1);
-    });
-    next.forEach((owner, partition) => {
-      if (owner !== undefined || members.length === 0) return;
-      const least = [...members].sort(
-        (a, b) => (counts.get(a.index) ?? 0) - (counts.get(b.index) ?? 0) || a.index - b.index,
-      )[0] as SimWorker;
-      next[partition] = least.index;
-      counts.set(least.index, (counts.get(least.index) ?? 0) + 1);
-    });
-    for (let partition = 0; partition < options.partitions; partition++) {
-      if (owners[partition] !== next[partition]) moves++;
-    }
-    owners = next;
-    for (const worker of members) {
-      const set = worker.set as PartitionSet;
-      // Not in the last generation (restarted, or a zombie): it starts over with nothing.
-      if (!worker.member || worker.generation !== generation - 1) lose(worker);
-      for (const partition of set.owned) if (owners[partition] !== worker.index) set.release(partition);
-      for (let partition = 0; partition < options.partitions; partition++) {
-        if (owners[partition] !== worker.index || set.owns(partition)) continue;
-        const position = inboxPositionStored(partition);
-        const sentUnread = ((lastSent[worker.index] as number[])[partition] as number) >= position;
-        restore(worker.local, partition);
-        set.own(partition, nowMs, { viaInbox: sentUnread });
-      }
-      worker.member = true;
-      worker.generation = generation;
-    }
-  }
-
-  /** Replaces a worker's copy of a partition with the committed one. */
-  function restore(local: MemoryKV, partition: number): void {
-    for (const { key } of [...local.scan(partitionKeyPrefix(partition))]) local.delete(key);
-    for (const { key, value } of durable.scan(partitionKeyPrefix(partition))) local.put(key, value);
-  }
-
-  function inboxPositionStored(partition: number): number {
-    return getRow(durable, inPartition(partition, tables.inboxPosition.key())) ?? 0;
-  }
-
-  function live(): SimWorker[] {
-    return workers.filter((worker) => worker.set !== undefined && !worker.paused);
-  }
-
-  /**
-   * The memory budget's count of admitted work equals what the store holds as unfinished for
-   * the worker's partitions, right after its commit: release and reset must take a
-   * partition's share out exactly.
-   */
-  function checkAdmittedBytes(set: PartitionSet): void {
-    let expected = 0;
-    for (const partition of set.owned) {
-      for (const { value } of scanRows(durable, inPartition(partition, tables.inflight.all))) {
-        for (const invocation of value.invocations) expected += invocationCost(invocation);
-      }
-      for (const { value } of scanRows(durable, inPartition(partition, tables.backlog.all))) {
-        expected += invocationCost(value);
-      }
-      for (const { value } of scanRows(durable, inPartition(partition, tables.outbox.all))) {
-        expected += outboxCost(value);
-      }
-    }
-    if (set.admittedBytes !== expected)
-      fail(`admitted bytes counted ${set.admittedBytes}, the store holds ${expected}`);
-  }
-
-  const egressSeen = new Set<string>();
-  function checkSink(): void {
-    egressSeen.clear();
-    for (const { value } of durable.scan(["sink"])) {
-      const id = value as string;
-      if (egressSeen.has(id)) fail(`egress ${id} published twice`);
-      if (workload.forbiddenEgress.has(id)) fail(`egress ${id} rides on a cancelled message but was published`);
-      egressSeen.add(id);
-    }
+    incarnations[slot] = (incarnations[slot] as number) + 1;
+    note(`start w${slot}#${incarnations[slot]}${lostDisk ? " on an empty disk" : ""}`);
+    const worker = new SimWorker(env, `w${slot}`, incarnations[slot] as number, disks[slot] as MemoryKV);
+    current[slot] = worker;
+    processes.push(worker);
+    return worker;
   }
 
   function counts(): number[] {
     return Array.from({ length: options.instances }, (_, instance) => {
       const address = { typename: FUNCTION_TYPE as FunctionTypename, id: String(instance) };
       const partition = partitionOf(addressKey(address), options.partitions);
-      const stored = getRow(durable, inPartition(partition, tables.state.key(address.typename, address.id, "count")));
+      const stored = getRow(
+        oracle.truth,
+        inPartition(partition, tables.state.key(address.typename, address.id, "count")),
+      );
       return stored === undefined ? 0 : readCount(stored.value);
     });
   }
@@ -369,219 +212,232 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
     });
   }
 
-  /** The source hands a command to a worker (the HTTP ingress of any worker), with its idempotency key. */
-  function send(worker: SimWorker, position: number): boolean {
-    const command = workload.commands[position] as (typeof workload.commands)[number];
-    const target = { typename: FUNCTION_TYPE as FunctionTypename, id: String(command.target) };
-    const set = worker.set as PartitionSet;
-    const accepted = set.accept(
-      { target, argument: commandsValue(command.cmds) },
-      { idempotencyKey: `command-${position}` },
-      nowMs,
-    );
-    worker.acks.push(position);
-    if (set.ownsAddress(target)) worker.ownerAcks.push(position);
-    sentMax = Math.max(sentMax, position + 1);
-    return !accepted.duplicate;
-  }
-
-  function emit(worker: SimWorker): void {
-    const position = unsent.shift();
-    if (position !== undefined) send(worker, position);
-  }
-
   /**
-   * A client whose answer got lost sends an acknowledged command again. If the owner took it
-   * first-hand, the key is in the owner's store: the owner must refuse it. (One that went
-   * through an inbox may be unread still; the owner drops that copy when it reads it. A
-   * zombie may take it again: the fence refuses its commit.)
+   * The memory budget's count of admitted work equals what the worker's store holds as
+   * unfinished for its partitions, right after a commit with nothing pending since: release,
+   * reset and own must move a partition's share exactly.
    */
-  function resend(worker: SimWorker): void {
-    if (acked.size === 0) return;
-    const position = random.pick([...acked]);
-    const command = workload.commands[position] as (typeof workload.commands)[number];
-    const owned = (worker.set as PartitionSet).ownsAddress({
-      typename: FUNCTION_TYPE as FunctionTypename,
-      id: String(command.target),
-    });
-    const current = worker.member && worker.generation === generation;
-    if (send(worker, position) && owned && current && ackedByOwner.has(position)) {
-      fail(`acknowledged command ${position} was delivered again`);
+  function checkAdmittedBytes(worker: SimWorker): void {
+    let expected = 0;
+    for (const partition of worker.set.owned) {
+      for (const { value } of scanRows(worker.local, inPartition(partition, tables.inflight.all))) {
+        for (const invocation of value.invocations) expected += invocationCost(invocation);
+      }
+      for (const { value } of scanRows(worker.local, inPartition(partition, tables.backlog.all))) {
+        expected += invocationCost(value);
+      }
+      for (const { value } of scanRows(worker.local, inPartition(partition, tables.outbox.all))) {
+        expected += outboxCost(value);
+      }
+    }
+    if (worker.set.admittedBytes !== expected) {
+      fail(`${worker.workerId}: admitted bytes counted ${worker.set.admittedBytes}, its store holds ${expected}`);
     }
   }
 
-  function reply(worker: SimWorker, index: number): void {
-    const [request] = worker.network.splice(index, 1) as [InflightRequest];
-    const response: FromFunction = interpret(request.request);
-    (worker.set as PartitionSet).complete(request.target, request.batchId, response, nowMs, request.incarnation);
-    worker.answered.push(request);
+  /** The process is a member of the group's current generation, as the coordinator sees it. */
+  function isCurrent(worker: SimWorker): boolean {
+    const membership = worker.membership;
+    if (membership === undefined || !worker.alive) return false;
+    const group = kafka.describeGroup(topics.group);
+    return group.generationId === membership.generationId && group.members.includes(membership.memberId);
   }
 
-  function readInbox(worker: SimWorker): boolean {
-    const set = worker.set as PartitionSet;
-    const readable = set.owned.filter(
-      (partition) => set.inboxPosition(partition) < (inboxes[partition] as unknown[]).length,
-    );
-    if (readable.length === 0) return false;
-    const partition = random.pick(readable);
-    const position = set.inboxPosition(partition);
-    set.deliverFromInbox(
-      partition,
-      (inboxes[partition] as Omit<OutboundMessage, "partition">[])[position] as Omit<OutboundMessage, "partition">,
-      position,
-      nowMs,
-    );
-    inboxDeliveries++;
-    if (position >= ((lastSent[worker.index] as number[])[partition] as number)) set.inboxCaughtUp(partition);
-    return true;
-  }
-
-  function crash(worker: SimWorker): void {
-    crashes++;
-    worker.set = undefined;
-    worker.network = [];
-    worker.answered = [];
-    worker.member = false;
-    unack(worker);
-  }
-
-  function restart(worker: SimWorker): void {
-    if (worker.set !== undefined) fail(`worker ${worker.index} restarted while running`);
-    worker.set = newSet(worker, []);
-    worker.generation = -1;
-  }
-
-  function fault(): void {
-    const roll = random.next();
-    const worker = random.pick(workers);
-    if (roll < 0.3) {
-      // kill -9; the group notices after the session timeout and rebalances without it.
-      if (worker.set === undefined) restart(worker);
-      else crash(worker);
-      rebalance(live());
-    } else if (roll < 0.45) {
-      // Paused past the session timeout: the group moves its partitions; it does not know.
-      if (worker.set !== undefined && !worker.paused) {
-        worker.paused = true;
-        worker.member = false;
-        rebalance(live());
-      }
-    } else if (roll < 0.65) {
-      // A zombie wakes up, still believing in its old generation.
-      const zombie = workers.find((candidate) => candidate.paused);
-      if (zombie !== undefined) zombie.paused = false;
-    } else {
-      // A worker joins or leaves on purpose (scale-out, scale-in), or the group just rebalances.
-      const members = live().filter((candidate) => candidate.member || random.next() < 0.5);
-      if (members.length > 1 && random.next() < 0.3) {
-        const leaving = random.pick(members);
-        commitClean(leaving);
-        rebalance(members.filter((candidate) => candidate !== leaving));
-        if (leaving.generation === generation - 1) {
-          // It committed everything before it left; it owns nothing now.
-          lose(leaving);
-        }
-      } else rebalance(members);
+  function send(worker: SimWorker, position: number): void {
+    const command = workload.commands[position] as (typeof workload.commands)[number];
+    const accepted = worker.accept(position, command, nowMs);
+    sentMax = Math.max(sentMax, position + 1);
+    // A client whose answer got lost sends an acknowledged command again: if the owner took it
+    // first-hand, the key is in the partition, and an owner of the current generation has it.
+    if (accepted.owned && !accepted.duplicate && ackedByOwner.has(position) && isCurrent(worker)) {
+      fail(`acknowledged command ${position} was delivered again by ${worker.workerId}#${worker.incarnation}`);
     }
   }
 
   function step(worker: SimWorker): void {
-    const set = worker.set as PartitionSet;
     const roll = random.next();
-    if (roll < 0.15) emit(worker);
-    else if (roll < 0.3) commit(worker, true);
-    else if (roll < 0.55) {
-      if (worker.network.length > 0) reply(worker, random.int(worker.network.length));
-    } else if (roll < 0.62) {
-      if (worker.network.length > 0) {
-        const [lost] = worker.network.splice(random.int(worker.network.length), 1) as [InflightRequest];
-        set.fail(lost.target, lost.batchId, "simulated timeout", nowMs, lost.incarnation);
-      }
-    } else if (roll < 0.67) {
-      if (worker.answered.length > 0) {
-        const old = random.pick(worker.answered);
-        staleReplies++;
-        set.complete(old.target, old.batchId, interpret(old.request), nowMs, old.incarnation);
-      }
-    } else if (roll < 0.7) resend(worker);
-    else if (roll < 0.85) readInbox(worker);
-    else {
-      nowMs += random.int(25);
-      set.fireTimers(nowMs);
+    if (roll < 0.12) {
+      const position = unsent.shift();
+      if (position !== undefined) send(worker, position);
+    } else if (roll < 0.34) worker.commitStep();
+    else if (roll < 0.54) {
+      if (worker.network.length > 0) worker.reply(random.int(worker.network.length), nowMs);
+    } else if (roll < 0.58) {
+      if (worker.network.length > 0) worker.timeout(random.int(worker.network.length), nowMs);
+    } else if (roll < 0.61) {
+      if (worker.answered.length > 0) worker.staleReply(random.pick(worker.answered), nowMs);
+    } else if (roll < 0.63) {
+      if (acked.size > 0) send(worker, random.pick([...acked]));
+    } else if (roll < 0.79) worker.readInbox(1 + random.int(3));
+    else if (roll < 0.87) worker.settleEgress();
+    else worker.set.fireTimers(nowMs);
+  }
+
+  function background(probability: number): void {
+    for (const worker of processes) if (worker.alive && random.chance(probability)) worker.background();
+  }
+
+  /** Lets `ms` pass in small steps, the live workers' group members heartbeating meanwhile. */
+  function letTimePass(ms: number): void {
+    for (let passed = 0; passed < ms; passed += TIMING.heartbeatIntervalMs / 3) {
+      nowMs += TIMING.heartbeatIntervalMs / 3;
+      background(1);
     }
   }
 
-  rebalance(live());
-  const chaosSteps = 60 + options.commands * 40;
-  for (; steps < chaosSteps; steps++) {
-    if (random.next() < options.faultProbability) fault();
-    else {
-      const candidates = workers.filter((worker) => worker.set !== undefined && !worker.paused);
-      if (candidates.length > 0) step(random.pick(candidates));
+  function fault(): void {
+    const roll = random.next();
+    const slot = random.int(options.workers);
+    const worker = current[slot] as SimWorker;
+    if (roll < 0.22) {
+      if (worker.state !== "running") start(slot, random.chance(0.3));
       else {
-        // Everyone is down or paused: one comes back.
-        const down = workers.filter((worker) => worker.set === undefined);
-        if (down.length > 0) restart(random.pick(down));
-        else (random.pick(workers) as SimWorker).paused = false;
+        faults.crashes++;
+        note(`kill -9 w${slot}#${worker.incarnation}${worker.inTransaction ? " mid-transaction" : ""}`);
+        worker.crash();
       }
+    } else if (roll < 0.38) {
+      if (worker.alive) {
+        faults.pauses++;
+        note(`pause w${slot}#${worker.incarnation}`);
+        worker.paused = true;
+      }
+    } else if (roll < 0.56) {
+      const paused = processes.filter((each) => each.paused && each.state === "running");
+      if (paused.length > 0) {
+        const waking = random.pick(paused);
+        note(`resume ${waking.workerId}#${waking.incarnation}`);
+        waking.paused = false;
+      }
+    } else if (roll < 0.64) {
+      // The worker id is started elsewhere while its process sleeps: a new disk, the same id.
+      if (worker.paused && worker.state === "running") {
+        faults.replaced++;
+        start(slot, true);
+      }
+    } else if (roll < 0.72) {
+      if (worker.alive && processes.filter((each) => each.alive).length > 1) {
+        faults.leaves++;
+        note(`w${slot}#${worker.incarnation} leaves`);
+        worker.leave();
+      }
+    } else if (roll < 0.8) {
+      if (kafka.abortTransaction(nowMs, `eddy.sim.w.w${slot}`)) {
+        faults.brokerAborts++;
+        note(`the broker aborts w${slot}'s transaction`);
+      }
+    } else {
+      // Time passes (a GC pause of the whole host, a slow network): sessions of the paused expire.
+      note("time passes");
+      letTimePass(TIMING.sessionTimeoutMs / 2 + random.int(TIMING.sessionTimeoutMs));
     }
   }
 
-  // Quiesce: every worker back, one last rebalance, then run until nothing is left to do.
-  for (const worker of workers) {
-    if (worker.set === undefined) restart(worker);
-    if (worker.paused) {
-      worker.paused = false;
-      if (worker.set !== undefined && worker.generation !== generation) lose(worker);
-    }
-  }
-  rebalance(workers);
-  for (let rounds = 0; ; rounds++) {
-    if (rounds > 10_000) fail("did not quiesce");
-    let busy = false;
-    for (const worker of workers) {
-      const set = worker.set as PartitionSet;
-      while (unsent.length > 0) emit(worker);
-      if (!commit(worker, false)) fail("a commit was refused after the last rebalance");
-      while (worker.network.length > 0) reply(worker, 0);
-      while (readInbox(worker)) busy = true;
-      if (!commit(worker, false)) fail("a commit was refused after the last rebalance");
-      const next = set.nextTimerAtMs;
-      if (next !== undefined) {
-        nowMs = Math.max(nowMs, next);
-        set.fireTimers(nowMs);
-        busy = true;
+  for (let slot = 0; slot < options.workers; slot++) start(slot, false);
+  const chaosSteps = options.steps ?? 60 + options.commands * 40;
+  for (; steps < chaosSteps; steps++) {
+    nowMs += random.int(STEP_MS_MAX);
+    if (random.chance(options.faultProbability)) fault();
+    else {
+      const alive = processes.filter((worker) => worker.alive);
+      if (alive.length > 0) step(random.pick(alive));
+      else {
+        const slot = random.int(options.workers);
+        const worker = current[slot] as SimWorker;
+        if (worker.state !== "running") start(slot, random.chance(0.3));
+        else worker.paused = false;
       }
-      if (set.pendingWrites > 0 || set.heldEffects > 0 || set.activeAddresses > 0 || set.outboundMessages > 0) {
-        busy = true;
-      }
-      if (worker.network.length > 0) busy = true;
     }
-    const unread = inboxes.some((inbox, partition) => inboxPositionStored(partition) < inbox.length);
-    if (!busy && !unread && unsent.length === 0) break;
+    background(0.6);
   }
-  for (const worker of workers) {
-    const set = worker.set as PartitionSet;
-    if (set.admittedBytes !== 0) fail(`worker ${worker.index}: ${set.admittedBytes} admitted bytes left at the end`);
+
+  // Quiesce: every worker id back, zombies woken (they find out), then run until all is done.
+  note("quiesce");
+  for (const worker of processes) worker.paused = false;
+  let rounds = 0;
+  for (; ; rounds++) {
+    if (rounds > QUIESCE_ROUNDS_MAX) {
+      const states = current.map(
+        (worker) =>
+          `${worker.workerId}#${worker.incarnation} ${worker.state} gen ${worker.membership?.generationId} owns ${worker.set.owned.join(",")} settled ${worker.settled} ${worker.stopReason ?? ""}`,
+      );
+      fail(`did not quiesce: ${JSON.stringify(kafka.describeGroup(topics.group))}; ${states.join("; ")}`);
+    }
+    nowMs += 2;
+    for (let slot = 0; slot < options.workers; slot++) {
+      const worker = current[slot] as SimWorker;
+      if (worker.state !== "running") start(slot, false);
+    }
+    background(1);
+    const alive = current.filter((worker) => worker.alive);
+    for (const worker of alive) {
+      // A worker may stop on its own at any of these (a fenced producer, a failed acquisition).
+      const actions = [
+        () => {
+          while (unsent.length > 0) send(worker, unsent.shift() as number);
+        },
+        () => worker.commitFully(),
+        () => {
+          while (worker.settleEgress()) {}
+        },
+        () => {
+          while (worker.network.length > 0) worker.reply(0, nowMs);
+        },
+        () => {
+          while (worker.alive && worker.readInbox(64)) {}
+        },
+        () => worker.set.fireTimers(nowMs),
+        () => worker.commitFully(),
+      ];
+      for (const action of actions) if (worker.alive) action();
+    }
+    const group = kafka.describeGroup(topics.group);
+    const done =
+      group.state === "Stable" &&
+      group.members.length === options.workers &&
+      current.every(
+        (worker) =>
+          worker.alive &&
+          worker.settled &&
+          worker.set.activeAddresses === 0 &&
+          worker.set.nextTimerAtMs === undefined &&
+          isCurrent(worker) &&
+          worker.inboxReadToEnd(),
+      ) &&
+      unsent.length === 0 &&
+      kafka.openTransactions().length === 0;
+    if (done) break;
   }
-  const finalCounts = counts();
+  oracle.advance();
+
   const expected = workload.expectedAfter[workload.commands.length] as readonly number[];
-  finalCounts.forEach((count, instance) => {
+  counts().forEach((count, instance) => {
     if (count !== expected[instance]) fail(`instance ${instance} ends at ${count}, expected ${expected[instance]}`);
   });
-  for (const id of workload.expectedEgress) if (!egressSeen.has(id)) fail(`egress ${id} was never published`);
-  if (acked.size !== workload.commands.length)
+  for (const id of workload.expectedEgress) if (!oracle.egressSeen.has(id)) fail(`egress ${id} was never published`);
+  if (acked.size !== workload.commands.length) {
     fail(`${workload.commands.length - acked.size} commands never acknowledged`);
+  }
+  const clientErrors = kafka.clientErrors();
+  if (clientErrors.length > 0) fail(`a worker committed after a failed call: ${clientErrors[0]}`);
+  for (const worker of current) {
+    if (worker.set.admittedBytes !== 0) {
+      fail(`worker ${worker.workerId}: ${worker.set.admittedBytes} admitted bytes left at the end`);
+    }
+    for (const partition of worker.set.owned) {
+      const differences = oracle.differences(worker.local, partition);
+      if (differences.length > 0) {
+        fail(
+          `worker ${worker.workerId}'s partition ${partition} is not the changelog's: ${differences.slice(0, 3).join("; ")}`,
+        );
+      }
+    }
+  }
   return {
+    ...stats,
+    ...faults,
     steps,
-    commits,
-    refused,
-    fenced,
-    rebalances,
-    crashes,
-    moves,
-    inboxDeliveries,
-    staleReplies,
-    egress: egressSeen.size,
+    generations: kafka.describeGroup(topics.group).generationId,
+    egress: oracle.egressSeen.size,
   };
 }
