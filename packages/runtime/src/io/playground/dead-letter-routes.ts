@@ -117,8 +117,8 @@ export async function serveDeadLetters(
     return;
   }
   const selection = parseSelection(Buffer.from(read.body).toString("utf8"));
-  if (typeof selection === "string") {
-    replyText(res, 400, selection);
+  if (typeof selection === "object" && "error" in selection) {
+    replyText(res, 400, selection.error);
     return;
   }
   const result = await admin.replay(selection);
@@ -148,21 +148,21 @@ export async function serveDeadLetters(
 }
 
 /** The body of a replay: `{"all": true}` or `{"ids": [...]}`, or what is wrong with it. */
-function parseSelection(text: string): "all" | { partition: number; seq: number }[] | string {
+function parseSelection(text: string): "all" | { partition: number; seq: number }[] | { error: string } {
   const expected = 'expected {"ids": ["<partition>-<epoch>-<count>", ...]} or {"all": true}';
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    return `the body is not JSON: ${expected}`;
+    return { error: `the body is not JSON: ${expected}` };
   }
   const { all, ids } = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
   if (all === true && ids === undefined) return "all";
-  if (all !== undefined || !Array.isArray(ids) || ids.length === 0) return expected;
+  if (all !== undefined || !Array.isArray(ids) || ids.length === 0) return { error: expected };
   const selection: { partition: number; seq: number }[] = [];
   for (const id of ids) {
     const key = typeof id === "string" ? parseDeadLetterId(id) : undefined;
-    if (key === undefined) return `${JSON.stringify(id)} is not a dead letter id: ${expected}`;
+    if (key === undefined) return { error: `${JSON.stringify(id)} is not a dead letter id: ${expected}` };
     selection.push(key);
   }
   return selection;
