@@ -8,6 +8,8 @@
 // JVM start-up dominates a test's time, so every JVM started here (the storage formatter, the
 // broker, the topic CLI) maps a class-data-sharing archive made for its main class on its
 // first clean exit and kept beside the jars: startKafka() takes ~2 s instead of ~5 s.
+// Those building blocks (startJvm, the readiness probe, the property files) are exported for
+// test/support/kafka-cluster.ts, the three-node cluster.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -175,7 +177,7 @@ export async function startKafka(options: KafkaBrokerOptions = {}): Promise<Kafk
   }
 }
 
-function requireLibs(): string {
+export function requireLibs(): string {
   const libs = join(kafkaHome(), "libs");
   if (!existsSync(join(libs, `kafka_2.13-${KAFKA_VERSION}.jar`))) {
     throw new Error(`Apache Kafka ${KAFKA_VERSION} is not fetched into ${libs}: run \`sh scripts/ensure-kafka.sh\``);
@@ -435,7 +437,7 @@ class BrokerNode {
   }
 }
 
-interface JvmExit {
+export interface JvmExit {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   /** Set when `java` could not be run at all. */
@@ -449,7 +451,7 @@ interface JvmOptions {
   readonly stdio: ["ignore", number | "pipe", number | "pipe"];
 }
 
-interface Jvm {
+export interface Jvm {
   readonly child: ChildProcess;
   /** Settles once the JVM has exited and the class archive it made, if any, is in place. */
   readonly exited: Promise<JvmExit>;
@@ -486,7 +488,7 @@ const JVM_OPTIONS: readonly string[] = [
  * after a clean exit it is copied beside the jars and renamed into place (a torn archive would
  * crash every later JVM that maps it).
  */
-function startJvm(
+export function startJvm(
   libs: string,
   directory: string,
   mainClass: string,
@@ -567,7 +569,7 @@ function publishArchive(dump: string, archive: string): void {
   }
 }
 
-function describeExit(exit: JvmExit): string {
+export function describeExit(exit: JvmExit): string {
   if (exit.error !== undefined) {
     const missing = (exit.error as NodeJS.ErrnoException).code === "ENOENT";
     return missing
@@ -578,7 +580,7 @@ function describeExit(exit: JvmExit): string {
 }
 
 /** True once the broker on `port` answers ApiVersions; false if `jvm` exits or READY_TIMEOUT_MS passes. */
-async function waitUntilAnswering(port: number, jvm: Jvm): Promise<boolean> {
+export async function waitUntilAnswering(port: number, jvm: Jvm): Promise<boolean> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (jvm.exit === undefined && Date.now() < deadline) {
     if (await answersApiVersions(port)) return true;
@@ -630,7 +632,7 @@ function answersApiVersions(port: number): Promise<boolean> {
   });
 }
 
-function propertiesFile(properties: Readonly<Record<string, string>>): string {
+export function propertiesFile(properties: Readonly<Record<string, string>>): string {
   return Object.entries(properties)
     .map(([key, value]) => {
       assert.ok(!/[\r\n]/.test(key + value), `a property cannot span lines: ${key}=${value}`);
@@ -640,7 +642,7 @@ function propertiesFile(properties: Readonly<Record<string, string>>): string {
 }
 
 /** Kafka 4 logs through log4j 2 (the slf4j binding scripts/ensure-kafka.sh adds); without a configuration it only complains. */
-function log4jConfiguration(level: "info" | "warn", target: "SYSTEM_OUT" | "SYSTEM_ERR"): string {
+export function log4jConfiguration(level: "info" | "warn", target: "SYSTEM_OUT" | "SYSTEM_ERR"): string {
   return propertiesFile({
     status: "warn",
     // Its hook races Kafka's own at SIGTERM and complains when it loses; the console needs no flushing.
@@ -659,7 +661,7 @@ function log4jConfiguration(level: "info" | "warn", target: "SYSTEM_OUT" | "SYST
 }
 
 /** What `path` holds from byte `offset` on, decoded as UTF-8. */
-function readFrom(path: string, offset: number): string {
+export function readFrom(path: string, offset: number): string {
   const file = openSync(path, "r");
   try {
     const length = Math.max(0, statSync(path).size - offset);
