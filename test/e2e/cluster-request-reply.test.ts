@@ -13,7 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve, statefulFunction, types } from "@eddy/sdk";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
-import { EddyProcess, withEddy } from "./smoke/cluster.ts";
+import { clusterWorkerProcess, type EddyProcess, endpointAndIngressYaml, withEddy } from "./smoke/cluster.ts";
 
 const IDS = 16;
 const REQUESTS = Number(process.env.CLUSTER_RR_REQUESTS ?? 120);
@@ -51,28 +51,12 @@ after(async () => {
 });
 
 function worker(workerId: string): EddyProcess {
-  return new EddyProcess({
-    moduleYaml: `kind: io.statefun.endpoints.v2/http
-spec:
-  functions: rr/*
-  urlPathTemplate: ${functions.url}
----
-kind: io.statefun.playground.v1/ingress
-spec:
-  port: {{INGRESS_PORT}}
-`,
-    args: [
-      "run",
-      "{{MODULE}}",
-      "--state-dir",
-      "{{STATE_DIR}}",
-      "--cluster",
-      `kafka://${broker.bootstrap}/rr`,
-      "--checkpoints",
-      `file://${checkpoints}`,
-      "--worker-id",
-      workerId,
-    ],
+  return clusterWorkerProcess({
+    moduleYaml: endpointAndIngressYaml("rr/*", functions.url),
+    bootstrap: broker.bootstrap,
+    cluster: "rr",
+    workerId,
+    checkpoints,
   });
 }
 

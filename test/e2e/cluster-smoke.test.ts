@@ -21,7 +21,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Consumer, FetchIsolationLevels, type Message } from "@platformatic/kafka";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
-import { EddyProcess } from "./smoke/cluster.ts";
+import { clusterWorkerProcess, type EddyProcess } from "./smoke/cluster.ts";
 import { EGRESS_TOPIC, generateWorkload, Random, type SourceCommand, VERIFICATION_TOPIC } from "./smoke/commands.ts";
 import { type Endpoints, sendCommand, verifyAll } from "./smoke/driver.ts";
 import { serveOfficial } from "./smoke/official-functions.ts";
@@ -52,7 +52,7 @@ after(async () => {
 });
 
 function worker(workerId: string): EddyProcess {
-  return new EddyProcess({
+  return clusterWorkerProcess({
     moduleYaml: `kind: io.statefun.endpoints.v2/http
 spec:
   functions: statefun.smoke.e2e/*
@@ -73,18 +73,10 @@ spec:
     type: exactly-once
     transactionTimeout: 15min
 `,
-    args: [
-      "run",
-      "{{MODULE}}",
-      "--state-dir",
-      "{{STATE_DIR}}",
-      "--cluster",
-      `kafka://${broker.bootstrap}/${CLUSTER}`,
-      "--checkpoints",
-      `file://${checkpoints}`,
-      "--worker-id",
-      workerId,
-    ],
+    bootstrap: broker.bootstrap,
+    cluster: CLUSTER,
+    workerId,
+    checkpoints,
   });
 }
 

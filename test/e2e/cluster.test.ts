@@ -14,7 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, message, serve, statefulFunction, types } from "@eddy/sdk";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
-import { EddyProcess, withEddy } from "./smoke/cluster.ts";
+import { clusterWorkerProcess, type EddyProcess, endpointAndIngressYaml, withEddy } from "./smoke/cluster.ts";
 
 const IDS = 12;
 /** How many times the kill test kills a worker (test/soak/cluster.sh raises it). */
@@ -55,28 +55,12 @@ after(async () => {
 
 /** A worker of cluster `cluster` (each test has its own: the changelog keeps a cluster's state for good). */
 function worker(cluster: string, workerId: string): EddyProcess {
-  return new EddyProcess({
-    moduleYaml: `kind: io.statefun.endpoints.v2/http
-spec:
-  functions: ce/*
-  urlPathTemplate: ${functions.url}
----
-kind: io.statefun.playground.v1/ingress
-spec:
-  port: {{INGRESS_PORT}}
-`,
-    args: [
-      "run",
-      "{{MODULE}}",
-      "--state-dir",
-      "{{STATE_DIR}}",
-      "--cluster",
-      `kafka://${broker.bootstrap}/${cluster}`,
-      "--checkpoints",
-      `file://${checkpoints}`,
-      "--worker-id",
-      workerId,
-    ],
+  return clusterWorkerProcess({
+    moduleYaml: endpointAndIngressYaml("ce/*", functions.url),
+    bootstrap: broker.bootstrap,
+    cluster,
+    workerId,
+    checkpoints,
   });
 }
 

@@ -8,8 +8,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { DirectoryBlobStore } from "../src/checkpoint/blob/directory-blob-store.ts";
-import { changelogOffsetWrite } from "../src/cluster/changelog.ts";
-import { listSnapshots, pruneSnapshots, restoreSnapshot, writeSnapshot } from "../src/cluster/partition-snapshots.ts";
+import { catchUp, changelogOffsetWrite } from "../src/cluster/changelog.ts";
+import {
+  listSnapshots,
+  pruneSnapshots,
+  restoreSnapshot,
+  type SnapshotPlace,
+  writeSnapshot,
+} from "../src/cluster/partition-snapshots.ts";
+import type { TopicReader } from "../src/cluster/topic-reader.ts";
 import type { Key } from "../src/core/kv.ts";
 import { MemoryKV } from "../src/core/kv.ts";
 import type { PendingWrite } from "../src/core/overlay-kv.ts";
@@ -21,10 +28,10 @@ after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-function blobStore(): DirectoryBlobStore {
+function blobStore(cluster = "c"): SnapshotPlace {
   const dir = mkdtempSync(join(tmpdir(), "eddy-snapshots-"));
   dirs.push(dir);
-  return new DirectoryBlobStore(dir);
+  return { blobs: new DirectoryBlobStore(dir), cluster };
 }
 
 /** A local store in memory that commits by applying the writes. */
@@ -98,7 +105,7 @@ describe("partition snapshots", () => {
 
   it("refuses a snapshot that is not one, or that holds rows of another partition", async () => {
     const blobs = blobStore();
-    await blobs.put("partitions/5/0000000000000003.snapshot", new Uint8Array([1, 2, 3]));
+    await blobs.blobs.put("clusters/c/partitions/5/0000000000000003.snapshot", new Uint8Array([1, 2, 3]));
     const garbled = await restoreSnapshot(blobs, localStore(), 5, 3);
     assert.equal(garbled.ok, false);
     assert.match(garbled.ok ? "" : garbled.message, /not a snapshot/);
@@ -107,10 +114,22 @@ describe("partition snapshots", () => {
     await owner.commit([{ key: row(6, "a"), value: 1 }, changelogOffsetWrite(6, 8)]);
     await writeSnapshot(blobs, owner, 6);
     const [written] = await listSnapshots(blobs, 6);
-    await blobs.put("partitions/8/0000000000000008.snapshot", (await blobs.get(written?.key ?? "")) as Uint8Array);
+    const bytes = (await blobs.blobs.get(written?.key ?? "")) as Uint8Array;
+    await blobs.blobs.put("clusters/c/partitions/8/0000000000000008.snapshot", bytes);
     const foreign = await restoreSnapshot(blobs, localStore(), 8, 8);
     assert.equal(foreign.ok, false);
     assert.match(foreign.ok ? "" : foreign.message, /rows of another partition/);
+  });
+
+  it("a cluster never restores another cluster's snapshots from a shared store", async () => {
+    const ours = blobStore("ours");
+    const theirs: SnapshotPlace = { blobs: ours.blobs, cluster: "theirs" };
+    const other = localStore();
+    await other.commit([{ key: row(4, "a"), value: "theirs" }, changelogOffsetWrite(4, 50)]);
+    await writeSnapshot(theirs, other, 4);
+    const refused = await restoreSnapshot(ours, localStore(), 4, 10);
+    assert.equal(refused.ok, false);
+    assert.match(refused.ok ? "" : refused.message, /has no snapshot/);
   });
 
   it("keeps the newest snapshots when pruning; a partition with no changelog yet has none", async () => {
@@ -126,5 +145,25 @@ describe("partition snapshots", () => {
       (await listSnapshots(blobs, 0)).map((snapshot) => snapshot.offset),
       [12, 20],
     );
+  });
+});
+
+describe("catching up a changelog trimmed while it is read", () => {
+  it("stops with changelog-trimmed (retriable), so that the newer snapshot is restored first", async () => {
+    const reader = {
+      ends: async (partitions: readonly number[]) => new Map(partitions.map((p) => [p, 30n] as const)),
+      seek: () => undefined,
+      remove: () => undefined,
+      poll: async () => [],
+      trimmedPast: (partition: number) => partition === 2,
+    };
+    const caught = await catchUp(reader as unknown as TopicReader, localStore(), [1, 2], {
+      nowMs: () => 0,
+      deadlineMs: 1,
+    });
+    assert.equal(caught.ok, false);
+    assert.equal(caught.ok ? "" : caught.code, "changelog-trimmed");
+    assert.equal(caught.ok ? false : caught.retriable, true);
+    assert.match(caught.ok ? "" : caught.message, /changelog partitions 2 were trimmed/);
   });
 });

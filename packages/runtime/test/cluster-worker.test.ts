@@ -267,7 +267,7 @@ describe("cluster workers on Kafka", () => {
       await sleep(100);
     }
     assert.ok(trimmedCount >= PARTITIONS / 2, `${trimmedCount} changelog partitions trimmed`);
-    const kept = (await blobs.list("partitions/")).length;
+    const kept = (await blobs.list("clusters/cw4/partitions/")).length;
     assert.ok(kept > 0 && kept <= PARTITIONS * 2, `${kept} snapshots kept (2 per partition at most)`);
     await a.worker.stop();
 

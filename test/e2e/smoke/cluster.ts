@@ -57,6 +57,48 @@ export function greeterDevArgs(...extra: string[]): string[] {
   return ["dev", "examples/greeter/functions.ts", "--module", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}", ...extra];
 }
 
+/** The HTTP endpoint of `functions` (a pattern such as `ns/*`) at `url`, and the playground ingress. */
+export function endpointAndIngressYaml(functions: string, url: string): string {
+  return `kind: io.statefun.endpoints.v2/http
+spec:
+  functions: ${functions}
+  urlPathTemplate: ${url}
+---
+kind: io.statefun.playground.v1/ingress
+spec:
+  port: {{INGRESS_PORT}}
+`;
+}
+
+/**
+ * A worker of the cluster `bootstrap`/`cluster` (`eddy run --cluster`) running `moduleYaml`, its
+ * state in its own directory, its snapshots in `checkpoints` (a directory every worker of the
+ * cluster shares: a partition's snapshots must be where its next owner looks).
+ */
+export function clusterWorkerProcess(options: {
+  readonly moduleYaml: string;
+  readonly bootstrap: string;
+  readonly cluster: string;
+  readonly workerId: string;
+  readonly checkpoints: string;
+}): EddyProcess {
+  return new EddyProcess({
+    moduleYaml: options.moduleYaml,
+    args: [
+      "run",
+      "{{MODULE}}",
+      "--state-dir",
+      "{{STATE_DIR}}",
+      "--cluster",
+      `kafka://${options.bootstrap}/${options.cluster}`,
+      "--checkpoints",
+      `file://${options.checkpoints}`,
+      "--worker-id",
+      options.workerId,
+    ],
+  });
+}
+
 export interface EddyProcessOptions {
   /** The module.yaml text; `{{INGRESS_PORT}}` and `{{EGRESS_PORT}}` are filled in. */
   readonly moduleYaml: string;

@@ -26,13 +26,15 @@ export function localChangelogOffset(local: KV, partition: number): number {
 /** The most records applied to the local store in one of its commits while catching up. */
 const RECORDS_PER_APPLY_MAX = 256;
 
-export type CatchUpFailure = "changelog-malformed" | "changelog-stalled";
+export type CatchUpFailure = "changelog-malformed" | "changelog-stalled" | "changelog-trimmed";
 
 /**
- * Brings the local store's copy of `partitions` up to the changelog's stable end. The caller
- * makes sure nobody else writes them meanwhile (the group gave them to this worker, and the
- * previous owner's last transaction is decided: fetchStableOffsets). `deadlineMs` (on
- * `nowMs`'s clock) bounds a reader that makes no progress.
+ * Brings the local store's copy of `partitions` up to the changelog's end as it is now,
+ * committed records only. The caller makes sure nobody else commits to them meanwhile (the
+ * group gave them to this worker). A transaction a killed worker left open is waited out (the
+ * coordinator aborts it after the transaction timeout): reading only to the last stable offset
+ * would stop at its first record and miss what later owners committed after it. `deadlineMs`
+ * (on `nowMs`'s clock) bounds a reader that makes no progress.
  */
 export async function catchUp(
   reader: TopicReader,
@@ -41,7 +43,7 @@ export async function catchUp(
   options: { readonly deadlineMs: number; readonly nowMs: () => number },
 ): Promise<Result<{ readonly records: number }, CatchUpFailure>> {
   if (partitions.length === 0) return success({ records: 0 });
-  const ends = await reader.stableEnds(partitions);
+  const ends = await reader.ends(partitions);
   const left = new Set<number>();
   for (const partition of partitions) {
     const from = BigInt(localChangelogOffset(local, partition) + 1);
@@ -60,7 +62,18 @@ export async function catchUp(
           true,
         );
       }
-      for (const polled of await reader.poll()) {
+      const polledNow = await reader.poll();
+      const trimmed = [...left].filter((partition) => reader.trimmedPast(partition));
+      if (trimmed.length > 0) {
+        // Another worker snapshotted these and trimmed their changelog while they were read:
+        // the caller restores the newest snapshot and catches up again.
+        return failure(
+          "changelog-trimmed",
+          `changelog partitions ${trimmed.join(", ")} were trimmed past the records being read`,
+          true,
+        );
+      }
+      for (const polled of polledNow) {
         if (!left.has(polled.partition)) continue;
         const writes: PendingWrite[] = [];
         let applied = 0;

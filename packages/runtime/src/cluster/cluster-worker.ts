@@ -88,6 +88,8 @@ const INBOX_FETCH_BYTES = 4 * 1024 * 1024;
 const CHANGELOG_FETCH_BYTES = 16 * 1024 * 1024;
 /** How long the check at start waits for a rebalancing group to settle before it leaves the check to the join. */
 const MODULE_CHECK_WAIT_MS = 2_000;
+/** How many times a partition's changelog may be trimmed under its catch-up before the worker gives up. */
+const CATCH_UP_ATTEMPTS_MAX = 3;
 /** How long a stopping worker waits for its batches in flight before it commits and leaves. */
 const STOP_DRAIN_MS = 2_000;
 
@@ -156,7 +158,7 @@ export class ClusterWorker {
       options.snapshots === undefined
         ? undefined
         : new Snapshotter({
-            blobs: options.snapshots.blobs,
+            place: { blobs: options.snapshots.blobs, cluster: options.cluster },
             local: options.local,
             admin: this.#admin,
             topics,
@@ -339,14 +341,17 @@ export class ClusterWorker {
     const timeoutMs = this.#options.acquireTimeoutMs ?? ACQUIRE_TIMEOUT_MS_DEFAULT;
     const stable = await fetchStableOffsets(this.#link, this.#topics.group, this.#topics.inbox, partitions, timeoutMs);
     if (!stable.ok) return stable;
-    const restored = await this.#restoreTrimmed(partitions);
-    if (!restored.ok) return restored;
     const now = () => performance.now();
-    const caught = await catchUp(this.#changelogReader, this.#options.local, partitions, {
-      nowMs: now,
-      deadlineMs: now() + timeoutMs,
-    });
-    if (!caught.ok) return caught;
+    const deadlineMs = now() + timeoutMs;
+    // Trimmed while being read (the previous owner, not yet aware it lost them, snapshotted
+    // them meanwhile): restore the newer snapshot and read again, a few times at most.
+    for (let attempt = 1; ; attempt++) {
+      const restored = await this.#restoreTrimmed(partitions);
+      if (!restored.ok) return restored;
+      const caught = await catchUp(this.#changelogReader, this.#options.local, partitions, { nowMs: now, deadlineMs });
+      if (caught.ok) break;
+      if (caught.code !== "changelog-trimmed" || attempt >= CATCH_UP_ATTEMPTS_MAX) return caught;
+    }
     // Messages this worker sent to these partitions may wait in their inboxes: later ones go
     // there too until the reader has passed them (per-sender order, as StateFun keeps it).
     const sentBefore = new Set(
@@ -389,7 +394,8 @@ export class ClusterWorker {
         );
       }
       const startedAt = performance.now();
-      const restored = await restoreSnapshot(blobs, this.#options.local, partition, start - 1);
+      const place = { blobs, cluster: this.#options.cluster };
+      const restored = await restoreSnapshot(place, this.#options.local, partition, start - 1);
       if (!restored.ok) return restored;
       this.#options.log(
         `eddy: worker ${this.#options.workerId} restored partition ${partition} from its snapshot at changelog offset ${restored.value.offset} (${(restored.value.bytes / 1024).toFixed(1)} KiB, ${Math.round(performance.now() - startedAt)} ms)`,

@@ -6,7 +6,8 @@
 // A snapshot is every row of one partition as the local store holds it, which is a committed
 // prefix of the changelog: it includes the partition's `changelogOffset` row, the offset of the
 // last changelog record it covers, and its `inboxPosition`. It is stored once, under a key
-// named by that offset (`partitions/<n>/<offset>.snapshot`), and never replaced: whoever
+// named by the cluster and that offset (`clusters/<name>/partitions/<n>/<offset>.snapshot`: two
+// clusters may share a checkpoint store), and never replaced: whoever
 // writes one (the owner, or a zombie that has not yet learnt it lost the partition) writes a
 // true prefix, and a restore takes the one with the highest offset. So a late, older snapshot
 // can never hide a newer one, and the changelog is only trimmed behind a snapshot that exists.
@@ -24,18 +25,24 @@ import { localChangelogOffset } from "./changelog.ts";
 const OFFSET_DIGITS = 16;
 const SUFFIX = ".snapshot";
 
-/** Where partition `partition`'s snapshots are kept. */
-export function snapshotPrefix(partition: number): string {
-  return `partitions/${partition}/`;
+/** A cluster's snapshots: the checkpoint store, and the cluster's name (its own folder there). */
+export interface SnapshotPlace {
+  readonly blobs: BlobStore;
+  readonly cluster: string;
 }
 
-function snapshotKey(partition: number, offset: number): string {
-  return `${snapshotPrefix(partition)}${String(offset).padStart(OFFSET_DIGITS, "0")}${SUFFIX}`;
+/** Where partition `partition`'s snapshots are kept. */
+export function snapshotPrefix(place: SnapshotPlace, partition: number): string {
+  return `clusters/${place.cluster}/partitions/${partition}/`;
+}
+
+function snapshotKey(place: SnapshotPlace, partition: number, offset: number): string {
+  return `${snapshotPrefix(place, partition)}${String(offset).padStart(OFFSET_DIGITS, "0")}${SUFFIX}`;
 }
 
 /** The changelog offset a snapshot key names; undefined for a key that is not a snapshot. */
-function offsetOfKey(partition: number, key: string): number | undefined {
-  const prefix = snapshotPrefix(partition);
+function offsetOfKey(place: SnapshotPlace, partition: number, key: string): number | undefined {
+  const prefix = snapshotPrefix(place, partition);
   if (!key.startsWith(prefix) || !key.endsWith(SUFFIX)) return undefined;
   const digits = key.slice(prefix.length, key.length - SUFFIX.length);
   return /^\d{1,16}$/.test(digits) ? Number(digits) : undefined;
@@ -43,13 +50,13 @@ function offsetOfKey(partition: number, key: string): number | undefined {
 
 /** The snapshots of a partition, oldest first. */
 export async function listSnapshots(
-  blobs: BlobStore,
+  place: SnapshotPlace,
   partition: number,
 ): Promise<{ readonly key: string; readonly offset: number }[]> {
-  const keys = await blobs.list(snapshotPrefix(partition));
+  const keys = await place.blobs.list(snapshotPrefix(place, partition));
   const found: { key: string; offset: number }[] = [];
   for (const key of keys) {
-    const offset = offsetOfKey(partition, key);
+    const offset = offsetOfKey(place, partition, key);
     if (offset !== undefined) found.push({ key, offset });
   }
   return found.sort((a, b) => a.offset - b.offset);
@@ -69,7 +76,7 @@ function partitionRows(local: KV, partition: number): PendingWrite[] {
  * the local store, so they are one committed state.
  */
 export async function writeSnapshot(
-  blobs: BlobStore,
+  place: SnapshotPlace,
   local: KV,
   partition: number,
 ): Promise<{ readonly offset: number; readonly inboxPosition: number; readonly bytes: number } | undefined> {
@@ -77,7 +84,7 @@ export async function writeSnapshot(
   if (offset < 0) return undefined;
   const inboxPosition = getRow(local, inPartition(partition, tables.inboxPosition.key())) ?? 0;
   const body = encodeWritesFrame(partitionRows(local, partition));
-  await blobs.put(snapshotKey(partition, offset), body);
+  await place.blobs.put(snapshotKey(place, partition, offset), body);
   return { offset, inboxPosition, bytes: body.byteLength };
 }
 
@@ -90,12 +97,13 @@ export type SnapshotFailure = "snapshot-missing" | "snapshot-malformed";
  * not there is a failure the caller cannot cure: the changelog it needs was trimmed.
  */
 export async function restoreSnapshot(
-  blobs: BlobStore,
+  place: SnapshotPlace,
   local: DurableStore,
   partition: number,
   needOffset: number,
 ): Promise<Result<{ readonly offset: number; readonly bytes: number }, SnapshotFailure>> {
-  const newest = (await listSnapshots(blobs, partition)).at(-1);
+  const { blobs } = place;
+  const newest = (await listSnapshots(place, partition)).at(-1);
   if (newest === undefined || newest.offset < needOffset) {
     return failure(
       "snapshot-missing",
@@ -147,8 +155,8 @@ function isChangelogOffset(row: PendingWrite, partition: number): boolean {
 }
 
 /** Deletes all but the newest `keep` snapshots of `partition`. */
-export async function pruneSnapshots(blobs: BlobStore, partition: number, keep: number): Promise<void> {
-  const all = await listSnapshots(blobs, partition);
+export async function pruneSnapshots(place: SnapshotPlace, partition: number, keep: number): Promise<void> {
+  const all = await listSnapshots(place, partition);
   const old = all.slice(0, Math.max(0, all.length - keep)).map((snapshot) => snapshot.key);
-  if (old.length > 0) await blobs.delete(old);
+  if (old.length > 0) await place.blobs.delete(old);
 }

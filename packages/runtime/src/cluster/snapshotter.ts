@@ -9,15 +9,14 @@
 // Trimming is safe whoever does it: a snapshot is written before anything it covers is
 // trimmed, and a restore takes the newest snapshot there is (partition-snapshots.ts).
 import type { Admin } from "@platformatic/kafka";
-import type { BlobStore } from "../checkpoint/blob/blob-store.ts";
 import type { KV } from "../core/kv.ts";
-import { errorMessage } from "../errors.ts";
+import { describe } from "../io/kafka/client-options.ts";
 import { localChangelogOffset } from "./changelog.ts";
 import type { ClusterTopicNames } from "./cluster-topics.ts";
-import { pruneSnapshots, writeSnapshot } from "./partition-snapshots.ts";
+import { pruneSnapshots, type SnapshotPlace, writeSnapshot } from "./partition-snapshots.ts";
 
 export interface SnapshotterOptions {
-  readonly blobs: BlobStore;
+  readonly place: SnapshotPlace;
   readonly local: KV;
   readonly admin: Admin;
   readonly topics: ClusterTopicNames;
@@ -62,7 +61,7 @@ export class Snapshotter {
 
   /** Snapshots (and trims) every owned partition whose changelog moved since its last snapshot here. */
   async snapshotNow(): Promise<SnapshotRound> {
-    const { blobs, local, keep } = this.#options;
+    const { place, local, keep } = this.#options;
     let partitions = 0;
     let bytes = 0;
     const changelogTrims: { partition: number; offset: bigint }[] = [];
@@ -71,15 +70,21 @@ export class Snapshotter {
       if (this.#stopped) break;
       const offset = localChangelogOffset(local, partition);
       if (offset < 0 || offset === this.#snapshotted.get(partition)) continue;
-      const written = await writeSnapshot(blobs, local, partition);
+      const written = await writeSnapshot(place, local, partition);
       if (written === undefined) continue;
       this.#snapshotted.set(partition, written.offset);
       partitions++;
       bytes += written.bytes;
       changelogTrims.push({ partition, offset: BigInt(written.offset + 1) });
       if (written.inboxPosition > 0) inboxTrims.push({ partition, offset: BigInt(written.inboxPosition) });
-      await pruneSnapshots(blobs, partition, Math.max(1, keep));
+      await pruneSnapshots(place, partition, Math.max(1, keep));
     }
+    // Only what this worker still runs: a partition it released during the round is its next
+    // owner's to trim (which may be reading the changelog right now).
+    const stillOwned = new Set(this.#options.owned());
+    const owned = (trim: { partition: number }) => stillOwned.has(trim.partition);
+    changelogTrims.splice(0, changelogTrims.length, ...changelogTrims.filter(owned));
+    inboxTrims.splice(0, inboxTrims.length, ...inboxTrims.filter(owned));
     const topics = [];
     if (changelogTrims.length > 0) topics.push({ name: this.#options.topics.changelog, partitions: changelogTrims });
     if (inboxTrims.length > 0) topics.push({ name: this.#options.topics.inbox, partitions: inboxTrims });
@@ -97,7 +102,7 @@ export class Snapshotter {
         },
         (error: unknown) => {
           // The blob store or the cluster is away: the changelog keeps everything meanwhile.
-          const message = errorMessage(error);
+          const message = describe(error);
           if (message !== this.#lastFailure) {
             this.#options.log(
               `eddy: partition snapshots failed (${message}); the changelog keeps everything meanwhile`,

@@ -38,6 +38,9 @@ export interface PolledPartition {
   readonly next: bigint;
 }
 
+/** Kafka's error code for a fetch offset outside the partition's log. */
+const OFFSET_OUT_OF_RANGE = 1;
+
 export class TopicReader {
   readonly #options: TopicReaderOptions;
   readonly #consumer: Consumer;
@@ -46,6 +49,8 @@ export class TopicReader {
   /** Per partition: its leader and the leader's epoch, from the last metadata. */
   #leaders: { readonly leader: number; readonly leaderEpoch: number }[] = [];
   #metadataStale = true;
+  /** Partitions whose position the broker no longer has (DeleteRecords trimmed past it), since the last seek. */
+  readonly #trimmedPast = new Set<number>();
 
   constructor(options: TopicReaderOptions) {
     this.#options = options;
@@ -60,11 +65,18 @@ export class TopicReader {
   /** Reads `partition` from `offset` on (again, if it was read: a seek). */
   seek(partition: number, offset: bigint): void {
     this.#positions.set(partition, { next: offset, aborted: new AbortedProducers() });
+    this.#trimmedPast.delete(partition);
   }
 
   /** Stops reading `partition`. */
   remove(partition: number): void {
     this.#positions.delete(partition);
+    this.#trimmedPast.delete(partition);
+  }
+
+  /** Whether the broker answered that `partition`'s position is before its first offset (trimmed). */
+  trimmedPast(partition: number): boolean {
+    return this.#trimmedPast.has(partition);
   }
 
   get partitions(): number[] {
@@ -76,15 +88,19 @@ export class TopicReader {
   }
 
   /**
-   * Each partition's last stable offset: what a read_committed reader can read up to now. A
-   * reader that reaches it has every committed record written before the call.
+   * Each partition's end (its high watermark): everything written before the call, committed
+   * or not. Not the last stable offset: a transaction left open (a worker killed in the middle
+   * of one) holds that down at its first record, and records committed after it began (by the
+   * partition's next owner) lie beyond it. A read_committed reader reaches this end once every
+   * transaction open at the call has ended (committed, aborted, or timed out and aborted by the
+   * coordinator), and then it has read every committed record written before the call.
    */
-  async stableEnds(partitions: readonly number[]): Promise<Map<number, bigint>> {
+  async ends(partitions: readonly number[]): Promise<Map<number, bigint>> {
     const listed = await this.#consumer.listOffsets({
       topics: [this.#options.topic],
       partitions: { [this.#options.topic]: [...partitions] },
       timestamp: -1n,
-      isolationLevel: READ_COMMITTED,
+      isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED,
     });
     const ends = listed.get(this.#options.topic) ?? [];
     const result = new Map<number, bigint>();
@@ -162,8 +178,13 @@ export class TopicReader {
         for (const fetched of topic.partitions) {
           const position = this.#positions.get(fetched.partitionIndex);
           if (position === undefined) continue;
+          if (fetched.errorCode === OFFSET_OUT_OF_RANGE) {
+            // Not a leader moving: the position is gone (trimmed). Reading on cannot cure it.
+            this.#trimmedPast.add(fetched.partitionIndex);
+            continue;
+          }
           if (fetched.errorCode !== 0) {
-            // A moved leader, a deleted range, a topic being created: look again before the next poll.
+            // A moved leader, a topic being created: look again before the next poll.
             this.#metadataStale = true;
             continue;
           }
