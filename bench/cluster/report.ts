@@ -38,6 +38,8 @@ export interface Failover {
   /** Undefined when some never answered within timeoutSeconds. */
   readonly allAnsweredSeconds: number | undefined;
   readonly timeoutSeconds: number;
+  /** A worker was already stuck with a transaction it could not end when the other was killed. */
+  readonly stuckBeforeKill: boolean;
 }
 
 /** The workers' log lines saying Kafka refused a commit. */
@@ -104,6 +106,8 @@ export interface TargetCheck {
 export interface Report {
   readonly date: string;
   readonly machine: Machine;
+  /** The machine's 1-minute load average before and after the run (other work on it skews every figure). */
+  readonly loadAverage: { readonly before: number; readonly after: number };
   readonly settings: Readonly<Record<string, number | boolean>>;
   /** The round each table shows (the median by chain messages/s), by configuration. */
   readonly configurations: readonly ConfigurationResult[];
@@ -192,9 +196,12 @@ export function reportOf(base: Omit<Report, "ratios" | "targets">): Report {
     `a killed worker's partitions answer again within 15 s (default settings${failovers.length > 1 ? `, slowest of ${failovers.length} rounds` : ""})`,
     slowest === undefined ? undefined : (slowest.allAnsweredSeconds ?? Number.POSITIVE_INFINITY),
     (v) => v <= 15,
-    slowest?.allAnsweredSeconds === undefined
+    (slowest?.allAnsweredSeconds === undefined
       ? `${slowest?.answered} of ${slowest?.instances} answered within ${slowest?.timeoutSeconds} s`
-      : `${slowest.allAnsweredSeconds} s`,
+      : `${slowest.allAnsweredSeconds} s`) +
+      (slowest?.stuckBeforeKill === true
+        ? " (a worker was stuck with a transaction it could not end before the kill)"
+        : ""),
   );
   return { ...base, ratios, targets };
 }
@@ -218,7 +225,9 @@ export function printReport(report: Report, say: (line: string) => void): void {
   const s = report.settings;
   const m = report.machine;
   say(`bench/cluster — ${report.date}`);
-  say(`${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}; one Kafka broker on the same machine`);
+  say(
+    `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}; one Kafka broker on the same machine; 1-minute load average ${report.loadAverage.before} before, ${report.loadAverage.after} after`,
+  );
   say(
     `chain bench/first → bench/second over ${cell(Number(s.addresses))} addresses through the playground ingress (fire-and-forget PUT, ${s.chainClients} clients, each message to the worker that runs its bench/first instance), ${s.warmupSeconds} s warm-up, ${s.chainSeconds} s measured, then paced at ${s.pacedRatePerSecond}/s for ${s.pacedSeconds} s; greeter request-reply over ${cell(Number(s.greeterKeys))} keys, round-robin over the workers, ${s.greeterSeconds} s measured; functions over HTTP (Eddy's SDK) in one function server process${s.quick === true ? "; --quick" : ""}`,
   );
@@ -314,7 +323,7 @@ export function printReport(report: Report, say: (line: string) => void): void {
     if (f !== undefined) {
       say("");
       say(
-        `failover (${r.name}): kill -9 ${f.killed}; its ${f.instances} greeter instances (${f.partitions} partitions) asked through ${f.via}: first answer ${cell(f.firstAnswerSeconds)} s after the kill, all ${f.allAnsweredSeconds === undefined ? `not within ${f.timeoutSeconds} s (${f.answered} answered)` : `${f.allAnsweredSeconds} s after the kill`}`,
+        `failover (${r.name}): kill -9 ${f.killed}; its ${f.instances} greeter instances (${f.partitions} partitions) asked through ${f.via}: first answer ${cell(f.firstAnswerSeconds)} s after the kill, all ${f.allAnsweredSeconds === undefined ? `not within ${f.timeoutSeconds} s (${f.answered} answered)` : `${f.allAnsweredSeconds} s after the kill`}${f.stuckBeforeKill ? " (a worker was stuck with a transaction it could not end before the kill)" : ""}`,
       );
     }
   }

@@ -26,6 +26,7 @@
 // target is checked against the slowest round. A full run takes about 6 minutes, --quick about
 // 1.5 (with the broker's start).
 import { randomBytes } from "node:crypto";
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
 import { type KafkaBroker, startKafka } from "../../test/support/kafka-broker.ts";
@@ -118,7 +119,7 @@ const READY_TIMEOUT_MS = 90_000;
 const DRAIN_TIMEOUT_MS = 60_000;
 const DRAIN_STALL_MS = 10_000;
 /** The failover probe gives up after this (the target is 15 s). */
-const FAILOVER_TIMEOUT_MS = 90_000;
+const FAILOVER_TIMEOUT_MS = 60_000;
 const FAILOVER_CLIENTS = 32;
 
 /** The partition of bench/first/<id> for every id the chain sends to. */
@@ -361,6 +362,8 @@ async function measure(
       progress(
         `${running.name}: kill -9 ${victim.label}, then ${owned.length} of its greeter instances through ${via.label} ...`,
       );
+      // A worker left holding a transaction it could not end commits nothing, so answers nothing either.
+      const stuckBeforeKill = refusedCommits(running).stuck;
       const killedAt = performance.now();
       await victim.kill();
       const answeredAt = await untilAllAnswer({
@@ -382,6 +385,7 @@ async function measure(
         allAnsweredSeconds:
           answeredAt.size === owned.length && last !== undefined ? round1((last - killedAt) / 1000) : undefined,
         timeoutSeconds: FAILOVER_TIMEOUT_MS / 1000,
+        stuckBeforeKill,
       };
     }
     return {
@@ -411,6 +415,8 @@ function medianRound(results: readonly ConfigurationResult[]): ConfigurationResu
 }
 
 async function main(): Promise<void> {
+  // What else the machine was doing: the 1-minute load average before and after.
+  const loadBefore = Math.round((loadavg()[0] ?? 0) * 10) / 10;
   const runId = randomBytes(3).toString("hex");
   const needsBroker = KINDS.some((kind) => kind.kind === "cluster");
   let broker: KafkaBroker | undefined;
@@ -434,6 +440,7 @@ async function main(): Promise<void> {
   const report: Report = reportOf({
     date: new Date().toISOString(),
     machine: machine(),
+    loadAverage: { before: loadBefore, after: Math.round((loadavg()[0] ?? 0) * 10) / 10 },
     settings: {
       quick: QUICK,
       addresses: ADDRESSES,
