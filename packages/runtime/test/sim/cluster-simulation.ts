@@ -51,6 +51,8 @@ export interface ClusterScheduleOptions {
   readonly steps?: number;
   /** For the test that the simulation can fail: TxnOffsetCommit without generation or member. */
   readonly breakFence?: boolean;
+  /** A failure's trace has every event from the start, commands and acknowledgements too (for replaying one seed). */
+  readonly verbose?: boolean;
   /** The oracle's direct check that no zombie transaction is visible; default on. */
   readonly checkFence?: boolean;
 }
@@ -98,7 +100,7 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
   const trace: string[] = [];
   const note = (line: string) => {
     trace.push(`${steps} @${nowMs}: ${line}`);
-    if (trace.length > 60) trace.shift();
+    if (options.verbose !== true && trace.length > 60) trace.shift();
   };
   const fail = (message: string): never => {
     throw new Error(`cluster seed ${options.seed}, step ${steps}, ${nowMs} ms: ${message}\n  ${trace.join("\n  ")}`);
@@ -108,6 +110,7 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
     refused: 0,
     fenced: 0,
     producerFenced: 0,
+    producerRenewals: 0,
     rebalancedMidTransaction: 0,
     leftOpen: 0,
     unknownOutcomes: 0,
@@ -147,14 +150,17 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
     callFailureProbability: options.callFailureProbability,
     unknownOutcomeProbability: options.unknownOutcomeProbability ?? options.callFailureProbability,
     breakFence: options.breakFence === true,
+    verbose: options.verbose === true,
     now: () => nowMs,
     fail,
     note,
     acked: (positions, byOwner) => {
+      if (options.verbose === true && positions.length > 0) note(`acked ${positions.join(",")}`);
       for (const position of positions) acked.add(position);
       for (const position of byOwner) ackedByOwner.add(position);
     },
     dropped: (positions) => {
+      if (options.verbose === true && positions.length > 0) note(`dropped ${positions.join(",")}`);
       let changed = false;
       for (const position of positions) {
         if (acked.has(position) || unsent.includes(position)) continue;
@@ -246,6 +252,10 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
   function send(worker: SimWorker, position: number): void {
     const command = workload.commands[position] as (typeof workload.commands)[number];
     const accepted = worker.accept(position, command, nowMs);
+    if (options.verbose === true)
+      note(
+        `${worker.workerId}#${worker.incarnation} takes command ${position} (${accepted.owned ? "owner" : "forward"}${accepted.duplicate ? ", duplicate" : ""})`,
+      );
     sentMax = Math.max(sentMax, position + 1);
     // A client whose answer got lost sends an acknowledged command again: if the owner took it
     // first-hand, the key is in the partition, and an owner of the current generation has it.
@@ -405,7 +415,9 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
           worker.inboxReadToEnd(),
       ) &&
       unsent.length === 0 &&
-      kafka.openTransactions().length === 0;
+      kafka.openTransactions().length === 0 &&
+      // A superseded process (its worker id started anew) holds what it took until it finds out.
+      processes.every((worker) => worker.state !== "running" || current.includes(worker));
     if (done) break;
   }
   oracle.advance();

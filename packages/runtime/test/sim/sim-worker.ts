@@ -52,8 +52,10 @@ export interface ClusterStats {
   refused: number;
   /** Refused by the TxnOffsetCommit fence (a stale generation or member). */
   fenced: number;
-  /** Stopped because its producer was fenced (a newer incarnation, or the broker's timeout). */
+  /** Refused because its producer was fenced (a newer incarnation, a renewal, or the broker's timeout). */
   producerFenced: number;
+  /** New producers for a transactional id after a transaction without a confirmed end. */
+  producerRenewals: number;
   /** A generation ended between a transaction's begin and its end. */
   rebalancedMidTransaction: number;
   /** Transactions a crash left open. */
@@ -103,6 +105,8 @@ export interface WorkerEnv {
   readonly unknownOutcomeProbability: number;
   /** The test's broken fence: TxnOffsetCommit without generation and member (must make seeds fail). */
   readonly breakFence: boolean;
+  /** Trace every count and idempotency key a commit writes, and every outbound message. */
+  readonly verbose: boolean;
   now(): number;
   fail(message: string): never;
   /** A line for the failing seed's trace. */
@@ -159,7 +163,9 @@ export class SimWorker {
   readonly set: PartitionSet;
   readonly #env: WorkerEnv;
   readonly #group: GroupDriver;
-  readonly #producer: ProducerIdentity;
+  #producer: ProducerIdentity;
+  /** KafkaCommitTarget's #unended: a transaction ended without the broker confirming it; the next commit renews the producer. */
+  #unended = false;
   /** running; dead (crashed or stopped on a fatal error); left (it left the group and stopped). */
   state: "running" | "dead" | "left" = "running";
   paused = false;
@@ -501,6 +507,19 @@ export class SimWorker {
     if (batch.writes.length === 0 && batch.effects.length === 0 && batch.outbound.length === 0 && acks.length === 0) {
       return;
     }
+    if (this.#unended) {
+      // KafkaCommitTarget.#renewProducer: InitProducerId settles the old transaction (and fences
+      // whichever producer held the id, a zombie's successor included).
+      const renewed = env.kafka.initProducerId(
+        env.now(),
+        `eddy.sim.w.${this.workerId}`,
+        env.timing.transactionTimeoutMs,
+      );
+      if (!renewed.ok) env.fail(`worker ${this.workerId}: InitProducerId: ${renewed.message}`);
+      this.#producer = renewed.value;
+      this.#unended = false;
+      env.stats.producerRenewals++;
+    }
     const member = this.membership;
     const txn: Transaction = {
       phase: "produce",
@@ -538,6 +557,8 @@ export class SimWorker {
     }
     const begun = env.kafka.beginTransaction(env.now(), this.#producer);
     if (!begun.ok) {
+      // The real client learns of a fenced producer at its first request; its abort then fails.
+      if (FENCED_PRODUCER.has(begun.code)) this.#unended = true;
       this.#refuse(txn, `no transaction could begin: ${begun.message}`, begun);
       return;
     }
@@ -553,6 +574,27 @@ export class SimWorker {
       if (produced !== undefined) {
         this.#abortAndRefuse(txn, produced);
         return;
+      }
+      if (env.verbose) {
+        for (const write of txn.batch.writes) {
+          if (write.key.includes("state") && write.key.includes("count")) {
+            const value = (write.value as { value?: Uint8Array } | undefined)?.value;
+            env.note(
+              `${this.#name}   count ${JSON.stringify(write.key)} = ${value === undefined ? "-" : new TextDecoder().decode(value)}`,
+            );
+          }
+          if (write.key.includes("idem"))
+            env.note(`${this.#name}   ${JSON.stringify(write.key)} ${write.value === undefined ? "deleted" : "set"}`);
+        }
+        for (const message of txn.batch.outbound)
+          env.note(
+            `${this.#name}   out -> ${message.partition} ${message.envelope.target.id} ${message.idempotencyKey ?? ""}`,
+          );
+      }
+      if (txn.changelogOffsets.size > 0) {
+        env.note(
+          `${this.#name} produces ${[...txn.changelogOffsets].map(([partition, offset]) => `${partition}@${offset}`).join(",")} (epoch ${this.#producer.producerEpoch})`,
+        );
       }
       txn.phase = txn.batch.partitions.length > 0 ? "offsets" : "end";
       return;
@@ -612,6 +654,8 @@ export class SimWorker {
       // Committed, but the answer was lost: the worker catches its store up and rebuilds from it.
       env.stats.unknownOutcomes++;
       this.#reportCommitted(txn);
+      // The client aborts a transaction the broker committed: its end is not settled.
+      this.#unended = true;
       this.catchUp(txn.batch.partitions);
       env.note(
         `${this.#name} committed ${[...txn.changelogOffsets].map(([partition, offset]) => `${partition}@${offset}`).join(",")} but heard no answer; caught up to ${txn.batch.partitions.map((partition) => localChangelogOffset(this.local, partition)).join(",")}`,
@@ -705,9 +749,10 @@ export class SimWorker {
     }
   }
 
+  /** KafkaCommitTarget.#abort: an abort that fails leaves the transaction unended. */
   #abort(): void {
-    // The client's abort; refused for a fenced producer, which the broker aborted already.
-    this.#env.kafka.endTxn(this.#env.now(), this.#producer, "abort");
+    const aborted = this.#env.kafka.endTxn(this.#env.now(), this.#producer, "abort");
+    if (!aborted.ok) this.#unended = true;
   }
 
   #abortAndRefuse(txn: Transaction, failure: { readonly message: string; readonly code?: string }): void {
@@ -722,10 +767,7 @@ export class SimWorker {
     env.stats.refused++;
     env.note(`${this.#name} refused: ${why}`);
     this.#dropUncommitted(txn.acks, this.set.owned);
-    if (failure?.code !== undefined && FENCED_PRODUCER.has(failure.code)) {
-      env.stats.producerFenced++;
-      this.#fatal(`its producer is fenced (${why})`);
-    }
+    if (failure?.code !== undefined && FENCED_PRODUCER.has(failure.code)) env.stats.producerFenced++;
   }
 
   /** Engine.#dropUncommitted. */
