@@ -28,6 +28,8 @@ export type FoundWorkers =
   | { readonly ok: false; readonly error: string };
 
 const RETRY_DELAY_MS = 250;
+/** Attempts in a row that reach no broker before the search gives up. */
+const UNREACHABLE_ATTEMPTS_MAX = 3;
 
 /**
  * The workers of the cluster, from its group's members. Kafka describes members only while the
@@ -53,6 +55,7 @@ export async function findClusterWorkers(options: {
   const link = new KafkaLink(connection.value, { requestTimeoutMs: 10_000 });
   const deadline = Date.now() + options.settleWaitMs;
   let why = "";
+  let unreachable = 0;
   try {
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0) {
@@ -75,8 +78,16 @@ export async function findClusterWorkers(options: {
         group = response.groups.find((described) => described.groupId === groupId);
       } catch (error) {
         why = `DescribeGroups ${groupId}: ${describe(error)}`;
+        // Brokers that cannot be reached at all are said soon; only a group that is settling is worth the wait.
+        if (++unreachable >= UNREACHABLE_ATTEMPTS_MAX) {
+          return {
+            ok: false,
+            error: `cannot find the workers of cluster ${address.name} at ${link.bootstrapServers}: ${why}`,
+          };
+        }
         continue;
       }
+      unreachable = 0;
       if (group === undefined || group.errorCode !== KafkaErrorCode.NONE) {
         why = `DescribeGroups ${groupId}: ${group === undefined ? "no answer for the group" : kafkaErrorName(group.errorCode)}`;
         if (group?.errorCode === KafkaErrorCode.GROUP_AUTHORIZATION_FAILED) return { ok: false, error: why };
