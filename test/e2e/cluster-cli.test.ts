@@ -252,14 +252,19 @@ describe("eddy run --cluster with what cluster mode does not run", { timeout: 60
     assert.match(lines[0] as string, expected, show(result));
   }
 
-  it("a Kafka ingress and a playground egress: both named, with their file:line", async () => {
-    const result = await start(`kind: io.statefun.kafka.v1/ingress
+  it("a Kinesis ingress and a playground egress: both named, with their file:line", async () => {
+    const result = await start(`kind: io.statefun.kinesis.v1/ingress
 spec:
   id: shop/orders
-  address: 127.0.0.1:1
-  consumerGroupId: shop
-  topics:
-    - topic: orders
+  awsRegion:
+    type: specific
+    id: eu-west-1
+  awsCredentials:
+    type: basic
+    accessKeyId: AKIAEXAMPLE
+    secretAccessKey: s3cr3t
+  streams:
+    - stream: orders
       valueType: shop/Order
       targets: [shop/cart]
 ---
@@ -275,7 +280,7 @@ spec:
 `);
     assertRefused(
       result,
-      /cluster mode does not run these yet: io\.statefun\.kafka\.v1\/ingress shop\/orders \(.*module\.yaml:\d+(:\d+)?\); io\.statefun\.playground\.v1\/egress .*module\.yaml:\d+/,
+      /cluster mode does not run these yet: io\.statefun\.kinesis\.v1\/ingress shop\/orders \(.*module\.yaml:\d+(:\d+)?\); io\.statefun\.playground\.v1\/egress .*module\.yaml:\d+/,
     );
   });
 
