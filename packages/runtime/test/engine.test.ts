@@ -8,8 +8,9 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { createEndpoint, egressMessage, message, statefulFunction, types } from "@eddy/sdk";
 import { greeter, person } from "../../../examples/greeter/functions.ts";
-import type { FunctionTypename } from "../src/core/address.ts";
+import { type FunctionTypename, replyAddress } from "../src/core/address.ts";
 import type { Catalog, FunctionSettings } from "../src/core/partition-core.ts";
+import { makeRequestId } from "../src/core/records.ts";
 import { type EgressConnector, Engine } from "../src/engine/engine.ts";
 import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
 import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "../src/io/playground/egress.ts";
@@ -602,6 +603,28 @@ describe("engine egress records published with their commit", () => {
       `commits were refused (${engine.commitsRefused}), and some settlements came late (${late}); published ${published.length}`,
     );
     assert.deepEqual([...published].sort(), [...sent].sort(), "every record published once");
+    await engine.stop();
+  });
+});
+
+describe("engine reply lookups in a cluster", () => {
+  it("a request whose partition is not run here is 'elsewhere', never 'unknown' (which would tell its client it was not taken)", async () => {
+    const { store } = storeCountingCommits("lookups");
+    const engine = new Engine({
+      store,
+      commitTarget: { commit: async (batch) => store.commit(batch.writes).then(() => undefined) },
+      catalog,
+      invoker: new InProcessInvoker(createEndpoint([person, greeter])),
+      partitionCount: 4,
+      ownedPartitions: [0],
+    });
+    engine.start();
+    const ids = Array.from({ length: 40 }, (_, index) => makeRequestId(Date.now(), `r-${index}`));
+    const here = ids.filter((id) => engine.partitionOf(replyAddress(id)) === 0);
+    const there = ids.filter((id) => engine.partitionOf(replyAddress(id)) !== 0);
+    assert.ok(here.length > 0 && there.length > 0);
+    for (const id of here) assert.equal(engine.lookupReply(id).state, "unknown");
+    for (const id of there) assert.equal((await engine.awaitReply(id, 1_000)).state, "elsewhere");
     await engine.stop();
   });
 });

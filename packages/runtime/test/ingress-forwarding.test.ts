@@ -244,6 +244,15 @@ describe("a request for an instance another worker runs", () => {
     assert.equal(b.sink.awaited[1]?.waitMs, 2000);
   });
 
+  it("polled while the request's partition is being restored: 503 with Retry-After, never a 404", async () => {
+    const { a } = await twoWorkers();
+    a.sink.replies.set("request-moving", { state: "elsewhere" });
+    const poll = await fetch(`${a.url}replies/request-moving`);
+    assert.equal(poll.status, 503);
+    assert.equal(poll.headers.get("retry-after"), "1");
+    assert.match(await poll.text(), /request-moving: its partition is moving/);
+  });
+
   it("polled for a reply the owner does not know gets the owner's 404", async () => {
     const { a, b } = await twoWorkers();
     a.routing.requests.set("request-gone", b.url);

@@ -328,7 +328,13 @@ export type ReplyLookup =
   | { readonly state: "answered"; readonly value: TypedValue }
   | { readonly state: "pending" }
   /** Never accepted, or forgotten after the retention. */
-  | { readonly state: "unknown" };
+  | { readonly state: "unknown" }
+  /**
+   * A cluster: the request's partition is not run here now (being restored here, or moved
+   * away), so whether it is known cannot be said here: ask again (never "unknown", which would
+   * tell a client that a request it sent was never taken).
+   */
+  | { readonly state: "elsewhere" };
 
 interface ReplyWaiter {
   readonly settle: (lookup: ReplyLookup) => void;
@@ -807,6 +813,9 @@ export class Engine {
 
   /** A request's reply, if it is durable. */
   lookupReply(requestId: string): ReplyLookup {
+    if (requestTime(requestId) !== undefined && !this.#partitions.ownsAddress(replyAddress(requestId))) {
+      return { state: "elsewhere" };
+    }
     const record = this.#partitions.committedRequest(requestId);
     if (record === undefined) return { state: "unknown" };
     return record.reply === undefined ? { state: "pending" } : { state: "answered", value: record.reply };

@@ -225,7 +225,8 @@ export class PlaygroundIngress {
     const leftMs = wait * 1000 - (performance.now() - startedAt);
     const lookup = await this.#engine.awaitReply(accepted.requestId, leftMs);
     await this.#options.checkpointed?.();
-    this.#answer(req, res, accepted.requestId, lookup);
+    // Taken, and its partition moved during the wait: the client polls where it went.
+    this.#answer(req, res, accepted.requestId, lookup.state === "elsewhere" ? { state: "pending" } : lookup);
   }
 
   /** GET /replies/<request id>: the reply if it is there (waiting up to `wait` seconds for it). */
@@ -267,6 +268,11 @@ export class PlaygroundIngress {
       case "pending":
         res.setHeader("location", location);
         replyText(res, 202, `accepted; no reply yet: GET ${location} for it (Prefer: wait=<seconds> to wait)`);
+        return;
+      case "elsewhere":
+        // Its partition is being restored here, or just moved: the client asks again.
+        res.setHeader("retry-after", String(RETRY_AFTER_SECONDS));
+        replyText(res, 503, `request ${requestId}: its partition is moving between workers; ask again`);
         return;
       case "unknown":
         replyText(res, 404, `no request ${requestId}: never accepted, or its reply is past the retention`);
