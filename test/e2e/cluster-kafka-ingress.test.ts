@@ -2,7 +2,8 @@
 // cluster, each source partition by the worker that runs the partition it is bound to, its
 // position committed with the messages in that partition's changelog. While records are
 // produced, workers are killed with SIGKILL (restarted on their own disk, and on an empty one),
-// a third joins and one leaves (an online rescale 2 → 3 → 2). At the end every instance of the
+// a third joins and one leaves (an online rescale 2 → 3 → 2), and the newcomer is killed and
+// restarted on an empty disk. At the end every instance of the
 // counting function (served over HTTP by this test) has counted exactly the records produced
 // for it, read back with request-reply through the playground ingress of either worker.
 import assert from "node:assert/strict";
@@ -20,7 +21,7 @@ const TOPIC = "cki-source";
 const SOURCE_PARTITIONS = 6;
 const IDS = 40;
 /** Records produced in all, in rounds while the workers come and go. */
-const ROUNDS = 12;
+const ROUNDS = 15;
 const PER_ROUND = 300;
 
 /** Counts every record (type cki/Inc); a string "get" answers the count. */
@@ -155,6 +156,13 @@ describe("eddy run --cluster with a Kafka ingress", () => {
       await sleep(500);
       assert.equal(await w1.stop(), 0);
       await flowing3;
+      // kill -9 of a worker that just took partitions over, on an empty disk again.
+      const flowing4 = produce(3);
+      await sleep(200);
+      await w3.kill();
+      w3.wipeState();
+      await w3.start();
+      await flowing4;
       assert.equal(round, ROUNDS);
       await waitForCounts([w2, w3], ROUNDS * PER_ROUND);
     } catch (error) {
