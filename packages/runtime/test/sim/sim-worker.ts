@@ -136,7 +136,14 @@ interface EgressHandout {
 }
 
 interface Transaction {
-  phase: "produce" | "offsets" | "end";
+  phase: "produce" | "offsets" | "end" | "catch-up";
+  /** In "catch-up" (an end whose outcome is unknown): the changelog ends to read to, when, and the refusal to make then. */
+  catchUp?: {
+    readonly ends: ReadonlyMap<number, number>;
+    readonly sinceMs: number;
+    readonly why: string;
+    readonly failure?: { readonly code?: string };
+  };
   readonly batch: Commit;
   readonly acks: number[];
   readonly ownerAcks: number[];
@@ -183,6 +190,8 @@ export class SimWorker {
   readonly #changes: OwnershipChange[] = [];
   #acquireSince: number | undefined;
   #acquireWaited = false;
+  /** changelog.ts catchUp: the changelog's ends (high watermarks) when the acquisition's catch-up began. */
+  #acquireEnds: Map<number, number> | undefined;
   /** Why the process stopped on its own (a fatal error), for a failing seed's trace. */
   stopReason: string | undefined;
   /** Per inbox partition: the offset of the last record this process's commits put there. */
@@ -364,6 +373,7 @@ export class SimWorker {
       for (const partition of lost) this.#reader.delete(partition);
       this.#acquireSince = this.#env.now();
       this.#acquireWaited = false;
+      this.#acquireEnds = undefined;
     }
     const gained = snapshot.partitions.filter((partition) => !this.set.owns(partition));
     if (gained.length > 0 && !this.#acquire(gained, snapshot)) return false;
@@ -400,6 +410,16 @@ export class SimWorker {
       }
       return false;
     }
+    // changelog.ts catchUp reads to the ends as they were when it began, read_committed: it
+    // waits for every transaction open then (a killed worker's, a zombie's) to end.
+    this.#acquireEnds ??= new Map(partitions.map((partition) => [partition, this.#end(partition, "read_uncommitted")]));
+    if (!this.#changelogReadable(this.#acquireEnds)) {
+      if (now - (this.#acquireSince as number) > env.timing.acquireTimeoutMs) {
+        this.#fatal(`partitions ${partitions.join(", ")}: the changelog's open transactions did not end`);
+      }
+      return false;
+    }
+    this.#acquireEnds = undefined;
     env.stats.acquisitions++;
     const fromOffsets = partitions.map((partition) => localChangelogOffset(this.local, partition) + 1);
     this.catchUp(partitions);
@@ -422,6 +442,12 @@ export class SimWorker {
       if (sent !== undefined && sent < position) this.set.inboxCaughtUp(answer.partition);
       this.#reader.set(answer.partition, position);
     }
+    return true;
+  }
+
+  /** Whether a read_committed reader can read each changelog partition up to its end in `ends`. */
+  #changelogReadable(ends: ReadonlyMap<number, number>): boolean {
+    for (const [partition, end] of ends) if (this.#end(partition, "read_committed") < end) return false;
     return true;
   }
 
@@ -492,7 +518,12 @@ export class SimWorker {
   commitFully(): void {
     if (this.#commitsHeld || this.#flushRounds !== undefined) return;
     if (this.#txn === undefined) this.#startCommit();
-    while (this.#txn !== undefined && this.alive) this.#advanceCommit();
+    while (this.#txn !== undefined && this.alive) {
+      // A catch-up waiting for open transactions to end waits for time to pass: not here.
+      const catchUp = this.#txn.phase === "catch-up" ? this.#txn.catchUp : undefined;
+      if (catchUp !== undefined && !this.#changelogReadable(catchUp.ends)) return;
+      this.#advanceCommit();
+    }
   }
 
   #startCommit(): void {
@@ -569,6 +600,20 @@ export class SimWorker {
     const txn = this.#txn as Transaction;
     const env: WorkerEnv = this.#env;
     const kafka = env.kafka;
+    if (txn.phase === "catch-up") {
+      const { ends, sinceMs, why, failure } = txn.catchUp as NonNullable<Transaction["catchUp"]>;
+      if (!this.#changelogReadable(ends)) {
+        if (env.now() - sinceMs > env.timing.acquireTimeoutMs)
+          this.#fatal(`after ${why}: the changelog's open transactions did not end`);
+        return;
+      }
+      this.catchUp(txn.batch.partitions);
+      env.note(
+        `${this.#name} caught up to ${txn.batch.partitions.map((partition) => localChangelogOffset(this.local, partition)).join(",")} after ${why}`,
+      );
+      this.#refuse(txn, why, failure);
+      return;
+    }
     if (txn.phase === "produce") {
       const produced = this.#produce(txn);
       if (produced !== undefined) {
@@ -646,8 +691,7 @@ export class SimWorker {
     if (!ended.ok) {
       // The commit request failed: the outcome is unknown to the worker; the changelog says.
       this.#abort();
-      this.catchUp(txn.batch.partitions);
-      this.#refuse(txn, `the transaction failed: ${ended.message}`, ended);
+      this.#startCatchUp(txn, `the transaction failed: ${ended.message}`, ended);
       return;
     }
     if (env.random.chance(env.unknownOutcomeProbability)) {
@@ -656,11 +700,10 @@ export class SimWorker {
       this.#reportCommitted(txn);
       // The client aborts a transaction the broker committed: its end is not settled.
       this.#unended = true;
-      this.catchUp(txn.batch.partitions);
       env.note(
-        `${this.#name} committed ${[...txn.changelogOffsets].map(([partition, offset]) => `${partition}@${offset}`).join(",")} but heard no answer; caught up to ${txn.batch.partitions.map((partition) => localChangelogOffset(this.local, partition)).join(",")}`,
+        `${this.#name} committed ${[...txn.changelogOffsets].map(([partition, offset]) => `${partition}@${offset}`).join(",")} but heard no answer`,
       );
-      this.#refuse(txn, "EndTxn: no answer");
+      this.#startCatchUp(txn, "EndTxn: no answer");
       return;
     }
     this.#reportCommitted(txn);
@@ -747,6 +790,22 @@ export class SimWorker {
           break;
       }
     }
+  }
+
+  /**
+   * KafkaCommitTarget.#catchUpAfterUnknownOutcome: the local store takes what the changelog
+   * has before the commit is refused, read to the ends as they are now (changelog.ts), so the
+   * worker waits while a transaction open now holds the last stable offset below them.
+   */
+  #startCatchUp(txn: Transaction, why: string, failure?: { readonly code?: string }): void {
+    const ends = new Map(
+      txn.batch.partitions.map((partition) => [partition, this.#end(partition, "read_uncommitted")]),
+    );
+    txn.phase = "catch-up";
+    txn.catchUp =
+      failure === undefined
+        ? { ends, sinceMs: this.#env.now(), why }
+        : { ends, sinceMs: this.#env.now(), why, failure };
   }
 
   /** KafkaCommitTarget.#abort: an abort that fails leaves the transaction unended. */
