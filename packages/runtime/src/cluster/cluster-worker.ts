@@ -228,7 +228,8 @@ export class ClusterWorker {
       await worker.#commitTarget.claim();
     } catch (error) {
       await worker.#closeClients();
-      return failure("cluster-unreachable", `cluster ${options.cluster}: ${errorMessage(error)}`, true);
+      // The caller names the cluster.
+      return failure("cluster-unreachable", `its transactional id cannot be claimed: ${errorMessage(error)}`, true);
     }
     worker.engine.start();
     worker.#member.start();
