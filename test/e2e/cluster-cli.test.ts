@@ -11,6 +11,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
+import { rowWrite, storeTables } from "../../packages/runtime/src/core/schema.ts";
+import { LoggedStore } from "../../packages/runtime/src/store/logged-store.ts";
 import { freePorts } from "../support/ports.ts";
 import { type CommandResult, EddyProcess, withEddy } from "./smoke/cluster.ts";
 
@@ -302,5 +304,29 @@ spec:
       result,
       /module\.yaml:\d+(:\d+)?: Kafka egress shop\/out publishes to 127\.0\.0\.1:2, but the cluster runs on 127\.0\.0\.1:1: .*must publish to the cluster's Kafka/,
     );
+  });
+});
+
+describe("a cluster worker's state directory", { timeout: 60_000 }, () => {
+  it("is not checkpointed or savepointed as a whole Eddy's state: one line naming the cluster", async () => {
+    const dir = workspace();
+    const stateDir = join(dir, "state");
+    const store = new LoggedStore({ path: stateDir });
+    await store.commit([rowWrite(storeTables.cluster.key(), { name: "shop", brokers: "127.0.0.1:9092" })]);
+    await store.close();
+    for (const args of [
+      ["checkpoints", "create", "--state-dir", stateDir, "--checkpoints", `file://${dir}/checkpoints`],
+      ["savepoint", "before-upgrade", "--state-dir", stateDir, "--checkpoints", `file://${dir}/checkpoints`],
+    ]) {
+      const result = await runEddyCommand(args);
+      assert.equal(result.status, 1, show(result));
+      const lines = result.stderr.trimEnd().split("\n");
+      assert.equal(lines.length, 1, show(result));
+      assert.match(
+        lines[0] as string,
+        /is the state directory of a worker of cluster shop, only a cache of the partitions it runs: .* of a whole cluster is not built yet/,
+      );
+      assert.equal(existsSync(join(dir, "checkpoints")), false, "nothing was written to the store");
+    }
   });
 });

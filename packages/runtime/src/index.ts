@@ -53,3 +53,4 @@ export {
   StartupError,
   startRuntime,
 } from "./runtime.ts";
+export { clusterOfStateDir } from "./state-dir-cluster.ts";

@@ -10,6 +10,7 @@ import {
   callControlSocket,
   checkpointStateDir,
   checkSavepointName,
+  clusterOfStateDir,
   isEmptyStateDir,
   type Manifest,
   openBlobStore,
@@ -159,6 +160,14 @@ async function restore(store: BlobStore, stateDir: string, select: string): Prom
 
 async function create(stateDir: string, location: string | undefined, request: CheckpointRequest): Promise<void> {
   const what = request.savepointName === undefined ? "checkpoint" : `savepoint ${request.savepointName}`;
+  // A worker's directory is a cache of some partitions: a checkpoint of it would restore as a
+  // whole Eddy's state, missing the others and the changelog after it.
+  const cluster = await clusterOfStateDir(stateDir);
+  if (cluster !== undefined) {
+    throw new CommandError(
+      `${stateDir} is the state directory of a worker of cluster ${cluster.name}, only a cache of the partitions it runs: the workers snapshot their partitions to their --checkpoints store by themselves (every --checkpoint-interval); a ${request.savepointName === undefined ? "checkpoint" : "savepoint"} of a whole cluster is not built yet`,
+    );
+  }
   const pid = runningProcess(stateDir);
   if (pid !== undefined) {
     const path =
