@@ -24,15 +24,29 @@ class StandInProducer {
   closed = false;
 
   readonly endFails: boolean;
+  /** Produces that fail before this many have gone (a partition's leader died with a batch). */
+  sendFailures: number;
 
-  constructor(endFails: boolean) {
+  constructor(endFails: boolean, sendFailures = 0) {
     this.endFails = endFails;
+    this.sendFailures = sendFailures;
   }
+
+  /** Whether InitProducerId fails (the transaction coordinator is not there yet); it leaves the transaction half begun, as the client does. */
+  initFails = false;
 
   async beginTransaction() {
     if (this.open !== undefined) throw new Error("There is already an active transaction.");
+    if (this.initFails) {
+      this.open = {};
+      throw new Error("findCoordinator failed 5 times.");
+    }
     const transaction = {
       send: async ({ messages }: { messages: unknown[] }) => {
+        if (this.sendFailures > 0) {
+          this.sendFailures--;
+          throw new Error("Produce: NOT_LEADER_OR_FOLLOWER");
+        }
         this.sent.push(...messages);
         return { offsets: [{ topic: topics.inbox, partition: 2, offset: BigInt(this.sent.length) }] };
       },
@@ -72,26 +86,32 @@ const batch: CommitBatch = {
   ],
 };
 
+/** A commit target whose producers are `producers`, in turn; `made` lists those it took. */
+function targetOver(producers: StandInProducer[]): { target: KafkaCommitTarget; made: StandInProducer[] } {
+  const made: StandInProducer[] = [];
+  const local = new MemoryKV() as MemoryKV & DurableStore;
+  local.commit = async () => undefined;
+  const target = new KafkaCommitTarget({
+    createProducer: () => {
+      const producer = producers.shift();
+      assert.ok(producer !== undefined, "more producers than expected");
+      made.push(producer);
+      return producer as unknown as Producer<Buffer, Buffer, Buffer, Buffer>;
+    },
+    link: {} as KafkaLink,
+    topics,
+    membership: () => undefined,
+    local,
+    changelogReader: {} as TopicReader,
+    catchUpTimeoutMs: 1_000,
+  });
+  return { target, made };
+}
+
 describe("the cluster's commit target", () => {
   it("after a transaction whose end failed, commits on a new producer that first settles the old transaction", async () => {
     const producers = [new StandInProducer(true), new StandInProducer(false)];
-    const made: StandInProducer[] = [];
-    const local = new MemoryKV() as MemoryKV & DurableStore;
-    local.commit = async () => undefined;
-    const target = new KafkaCommitTarget({
-      createProducer: () => {
-        const producer = producers.shift();
-        assert.ok(producer !== undefined, "more producers than expected");
-        made.push(producer);
-        return producer as unknown as Producer<Buffer, Buffer, Buffer, Buffer>;
-      },
-      link: {} as KafkaLink,
-      topics,
-      membership: () => undefined,
-      local,
-      changelogReader: {} as TopicReader,
-      catchUpTimeoutMs: 1_000,
-    });
+    const { target, made } = targetOver(producers);
     const first = await target.commit(batch);
     assert.equal(first?.code, "commit-aborted", "the commit whose end failed is refused");
     const second = await target.commit(batch);
@@ -101,5 +121,29 @@ describe("the cluster's commit target", () => {
     assert.equal(made[1]?.claims, 1, "which claimed the transactional id before its first transaction");
     assert.equal(made[1]?.sent.length, 1, "and sent only the second commit's message");
     assert.equal(target.lastSentTo(2), 1n);
+  });
+
+  it("after a transaction whose produce failed (aborted cleanly), commits on a new producer: its sequence numbers start again", async () => {
+    const producers = [new StandInProducer(false, 1), new StandInProducer(false)];
+    const { target, made } = targetOver(producers);
+    assert.equal((await target.commit(batch))?.code, "commit-aborted");
+    assert.equal(await target.commit(batch), undefined);
+    assert.equal(made.length, 2, "the second commit ran on a new producer");
+    assert.equal(made[1]?.claims, 1);
+    assert.equal(made[1]?.sent.length, 1);
+  });
+
+  it("a claim at start is tried again on new producers while the coordinator is not there yet", async () => {
+    const missing = [new StandInProducer(false), new StandInProducer(false)];
+    for (const producer of missing) producer.initFails = true;
+    const { target, made } = targetOver([...missing, new StandInProducer(false)]);
+    await target.claimWithin(5_000);
+    assert.equal(made.length, 3);
+    assert.equal(made[2]?.claims, 1);
+    assert.ok(made[0]?.closed && made[1]?.closed, "the failed producers are closed");
+    const { target: never } = targetOver(
+      Array.from({ length: 10 }, () => Object.assign(new StandInProducer(false), { initFails: true })),
+    );
+    await assert.rejects(never.claimWithin(600), /findCoordinator failed/);
   });
 });

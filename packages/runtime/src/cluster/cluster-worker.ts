@@ -88,6 +88,8 @@ const INBOX_FETCH_BYTES = 4 * 1024 * 1024;
 const CHANGELOG_FETCH_BYTES = 16 * 1024 * 1024;
 /** How long the check at start waits for a rebalancing group to settle before it leaves the check to the join. */
 const MODULE_CHECK_WAIT_MS = 2_000;
+/** How long a starting worker tries to claim its transactional id (as ensureClusterTopics waits for the topics). */
+const CLAIM_WAIT_MS = 30_000;
 /** How many times a partition's changelog may be trimmed under its catch-up before the worker gives up. */
 const CATCH_UP_ATTEMPTS_MAX = 3;
 /** How long a stopping worker waits for its batches in flight before it commits and leaves. */
@@ -224,8 +226,9 @@ export class ClusterWorker {
     const worker = new ClusterWorker(options, topics.value);
     try {
       // InitProducerId, sent by the first beginTransaction: a killed incarnation's open
-      // transaction is aborted now rather than after its timeout.
-      await worker.#commitTarget.claim();
+      // transaction is aborted now rather than after its timeout. As long as the cluster's
+      // topics may take to appear: a new Kafka makes its transaction-state topic first.
+      await worker.#commitTarget.claimWithin(CLAIM_WAIT_MS);
     } catch (error) {
       await worker.#closeClients();
       // The caller names the cluster.

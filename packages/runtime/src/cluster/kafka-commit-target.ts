@@ -32,6 +32,9 @@ import { commitOffsetsInTransaction } from "./txn-offsets.ts";
 
 type Buffers = Buffer;
 
+/** Between two attempts of claimWithin. */
+const CLAIM_RETRY_MS = 500;
+
 export interface KafkaCommitTargetOptions {
   /**
    * A new producer for the worker's transactional id (transactional, idempotent, acks=all,
@@ -57,10 +60,15 @@ export class KafkaCommitTarget implements CommitTarget {
   readonly #lastSent = new Map<number, bigint>();
   #producer: Producer<Buffers, Buffers, Buffers, Buffers>;
   /**
-   * A transaction ended without the broker confirming it (the abort itself failed): the
-   * client still holds it as open, and the coordinator may too. Nothing more may go in it.
+   * The producer is not to be used for another transaction: one ended without the broker
+   * confirming it (the abort itself failed: the client still holds it as open, and the
+   * coordinator may too), or one failed in the middle. After a failed produce the producer's
+   * sequence numbers may be ahead of what a partition's new leader has (a broker died with the
+   * batch): every later produce to that partition would be refused as out of order, for good.
+   * A new producer (InitProducerId: a new epoch) starts the sequences again, as Kafka's Java
+   * producer bumps its epoch after such an error.
    */
-  #unended = false;
+  #renewBeforeNext = false;
 
   constructor(options: KafkaCommitTargetOptions) {
     this.#options = options;
@@ -76,6 +84,27 @@ export class KafkaCommitTarget implements CommitTarget {
     await (await this.#producer.beginTransaction()).cancel();
   }
 
+  /**
+   * claim(), tried again (each time on a new producer: a failed InitProducerId leaves the
+   * client's transaction half begun) until `waitMs` has passed: on a new Kafka cluster the
+   * transaction coordinator is not there until Kafka has made its transaction-state topic,
+   * which takes seconds. Throws the last failure.
+   */
+  async claimWithin(waitMs: number): Promise<void> {
+    const deadline = performance.now() + waitMs;
+    for (;;) {
+      try {
+        await this.claim();
+        return;
+      } catch (error) {
+        if (performance.now() + CLAIM_RETRY_MS > deadline) throw error;
+      }
+      await new Promise((resume) => setTimeout(resume, CLAIM_RETRY_MS));
+      await this.#producer.close(true).catch(() => undefined);
+      this.#producer = this.#options.createProducer();
+    }
+  }
+
   async close(): Promise<void> {
     await this.#producer.close();
   }
@@ -87,9 +116,10 @@ export class KafkaCommitTarget implements CommitTarget {
 
   async commit(batch: CommitBatch): Promise<CommitRefusal | undefined> {
     const { link, topics } = this.#options;
-    if (this.#unended) {
+    if (this.#renewBeforeNext) {
       const renewed = await this.#renewProducer();
-      if (renewed !== undefined) return refused(`the last transaction's end is not settled: ${renewed}`);
+      if (renewed !== undefined)
+        return refused(`the producer could not be renewed after a failed transaction: ${renewed}`);
     }
     const producer = this.#producer;
     const member = this.#options.membership();
@@ -152,6 +182,7 @@ export class KafkaCommitTarget implements CommitTarget {
     } catch (error) {
       if (error instanceof BugError) throw error;
       await this.#abort(transaction);
+      this.#renewBeforeNext = true;
       if (committing) await this.#catchUpAfterUnknownOutcome(batch.partitions);
       return refused(`the transaction failed: ${describe(error)}`);
     }
@@ -170,21 +201,22 @@ export class KafkaCommitTarget implements CommitTarget {
     return undefined;
   }
 
-  /** Aborts `transaction`; one whose abort fails is left unended (see #unended). */
+  /** Aborts `transaction`; one whose abort fails is left unended (see #renewBeforeNext). */
   async #abort(transaction: { abort(): Promise<unknown> }): Promise<void> {
     try {
       await transaction.abort();
     } catch {
-      this.#unended = true;
+      this.#renewBeforeNext = true;
     }
   }
 
   /**
-   * Settles a transaction left unended: a new producer for the transactional id runs
-   * InitProducerId, with which the coordinator aborts the old transaction if it is still open
-   * (or finds it already ended: it committed, or timed out and was aborted). Continuing on the
-   * old producer instead would add the next commit to that transaction, whose records the
-   * engine has already dropped. Returns why it could not be done (the next commit tries again).
+   * A new producer for the transactional id: its InitProducerId aborts the old transaction if
+   * it is still open (or finds it already ended: it committed, or timed out and was aborted),
+   * and starts a new epoch, with sequence numbers from 0. Continuing on the old producer instead
+   * could add the next commit to an unended transaction, whose records the engine has already
+   * dropped, or send sequence numbers a new leader refuses. Returns why it could not be done
+   * (the next commit tries again).
    */
   async #renewProducer(): Promise<string | undefined> {
     await this.#producer.close(true).catch(() => undefined);
@@ -194,7 +226,7 @@ export class KafkaCommitTarget implements CommitTarget {
     } catch (error) {
       return describe(error);
     }
-    this.#unended = false;
+    this.#renewBeforeNext = false;
     return undefined;
   }
 

@@ -617,7 +617,7 @@ export class SimWorker {
     if (txn.phase === "produce") {
       const produced = this.#produce(txn);
       if (produced !== undefined) {
-        this.#abortAndRefuse(txn, produced);
+        this.#abortAndRefuse(txn, produced, true);
         return;
       }
       if (env.verbose) {
@@ -647,7 +647,7 @@ export class SimWorker {
     if (txn.phase === "offsets") {
       if (env.random.chance(env.callFailureProbability)) {
         env.stats.injectedFailures++;
-        this.#abortAndRefuse(txn, { message: "TxnOffsetCommit: the connection broke" });
+        this.#abortAndRefuse(txn, { message: "TxnOffsetCommit: the connection broke" }, true);
         return;
       }
       const added = kafka.addOffsetsToTxn(env.now(), this.#producer, env.topics.group);
@@ -691,6 +691,7 @@ export class SimWorker {
     if (!ended.ok) {
       // The commit request failed: the outcome is unknown to the worker; the changelog says.
       this.#abort();
+      this.#unended = true;
       this.#startCatchUp(txn, `the transaction failed: ${ended.message}`, ended);
       return;
     }
@@ -814,8 +815,17 @@ export class SimWorker {
     if (!aborted.ok) this.#unended = true;
   }
 
-  #abortAndRefuse(txn: Transaction, failure: { readonly message: string; readonly code?: string }): void {
+  /**
+   * KafkaCommitTarget's refusals: after a failed call (`renew`: the catch path) the next commit
+   * runs on a new producer, as after an abort that failed; after a fence refusal it does not.
+   */
+  #abortAndRefuse(
+    txn: Transaction,
+    failure: { readonly message: string; readonly code?: string },
+    renew = false,
+  ): void {
     this.#abort();
+    if (renew) this.#unended = true;
     this.#refuse(txn, failure.message, failure);
   }
 
