@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Producer } from "@platformatic/kafka";
-import { KAFKA_CLUSTER_SIZE, type KafkaCluster, startKafkaCluster } from "./kafka-cluster.ts";
+import { KAFKA_CLUSTER_SIZE, type KafkaCluster, startKafkaCluster } from "../support/kafka-cluster.ts";
 
 const TOPIC = "replicated";
 const ISR_TIMEOUT_MS = 30_000;
