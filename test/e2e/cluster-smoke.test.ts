@@ -19,9 +19,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Consumer, FetchIsolationLevels, type Message } from "@platformatic/kafka";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
-import { clusterWorkerProcess, type EddyProcess } from "./smoke/cluster.ts";
+import type { EddyProcess } from "./smoke/cluster.ts";
+import {
+  assertEgressExactlyOnce,
+  assertNoPartitionHeldTwice,
+  smokeWorker,
+  tailVerifications,
+} from "./smoke/cluster-smoke-kit.ts";
 import { EGRESS_TOPIC, generateWorkload, Random, type SourceCommand, VERIFICATION_TOPIC } from "./smoke/commands.ts";
 import { type Endpoints, sendCommand, verifyAll } from "./smoke/driver.ts";
 import { serveOfficial } from "./smoke/official-functions.ts";
@@ -52,83 +57,14 @@ after(async () => {
 });
 
 function worker(workerId: string): EddyProcess {
-  return clusterWorkerProcess({
-    moduleYaml: `kind: io.statefun.endpoints.v2/http
-spec:
-  functions: statefun.smoke.e2e/*
-  urlPathTemplate: ${functions.url}
-  maxNumBatchRequests: 10000
-  transport:
-    call: 10s
----
-kind: io.statefun.playground.v1/ingress
-spec:
-  port: {{INGRESS_PORT}}
----
-kind: io.statefun.kafka.v1/egress
-spec:
-  id: ${KAFKA_EGRESS}
-  address: ${broker.bootstrap}
-  deliverySemantic:
-    type: exactly-once
-    transactionTimeout: 15min
-`,
+  return smokeWorker({
+    functionsUrl: functions.url,
+    kafkaEgress: KAFKA_EGRESS,
     bootstrap: broker.bootstrap,
     cluster: CLUSTER,
+    checkpointsDir: checkpoints,
     workerId,
-    checkpoints,
   });
-}
-
-/** The verification topic, read read_committed from the start as records arrive. */
-async function tailVerifications(): Promise<{ next(): Promise<string | undefined>; close(): Promise<void> }> {
-  const consumer = new Consumer({
-    clientId: "smoke-verifier",
-    groupId: `smoke-verifier-${Date.now()}`,
-    bootstrapBrokers: [broker.bootstrap],
-  });
-  const arrived: string[] = [];
-  const stream = await consumer.consume({
-    topics: [VERIFICATION_TOPIC],
-    mode: "earliest",
-    autocommit: false,
-    maxWaitTime: 200,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-  });
-  stream.on("data", (message: Message) => arrived.push(message.value.toString()));
-  return {
-    next: async () => arrived.shift(),
-    close: () => consumer.close(true),
-  };
-}
-
-/**
- * The partitions each worker logged for each generation: none may be held by two workers in
- * one generation. Returns how many generations were seen.
- */
-function assertNoPartitionHeldTwice(workers: readonly EddyProcess[]): number {
-  const holders = new Map<string, string>();
-  const generations = new Set<number>();
-  const line = /eddy: worker (\S+) holds partitions (\S+) in generation (\d+)/g;
-  for (const eddy of workers) {
-    for (const [, workerId, ranges, generation] of eddy.output.matchAll(line)) {
-      generations.add(Number(generation));
-      if (ranges === "none") continue;
-      for (const range of (ranges as string).split(",")) {
-        const [from, to] = range.split("-").map(Number) as [number, number | undefined];
-        for (let partition = from; partition <= (to ?? from); partition++) {
-          const key = `${generation}/${partition}`;
-          const holder = holders.get(key);
-          assert.ok(
-            holder === undefined || holder === workerId,
-            `partition ${partition} held by ${holder} and ${workerId} in generation ${generation}`,
-          );
-          holders.set(key, workerId as string);
-        }
-      }
-    }
-  }
-  return generations.size;
 }
 
 describe("eddy run --cluster: the StateFun smoke workload", () => {
@@ -146,7 +82,7 @@ describe("eddy run --cluster: the StateFun smoke workload", () => {
       },
       egressUrl: () => assert.fail("the cluster's egress is Kafka"),
     };
-    const verifications = await tailVerifications();
+    const verifications = await tailVerifications([broker.bootstrap]);
     const random = new Random(SEED);
     try {
       await s1.start();
@@ -204,18 +140,7 @@ describe("eddy run --cluster: the StateFun smoke workload", () => {
 
       // Every egress record exactly once, as Kafka's own console consumer (read_committed) sees them.
       const wanted = new Set(workload.egressIds);
-      let records: { value: string }[] = [];
-      for (let tries = 0; tries < 20; tries++) {
-        records = await broker.readCommitted(EGRESS_TOPIC, 2_000);
-        if (records.length >= wanted.size) break;
-      }
-      const counts = new Map<string, number>();
-      for (const { value } of records) counts.set(value, (counts.get(value) ?? 0) + 1);
-      const doubled = [...counts].filter(([, count]) => count > 1).map(([id]) => id);
-      const missing = [...wanted].filter((id) => !counts.has(id));
-      const foreign = [...counts.keys()].filter((id) => !wanted.has(id));
-      assert.deepEqual({ doubled, missing, foreign }, { doubled: [], missing: [], foreign: [] });
-      assert.ok(wanted.size > 0, "the workload sends egress records");
+      await assertEgressExactlyOnce(() => broker.readCommitted(EGRESS_TOPIC, 2_000), wanted);
       const generations = assertNoPartitionHeldTwice(all);
       assert.ok(generations >= 5, `the group went through its rebalances (${generations} generations seen)`);
       t.diagnostic(`${workload.commands.length} commands, ${wanted.size} egress records, ${generations} generations`);

@@ -71,7 +71,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
   const stopPath = new StopPath(log, options.onStop);
   try {
     const local = await openLocalStore(options.stateDir, partitionCount, closers, cluster);
-    const snapshots = await openSnapshotStore(options, closers, log);
+    const snapshots = await openSnapshotStore(options, closers);
     const http = new HttpInvoker(endpoints, { log, failurePolicy: policy });
     const invoker = new RoutingInvoker(options.inProcess, http);
     const started = await ClusterWorker.start({
@@ -116,6 +116,14 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
     // Leaves the group gently and closes the engine (which closes the invoker and the store).
     closers.defer(`cluster worker ${cluster.workerId}`, () => worker.stop());
     log(`eddy: worker ${cluster.workerId} joined cluster ${cluster.name} (${cluster.advertiseUrl})`);
+    if (snapshots !== undefined) {
+      // Said once the worker is in: a start that is refused says only why, in one line.
+      const every =
+        snapshots.intervalMs === 0
+          ? "never (the changelog keeps everything)"
+          : `every ${snapshots.intervalMs / 1000} s`;
+      log(`eddy: partition snapshots to ${snapshots.blobs.url} ${every}, keeping ${snapshots.keep} per partition`);
+    }
     const deadLetters = clusterDeadLetterAdmin(worker.engine, cluster.workerId, partitionCount);
     const routing = routingWithDeadLetters(worker.routing, deadLetters);
     const host = { engine: worker.engine, store: local, checkpointed: undefined, routing };
@@ -181,7 +189,6 @@ const SNAPSHOTS_KEPT_DEFAULT = 3;
 async function openSnapshotStore(
   options: RuntimeOptions,
   closers: Closers,
-  log: (line: string) => void,
 ): Promise<{ blobs: BlobStore; intervalMs: number; keep: number } | undefined> {
   if (options.checkpoints === undefined) return undefined;
   const opened = await openBlobStore(options.checkpoints.location);
@@ -189,9 +196,6 @@ async function openSnapshotStore(
   closers.defer("the checkpoint store", () => opened.store.close());
   const intervalMs = options.checkpoints.intervalMs ?? SNAPSHOT_INTERVAL_MS_DEFAULT;
   const keep = options.checkpoints.keep ?? SNAPSHOTS_KEPT_DEFAULT;
-  log(
-    `eddy: partition snapshots to ${opened.store.url} ${intervalMs === 0 ? "never (the changelog keeps everything)" : `every ${intervalMs / 1000} s`}, keeping ${keep} per partition`,
-  );
   return { blobs: opened.store, intervalMs, keep };
 }
 
