@@ -38,7 +38,7 @@ type Sdk = (typeof SDKS)[number];
 const ANSWERED_WITHIN_MS = 60_000;
 /** A pause between a counter client's requests: eight clients must not starve two cores. */
 const CLIENT_PAUSE_MS = 100;
-/** Each counter client's answers after b is back, at least (b is then killed "in the middle"). */
+/** Each counter client's answers after b is back, at least: the kill and the restart both fall inside every client's run. */
 const ANSWERS_AFTER_RESTART = 3;
 
 /** The delays of the three groups of delayed messages, and their tokens (cancelled: see below). */
@@ -226,6 +226,7 @@ async function ask(
       response === undefined || response.status === 202 || response.status === 503,
       `${path} (${key}) through worker ${via}: ${response?.status} ${text}`,
     );
+    retried[response === undefined ? "unreachable" : response.status === 202 ? "accepted" : "refused"]++;
     if (response?.status !== 202) await sleep(200);
   }
   assert.fail(
@@ -241,6 +242,9 @@ interface CounterClient {
   readonly answeredVia: [number, number];
   done: Promise<void>;
 }
+
+/** How often a request was sent again: its worker was down, refused it (503), or answered 202. */
+const retried = { unreachable: 0, refused: 0, accepted: 0 };
 
 let keys = 0;
 /** A fresh Idempotency-Key for this run (the cluster's state lives on in the broker). */
@@ -276,7 +280,6 @@ describe("eddy run --cluster: every SDK, delayed messages and TTL across kill -9
 
       // Each SDK's counters, one run by each worker, asked through both in turn all along.
       let answersAtRestart = new Map<CounterClient, number>();
-      let restarted = false;
       clients = SDKS.flatMap((sdk) =>
         [onA, onB].map((held, side) => {
           const [id] = idsHeldBy(held, `${sdk}/counter`, side === 0 ? "on-a-" : "on-b-", 1) as [string];
@@ -284,11 +287,7 @@ describe("eddy run --cluster: every SDK, delayed messages and TTL across kill -9
           client.done = (async () => {
             for (let n = 0; ; n++) {
               if (stop.aborted) return;
-              if (
-                stop.counters &&
-                restarted &&
-                client.answers.length >= (answersAtRestart.get(client) ?? 0) + ANSWERS_AFTER_RESTART
-              )
+              if (stop.counters && client.answers.length >= (answersAtRestart.get(client) ?? 0) + ANSWERS_AFTER_RESTART)
                 return;
               const { reply, via } = await ask(
                 workers,
@@ -443,7 +442,6 @@ describe("eddy run --cluster: every SDK, delayed messages and TTL across kill -9
       await b.start();
       await waitForSplit(workers, Date.now() + 60_000);
       answersAtRestart = new Map(clients.map((client) => [client, client.answers.length]));
-      restarted = true;
       t.diagnostic(`b back and running its share ${Date.now() - killedAt} ms after the kill`);
       await Promise.all(SDKS.map((sdk) => greet(sdk, greeterIds.get(sdk) as string)));
 
@@ -486,7 +484,7 @@ describe("eddy run --cluster: every SDK, delayed messages and TTL across kill -9
       }
       const answered = clients.reduce((sum, client) => sum + client.answers.length, 0);
       t.diagnostic(
-        `${answered} counter requests answered (${answeredBeforeKill} before the kill) in ${Date.now() - startedAt} ms`,
+        `${answered} counter requests answered (${answeredBeforeKill} before the kill) in ${Date.now() - startedAt} ms; requests sent again: ${JSON.stringify(retried)}`,
       );
     } catch (error) {
       throw new Error(`${error instanceof Error ? error.message : String(error)}\n${diagnostics()}`);
