@@ -379,6 +379,7 @@ describe("eddy run --cluster: every SDK, delayed messages and TTL across kill -9
       const answeredBeforeKill = clients.reduce((sum, client) => sum + client.answers.length, 0);
       await b.kill();
       const killedAt = Date.now();
+      assert.ok(killedAt < (dueFrom.get("short") as number), "b was killed before any delayed message was due");
       for (;;) {
         const held = await holdingsOf(a);
         if (held !== undefined && held.partitions.length === held.partitionCount) break;
