@@ -73,6 +73,7 @@ describe("engine admissions bound to a partition", () => {
     dirs.push(dir);
     const store = new LmdbStore({ path: dir });
     const batches: CommitBatch[] = [];
+    const letterIds: string[] = [];
     const engine = new Engine({
       store,
       commitTarget: {
@@ -89,6 +90,7 @@ describe("engine admissions bound to a partition", () => {
       invoker: new InProcessInvoker(createEndpoint([counter])),
       partitionCount: PARTITIONS,
       ownedPartitions: [0, 1, 2, 3],
+      onDeadLetter: (_letter, id) => letterIds.push(id),
     });
     engine.start();
     const position = tables.kafkaSourcePosition.key("in", "t", 5);
@@ -122,6 +124,8 @@ describe("engine admissions bound to a partition", () => {
     assert.deepEqual(holding.outbound.map((message) => message.envelope.target.id).sort(), [...remote].sort());
     // The record no message could be made of is kept where the source is bound, its target's partition being elsewhere.
     assert.ok(holding.writes.some((write) => write.key[0] === "p" && write.key[1] === 2 && write.key[2] === "dead"));
+    assert.equal(letterIds.length, 1);
+    assert.match(letterIds[0] as string, /^2-/, "its id names the partition that keeps it");
     assert.equal(engine.sourceRun(2)?.run, first.run, "a commit does not start a new run");
     await engine.stop();
   });

@@ -172,6 +172,8 @@ export class PartitionSet {
   #connectorOverlay: OverlayKV;
   readonly #pendingTally: PendingTally = { count: 0 };
   readonly #admitted: AdmittedTally = { bytes: 0, bytesMax: 0 };
+  /** Dead letters kept by another partition than their target's (see rejectFromIngress), until reported. */
+  readonly #keptElsewhere = new WeakMap<DeadLetter, number>();
   #incarnations = 0;
   /** Effects produced since the last commit, in order. */
   readonly #effects: Effect[] = [];
@@ -375,10 +377,12 @@ export class PartitionSet {
 
   /**
    * A dead letter's id (deadLetterId). A letter is kept by the partition of its target: every
-   * core dead-letters only for addresses it owns (a sender's egress message under the sender).
+   * core dead-letters only for addresses it owns (a sender's egress message under the sender);
+   * but a record an ingress bound to a partition could not route, whose target's partition runs
+   * elsewhere, is kept by the bound partition (rejectFromIngress).
    */
   deadLetterId(letter: DeadLetter): string {
-    return deadLetterId(this.partitionOf(letter.target), letter.seq);
+    return deadLetterId(this.#keptElsewhere.get(letter) ?? this.partitionOf(letter.target), letter.seq);
   }
 
   /** The core of `address`, which must be run here (callers check ownsAddress first). */
@@ -484,6 +488,11 @@ export class PartitionSet {
       rejected.ingress,
       nowMs,
     );
+    if (own === undefined && keptIn !== undefined) {
+      // The letter's effect was just queued: its id must name the partition that keeps it.
+      const queued = this.#effects.at(-1);
+      if (queued?.kind === "dead-letter") this.#keptElsewhere.set(queued.letter, keptIn);
+    }
     this.#drain(nowMs);
   }
 
