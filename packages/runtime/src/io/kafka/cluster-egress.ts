@@ -25,6 +25,7 @@ import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement } from "../../engine/ports.ts";
 import type { Connector, HostOf } from "../connector.ts";
 import { runSupervised } from "../supervised-loop.ts";
+import { Wakeup } from "../wakeup.ts";
 import { describe, type KafkaConnection } from "./client-options.ts";
 import {
   type KafkaEgressSettings,
@@ -90,7 +91,7 @@ export class ClusterKafkaEgress implements EgressConnector, Connector {
   /** Topics not known to exist, with the records that wait for them, oldest first. */
   readonly #waits = new Map<string, TopicWait>();
   #producer: Producer | undefined;
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   #running: Promise<void> | undefined;
   readonly #stop = new AbortController();
 
@@ -153,7 +154,7 @@ export class ClusterKafkaEgress implements EgressConnector, Connector {
       delayMs: TOPIC_CHECK_MS_MIN,
       reported: false,
     });
-    this.#wake?.();
+    this.#wakeup.wake();
   }
 
   /**
@@ -166,7 +167,7 @@ export class ClusterKafkaEgress implements EgressConnector, Connector {
 
   async close(): Promise<void> {
     this.#stop.abort();
-    this.#wake?.();
+    this.#wakeup.wake();
     await this.#running;
     await this.#producer?.close(true).catch(() => undefined);
   }
@@ -226,15 +227,7 @@ export class ClusterKafkaEgress implements EgressConnector, Connector {
     if (this.#stop.signal.aborted) return undefined;
     const waitMs = soonest === undefined ? undefined : Math.max(0, soonest - Date.now());
     if (waitMs === 0) return undefined;
-    await new Promise<void>((resume) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake = undefined;
-        resume();
-      };
-      const timer = waitMs === undefined ? undefined : setTimeout(done, waitMs);
-      this.#wake = done;
-    });
+    await this.#wakeup.wait(waitMs);
     return undefined;
   }
 }

@@ -40,6 +40,7 @@ import type { EgressConnector, EgressSettlement, EgressSink } from "../../engine
 import type { Connector, HostOf } from "../connector.ts";
 import { decodeEgressMessage } from "../egress-message.ts";
 import { type AfterFailure, runSupervised } from "../supervised-loop.ts";
+import { Wakeup } from "../wakeup.ts";
 import {
   describe,
   ignoredProperties,
@@ -281,7 +282,7 @@ export class KafkaEgress implements EgressConnector, Connector {
   readonly #absentTopics = new Map<string, AbsentTopic>();
   #ready = false;
   #closed = false;
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   #running: Promise<void> | undefined;
   #stop = new AbortController();
   /** Set by open(), before which nothing runs that could fail. */
@@ -319,13 +320,13 @@ export class KafkaEgress implements EgressConnector, Connector {
     }
     if (this.#config.deliverySemantic.type === "none") settle.delivered();
     this.#waiting.push({ record: checked.record, settle });
-    this.#wake?.();
+    this.#wakeup.wake();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     this.#stop.abort();
-    this.#wake?.();
+    this.#wakeup.wake();
     // A step may be deep in the client's retries against a broker that refuses it (minutes).
     // Leaving it is safe: the next start fences and aborts an unfinished transaction, and
     // records not yet acknowledged are still in the outbox, so they go out again.
@@ -372,16 +373,7 @@ export class KafkaEgress implements EgressConnector, Connector {
     if (this.#closed) return;
     const waitMs = this.#nextWorkInMs();
     if (waitMs === 0) return;
-    await new Promise<void>((resume) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake = undefined;
-        resume();
-      };
-      if (waitMs !== undefined) timer = setTimeout(done, waitMs);
-      this.#wake = done;
-    });
+    await this.#wakeup.wait(waitMs);
   }
 
   /** 0 when there is work now, else how long until a missing topic is due a look (undefined: none). */

@@ -21,6 +21,7 @@ import { EddyError, errorCode, errorMessage, isRetriable } from "../../errors.ts
 import type { Connector, HostOf } from "../connector.ts";
 import { decodeEgressMessage } from "../egress-message.ts";
 import { runSupervised, type StepResult } from "../supervised-loop.ts";
+import { Wakeup } from "../wakeup.ts";
 import {
   ClientProperties,
   connectorClient,
@@ -179,7 +180,7 @@ export class KinesisEgress implements EgressConnector, Connector {
    */
   #isolating = 0;
   #closed = false;
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   #running: Promise<void> | undefined;
   readonly #stop = new AbortController();
   /** Set by open(), before which nothing runs that could fail. */
@@ -218,13 +219,13 @@ export class KinesisEgress implements EgressConnector, Connector {
       return;
     }
     this.#waiting.push({ record: checked.record, settle });
-    this.#wake?.();
+    this.#wakeup.wake();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     this.#stop.abort();
-    this.#wake?.();
+    this.#wakeup.wake();
     await this.#running;
     this.#client.destroy();
   }
@@ -267,12 +268,7 @@ export class KinesisEgress implements EgressConnector, Connector {
 
   async #idle(): Promise<void> {
     if (this.#waiting.length > 0 || this.#closed) return;
-    await new Promise<void>((wake) => {
-      this.#wake = () => {
-        this.#wake = undefined;
-        wake();
-      };
-    });
+    await this.#wakeup.wait();
   }
 
   /**
