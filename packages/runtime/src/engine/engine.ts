@@ -344,6 +344,12 @@ interface ReplyWaiter {
 /** Told when a commit is durable (no argument) or refused (the reason, to reject with). */
 type Ack = (refused?: EddyError) => void;
 
+/** Why a commit awaited with #durableSoon was refused; anything but an EddyError is a bug, thrown on. */
+function refusalOf(error: unknown): string {
+  if (!(error instanceof EddyError)) throw error;
+  return error.message;
+}
+
 /** A promise for the commit that will hold what was just done, with its ack. */
 function durableAck(acks: Ack[]): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -537,13 +543,10 @@ export class Engine {
     }
     const accepted = admitted.entered;
     // A duplicate also waits: the first delivery may still be in the commit pipeline.
-    const durable = durableAck(this.#acks);
-    this.#scheduleCommit();
     try {
-      await durable;
+      await this.#durableSoon();
     } catch (error) {
-      if (!(error instanceof EddyError)) throw error;
-      return { ok: false, code: "commit-aborted", message: error.message };
+      return { ok: false, code: "commit-aborted", message: refusalOf(error) };
     }
     return { ok: true, ...accepted };
   }
@@ -640,9 +643,7 @@ export class Engine {
         message: `partition ${bound.partition} moved or was reset since the source read for it: nothing was taken`,
       };
     }
-    const durable = durableAck(this.#acks);
-    this.#scheduleCommit();
-    return { ok: true, durable };
+    return { ok: true, durable: this.#durableSoon() };
   }
 
   /**
@@ -800,13 +801,10 @@ export class Engine {
       }
     }
     if (replayed.length === 0) return { ok: true, replayed };
-    const durable = durableAck(this.#acks);
-    this.#scheduleCommit();
     try {
-      await durable;
+      await this.#durableSoon();
     } catch (error) {
-      if (!(error instanceof EddyError)) throw error;
-      return { ok: false, code: "commit-aborted", message: `${error.message}; nothing was replayed` };
+      return { ok: false, code: "commit-aborted", message: `${refusalOf(error)}; nothing was replayed` };
     }
     return { ok: true, replayed };
   }
@@ -852,9 +850,7 @@ export class Engine {
    */
   async transact<T>(work: (transaction: KV) => T): Promise<T> {
     const result = work(this.#partitions.transaction);
-    const durable = durableAck(this.#acks);
-    this.#scheduleCommit();
-    await durable;
+    await this.#durableSoon();
     return result;
   }
 
@@ -925,6 +921,16 @@ export class Engine {
     const cancel = this.#commitTimer;
     this.#commitTimer = undefined;
     cancel?.();
+  }
+
+  /**
+   * Resolves once the writes made so far are durable (a commit is scheduled for them); rejects
+   * with an EddyError "commit-aborted" if that commit was refused.
+   */
+  #durableSoon(): Promise<void> {
+    const durable = durableAck(this.#acks);
+    this.#scheduleCommit();
+    return durable;
   }
 
   async #commitNow(): Promise<void> {
@@ -1340,9 +1346,7 @@ export class Engine {
         );
         if (step === "stopping" || step === "overloaded" || this.#stopping) return;
         if (step.entered < TIMER_STEP_MAX) break;
-        const durable = durableAck(this.#acks);
-        this.#scheduleCommit();
-        const made = await durable.then(
+        const made = await this.#durableSoon().then(
           () => true,
           () => false,
         );
