@@ -373,31 +373,9 @@ class BrokerNode {
   }
 
   async readCommitted(topic: string, idleMs = 3_000): Promise<{ key: string | null; value: string }[]> {
-    const output = await this.#runTool("org.apache.kafka.tools.consumer.ConsoleConsumer", [
-      "--bootstrap-server",
-      this.bootstrap,
-      "--topic",
-      topic,
-      "--from-beginning",
-      "--isolation-level",
-      "read_committed",
-      "--timeout-ms",
-      String(idleMs),
-      "--formatter-property",
-      "print.key=true",
-      "--formatter-property",
-      "key.separator=\t",
-      "--formatter-property",
-      "null.literal=<null>",
-    ]);
-    return output
-      .split("\n")
-      .filter((line) => line !== "")
-      .map((line) => {
-        const tab = line.indexOf("\t");
-        const key = line.slice(0, tab);
-        return { key: key === "<null>" ? null : key, value: line.slice(tab + 1) };
-      });
+    return consoleConsumerRecords(
+      await this.#runTool(CONSOLE_CONSUMER, readCommittedArgs(this.bootstrap, topic, idleMs)),
+    );
   }
 
   #topicCommand(args: readonly string[]): Promise<string> {
@@ -671,4 +649,40 @@ export function readFrom(path: string, offset: number): string {
   } finally {
     closeSync(file);
   }
+}
+
+/** Kafka's console consumer (the Java client): an oracle independent of Eddy's client. */
+export const CONSOLE_CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer";
+
+/** The console consumer's arguments to read `topic` whole, read_committed, keys and values tab-separated. */
+export function readCommittedArgs(bootstrap: string, topic: string, idleMs: number): string[] {
+  return [
+    "--bootstrap-server",
+    bootstrap,
+    "--topic",
+    topic,
+    "--from-beginning",
+    "--isolation-level",
+    "read_committed",
+    "--timeout-ms",
+    String(idleMs),
+    "--formatter-property",
+    "print.key=true",
+    "--formatter-property",
+    "key.separator=\t",
+    "--formatter-property",
+    "null.literal=<null>",
+  ];
+}
+
+/** The records the console consumer printed with readCommittedArgs. */
+export function consoleConsumerRecords(output: string): { key: string | null; value: string }[] {
+  return output
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => {
+      const tab = line.indexOf("\t");
+      const key = line.slice(0, tab);
+      return { key: key === "<null>" ? null : key, value: line.slice(tab + 1) };
+    });
 }

@@ -14,11 +14,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
+  CONSOLE_CONSUMER,
+  consoleConsumerRecords,
   describeExit,
   type Jvm,
   KAFKA_VERSION,
   log4jConfiguration,
   propertiesFile,
+  readCommittedArgs,
   readFrom,
   requireLibs,
   startJvm,
@@ -191,31 +194,9 @@ class Cluster implements KafkaCluster {
   }
 
   async readCommitted(topic: string, idleMs = 3_000): Promise<{ key: string | null; value: string }[]> {
-    const output = await this.#runTool("org.apache.kafka.tools.consumer.ConsoleConsumer", [
-      "--bootstrap-server",
-      this.#liveBootstrap,
-      "--topic",
-      topic,
-      "--from-beginning",
-      "--isolation-level",
-      "read_committed",
-      "--timeout-ms",
-      String(idleMs),
-      "--formatter-property",
-      "print.key=true",
-      "--formatter-property",
-      "key.separator=\t",
-      "--formatter-property",
-      "null.literal=<null>",
-    ]);
-    return output
-      .split("\n")
-      .filter((line) => line !== "")
-      .map((line) => {
-        const tab = line.indexOf("\t");
-        const key = line.slice(0, tab);
-        return { key: key === "<null>" ? null : key, value: line.slice(tab + 1) };
-      });
+    return consoleConsumerRecords(
+      await this.#runTool(CONSOLE_CONSUMER, readCommittedArgs(this.#liveBootstrap, topic, idleMs)),
+    );
   }
 
   async stop(): Promise<void> {
