@@ -23,7 +23,7 @@ import { GroupMember, type Scheduler } from "../src/cluster/group-member.ts";
 import { KafkaErrorCode, KafkaLink } from "../src/cluster/kafka-link.ts";
 import { decodeAssignment, encodeAssignment, encodeMemberMetadata } from "../src/cluster/membership-codec.ts";
 import { checkGroupModule } from "../src/cluster/module-check.ts";
-import { commitOffsetsInTransaction, fetchStableOffsets } from "../src/cluster/txn-offsets.ts";
+import { addGroupToTransaction, commitTransactionalOffsets, fetchStableOffsets } from "../src/cluster/txn-offsets.ts";
 
 /** The module every member of these tests runs, and one that declares another function type. */
 const MODULE: ClusterModule = moduleOfItems([
@@ -491,7 +491,8 @@ async function commitAs(
   await transaction.send({
     messages: [{ topic: OUTPUT, partition: 0, key: Buffer.from(value), value: Buffer.from(value) }],
   });
-  const committed = await commitOffsetsInTransaction(link, producer, member, INBOX, offsets);
+  const added = await addGroupToTransaction(link, producer, member);
+  const committed = added.ok ? await commitTransactionalOffsets(link, producer, member, INBOX, offsets) : added;
   if (committed.ok) await transaction.commit();
   else await transaction.abort();
   return committed;

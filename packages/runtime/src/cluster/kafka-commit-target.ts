@@ -28,7 +28,7 @@ import type { MembershipSnapshot } from "./group-machine.ts";
 import { encodeInboxRecord, inboxRecordKey } from "./inbox-record.ts";
 import type { KafkaLink } from "./kafka-link.ts";
 import type { TopicReader } from "./topic-reader.ts";
-import { commitOffsetsInTransaction } from "./txn-offsets.ts";
+import { addGroupToTransaction, commitTransactionalOffsets } from "./txn-offsets.ts";
 
 type Buffers = Buffer;
 
@@ -158,20 +158,22 @@ export class KafkaCommitTarget implements CommitTarget {
     let produced: Awaited<ReturnType<typeof transaction.send>>;
     let committing = false;
     try {
+      // The group joins first: AddOffsetsToTxn is where a commit waits out the markers of the
+      // one before (txn-offsets.ts). Then the records, then the offsets; not both at once: a
+      // Produce beside a TxnOffsetCommit is refused NOT_ENOUGH_REPLICAS by the broker's
+      // transaction verification (measured on Kafka 4.4), which the client retries after 1 s.
+      const offsets = batch.partitions.length > 0 ? inboxOffsets(batch) : undefined;
+      const fence = member as MembershipSnapshot;
+      if (offsets !== undefined) {
+        const added = await addGroupToTransaction(link, producer, fence);
+        if (!added.ok) {
+          await this.#abort(transaction);
+          return refused(added.message);
+        }
+      }
       produced = messages.length === 0 ? {} : await transaction.send({ messages });
-      if (batch.partitions.length > 0) {
-        const positions = batch.inboxPositions;
-        if (positions === undefined) throw new BugError("a cluster commit without its partitions' inbox positions");
-        const offsets = new Map(
-          batch.partitions.map((partition, index) => [partition, BigInt(positions[index] as number)] as const),
-        );
-        const fenced = await commitOffsetsInTransaction(
-          link,
-          producer,
-          member as MembershipSnapshot,
-          topics.inbox,
-          offsets,
-        );
+      if (offsets !== undefined) {
+        const fenced = await commitTransactionalOffsets(link, producer, fence, topics.inbox, offsets);
         if (!fenced.ok) {
           await this.#abort(transaction);
           return refused(fenced.message);
@@ -275,4 +277,11 @@ function framesByPartition(batch: CommitBatch, member: MembershipSnapshot | unde
 
 function refused(message: string): CommitRefusal {
   return failure("commit-aborted", message, true);
+}
+
+/** The inbox position of every partition the commit writes, as the group's offsets of the inbox topic. */
+function inboxOffsets(batch: CommitBatch): Map<number, bigint> {
+  const positions = batch.inboxPositions;
+  if (positions === undefined) throw new BugError("a cluster commit without its partitions' inbox positions");
+  return new Map(batch.partitions.map((partition, index) => [partition, BigInt(positions[index] as number)] as const));
 }

@@ -22,8 +22,18 @@ import {
   send,
 } from "./kafka-link.ts";
 
-/** As the egress (egress.ts): right after the previous EndTxn the coordinator often says CONCURRENT_TRANSACTIONS. */
-const CONCURRENT_TRANSACTIONS_RETRY_MS = 20;
+/**
+ * Right after the previous EndTxn the coordinator answers CONCURRENT_TRANSACTIONS until it has
+ * written that transaction's markers, a few milliseconds on a busy broker. AddOffsetsToTxn is
+ * the first request of a commit, so it is the one that waits: it asks again after 1 ms,
+ * doubling, for up to about a second. A fixed 20 ms (the Java producer's retry backoff) cost
+ * every other commit 20 ms for markers that took 3.
+ */
+const MARKERS_FIRST_RETRY_MS = 1;
+const MARKERS_RETRY_MAX_MS = 256;
+const MARKERS_WAIT_MS = 1_000;
+/** Between attempts after a failed request (a broken connection, a moved coordinator): 40 ms doubling. */
+const FAILED_REQUEST_RETRY_MS = 20;
 const ATTEMPTS_MAX = 5;
 
 export type TxnOffsetsFailure = Failure<"txn-offsets-fenced" | "txn-offsets-failed">;
@@ -35,17 +45,15 @@ const FENCE_CODES = new Set<number>([
   KafkaErrorCode.REBALANCE_IN_PROGRESS,
 ]);
 
-/**
- * Adds `offsets` (per partition of `topic`, the next offset to read) to the producer's open
- * transaction as the group member `member`. On any Failure the caller aborts the transaction.
- */
-export async function commitOffsetsInTransaction(
-  link: KafkaLink,
-  producer: Producer,
-  member: MembershipSnapshot,
-  topic: string,
-  offsets: ReadonlyMap<number, bigint>,
-): Promise<Result<undefined, TxnOffsetsFailure["code"]>> {
+interface OpenTransaction {
+  readonly transactionalId: string;
+  readonly producerId: bigint;
+  readonly producerEpoch: number;
+  readonly transactionCoordinator: number;
+}
+
+/** The producer's open transaction, as the offset requests name it. */
+function openTransaction(producer: Producer): OpenTransaction {
   const transactionalId = producer.transaction?.id;
   const producerId = producer.producerId;
   const producerEpoch = producer.producerEpoch;
@@ -56,35 +64,65 @@ export async function commitOffsetsInTransaction(
     producerEpoch === undefined ||
     transactionCoordinator === undefined
   ) {
-    throw new BugError("commitOffsetsInTransaction outside a transaction (call producer.beginTransaction() first)");
+    throw new BugError("an offset request outside a transaction (call producer.beginTransaction() first)");
   }
-  const where = `transaction ${transactionalId}, group ${member.groupId} generation ${member.generationId}`;
+  return { transactionalId, producerId, producerEpoch, transactionCoordinator };
+}
 
-  // 1. The group's offsets join the transaction (the transaction coordinator writes the group's
-  //    __consumer_offsets partition into it, so its markers decide the offsets too).
-  for (let attempt = 1; ; attempt++) {
+/**
+ * AddOffsetsToTxn: the group's offsets join the producer's open transaction (the transaction
+ * coordinator writes the group's __consumer_offsets partition into it, so its markers decide
+ * the offsets too). As a commit's first request, it waits out the previous transaction's
+ * markers (MARKERS_WAIT_MS); after it the transaction is open on the coordinator, and the
+ * records and the offsets can go at once.
+ */
+export async function addGroupToTransaction(
+  link: KafkaLink,
+  producer: Producer,
+  member: MembershipSnapshot,
+): Promise<Result<undefined, TxnOffsetsFailure["code"]>> {
+  const txn = openTransaction(producer);
+  const where = `transaction ${txn.transactionalId}, group ${member.groupId} generation ${member.generationId}`;
+  const markersDeadline = performance.now() + MARKERS_WAIT_MS;
+  let markersRetryMs = MARKERS_FIRST_RETRY_MS;
+  for (let failed = 0; ; ) {
     let code: number;
     try {
-      const connection = await link.node(transactionCoordinator);
+      const connection = await link.node(txn.transactionCoordinator);
       const response = await send(
-        addOffsetsToTxnV4.api.async(connection, transactionalId, producerId, producerEpoch, member.groupId),
+        addOffsetsToTxnV4.api.async(connection, txn.transactionalId, txn.producerId, txn.producerEpoch, member.groupId),
       );
       code = response.errorCode;
     } catch (error) {
-      if (attempt >= ATTEMPTS_MAX)
+      failed++;
+      if (failed >= ATTEMPTS_MAX)
         return failure("txn-offsets-failed", `AddOffsetsToTxn (${where}): ${describe(error)}`, true);
-      await sleep(CONCURRENT_TRANSACTIONS_RETRY_MS * 2 ** attempt);
+      await sleep(FAILED_REQUEST_RETRY_MS * 2 ** failed);
       continue;
     }
-    if (code === KafkaErrorCode.NONE) break;
-    if (code === KafkaErrorCode.CONCURRENT_TRANSACTIONS && attempt < ATTEMPTS_MAX) {
-      await sleep(CONCURRENT_TRANSACTIONS_RETRY_MS);
+    if (code === KafkaErrorCode.NONE) return success(undefined);
+    if (code === KafkaErrorCode.CONCURRENT_TRANSACTIONS && performance.now() + markersRetryMs <= markersDeadline) {
+      await sleep(markersRetryMs);
+      markersRetryMs = Math.min(markersRetryMs * 2, MARKERS_RETRY_MAX_MS);
       continue;
     }
     return failure("txn-offsets-failed", `AddOffsetsToTxn (${where}): ${kafkaErrorName(code)}`, true);
   }
+}
 
-  // 2. The offsets themselves, every partition in one request, under the member's generation.
+/**
+ * TxnOffsetCommit: the offsets themselves, every partition in one request, under the member's
+ * generation. The group must be in the transaction already (addGroupToTransaction).
+ */
+export async function commitTransactionalOffsets(
+  link: KafkaLink,
+  producer: Producer,
+  member: MembershipSnapshot,
+  topic: string,
+  offsets: ReadonlyMap<number, bigint>,
+): Promise<Result<undefined, TxnOffsetsFailure["code"]>> {
+  const txn = openTransaction(producer);
+  const where = `transaction ${txn.transactionalId}, group ${member.groupId} generation ${member.generationId}`;
   const partitions = [...offsets].map(([partitionIndex, committedOffset]) => ({
     partitionIndex,
     committedOffset,
@@ -102,10 +140,10 @@ export async function commitOffsetsInTransaction(
       const response = await send(
         txnOffsetCommitV4.api.async(
           await link.node(groupCoordinator),
-          transactionalId,
+          txn.transactionalId,
           member.groupId,
-          producerId,
-          producerEpoch,
+          txn.producerId,
+          txn.producerEpoch,
           member.generationId,
           member.memberId,
           member.groupInstanceId,
@@ -117,7 +155,7 @@ export async function commitOffsetsInTransaction(
       groupCoordinator = undefined;
       if (attempt >= ATTEMPTS_MAX)
         return failure("txn-offsets-failed", `TxnOffsetCommit (${where}): ${describe(error)}`, true);
-      await sleep(CONCURRENT_TRANSACTIONS_RETRY_MS * 2 ** attempt);
+      await sleep(FAILED_REQUEST_RETRY_MS * 2 ** attempt);
       continue;
     }
     const refused = codes.find((code) => code !== KafkaErrorCode.NONE);
@@ -131,7 +169,7 @@ export async function commitOffsetsInTransaction(
     }
     if ((isCoordinatorError(refused) || refused === KafkaErrorCode.CONCURRENT_TRANSACTIONS) && attempt < ATTEMPTS_MAX) {
       if (isCoordinatorError(refused)) groupCoordinator = undefined;
-      await sleep(CONCURRENT_TRANSACTIONS_RETRY_MS * 2 ** attempt);
+      await sleep(FAILED_REQUEST_RETRY_MS * 2 ** attempt);
       continue;
     }
     return failure("txn-offsets-failed", `TxnOffsetCommit (${where}): ${kafkaErrorName(refused)}`, true);

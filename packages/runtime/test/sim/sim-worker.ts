@@ -136,7 +136,7 @@ interface EgressHandout {
 }
 
 interface Transaction {
-  phase: "produce" | "offsets" | "end" | "catch-up";
+  phase: "join-group" | "produce" | "offsets" | "end" | "catch-up";
   /** In "catch-up" (an end whose outcome is unknown): the changelog ends to read to, when, and the refusal to make then. */
   catchUp?: {
     readonly ends: ReadonlyMap<number, number>;
@@ -553,7 +553,7 @@ export class SimWorker {
     }
     const member = this.membership;
     const txn: Transaction = {
-      phase: "produce",
+      phase: batch.partitions.length > 0 ? "join-group" : "produce",
       batch,
       acks,
       ownerAcks,
@@ -614,6 +614,21 @@ export class SimWorker {
       this.#refuse(txn, why, failure);
       return;
     }
+    if (txn.phase === "join-group") {
+      // KafkaCommitTarget: AddOffsetsToTxn first, then the records, then TxnOffsetCommit.
+      if (env.random.chance(env.callFailureProbability)) {
+        env.stats.injectedFailures++;
+        this.#abortAndRefuse(txn, { message: "AddOffsetsToTxn: the connection broke" }, true);
+        return;
+      }
+      const added = kafka.addOffsetsToTxn(env.now(), this.#producer, env.topics.group);
+      if (!added.ok) {
+        this.#abortAndRefuse(txn, added);
+        return;
+      }
+      txn.phase = "produce";
+      return;
+    }
     if (txn.phase === "produce") {
       const produced = this.#produce(txn);
       if (produced !== undefined) {
@@ -648,11 +663,6 @@ export class SimWorker {
       if (env.random.chance(env.callFailureProbability)) {
         env.stats.injectedFailures++;
         this.#abortAndRefuse(txn, { message: "TxnOffsetCommit: the connection broke" }, true);
-        return;
-      }
-      const added = kafka.addOffsetsToTxn(env.now(), this.#producer, env.topics.group);
-      if (!added.ok) {
-        this.#abortAndRefuse(txn, added);
         return;
       }
       const member = txn.member as MembershipSnapshot;
