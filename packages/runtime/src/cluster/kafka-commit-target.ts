@@ -28,7 +28,7 @@ import type { MembershipSnapshot } from "./group-machine.ts";
 import { encodeInboxRecord, inboxRecordKey } from "./inbox-record.ts";
 import type { KafkaLink } from "./kafka-link.ts";
 import type { TopicReader } from "./topic-reader.ts";
-import { addGroupToTransaction, commitTransactionalOffsets } from "./txn-offsets.ts";
+import { addGroupToTransaction, commitTransactionalOffsets, type GroupCoordinatorCache } from "./txn-offsets.ts";
 
 type Buffers = Buffer;
 
@@ -58,6 +58,7 @@ export class KafkaCommitTarget implements CommitTarget {
   readonly #options: KafkaCommitTargetOptions;
   /** Per inbox partition: the offset of the last message this worker's commits put there. */
   readonly #lastSent = new Map<number, bigint>();
+  readonly #groupCoordinator: GroupCoordinatorCache = { nodeId: undefined };
   #producer: Producer<Buffers, Buffers, Buffers, Buffers>;
   /**
    * The producer is not to be used for another transaction: one ended without the broker
@@ -173,7 +174,14 @@ export class KafkaCommitTarget implements CommitTarget {
       }
       produced = messages.length === 0 ? {} : await transaction.send({ messages });
       if (offsets !== undefined) {
-        const fenced = await commitTransactionalOffsets(link, producer, fence, topics.inbox, offsets);
+        const fenced = await commitTransactionalOffsets(
+          link,
+          producer,
+          fence,
+          topics.inbox,
+          offsets,
+          this.#groupCoordinator,
+        );
         if (!fenced.ok) {
           await this.#abort(transaction);
           return refused(fenced.message);

@@ -111,6 +111,15 @@ export async function addGroupToTransaction(
 }
 
 /**
+ * The group's coordinator as the last TxnOffsetCommit found it, kept by the caller from one
+ * transaction to the next: a FindCoordinator before every commit was one more round trip each.
+ * Forgotten when a request to it fails or it answers that it is not the coordinator.
+ */
+export interface GroupCoordinatorCache {
+  nodeId: number | undefined;
+}
+
+/**
  * TxnOffsetCommit: the offsets themselves, every partition in one request, under the member's
  * generation. The group must be in the transaction already (addGroupToTransaction).
  */
@@ -120,6 +129,7 @@ export async function commitTransactionalOffsets(
   member: MembershipSnapshot,
   topic: string,
   offsets: ReadonlyMap<number, bigint>,
+  coordinator: GroupCoordinatorCache = { nodeId: undefined },
 ): Promise<Result<undefined, TxnOffsetsFailure["code"]>> {
   const txn = openTransaction(producer);
   const where = `transaction ${txn.transactionalId}, group ${member.groupId} generation ${member.generationId}`;
@@ -128,14 +138,15 @@ export async function commitTransactionalOffsets(
     committedOffset,
     committedLeaderEpoch: -1,
   }));
-  let groupCoordinator: number | undefined;
   for (let attempt = 1; ; attempt++) {
     let codes: number[];
     try {
+      let groupCoordinator = coordinator.nodeId;
       if (groupCoordinator === undefined) {
         const found = await link.coordinator(CoordinatorKeyType.GROUP, member.groupId);
         if ("errorCode" in found) throw new Error(`FindCoordinator ${member.groupId}: ${found.message}`);
         groupCoordinator = found.nodeId;
+        coordinator.nodeId = groupCoordinator;
       }
       const response = await send(
         txnOffsetCommitV4.api.async(
@@ -152,7 +163,7 @@ export async function commitTransactionalOffsets(
       );
       codes = response.topics.flatMap((answered) => answered.partitions.map((partition) => partition.errorCode));
     } catch (error) {
-      groupCoordinator = undefined;
+      coordinator.nodeId = undefined;
       if (attempt >= ATTEMPTS_MAX)
         return failure("txn-offsets-failed", `TxnOffsetCommit (${where}): ${describe(error)}`, true);
       await sleep(FAILED_REQUEST_RETRY_MS * 2 ** attempt);
@@ -168,7 +179,7 @@ export async function commitTransactionalOffsets(
       );
     }
     if ((isCoordinatorError(refused) || refused === KafkaErrorCode.CONCURRENT_TRANSACTIONS) && attempt < ATTEMPTS_MAX) {
-      if (isCoordinatorError(refused)) groupCoordinator = undefined;
+      if (isCoordinatorError(refused)) coordinator.nodeId = undefined;
       await sleep(FAILED_REQUEST_RETRY_MS * 2 ** attempt);
       continue;
     }
