@@ -64,6 +64,10 @@ describe("cluster simulation", () => {
       inboxDeliveries: 0,
       staleReplies: 0,
       egress: 0,
+      snapshots: 0,
+      trims: 0,
+      restores: 0,
+      inboxTrimmedPast: 0,
     };
     const count = process.env.SIM_SEED === undefined ? SCHEDULES : 1;
     const failures: string[] = [];

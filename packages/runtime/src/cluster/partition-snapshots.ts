@@ -63,7 +63,7 @@ export async function listSnapshots(
 }
 
 /** Every row of `partition` in `local`, as puts. */
-function partitionRows(local: KV, partition: number): PendingWrite[] {
+export function partitionRows(local: KV, partition: number): PendingWrite[] {
   const rows: PendingWrite[] = [];
   for (const { key, value } of local.scan(partitionKeyPrefix(partition))) rows.push({ key, value });
   return rows;

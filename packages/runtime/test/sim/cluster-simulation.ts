@@ -31,7 +31,7 @@ import { ClusterOracle } from "./cluster-oracle.ts";
 import { EGRESS_ID, FUNCTION_TYPE, generateWorkload, readCount } from "./commands.ts";
 import { SimKafka } from "./kafka.ts";
 import { Random } from "./random.ts";
-import { type ClusterStats, type SimTiming, SimWorker, type WorkerEnv } from "./sim-worker.ts";
+import { type ClusterStats, SimSnapshots, type SimTiming, SimWorker, type WorkerEnv } from "./sim-worker.ts";
 
 export interface ClusterScheduleOptions {
   readonly seed: number;
@@ -122,6 +122,10 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
     staleReplies: 0,
     fatalStops: 0,
     inconsistent: 0,
+    snapshots: 0,
+    trims: 0,
+    restores: 0,
+    inboxTrimmedPast: 0,
   };
   const faults = { crashes: 0, lostDisks: 0, pauses: 0, replaced: 0, leaves: 0, brokerAborts: 0 };
   const oracle = new ClusterOracle({
@@ -147,6 +151,8 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
     topics,
     timing: TIMING,
     stats,
+    snapshots: new SimSnapshots(),
+    beforeTrim: () => oracle.advance(),
     callFailureProbability: options.callFailureProbability,
     unknownOutcomeProbability: options.unknownOutcomeProbability ?? options.callFailureProbability,
     breakFence: options.breakFence === true,
@@ -280,6 +286,7 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
       if (acked.size > 0) send(worker, random.pick([...acked]));
     } else if (roll < 0.79) worker.readInbox(1 + random.int(3));
     else if (roll < 0.87) worker.settleEgress();
+    else if (roll < 0.9) worker.snapshotStep();
     else worker.set.fireTimers(nowMs);
   }
 

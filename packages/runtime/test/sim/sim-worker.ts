@@ -6,9 +6,12 @@
 // transactional producer, with the contents KafkaCommitTarget builds (a writes frame per
 // partition written, an inbox record per outbound message, the egress records the commit
 // publishes, and the inbox positions of every partition written as TxnOffsetCommit under its
-// generation). A transaction takes three steps (begin and produce, offsets, end), so other
-// workers, the group and faults act between them: rebalances land mid-transaction, and a
-// crash leaves the transaction open until the next incarnation or the broker's timeout ends it.
+// generation). A transaction takes up to four steps (begin and AddOffsetsToTxn, produce,
+// TxnOffsetCommit, end), so other workers, the group and faults act between them: rebalances
+// land mid-transaction, and a crash leaves the transaction open until the next incarnation or
+// the broker's timeout ends it. It also snapshots its partitions to a shared snapshot store and
+// trims the changelog and inbox behind them (cluster/snapshotter.ts), and restores a partition
+// whose changelog was trimmed past its local copy from the newest snapshot.
 //
 // The schedule decides which step runs when; the process never calls back into it except
 // through WorkerEnv. A process that crashes is dropped (its local store survives unless the
@@ -19,17 +22,21 @@ import { changelogOffsetWrite, localChangelogOffset } from "../../src/cluster/ch
 import { EMPTY_CLUSTER_MODULE } from "../../src/cluster/cluster-module.ts";
 import { type GroupEffect, GroupMachine, type MembershipSnapshot } from "../../src/cluster/group-machine.ts";
 import { decodeInboxRecord, encodeInboxRecord, inboxRecordKey } from "../../src/cluster/inbox-record.ts";
+import { partitionRows } from "../../src/cluster/partition-snapshots.ts";
 import type { Address } from "../../src/core/address.ts";
 import type { MemoryKV } from "../../src/core/kv.ts";
 import { applyWrites, type PendingWrite } from "../../src/core/overlay-kv.ts";
 import type { Catalog } from "../../src/core/partition-core.ts";
 import { type Commit, PartitionSet } from "../../src/core/partition-set.ts";
-import { partitionOfKey } from "../../src/core/schema.ts";
+import { getRow, inPartition, partitionOfKey, tables } from "../../src/core/schema.ts";
 import { decodeWritesFrame, encodeWritesFrame } from "../../src/store/writes-frame.ts";
 import { commandsValue, FUNCTION_TYPE, interpret, type SourceCommand } from "./commands.ts";
 import { GroupDriver } from "./group-driver.ts";
 import type { KafkaFailure, ProducerIdentity, RecordInput, SimKafka } from "./kafka.ts";
 import type { Random } from "./random.ts";
+
+/** Snapshots kept per partition (--checkpoint-retain's default). */
+const SNAPSHOTS_KEPT = 3;
 
 export interface SimTopics {
   readonly changelog: string;
@@ -70,6 +77,51 @@ export interface ClusterStats {
   fatalStops: number;
   /** Acquisitions refused because the changelog's inbox position was not the group's. */
   inconsistent: number;
+  /** Partition snapshots written (cluster/snapshotter.ts), and DeleteRecords trims behind them. */
+  snapshots: number;
+  trims: number;
+  /** Partitions restored from a snapshot because the changelog was trimmed past the local copy. */
+  restores: number;
+  /** Inbox fetches at a position trimmed away (a zombie's reader). */
+  inboxTrimmedPast: number;
+}
+
+/**
+ * The checkpoint store's partition snapshots (cluster/partition-snapshots.ts), shared by every
+ * worker and surviving them: per partition, a writes frame per changelog offset. A key is
+ * written once; two snapshots of one offset must be the same rows (each is a committed prefix).
+ */
+export class SimSnapshots {
+  readonly #byPartition = new Map<number, Map<number, Uint8Array>>();
+
+  /** Stores a snapshot; a different body under an offset already stored is a failure. */
+  write(partition: number, offset: number, body: Uint8Array): string | undefined {
+    const stored = this.#byPartition.get(partition) ?? new Map<number, Uint8Array>();
+    this.#byPartition.set(partition, stored);
+    const earlier = stored.get(offset);
+    if (earlier !== undefined && Buffer.compare(earlier, body) !== 0) {
+      return `two snapshots of partition ${partition} at changelog offset ${offset} differ`;
+    }
+    stored.set(offset, body);
+    return undefined;
+  }
+
+  /** The snapshot with the highest offset (restoreSnapshot's choice). */
+  newest(partition: number): { readonly offset: number; readonly body: Uint8Array } | undefined {
+    let newest: { offset: number; body: Uint8Array } | undefined;
+    for (const [offset, body] of this.#byPartition.get(partition) ?? []) {
+      if (newest === undefined || offset > newest.offset) newest = { offset, body };
+    }
+    return newest;
+  }
+
+  /** pruneSnapshots: all but the newest `keep`. */
+  prune(partition: number, keep: number): void {
+    const stored = this.#byPartition.get(partition);
+    if (stored === undefined) return;
+    const offsets = [...stored.keys()].sort((a, b) => a - b);
+    for (const offset of offsets.slice(0, Math.max(0, offsets.length - keep))) stored.delete(offset);
+  }
 }
 
 /** What a committed transaction made visible, for the oracle. */
@@ -99,6 +151,9 @@ export interface WorkerEnv {
   readonly topics: SimTopics;
   readonly timing: SimTiming;
   readonly stats: ClusterStats;
+  readonly snapshots: SimSnapshots;
+  /** Before a trim: the oracle reads what is visible, as it must have read a record before it goes. */
+  beforeTrim(): void;
   /** Per transaction call: the call fails as a broken connection would (the worker aborts). */
   readonly callFailureProbability: number;
   /** Per EndTxn(commit): it commits, but the answer is lost (the worker must catch up). */
@@ -198,6 +253,9 @@ export class SimWorker {
   readonly #lastSent = new Map<number, number>();
   /** Per inbox partition read: the next offset to fetch. */
   readonly #reader = new Map<number, number>();
+  /** Snapshotter: the changelog offset of each partition's last snapshot here, and the trims behind them still to do. */
+  readonly #snapshotted = new Map<number, number>();
+  readonly #pendingTrims: { partition: number; changelogBefore: number; inboxBefore: number }[] = [];
   #seenResets = 0;
 
   constructor(env: WorkerEnv, workerId: string, incarnation: number, local: MemoryKV) {
@@ -422,7 +480,7 @@ export class SimWorker {
     this.#acquireEnds = undefined;
     env.stats.acquisitions++;
     const fromOffsets = partitions.map((partition) => localChangelogOffset(this.local, partition) + 1);
-    this.catchUp(partitions);
+    if (!this.catchUp(partitions, true)) return true;
     env.note(
       `${this.#name} acquires ${partitions.join(",")} in generation ${snapshot.generationId} (changelog from ${fromOffsets.join(",")} to ${partitions.map((partition) => localChangelogOffset(this.local, partition) + 1).join(",")} of ${partitions.map((partition) => this.#logEnd(partition)).join(",")} committed, group offsets ${fetched.map((answer) => answer.offset).join(",")})`,
     );
@@ -468,10 +526,30 @@ export class SimWorker {
     return stable === high ? `${high}` : `${stable}<${high}`;
   }
 
-  /** changelog.ts catchUp, synchronous: the local store takes the changelog's records up to the stable end. */
-  catchUp(partitions: readonly number[]): void {
+  /**
+   * changelog.ts catchUp, synchronous: the local store takes the changelog's records up to the
+   * stable end. An acquisition first restores a partition whose changelog was trimmed past the
+   * local copy from its newest snapshot (ClusterWorker.#restoreTrimmed); anywhere else such a
+   * changelog stops the worker, as catchUp's "changelog-trimmed" does after a commit of unknown
+   * outcome. Returns false when the worker stopped.
+   */
+  catchUp(partitions: readonly number[], restoreIfTrimmed = false): boolean {
     const env: WorkerEnv = this.#env;
     for (const partition of partitions) {
+      const start = env.kafka.listOffsets(env.now(), {
+        topic: env.topics.changelog,
+        partition,
+        timestamp: "earliest",
+        isolation: "read_uncommitted",
+      });
+      if (!start.ok) env.fail(`changelog ${partition}: ${start.message}`);
+      if (localChangelogOffset(this.local, partition) + 1 < start.value) {
+        if (!restoreIfTrimmed) {
+          this.#fatal(`changelog ${partition} was trimmed to ${start.value}, past the local copy`);
+          return false;
+        }
+        this.#restoreSnapshot(partition, start.value - 1);
+      }
       const end = env.kafka.listOffsets(env.now(), {
         topic: env.topics.changelog,
         partition,
@@ -503,6 +581,77 @@ export class SimWorker {
         if (fetched.value.nextOffset <= next) break;
         next = fetched.value.nextOffset;
       }
+    }
+    return true;
+  }
+
+  /** restoreSnapshot: the local copy of `partition` becomes its newest snapshot, which must cover `needOffset`. */
+  #restoreSnapshot(partition: number, needOffset: number): void {
+    const env: WorkerEnv = this.#env;
+    const newest = env.snapshots.newest(partition);
+    if (newest === undefined || newest.offset < needOffset) {
+      env.fail(
+        `partition ${partition}: the changelog starts after offset ${needOffset} and no snapshot covers it (newest: ${newest?.offset ?? "none"})`,
+      );
+    }
+    const rows = decodeWritesFrame(newest.body);
+    const offsetKey = JSON.stringify(inPartition(partition, tables.changelogOffset.key()));
+    if (rows.find((row) => JSON.stringify(row.key) === offsetKey)?.value !== newest.offset) {
+      env.fail(`partition ${partition}: the snapshot at ${newest.offset} does not cover its own offset`);
+    }
+    const kept = new Set(rows.map((row) => JSON.stringify(row.key)));
+    const stale = partitionRows(this.local, partition)
+      .filter(({ key }) => !kept.has(JSON.stringify(key)))
+      .map(({ key }): PendingWrite => ({ key, value: undefined }));
+    applyWrites(this.local, [...stale, ...rows]);
+    env.stats.restores++;
+    env.note(`${this.#name} restores partition ${partition} from its snapshot at ${newest.offset}`);
+  }
+
+  // ---- snapshots and trimming (cluster/snapshotter.ts) ----
+
+  /**
+   * Snapshotter.snapshotNow, in two steps so that the group and other workers act between
+   * them: first a snapshot of every partition run here whose changelog moved since its last
+   * one (and old snapshots pruned), then, at a later step, the trims behind them (DeleteRecords
+   * of the changelog to the snapshot's offset + 1 and of the inbox to its inbox position), for
+   * the partitions still run here. A zombie does both, as a real one would.
+   */
+  snapshotStep(): void {
+    const env: WorkerEnv = this.#env;
+    if (this.#pendingTrims.length > 0) {
+      env.beforeTrim();
+      const owned = new Set(this.set.owned);
+      for (const trim of this.#pendingTrims.splice(0)) {
+        if (!owned.has(trim.partition)) continue;
+        const changelog = env.kafka.deleteRecords(
+          env.now(),
+          env.topics.changelog,
+          trim.partition,
+          trim.changelogBefore,
+        );
+        if (!changelog.ok) env.fail(`DeleteRecords changelog ${trim.partition}: ${changelog.message}`);
+        if (trim.inboxBefore > 0) {
+          const inbox = env.kafka.deleteRecords(env.now(), env.topics.inbox, trim.partition, trim.inboxBefore);
+          if (!inbox.ok) env.fail(`DeleteRecords inbox ${trim.partition}: ${inbox.message}`);
+        }
+        env.stats.trims++;
+        env.note(
+          `${this.#name} trims partition ${trim.partition}: changelog before ${trim.changelogBefore}, inbox before ${trim.inboxBefore}`,
+        );
+      }
+      return;
+    }
+    for (const partition of this.set.owned) {
+      const offset = localChangelogOffset(this.local, partition);
+      if (offset < 0 || this.#snapshotted.get(partition) === offset) continue;
+      const problem = env.snapshots.write(partition, offset, encodeWritesFrame(partitionRows(this.local, partition)));
+      if (problem !== undefined) env.fail(problem);
+      env.snapshots.prune(partition, SNAPSHOTS_KEPT);
+      this.#snapshotted.set(partition, offset);
+      env.stats.snapshots++;
+      const inboxPosition = getRow(this.local, inPartition(partition, tables.inboxPosition.key())) ?? 0;
+      this.#pendingTrims.push({ partition, changelogBefore: offset + 1, inboxBefore: inboxPosition });
     }
   }
 
@@ -607,7 +756,7 @@ export class SimWorker {
           this.#fatal(`after ${why}: the changelog's open transactions did not end`);
         return;
       }
-      this.catchUp(txn.batch.partitions);
+      if (!this.catchUp(txn.batch.partitions)) return;
       env.note(
         `${this.#name} caught up to ${txn.batch.partitions.map((partition) => localChangelogOffset(this.local, partition)).join(",")} after ${why}`,
       );
@@ -947,7 +1096,15 @@ export class SimWorker {
       isolation: "read_committed",
       maxRecords,
     });
-    if (!fetched.ok) env.fail(`inbox ${partition} at ${offset}: ${fetched.message}`);
+    if (!fetched.ok) {
+      // TopicReader: a position trimmed away is skipped (trimmedPast), never read around. Only a
+      // zombie meets one: trims stop at a snapshot's inbox position, which no owner is behind.
+      if (fetched.code === "OFFSET_OUT_OF_RANGE") {
+        env.stats.inboxTrimmedPast++;
+        return false;
+      }
+      env.fail(`inbox ${partition} at ${offset}: ${fetched.message}`);
+    }
     if (fetched.value.nextOffset === offset) return false;
     if (!this.set.owns(partition)) {
       this.#reader.delete(partition);
