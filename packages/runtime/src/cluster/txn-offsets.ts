@@ -26,12 +26,15 @@ import {
  * Right after the previous EndTxn the coordinator answers CONCURRENT_TRANSACTIONS until it has
  * written that transaction's markers, a few milliseconds on a busy broker. AddOffsetsToTxn is
  * the first request of a commit, so it is the one that waits: it asks again after 1 ms,
- * doubling, for up to about a second. A fixed 20 ms (the Java producer's retry backoff) cost
- * every other commit 20 ms, where most waits end at the first 1 ms retry (docs/benchmarks.md).
+ * doubling up to 32 ms. A fixed 20 ms (the Java producer's retry backoff) cost every other
+ * commit 20 ms, where most waits end at the first 1 ms retry (docs/benchmarks.md). It waits up
+ * to 5 s: giving up cures nothing (the next commit meets the same markers) and costs a refused
+ * commit, whose work is undone and done again; a 1 s limit was reached under load (a broker
+ * stalled for over a second, bench/cluster).
  */
 const MARKERS_FIRST_RETRY_MS = 1;
-const MARKERS_RETRY_MAX_MS = 256;
-const MARKERS_WAIT_MS = 1_000;
+const MARKERS_RETRY_MAX_MS = 32;
+const MARKERS_WAIT_MS = 5_000;
 /** Between attempts after a failed request (a broken connection, a moved coordinator): 40 ms doubling. */
 const FAILED_REQUEST_RETRY_MS = 20;
 const ATTEMPTS_MAX = 5;
@@ -73,8 +76,8 @@ function openTransaction(producer: Producer): OpenTransaction {
  * AddOffsetsToTxn: the group's offsets join the producer's open transaction (the transaction
  * coordinator writes the group's __consumer_offsets partition into it, so its markers decide
  * the offsets too). As a commit's first request, it waits out the previous transaction's
- * markers (MARKERS_WAIT_MS); after it the transaction is open on the coordinator, and the
- * records and the offsets can go at once.
+ * markers (up to MARKERS_WAIT_MS); after it the transaction is open on the coordinator, and
+ * the records, then the offsets, go in it.
  */
 export async function addGroupToTransaction(
   link: KafkaLink,
