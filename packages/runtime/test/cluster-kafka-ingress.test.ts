@@ -284,8 +284,8 @@ describe("the Kafka ingress in a cluster", () => {
     assert.deepEqual([...b.fatal, ...c.fatal], []);
     await stop(c);
     // The crashed worker's engine and ingress, which went on without their Kafka clients. Its
-    // ingress's close sometimes never ends (2 of 15 runs on 2026-12-06 hung there: its read
-    // step waits on an engine whose Kafka clients are gone; not fixed yet). A crashed process
+    // ingress's close sometimes never ends (3 of 9 runs on 2026-12-06 hung there, after every
+    // assertion had passed; not fixed yet). A crashed process
     // is never closed, so the test bounds that wait instead of hanging; everything above is
     // asserted in full.
     running.delete(a);
