@@ -6,12 +6,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, egressMessage, message, statefulFunction, types } from "@eddy/sdk";
 import { greeter, person } from "../../../examples/greeter/functions.ts";
 import { type FunctionTypename, replyAddress } from "../src/core/address.ts";
 import type { Catalog, FunctionSettings } from "../src/core/partition-core.ts";
 import { makeRequestId } from "../src/core/records.ts";
 import { type EgressConnector, Engine } from "../src/engine/engine.ts";
+import { errorCode } from "../src/errors.ts";
 import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
 import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "../src/io/playground/egress.ts";
 import { PlaygroundIngress } from "../src/io/playground/ingress.ts";
@@ -306,18 +308,30 @@ describe("engine fail-stop", () => {
     });
     assert.equal((await engine.accept(envelope("before"))).ok, true, "a commit before the disk fills");
     failing = true;
-    let acknowledged = false;
-    void engine.accept(envelope("after")).then(() => {
-      acknowledged = true;
-    });
+    // Waiting for the commit that fails: a message, and a source's records with its position.
+    const waiting = engine.accept(envelope("after"));
+    const admitted = await engine.admitFromSource([envelope("from-source")], (transaction) =>
+      transaction.put(["position"], 7),
+    );
+    assert.equal(admitted.ok, true);
+    const sourceDurable = admitted.ok ? admitted.durable.then(() => "durable", errorCode) : undefined;
     for (let tries = 0; tries < 200 && stops.length === 0; tries++)
       await new Promise((resume) => setTimeout(resume, 5));
     assert.equal(stops.length, 1, "the engine asks to stop, once");
     assert.match(stops[0] as string, /commit failed: .*no space left on device \(ENOSPC\)/);
-    // Nothing more is taken in, and what the failed commit held was never acknowledged.
+    // What the failed commit held is never acknowledged, and whoever waits for it hears that
+    // the runtime stops (a wait without an end held up the runtime's stop, which closes the
+    // sources first).
+    const answered = await Promise.race([waiting, sleep(2_000, "still waiting", { ref: false })]);
+    assert.ok(typeof answered !== "string", "the message's caller is answered");
+    assert.ok(!answered.ok && answered.code === "stopping", JSON.stringify(answered));
+    assert.match(answered.message, /the runtime is stopping: commit failed/);
+    assert.equal(await Promise.race([sourceDurable, sleep(2_000, "still waiting", { ref: false })]), "stopping");
+    // Nothing more is taken in; a connector's own write after the failure hears it at once.
     assert.equal((await engine.accept(envelope("later"))).ok, false);
+    const written = engine.transact((transaction) => transaction.put(["late"], 1)).then(() => "durable", errorCode);
+    assert.equal(await Promise.race([written, sleep(2_000, "still waiting", { ref: false })]), "stopping");
     await engine.stop();
-    assert.equal(acknowledged, false, "a message whose commit failed must not be acknowledged");
   });
 });
 

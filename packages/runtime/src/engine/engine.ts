@@ -25,7 +25,7 @@ import {
   type ReleasedEffect,
 } from "../core/partition-set.ts";
 import { type DeadLetter, type Envelope, makeRequestId, type OutboxEntry, requestTime } from "../core/records.ts";
-import { EddyError, type Failure } from "../errors.ts";
+import { EddyError, errorCode, type Failure } from "../errors.ts";
 import { type Cancel, type Scheduler, systemScheduler } from "./scheduler.ts";
 
 /**
@@ -380,6 +380,8 @@ export class Engine {
   readonly #partitions: PartitionSet;
   /** Acknowledgements waiting for the next commit. */
   #acks: Ack[] = [];
+  /** The acks of the commit in flight: told "stopping" if that commit fails (#commitFailed). */
+  #acksInFlight: readonly Ack[] = [];
   #commitInFlight: Promise<void> | undefined;
   #commitTimer: Cancel | undefined;
   #timer: Cancel | undefined;
@@ -393,6 +395,8 @@ export class Engine {
   #sweepRetentionMs: number | undefined;
   /** Why a commit failed; set once, and the engine commits nothing after it. */
   #failure: string | undefined;
+  /** stop() has made its last commit. */
+  #stopped = false;
   /** Replies that came back without a promise, applied together in one microtask. */
   #answered: { effect: InvokeEffect; incarnation: number; outcome: InvokeOutcome }[] = [];
   /** Commits refused so far (each undone by a reset). */
@@ -546,7 +550,8 @@ export class Engine {
     try {
       await this.#durableSoon();
     } catch (error) {
-      return { ok: false, code: "commit-aborted", message: refusalOf(error) };
+      const message = refusalOf(error);
+      return { ok: false, code: errorCode(error) === "stopping" ? "stopping" : "commit-aborted", message };
     }
     return { ok: true, ...accepted };
   }
@@ -804,7 +809,10 @@ export class Engine {
     try {
       await this.#durableSoon();
     } catch (error) {
-      return { ok: false, code: "commit-aborted", message: `${refusalOf(error)}; nothing was replayed` };
+      const message = refusalOf(error);
+      // After a failed commit the replay's fate is unknown; after a refused one, nothing happened.
+      if (errorCode(error) === "stopping") return { ok: false, code: "stopping", message };
+      return { ok: false, code: "commit-aborted", message: `${message}; nothing was replayed` };
     }
     return { ok: true, replayed };
   }
@@ -872,6 +880,9 @@ export class Engine {
         this.#commitFailed(error);
       }
     }
+    // Nothing commits from here on: a wait begun during the stop (transact) ends now.
+    this.#stopped = true;
+    this.#tellWaitersStopping();
     await this.#invoker.close();
     await this.#store.close();
   }
@@ -894,13 +905,28 @@ export class Engine {
    * unknown, and the overlays still hold the commit's writes sealed, so the engine cannot go
    * on. It stops taking work and asks to be stopped (onStop) with the cause; the commit's
    * sources are never acknowledged and its effects never released, so nothing acknowledged is
-   * lost: what a source sent again after the restart is taken again.
+   * lost: what a source sent again after the restart is taken again. Whoever waits on that
+   * commit or a later one hears "stopping" now: a source waiting for its records to be durable
+   * would otherwise wait forever, and with it the runtime's stop, which closes the sources first.
    */
   #commitFailed(error: unknown): void {
     if (this.#failure !== undefined) return;
     this.#failure = `commit failed: ${error instanceof Error ? error.message : String(error)}`;
     this.#stopWaiting();
+    this.#tellWaitersStopping();
     this.#options.onStop?.(this.#failure);
+  }
+
+  /** Whoever waits for a commit that will never be made learns that the runtime is stopping. */
+  #tellWaitersStopping(): void {
+    const waiting = [...this.#acksInFlight, ...this.#acks];
+    this.#acksInFlight = [];
+    this.#acks = [];
+    if (waiting.length === 0) return;
+    const why =
+      this.#failure === undefined ? "the runtime is shutting down" : `the runtime is stopping: ${this.#failure}`;
+    const stopping = new EddyError("stopping", why, { retriable: true });
+    for (const ack of waiting) ack(stopping);
   }
 
   #scheduleCommit(): void {
@@ -929,7 +955,9 @@ export class Engine {
    */
   #durableSoon(): Promise<void> {
     const durable = durableAck(this.#acks);
-    this.#scheduleCommit();
+    // After a failed commit (or the stop) no commit comes: the wait ends at once.
+    if (this.#failure !== undefined || this.#stopped) this.#tellWaitersStopping();
+    else this.#scheduleCommit();
     return durable;
   }
 
@@ -940,6 +968,7 @@ export class Engine {
     });
     const acks = this.#acks;
     this.#acks = [];
+    this.#acksInFlight = acks;
     // Taken with the writes, in the same turn: each record's settlement is among them.
     const published = this.#published;
     this.#published = [];
@@ -961,6 +990,7 @@ export class Engine {
     } finally {
       this.#commitInFlight = undefined;
     }
+    this.#acksInFlight = [];
     if (refusal !== undefined) {
       this.#undoCommit(refusal, acks);
       return;

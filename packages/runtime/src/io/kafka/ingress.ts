@@ -384,7 +384,8 @@ export class KafkaIngress implements Connector {
       describe: (error) =>
         errorCode(error) === COMMIT_ABORTED || errorCode(error) === PARTITION_MOVED ? undefined : describe(error),
       recovered: "reads again",
-      afterFailure: (error) => this.#rewind(error),
+      // A commit failed and the engine stops (it says why): reading on is for nothing.
+      afterFailure: (error) => (errorCode(error) === "stopping" ? "stop" : this.#rewind(error)),
     });
   }
 
@@ -420,7 +421,8 @@ export class KafkaIngress implements Connector {
     // waiting for its commit: what the fetch read moves into the engine at once, where
     // the memory budget bounds it, and waits there rather than here.
     for (const chunk of moved) {
-      if (!(await this.#admit(chunk))) break;
+      // The engine stops for good (a failed commit, the runtime's stop): nothing more to read for.
+      if (!(await this.#admit(chunk))) return "done";
     }
     // The next fetch goes out while these records commit (offsets already advanced). Not
     // before they are all admitted: while the budget holds this fetch back, no second one.
