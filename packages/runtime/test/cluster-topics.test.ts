@@ -3,6 +3,7 @@
 // a broker that cannot be reached is refused after a bounded wait, naming the servers.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { Admin, ConfigResourceTypes } from "@platformatic/kafka";
 import { type KafkaBroker, startKafka } from "../../../test/support/kafka-broker.ts";
 import { freePorts } from "../../../test/support/ports.ts";
 import { clusterTopicNames, ensureClusterTopics } from "../src/cluster/cluster-topics.ts";
@@ -19,6 +20,19 @@ after(async () => {
 
 const connection = () => ({ clientId: "eddy-cluster-topics-test", bootstrapBrokers: [broker.bootstrap] });
 
+/** The values of `names` in a topic's configuration, as the broker describes it. */
+async function topicConfigs(topic: string, names: readonly string[]): Promise<Record<string, string | null>> {
+  const admin = new Admin(connection());
+  try {
+    const [described] = await admin.describeConfigs({
+      resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: topic, configurationKeys: [...names] }],
+    });
+    return Object.fromEntries((described?.configs ?? []).map((config) => [config.name, config.value]));
+  } finally {
+    await admin.close();
+  }
+}
+
 describe("ensureClusterTopics", () => {
   it("creates both topics with the cluster's partition count, and accepts them on the next start", async () => {
     const first = await ensureClusterTopics({ connection: connection(), cluster: "fresh", partitionCount: 8 });
@@ -28,6 +42,15 @@ describe("ensureClusterTopics", () => {
     });
     assert.equal((await broker.describeTopic("eddy.fresh.inbox"))?.partitions.length, 8);
     assert.equal((await broker.describeTopic("eddy.fresh.changelog"))?.partitions.length, 8);
+    // The sparser offset index (see cluster-topics.ts) and the retention each topic is made with.
+    assert.deepEqual(await topicConfigs("eddy.fresh.inbox", ["index.interval.bytes", "retention.ms"]), {
+      "index.interval.bytes": "65536",
+      "retention.ms": "604800000",
+    });
+    assert.deepEqual(await topicConfigs("eddy.fresh.changelog", ["index.interval.bytes", "retention.ms"]), {
+      "index.interval.bytes": "1048576",
+      "retention.ms": "-1",
+    });
     const again = await ensureClusterTopics({ connection: connection(), cluster: "fresh", partitionCount: 8 });
     assert.equal(again.ok, true);
   });

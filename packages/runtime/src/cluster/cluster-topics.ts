@@ -19,15 +19,30 @@ const RETRY_DELAY_MS = 250;
 /** How long the broker may take to create a topic before it answers (CreateTopics' timeout_ms). */
 const CREATE_TIMEOUT_MS = 10_000;
 
-/** Design §2: the inbox keeps a week (longer than an outage Eddy tolerates), the changelog until snapshots trim it. */
+/**
+ * Design §2: the inbox keeps a week (longer than an outage Eddy tolerates), the changelog until
+ * snapshots trim it.
+ *
+ * A sparser offset index than Kafka's default (an entry per 4 KiB of log): the broker writes an
+ * index entry into a memory-mapped file, and under a commit's many small appends (a frame per
+ * changelog partition, then a transaction marker in each) those writes took most of the
+ * broker's time on the development machine, more so the more partitions it held (bench/cluster,
+ * docs/benchmarks.md 2026-12-06 22:10 UTC: 1,877 µs of broker CPU per chain message against
+ * 167 with the inbox at 64 KiB and 96 with both at 1 MiB). The cost of a sparse index is on
+ * reads by offset: a fetch scans batch headers from the entry before its offset. The changelog
+ * is read by offset once per restore and then in sequence, so 1 MiB; the inbox is fetched by
+ * offset all the time, so 64 KiB.
+ */
 const INBOX_CONFIGS: Readonly<Record<string, string>> = {
   "cleanup.policy": "delete",
   "retention.ms": String(7 * 24 * 3600 * 1000),
+  "index.interval.bytes": String(64 * 1024),
 };
 const CHANGELOG_CONFIGS: Readonly<Record<string, string>> = {
   "cleanup.policy": "delete",
   "retention.ms": "-1",
   "max.message.bytes": String(64 * 1024 * 1024),
+  "index.interval.bytes": String(1024 * 1024),
 };
 
 export interface ClusterTopicNames {
