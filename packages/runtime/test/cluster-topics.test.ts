@@ -21,7 +21,10 @@ after(async () => {
 const connection = () => ({ clientId: "eddy-cluster-topics-test", bootstrapBrokers: [broker.bootstrap] });
 
 /** The values of `names` in a topic's configuration, as the broker describes it. */
-async function topicConfigs(topic: string, names: readonly string[]): Promise<Record<string, string | null | undefined>> {
+async function topicConfigs(
+  topic: string,
+  names: readonly string[],
+): Promise<Record<string, string | null | undefined>> {
   const admin = new Admin(connection());
   try {
     const [described] = await admin.describeConfigs({
