@@ -27,8 +27,8 @@ const CREATE_TIMEOUT_MS = 10_000;
  * index entry into a memory-mapped file, and under a commit's many small appends (a frame per
  * changelog partition, then a transaction marker in each) those writes took most of the
  * broker's time on the development machine, more so the more partitions it held (bench/cluster,
- * docs/benchmarks.md 2026-12-06 22:10 UTC: 1,877 µs of broker CPU per chain message against
- * 167 with the inbox at 64 KiB and 96 with both at 1 MiB). The cost of a sparse index is on
+ * docs/benchmarks.md, 2026-12-06 21:59–22:19 UTC: 1,877 µs of broker CPU per chain message
+ * against 167 with an entry per 64 KiB and 96 per 1 MiB). The cost of a sparse index is on
  * reads by offset: a fetch scans batch headers from the entry before its offset. The changelog
  * is read by offset once per restore and then in sequence, so 1 MiB; the inbox is fetched by
  * offset all the time, so 64 KiB.
