@@ -254,35 +254,20 @@ describe("eddy run --cluster with what cluster mode does not run", { timeout: 60
     assert.match(lines[0] as string, expected, show(result));
   }
 
-  it("a Kinesis ingress and a playground egress: both named, with their file:line", async () => {
-    const result = await start(`kind: io.statefun.kinesis.v1/ingress
+  it("a playground egress: named, with its file:line", async () => {
+    const result = await start(`kind: io.statefun.endpoints.v2/http
 spec:
-  id: shop/orders
-  awsRegion:
-    type: specific
-    id: eu-west-1
-  awsCredentials:
-    type: basic
-    accessKeyId: AKIAEXAMPLE
-    secretAccessKey: s3cr3t
-  streams:
-    - stream: orders
-      valueType: shop/Order
-      targets: [shop/cart]
+  functions: shop/*
+  urlPathTemplate: http://127.0.0.1:1/{function.name}
 ---
 kind: io.statefun.playground.v1/egress
 spec:
   port: 0
   topics: [out]
----
-kind: io.statefun.endpoints.v2/http
-spec:
-  functions: shop/*
-  urlPathTemplate: http://127.0.0.1:1/{function.name}
 `);
     assertRefused(
       result,
-      /cluster mode does not run these yet: io\.statefun\.kinesis\.v1\/ingress shop\/orders \(.*module\.yaml:\d+(:\d+)?\); io\.statefun\.playground\.v1\/egress .*module\.yaml:\d+/,
+      /^eddy run: cluster mode does not run these yet: io\.statefun\.playground\.v1\/egress io\.statefun\.playground\/egress \(.*module\.yaml:7(:\d+)?\)\. Run them with eddy run without --cluster$/,
     );
   });
 

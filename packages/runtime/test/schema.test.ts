@@ -32,6 +32,12 @@ const golden: readonly [TableLayout, Key, Key][] = [
   [tables.inboxPosition, tables.inboxPosition.key(), ["meta", "inbox-position"]],
   [tables.changelogOffset, tables.changelogOffset.key(), ["meta", "changelog-offset"]],
   [tables.kafkaSourcePosition, tables.kafkaSourcePosition.key("in", "topic", 2), ["kafka-source", "in", "topic", 2]],
+  [
+    tables.kinesisSourcePosition,
+    tables.kinesisSourcePosition.key("in", "stream", "shardId-000000000001"),
+    ["kinesis-source", "in", "stream", "shardId-000000000001"],
+  ],
+  [tables.kinesisSourcePosition, tables.kinesisSourcePosition.of("in", "stream"), ["kinesis-source", "in", "stream"]],
   [tables.specs, tables.specs.key(typename), ["specs", "ns/fn"]],
   [tables.state, tables.state.key(typename, "id", "seen"), ["state", "ns/fn", "id", "seen"]],
   [tables.inflight, tables.inflight.key(address), ["inflight", address]],

@@ -49,11 +49,11 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
   const egresses = clusterKafkaEgresses(options, cluster, log);
   const { catalog, resolve } = moduleCatalog(options.module, new Set(options.inProcess?.typenames ?? []), policy);
   const endpoints = httpEndpoints(options.module, resolve);
-  // The Kafka egresses are the cluster's own kind (clusterKafkaEgresses): only the ingresses come from the registry.
-  // The Kafka ingresses read the source partitions bound to the partitions this worker runs.
+  // The Kafka egresses are the cluster's own kind (clusterKafkaEgresses); the others come from the registry.
+  // The Kafka and Kinesis ingresses read the sources bound to the partitions this worker runs.
   const sourceBinding = new SourceBinding(options.partitionCount ?? CLUSTER_PARTITION_COUNT_DEFAULT);
   const connectors = createConnectors(
-    { ...options.module, egresses: [] },
+    { ...options.module, egresses: options.module.egresses.filter((egress) => egress.kind !== Kind.KAFKA_EGRESS) },
     {
       log,
       catalog,
@@ -93,7 +93,12 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
           ownedPartitions: [],
           catalog,
           invoker,
-          egress: egresses,
+          egress: [
+            ...egresses,
+            ...connectors.egresses.flatMap(({ connector }) =>
+              connector.egress === undefined ? [] : [connector.egress],
+            ),
+          ],
           partitionCount,
           ...(options.clock === undefined ? {} : { clock: options.clock }),
           ...(options.retentionMs === undefined ? {} : { idempotencyRetentionMs: options.retentionMs }),
@@ -132,7 +137,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       stopPath.stop(reason, stack);
     };
     const named = egresses.map((connector) => ({ connector, name: `Kafka egress ${connector.id}` }));
-    await openConnectors(named, host, failed, closers);
+    const egressUrls = await openConnectors([...named, ...connectors.egresses], host, failed, closers);
     const ingressUrls = await openConnectors(connectors.ingresses, host, failed, closers);
     const owned = closers.move();
     let stopping: Promise<void> | undefined;
@@ -143,7 +148,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
     stopPath.started(stop);
     return {
       ingressUrls,
-      egressUrls: [],
+      egressUrls,
       replaceInProcess: (endpoint) => invoker.replaceInProcess(endpoint),
       checkpoint() {
         throw new Error("checkpoint: a cluster worker takes no checkpoints yet");
@@ -159,16 +164,11 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
   }
 }
 
-/** Every component cluster mode cannot run yet, in one error. */
+/** Every component cluster mode cannot run yet (the playground egress), in one error. */
 function refuseWhatClusterModeLacks(options: RuntimeOptions): void {
   const lacking: string[] = [];
-  for (const ingress of options.module.ingresses) {
-    if (ingress.kind !== Kind.PLAYGROUND_INGRESS && ingress.kind !== Kind.KAFKA_INGRESS) {
-      lacking.push(`${ingress.kind} ${"id" in ingress ? ingress.id : ""} (${formatLocation(ingress.source)})`);
-    }
-  }
   for (const egress of options.module.egresses) {
-    if (egress.kind !== Kind.KAFKA_EGRESS)
+    if (egress.kind !== Kind.KAFKA_EGRESS && egress.kind !== Kind.KINESIS_EGRESS)
       lacking.push(`${egress.kind} ${egress.id} (${formatLocation(egress.source)})`);
   }
   if (lacking.length > 0) {

@@ -235,6 +235,21 @@ export const tables = {
     ["string", "string", "number"],
     (ingress, topic, partition) => ["kafka-source", ingress, topic, partition],
   ),
+  /**
+   * In a cluster: a Kinesis ingress's position in a shard of a stream bound to this partition
+   * (io/source-binding.ts), committed with the messages read before it, so it moves with the
+   * partition. The embedded mode keeps positions in the store table kinesisIngressPosition.
+   */
+  kinesisSourcePosition: {
+    ...table<[ingress: string, stream: string, shardId: string], KinesisShardPosition>(
+      "partition",
+      ["kinesis-source"],
+      ["string", "string", "string"],
+      (ingress, stream, shardId) => ["kinesis-source", ingress, stream, shardId],
+    ),
+    /** The shards of one stream. */
+    of: (ingress: string, stream: string) => range<KinesisShardPosition>(["kinesis-source", ingress, stream]),
+  },
   /** Dead letters queued for replay (by `eddy dead-letters replay`), delivered at the next start. */
   replay: table<[seq: number], DeadLetter>("partition", ["replay"], ["number"], (seq) => ["replay", seq]),
 } as const;

@@ -1,5 +1,5 @@
-// In a cluster, each partition of an external source (a Kafka topic partition of an ingress)
-// is bound to one of the cluster's partitions by a stable hash, and is read by the worker that
+// In a cluster, each partition of an external source (a Kafka topic partition of an ingress,
+// a Kinesis stream) is bound to one of the cluster's partitions by a stable hash, and is read by the worker that
 // runs that partition, with its position kept among that partition's rows: the position then
 // commits in the partition's writes (its changelog frame, fenced by the group generation) and
 // moves with the partition, so its next owner resumes exactly where the last commit left it.
@@ -23,6 +23,16 @@ export function kafkaSourcePartition(
   partitionCount: number,
 ): number {
   return partitionOf(`kafka\0${ingress}\0${topic}\0${partition}`, partitionCount);
+}
+
+/**
+ * The partition a Kinesis ingress's stream is bound to: FNV-1a("kinesis\0<ingress>\0<stream>")
+ * mod `partitionCount`. A whole stream, not each shard: a shard may start only once its parents
+ * are read to their end (a split or a merge), which only the reader of the parents' positions
+ * knows, so every shard of a stream is read by one worker.
+ */
+export function kinesisSourcePartition(ingress: string, stream: string, partitionCount: number): number {
+  return partitionOf(`kinesis\0${ingress}\0${stream}`, partitionCount);
 }
 
 /**

@@ -24,7 +24,9 @@ export const kinesisIngressKind: ConnectorKind<KinesisIngressConfig> = {
     }
     const settings = kinesisIngressSettings(config);
     if (!settings.ok) return failure("config", `${where}: ${settings.error}`, false);
-    return success(new KinesisIngress({ config, settings: settings.value, log: context.log }));
+    return success(
+      new KinesisIngress({ config, settings: settings.value, log: context.log, binding: context.sourceBinding }),
+    );
   },
 };
 

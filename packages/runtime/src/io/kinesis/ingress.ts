@@ -11,6 +11,14 @@
 // key, a broken aggregated record) becomes a dead letter naming stream, shard and sequence
 // number, and reading goes on. A closed shard (split or merged) is read to its end before
 // its children are started.
+//
+// In a cluster, each stream is bound to one of the cluster's partitions (source-binding.ts) and
+// read by the worker that runs it, its shards' positions rows of that partition
+// (tables.kinesisSourcePosition) written in the same commit as the messages read before them,
+// so they move with the partition: its next owner goes on from there. A reading of a stream
+// belongs to one run of its partition (Engine.sourceRun); when the partition moved or was reset
+// since, nothing it read is taken, its readers stop, and the next listing starts again from
+// the rows the partition holds then.
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   GetRecordsCommand,
@@ -23,12 +31,14 @@ import {
   type Shard,
 } from "@aws-sdk/client-kinesis";
 import type { FunctionTypename, KinesisIngressConfig } from "../../config/types.ts";
-import type { Key } from "../../core/kv.ts";
+import type { Key, KV } from "../../core/kv.ts";
 import type { RejectedRecord } from "../../core/partition-set.ts";
 import type { Envelope } from "../../core/records.ts";
-import { COMMIT_ABORTED, type SourceSink } from "../../engine/ports.ts";
+import { getRow, putRow, scanRows, tables } from "../../core/schema.ts";
+import { COMMIT_ABORTED, type SourceBound, type SourceSink } from "../../engine/ports.ts";
 import { BugError, errorCode, errorMessage, isRetriable } from "../../errors.ts";
 import type { Connector, HostOf } from "../connector.ts";
+import { kinesisSourcePartition, type SourceBinding } from "../source-binding.ts";
 import { runSupervised, type StepResult } from "../supervised-loop.ts";
 import { deaggregate } from "./aggregated-records.ts";
 import {
@@ -220,7 +230,24 @@ function chunks(routed: readonly RoutedRecord[], ended: boolean): Chunk[] {
   return result;
 }
 
+/**
+ * One stream's reading: for the ingress's life in the embedded mode; in a cluster, for one run
+ * of the partition the stream is bound to.
+ */
+interface StreamReading {
+  readonly stream: string;
+  /** In a cluster: the partition the stream is bound to, the run read for, and its rows (where the positions are). */
+  readonly bound: (SourceBound & { readonly rows: KV }) | undefined;
+  /** Shards with a durable position, by id. */
+  readonly shards: Map<string, ShardState>;
+  /** The shards were listed once: shards that appear after that are read from their start. */
+  looked: boolean;
+  /** The partition moved or was reset since: its readers stop; the next listing starts a new reading. */
+  dropped: boolean;
+}
+
 interface ShardState {
+  readonly owner: StreamReading;
   readonly stream: string;
   readonly shardId: string;
   /** As the store has it durably. */
@@ -250,16 +277,20 @@ export interface KinesisIngressOptions {
   readonly log: (line: string) => void;
   /** For tests: the client to call instead of one made from the config. */
   readonly client?: KinesisClient;
+  /** In a cluster: which partitions this worker runs; each stream is read only where its partition runs. */
+  readonly binding?: SourceBinding | undefined;
 }
 
 export class KinesisIngress implements Connector {
   readonly #config: KinesisIngressConfig;
   readonly #log: (line: string) => void;
   readonly #client: KinesisClient;
-  /** Shards with a durable position, by `stream/shardId`. */
-  readonly #shards = new Map<string, ShardState>();
-  /** Streams whose shards were listed once: shards that appear after that are read from their start. */
-  readonly #looked = new Set<string>();
+  readonly #binding: SourceBinding | undefined;
+  #unsubscribe: (() => void) | undefined;
+  /** The current reading of each stream read here. */
+  readonly #streams = new Map<string, StreamReading>();
+  /** Every shard reader still running, of current readings and dropped ones. */
+  readonly #readers = new Set<Promise<void>>();
   /** The last listing problem per stream, so each is reported once. */
   readonly #listErrors = new Map<string, string>();
   #closed = false;
@@ -274,6 +305,7 @@ export class KinesisIngress implements Connector {
   constructor(options: KinesisIngressOptions) {
     this.#config = options.config;
     this.#log = options.log;
+    this.#binding = options.binding;
     this.#client = connectorClient(
       `Kinesis ingress ${options.config.id}`,
       options.config,
@@ -299,17 +331,87 @@ export class KinesisIngress implements Connector {
   /** Starts reading in the background; problems with Kinesis are logged and retried, a bug is fatal (onFatal). */
   async open(host: HostOf<SourceSink>): Promise<{ readonly urls: readonly string[] }> {
     this.#opened = host;
+    // A partition this worker now runs (or no longer runs): look at once.
+    this.#unsubscribe = this.#binding?.subscribe(() => this.#lookAgain());
     this.#discovering = this.#discoverLoop();
     return { urls: [] };
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unsubscribe?.();
     this.#stop.abort();
     this.#wakeDiscovery?.();
     await this.#discovering;
-    await Promise.all([...this.#shards.values()].map((shard) => shard.reading));
+    await Promise.all([...this.#readers]);
     this.#client.destroy();
+  }
+
+  /** Lists the shards again at once (or right after the listing under way). */
+  #lookAgain(): void {
+    this.#discoverAgain = true;
+    this.#wakeDiscovery?.();
+  }
+
+  /**
+   * The stream's current reading, undefined when the stream is bound to a partition another
+   * worker runs. In a cluster a reading whose partition moved or was reset since is dropped
+   * here, and a new one starts from the rows the partition holds now.
+   */
+  #currentReading(stream: string): StreamReading | undefined {
+    const current = this.#streams.get(stream);
+    if (this.#binding === undefined) {
+      if (current !== undefined) return current;
+      const reading: StreamReading = { stream, bound: undefined, shards: new Map(), looked: false, dropped: false };
+      this.#streams.set(stream, reading);
+      return reading;
+    }
+    const partition = kinesisSourcePartition(this.#config.id, stream, this.#binding.partitionCount);
+    const run = this.#host.engine.sourceRun(partition);
+    if (current !== undefined && !current.dropped && run !== undefined && current.bound?.run === run.run)
+      return current;
+    if (current !== undefined) {
+      current.dropped = true;
+      this.#streams.delete(stream);
+    }
+    if (run === undefined) return undefined;
+    const reading: StreamReading = {
+      stream,
+      bound: { partition, run: run.run, rows: run.rows },
+      shards: new Map(),
+      looked: false,
+      dropped: false,
+    };
+    this.#streams.set(stream, reading);
+    return reading;
+  }
+
+  /** A shard's position as the store (or in a cluster, the partition's rows) holds it. */
+  #storedPosition(reading: StreamReading, shardId: string): ShardPosition | undefined {
+    if (reading.bound === undefined) {
+      return this.#host.store.get(positionKey(this.#config.id, reading.stream, shardId)) as ShardPosition | undefined;
+    }
+    return getRow(reading.bound.rows, tables.kinesisSourcePosition.key(this.#config.id, reading.stream, shardId));
+  }
+
+  /** Whether any shard of the stream has a stored position. */
+  #hasPositions(reading: StreamReading): boolean {
+    const stored =
+      reading.bound === undefined
+        ? this.#host.store.scan(["io", "kinesis-ingress", this.#config.id, reading.stream], { limit: 1 })
+        : scanRows(reading.bound.rows, tables.kinesisSourcePosition.of(this.#config.id, reading.stream), { limit: 1 });
+    return [...stored].length > 0;
+  }
+
+  /** Writes a shard's position into `kv`: the commit's connector tables, or in a cluster the partition's rows. */
+  #putPosition(reading: StreamReading, shardId: string, position: ShardPosition, kv: KV): void {
+    if (reading.bound === undefined) kv.put(positionKey(this.#config.id, reading.stream, shardId), position);
+    else putRow(kv, tables.kinesisSourcePosition.key(this.#config.id, reading.stream, shardId), position);
+  }
+
+  /** What admitFromSource checks the partition's run against (undefined in the embedded mode). */
+  #sourceBound(reading: StreamReading): SourceBound | undefined {
+    return reading.bound === undefined ? undefined : { partition: reading.bound.partition, run: reading.bound.run };
   }
 
   async #discoverLoop(): Promise<void> {
@@ -334,7 +436,10 @@ export class KinesisIngress implements Connector {
             continue;
           }
           const message = describe(error);
-          if (errorName(error) === "ResourceNotFoundException") this.#looked.add(stream);
+          if (errorName(error) === "ResourceNotFoundException") {
+            const reading = this.#streams.get(stream);
+            if (reading !== undefined) reading.looked = true;
+          }
           if (this.#listErrors.get(stream) !== message) {
             this.#log(
               `eddy: Kinesis ingress ${this.#config.id}: cannot list the shards of stream ${stream} (${message}); will look again`,
@@ -362,17 +467,20 @@ export class KinesisIngress implements Connector {
    * end (or are gone from the stream) are started.
    */
   async #discover(stream: string): Promise<void> {
+    if (this.#currentReading(stream) === undefined) return;
     const shards = await this.#listShards(stream);
-    const startupApplies =
-      !this.#looked.has(stream) &&
-      [...this.#host.store.scan(["io", "kinesis-ingress", this.#config.id, stream], { limit: 1 })].length === 0;
+    // Taken after the listing: what the partition's rows hold now (it may have moved meanwhile).
+    const reading = this.#currentReading(stream);
+    if (reading === undefined) return;
+    const startupApplies = !reading.looked && !this.#hasPositions(reading);
     const nowMs = Date.now();
     const fresh: ShardState[] = [];
     for (const shard of shards) {
       const shardId = shard.ShardId as string;
-      if (this.#shards.has(`${stream}/${shardId}`)) continue;
-      const stored = this.#host.store.get(positionKey(this.#config.id, stream, shardId)) as ShardPosition | undefined;
+      if (reading.shards.has(shardId)) continue;
+      const stored = this.#storedPosition(reading, shardId);
       const state: ShardState = {
+        owner: reading,
         stream,
         shardId,
         position: stored ?? (startupApplies ? this.#startupPosition(shard, nowMs) : { at: "trim-horizon" }),
@@ -381,30 +489,47 @@ export class KinesisIngress implements Connector {
         lastCallAtMs: 0,
       };
       if (stored === undefined) fresh.push(state);
-      else this.#shards.set(`${stream}/${shardId}`, state);
+      else reading.shards.set(shardId, state);
     }
     if (fresh.length > 0) {
-      await this.#host.engine.transact((transaction) => {
-        for (const state of fresh) {
-          transaction.put(positionKey(this.#config.id, stream, state.shardId), state.position);
-        }
-      });
-      for (const state of fresh) this.#shards.set(`${stream}/${state.shardId}`, state);
+      if (!(await this.#recordFresh(reading, fresh))) return;
+      for (const state of fresh) reading.shards.set(state.shardId, state);
     }
-    this.#looked.add(stream);
+    reading.looked = true;
     const listed = new Set(shards.map((shard) => shard.ShardId as string));
     for (const shard of shards) {
-      const state = this.#shards.get(`${stream}/${shard.ShardId}`);
+      const state = reading.shards.get(shard.ShardId as string);
       if (state === undefined || state.position.at === "end" || state.reading !== undefined || this.#closed) continue;
       const parents = [shard.ParentShardId, shard.AdjacentParentShardId].filter((id) => id !== undefined);
-      const ready = parents.every(
-        (parent) => !listed.has(parent) || this.#shards.get(`${stream}/${parent}`)?.position.at === "end",
-      );
+      const ready = parents.every((parent) => !listed.has(parent) || reading.shards.get(parent)?.position.at === "end");
       if (!ready) continue;
-      state.reading = this.#read(state).finally(() => {
+      const reader = this.#read(state).finally(() => {
         state.reading = undefined;
+        this.#readers.delete(reader);
       });
+      state.reading = reader;
+      this.#readers.add(reader);
     }
+  }
+
+  /**
+   * Commits the first positions of shards new to the reading; false when nothing was taken
+   * (the runtime is stopping, or in a cluster the partition moved: the next listing looks again).
+   */
+  async #recordFresh(reading: StreamReading, fresh: readonly ShardState[]): Promise<boolean> {
+    const record = (kv: KV) => {
+      for (const state of fresh) this.#putPosition(reading, state.shardId, state.position, kv);
+    };
+    if (reading.bound === undefined) {
+      await this.#host.engine.transact(record);
+      return true;
+    }
+    const accepted = await this.#host.engine.acceptFromSource([], record, [], this.#sourceBound(reading));
+    if (accepted.ok) return true;
+    if (accepted.code === "moved") reading.dropped = true;
+    else if (accepted.code !== "stopping")
+      throw new BugError(`Kinesis ingress ${this.#config.id}: ${accepted.message}`);
+    return false;
   }
 
   /** Where a shard listed at the first start begins; a closed shard has nothing after `latest`. */
@@ -453,6 +578,12 @@ export class KinesisIngress implements Connector {
       },
       afterFailure: (error) => {
         reading.prefetch = undefined;
+        if (errorCode(error) === COMMIT_ABORTED && state.owner.bound !== undefined) {
+          // The partition was reset: this reading is over; the next listing starts from its rows.
+          state.owner.dropped = true;
+          this.#lookAgain();
+          return "stop";
+        }
         if (errorCode(error) === COMMIT_ABORTED) {
           // The engine undid the commit (a fence, a rebalance): back to the position the store holds.
           const stored = this.#host.store.get(positionKey(this.#config.id, state.stream, state.shardId));
@@ -477,6 +608,7 @@ export class KinesisIngress implements Connector {
 
   /** One page of a shard: read, committed with the shard's new position. */
   async #readStep(state: ShardState, reading: ShardReading): Promise<StepResult> {
+    if (state.owner.dropped) return "done";
     if (reading.iterator === undefined) {
       const start = this.#iteratorStart(state);
       reading.resume = start.resume;
@@ -484,7 +616,7 @@ export class KinesisIngress implements Connector {
     }
     const page = await (reading.prefetch ?? this.#getRecords(state, reading.iterator));
     reading.prefetch = undefined;
-    if (this.#closed) return "done";
+    if (this.#closed || state.owner.dropped) return "done";
     const records = page.Records ?? [];
     const next = page.NextShardIterator ?? undefined;
     const routed = routeRecords(this.#config, state.stream, state.shardId, records, reading.resume);
@@ -556,16 +688,24 @@ export class KinesisIngress implements Connector {
     });
   }
 
-  /** Commits a chunk with the shard's new position; false when the runtime is stopping. */
+  /** Commits a chunk with the shard's new position; false when nothing more is to be read here (stopping, moved). */
   async #accept(state: ShardState, chunk: Chunk): Promise<boolean> {
     const position = chunk.position as ShardPosition;
+    const owner = state.owner;
     const accepted = await this.#host.engine.acceptFromSource(
       chunk.envelopes,
-      (transaction) => transaction.put(positionKey(this.#config.id, state.stream, state.shardId), position),
+      (kv) => this.#putPosition(owner, state.shardId, position, kv),
       chunk.rejected,
+      this.#sourceBound(owner),
     );
     if (!accepted.ok) {
       if (accepted.code === "stopping") return false;
+      if (accepted.code === "moved") {
+        // The partition moved or was reset since this reading began: its next reading goes on from its rows.
+        owner.dropped = true;
+        this.#lookAgain();
+        return false;
+      }
       // Targets are checked against the module at start.
       throw new BugError(`Kinesis ingress ${this.#config.id}: ${accepted.message}`);
     }
