@@ -85,6 +85,11 @@ export interface KafkaBrokerOptions {
    * per chain message where the test JVM took 366).
    */
   readonly jvm?: "test" | "production";
+  /**
+   * Directories of classes the broker's JVM (and its tools') loads after Kafka's jars (a
+   * create-topic policy, for one). After them, so the class archive of Kafka's jars still applies.
+   */
+  readonly classpath?: readonly string[];
 }
 
 export interface KafkaListener {
@@ -171,6 +176,7 @@ export async function startKafka(options: KafkaBrokerOptions = {}): Promise<Kafk
       listeners,
       options.properties ?? {},
       options.jvm ?? "test",
+      options.classpath,
     );
     try {
       await node.format(options.scramCredentials ?? []);
@@ -211,6 +217,7 @@ class BrokerNode {
   readonly #directory: string;
   readonly #port: number;
   readonly #jvmKind: "test" | "production";
+  readonly #classpath: readonly string[];
   #jvm: Jvm | undefined;
   #stopped = false;
 
@@ -222,9 +229,11 @@ class BrokerNode {
     extraListeners: readonly (KafkaListener & { readonly port: number })[],
     extraProperties: Readonly<Record<string, string>>,
     jvmKind: "test" | "production",
+    classpath: readonly string[] = [],
   ) {
     this.#libs = libs;
     this.#jvmKind = jvmKind;
+    this.#classpath = classpath;
     this.#directory = directory;
     this.#port = port;
     const advertised = [
@@ -318,6 +327,7 @@ class BrokerNode {
       heapMbMax: production ? PRODUCTION_HEAP_MB : BROKER_HEAP_MB_MAX,
       production,
       log4jConfiguration: join(this.#directory, "log4j2.properties"),
+      classpath: this.#classpath,
       stdio: ["ignore", output, output],
     });
     closeSync(output);
@@ -418,6 +428,8 @@ class BrokerNode {
       heapMbMin: undefined,
       heapMbMax: TOOL_HEAP_MB_MAX,
       log4jConfiguration: join(this.#directory, "tools-log4j2.properties"),
+      // The storage tool checks server.properties, naming classes such as a topic policy.
+      classpath: this.#classpath,
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -451,6 +463,8 @@ interface JvmOptions {
   /** kafka-server-start.sh's JVM options instead of the quick-starting JVM_OPTIONS. */
   readonly production?: boolean;
   readonly log4jConfiguration: string;
+  /** Entries after the jars of `libs`. */
+  readonly classpath?: readonly string[];
   readonly stdio: ["ignore", number | "pipe", number | "pipe"];
 }
 
@@ -519,7 +533,7 @@ export function startJvm(
       dump === undefined ? `-XX:SharedArchiveFile=${archive}` : `-XX:ArchiveClassesAtExit=${dump}`,
       `-Dlog4j2.configurationFile=${options.log4jConfiguration}`,
       "-cp",
-      join(libs, "*"),
+      [join(libs, "*"), ...(options.classpath ?? [])].join(":"),
       mainClass,
       ...args,
     ],

@@ -7,6 +7,12 @@
 // the count is checked afterwards from Metadata, so the loser of such a race with a different
 // count is refused too. A broker that cannot be reached is waited for a bounded time, then
 // refused with the bootstrap servers named.
+//
+// Managed Kafka services limit the settings a topic may be created with (a create-topic policy:
+// POLICY_VIOLATION, or INVALID_CONFIG). The offset index interval is only tuning: a topic
+// refused with it is created again without it, and the worker says so. A refusal of the
+// settings Eddy needs names them, and the way out: the topics may be created beforehand with
+// what the service allows, since Eddy checks only an existing topic's partition count.
 import { setTimeout as sleep } from "node:timers/promises";
 import { createTopicsV7, type metadataV12 } from "@platformatic/kafka";
 import { type Failure, failure, type Result, success } from "../errors.ts";
@@ -33,17 +39,27 @@ const CREATE_TIMEOUT_MS = 10_000;
  * is read by offset once per restore and then in sequence, so 1 MiB; the inbox is fetched by
  * offset all the time, so 64 KiB.
  */
-const INBOX_CONFIGS: Readonly<Record<string, string>> = {
-  "cleanup.policy": "delete",
-  "retention.ms": String(7 * 24 * 3600 * 1000),
-  "index.interval.bytes": String(64 * 1024),
+const INBOX_CONFIGS: TopicConfigs = {
+  needed: { "cleanup.policy": "delete", "retention.ms": String(7 * 24 * 3600 * 1000) },
+  tuning: { "index.interval.bytes": String(64 * 1024) },
 };
-const CHANGELOG_CONFIGS: Readonly<Record<string, string>> = {
-  "cleanup.policy": "delete",
-  "retention.ms": "-1",
-  "max.message.bytes": String(64 * 1024 * 1024),
-  "index.interval.bytes": String(1024 * 1024),
+const CHANGELOG_CONFIGS: TopicConfigs = {
+  needed: { "cleanup.policy": "delete", "retention.ms": "-1", "max.message.bytes": String(64 * 1024 * 1024) },
+  tuning: { "index.interval.bytes": String(1024 * 1024) },
 };
+
+/** A topic's settings at creation: those Eddy relies on, and those that only make it faster. */
+interface TopicConfigs {
+  readonly needed: Readonly<Record<string, string>>;
+  readonly tuning: Readonly<Record<string, string>>;
+}
+
+/** A topic to make sure of; `withTuning` is cleared once the broker refused the tuning settings. */
+interface TopicPlan {
+  readonly name: string;
+  readonly configs: TopicConfigs;
+  withTuning: boolean;
+}
 
 export interface ClusterTopicNames {
   readonly inbox: string;
@@ -75,6 +91,8 @@ export interface EnsureClusterTopicsOptions {
   readonly replicationFactor?: number;
   /** How long an unreachable or not yet ready broker is waited for. Default 30 s. */
   readonly reachTimeoutMs?: number;
+  /** Told when a topic is created without its tuning settings, which the broker refused. */
+  readonly log?: (line: string) => void;
 }
 
 export type ClusterTopicsFailure = Failure<
@@ -96,9 +114,9 @@ export async function ensureClusterTopics(
   const link = new KafkaLink(options.connection, {
     requestTimeoutMs: Math.min(reachTimeoutMs, CREATE_TIMEOUT_MS + 5_000),
   });
-  const topics: [string, Readonly<Record<string, string>>][] = [
-    [names.value.inbox, INBOX_CONFIGS],
-    [names.value.changelog, CHANGELOG_CONFIGS],
+  const topics: TopicPlan[] = [
+    { name: names.value.inbox, configs: INBOX_CONFIGS, withTuning: true },
+    { name: names.value.changelog, configs: CHANGELOG_CONFIGS, withTuning: true },
   ];
   let lastProblem = "";
   try {
@@ -109,18 +127,19 @@ export async function ensureClusterTopics(
       }
       let metadata: metadataV12.MetadataResponse;
       try {
-        metadata = await link.metadata(topics.map(([name]) => name));
+        metadata = await link.metadata(topics.map(({ name }) => name));
       } catch (error) {
         lastProblem = describe(error);
         continue;
       }
-      const missing: [string, Readonly<Record<string, string>>][] = [];
+      const missing: TopicPlan[] = [];
       let settled = true;
-      for (const [name, configs] of topics) {
+      for (const plan of topics) {
+        const { name } = plan;
         const topic = metadata.topics.find((described) => described.name === name);
         const code = topic?.errorCode ?? KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         if (code === KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION) {
-          missing.push([name, configs]);
+          missing.push(plan);
           settled = false;
         } else if (code !== KafkaErrorCode.NONE || topic === undefined) {
           // LEADER_NOT_AVAILABLE right after creation, for one.
@@ -138,7 +157,7 @@ export async function ensureClusterTopics(
       }
       if (settled) return success({ ...names.value, partitionCount });
       if (missing.length === 0) continue;
-      const created = await create(link, missing, partitionCount, options.replicationFactor ?? -1);
+      const created = await create(link, missing, partitionCount, options.replicationFactor ?? -1, options.log);
       if (created === undefined) continue;
       if (!created.ok) return created;
       lastProblem = created.value;
@@ -160,21 +179,24 @@ export async function ensureClusterTopics(
  */
 async function create(
   link: KafkaLink,
-  missing: readonly [string, Readonly<Record<string, string>>][],
+  missing: readonly TopicPlan[],
   partitionCount: number,
   replicationFactor: number,
+  log: ((line: string) => void) | undefined,
 ): Promise<Result<string, "cluster-topic-create"> | undefined> {
   let response: createTopicsV7.CreateTopicsResponse;
   try {
     response = await send(
       createTopicsV7.api.async(
         await link.any(),
-        missing.map(([name, configs]) => ({
+        missing.map(({ name, configs, withTuning }) => ({
           name,
           numPartitions: partitionCount,
           replicationFactor,
           assignments: [],
-          configs: Object.entries(configs).map(([configName, value]) => ({ name: configName, value })),
+          configs: Object.entries(withTuning ? { ...configs.needed, ...configs.tuning } : configs.needed).map(
+            ([configName, value]) => ({ name: configName, value }),
+          ),
         })),
         CREATE_TIMEOUT_MS,
         false,
@@ -183,20 +205,45 @@ async function create(
   } catch (error) {
     return success(describe(error));
   }
+  let retry: string | undefined;
   for (const topic of response.topics) {
     const code = topic.errorCode;
     if (code === KafkaErrorCode.NONE || code === KafkaErrorCode.TOPIC_ALREADY_EXISTS) continue;
     const why = topic.errorMessage ?? kafkaErrorName(code);
     // A controller moving or timing out may answer the next request; authorisation, policy or
     // a bad replication factor will not.
-    if (code === KafkaErrorCode.REQUEST_TIMED_OUT || code === 41 /* NOT_CONTROLLER */) {
-      return success(`CreateTopics ${topic.name}: ${why}`);
+    if (code === KafkaErrorCode.REQUEST_TIMED_OUT || code === KafkaErrorCode.NOT_CONTROLLER) {
+      retry = `CreateTopics ${topic.name}: ${why}`;
+      continue;
     }
+    const plan = missing.find(({ name }) => name === topic.name);
+    const refusedSettings = code === KafkaErrorCode.POLICY_VIOLATION || code === KafkaErrorCode.INVALID_CONFIG;
+    if (refusedSettings && plan?.withTuning === true) {
+      plan.withTuning = false;
+      log?.(
+        `eddy: Kafka at ${link.bootstrapServers} refused topic ${topic.name} with ${settingsText(plan.configs.tuning)} ` +
+          `(${kafkaErrorName(code)}: ${why}); creating it without (Kafka's default offset index: commits cost the broker more)`,
+      );
+      retry = `CreateTopics ${topic.name}: ${why}`;
+      continue;
+    }
+    const hint =
+      refusedSettings && plan !== undefined
+        ? `. Eddy creates it with ${settingsText(plan.configs.needed)}; where the broker allows less, create ${topic.name} ` +
+          `beforehand with ${partitionCount} partitions and the nearest settings it allows (Eddy checks only the partition count ` +
+          "of a topic that exists; the changelog's max.message.bytes bounds what one commit may write to a partition)"
+        : "";
     return failure(
       "cluster-topic-create",
-      `cannot create topic ${topic.name} (${partitionCount} partitions) on Kafka at ${link.bootstrapServers}: ${kafkaErrorName(code)}: ${why}`,
+      `cannot create topic ${topic.name} (${partitionCount} partitions) on Kafka at ${link.bootstrapServers}: ${kafkaErrorName(code)}: ${why}${hint}`,
       false,
     );
   }
-  return undefined;
+  return retry === undefined ? undefined : success(retry);
+}
+
+function settingsText(settings: Readonly<Record<string, string>>): string {
+  return Object.entries(settings)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(", ");
 }

@@ -219,6 +219,7 @@ export class ClusterWorker {
       connection: options.connection,
       cluster: options.cluster,
       partitionCount: options.partitionCount,
+      log: options.log,
     });
     if (!ensured.ok) return ensured;
     const moduleRefused = await refuseAnotherModule(options, topics.value.group);
