@@ -3,10 +3,10 @@
 // committed with the messages in that partition's changelog; a counting function (served over
 // HTTP by this test) sends every record it counts on to a Kinesis egress stream. While records
 // are put, one worker is killed with SIGKILL and restarted on its own disk, then the other on
-// an empty one, and records are put once both run again. At the end every instance has counted
-// exactly the records put for it (read back with request-reply through either worker), and the
-// egress stream holds every record at least once (the Kinesis egress is at-least-once, as
-// StateFun's).
+// an empty one, records are put once both run again, and the first leaves gently while they
+// flow. At the end every instance has counted exactly the records put for it (read back with
+// request-reply), and the egress stream holds every record at least once (the Kinesis egress is
+// at-least-once, as StateFun's).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,7 +31,7 @@ const SHARDS = 2;
 const OUT = "cks-out";
 const IDS = 30;
 /** Records put in all, in rounds while the workers are killed and restarted. */
-const ROUNDS = 12;
+const ROUNDS = 14;
 const PER_ROUND = 90;
 
 /** Counts every record (type cks/Inc) and sends it on to the egress; a string "get" answers the count. */
@@ -163,7 +163,7 @@ async function readAll(stream: string): Promise<string[]> {
 }
 
 describe("eddy run --cluster with the Kinesis connectors", () => {
-  it("reads every record once and sends each on at least once, through kill -9 on its own disk and an empty one", async () => {
+  it("reads every record once and sends each on at least once, through kill -9 (own disk and empty) and a gentle leave", async () => {
     const w1 = worker("w1");
     const w2 = worker("w2");
     const all = [w1, w2];
@@ -194,8 +194,13 @@ describe("eddy run --cluster with the Kinesis connectors", () => {
       await flowing2;
       // Both back: the streams whose partitions moved back are read by their owner again, and only by it.
       await put(2);
+      // A planned move: the first leaves (SIGTERM) while records flow; the other reads on from its rows.
+      const flowing3 = put(2);
+      await sleep(200);
+      assert.equal(await w1.stop(), 0);
+      await flowing3;
       assert.equal(round, ROUNDS);
-      await waitForCounts(all, ROUNDS * PER_ROUND);
+      await waitForCounts([w2], ROUNDS * PER_ROUND);
       const wanted = Array.from({ length: ROUNDS * PER_ROUND }, (_, n) => `inc-${n}`);
       let sent: string[] = [];
       const deadline = Date.now() + 30_000;
@@ -211,6 +216,13 @@ describe("eddy run --cluster with the Kinesis connectors", () => {
         sent.every((value) => /^inc-\d+$/.test(value) && Number(value.slice(4)) < ROUNDS * PER_ROUND),
         "the egress stream holds only records that were put",
       );
+      // Each stream was read, and each worker says which it reads.
+      for (const stream of STREAMS) {
+        assert.ok(
+          all.some((eddy) => eddy.output.includes(`Kinesis ingress cks/in: reading stream ${stream} here (partition `)),
+          `no worker said it reads ${stream}`,
+        );
+      }
     } catch (error) {
       const tails = all.map((eddy, index) => `--- w${index + 1} ---\n${eddy.output.slice(-3000)}`).join("\n");
       throw new Error(`${error instanceof Error ? error.message : String(error)}\n${tails}`);

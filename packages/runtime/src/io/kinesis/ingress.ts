@@ -373,8 +373,18 @@ export class KinesisIngress implements Connector {
     if (current !== undefined) {
       current.dropped = true;
       this.#streams.delete(stream);
+      if (run === undefined) {
+        this.#log(
+          `eddy: Kinesis ingress ${this.#config.id}: stream ${stream} stops here (partition ${partition} runs elsewhere now)`,
+        );
+      }
     }
     if (run === undefined) return undefined;
+    if (current === undefined) {
+      this.#log(
+        `eddy: Kinesis ingress ${this.#config.id}: reading stream ${stream} here (partition ${partition}), from the positions it holds`,
+      );
+    }
     const reading: StreamReading = {
       stream,
       bound: { partition, run: run.run, rows: run.rows },
