@@ -26,7 +26,7 @@ const RETRY_DELAY_MS = 250;
 const CREATE_TIMEOUT_MS = 10_000;
 
 /**
- * Design §2: the inbox keeps a week (longer than an outage Eddy tolerates), the changelog until
+ * The inbox keeps a week (longer than an outage Eddy tolerates), the changelog until
  * snapshots trim it.
  *
  * A sparser offset index than Kafka's default (an entry per 4 KiB of log): the broker writes an

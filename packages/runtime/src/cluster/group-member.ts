@@ -24,7 +24,7 @@
 //   AddOffsetsToTxn and TxnOffsetCommit itself, with the producer's public `producerId` /
 //   `producerEpoch` and every partition in one request; beginTransaction/send/commit/abort stay
 //   the client's. No change to the client is needed.
-// - Gaps: no KIP-848 member epoch or client-side assignor through the client (design §3.3);
+// - Gaps: no KIP-848 member epoch or client-side assignor through the client;
 //   the client has no TxnOffsetCommit v5 / EndTxn v5 (TV2, KIP-890), so AddOffsetsToTxn is
 //   still sent explicitly.
 

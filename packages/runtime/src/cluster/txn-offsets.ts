@@ -3,7 +3,7 @@
 // producer, but its TxnOffsetCommit carries a generation or member id the coordinator no
 // longer knows, so it is refused (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID),
 // and the caller must then abort the whole transaction, changelog frames included: committing
-// it instead would publish the frames without the offsets (design §8, risk 1).
+// it instead would publish the frames without the offsets, which a zombie must never do.
 //
 // The client's Transaction.addOffset cannot send group_instance_id and sends one partition per
 // request, so both requests are written here (group-member.ts's header says why); the

@@ -4,8 +4,8 @@
 // commits in the partition's writes (its changelog frame, fenced by the group generation) and
 // moves with the partition, so its next owner resumes exactly where the last commit left it.
 // The group assigns only the cluster's partitions; which worker reads a source partition
-// follows from that (scale-out.md §5: a group assigning the source partitions themselves would
-// keep their positions in __consumer_offsets, a second source of truth beside the changelog).
+// follows from that (a group assigning the source partitions themselves would keep their
+// positions in __consumer_offsets, a second source of truth beside the changelog).
 //
 // The binding is fixed for the cluster's life: it depends on the partition count, which is
 // fixed too, and the hash is the one addresses use (FNV-1a, core/partitioning.ts).
