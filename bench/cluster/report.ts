@@ -117,7 +117,9 @@ export interface Report {
   readonly targets: readonly TargetCheck[];
 }
 
+/** The greeter's target is checked at 32 clients; the ratios are given at 256 too. */
 const GREETER_RATIO_CLIENTS = 32;
+const GREETER_MORE_CLIENTS = 256;
 
 function greeterAt(result: ConfigurationResult, clients: number): GreeterResult | undefined {
   return result.greeter.find((row) => row.clients === clients);
@@ -151,6 +153,16 @@ export function reportOf(base: Omit<Report, "ratios" | "targets">): Report {
     `greeter req/s at c=${GREETER_RATIO_CLIENTS}, 1 worker / embedded`,
     one && greeterAt(one, GREETER_RATIO_CLIENTS)?.requestsPerSecond,
     embedded && greeterAt(embedded, GREETER_RATIO_CLIENTS)?.requestsPerSecond,
+  );
+  ratio(
+    `greeter req/s at c=${GREETER_MORE_CLIENTS}, 2 workers / 1 worker`,
+    two && greeterAt(two, GREETER_MORE_CLIENTS)?.requestsPerSecond,
+    one && greeterAt(one, GREETER_MORE_CLIENTS)?.requestsPerSecond,
+  );
+  ratio(
+    `greeter req/s at c=${GREETER_MORE_CLIENTS}, 1 worker / embedded`,
+    one && greeterAt(one, GREETER_MORE_CLIENTS)?.requestsPerSecond,
+    embedded && greeterAt(embedded, GREETER_MORE_CLIENTS)?.requestsPerSecond,
   );
 
   const targets: TargetCheck[] = [];

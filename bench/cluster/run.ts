@@ -11,7 +11,7 @@
 //    time minus bench/first's send time (one clock, the function server's), under that
 //    saturating load, and again in a paced phase well under capacity. A hop crosses workers
 //    when the two instances ran in different processes.
-// 2. bench/greeter's request-reply (Prefer: wait) over 1,000 keys, at 1 and 32 clients, sent
+// 2. bench/greeter's request-reply (Prefer: wait) over 1,000 keys, at 1, 32 and 256 clients, sent
 //    round-robin to every worker (a worker forwards a request for an instance another runs).
 // 3. CPU per message of the Eddy processes, the broker's JVM and the function server
 //    (/proc utime+stime over each measured window), and RSS at the end.
@@ -25,7 +25,7 @@
 // the tables give the round with the median chain messages/s (the lower of two); the failover
 // target is checked against the slowest round. The broker runs the JVM kafka-server-start.sh
 // runs, and is warmed up by one unmeasured round of a 1-worker cluster first. A full run takes
-// about 7 minutes, --quick about 2 (with the broker's start).
+// about 8 minutes, --quick about 2 (with the broker's start).
 import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -111,7 +111,8 @@ const ADDRESSES = 10_000;
 const GREETER_KEYS = 1_000;
 const WARMUP_MS = QUICK ? 1_500 : 2_000;
 const PACED_MS = QUICK ? 3_000 : 6_000;
-const GREETER_CLIENTS = [1, 32];
+/** As bench/greeter runs it: one client, 32, and 256. */
+const GREETER_CLIENTS = [1, 32, 256];
 const GREETER_MS = QUICK ? 2_000 : 5_000;
 const GREETER_WARMUP_MS = 1_000;
 /** From spawn to the first round of probes every worker answers. */
