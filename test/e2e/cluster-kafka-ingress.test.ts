@@ -15,7 +15,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve, statefulFunction, types } from "@eddy/sdk";
 import { Producer } from "@platformatic/kafka";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
-import { clusterWorkerProcess, type EddyProcess, endpointAndIngressYaml } from "./smoke/cluster.ts";
+import { clusterWorkerProcess, type EddyProcess, endpointAndIngressYaml, waitForExactCounts } from "./smoke/cluster.ts";
 
 const TOPIC = "cki-source";
 const SOURCE_PARTITIONS = 6;
@@ -90,36 +90,6 @@ async function produceRound(round: number): Promise<void> {
   await producer.send({ messages });
 }
 
-/** An instance's count, asked of `via` with request-reply; undefined while it cannot answer. */
-async function countOf(via: EddyProcess, id: number): Promise<number | undefined> {
-  const response = await fetch(`${via.ingressUrl()}cki/counter/${id}`, {
-    method: "PUT",
-    headers: { "content-type": "text/plain", prefer: "wait=5" },
-    body: "get",
-  }).catch(() => undefined);
-  if (response === undefined) return undefined;
-  const text = await response.text();
-  return response.status === 200 ? Number(text) : undefined;
-}
-
-/** Waits until every instance counted exactly what was produced for it; fails at once on more. */
-async function waitForCounts(workers: readonly EddyProcess[], produced: number): Promise<void> {
-  const expected = (id: number) => Math.floor(produced / IDS) + (id < produced % IDS ? 1 : 0);
-  let last: (number | undefined)[] = [];
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    last = [];
-    for (let id = 0; id < IDS; id++) {
-      const count = await countOf(workers[id % workers.length] as EddyProcess, id);
-      assert.ok(count === undefined || count <= expected(id), `instance ${id} counted ${count} of ${expected(id)}`);
-      last.push(count);
-    }
-    if (last.every((count, id) => count === expected(id))) return;
-    await sleep(300);
-  }
-  assert.fail(`counts ${JSON.stringify(last)}, expected ${expected(0)} or ${expected(IDS - 1)} each`);
-}
-
 describe("eddy run --cluster with a Kafka ingress", () => {
   it("reads every record once through kill -9 (own disk and empty), a join and a leave", async () => {
     const w1 = worker("w1");
@@ -164,7 +134,7 @@ describe("eddy run --cluster with a Kafka ingress", () => {
       await w3.start();
       await flowing4;
       assert.equal(round, ROUNDS);
-      await waitForCounts([w2, w3], ROUNDS * PER_ROUND);
+      await waitForExactCounts([w2, w3], "cki/counter", IDS, ROUNDS * PER_ROUND);
     } catch (error) {
       const tails = all.map((eddy, index) => `--- w${index + 1} ---\n${eddy.output.slice(-3000)}`).join("\n");
       throw new Error(`${error instanceof Error ? error.message : String(error)}\n${tails}`);

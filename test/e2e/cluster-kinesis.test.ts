@@ -24,7 +24,7 @@ import { createEndpoint, kinesisRecord, serve, statefulFunction, types } from "@
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
 import { type KinesisTestServer, startKinesis } from "../support/kinesis-server.ts";
-import { clusterWorkerProcess, type EddyProcess, endpointAndIngressYaml } from "./smoke/cluster.ts";
+import { clusterWorkerProcess, type EddyProcess, endpointAndIngressYaml, waitForExactCounts } from "./smoke/cluster.ts";
 
 const STREAMS = ["cks-a", "cks-b", "cks-c"];
 const SHARDS = 2;
@@ -111,36 +111,6 @@ async function putRound(round: number): Promise<void> {
   }
 }
 
-/** An instance's count, asked of `via` with request-reply; undefined while it cannot answer. */
-async function countOf(via: EddyProcess, id: number): Promise<number | undefined> {
-  const response = await fetch(`${via.ingressUrl()}cks/counter/${id}`, {
-    method: "PUT",
-    headers: { "content-type": "text/plain", prefer: "wait=5" },
-    body: "get",
-  }).catch(() => undefined);
-  if (response === undefined) return undefined;
-  const text = await response.text();
-  return response.status === 200 ? Number(text) : undefined;
-}
-
-/** Waits until every instance counted exactly what was put for it; fails at once on more. */
-async function waitForCounts(workers: readonly EddyProcess[], put: number): Promise<void> {
-  const expected = (id: number) => Math.floor(put / IDS) + (id < put % IDS ? 1 : 0);
-  let last: (number | undefined)[] = [];
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    last = [];
-    for (let id = 0; id < IDS; id++) {
-      const count = await countOf(workers[id % workers.length] as EddyProcess, id);
-      assert.ok(count === undefined || count <= expected(id), `instance ${id} counted ${count} of ${expected(id)}`);
-      last.push(count);
-    }
-    if (last.every((count, id) => count === expected(id))) return;
-    await sleep(300);
-  }
-  assert.fail(`counts ${JSON.stringify(last)}, expected ${expected(0)} or ${expected(IDS - 1)} each`);
-}
-
 /** Every record's data in `stream`, all shards from their start. */
 async function readAll(stream: string): Promise<string[]> {
   const listed = await client.send(new ListShardsCommand({ StreamName: stream }));
@@ -200,7 +170,7 @@ describe("eddy run --cluster with the Kinesis connectors", () => {
       assert.equal(await w1.stop(), 0);
       await flowing3;
       assert.equal(round, ROUNDS);
-      await waitForCounts([w2], ROUNDS * PER_ROUND);
+      await waitForExactCounts([w2], "cks/counter", IDS, ROUNDS * PER_ROUND);
       const wanted = Array.from({ length: ROUNDS * PER_ROUND }, (_, n) => `inc-${n}`);
       let sent: string[] = [];
       const deadline = Date.now() + 30_000;

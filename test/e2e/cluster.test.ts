@@ -14,7 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, message, serve, statefulFunction, types } from "@eddy/sdk";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
-import { clusterWorkerProcess, type EddyProcess, endpointAndIngressYaml, withEddy } from "./smoke/cluster.ts";
+import { askCount, clusterWorkerProcess, type EddyProcess, endpointAndIngressYaml, withEddy } from "./smoke/cluster.ts";
 
 const IDS = 12;
 /** How many times the kill test kills a worker (test/soak/cluster.sh raises it). */
@@ -81,28 +81,14 @@ async function send(via: EddyProcess, prefix: string, count: number): Promise<vo
   }
 }
 
-/**
- * An instance's count, asked of one worker with request-reply (a worker that does not run the
- * instance forwards the request to the one that does); undefined while it cannot answer.
- */
-async function countOf(via: EddyProcess, id: number): Promise<number | undefined> {
-  const response = await fetch(`${via.ingressUrl()}ce/counter/${id}`, {
-    method: "PUT",
-    headers: { "content-type": "text/plain", prefer: "wait=5" },
-    body: "get",
-  }).catch(() => undefined);
-  if (response === undefined) return undefined;
-  const text = await response.text();
-  return response.status === 200 ? Number(text) : undefined;
-}
-
 async function waitForTotal(workers: readonly EddyProcess[], expected: number): Promise<void> {
   let last: (number | undefined)[] = [];
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     last = [];
     // Each instance asked of the workers in turn: most answers come through a forward.
-    for (let id = 0; id < IDS; id++) last.push(await countOf(workers[id % workers.length] as EddyProcess, id));
+    for (let id = 0; id < IDS; id++)
+      last.push(await askCount(workers[id % workers.length] as EddyProcess, "ce/counter", id));
     const total = last.every((count) => count !== undefined)
       ? last.reduce<number>((sum, count) => sum + (count as number), 0)
       : undefined;

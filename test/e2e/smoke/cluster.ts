@@ -99,6 +99,50 @@ export function clusterWorkerProcess(options: {
   });
 }
 
+/**
+ * A counting instance's count, asked of one worker with request-reply (a string "get" to
+ * `<typename>/<id>`; a worker that does not run the instance forwards it to the one that
+ * does); undefined while it cannot answer.
+ */
+export async function askCount(via: EddyProcess, typename: string, id: number): Promise<number | undefined> {
+  const response = await fetch(`${via.ingressUrl()}${typename}/${id}`, {
+    method: "PUT",
+    headers: { "content-type": "text/plain", prefer: "wait=5" },
+    body: "get",
+  }).catch(() => undefined);
+  if (response === undefined) return undefined;
+  const text = await response.text();
+  return response.status === 200 ? Number(text) : undefined;
+}
+
+/**
+ * Waits (up to 90 s) until instances 0 … ids-1 of `typename`, asked of the workers in turn, have
+ * each counted `total` records spread round-robin over them (record n to instance n mod ids);
+ * fails at once on a count above that.
+ */
+export async function waitForExactCounts(
+  workers: readonly EddyProcess[],
+  typename: string,
+  ids: number,
+  total: number,
+): Promise<void> {
+  const expected = (id: number) => Math.floor(total / ids) + (id < total % ids ? 1 : 0);
+  let last: (number | undefined)[] = [];
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    last = [];
+    for (let id = 0; id < ids; id++) {
+      const count = await askCount(workers[id % workers.length] as EddyProcess, typename, id);
+      if (count !== undefined && count > expected(id))
+        throw new Error(`instance ${id} counted ${count} of ${expected(id)}`);
+      last.push(count);
+    }
+    if (last.every((count, id) => count === expected(id))) return;
+    await new Promise((resume) => setTimeout(resume, 300));
+  }
+  throw new Error(`counts ${JSON.stringify(last)}, expected ${expected(0)} or ${expected(ids - 1)} each`);
+}
+
 export interface EddyProcessOptions {
   /** The module.yaml text; `{{INGRESS_PORT}}` and `{{EGRESS_PORT}}` are filled in. */
   readonly moduleYaml: string;
