@@ -3,6 +3,8 @@
 // Kinesis ingress goes back to the position the store holds and reads on, with one line that
 // says so and no "retrying" line of trouble with Kinesis. Against kinesalite, with an engine
 // that aborts chosen commits before they take anything, as an aborted commit leaves the store.
+// A commit that fails (the engine stops, code "stopping") ends the reading instead, quietly:
+// the runtime is stopping and says why itself.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -132,6 +134,89 @@ describe("Kinesis ingress and aborted commits", () => {
         `${where}: a commit was aborted (the group moved partition 3 (test)); reading again from the position the store holds`,
         `${where}: a commit was aborted (the group moved partition 3 (test)); reading again from the position the store holds`,
       ]);
+    } finally {
+      writer.destroy();
+      await ingress.close();
+      await engine.stop();
+    }
+  });
+
+  it("stops reading, without a line, once a commit failed and the engine stops", async () => {
+    await kinesis.createStream("fails", 1);
+    const dir = mkdtempSync(join(tmpdir(), "eddy-kinesis-fails-"));
+    dirs.push(dir);
+    const store = new LmdbStore({ path: dir });
+    const stops: string[] = [];
+    const engine = new Engine({
+      store,
+      commitTarget: {
+        async commit(batch) {
+          // The first commit that holds the record's message fails (a full disk, say): the engine stops.
+          if (batch.writes.some((write) => JSON.stringify(write.key).includes("test/count"))) {
+            throw new Error("the disk is full (test)");
+          }
+          await store.commit(batch.writes);
+          return undefined;
+        },
+      },
+      catalog: {
+        functionSettings: (typename) =>
+          typename === "test/count"
+            ? { maxBatchCount: 100, maxBatchBytes: 1 << 20, backlogLimit: 100, failurePolicy: "dead-letter" }
+            : undefined,
+        hasEgress: () => false,
+      },
+      invoker: new InProcessInvoker(
+        createEndpoint([
+          statefulFunction({
+            typename: "test/count",
+            state: { count: types.int },
+            handle(ctx) {
+              ctx.storage.count = (ctx.storage.count ?? 0) + 1;
+            },
+          }),
+        ]),
+      ),
+      partitionCount: 4,
+      onStop: (reason) => stops.push(reason),
+    });
+    const config: KinesisIngressConfig = {
+      kind: "io.statefun.kinesis.v1/ingress",
+      id: "test/fails",
+      region: { type: "custom-endpoint", endpoint: kinesis.endpoint, id: kinesis.region },
+      credentials: { type: "basic", ...kinesis.credentials },
+      startupPosition: { type: "earliest" },
+      streams: [{ stream: "fails", valueType: "test/Text", targets: ["test/count" as FunctionTypename] }],
+      clientConfigProperties: new Map(),
+      source: { file: "module.yaml", line: 1, column: 1, field: "spec.id" },
+    };
+    const parsed = kinesisIngressSettings(config);
+    assert.ok(parsed.ok);
+    const logs: string[] = [];
+    const fatal: unknown[] = [];
+    const ingress = new KinesisIngress({ config, settings: parsed.value, log: (line) => logs.push(line) });
+    const writer = new KinesisClient({
+      endpoint: kinesis.endpoint,
+      region: kinesis.region,
+      credentials: kinesis.credentials,
+      requestHandler: new NodeHttpHandler(),
+    });
+    engine.start();
+    await ingress.open({ engine, store, onFatal: (error) => fatal.push(error) });
+    try {
+      await writer.send(
+        new PutRecordsCommand({ StreamName: "fails", Records: [{ PartitionKey: "k", Data: Buffer.from("one") }] }),
+      );
+      await until(() => stops.length > 0, "the engine asks to be stopped");
+      assert.ok(
+        [...store.scan(["io", "kinesis-ingress", "test/fails", "fails"])].length > 0,
+        "the shard's first position was committed before: the reader was reading",
+      );
+      // Long enough for several retries (100 ms doubling) had the reader gone on.
+      await sleep(1_500);
+      assert.deepEqual(logs, [], "the runtime says why it stops; the ingress adds nothing");
+      assert.deepEqual(fatal, []);
+      assert.match(stops[0] as string, /the disk is full \(test\)/);
     } finally {
       writer.destroy();
       await ingress.close();

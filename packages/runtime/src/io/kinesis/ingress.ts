@@ -435,7 +435,8 @@ export class KinesisIngress implements Connector {
             this.#log(`eddy: Kinesis ingress ${this.#config.id}: stream ${stream} is readable again`);
           }
         } catch (error) {
-          if (this.#closed) return;
+          // Closing, or a commit failed and the engine stops (it says why): nothing more to look for.
+          if (this.#closed || errorCode(error) === "stopping") return;
           if (!isRetriable(error)) {
             this.#host.onFatal(error);
             return;
@@ -582,12 +583,15 @@ export class KinesisIngress implements Connector {
       // Throttling, an expired iterator and an aborted commit are not trouble with Kinesis: no "retrying" line.
       describe: (error) => {
         const name = errorName(error) ?? "";
+        const code = errorCode(error);
         const quiet =
-          THROTTLING.has(name) || name === "ExpiredIteratorException" || errorCode(error) === COMMIT_ABORTED;
+          THROTTLING.has(name) || name === "ExpiredIteratorException" || code === COMMIT_ABORTED || code === "stopping";
         return quiet ? undefined : describe(error);
       },
       afterFailure: (error) => {
         reading.prefetch = undefined;
+        // A commit failed and the engine stops (it says why): reading on is for nothing.
+        if (errorCode(error) === "stopping") return "stop";
         if (errorCode(error) === COMMIT_ABORTED && state.owner.bound !== undefined) {
           // The partition was reset: this reading is over; the next listing starts from its rows.
           state.owner.dropped = true;
