@@ -1,5 +1,6 @@
 #!/bin/sh
-# Makes the official StateFun Python SDK available to the interop tests: a virtualenv at
+# Makes the official StateFun Python SDK (and the Prometheus client's parser, for the metrics
+# test) available to the tests: a virtualenv at
 # .tools/python (gitignored) with the exact packages of
 # packages/sdk/test/interop/python/requirements.txt, installed from PyPI.
 #
@@ -21,7 +22,7 @@ fail() {
 }
 
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && cmp -s "$requirements" "$stamp" &&
-  "$venv/bin/python" -c "import statefun" >/dev/null 2>&1; then
+  "$venv/bin/python" -c "import statefun, prometheus_client" >/dev/null 2>&1; then
   exit 0
 fi
 
@@ -54,6 +55,6 @@ rm -f "$stamp"
 # shellcheck disable=SC2086 # pip_for_venv is a command line
 PIP_DISABLE_PIP_VERSION_CHECK=1 $pip_for_venv install --no-input --require-hashes \
   -r "$requirements" >&2 || fail "pip install -r $requirements failed (is PyPI reachable?)"
-"$venv/bin/python" -c "import statefun" >&2 || fail "the StateFun Python SDK was installed but does not import"
+"$venv/bin/python" -c "import statefun, prometheus_client" >&2 || fail "the packages were installed but do not import"
 cp "$requirements" "$stamp"
 say "ready: $venv/bin/python"

@@ -18,8 +18,11 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(" ")}`);
   process.exit(1);
 }
+// Every eddy run and eddy dev the tests start takes a free port for its admin listener unless a
+// test names one: tests run side by side, and a developer's Eddy may hold the default 8093.
 const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...files], {
   cwd: root,
   stdio: "inherit",
+  env: { ...process.env, EDDY_ADMIN_PORT: process.env.EDDY_ADMIN_PORT ?? "0" },
 });
 process.exit(result.status ?? 1);

@@ -31,9 +31,11 @@ const CHECKPOINT_FLAGS = `  --checkpoints URL         take incremental checkpoin
                             (it survives the loss of the disk)`;
 
 const RUNTIME_FLAGS = `  --state-dir DIR           durable state (default ./eddy-state)
-  --host H                  ingress and egress listen on H (default 127.0.0.1)
-  --token-file F            ingress and egress answer only Authorization: Bearer <token>,
-                            the file's content (or EDDY_TOKEN)
+  --host H                  ingress, egress and admin listen on H (default 127.0.0.1)
+  --token-file F            ingress, egress and admin answer only Authorization: Bearer
+                            <token>, the file's content (or EDDY_TOKEN)
+  --admin-port P            the admin listener's port, serving GET /metrics (Prometheus)
+                            (default 8093, or EDDY_ADMIN_PORT; 0: any free port)
   --retention D             how long idempotency keys and request-reply answers are kept
                             (default 24h)
   --ingress-body-limit S    the largest HTTP ingress request body (default 4MiB, at most
@@ -59,7 +61,8 @@ ${RUNTIME_FLAGS}
                             backoff), dead-letter (set the batch aside, see eddy
                             dead-letters) or stop
   --port-offset N           add N to every port the module names or defaults to (ingress,
-                            egress), to run several Eddys from one module file on one machine
+                            egress, admin), to run several Eddys from one module file on one
+                            machine
 ${CHECKPOINT_FLAGS}
   -h, --help                show this help
 

@@ -7,6 +7,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { startRuntime } from "@eddy/runtime";
 import { type AnyStatefulFunction, createEndpoint } from "@eddy/sdk";
+import { ADMIN_OPTIONS, adminFlags, printAdminUrl } from "../admin-flags.ts";
 import { ADMISSION_OPTIONS, admissionFlags } from "../admission-flags.ts";
 import { parseIngressBodyLimit } from "../body-limit.ts";
 import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
@@ -33,6 +34,7 @@ export async function devCommand(args: string[]): Promise<void> {
       retention: { type: "string" },
       "ingress-body-limit": { type: "string" },
       ...ADMISSION_OPTIONS,
+      ...ADMIN_OPTIONS,
       ...CHECKPOINT_OPTIONS,
     },
   });
@@ -46,6 +48,7 @@ export async function devCommand(args: string[]): Promise<void> {
   const retentionMs = parseRetention(values.retention);
   const ingressBodyBytesLimit = parseIngressBodyLimit(values["ingress-body-limit"]);
   const admission = admissionFlags(values);
+  const admin = adminFlags(values, undefined);
   const checkpoints = checkpointSettings(values);
   const functions = await importFunctions(functionsPath, 0);
   if (functions.length === 0) throw new UsageError(`${functionsPath} exports no stateful functions`);
@@ -68,6 +71,7 @@ export async function devCommand(args: string[]): Promise<void> {
     ...(retentionMs === undefined ? {} : { retentionMs }),
     ...(ingressBodyBytesLimit === undefined ? {} : { ingressBodyBytesLimit }),
     ...admission,
+    admin,
     steerHeap: true,
     ...(checkpoints === undefined ? {} : { checkpoints }),
   });
@@ -76,6 +80,7 @@ export async function devCommand(args: string[]): Promise<void> {
   process.once("SIGTERM", () => stopRequested(0));
   for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);
   for (const url of runtime.egressUrls) process.stdout.write(`eddy: egress listening on ${url}\n`);
+  printAdminUrl(runtime.adminUrl);
   process.stdout.write(`eddy: running ${typenames.join(", ")} in-process with state in ${stateDir}\n`);
 
   let version = 0;

@@ -4,6 +4,7 @@
 // finishes the group commit and closes the store before exiting.
 import { parseArgs } from "node:util";
 import { loadModuleFiles, type ModuleConfig, startRuntime } from "@eddy/runtime";
+import { ADMIN_OPTIONS, adminFlags, printAdminUrl } from "../admin-flags.ts";
 import { ADMISSION_OPTIONS, admissionFlags } from "../admission-flags.ts";
 import { parseIngressBodyLimit } from "../body-limit.ts";
 import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
@@ -44,6 +45,7 @@ export async function runCommand(args: string[]): Promise<void> {
       retention: { type: "string" },
       "ingress-body-limit": { type: "string" },
       ...ADMISSION_OPTIONS,
+      ...ADMIN_OPTIONS,
       ...CHECKPOINT_OPTIONS,
       ...CLUSTER_OPTIONS,
     },
@@ -60,6 +62,7 @@ export async function runCommand(args: string[]): Promise<void> {
   const admission = admissionFlags(values);
   const checkpoints = checkpointSettings(values);
   const { portOffset, cluster: clusterRequest } = clusterFlags(values);
+  const admin = adminFlags(values, portOffset);
   const module = await loadModulesOrThrow(positionals);
 
   const stateDir = values["state-dir"] ?? "eddy-state";
@@ -86,6 +89,7 @@ export async function runCommand(args: string[]): Promise<void> {
     ...(retentionMs === undefined ? {} : { retentionMs }),
     ...(ingressBodyBytesLimit === undefined ? {} : { ingressBodyBytesLimit }),
     ...admission,
+    admin,
     steerHeap: true,
     ...(checkpoints === undefined ? {} : { checkpoints }),
     ...(portOffset === undefined ? {} : { portOffset }),
@@ -99,6 +103,7 @@ export async function runCommand(args: string[]): Promise<void> {
   process.once("SIGTERM", () => stopRequested(0));
   for (const url of runtime.ingressUrls) process.stdout.write(`eddy: ingress listening on ${url}\n`);
   for (const url of runtime.egressUrls) process.stdout.write(`eddy: egress listening on ${url}\n`);
+  printAdminUrl(runtime.adminUrl);
   if (cluster !== undefined) {
     process.stdout.write(
       `eddy: worker ${cluster.workerId} of cluster ${cluster.name}, reached at ${cluster.advertiseUrl}\n`,

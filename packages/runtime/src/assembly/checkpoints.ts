@@ -5,6 +5,7 @@ import { type BlobStore, BlobStoreError } from "../checkpoint/blob/blob-store.ts
 import { openBlobStore } from "../checkpoint/blob/open-blob-store.ts";
 import { Checkpointer, writeLocalCheckpoint } from "../checkpoint/checkpointer.ts";
 import { isEmptyStateDir, restoreCheckpoint } from "../checkpoint/restore.ts";
+import type { RuntimeMetrics } from "../observe/metrics.ts";
 import type { LoggedStore } from "../store/logged-store.ts";
 import { StartupError } from "./startup-error.ts";
 
@@ -71,6 +72,7 @@ export function startCheckpointer(
   settings: CheckpointSettings,
   partitionCount: number,
   log: (line: string) => void,
+  metrics?: RuntimeMetrics,
 ): Checkpointer {
   const intervalMs = settings.intervalMs ?? INTERVAL_MS_DEFAULT;
   const keep = settings.keep ?? KEEP_DEFAULT;
@@ -81,5 +83,13 @@ export function startCheckpointer(
   log(
     `eddy: checkpoints to ${blobs.url} ${intervalMs === 0 ? "on demand only" : `every ${intervalMs / 1000} s`}, keeping ${keep}${held}`,
   );
-  return new Checkpointer({ store, blobs, partitionCount, log, intervalMs, keep });
+  return new Checkpointer({
+    store,
+    blobs,
+    partitionCount,
+    log,
+    intervalMs,
+    keep,
+    ...(metrics === undefined ? {} : { onTaken: (seconds, outcome) => metrics.checkpointTaken(seconds, outcome) }),
+  });
 }

@@ -63,6 +63,11 @@ export interface RuntimeOptions {
   readonly onStop?: (reason: string) => void;
   /** Checkpoints to blob storage, and restore from them when the state directory is empty. */
   readonly checkpoints?: CheckpointSettings;
+  /**
+   * The admin listener (GET /metrics), on `host` with the same token as the ingress; port 0 is
+   * any free port. Without it the runtime keeps no metrics. The eddy command listens on 8093.
+   */
+  readonly admin?: { readonly port: number };
   /** Run as one worker of a cluster on Kafka (cluster/cluster-settings.ts) instead of on the state directory alone. */
   readonly cluster?: ClusterSettings;
   /**
@@ -75,6 +80,8 @@ export interface RuntimeOptions {
 export interface RunningRuntime {
   readonly ingressUrls: readonly string[];
   readonly egressUrls: readonly string[];
+  /** The admin listener's URL, when it was asked for (RuntimeOptions.admin). */
+  readonly adminUrl: string | undefined;
   /**
    * Replaces the in-process functions. Function types must stay the ones given at start:
    * which types exist is fixed for the life of the runtime.

@@ -6,11 +6,12 @@
 // cluster/dead-letter-admin.ts).
 //
 // What cluster mode does not run yet is refused at start, naming the component and where the
-// module declares it: nothing silently degrades. Not yet: the Kinesis ingress
-// (its positions must move with the partitions), the Kinesis and playground egresses (the
-// playground's queue must be per partition). The Kafka egress publishes in the worker's own
-// transactions (io/kafka/cluster-egress.ts). The HTTP ingress forwards a request for an
-// instance another worker runs to that worker (forwarding.ts).
+// module declares it: nothing silently degrades. Not yet: the playground egress (its queue
+// would have to be per partition). The Kafka egress publishes in the worker's own transactions
+// (io/kafka/cluster-egress.ts); the Kafka and Kinesis ingresses read the sources bound to the
+// partitions the worker runs (io/source-binding.ts). The HTTP ingress forwards a request for an
+// instance another worker runs to that worker (forwarding.ts). With an admin listener
+// (RuntimeOptions.admin) the worker serves its own metrics.
 import { mkdirSync } from "node:fs";
 import type { BlobStore } from "../checkpoint/blob/blob-store.ts";
 import { openBlobStore } from "../checkpoint/blob/open-blob-store.ts";
@@ -32,6 +33,7 @@ import { kafkaEgressSettings } from "../io/kafka/egress.ts";
 import { SourceBinding } from "../io/source-binding.ts";
 import { takeStateDirLock } from "../state-dir-lock.ts";
 import { LoggedStore } from "../store/logged-store.ts";
+import { newMetrics, openAdmin, runtimeGauges } from "./admin.ts";
 import { moduleCatalog } from "./catalog.ts";
 import { Closers } from "./closers.ts";
 import { connectorFailure, createConnectors, openConnectors } from "./connectors.ts";
@@ -52,6 +54,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
   // The Kafka egresses are the cluster's own kind (clusterKafkaEgresses); the others come from the registry.
   // The Kafka and Kinesis ingresses read the sources bound to the partitions this worker runs.
   const sourceBinding = new SourceBinding(options.partitionCount ?? CLUSTER_PARTITION_COUNT_DEFAULT);
+  const metrics = newMetrics(options);
   const connectors = createConnectors(
     { ...options.module, egresses: options.module.egresses.filter((egress) => egress.kind !== Kind.KAFKA_EGRESS) },
     {
@@ -64,12 +67,14 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       ingressBodyBytesLimit: options.ingressBodyBytesLimit ?? INGRESS_BODY_BYTES_LIMIT_DEFAULT,
       ingressHoldMs: options.ingressHoldMs,
       sourceBinding,
+      observer: metrics,
     },
   );
   const partitionCount = options.partitionCount ?? CLUSTER_PARTITION_COUNT_DEFAULT;
   const closers = new Closers();
   const stopPath = new StopPath(log, options.onStop);
   try {
+    const adminUrl = await openAdmin(options, metrics, closers);
     const local = await openLocalStore(options.stateDir, partitionCount, closers, cluster);
     const snapshots = await openSnapshotStore(options, closers);
     const http = new HttpInvoker(endpoints, { log, failurePolicy: policy });
@@ -108,6 +113,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
           onInvokeFailure: (target, reason) =>
             log(`eddy: ${target.typename}/${target.id}: ${reason} (failure policy: ${policy})`),
           onStop: (reason) => stopPath.stop(reason),
+          ...(metrics === undefined ? {} : { observer: metrics }),
           onCommitRefused: (reason) => {
             for (const egress of egresses) egress.commitRefused();
             log(
@@ -139,6 +145,8 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
     const named = egresses.map((connector) => ({ connector, name: `Kafka egress ${connector.id}` }));
     const egressUrls = await openConnectors([...named, ...connectors.egresses], host, failed, closers);
     const ingressUrls = await openConnectors(connectors.ingresses, host, failed, closers);
+    const all = [...egresses, ...[...connectors.ingresses, ...connectors.egresses].map(({ connector }) => connector)];
+    metrics?.readLevelsFrom(runtimeGauges(worker.engine, options.stateDir, all));
     const owned = closers.move();
     let stopping: Promise<void> | undefined;
     const stop = () => {
@@ -149,6 +157,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
     return {
       ingressUrls,
       egressUrls,
+      adminUrl,
       replaceInProcess: (endpoint) => invoker.replaceInProcess(endpoint),
       checkpoint() {
         throw new Error("checkpoint: a cluster worker takes no checkpoints yet");

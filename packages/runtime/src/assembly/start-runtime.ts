@@ -14,7 +14,9 @@ import { Engine } from "../engine/engine.ts";
 import { type HeapGovernor, heapTargetBytes, startHeapGovernor } from "../heap-governor.ts";
 import { HttpInvoker } from "../invoker/http-invoker.ts";
 import { RoutingInvoker } from "../invoker/routing-invoker.ts";
+import type { RuntimeMetrics } from "../observe/metrics.ts";
 import type { LoggedStore } from "../store/logged-store.ts";
+import { newMetrics, openAdmin, runtimeGauges } from "./admin.ts";
 import { moduleCatalog } from "./catalog.ts";
 import { startCheckpointer } from "./checkpoints.ts";
 import { Closers } from "./closers.ts";
@@ -41,6 +43,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   const { catalog, resolve } = moduleCatalog(options.module, new Set(options.inProcess?.typenames ?? []), policy);
   // Before anything opens: the files every endpoint names, and every connector's settings.
   const endpoints = httpEndpoints(options.module, resolve);
+  const metrics = newMetrics(options);
   const connectors = createConnectors(options.module, {
     log,
     catalog,
@@ -50,10 +53,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     token: options.token,
     ingressBodyBytesLimit: ingressBodyLimit(options.ingressBodyBytesLimit),
     ingressHoldMs: options.ingressHoldMs,
+    observer: metrics,
   });
   const closers = new Closers();
   const stopPath = new StopPath(log, options.onStop);
   try {
+    const adminUrl = await openAdmin(options, metrics, closers);
     const { store, partitionCount, blobs } = await openState(
       options.stateDir,
       options.partitionCount ?? PARTITION_COUNT_DEFAULT,
@@ -69,13 +74,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
       connectors,
       stopPath,
       log,
+      metrics,
     });
     // Closes the invoker and the store too.
     closers.defer("the engine", () => engine.stop());
     const checkpointer =
       blobs === undefined || options.checkpoints === undefined
         ? undefined
-        : startCheckpointer(store, blobs, options.checkpoints, partitionCount, log);
+        : startCheckpointer(store, blobs, options.checkpoints, partitionCount, log, metrics);
     if (checkpointer !== undefined) closers.defer("the checkpointer", () => checkpointer.close());
     const holdOutput = checkpointer !== undefined && options.checkpoints?.acknowledgeAfterCheckpoint === true;
     const host = { engine, store, checkpointed: holdOutput ? () => checkpointer.coveredNow() : undefined };
@@ -95,7 +101,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     const control = await openControl(options.stateDir, checkpointer, memory, log);
     if (control !== undefined) closers.defer("the control socket", () => control.close());
     const ingressUrls = await openConnectors(connectors.ingresses, host, failed, closers);
-    return runningRuntime(closers.move(), { engine, invoker, checkpointer, stopPath, ingressUrls, egressUrls, log });
+    const all = [...connectors.ingresses, ...connectors.egresses].map(({ connector }) => connector);
+    metrics?.readLevelsFrom(runtimeGauges(engine, options.stateDir, all));
+    return runningRuntime(closers.move(), {
+      engine,
+      invoker,
+      checkpointer,
+      stopPath,
+      ingressUrls,
+      egressUrls,
+      adminUrl,
+      log,
+    });
   } catch (error) {
     // Nothing half-started stays behind: the process can exit and the state directory is free.
     await closers.closeAll(log).catch(() => undefined);
@@ -111,6 +128,7 @@ interface EngineParts {
   readonly connectors: ModuleConnectors;
   readonly stopPath: StopPath;
   readonly log: (line: string) => void;
+  readonly metrics: RuntimeMetrics | undefined;
 }
 
 /** The engine over the store, with every egress, calling functions in process first, then over HTTP. */
@@ -135,6 +153,7 @@ function newEngine(options: RuntimeOptions, parts: EngineParts): { engine: Engin
     onInvokeFailure: (target, reason) =>
       log(`eddy: ${target.typename}/${target.id}: ${reason} (failure policy: ${policy})`),
     onStop: (reason) => stopPath.stop(reason),
+    ...(parts.metrics === undefined ? {} : { observer: parts.metrics }),
   });
   return { engine, invoker };
 }
@@ -149,6 +168,7 @@ function runningRuntime(
     readonly stopPath: StopPath;
     readonly ingressUrls: readonly string[];
     readonly egressUrls: readonly string[];
+    readonly adminUrl: string | undefined;
     readonly log: (line: string) => void;
   },
 ): RunningRuntime {
@@ -162,6 +182,7 @@ function runningRuntime(
   return {
     ingressUrls: parts.ingressUrls,
     egressUrls: parts.egressUrls,
+    adminUrl: parts.adminUrl,
     replaceInProcess: (endpoint) => invoker.replaceInProcess(endpoint),
     checkpoint(request) {
       if (checkpointer === undefined) throw new Error("checkpoint: Eddy runs without --checkpoints");

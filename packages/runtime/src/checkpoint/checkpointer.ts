@@ -42,6 +42,11 @@ export interface CheckpointerOptions {
   /** Uploads at a time (default 4). */
   readonly concurrency?: number;
   readonly log: (line: string) => void;
+  /** Told how each checkpoint or savepoint went, and how long it took (metrics); not for one with nothing new. */
+  readonly onTaken?: (
+    seconds: number,
+    outcome: { readonly ok: true; readonly uploadedBytes: number } | { readonly ok: false },
+  ) => void;
 }
 
 interface LocalState {
@@ -109,9 +114,25 @@ export class Checkpointer {
    * when nothing was committed since the last one.
    */
   checkpoint(request: CheckpointRequest = {}): Promise<WrittenCheckpoint | undefined> {
-    const run = this.#queue.then(() => this.#take(request));
+    const run = this.#queue.then(() => this.#timed(request));
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  async #timed(request: CheckpointRequest): Promise<WrittenCheckpoint | undefined> {
+    const onTaken = this.#options.onTaken;
+    if (onTaken === undefined) return this.#take(request);
+    const startedAt = performance.now();
+    const seconds = () => (performance.now() - startedAt) / 1000;
+    let written: WrittenCheckpoint | undefined;
+    try {
+      written = await this.#take(request);
+    } catch (error) {
+      onTaken(seconds(), { ok: false });
+      throw error;
+    }
+    if (written !== undefined) onTaken(seconds(), { ok: true, uploadedBytes: written.uploadedBytes });
+    return written;
   }
 
   /**

@@ -163,6 +163,8 @@ export class PartitionCore {
   /** Argument bytes in the `queued` copies of this partition's backlogs. */
   #queuedBytes = 0;
   #nextTimerAtMs: number | undefined;
+  /** Delayed messages pending, once counted (delayedMessagesPending). */
+  #timersPending: number | undefined;
   readonly #admitted: AdmittedTally;
 
   constructor(kv: KV, catalog: Catalog, effects: Effect[], admitted: AdmittedTally = { bytes: 0, bytesMax: 0 }) {
@@ -185,6 +187,31 @@ export class PartitionCore {
   /** Addresses with a batch in flight. */
   get activeCount(): number {
     return this.#active.size;
+  }
+
+  /** Adds this partition's batches in flight and the messages behind them to `loads`, by function type (metrics). */
+  addLoads(loads: Map<string, { backlog: number; inFlight: number }>): void {
+    for (const active of this.#active.values()) {
+      const load = loads.get(active.target.typename);
+      if (load === undefined) loads.set(active.target.typename, { backlog: active.backlogCount, inFlight: 1 });
+      else {
+        load.backlog += active.backlogCount;
+        load.inFlight++;
+      }
+    }
+  }
+
+  /**
+   * Delayed messages waiting for their time (metrics): counted in the store the first time it
+   * is asked, then kept as timers come and go, so a partition nobody asks about never scans.
+   */
+  get delayedMessagesPending(): number {
+    if (this.#timersPending === undefined) {
+      let pending = 0;
+      for (const _ of scanRows(this.#kv, tables.timer.all)) pending++;
+      this.#timersPending = pending;
+    }
+    return this.#timersPending;
   }
 
   /**
@@ -498,6 +525,7 @@ export class PartitionCore {
   fireTimers(nowMs: number, limit = Number.POSITIVE_INFINITY): number {
     if (this.#nextTimerAtMs === undefined || this.#nextTimerAtMs > nowMs) return 0;
     const due = [...scanRows(this.#kv, tables.timer.all, { before: tables.timer.key(nowMs + 1, 0), limit })];
+    if (this.#timersPending !== undefined) this.#timersPending -= due.length;
     for (const { key, value: delayed } of due) {
       deleteRow(this.#kv, key);
       const caller = delayed.envelope.caller;
@@ -777,6 +805,7 @@ export class PartitionCore {
         if (timerKey !== undefined) {
           deleteRow(this.#kv, tables.timer.key(timerKey[0], timerKey[1]));
           deleteRow(this.#kv, tokenKey);
+          if (this.#timersPending !== undefined) this.#timersPending--;
           if (timerKey[0] === this.#nextTimerAtMs) this.#refreshNextTimer();
         }
         continue;
@@ -792,6 +821,7 @@ export class PartitionCore {
       const message: DelayedMessage =
         token === undefined ? { envelope, fireAtMs, seq } : { envelope, fireAtMs, seq, cancellationToken: token };
       insertRow(this.#kv, tables.timer.key(fireAtMs, seq), message);
+      if (this.#timersPending !== undefined) this.#timersPending++;
       // #validate made sure no pending delayed message of the sender holds the token.
       if (token !== undefined) insertRow(this.#kv, tables.token.key(sender, token), [fireAtMs, seq]);
       if (this.#nextTimerAtMs === undefined || fireAtMs < this.#nextTimerAtMs) this.#nextTimerAtMs = fireAtMs;

@@ -369,6 +369,20 @@ export class PartitionSet {
     return earliest;
   }
 
+  /** Batches in flight and the messages behind them, by function type, over the partitions run here (metrics). */
+  functionTypeLoads(): Map<string, { backlog: number; inFlight: number }> {
+    const loads = new Map<string, { backlog: number; inFlight: number }>();
+    for (const running of this.#running) running?.core.addLoads(loads);
+    return loads;
+  }
+
+  /** Delayed messages pending in the partitions run here (metrics). */
+  get delayedMessagesPending(): number {
+    let pending = 0;
+    for (const running of this.#running) pending += running?.core.delayedMessagesPending ?? 0;
+    return pending;
+  }
+
   get activeAddresses(): number {
     let active = 0;
     for (const running of this.#running) active += running?.core.activeCount ?? 0;

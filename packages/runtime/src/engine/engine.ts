@@ -26,6 +26,7 @@ import {
 } from "../core/partition-set.ts";
 import { type DeadLetter, type Envelope, makeRequestId, type OutboxEntry, requestTime } from "../core/records.ts";
 import { EddyError, errorCode, type Failure } from "../errors.ts";
+import { type EngineObserver, noEngineObserver } from "./observer.ts";
 import { type Cancel, type Scheduler, systemScheduler } from "./scheduler.ts";
 
 /**
@@ -77,12 +78,14 @@ type SettleOutbox = (
  */
 class OutboxSettlement implements EgressSettlement {
   readonly #settle: SettleOutbox;
+  readonly egress: string;
   readonly source: Address;
   readonly seq: number;
   readonly resetsAtRelease: number;
 
-  constructor(settle: SettleOutbox, source: Address, seq: number, resetsAtRelease: number) {
+  constructor(settle: SettleOutbox, egress: string, source: Address, seq: number, resetsAtRelease: number) {
     this.#settle = settle;
+    this.egress = egress;
     this.source = source;
     this.seq = seq;
     this.resetsAtRelease = resetsAtRelease;
@@ -214,6 +217,8 @@ export interface EngineOptions {
   readonly onInvokeFailure?: (target: Address, reason: string) => void;
   /** The commit target refused a commit (a cluster fenced or aborted it); the engine undid it. */
   readonly onCommitRefused?: (reason: string) => void;
+  /** Told of invocations, commits, dead letters and egress settlements as they happen (metrics); default nothing. */
+  readonly observer?: EngineObserver;
 }
 
 export type AcceptResult =
@@ -365,6 +370,7 @@ export class Engine {
   readonly #commitTarget: CommitTarget;
   readonly #catalog: Catalog;
   readonly #invoker: Invoker;
+  readonly #observer: EngineObserver;
   readonly #clock: () => number;
   readonly #scheduler: Scheduler;
   readonly #commitIntervalMs: number;
@@ -398,7 +404,7 @@ export class Engine {
   /** stop() has made its last commit. */
   #stopped = false;
   /** Replies that came back without a promise, applied together in one microtask. */
-  #answered: { effect: InvokeEffect; incarnation: number; outcome: InvokeOutcome }[] = [];
+  #answered: { effect: InvokeEffect; incarnation: number; outcome: InvokeOutcome; sentMs: number }[] = [];
   /** Commits refused so far (each undone by a reset). */
   #commitsRefused = 0;
   /** Times everything uncommitted was dropped. */
@@ -419,6 +425,7 @@ export class Engine {
     this.#commitTarget = options.commitTarget ?? localCommitTarget(options.store);
     this.#catalog = options.catalog;
     this.#invoker = options.invoker;
+    this.#observer = options.observer ?? noEngineObserver;
     this.#scheduler = options.scheduler ?? systemScheduler(options.clock);
     const scheduler = this.#scheduler;
     this.#clock = () => scheduler.now();
@@ -974,6 +981,7 @@ export class Engine {
     this.#published = [];
     this.#makeRoom();
     if (writes.length === 0 && effects.length === 0 && outbound.length === 0 && acks.length === 0) return;
+    const startedMs = this.#scheduler.monotonicMs();
     const committing = this.#commitTarget.commit(
       inboxPositions === undefined
         ? { writes, partitions, outbound, published }
@@ -996,6 +1004,7 @@ export class Engine {
       return;
     }
     this.#partitions.committed();
+    this.#observer.committed((this.#scheduler.monotonicMs() - startedMs) / 1000, writes.length);
     this.#refusedInARow = 0;
     for (const ack of acks) ack();
     for (const effect of effects) this.#release(effect);
@@ -1027,6 +1036,7 @@ export class Engine {
   #undoCommit(refusal: CommitRefusal, acks: readonly Ack[]): void {
     this.#commitsRefused++;
     this.#refusedInARow++;
+    this.#observer.commitRefused();
     this.#options.onCommitRefused?.(refusal.message);
     this.#dropUncommitted(`commit refused: ${refusal.message}`, acks, this.#partitions.owned);
   }
@@ -1059,6 +1069,16 @@ export class Engine {
   }
 
   // --- Ownership, for a cluster worker (the embedded mode runs every partition from the start) ---
+
+  /** Batches in flight and the messages behind them, by function type (metrics). */
+  functionTypeLoads(): Map<string, { backlog: number; inFlight: number }> {
+    return this.#partitions.functionTypeLoads();
+  }
+
+  /** Delayed messages pending in the partitions run here (metrics). */
+  get delayedMessagesPending(): number {
+    return this.#partitions.delayedMessagesPending;
+  }
 
   /** The partitions run here, ascending. */
   get ownedPartitions(): number[] {
@@ -1234,9 +1254,12 @@ export class Engine {
   readonly #settleOutbox: SettleOutbox = (settlement, outcome) => {
     if (settlement.resetsAtRelease !== this.#resets) return;
     const { source, seq } = settlement;
-    if ("rejectedFor" in outcome) this.#partitions.egressRejected(source, seq, outcome.rejectedFor, this.#clock());
-    else if (this.#partitions.egressDelivered(source, seq) && outcome.published !== undefined) {
-      this.#published.push(outcome.published);
+    if ("rejectedFor" in outcome) {
+      this.#partitions.egressRejected(source, seq, outcome.rejectedFor, this.#clock());
+      this.#observer.egressSettled(settlement.egress, "rejected");
+    } else if (this.#partitions.egressDelivered(source, seq)) {
+      if (outcome.published !== undefined) this.#published.push(outcome.published);
+      this.#observer.egressSettled(settlement.egress, "delivered");
     }
     this.#wakeBudgetWaiters();
     this.#scheduleCommit();
@@ -1251,6 +1274,7 @@ export class Engine {
         }
         const settlement = new OutboxSettlement(
           this.#settleOutbox,
+          effect.entry.egress,
           effect.entry.source,
           effect.entry.seq,
           this.#resets,
@@ -1259,6 +1283,7 @@ export class Engine {
         return;
       }
       case "dead-letter":
+        this.#observer.deadLettered(effect.letter.target.typename);
         this.#options.onDeadLetter?.(effect.letter, this.#partitions.deadLetterId(effect.letter));
         return;
       case "reply": {
@@ -1290,6 +1315,7 @@ export class Engine {
     this.#invocationsInFlight++;
     // A batch re-sent after its call budget ran out (retry-forever policy) waits first: 1 s doubling up to a minute.
     if (effect.attempt > 0) {
+      this.#observer.resent(effect.target.typename);
       this.#scheduler.after(Math.min(1000 * 2 ** (effect.attempt - 1), 60_000), () => this.#send(effect, incarnation));
     } else this.#send(effect, incarnation);
   }
@@ -1304,6 +1330,7 @@ export class Engine {
       return;
     }
     let pending: InvokeOutcome | Promise<InvokeOutcome>;
+    const sentMs = this.#scheduler.monotonicMs();
     try {
       pending = this.#invoker.invoke(effect.target, effect.request);
     } catch (error) {
@@ -1312,25 +1339,33 @@ export class Engine {
     }
     if (pending instanceof Promise) {
       pending.then(
-        (outcome) => this.#settle(effect, incarnation, outcome),
+        (outcome) => this.#settle(effect, incarnation, outcome, sentMs),
         (error: unknown) => this.#invokerBug(effect, error),
       );
       return;
     }
     // Not applied here: this runs inside the partitions' routing, which must not be re-entered.
     if (this.#answered.length === 0) queueMicrotask(() => this.#settleAnswered());
-    this.#answered.push({ effect, incarnation, outcome: pending });
+    this.#answered.push({ effect, incarnation, outcome: pending, sentMs });
   }
 
   #settleAnswered(): void {
     const answered = this.#answered;
     this.#answered = [];
-    for (const { effect, incarnation, outcome } of answered) this.#settle(effect, incarnation, outcome);
+    for (const { effect, incarnation, outcome, sentMs } of answered) this.#settle(effect, incarnation, outcome, sentMs);
   }
 
-  #settle(effect: InvokeEffect, incarnation: number, outcome: InvokeOutcome): void {
+  #settle(effect: InvokeEffect, incarnation: number, outcome: InvokeOutcome, sentMs: number): void {
     this.#invocationsInFlight--;
     if (this.#stopping) return;
+    // A state handshake (the function asked for states it lacked) handled none of the batch's messages.
+    const handled = outcome.ok && outcome.response.invocationResult !== null;
+    this.#observer.invoked(
+      effect.target.typename,
+      handled ? (effect.request.invocation?.invocations.length ?? 0) : 0,
+      (this.#scheduler.monotonicMs() - sentMs) / 1000,
+      outcome.ok ? "ok" : "failed",
+    );
     const now = this.#clock();
     if (outcome.ok) this.#partitions.complete(effect.target, effect.batchId, outcome.response, now, incarnation);
     else {

@@ -35,12 +35,30 @@ export type ConnectorHost = HostOf<EnginePorts>;
 export interface Connector {
   /** The ingress's or egress's id from the module. */
   readonly id: string;
+  /** A source's partitions and how far each is from its end (metrics); absent for connectors that are no source. */
+  sourceLags?(): readonly SourceLag[];
   /** Set for an egress: what the engine hands its outbox messages to. */
   readonly egress: EgressConnector | undefined;
   /** Connects to the engine and starts; resolves with the URLs it listens on (none for a client). */
   open(host: ConnectorHost): Promise<{ readonly urls: readonly string[] }>;
   /** Stops; what was handed over and not finished is still durable (in the outbox, or upstream). */
   close(): Promise<void>;
+}
+
+/** How far one partition of a source is from its end. */
+export interface SourceLag {
+  readonly ingress: string;
+  /** The Kafka topic. */
+  readonly topic: string;
+  readonly partition: number;
+  /** Records after the read position. */
+  readonly messages: number;
+}
+
+/** What connectors report as they work (metrics, observe/metrics.ts). */
+export interface ConnectorObserver {
+  /** An HTTP ingress answered a request with `status`. */
+  ingressAnswered(ingress: string, status: number): void;
 }
 
 /** What every connector may be created with, besides its own configuration. */
@@ -65,6 +83,8 @@ export interface ConnectorContext {
    * runs (source-binding.ts). Undefined in the embedded mode, where one Eddy reads them all.
    */
   readonly sourceBinding?: SourceBinding | undefined;
+  /** Told what the connectors do, for metrics; undefined when nobody counts. */
+  readonly observer?: ConnectorObserver | undefined;
 }
 
 /** A kind of connector: creates one from its configuration, or says what is wrong with it (code "config"). */

@@ -29,17 +29,22 @@ export function closeServer(server: Server): Promise<void> {
  * is missing or wrong. Returns whether the request may go on.
  */
 export function authorize(req: IncomingMessage, res: ServerResponse, token: string | undefined): boolean {
-  if (token === undefined) return true;
+  if (token === undefined || bearerTokenMatches(req, token)) return true;
+  res.setHeader("www-authenticate", 'Bearer realm="eddy"');
+  replyText(res, 401, bearerTokenRefusal(req));
+  return false;
+}
+
+/** Whether the request carries `Authorization: Bearer <token>` (compared in constant time). */
+export function bearerTokenMatches(req: IncomingMessage, token: string): boolean {
   const given = Buffer.from(req.headers.authorization ?? "");
   const expected = Buffer.from(`Bearer ${token}`);
-  if (given.length === expected.length && timingSafeEqual(given, expected)) return true;
-  res.setHeader("www-authenticate", 'Bearer realm="eddy"');
-  replyText(
-    res,
-    401,
-    `${req.headers.authorization === undefined ? "missing" : "wrong"} bearer token: send Authorization: Bearer <token>`,
-  );
-  return false;
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** What a request without the right token is told. */
+export function bearerTokenRefusal(req: IncomingMessage): string {
+  return `${req.headers.authorization === undefined ? "missing" : "wrong"} bearer token: send Authorization: Bearer <token>`;
 }
 
 export function replyText(res: ServerResponse, status: number, text: string): void {

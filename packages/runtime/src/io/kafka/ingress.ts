@@ -61,7 +61,7 @@ import type { Envelope } from "../../core/records.ts";
 import { getRow, putRow, tables } from "../../core/schema.ts";
 import { COMMIT_ABORTED, type SourceAcceptResult, type SourceBound, type SourceSink } from "../../engine/ports.ts";
 import { BugError, EddyError, errorCode, errorMessage } from "../../errors.ts";
-import type { Connector, HostOf } from "../connector.ts";
+import type { Connector, HostOf, SourceLag } from "../connector.ts";
 import { kafkaSourcePartition, type SourceBinding } from "../source-binding.ts";
 import { type AfterFailure, runSupervised, type StepResult } from "../supervised-loop.ts";
 import {
@@ -254,6 +254,11 @@ interface PartitionReader {
   aborted: AbortedProducers;
   /** Its offset was out of range: it restarts at autoOffsetResetPosition. */
   outOfRange: boolean;
+  /**
+   * The partition's end as the last fetch saw it (its last stable offset under read_committed,
+   * else its high watermark); undefined before a fetch answered. For the lag metric.
+   */
+  end?: bigint;
   /** In a cluster: the partition it is bound to, and the run of it its position was read from. */
   readonly bound?: SourceBound;
 }
@@ -332,6 +337,21 @@ export class KafkaIngress implements Connector {
   }
 
   readonly egress = undefined;
+
+  sourceLags(): SourceLag[] {
+    const lags: SourceLag[] = [];
+    for (const reader of this.#readers.values()) {
+      if (reader.end === undefined || reader.next < 0n) continue;
+      const behind = reader.end - reader.next;
+      lags.push({
+        ingress: this.id,
+        topic: reader.topic,
+        partition: reader.partition,
+        messages: behind > 0n ? Number(behind) : 0,
+      });
+    }
+    return lags;
+  }
 
   get id(): string {
     return this.#config.id;
@@ -818,6 +838,10 @@ export class KafkaIngress implements Connector {
             this.#partitionError(reader, fetched.errorCode);
             continue;
           }
+          reader.end =
+            this.#settings.isolationLevel === FetchIsolationLevels.READ_COMMITTED
+              ? fetched.lastStableOffset
+              : fetched.highWatermark;
           const { records, nextOffset } = reader.aborted.take(
             reader.next,
             (fetched.records ?? []) as unknown as FetchedBatch[],

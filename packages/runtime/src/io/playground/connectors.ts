@@ -79,6 +79,9 @@ export const playgroundIngressKind: ConnectorKind<PlaygroundIngressConfig> = {
         maxBodyBytes: context.ingressBodyBytesLimit,
         ...(context.ingressHoldMs === undefined ? {} : { holdMs: context.ingressHoldMs }),
         ...(context.token === undefined ? {} : { token: context.token }),
+        ...(context.observer === undefined
+          ? {}
+          : { answered: (status: number) => context.observer?.ingressAnswered(PLAYGROUND_INGRESS_ID, status) }),
       }),
     );
   },

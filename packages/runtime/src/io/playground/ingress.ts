@@ -50,6 +50,8 @@ export interface PlaygroundIngressOptions {
   readonly holdMs?: number;
   /** In a cluster: where requests for instances other workers run go (forwarding.ts). */
   readonly routing?: IngressRouting;
+  /** Told the status of every answered request (metrics). */
+  readonly answered?: (status: number) => void;
 }
 
 export const INGRESS_HOLD_MS_DEFAULT = 10_000;
@@ -107,7 +109,9 @@ export class PlaygroundIngress {
     this.#engine = engine;
     this.#options = options;
     this.#forwarder = options.routing === undefined ? undefined : new Forwarder();
+    const answered = options.answered;
     this.#server = createServer((req, res) => {
+      if (answered !== undefined) res.once("finish", () => answered(res.statusCode));
       this.#handle(req, res).catch((error: unknown) => replyText(res, 500, `ingress error: ${String(error)}`));
     });
   }

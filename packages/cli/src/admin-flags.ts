@@ -1,0 +1,43 @@
+// --admin-port, shared by eddy run and eddy dev: where the admin listener (GET /metrics) listens,
+// on --host with the ingress's token. Default 8093, or EDDY_ADMIN_PORT; --port-offset moves the
+// default (and the environment's) as it moves the module's ports, so several workers run from one
+// module file, but not a port given with the flag, which names this process's port exactly.
+import { UsageError } from "./usage.ts";
+
+export const ADMIN_OPTIONS = {
+  "admin-port": { type: "string" },
+} as const;
+
+export const ADMIN_PORT_DEFAULT = 8093;
+const PORT_MAX = 65535;
+
+export function adminFlags(
+  values: { readonly "admin-port"?: string | undefined },
+  portOffset: number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): { readonly port: number } {
+  const flag = values["admin-port"];
+  if (flag !== undefined) return { port: parsePort("--admin-port", flag) };
+  const fromEnv = env.EDDY_ADMIN_PORT;
+  const base = fromEnv === undefined || fromEnv === "" ? ADMIN_PORT_DEFAULT : parsePort("EDDY_ADMIN_PORT", fromEnv);
+  if (base === 0) return { port: 0 };
+  const moved = base + (portOffset ?? 0);
+  if (moved > PORT_MAX) {
+    throw new UsageError(`--port-offset ${portOffset} moves the admin port ${base} to ${moved}, past ${PORT_MAX}`);
+  }
+  return { port: moved };
+}
+
+function parsePort(where: string, text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) > PORT_MAX) {
+    throw new UsageError(
+      `${where}: "${text}" is not a port; expected a whole number from 0 (any free port) to ${PORT_MAX}`,
+    );
+  }
+  return Number(text);
+}
+
+/** The line that says where the admin listener is. */
+export function printAdminUrl(url: string | undefined): void {
+  if (url !== undefined) process.stdout.write(`eddy: admin listening on ${url} (metrics at ${url}metrics)\n`);
+}
