@@ -49,7 +49,11 @@ function parseExposition(text: string, dir: string): Family[] {
 }
 
 /** The value of the sample `name` whose labels include `labels`; undefined when there is none. */
-function valueOf(families: readonly Family[], name: string, labels: Record<string, string> = {}): number | undefined {
+function sampleValue(
+  families: readonly Family[],
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   for (const family of families) {
     for (const sample of family.samples) {
       if (sample.name !== name) continue;
@@ -92,7 +96,7 @@ describe("GET /metrics on the admin listener", () => {
 
   it("parses as Prometheus text, and counts each message once per function type", async () => {
     const before = await scrapeParsed();
-    assert.equal(valueOf(before, "eddy_invocations_total", { function_type: "example/person" }), undefined);
+    assert.equal(sampleValue(before, "eddy_invocations_total", { function_type: "example/person" }), undefined);
     for (let i = 0; i < MESSAGES; i++) {
       const response = await fetch(`${eddy.ingressUrl()}example/person/visitor-${i}`, {
         method: "PUT",
@@ -107,19 +111,22 @@ describe("GET /metrics on the admin listener", () => {
     // Messages are answered once durable; the greeter and the egress follow: wait for them.
     let families = await scrapeParsed();
     for (let waited = 0; waited < 10_000; waited += 100) {
-      const delivered = valueOf(families, "eddy_egress_records_total", { outcome: "delivered" }) ?? 0;
+      const delivered = sampleValue(families, "eddy_egress_records_total", { outcome: "delivered" }) ?? 0;
       if (delivered >= MESSAGES) break;
       await sleep(100);
       families = await scrapeParsed();
     }
-    assert.equal(valueOf(families, "eddy_invocations_total", { function_type: "example/person" }), MESSAGES);
-    assert.equal(valueOf(families, "eddy_invocations_total", { function_type: "example/greeter" }), MESSAGES);
+    assert.equal(sampleValue(families, "eddy_invocations_total", { function_type: "example/person" }), MESSAGES);
+    assert.equal(sampleValue(families, "eddy_invocations_total", { function_type: "example/greeter" }), MESSAGES);
     assert.equal(
-      valueOf(families, "eddy_ingress_requests_total", { ingress: "io.statefun.playground/ingress", status: "200" }),
+      sampleValue(families, "eddy_ingress_requests_total", {
+        ingress: "io.statefun.playground/ingress",
+        status: "200",
+      }),
       MESSAGES,
     );
     assert.equal(
-      valueOf(families, "eddy_egress_records_total", {
+      sampleValue(families, "eddy_egress_records_total", {
         egress: "io.statefun.playground/egress",
         outcome: "delivered",
       }),
@@ -127,22 +134,22 @@ describe("GET /metrics on the admin listener", () => {
     );
     // Every message of a batch counts once: the batches' sizes add up to the invocations.
     assert.equal(
-      valueOf(families, "eddy_invocation_batch_messages_sum", { function_type: "example/greeter" }),
+      sampleValue(families, "eddy_invocation_batch_messages_sum", { function_type: "example/greeter" }),
       MESSAGES,
     );
-    const calls = valueOf(families, "eddy_invocation_duration_seconds_count", {
+    const calls = sampleValue(families, "eddy_invocation_duration_seconds_count", {
       function_type: "example/person",
       outcome: "ok",
     });
     // A call per batch, and a state handshake before an instance's first (the SDK asks for its states).
     assert.ok(calls !== undefined && calls >= 1 && calls <= 2 * MESSAGES, `person calls ${calls}`);
-    assert.ok((valueOf(families, "eddy_commit_duration_seconds_count") ?? 0) >= 1);
-    assert.ok((valueOf(families, "eddy_commit_writes_sum") ?? 0) >= MESSAGES);
-    assert.ok((valueOf(families, "eddy_state_size_bytes") ?? 0) > 0);
-    assert.equal(valueOf(families, "eddy_backlog_messages", { function_type: "example/person" }), 0);
-    assert.equal(valueOf(families, "eddy_batches_in_flight", { function_type: "example/greeter" }), 0);
-    assert.equal(valueOf(families, "eddy_delayed_messages_pending"), 0);
-    assert.ok((valueOf(families, "process_cpu_seconds_total") ?? 0) > 0);
+    assert.ok((sampleValue(families, "eddy_commit_duration_seconds_count") ?? 0) >= 1);
+    assert.ok((sampleValue(families, "eddy_commit_writes_sum") ?? 0) >= MESSAGES);
+    assert.ok((sampleValue(families, "eddy_state_size_bytes") ?? 0) > 0);
+    assert.equal(sampleValue(families, "eddy_backlog_messages", { function_type: "example/person" }), 0);
+    assert.equal(sampleValue(families, "eddy_batches_in_flight", { function_type: "example/greeter" }), 0);
+    assert.equal(sampleValue(families, "eddy_delayed_messages_pending"), 0);
+    assert.ok((sampleValue(families, "process_cpu_seconds_total") ?? 0) > 0);
 
     const types = new Map(families.map((family) => [family.name, family.type]));
     // The parser names a counter's family without its _total suffix.
@@ -161,7 +168,7 @@ describe("GET /metrics on the admin listener", () => {
     // Nothing more happens by itself: the counts stay.
     await sleep(300);
     const later = await scrapeParsed();
-    assert.equal(valueOf(later, "eddy_invocations_total", { function_type: "example/person" }), MESSAGES);
+    assert.equal(sampleValue(later, "eddy_invocations_total", { function_type: "example/person" }), MESSAGES);
   });
 
   it("refuses a request without the token, and answers unknown routes with a JSON error", async () => {

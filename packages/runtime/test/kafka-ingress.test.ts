@@ -93,12 +93,18 @@ async function startSink(options: {
   startup: string;
   groupId: string;
   checkpoints?: CheckpointSettings;
+  /** Every message waits for it before it is noted. */
+  gate?: Promise<void>;
+  memoryBudgetBytes?: number;
+  /** With an admin listener on any free port (RunningRuntime.adminUrl). */
+  admin?: boolean;
 }): Promise<Sink> {
   const seen: string[] = [];
   const headers: string[][] = [];
   const sink = statefulFunction({
     typename: "test/sink",
-    handle(_ctx, incoming) {
+    async handle(_ctx, incoming) {
+      await options.gate;
       seen.push(Buffer.from(incoming.bytes).toString());
       headers.push(
         incoming.headers.map(({ key, value }) => (value === null ? key : `${key}=${Buffer.from(value).toString()}`)),
@@ -130,6 +136,8 @@ ${options.startup
     partitionCount: 4,
     log: () => undefined,
     ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
+    ...(options.memoryBudgetBytes === undefined ? {} : { memoryBudgetBytes: options.memoryBudgetBytes }),
+    ...(options.admin === true ? { admin: { port: 0 } } : {}),
   });
   return { runtime, seen, headers };
 }
@@ -323,6 +331,70 @@ describe("Kafka ingress offsets in the consumer group, with checkpoints holding 
       const ends = await endOffsets(topic);
       assert.deepEqual(await waitForGroupOffsets("g-checkpointed", ends), ends);
     } finally {
+      await sink.runtime.stop();
+    }
+  });
+});
+
+describe("Kafka ingress lag at /metrics", () => {
+  it("counts the records after what the store holds, per partition, while the ingress is held back", async () => {
+    const topic = "lagging";
+    await earlyTopic(topic);
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    // A budget of one byte admits one record at a time (a chunk is at most a quarter of the
+    // budget): behind the function that waits for the gate, the first record stays admitted,
+    // and the ingress takes nothing more into Eddy.
+    const sink = await startSink({
+      topic,
+      stateDir: freshDir(),
+      startup: "type: earliest",
+      groupId: "g-lagging",
+      gate,
+      memoryBudgetBytes: 1,
+      admin: true,
+    });
+    const lags = async (): Promise<number[]> => {
+      const text = await (await fetch(`${sink.runtime.adminUrl}metrics`)).text();
+      return Array.from({ length: PARTITIONS }, (_, partition) => {
+        const prefix = `eddy_kafka_ingress_lag_messages{ingress="test/in",topic="${topic}",partition="${partition}"} `;
+        const line = text.split("\n").find((candidate) => candidate.startsWith(prefix));
+        return line === undefined ? Number.NaN : Number(line.slice(prefix.length));
+      });
+    };
+    const until = async (done: (lags: number[]) => boolean): Promise<number[]> => {
+      const deadline = Date.now() + WAIT_MS;
+      let last = await lags();
+      while (!done(last) && Date.now() < deadline) {
+        await sleep(100);
+        last = await lags();
+      }
+      return last;
+    };
+    const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+    try {
+      const held = await until((lags) => sum(lags) === PARTITIONS * EARLY - 1);
+      assert.equal(sum(held), PARTITIONS * EARLY - 1, `one early record is in, the others wait: ${held}`);
+      await sleep(500);
+      assert.deepEqual(await lags(), held, "nothing more is taken while the function waits");
+      const later = 20;
+      await producer.send({
+        messages: Array.from({ length: PARTITIONS * later }, (_, index) => ({
+          topic,
+          partition: index % PARTITIONS,
+          key: Buffer.from(`p${index % PARTITIONS}`),
+          value: Buffer.from(`later-${index}`),
+        })),
+      });
+      const grown = held.map((lag) => lag + later);
+      assert.deepEqual(await until((lags) => sum(lags) === sum(grown)), grown, "the records written while held back");
+      open();
+      assert.deepEqual(await until((lags) => sum(lags) === 0), [0, 0], "all taken once the function goes on");
+      assert.equal((await collect(sink.seen, PARTITIONS * (EARLY + later))).length, PARTITIONS * (EARLY + later));
+    } finally {
+      open();
       await sink.runtime.stop();
     }
   });

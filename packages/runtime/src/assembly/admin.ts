@@ -54,7 +54,8 @@ export function runtimeGauges(engine: Engine, stateDir: string, connectors: read
     delayedMessagesPending: () => engine.delayedMessagesPending,
     stateBytesOnDisk: () => diskBytes(stateDir, 3),
     admission: () => engine.admission,
-    sourceLags: () => connectors.flatMap((connector) => connector.sourceLags?.() ?? []),
+    sourceLags: async () =>
+      (await Promise.all(connectors.map((connector) => connector.sourceLags?.() ?? Promise.resolve([])))).flat(),
   };
 }
 

@@ -36,7 +36,7 @@ export interface Connector {
   /** The ingress's or egress's id from the module. */
   readonly id: string;
   /** A source's partitions and how far each is from its end (metrics); absent for connectors that are no source. */
-  sourceLags?(): readonly SourceLag[];
+  sourceLags?(): Promise<readonly SourceLag[]>;
   /** Set for an egress: what the engine hands its outbox messages to. */
   readonly egress: EgressConnector | undefined;
   /** Connects to the engine and starts; resolves with the URLs it listens on (none for a client). */

@@ -28,7 +28,7 @@ export interface RuntimeGauges {
   delayedMessagesPending(): number;
   stateBytesOnDisk(): number;
   admission(): { readonly budgetBytes: number; readonly admittedBytes: number };
-  sourceLags(): readonly SourceLag[];
+  sourceLags(): Promise<readonly SourceLag[]>;
 }
 
 /** Buckets for calls and commits: 0.5 ms to 10 s. */
@@ -299,14 +299,13 @@ export class RuntimeMetrics implements EngineObserver, ConnectorObserver {
     });
     new Gauge({
       name: "eddy_kafka_ingress_lag_messages",
-      help: "Records of a Kafka ingress's topic partition after its read position (the partition's end, last stable offset under read_committed, minus the next offset to read), by ingress, topic and partition.",
+      help: "Records of a Kafka ingress's topic partition after the position Eddy's store holds (the partition's end, its last stable offset under read_committed, asked at the scrape), by ingress, topic and partition.",
       labelNames: ["ingress", "topic", "partition"],
       registers,
-      collect() {
+      async collect() {
         this.reset();
-        for (const lag of read((gauges) => gauges.sourceLags()) ?? []) {
-          this.labels(lag.ingress, lag.topic, String(lag.partition)).set(lag.messages);
-        }
+        const lags = await read((gauges) => gauges.sourceLags())?.catch(() => undefined);
+        for (const lag of lags ?? []) this.labels(lag.ingress, lag.topic, String(lag.partition)).set(lag.messages);
       },
     });
   }

@@ -254,11 +254,6 @@ interface PartitionReader {
   aborted: AbortedProducers;
   /** Its offset was out of range: it restarts at autoOffsetResetPosition. */
   outOfRange: boolean;
-  /**
-   * The partition's end as the last fetch saw it (its last stable offset under read_committed,
-   * else its high watermark); undefined before a fetch answered. For the lag metric.
-   */
-  end?: bigint;
   /** In a cluster: the partition it is bound to, and the run of it its position was read from. */
   readonly bound?: SourceBound;
 }
@@ -278,6 +273,9 @@ export interface KafkaIngressOptions {
   /** In a cluster: read only the source partitions bound to the partitions the worker runs. */
   readonly binding?: SourceBinding | undefined;
 }
+
+/** How long the lag metric waits for a topic's end offsets before it leaves the topic out. */
+const LAG_WAIT_MS = 2_000;
 
 export class KafkaIngress implements Connector {
   readonly #config: KafkaIngressConfig;
@@ -338,18 +336,38 @@ export class KafkaIngress implements Connector {
 
   readonly egress = undefined;
 
-  sourceLags(): SourceLag[] {
-    const lags: SourceLag[] = [];
+  /**
+   * Each partition read here, and how many records lie after what the store holds of it (after
+   * what was read, before the first commit): the partitions' ends are asked now (their last
+   * stable offsets under read_committed), so an ingress held back by a full budget shows its
+   * lag growing rather than what its last fetch saw. A topic whose ends are not known within
+   * LAG_WAIT_MS (the cluster is away) is left out.
+   */
+  async sourceLags(): Promise<SourceLag[]> {
+    const byTopic = new Map<string, { partition: number; position: bigint }[]>();
     for (const reader of this.#readers.values()) {
-      if (reader.end === undefined || reader.next < 0n) continue;
-      const behind = reader.end - reader.next;
-      lags.push({
-        ingress: this.id,
-        topic: reader.topic,
-        partition: reader.partition,
-        messages: behind > 0n ? Number(behind) : 0,
-      });
+      const position = reader.durable >= 0n ? reader.durable : reader.next;
+      if (position < 0n) continue;
+      const readers = byTopic.get(reader.topic) ?? [];
+      readers.push({ partition: reader.partition, position });
+      byTopic.set(reader.topic, readers);
     }
+    const lags: SourceLag[] = [];
+    await Promise.all(
+      [...byTopic].map(async ([topic, readers]) => {
+        const asked = this.#listOffsets(
+          topic,
+          readers.map((reader) => reader.partition),
+          -1n,
+        ).catch(() => undefined);
+        const ends = await Promise.race([asked, sleep(LAG_WAIT_MS).then(() => undefined)]);
+        for (const { partition, position } of readers) {
+          const end = ends?.get(partition) ?? -1n;
+          if (end < 0n) continue;
+          lags.push({ ingress: this.id, topic, partition, messages: end > position ? Number(end - position) : 0 });
+        }
+      }),
+    );
     return lags;
   }
 
@@ -838,10 +856,6 @@ export class KafkaIngress implements Connector {
             this.#partitionError(reader, fetched.errorCode);
             continue;
           }
-          reader.end =
-            this.#settings.isolationLevel === FetchIsolationLevels.READ_COMMITTED
-              ? fetched.lastStableOffset
-              : fetched.highWatermark;
           const { records, nextOffset } = reader.aborted.take(
             reader.next,
             (fetched.records ?? []) as unknown as FetchedBatch[],
