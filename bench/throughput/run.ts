@@ -5,6 +5,9 @@
 // made with the same client code the runtime's HTTP invoker uses (invoker/http-post.ts).
 // Messages enter through Engine.accept (each durable before it counts as accepted), so
 // the ingress's HTTP client does not dominate. Prints a table; --json for machine output.
+// With --metrics, each chain also runs with the runtime's Prometheus metrics recording (the
+// engine observed by observe/metrics.ts, as `eddy run` does with its admin listener), in the
+// same rounds, and the table gives what they cost.
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,9 +18,11 @@ import { Pool } from "undici";
 import type { FunctionTypename } from "../../packages/runtime/src/core/address.ts";
 import type { Catalog, FunctionSettings } from "../../packages/runtime/src/core/partition-core.ts";
 import { Engine, type Invoker } from "../../packages/runtime/src/engine/engine.ts";
+import type { EngineObserver } from "../../packages/runtime/src/engine/observer.ts";
 import { HttpInvoker } from "../../packages/runtime/src/invoker/http-invoker.ts";
 import { post } from "../../packages/runtime/src/invoker/http-post.ts";
 import { InProcessInvoker } from "../../packages/runtime/src/invoker/in-process-invoker.ts";
+import { RuntimeMetrics } from "../../packages/runtime/src/observe/metrics.ts";
 import { LoggedStore } from "../../packages/runtime/src/store/logged-store.ts";
 import { machine } from "../machine.ts";
 
@@ -31,6 +36,7 @@ const { values } = parseArgs({
     rounds: { type: "string" },
     "serve-functions": { type: "boolean" },
     "serve-echo": { type: "boolean" },
+    metrics: { type: "boolean" },
   },
 });
 const MESSAGES = Number(values.messages ?? 40_000);
@@ -104,7 +110,12 @@ interface ChainResult {
   readonly commits: number;
 }
 
-async function chain(name: string, invoker: Invoker, remote?: ChildProcess): Promise<ChainResult> {
+async function chain(
+  name: string,
+  invoker: Invoker,
+  remote?: ChildProcess,
+  observer?: EngineObserver,
+): Promise<ChainResult> {
   const dir = mkdtempSync(join(tmpdir(), "eddy-bench-throughput-"));
   const settings: FunctionSettings = {
     maxBatchCount: 1000,
@@ -126,7 +137,13 @@ async function chain(name: string, invoker: Invoker, remote?: ChildProcess): Pro
     commits++;
     return commit(writes);
   };
-  const engine = new Engine({ store, catalog, invoker, partitionCount: 128 });
+  const engine = new Engine({
+    store,
+    catalog,
+    invoker,
+    partitionCount: 128,
+    ...(observer === undefined ? {} : { observer }),
+  });
   engine.start();
   received = 0;
   hopLatencyMs.length = 0;
@@ -193,7 +210,7 @@ async function rawHttp(): Promise<{ roundTripsPerSecond: number }> {
   return { roundTripsPerSecond: Math.round(total / seconds) };
 }
 
-async function remoteChain(): Promise<ChainResult> {
+async function remoteChain(observer?: EngineObserver): Promise<ChainResult> {
   const { child, url } = await startChild("--serve-functions");
   const http = new HttpInvoker({
     endpointFor: () => ({
@@ -204,7 +221,7 @@ async function remoteChain(): Promise<ChainResult> {
       poolSize: 64,
     }),
   });
-  const result = await chain("remote over HTTP", http, child);
+  const result = await chain(observer === undefined ? "remote over HTTP" : "remote, metrics", http, child, observer);
   child.kill();
   return result;
 }
@@ -225,14 +242,29 @@ async function main(): Promise<void> {
   const roundCount = Number(values.rounds ?? process.env.BENCH_ROUNDS ?? 3);
   const inProcessRounds: ChainResult[] = [];
   const remoteRounds: ChainResult[] = [];
+  const inProcessMetricsRounds: ChainResult[] = [];
+  const remoteMetricsRounds: ChainResult[] = [];
   const rawRounds: number[] = [];
+  const withMetrics = values.metrics === true;
   for (let round = 0; round < roundCount; round++) {
-    if (only === undefined || only === "in-process")
+    if (only === undefined || only === "in-process") {
       inProcessRounds.push(await chain("in-process", new InProcessInvoker(endpoint)));
-    if (only === undefined || only === "remote") remoteRounds.push(await remoteChain());
+      if (withMetrics) {
+        const metrics = new RuntimeMetrics();
+        inProcessMetricsRounds.push(
+          await chain("in-process, metrics", new InProcessInvoker(endpoint), undefined, metrics),
+        );
+      }
+    }
+    if (only === undefined || only === "remote") {
+      remoteRounds.push(await remoteChain());
+      if (withMetrics) remoteMetricsRounds.push(await remoteChain(new RuntimeMetrics()));
+    }
     if (only === undefined || only === "raw") rawRounds.push((await rawHttp()).roundTripsPerSecond);
   }
-  const chains = [inProcessRounds, remoteRounds].filter((rounds) => rounds.length > 0).map(medianRound);
+  const chains = [inProcessRounds, inProcessMetricsRounds, remoteRounds, remoteMetricsRounds]
+    .filter((rounds) => rounds.length > 0)
+    .map(medianRound);
   const sortedRaw = rawRounds.slice().sort((a, b) => a - b);
   const raw =
     sortedRaw.length === 0
@@ -249,7 +281,12 @@ async function main(): Promise<void> {
     addresses: ADDRESSES,
     rounds: roundCount,
     chains,
-    chainRounds: { inProcess: inProcessRounds, remote: remoteRounds },
+    chainRounds: {
+      inProcess: inProcessRounds,
+      remote: remoteRounds,
+      inProcessMetrics: inProcessMetricsRounds,
+      remoteMetrics: remoteMetricsRounds,
+    },
     raw,
   };
   if (values.json === true) {
@@ -269,13 +306,26 @@ async function main(): Promise<void> {
   }
   for (const [name, rounds] of [
     ["in-process", inProcessRounds],
+    ["in-process, metrics", inProcessMetricsRounds],
     ["remote", remoteRounds],
+    ["remote, metrics", remoteMetricsRounds],
   ] as const) {
     if (rounds.length > 1) {
       process.stdout.write(
         `\n${name} messages/s by round: ${rounds.map((r) => r.messagesPerSecond).join(", ")} (runtime CPU µs/msg: ${rounds.map((r) => r.cpuMicrosPerMessage).join(", ")})`,
       );
     }
+  }
+  for (const [name, off, on] of [
+    ["in-process", inProcessRounds, inProcessMetricsRounds],
+    ["remote", remoteRounds, remoteMetricsRounds],
+  ] as const) {
+    if (off.length === 0 || on.length === 0) continue;
+    const plain = medianRound(off);
+    const metered = medianRound(on);
+    process.stdout.write(
+      `\n${name} with metrics: ${(metered.messagesPerSecond / plain.messagesPerSecond).toFixed(3)}× the messages/s without (CPU µs/msg ${plain.cpuMicrosPerMessage} → ${metered.cpuMicrosPerMessage})`,
+    );
   }
   if (raw === undefined) {
     process.stdout.write("\n");
