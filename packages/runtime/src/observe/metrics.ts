@@ -257,46 +257,36 @@ export class RuntimeMetrics implements EngineObserver, ConnectorObserver {
         loads = undefined;
       },
     });
-    new Gauge({
-      name: "eddy_delayed_messages_pending",
-      help: "Delayed messages (sendAfter) waiting for their time.",
-      registers,
-      collect() {
-        this.reset();
-        const pending = read((gauges) => gauges.delayedMessagesPending());
-        if (pending !== undefined) this.set(pending);
-      },
-    });
-    new Gauge({
-      name: "eddy_state_size_bytes",
-      help: "Disk space the state directory takes (the store's files and its write-ahead log).",
-      registers,
-      collect() {
-        this.reset();
-        const bytes = read((gauges) => gauges.stateBytesOnDisk());
-        if (bytes !== undefined) this.set(bytes);
-      },
-    });
-    new Gauge({
-      name: "eddy_memory_budget_bytes",
-      help: "The memory budget for admitted work (--memory-budget).",
-      registers,
-      collect() {
-        this.reset();
-        const admission = read((gauges) => gauges.admission());
-        if (admission !== undefined) this.set(admission.budgetBytes);
-      },
-    });
-    new Gauge({
-      name: "eddy_admitted_bytes",
-      help: "Work admitted and not finished, in bytes, against the memory budget.",
-      registers,
-      collect() {
-        this.reset();
-        const admission = read((gauges) => gauges.admission());
-        if (admission !== undefined) this.set(admission.admittedBytes);
-      },
-    });
+    // A level that is one number: left out of a scrape where it cannot be read.
+    const level = (name: string, help: string, value: (gauges: RuntimeGauges) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          const now = read(value);
+          if (now !== undefined) this.set(now);
+        },
+      });
+    level("eddy_delayed_messages_pending", "Delayed messages (sendAfter) waiting for their time.", (gauges) =>
+      gauges.delayedMessagesPending(),
+    );
+    level(
+      "eddy_state_size_bytes",
+      "Disk space the state directory takes (the store's files and its write-ahead log).",
+      (gauges) => gauges.stateBytesOnDisk(),
+    );
+    level(
+      "eddy_memory_budget_bytes",
+      "The memory budget for admitted work (--memory-budget).",
+      (gauges) => gauges.admission().budgetBytes,
+    );
+    level(
+      "eddy_admitted_bytes",
+      "Work admitted and not finished, in bytes, against the memory budget.",
+      (gauges) => gauges.admission().admittedBytes,
+    );
     new Gauge({
       name: "eddy_kafka_ingress_lag_messages",
       help: "Records of a Kafka ingress's topic partition after the position Eddy's store holds (the partition's end, its last stable offset under read_committed, asked at the scrape), by ingress, topic and partition.",
