@@ -37,13 +37,16 @@ export async function openAdmin(
     return url;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why =
+    const where = `the admin listener cannot listen on port ${port} of ${host}`;
+    // The port's fault names --admin-port; anything else (no such address here, a name that
+    // does not resolve) is the host's, and names --host.
+    throw new StartupError(
       code === "EADDRINUSE"
-        ? "it is in use"
+        ? `${where}: it is in use (--admin-port)`
         : code === "EACCES"
-          ? "it needs privileges this process lacks"
-          : errorMessage(error);
-    throw new StartupError(`the admin listener cannot listen on port ${port} of ${host}: ${why} (--admin-port)`);
+          ? `${where}: it needs privileges this process lacks (--admin-port)`
+          : `${where} (--host): ${errorMessage(error)}`,
+    );
   }
 }
 
