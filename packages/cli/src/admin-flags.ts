@@ -8,7 +8,8 @@ export const ADMIN_OPTIONS = {
   "admin-port": { type: "string" },
 } as const;
 
-export const ADMIN_PORT_DEFAULT = 8093;
+/** The admin port when neither the flag nor the environment names one (the runtime itself has none). */
+const ADMIN_PORT_DEFAULT = 8093;
 const PORT_MAX = 65535;
 
 export function adminFlags(

@@ -6,8 +6,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { bearerTokenMatches, bearerTokenRefusal, closeServer, listenOn } from "../io/http-server.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 
-export const ADMIN_PORT_DEFAULT = 8093;
-
 export interface AdminServerOptions {
   readonly port: number;
   readonly host: string;
