@@ -228,35 +228,35 @@ export class RuntimeMetrics implements EngineObserver, ConnectorObserver {
       }
     };
     const invokedTypes = this.#byType;
-    let loads: Map<string, FunctionTypeLoad> | undefined;
-    new Gauge({
-      name: "eddy_backlog_messages",
-      help: "Messages waiting for a function behind the batches in flight, by function type.",
-      labelNames: ["function_type"],
-      registers,
-      collect() {
-        this.reset();
-        // Read once for both gauges of a scrape: eddy_batches_in_flight is collected right after.
-        const now = read((gauges) => gauges.functionTypes());
-        loads = now === undefined ? undefined : new Map(now);
-        // A type invoked before and idle now reads 0 rather than vanishing.
-        for (const typename of invokedTypes.keys()) {
-          if (loads !== undefined && !loads.has(typename)) loads.set(typename, { backlog: 0, inFlight: 0 });
-        }
-        for (const [typename, load] of loads ?? []) this.labels(typename).set(load.backlog);
-      },
-    });
-    new Gauge({
-      name: "eddy_batches_in_flight",
-      help: "Batches sent to functions and not answered yet, by function type.",
-      labelNames: ["function_type"],
-      registers,
-      collect() {
-        this.reset();
-        for (const [typename, load] of loads ?? []) this.labels(typename).set(load.inFlight);
-        loads = undefined;
-      },
-    });
+    // Per function type, read afresh by each gauge (a scrape is rare; walking the active
+    // addresses twice costs less than state shared between two collects). A type invoked
+    // before and idle now reads 0 rather than vanishing.
+    const perType = (name: string, help: string, value: (load: FunctionTypeLoad) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["function_type"],
+        registers,
+        collect() {
+          this.reset();
+          const loads = read((gauges) => gauges.functionTypes());
+          if (loads === undefined) return;
+          for (const typename of invokedTypes.keys()) {
+            if (!loads.has(typename)) this.labels(typename).set(0);
+          }
+          for (const [typename, load] of loads) this.labels(typename).set(value(load));
+        },
+      });
+    perType(
+      "eddy_backlog_messages",
+      "Messages waiting for a function behind the batches in flight, by function type.",
+      (load) => load.backlog,
+    );
+    perType(
+      "eddy_batches_in_flight",
+      "Batches sent to functions and not answered yet, by function type.",
+      (load) => load.inFlight,
+    );
     // A level that is one number: left out of a scrape where it cannot be read.
     const level = (name: string, help: string, value: (gauges: RuntimeGauges) => number) =>
       new Gauge({
