@@ -143,7 +143,8 @@ export async function startDeployment(
     const port = await freePort();
     const modulePath = join(dir, `${label}.yaml`);
     writeFileSync(modulePath, moduleYaml(functionsUrl, port));
-    const args = ["run", modulePath, "--state-dir", join(dir, `state-${label}`)];
+    // Workers of one machine: each its own admin port (the default 8093 would be taken twice).
+    const args = ["run", modulePath, "--state-dir", join(dir, `state-${label}`), "--admin-port", "0"];
     if (kind.kind === "cluster") {
       if (cluster === undefined) throw new Error("a cluster needs a broker");
       args.push(

@@ -12,6 +12,11 @@ export { freePort };
 const root = resolve(import.meta.dirname, "../../..");
 const eddyBin = join(root, "node_modules/.bin/eddy");
 
+// The Eddys these helpers start inherit this: each takes a free admin port unless a test names
+// one, however the tests are run (npm test sets the same; a soak script or `node --test` alone
+// does not), so several workers, or a developer's Eddy on 8093, never collide.
+process.env.EDDY_ADMIN_PORT ??= "0";
+
 export interface CommandResult {
   readonly status: number | null;
   readonly stdout: string;
