@@ -27,6 +27,7 @@ import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
 import { keys, type StoredState } from "../../packages/runtime/src/core/records.ts";
 import { Engine } from "../../packages/runtime/src/engine/engine.ts";
 import { InProcessInvoker } from "../../packages/runtime/src/invoker/in-process-invoker.ts";
+import { NOOP_LOGGER } from "../../packages/runtime/src/observe/logger.ts";
 import { LoggedStore } from "../../packages/runtime/src/store/logged-store.ts";
 import { runStep as runBenchStep, seedInstances } from "../instances.ts";
 import { machine } from "../machine.ts";
@@ -112,7 +113,7 @@ function startEngine(dir: string, blobsDir: string) {
     intervalMs: 0,
     keep: 100,
     ...(values.concurrency === undefined ? {} : { concurrency: Number(values.concurrency) }),
-    log: () => {},
+    log: NOOP_LOGGER,
   });
   return { store, engine, checkpointer };
 }
@@ -236,7 +237,7 @@ async function restore(dir: string, blobsDir: string) {
     blobs: new DirectoryBlobStore(blobsDir),
     partitionCount: PARTITIONS,
     intervalMs: 0,
-    log: () => {},
+    log: NOOP_LOGGER,
   });
   // A commit after the seed, so there is something to checkpoint.
   await store.commit([{ key: ["bench", "marker"], value: 1 }]);
@@ -245,7 +246,11 @@ async function restore(dir: string, blobsDir: string) {
   await store.close();
   const target = `${dir}-restored`;
   const started = performance.now();
-  const result = await restoreCheckpoint({ store: new DirectoryBlobStore(blobsDir), stateDir: target, log: () => {} });
+  const result = await restoreCheckpoint({
+    store: new DirectoryBlobStore(blobsDir),
+    stateDir: target,
+    log: NOOP_LOGGER,
+  });
   const ms = Math.round(performance.now() - started);
   if (!result.ok) throw new Error(result.error);
   const restoredMb = mb(statSync(join(target, "data.mdb")).size);

@@ -225,9 +225,9 @@ describe("a damaged checkpoint store", { timeout: 60_000 }, () => {
 
       await replacement.start();
       const output = replacement.output;
-      assert.match(output, new RegExp(`eddy: warning: skipping checkpoint ${newest}: .*${literal(altered)}`), output);
-      assert.match(output, new RegExp(`eddy: warning: skipping manifest .*${literal(truncated)}`), output);
-      assert.match(output, new RegExp(`eddy: restored checkpoint ${middle} `), output);
+      assert.match(output, new RegExp(`"warn".*skipping checkpoint ${newest}: .*${literal(altered)}`), output);
+      assert.match(output, new RegExp(`"warn".*skipping manifest .*${literal(truncated)}`), output);
+      assert.match(output, new RegExp(`"info".*restored checkpoint ${middle} `), output);
       // The middle checkpoint holds two visits.
       assert.equal(await greetAda(replacement), greeting("ada", 3), replacement.output);
     } finally {

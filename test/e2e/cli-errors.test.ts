@@ -16,7 +16,7 @@ import { type CommandResult, freePort, runEddyCommand } from "./smoke/cluster.ts
 const root = resolve(import.meta.dirname, "../..");
 const eddyBin = resolve(root, "node_modules/.bin/eddy");
 
-const COMMANDS = ["run", "dev", "serve", "send", "dead-letters", "checkpoints", "savepoint"] as const;
+const COMMANDS = ["run", "dev", "serve", "send", "dead-letters", "state", "top", "checkpoints", "savepoint"] as const;
 
 function show(result: CommandResult): string {
   return `exit ${result.status}\n--- stdout ---\n${result.stdout}--- stderr ---\n${result.stderr}`;

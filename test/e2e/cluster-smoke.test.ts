@@ -133,7 +133,7 @@ describe("eddy run --cluster: the StateFun smoke workload", () => {
       // Back in the group before the cluster shrinks: otherwise its rejoin and the leave below
       // may fall into one rebalance (more likely the faster the commands go), and the scale-down
       // is not a rebalance of its own.
-      const rejoined = /eddy: worker s2 holds partitions \S+ in generation \d+/;
+      const rejoined = /worker s2 holds partitions \S+ in generation \d+/;
       while (!rejoined.test(s2.output.slice(frozenAt)) && Date.now() < deadlineMs) await sleep(50);
       assert.match(s2.output.slice(frozenAt), rejoined, "the resumed zombie joins the group again");
       // Shrinks gently: 3 → 2.

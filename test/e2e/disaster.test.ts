@@ -15,6 +15,7 @@ import { rmSync } from "node:fs";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startGcsServer, startS3Server } from "../support/blob-servers.ts";
+import { logMessages } from "../support/log-records.ts";
 import { EddyProcess, playgroundYaml, withEddy } from "./smoke/cluster.ts";
 import { EGRESS_TOPIC, generateWorkload, Random } from "./smoke/commands.ts";
 import { sendAll, verifyAll } from "./smoke/driver.ts";
@@ -77,7 +78,7 @@ async function disaster(location: string, seed: number): Promise<void> {
     if (failure !== undefined) throw failure.error;
     assert.equal(kills, KILLS);
     assert.ok(duringSending > 0, "a kill struck while commands were still being sent");
-    const restores = eddy.output.split("\n").filter((line) => line.startsWith("eddy: restored checkpoint")).length;
+    const restores = logMessages(eddy.output).filter((line) => line.startsWith("restored checkpoint")).length;
     assert.equal(restores, disasters, "every start on an empty directory restored a checkpoint, and only those");
     // Once more after the last restore: the counts are final and still exact.
     await verifyAll(eddy, workload.expected, deadlineMs);

@@ -18,6 +18,7 @@ import { describe, it, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Consumer, FetchIsolationLevels, Producer } from "@platformatic/kafka";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
+import { logMessages } from "../support/log-records.ts";
 import { EddyProcess, withEddy } from "./smoke/cluster.ts";
 import { Random } from "./smoke/commands.ts";
 
@@ -170,8 +171,8 @@ async function exactlyOnceAcrossKills(t: TestContext, run: Run): Promise<void> {
     assert.deepEqual(final.map((record) => record.value).sort(), expected.sort());
     for (const record of final) assert.equal(record.key, record.value.split(":")[0]);
     if (run.diskLoss) {
-      const lines = eddy.output.split("\n");
-      const restores = lines.filter((line) => line.startsWith("eddy: restored checkpoint")).length;
+      const lines = logMessages(eddy.output);
+      const restores = lines.filter((line) => line.startsWith("restored checkpoint")).length;
       // A disaster before the first checkpoint starts again from nothing, as the first start did.
       const emptyStarts = lines.filter((line) =>
         line.endsWith("holds no checkpoint; starting with empty state"),

@@ -1,11 +1,15 @@
 // A function Eddy cannot reach, with the real `eddy run`: a module that names a closed
 // port or a host that does not resolve gets a line naming the URL and the cause at once
 // (not when the call budget runs out, a minute later), a line when the function is
-// reachable again, and failure lines that name the address once.
+// reachable again, and failure lines that name the address once. The log is JSON lines on
+// stderr: each line carries the function type, address and endpoint it is about, a failure
+// repeated on every retry is logged once and then summed up with a count, and --log-level
+// leaves out the levels below it.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, egressMessage, serve, statefulFunction, types } from "@eddy/sdk";
+import { type LogRecord, logRecords } from "../support/log-records.ts";
 import { EddyProcess, freePort, playgroundYaml, withEddy } from "./smoke/cluster.ts";
 import { pop } from "./smoke/driver.ts";
 
@@ -96,7 +100,7 @@ ${playgroundYaml(["out"])}`,
         new RegExp(`${literal(personUrl)} is reachable again after \\d+ failed call`),
         40_000,
       );
-      assert.ok(recovered);
+      assert.equal((JSON.parse(recovered) as LogRecord).level, "info");
       let record: string | undefined;
       const deadline = Date.now() + 10_000;
       while (record === undefined && Date.now() < deadline) {
@@ -105,9 +109,14 @@ ${playgroundYaml(["out"])}`,
       }
       assert.equal(record, "hello x");
 
-      for (const line of eddy.output.split("\n").filter((text) => text.includes(personUrl))) {
-        assert.ok(line.split("example/person").length - 1 <= 1, `the function is named at most once in: ${line}`);
+      for (const { msg } of logRecords(eddy.output).filter((record) => record.msg.includes(personUrl))) {
+        assert.ok(msg.split("example/person").length - 1 <= 1, `the function is named at most once in: ${msg}`);
       }
+      const refusedRecord = JSON.parse(refused) as LogRecord;
+      assert.deepEqual(
+        [refusedRecord.level, refusedRecord.functionType, refusedRecord.address, refusedRecord.endpoint],
+        ["warn", "example/person", "example/person/x", personUrl],
+      );
     }).finally(() => functions?.close());
   });
 
@@ -128,12 +137,69 @@ ${playgroundYaml(["out"])}`,
       await eddy.start();
       await send(eddy, "example/faulty/x", "x");
       await lineMatching(eddy, /dead letter \S+ for example\/faulty\/x/, 10_000);
-      const lines = eddy.output.split("\n").filter((line) => line.includes("refuses on purpose"));
-      assert.ok(lines.length >= 2, `a failure line and a dead letter line:\n${eddy.output}`);
-      for (const line of lines) {
-        const named = line.match(/example\/faulty( \(id x\)|\/x)?/g) ?? [];
-        assert.equal(named.length, 1, `the address is named once in: ${line}`);
+      const records = logRecords(eddy.output).filter((record) => record.msg.includes("refuses on purpose"));
+      assert.ok(records.length >= 2, `a failure line and a dead letter line:\n${eddy.output}`);
+      for (const { msg, address } of records) {
+        const named = msg.match(/example\/faulty( \(id x\)|\/x)?/g) ?? [];
+        assert.equal(named.length, 1, `the address is named once in: ${msg}`);
+        assert.equal(address, "example/faulty/x");
       }
+      assert.ok(records.some((record) => record.deadLetter !== undefined && record.level === "warn"));
     }).finally(() => functions.close());
+  });
+
+  it("a function that always fails is logged once, then summed up with a count; --log-level error shows only errors", async () => {
+    const functions = await serve(createEndpoint([faulty]), { port: 0 });
+    const module = `kind: io.statefun.endpoints.v2/http
+spec:
+  functions: example/*
+  urlPathTemplate: ${functions.url}{function.name}
+  transport:
+    call: 300ms
+---
+${playgroundYaml(["out"])}`;
+    const args = ["run", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"];
+    try {
+      const eddy = new EddyProcess({ moduleYaml: module, args });
+      await withEddy(eddy, async () => {
+        await eddy.start();
+        await send(eddy, "example/faulty/x", "x");
+        await lineMatching(eddy, /example\/faulty\/x: POST .*refuses on purpose/, 10_000);
+        await sleep(500); // the retries go on, unlogged
+        assert.equal(await eddy.stop(), 0);
+        const records = logRecords(eddy.output).filter((record) => record.address === "example/faulty/x");
+        for (const record of records) assert.equal(record.functionType, "example/faulty");
+        const failures = records.filter((record) => record.repeated === undefined);
+        // One from the invoker (per endpoint, at the first failed call), one when the batch's budget ran out.
+        assert.deepEqual(
+          failures.map((record) => [record.level, record.endpoint !== undefined]).sort(),
+          [
+            ["warn", false],
+            ["warn", true],
+          ],
+          eddy.output,
+        );
+        const summaries = records.filter((record) => record.repeated !== undefined);
+        const calls = summaries.find((record) => record.endpoint === `${functions.url}faulty`);
+        assert.ok(calls !== undefined && (calls.repeated ?? 0) >= 2, `a summary of the failed calls:\n${eddy.output}`);
+        assert.match(calls.msg, /failed \d+ more times in the last \d+ s \(last: HTTP 500/);
+      });
+
+      // Under the stop policy the same failure ends in an error line, the only one left at this level.
+      const quiet = new EddyProcess({
+        moduleYaml: module,
+        args: [...args, "--failure-policy", "stop", "--log-level", "error"],
+      });
+      await withEddy(quiet, async () => {
+        await quiet.start();
+        await send(quiet, "example/faulty/x", "x");
+        await lineMatching(quiet, /stopping: /, 10_000);
+        await quiet.stop();
+        const levels = logRecords(quiet.output).map((record) => record.level);
+        assert.ok(levels.length > 0 && levels.every((level) => level === "error"), quiet.output);
+      });
+    } finally {
+      await functions.close();
+    }
   });
 });

@@ -179,7 +179,7 @@ describe("eddy run --cluster on a 3-node Kafka cluster: the StateFun smoke workl
       assert.ok(generations >= WORKERS, `the group went through its rebalances (${generations} generations seen)`);
       const outputs = workers.map((eddy) => eddy.output).join("");
       const refusedCommits = outputs.match(/a commit was refused/g)?.length ?? 0;
-      const joins = outputs.match(/eddy: worker \S+ holds partitions/g)?.length ?? 0;
+      const joins = outputs.match(/worker \S+ holds partitions/g)?.length ?? 0;
       log(
         `${workload.commands.length} commands, ${egressRecords} egress records exactly once, ` +
           `${generations} generations (${joins} joins), no partition held twice; ${refusedCommits} commits refused and undone`,

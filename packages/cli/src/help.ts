@@ -9,7 +9,9 @@ Commands:
   dev <functions.ts> --module <yaml>    the runtime with your TypeScript functions in-process
   serve <functions.ts>                  serve your functions over HTTP (StateFun 3.x protocol)
   send <namespace/type/id> <value>      send a message through a running Eddy's ingress
-  dead-letters list|replay              what the failure policy set aside, and putting it back
+  dead-letters list|show|replay|discard what the failure policy set aside, putting it back
+  state get|put|delete|list             a running Eddy's state, address by address
+  top                                   a running Eddy's throughput, latency and backlog, live
   checkpoints list|verify|restore|create
                                         checkpoints in blob storage (file, S3, GCS)
   savepoint <NAME>                      take a named checkpoint that retention never deletes
@@ -45,7 +47,10 @@ const RUNTIME_FLAGS = `  --state-dir DIR           durable state (default ./eddy
                             the budget Kafka and Kinesis reading pauses and the HTTP
                             ingress holds requests, while functions drain what is in
   --ingress-hold D          how long the HTTP ingress holds a request that finds no room
-                            before it answers 503 with Retry-After (default 10s)`;
+                            before it answers 503 with Retry-After (default 10s)
+  --log-level L             the least level logged: debug, info (default, or
+                            EDDY_LOG_LEVEL), warn or error; the log is JSON lines on
+                            stderr, readable lines when stderr is a terminal`;
 
 const USAGES: Readonly<Record<string, string>> = {
   run: `Usage: eddy run <module.yaml>... [options]
@@ -113,15 +118,21 @@ Options:
   --token-file F            send Authorization: Bearer <the file's content> (or EDDY_TOKEN)
   -h, --help                show this help
 `,
-  "dead-letters": `Usage: eddy dead-letters list [--state-dir DIR] [--json]
-       eddy dead-letters replay <id>... | --all [--state-dir DIR]
+  "dead-letters": `Usage: eddy dead-letters list [--state-dir DIR | --admin URL] [--json]
+       eddy dead-letters show <id> [--state-dir DIR | --admin URL]
+       eddy dead-letters replay|discard <id>... | --all [--state-dir DIR | --admin URL]
        eddy dead-letters list|replay … --cluster kafka://HOST:PORT/NAME [--cluster-config FILE]
        eddy dead-letters list|replay … --worker URL [--worker URL]…
 
-list: what the failure policy set aside, oldest first (works while Eddy runs). Each dead
-letter has an id, <partition>-<epoch>-<count> such as 2-1-5, unique in the state directory.
-replay: queue the letters named (or --all) for delivery at Eddy's next start; Eddy must be
-stopped. Records an ingress could not route are listed but cannot be replayed.
+list: what the failure policy set aside, oldest first. Each dead letter has an id,
+<partition>-<epoch>-<count> such as 2-1-5, unique in the state directory. show: one letter
+whole, as JSON (its messages' arguments in base64). replay: deliver the letters named (or
+--all) again. discard: delete them. Records an ingress could not route are listed but cannot
+be replayed.
+
+With Eddy running on DIR (or at --admin URL) every action goes through it: a replay is
+delivered at once, and --all shows its progress. With Eddy stopped, list and show read DIR,
+replay queues the letters for delivery at Eddy's next start, and discard is refused.
 
 In a cluster the running workers list and replay the letters of the partitions they run
 (a worker's state directory is only a cache, and is refused): the command finds them in the
@@ -130,12 +141,59 @@ of the letter's partition. A worker that does not answer is named, and the comma
 
 Options:
   --state-dir DIR           the state directory (default ./eddy-state)
-  --json                    list as JSON: the stored records with their id and partition
-  --all                     replay every replayable letter
+  --admin URL               a running Eddy's admin listener (http://HOST:8093), instead of
+                            the control socket in DIR
+  --json                    list as JSON: the records with their id and partition
+  --all                     replay (or discard) every letter (replay: every replayable one)
   --cluster URL             the cluster's brokers and name, as eddy run --cluster takes them
   --cluster-config FILE     Kafka client properties for reaching the cluster (security)
   --worker URL              a worker's ingress URL, instead of finding them through Kafka
-  --token-file F            the workers' bearer token (or EDDY_TOKEN)
+  --token-file F            the bearer token of --admin or of the workers (or EDDY_TOKEN)
+  -h, --help                show this help
+`,
+  state: `Usage: eddy state get <namespace/type/id> [--json]
+       eddy state put <namespace/type/id> <state-name> <value> [--base64] [--typename T]
+       eddy state delete <namespace/type/id> <state-name>
+       eddy state list <namespace/type> [--prefix P] [--limit N | --all] [--after ID]
+
+A running Eddy's state, through its admin API: the control socket in DIR on this machine,
+or --admin URL. An address is namespace/type/id: the first two parts are the function type,
+the rest, slashes and all, is the id.
+
+get: every state value of the address (JSON, or base64 for bytes), its backlog and what is
+in flight. put: write one value; it is durable when the command returns, and the function's
+next invocation sees it. The value is read as JSON when it parses (42, true, {"a": 1},
+'"quoted"'), else as a string (hello); the state's type must be able to hold it. With
+--base64 the value is the bytes, base64-encoded. delete: remove one value. list: the ids of
+the type that hold state, sorted, 50 unless --limit or --all.
+
+Options:
+  --state-dir DIR           the state directory of the Eddy to ask (default ./eddy-state)
+  --admin URL               a running Eddy's admin listener (http://HOST:8093) instead
+  --token-file F            the admin listener's bearer token (or EDDY_TOKEN)
+  --json                    get, put, list: print the API's JSON answer
+  --base64                  put: the value is base64-encoded bytes
+  --typename T              put: the state's type, checked against the declared one
+  --prefix P                list: only ids starting with P
+  --limit N                 list: at most N ids (default 50)
+  --after ID                list: the ids after ID (for the next page)
+  --all                     list: every id
+  -h, --help                show this help
+`,
+  top: `Usage: eddy top [--state-dir DIR | --admin URL] [--interval-ms N] [--once]
+
+A live view of a running Eddy: per function type, messages and failures per second, latency
+(p50, p99 over the last 10 s), backlog, in flight, paused and health; and the totals: messages,
+ingress requests and egress records per second, commit latency and Kafka lag. q or Ctrl-C
+ends it.
+
+Options:
+  --state-dir DIR           the state directory of the Eddy to watch (default ./eddy-state)
+  --admin URL               a running Eddy's admin listener (http://HOST:8093) instead
+  --token-file F            the admin listener's bearer token (or EDDY_TOKEN)
+  --interval-ms N           how often to ask (default 1000)
+  --once                    print one snapshot (two reads, N ms apart, for the rates) as
+                            plain text, and exit
   -h, --help                show this help
 `,
   checkpoints: `Usage: eddy checkpoints list --checkpoints URL [--json]

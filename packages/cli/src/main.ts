@@ -10,6 +10,8 @@ import { devCommand } from "./commands/dev.ts";
 import { ConfigurationError, runCommand, StoppedError } from "./commands/run.ts";
 import { sendCommand } from "./commands/send.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { stateCommand } from "./commands/state.ts";
+import { topCommand } from "./commands/top.ts";
 import { asksForHelp, commandUsage, INDEX } from "./help.ts";
 import { quietOnClosedPipe } from "./output.ts";
 import { CommandError, UsageError } from "./usage.ts";
@@ -22,6 +24,8 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   savepoint: savepointCommand,
   send: sendCommand,
   serve: serveCommand,
+  state: stateCommand,
+  top: topCommand,
 };
 
 /** Errors that say what the user (or the user's environment) got wrong: printed in one line. */

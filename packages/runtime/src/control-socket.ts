@@ -1,9 +1,11 @@
 // A running Eddy's control socket: a Unix socket in the state directory (eddy.sock, only
 // its owner can connect), so the CLI can ask the process that holds the state to act on
 // it: take a checkpoint or a savepoint now; and a benchmark can ask it how much memory it
-// holds (POST /memory). HTTP over the socket, JSON replies.
+// holds (POST /memory). It also answers the admin API (/v1/…, observe/admin-api.ts), which
+// `eddy state`, `eddy dead-letters` and `eddy top` use: the socket's owner needs no token.
+// HTTP over the socket, JSON replies.
 import { chmodSync, rmSync } from "node:fs";
-import { createServer, request } from "node:http";
+import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import type { AdmissionReport } from "./engine/engine.ts";
 import type { HeapGovernor } from "./heap-governor.ts";
@@ -11,6 +13,14 @@ import type { HeapGovernor } from "./heap-governor.ts";
 export const CONTROL_SOCKET = "eddy.sock";
 
 export type ControlHandler = (path: string) => Promise<{ readonly status: number; readonly body: unknown }>;
+
+/** Answers the admin API's requests (/v1/…, any method) over the socket: the CLI's way in, with no port or token. */
+export type ControlApi = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  query: URLSearchParams,
+) => Promise<void>;
 
 /**
  * The reply to POST /memory: the process's memory (process.memoryUsage()), the memory
@@ -52,7 +62,11 @@ export interface ControlSocket {
   close(): Promise<void>;
 }
 
-export async function listenControlSocket(stateDir: string, handle: ControlHandler): Promise<ControlSocket> {
+export async function listenControlSocket(
+  stateDir: string,
+  handle: ControlHandler,
+  api?: ControlApi,
+): Promise<ControlSocket> {
   const path = join(stateDir, CONTROL_SOCKET);
   // Left behind by kill -9; this process holds the state directory's lock, so no one else serves it.
   rmSync(path, { force: true });
@@ -61,6 +75,14 @@ export async function listenControlSocket(stateDir: string, handle: ControlHandl
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
     };
+    const url = new URL(req.url ?? "/", "http://control");
+    if (api !== undefined && url.pathname.startsWith("/v1/")) {
+      api(req, res, url.pathname, url.searchParams).catch((error: unknown) => {
+        if (res.headersSent) res.destroy();
+        else reply(500, { code: "internal", message: error instanceof Error ? error.message : String(error) });
+      });
+      return;
+    }
     if (req.method !== "POST") {
       reply(405, { error: "POST only" });
       return;

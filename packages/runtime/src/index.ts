@@ -43,6 +43,16 @@ export {
   selectDeadLetters,
 } from "./dead-letters.ts";
 export {
+  isLogLevel,
+  LOG_LEVELS,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+  lineLogger,
+  NOOP_LOGGER,
+  pinoLogger,
+} from "./observe/logger.ts";
+export {
   type CheckpointSettings,
   INGRESS_BODY_BYTES_LIMIT_DEFAULT,
   INGRESS_BODY_BYTES_LIMIT_MAX,

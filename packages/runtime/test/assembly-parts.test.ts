@@ -10,6 +10,7 @@ import { StartupError } from "../src/assembly/startup-error.ts";
 import type { EnginePorts } from "../src/engine/ports.ts";
 import { BugError, EddyError } from "../src/errors.ts";
 import type { Connector, ConnectorHost } from "../src/io/connector.ts";
+import { lineLogger, NOOP_LOGGER } from "../src/observe/logger.ts";
 
 describe("Closers", () => {
   it("closes last registered first, goes on past a failure, rethrows the first, and closes once", async () => {
@@ -26,13 +27,10 @@ describe("Closers", () => {
     closers.defer("ingress", async () => {
       closed.push("ingress");
     });
-    await assert.rejects(
-      closers.closeAll((line) => lines.push(line)),
-      /disk gone/,
-    );
+    await assert.rejects(closers.closeAll(lineLogger((line) => lines.push(line))), /disk gone/);
     assert.deepEqual(closed, ["ingress", "store", "lock"]);
     assert.deepEqual(lines, ["eddy: closing store failed: disk gone"]);
-    await closers.closeAll(() => undefined);
+    await closers.closeAll(NOOP_LOGGER);
     assert.deepEqual(closed, ["ingress", "store", "lock"], "a second close closes nothing again");
   });
 
@@ -43,9 +41,9 @@ describe("Closers", () => {
       closed.push("a");
     });
     const running = starting.move();
-    await starting.closeAll(() => undefined);
+    await starting.closeAll(NOOP_LOGGER);
     assert.deepEqual(closed, [], "the start's stack no longer holds what the running runtime owns");
-    await running.closeAll(() => undefined);
+    await running.closeAll(NOOP_LOGGER);
     assert.deepEqual(closed, ["a"]);
   });
 });
@@ -90,7 +88,7 @@ describe("openConnectors", () => {
       openConnectors(connectors, host, () => undefined, closers),
       (error: unknown) => error instanceof StartupError && error.message === portTaken.message,
     );
-    await closers.closeAll(() => undefined);
+    await closers.closeAll(NOOP_LOGGER);
     assert.deepEqual(events, ["open a", "open b", "close b", "close a"], "c never opened; b and a closed, last first");
   });
 

@@ -14,6 +14,7 @@ import { Checkpointer } from "../src/checkpoint/checkpointer.ts";
 import { CHECKPOINTS_PREFIX } from "../src/checkpoint/manifest.ts";
 import { isEmptyStateDir, restoreCheckpoint } from "../src/checkpoint/restore.ts";
 import type { Key, KeyValue } from "../src/core/kv.ts";
+import { lineLogger, NOOP_LOGGER } from "../src/observe/logger.ts";
 import { APPLIED_KEY, LOG_DIRECTORY, LoggedStore } from "../src/store/logged-store.ts";
 
 const root = mkdtempSync(join(tmpdir(), "eddy-checkpoint-"));
@@ -53,7 +54,7 @@ function setup(options: { keep?: number; blobsDir?: string } = {}): Setup {
     blobs,
     partitionCount: 7,
     intervalMs: 0,
-    log: (line) => lines.push(line),
+    log: lineLogger((line) => lines.push(line)),
     ...(options.keep === undefined ? {} : { keep: options.keep }),
   });
   return { path, store, blobs, checkpointer, lines };
@@ -68,7 +69,7 @@ async function restored(
   const result = await restoreCheckpoint({
     store: blobs,
     stateDir,
-    log: (line) => lines.push(line),
+    log: lineLogger((line) => lines.push(line)),
     ...(select === undefined ? {} : { select }),
   });
   assert.ok(result.ok, result.ok ? "" : result.error);
@@ -86,7 +87,7 @@ describe("checkpoints", () => {
     mkdirSync(join(logOnly, LOG_DIRECTORY), { recursive: true });
     writeFileSync(join(logOnly, LOG_DIRECTORY, "0000000000000007.log"), "");
     assert.equal(isEmptyStateDir(logOnly), false);
-    const refused = await restoreCheckpoint({ store: blobs, stateDir: logOnly, log: () => {} });
+    const refused = await restoreCheckpoint({ store: blobs, stateDir: logOnly, log: NOOP_LOGGER });
     assert.ok(!refused.ok);
     assert.match(refused.error, /already holds state/);
     assert.equal(isEmptyStateDir(freshDir()), true, "a directory that does not exist yet is empty");
@@ -171,7 +172,7 @@ describe("checkpoints", () => {
     assert.deepEqual(contents(copy.store), goodState);
     assert.ok(
       copy.lines.some(
-        (line) => line.includes("warning") && line.includes(last.key) && line.includes(damaged.manifest.id),
+        (line) => line.includes("skipping checkpoint") && line.includes(last.key) && line.includes(damaged.manifest.id),
       ),
       copy.lines.join("\n"),
     );
@@ -238,7 +239,7 @@ describe("checkpoints", () => {
     for (const key of [...(savepoint?.manifest.base.files.map((file) => file.key) ?? []), savepoint?.key ?? ""]) {
       await savepointsOnly.put(key, (await blobs.get(key)) as Uint8Array);
     }
-    const none = await restoreCheckpoint({ store: savepointsOnly, stateDir: freshDir(), log: () => {} });
+    const none = await restoreCheckpoint({ store: savepointsOnly, stateDir: freshDir(), log: NOOP_LOGGER });
     assert.ok(!none.ok && none.reason === "none");
     assert.match(none.error, /savepoints before-upgrade are restored only by name/);
 
@@ -266,7 +267,7 @@ describe("checkpoints", () => {
       applyIntervalMs: 5,
       keepLogAfter: (await readCatalog(blobs)).checkpoints[0]?.manifest.seq as number,
     });
-    const checkpointer = new Checkpointer({ store, blobs, partitionCount: 7, intervalMs: 0, log: () => {} });
+    const checkpointer = new Checkpointer({ store, blobs, partitionCount: 7, intervalMs: 0, log: NOOP_LOGGER });
     const delta = await checkpointer.checkpoint();
     assert.equal(delta?.manifest.deltas.length, 1, "the chain goes on after the restart");
     // Rewrite everything a few times: the deltas soon outweigh the base.

@@ -23,6 +23,7 @@ import { Engine } from "../src/engine/engine.ts";
 import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
 import { KafkaIngress, kafkaIngressSettings } from "../src/io/kafka/ingress.ts";
 import { kafkaSourcePartition, SourceBinding } from "../src/io/source-binding.ts";
+import { lineLogger } from "../src/observe/logger.ts";
 import { LoggedStore } from "../src/store/logged-store.ts";
 
 const PARTITIONS = 8;
@@ -125,7 +126,7 @@ async function startWorker(cluster: string, workerId: string, dir?: string) {
         partitionCount: PARTITIONS,
         ownedPartitions: [],
       }),
-    log,
+    log: lineLogger(log),
     onFatal: (reason) => {
       log(`FATAL ${reason}`);
       fatal.push(reason);
@@ -136,7 +137,7 @@ async function startWorker(cluster: string, workerId: string, dir?: string) {
   const config = ingressConfig();
   const ingressSettings = kafkaIngressSettings(config);
   assert.ok(ingressSettings.ok);
-  const ingress = new KafkaIngress({ config, settings: ingressSettings.value, log, binding });
+  const ingress = new KafkaIngress({ config, settings: ingressSettings.value, log: lineLogger(log), binding });
   await ingress.open({ engine: worker.engine, store: local, onFatal: (error) => fatal.push(String(error)) });
   const parts = { worker, ingress, local, stateDir, fatal, logs };
   running.add(parts);

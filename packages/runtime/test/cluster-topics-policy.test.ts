@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { Admin, ConfigResourceTypes } from "@platformatic/kafka";
 import { type KafkaBroker, requireLibs, startKafka } from "../../../test/support/kafka-broker.ts";
 import { ensureClusterTopics } from "../src/cluster/cluster-topics.ts";
+import { lineLogger } from "../src/observe/logger.ts";
 
 const POLICY = `import java.util.Map;
 import org.apache.kafka.common.errors.PolicyViolationException;
@@ -71,7 +72,7 @@ describe("ensureClusterTopics on a broker with a create-topic policy", () => {
       connection: connection(),
       cluster: "managed",
       partitionCount: 4,
-      log: (line) => lines.push(line),
+      log: lineLogger((line) => lines.push(line)),
     });
     assert.equal(ensured.ok, true, ensured.ok ? "" : ensured.message);
     assert.equal((await broker.describeTopic("eddy.managed.changelog"))?.partitions.length, 4);

@@ -20,6 +20,7 @@ import type { FunctionTypename } from "../src/core/address.ts";
 import type { FunctionSettings } from "../src/core/partition-core.ts";
 import { Engine } from "../src/engine/engine.ts";
 import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
+import { lineLogger } from "../src/observe/logger.ts";
 import { LoggedStore } from "../src/store/logged-store.ts";
 
 const PARTITIONS = 8;
@@ -92,10 +93,10 @@ async function startWorker(
         partitionCount: PARTITIONS,
         ownedPartitions: [],
       }),
-    log: (line) => {
+    log: lineLogger((line) => {
       logged.push(line);
       if (process.env.CW_DEBUG !== undefined) console.error(workerId, line);
-    },
+    }),
     onFatal: (reason) => {
       if (process.env.CW_DEBUG !== undefined) console.error(workerId, "FATAL", reason);
       fatal.push(reason);

@@ -11,6 +11,7 @@ import { freePort } from "../../../test/support/ports.ts";
 import type { Address, FunctionTypename } from "../src/core/address.ts";
 import { HttpInvoker } from "../src/invoker/http-invoker.ts";
 import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
+import { lineLogger } from "../src/observe/logger.ts";
 
 const target: Address = { typename: "example/person" as FunctionTypename, id: "x" };
 const request: ToFunction = {
@@ -45,7 +46,7 @@ describe("invoker failures", () => {
     const lines: string[] = [];
     const invoker = new HttpInvoker(
       { endpointFor: () => endpoint(url, 2_000) },
-      { log: (line) => lines.push(line), failurePolicy: "dead-letter" },
+      { log: lineLogger((line) => lines.push(line)), failurePolicy: "dead-letter" },
     );
     const pending = invoker.invoke(target, request);
     // Logged while the call is still being retried.
@@ -66,6 +67,7 @@ describe("invoker failures", () => {
     );
     assert.equal(lines.length, 1, "repeats within the interval are not logged one by one");
     await invoker.close();
+    assert.match(lines[1] ?? "", new RegExp(`${url} failed \\d+ more times? in the last \\d+ s`), "closing sums them up");
   });
 
   it("a reply that never comes is a timeout, and the endpoint's recovery is logged", async () => {
@@ -78,7 +80,9 @@ describe("invoker failures", () => {
     await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/person`;
     const lines: string[] = [];
-    const invoker = new HttpInvoker({ endpointFor: () => endpoint(url, 200) }, { log: (line) => lines.push(line) });
+    const invoker = new HttpInvoker({ endpointFor: () => endpoint(url, 200) }, {
+      log: lineLogger((line) => lines.push(line)),
+    });
     const silent = await invoker.invoke(target, request);
     assert.match(silent.ok ? "" : silent.reason, /last: timeout: no reply within \d+ ms/);
     assert.match(lines[0] as string, /failed: timeout: no reply within \d+ ms/);

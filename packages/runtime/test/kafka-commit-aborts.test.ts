@@ -23,6 +23,7 @@ import { Engine } from "../src/engine/engine.ts";
 import { EddyError } from "../src/errors.ts";
 import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
 import { KafkaIngress, kafkaIngressSettings } from "../src/io/kafka/ingress.ts";
+import { lineLogger } from "../src/observe/logger.ts";
 import { LmdbStore } from "../src/store/lmdb-store.ts";
 
 const WAIT_MS = 20_000;
@@ -137,7 +138,7 @@ spec:
     engine.abortAt.add("r09");
     const logs: string[] = [];
     const fatal: unknown[] = [];
-    const ingress = new KafkaIngress({ config, settings: settings.value, log: (line) => logs.push(line) });
+    const ingress = new KafkaIngress({ config, settings: settings.value, log: lineLogger((line) => logs.push(line)) });
     engine.start();
     await ingress.open({ engine, store, onFatal: (error) => fatal.push(error) });
     try {

@@ -23,6 +23,7 @@ import { Engine, type SourceAcceptResult } from "../src/engine/engine.ts";
 import { EddyError } from "../src/errors.ts";
 import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
 import { KinesisIngress, kinesisIngressSettings } from "../src/io/kinesis/ingress.ts";
+import { lineLogger } from "../src/observe/logger.ts";
 import { LmdbStore } from "../src/store/lmdb-store.ts";
 
 const WAIT_MS = 15_000;
@@ -105,7 +106,7 @@ describe("Kinesis ingress and aborted commits", () => {
     assert.ok(parsed.ok);
     const logs: string[] = [];
     const fatal: unknown[] = [];
-    const ingress = new KinesisIngress({ config, settings: parsed.value, log: (line) => logs.push(line) });
+    const ingress = new KinesisIngress({ config, settings: parsed.value, log: lineLogger((line) => logs.push(line)) });
     const writer = new KinesisClient({
       endpoint: kinesis.endpoint,
       region: kinesis.region,
@@ -194,7 +195,7 @@ describe("Kinesis ingress and aborted commits", () => {
     assert.ok(parsed.ok);
     const logs: string[] = [];
     const fatal: unknown[] = [];
-    const ingress = new KinesisIngress({ config, settings: parsed.value, log: (line) => logs.push(line) });
+    const ingress = new KinesisIngress({ config, settings: parsed.value, log: lineLogger((line) => logs.push(line)) });
     const writer = new KinesisClient({
       endpoint: kinesis.endpoint,
       region: kinesis.region,

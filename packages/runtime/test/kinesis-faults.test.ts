@@ -31,6 +31,7 @@ import { Engine } from "../src/engine/engine.ts";
 import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
 import { KinesisEgress, kinesisEgressSettings } from "../src/io/kinesis/egress.ts";
 import { KinesisIngress, kinesisIngressSettings } from "../src/io/kinesis/ingress.ts";
+import { lineLogger } from "../src/observe/logger.ts";
 import { LmdbStore } from "../src/store/lmdb-store.ts";
 
 const WAIT_MS = 10_000;
@@ -149,7 +150,12 @@ describe("Kinesis ingress under errors", () => {
     const parsed = kinesisIngressSettings(config);
     assert.ok(parsed.ok);
     const logs: string[] = [];
-    const ingress = new KinesisIngress({ config, settings: parsed.value, log: (line) => logs.push(line), client });
+    const ingress = new KinesisIngress({
+      config,
+      settings: parsed.value,
+      log: lineLogger((line) => logs.push(line)),
+      client,
+    });
     engine.start();
     await ingress.open({ engine, store, onFatal: failOnFatal });
     const writer = new KinesisClient({
@@ -260,7 +266,12 @@ describe("Kinesis egress under errors", () => {
     const parsed = kinesisEgressSettings(config);
     assert.ok(parsed.ok);
     const logs: string[] = [];
-    const egress = new KinesisEgress({ config, settings: parsed.value, log: (line) => logs.push(line), client });
+    const egress = new KinesisEgress({
+      config,
+      settings: parsed.value,
+      log: lineLogger((line) => logs.push(line)),
+      client,
+    });
     const { engine, store, deadLetters } = startEngine([emit], [egress]);
     await egress.open({ engine, store, onFatal: failOnFatal });
     engine.start();

@@ -23,6 +23,7 @@ import { Engine } from "../src/engine/engine.ts";
 import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
 import { KinesisIngress, kinesisIngressSettings } from "../src/io/kinesis/ingress.ts";
 import { kinesisSourcePartition, SourceBinding } from "../src/io/source-binding.ts";
+import { lineLogger } from "../src/observe/logger.ts";
 import { LmdbStore } from "../src/store/lmdb-store.ts";
 
 const PARTITIONS = 8;
@@ -149,7 +150,7 @@ describe("the Kinesis ingress bound to a partition", () => {
     const ingress = new KinesisIngress({
       config,
       settings: settingsParsed.value,
-      log: (line) => logs.push(line),
+      log: lineLogger((line) => logs.push(line)),
       binding,
     });
     const runAll = () => {

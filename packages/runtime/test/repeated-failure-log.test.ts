@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type FailureReport, RepeatedFailureLog } from "../src/invoker/repeated-failure-log.ts";
+import { type FailureReport, RepeatedFailureLog } from "../src/observe/repeated-failure-log.ts";
 
 const URL_A = "http://127.0.0.1:8000/a";
 const URL_B = "http://functions.invalid:8000/b";
@@ -43,6 +43,7 @@ describe("RepeatedFailureLog", () => {
       count: 30,
       periodMs: 30_000,
       lastCause: "HTTP 503: try later",
+      context: "example/person",
     });
     advance(5_000);
     log.failed(URL_A, "HTTP 503: try later", "example/person");
@@ -118,6 +119,27 @@ describe("RepeatedFailureLog", () => {
       ["failing", "recovered", "repeated", "recovered"],
     );
     assert.deepEqual(reports[3], { kind: "recovered", key: URL_A, failedCount: 40 });
+  });
+
+  it("flush reports what is unreported, and only that", () => {
+    const { log, reports, advance } = harness();
+    log.failed(URL_A, "HTTP 500: boom", "example/person/a");
+    log.failed(URL_B, "ENOTFOUND", "example/lost/b");
+    advance(4_000);
+    for (let call = 0; call < 57; call++) log.failed(URL_A, "HTTP 500: boom", "example/person/c");
+    log.flush();
+    assert.deepEqual(reports.slice(2), [
+      {
+        kind: "repeated",
+        key: URL_A,
+        count: 57,
+        periodMs: 4_000,
+        lastCause: "HTTP 500: boom",
+        context: "example/person/c",
+      },
+    ]);
+    log.flush();
+    assert.equal(reports.length, 3, "a second flush has nothing to say");
   });
 
   it("remembers a bounded number of endpoints", () => {

@@ -6,6 +6,7 @@ import { describe, it } from "node:test";
 import { BugError, EddyError } from "../src/errors.ts";
 import { backoffMs } from "../src/io/backoff.ts";
 import { REPEAT_QUIET_MS, runSupervised, type SupervisedOptions } from "../src/io/supervised-loop.ts";
+import { lineLogger } from "../src/observe/logger.ts";
 
 const FAST = { baseMs: 1, maxMs: 4 };
 
@@ -14,7 +15,7 @@ function options(overrides: Partial<SupervisedOptions> = {}) {
   const fatal: unknown[] = [];
   const stop = new AbortController();
   const base: SupervisedOptions = {
-    log: (line) => lines.push(line),
+    log: lineLogger((line) => lines.push(line)),
     signal: stop.signal,
     onFatal: (error) => fatal.push(error),
     backoff: FAST,

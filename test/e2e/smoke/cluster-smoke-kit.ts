@@ -111,7 +111,7 @@ export async function assertEgressExactlyOnce(
 export function assertNoPartitionHeldTwice(workers: readonly EddyProcess[]): number {
   const holders = new Map<string, string>();
   const generations = new Set<number>();
-  const line = /eddy: worker (\S+) holds partitions (\S+) in generation (\d+)/g;
+  const line = /worker (\S+) holds partitions (\S+) in generation (\d+)/g;
   for (const eddy of workers) {
     for (const [, workerId, ranges, generation] of eddy.output.matchAll(line)) {
       generations.add(Number(generation));

@@ -12,6 +12,7 @@ import {
   checkSavepointName,
   clusterOfStateDir,
   isEmptyStateDir,
+  lineLogger,
   type Manifest,
   openBlobStore,
   readCatalog,
@@ -146,7 +147,7 @@ async function restore(store: BlobStore, stateDir: string, select: string): Prom
       store,
       stateDir,
       select,
-      log: (line) => process.stderr.write(`${line}\n`),
+      log: lineLogger((line) => process.stderr.write(`${line}\n`)),
     });
     if (!result.ok) throw new CommandError(result.error);
     writeLocalCheckpoint(stateDir, store.url, result.manifest);
@@ -191,7 +192,12 @@ async function create(stateDir: string, location: string | undefined, request: C
   }
   if (location === undefined)
     throw new UsageError(`no Eddy runs on ${stateDir}: give --checkpoints <url> to take the ${what} directly`);
-  const result = await checkpointStateDir(stateDir, location, request, (line) => process.stderr.write(`${line}\n`));
+  const result = await checkpointStateDir(
+    stateDir,
+    location,
+    request,
+    lineLogger((line) => process.stderr.write(`${line}\n`)),
+  );
   if (!result.ok) throw new CommandError(result.error);
   if (result.written === undefined) process.stdout.write(`nothing committed since the last checkpoint\n`);
   else

@@ -1,10 +1,12 @@
-// `eddy dead-letters list|replay`: what the failure policy set aside, and putting it back.
-// Each letter is named by its id (`<partition>-<epoch>-<count>`, unique in the state directory
-// or the cluster).
+// `eddy dead-letters list|show|replay|discard`: what the failure policy set aside, putting it
+// back, and throwing it away. Each letter is named by its id (`<partition>-<epoch>-<count>`,
+// unique in the state directory or the cluster).
 //
-// Embedded (--state-dir): listing works while Eddy runs; replay needs it stopped and takes
-// effect at its next start. A cluster worker's state directory is refused (it is only a cache
-// of the partitions the worker runs; dead-letters.ts says why).
+// Embedded, with Eddy running on --state-dir (or at --admin URL): every action goes through its
+// admin API (dead-letters-live.ts), and a replay is delivered at once. With Eddy stopped: list
+// and show read the state directory, replay queues the letters for its next start, and discard
+// waits for a running Eddy. A cluster worker's state directory is refused (it is only a cache of
+// the partitions the worker runs; the runtime's dead-letters.ts says why).
 // A cluster (--cluster kafka://…/NAME, or --worker URL…): the running workers list the letters
 // of the partitions they run and replay them at once, each in a commit of the letter's
 // partition (cluster/dead-letter-client.ts); a worker that does not answer is named, and the
@@ -27,23 +29,19 @@ import {
   type WorkerEndpoint,
   workerName,
 } from "@eddy/runtime";
+import { adminClient } from "../admin-client.ts";
+import { type LetterSummary, letterLine, letterWhat } from "../dead-letter-lines.ts";
 import { readToken } from "../token.ts";
 import { CommandError, UsageError } from "../usage.ts";
-import { ConfigurationError } from "./run.ts";
+import { listLive, replayOrDiscardLive, showLive } from "./dead-letters-live.ts";
 
 /** How long one worker may take to answer a listing or a replay. */
 const WORKER_TIMEOUT_MS = 30_000;
 /** How long a rebalancing group is asked again for its members. */
 const GROUP_SETTLE_MS = 15_000;
 
-function describe({ id, letter }: ListedDeadLetter): string {
-  const where =
-    letter.ingress !== undefined
-      ? `ingress ${letter.ingress} (for ${letter.target.typename}, not replayable)`
-      : letter.egress === undefined
-        ? `${letter.target.typename}/${letter.target.id}`
-        : `egress ${letter.egress} (from ${letter.target.typename}/${letter.target.id})`;
-  return `${id}  ${new Date(letter.atMs).toISOString()}  ${where}  ${letter.invocations.length} message(s)\n    ${letter.reason}`;
+function summaryOf({ id, letter }: ListedDeadLetter): LetterSummary {
+  return { ...letter, id, messageCount: letter.invocations.length };
 }
 
 function printLetters(letters: readonly ListedDeadLetter[], json: boolean, summary: string): void {
@@ -51,13 +49,27 @@ function printLetters(letters: readonly ListedDeadLetter[], json: boolean, summa
     process.stdout.write(`${JSON.stringify(letters.map(deadLetterToJson))}\n`);
     return;
   }
-  for (const letter of letters) process.stdout.write(`${describe(letter)}\n`);
+  for (const letter of letters) process.stdout.write(`${letterLine(summaryOf(letter))}\n`);
   process.stdout.write(`${summary}\n`);
 }
 
-function what({ letter }: ListedDeadLetter): string {
-  const egress = letter.egress === undefined ? "" : `egress ${letter.egress} from `;
-  return `${egress}${letter.target.typename}/${letter.target.id}`;
+const what = (listed: ListedDeadLetter) => letterWhat(summaryOf(listed));
+
+type Action = "list" | "show" | "replay" | "discard";
+const ACTIONS: readonly string[] = ["list", "show", "replay", "discard"];
+
+/** The ids the action names, or "all": checked before anything is asked of anyone. */
+function selectionOf(action: Action, rest: readonly string[], all: boolean): "all" | readonly string[] {
+  if (action === "list") {
+    if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
+    return [];
+  }
+  if (action === "show") {
+    if (rest.length !== 1 || all) throw new UsageError("give the id of the dead letter to show");
+    return rest;
+  }
+  if ((rest.length === 0) === !all) throw new UsageError("give dead letter ids or --all");
+  return all ? "all" : rest;
 }
 
 export async function deadLettersCommand(args: string[]): Promise<void> {
@@ -66,6 +78,7 @@ export async function deadLettersCommand(args: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       "state-dir": { type: "string" },
+      admin: { type: "string" },
       all: { type: "boolean" },
       json: { type: "boolean" },
       cluster: { type: "string" },
@@ -74,46 +87,92 @@ export async function deadLettersCommand(args: string[]): Promise<void> {
       "token-file": { type: "string" },
     },
   });
-  const [action, ...rest] = positionals;
-  if (action !== "list" && action !== "replay") {
+  const [first, ...rest] = positionals;
+  if (first === undefined || !ACTIONS.includes(first)) {
     throw new UsageError(
-      action === undefined ? "give list or replay" : `unknown action "${action}"; expected list or replay`,
+      first === undefined
+        ? "give list, show, replay or discard"
+        : `unknown action "${first}"; expected list, show, replay or discard`,
     );
   }
-  if (action === "list" && rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
-  if (action === "replay" && (rest.length === 0) === (values.all !== true)) {
-    throw new UsageError("give dead letter ids or --all");
-  }
+  const action = first as Action;
+  const selection = selectionOf(action, rest, values.all === true);
   const inCluster = values.cluster !== undefined || values.worker !== undefined;
   if (inCluster) {
-    if (values["state-dir"] !== undefined) {
+    if (values["state-dir"] !== undefined || values.admin !== undefined) {
       throw new UsageError(
-        "--state-dir is for an embedded Eddy; a cluster's dead letters are asked of its workers (--cluster or --worker)",
+        `--${values.admin === undefined ? "state-dir" : "admin"} is for an embedded Eddy; a cluster's dead letters are asked of its workers (--cluster or --worker)`,
       );
+    }
+    if (action === "show" || action === "discard") {
+      throw new UsageError(`${action} works on an embedded Eddy (--state-dir or --admin); not yet in a cluster`);
     }
     const cluster = await clusterTarget(values);
     if (action === "list") await listInCluster(cluster, values.json === true);
-    else await replayInCluster(cluster, values.all === true ? "all" : rest);
+    else await replayInCluster(cluster, selection);
     return;
   }
-  for (const flag of ["cluster-config", "token-file"] as const) {
-    if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --cluster or --worker`);
+  if (values["cluster-config"] !== undefined) throw new UsageError("--cluster-config needs --cluster");
+  if (values.admin !== undefined) {
+    const client = adminClient(values);
+    return live(client, action, selection, values.json === true, `at ${client.where}`);
   }
+  if (values["token-file"] !== undefined) throw new UsageError("--token-file needs --admin, --cluster or --worker");
   const stateDir = values["state-dir"] ?? "eddy-state";
-  if (action === "list") {
-    const letters = await listDeadLetters(stateDir);
-    printLetters(letters, values.json === true, `${letters.length} dead letter(s) in ${stateDir}`);
-    return;
+  // Before asking whether Eddy runs there: a running cluster worker's directory is refused too.
+  await refuseClusterWorkerStateDir(stateDir, action === "list" || action === "show" ? "list" : "replay");
+  if (runningProcess(stateDir) !== undefined) {
+    return live(adminClient({ "state-dir": stateDir }), action, selection, values.json === true, `in ${stateDir}`);
   }
-  // Before asking whether Eddy runs there: stopping a cluster worker is not the way to replay.
-  await refuseClusterWorkerStateDir(stateDir, "replay");
-  const pid = runningProcess(stateDir);
-  if (pid !== undefined) {
-    throw new ConfigurationError(
-      `Eddy (process ${pid}) is running on ${stateDir}; stop it first, the replay happens at its next start`,
-    );
+  switch (action) {
+    case "list": {
+      const letters = await listDeadLetters(stateDir);
+      printLetters(letters, values.json === true, `${letters.length} dead letter(s) in ${stateDir}`);
+      return;
+    }
+    case "show":
+      return showStopped(stateDir, selection as readonly string[]);
+    case "discard":
+      throw new CommandError(
+        `no Eddy runs on ${stateDir}: discard goes through a running Eddy (start it on ${stateDir}, or give --admin URL)`,
+      );
+    case "replay":
+      return queueStopped(stateDir, selection);
   }
-  const result = await queueReplay(stateDir, values.all === true ? "all" : rest);
+}
+
+function live(
+  client: ReturnType<typeof adminClient>,
+  action: Action,
+  selection: "all" | readonly string[],
+  json: boolean,
+  place: string,
+): Promise<void> {
+  switch (action) {
+    case "list":
+      return listLive(client, json, place);
+    case "show":
+      return showLive(client, selection[0] as string);
+    default:
+      return replayOrDiscardLive(client, action, selection);
+  }
+}
+
+async function showStopped(stateDir: string, names: readonly string[]): Promise<void> {
+  const letters = await listDeadLetters(stateDir);
+  const chosen = selectDeadLetters(letters, names, stateDir, "nothing to show");
+  // selectDeadLetters refuses what replay cannot route; show shows it all the same.
+  const found = chosen.ok ? chosen.chosen[0] : letters.find(({ id }) => id === names[0]);
+  if (found === undefined) {
+    throw chosen.ok || !chosen.usage
+      ? new CommandError(`no dead letter ${names[0]} in ${stateDir}`)
+      : new UsageError(chosen.error);
+  }
+  process.stdout.write(`${JSON.stringify(deadLetterToJson(found), null, 2)}\n`);
+}
+
+async function queueStopped(stateDir: string, selection: "all" | readonly string[]): Promise<void> {
+  const result = await queueReplay(stateDir, selection);
   if (!result.ok) throw result.usage ? new UsageError(result.error) : new CommandError(result.error);
   for (const letter of result.queued) process.stdout.write(`queued ${letter.id} (${what(letter)}) for replay\n`);
   process.stdout.write(

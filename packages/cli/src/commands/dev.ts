@@ -11,6 +11,7 @@ import { ADMIN_OPTIONS, adminFlags, printAdminUrl } from "../admin-flags.ts";
 import { ADMISSION_OPTIONS, admissionFlags } from "../admission-flags.ts";
 import { parseIngressBodyLimit } from "../body-limit.ts";
 import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
+import { LOG_OPTIONS, logLevelFlag } from "../log-flags.ts";
 import { parseRetention } from "../retention.ts";
 import { readToken } from "../token.ts";
 import { UsageError } from "../usage.ts";
@@ -36,6 +37,7 @@ export async function devCommand(args: string[]): Promise<void> {
       ...ADMISSION_OPTIONS,
       ...ADMIN_OPTIONS,
       ...CHECKPOINT_OPTIONS,
+      ...LOG_OPTIONS,
     },
   });
   const [functionsPath, ...extra] = positionals;
@@ -50,6 +52,7 @@ export async function devCommand(args: string[]): Promise<void> {
   const admission = admissionFlags(values);
   const admin = adminFlags(values, undefined);
   const checkpoints = checkpointSettings(values);
+  const logLevel = logLevelFlag(values);
   const functions = await importFunctions(functionsPath, 0);
   if (functions.length === 0) throw new UsageError(`${functionsPath} exports no stateful functions`);
   const module = await loadModulesOrThrow(modules);
@@ -72,6 +75,7 @@ export async function devCommand(args: string[]): Promise<void> {
     ...(ingressBodyBytesLimit === undefined ? {} : { ingressBodyBytesLimit }),
     ...admission,
     admin,
+    ...logLevel,
     steerHeap: true,
     ...(checkpoints === undefined ? {} : { checkpoints }),
   });

@@ -9,6 +9,7 @@ import { ADMISSION_OPTIONS, admissionFlags } from "../admission-flags.ts";
 import { parseIngressBodyLimit } from "../body-limit.ts";
 import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
 import { CLUSTER_OPTIONS, clusterFlags, resolveClusterSettings } from "../cluster-flags.ts";
+import { LOG_OPTIONS, logLevelFlag } from "../log-flags.ts";
 import { parseRetention } from "../retention.ts";
 import { readToken } from "../token.ts";
 import { UsageError } from "../usage.ts";
@@ -47,6 +48,7 @@ export async function runCommand(args: string[]): Promise<void> {
       ...ADMISSION_OPTIONS,
       ...ADMIN_OPTIONS,
       ...CHECKPOINT_OPTIONS,
+      ...LOG_OPTIONS,
       ...CLUSTER_OPTIONS,
     },
   });
@@ -61,6 +63,7 @@ export async function runCommand(args: string[]): Promise<void> {
   const ingressBodyBytesLimit = parseIngressBodyLimit(values["ingress-body-limit"]);
   const admission = admissionFlags(values);
   const checkpoints = checkpointSettings(values);
+  const logLevel = logLevelFlag(values);
   const { portOffset, cluster: clusterRequest } = clusterFlags(values);
   const admin = adminFlags(values, portOffset);
   const module = await loadModulesOrThrow(positionals);
@@ -90,6 +93,7 @@ export async function runCommand(args: string[]): Promise<void> {
     ...(ingressBodyBytesLimit === undefined ? {} : { ingressBodyBytesLimit }),
     ...admission,
     admin,
+    ...logLevel,
     steerHeap: true,
     ...(checkpoints === undefined ? {} : { checkpoints }),
     ...(portOffset === undefined ? {} : { portOffset }),

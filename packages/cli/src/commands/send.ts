@@ -3,23 +3,12 @@
 // a string by default; with --type, a built-in type's value written out (42, true), JSON
 // for any other type when it parses as JSON, else the text's bytes.
 import { parseArgs } from "node:util";
+import { parseAddress, pathOf } from "../address.ts";
 import { readToken } from "../token.ts";
 import { CommandError, UsageError } from "../usage.ts";
 
 const BUILTIN_PREFIX = "io.statefun.types/";
 const DEFAULT_INGRESS = "http://127.0.0.1:8090/";
-
-/** The ingress path of an address: each part %-encoded (an id may hold slashes). */
-function addressPath(text: string): string {
-  const first = text.indexOf("/");
-  const second = first < 0 ? -1 : text.indexOf("/", first + 1);
-  if (first <= 0 || second <= first + 1 || second === text.length - 1) {
-    throw new UsageError(`"${text}" is not an address: expected <namespace>/<type>/<id>`);
-  }
-  return [text.slice(0, first), text.slice(first + 1, second), text.slice(second + 1)]
-    .map((part) => encodeURIComponent(part))
-    .join("/");
-}
 
 function isJson(text: string): boolean {
   try {
@@ -65,7 +54,7 @@ export async function sendCommand(args: string[]): Promise<void> {
   const ingress = values.ingress ?? DEFAULT_INGRESS;
   let url: URL;
   try {
-    url = new URL(addressPath(address), ingress.endsWith("/") ? ingress : `${ingress}/`);
+    url = new URL(pathOf(parseAddress(address)), ingress.endsWith("/") ? ingress : `${ingress}/`);
   } catch (error) {
     if (error instanceof UsageError) throw error;
     throw new UsageError(`--ingress: "${ingress}" is not a URL`);

@@ -4,37 +4,66 @@
 // it reports (backlogs, delayed messages, disk, lag) are read from the engine once it runs.
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { BlobStore } from "../checkpoint/blob/blob-store.ts";
+import { readCatalog } from "../checkpoint/catalog.ts";
+import type { Checkpointer } from "../checkpoint/checkpointer.ts";
+import { allFiles, storedBytes } from "../checkpoint/manifest.ts";
+import type { ModuleConfig, ResolvedFunction } from "../config/index.ts";
 import type { Engine } from "../engine/engine.ts";
+import type { EngineObserver } from "../engine/observer.ts";
 import { errorMessage } from "../errors.ts";
-import type { Connector } from "../io/connector.ts";
+import type { Connector, ConnectorObserver } from "../io/connector.ts";
+import type { AdminRuntime, CheckpointControl, FunctionEndpointInfo } from "../observe/admin-api.ts";
 import { AdminServer } from "../observe/admin-server.ts";
+import { fanOut, LiveStats } from "../observe/live-stats.ts";
 import { type RuntimeGauges, RuntimeMetrics } from "../observe/metrics.ts";
 import type { Closers } from "./closers.ts";
+import { checkpointSummary } from "./control.ts";
 import type { RuntimeOptions } from "./options.ts";
 import { StartupError } from "./startup-error.ts";
 
-/** The metrics of a runtime with an admin listener; undefined without one. */
-export function newMetrics(options: RuntimeOptions): RuntimeMetrics | undefined {
-  return options.admin === undefined ? undefined : new RuntimeMetrics();
+/** The version the admin API's OpenAPI document states. */
+const API_VERSION = "1.0.0";
+
+/**
+ * What a runtime counts: the live numbers of the admin API (always: the control socket serves
+ * them too) and, with an admin listener, the Prometheus metrics; `observer` tells both.
+ */
+export interface RuntimeObservers {
+  readonly stats: LiveStats;
+  readonly metrics: RuntimeMetrics | undefined;
+  readonly observer: EngineObserver & ConnectorObserver;
+}
+
+export function newObservers(options: RuntimeOptions): RuntimeObservers {
+  const stats = new LiveStats();
+  const metrics = options.admin === undefined ? undefined : new RuntimeMetrics();
+  return { stats, metrics, observer: metrics === undefined ? stats : fanOut([metrics, stats]) };
+}
+
+/** An open admin listener: its URL, and how the started runtime is handed to it. */
+export interface OpenAdmin {
+  readonly url: string;
+  attach(runtime: AdminRuntime): void;
 }
 
 /**
- * Opens the admin listener (its close registered with `closers`) and returns its URL; undefined
- * without one. A port that cannot be had is a StartupError naming it and the flag that chose it.
+ * Opens the admin listener (its close registered with `closers`); undefined without one. A
+ * port that cannot be had is a StartupError naming it and the flag that chose it.
  */
 export async function openAdmin(
   options: RuntimeOptions,
   metrics: RuntimeMetrics | undefined,
   closers: Closers,
-): Promise<string | undefined> {
+): Promise<OpenAdmin | undefined> {
   if (options.admin === undefined || metrics === undefined) return undefined;
   const host = options.host ?? "127.0.0.1";
   const { port } = options.admin;
-  const server = new AdminServer({ port, host, token: options.token, metrics });
+  const server = new AdminServer({ port, host, token: options.token, metrics, version: API_VERSION });
   try {
     const url = await server.listen();
     closers.defer("the admin listener", () => server.close());
-    return url;
+    return { url, attach: (runtime) => server.attach(runtime) };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const where = `the admin listener cannot listen on port ${port} of ${host}`;
@@ -59,6 +88,77 @@ export function runtimeGauges(engine: Engine, stateDir: string, connectors: read
     admission: () => engine.admission,
     sourceLags: async () =>
       (await Promise.all(connectors.map((connector) => connector.sourceLags?.() ?? Promise.resolve([])))).flat(),
+  };
+}
+
+/** What the admin API answers for: the started runtime's parts. */
+export function adminRuntime(parts: {
+  readonly mode: "embedded" | "cluster";
+  readonly module: ModuleConfig;
+  readonly inProcessTypes: readonly string[];
+  readonly resolve: (typename: string) => ResolvedFunction | undefined;
+  readonly engine: Engine;
+  readonly partitionCount: number;
+  readonly stats: LiveStats;
+  readonly stateDir: string;
+  readonly connectors: readonly Connector[];
+  readonly checkpointer: Checkpointer | undefined;
+  readonly blobs: BlobStore | undefined;
+}): AdminRuntime {
+  const inProcess = new Set(parts.inProcessTypes);
+  const declared = [
+    ...inProcess,
+    ...parts.module.endpoints.flatMap((endpoint) =>
+      endpoint.functions.kind === "type" ? [endpoint.functions.typename as string] : [],
+    ),
+  ];
+  const endpointOf = (typename: string): FunctionEndpointInfo | undefined => {
+    if (inProcess.has(typename)) return { kind: "in-process" };
+    const url = parts.resolve(typename)?.url;
+    if (url === undefined) return undefined;
+    return { kind: "http", url: url.kind === "tcp" ? url.url : `unix:${url.socketPath}${url.path}` };
+  };
+  return {
+    mode: parts.mode,
+    startedAtMs: Date.now(),
+    engine: parts.engine,
+    partitionCount: parts.partitionCount,
+    stats: parts.stats,
+    declaredTypes: () => declared,
+    endpointOf,
+    checkpoints:
+      parts.checkpointer === undefined || parts.blobs === undefined
+        ? undefined
+        : checkpointControl(parts.checkpointer, parts.blobs),
+    stateBytesOnDisk: () => diskBytes(parts.stateDir, 3),
+    kafkaLagMessages: async () => {
+      const lags = await Promise.all(parts.connectors.map((connector) => connector.sourceLags?.() ?? []));
+      return lags.flat().reduce((sum, lag) => sum + lag.messages, 0);
+    },
+  };
+}
+
+function checkpointControl(checkpointer: Checkpointer, blobs: BlobStore): CheckpointControl {
+  return {
+    async list() {
+      const catalog = await readCatalog(blobs);
+      return [...catalog.checkpoints, ...catalog.savepoints]
+        .map(({ manifest }) => ({
+          id: manifest.id,
+          kind: manifest.kind,
+          ...(manifest.name === undefined ? {} : { name: manifest.name }),
+          seq: manifest.seq,
+          createdAt: manifest.createdAt,
+          bytes: storedBytes(allFiles(manifest)),
+        }))
+        .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    },
+    async take(savepointName) {
+      const written = await checkpointer.checkpoint(savepointName === undefined ? {} : { savepointName });
+      if (written !== undefined) return checkpointSummary(written);
+      return { unchanged: true, id: checkpointer.latest?.id, seq: checkpointer.latest?.seq };
+    },
+    latest: () => checkpointer.latest,
   };
 }
 

@@ -5,6 +5,7 @@ import { type BlobStore, BlobStoreError } from "../checkpoint/blob/blob-store.ts
 import { openBlobStore } from "../checkpoint/blob/open-blob-store.ts";
 import { Checkpointer, writeLocalCheckpoint } from "../checkpoint/checkpointer.ts";
 import { isEmptyStateDir, restoreCheckpoint } from "../checkpoint/restore.ts";
+import type { Logger } from "../observe/logger.ts";
 import type { RuntimeMetrics } from "../observe/metrics.ts";
 import type { LoggedStore } from "../store/logged-store.ts";
 import { StartupError } from "./startup-error.ts";
@@ -28,11 +29,7 @@ const KEEP_DEFAULT = 3;
  * there first (an empty store is a fresh start; a store whose checkpoints all fail to
  * restore is an error, not a silent empty start). The caller closes what this returns.
  */
-export async function openCheckpoints(
-  stateDir: string,
-  settings: CheckpointSettings,
-  log: (line: string) => void,
-): Promise<BlobStore> {
+export async function openCheckpoints(stateDir: string, settings: CheckpointSettings, log: Logger): Promise<BlobStore> {
   const opened = await openBlobStore(settings.location);
   if (!opened.ok) throw new StartupError(opened.error);
   const blobs = opened.store;
@@ -52,13 +49,14 @@ export async function openCheckpoints(
     writeLocalCheckpoint(stateDir, blobs.url, restored.manifest);
     const sizeText =
       restored.bytes < 1e6 ? `${(restored.bytes / 1e3).toFixed(1)} kB` : `${(restored.bytes / 1e6).toFixed(1)} MB`;
-    log(
-      `eddy: restored ${restored.manifest.kind} ${restored.manifest.id} (${sizeText}) in ${(restored.ms / 1000).toFixed(1)} s`,
+    log.info(
+      `restored ${restored.manifest.kind} ${restored.manifest.id} (${sizeText}) in ${(restored.ms / 1000).toFixed(1)} s`,
+      { checkpoint: restored.manifest.id, blobs: blobs.url },
     );
     return blobs;
   }
   if (restored.reason === "none") {
-    log(`eddy: ${restored.error}; starting with empty state`);
+    log.info(`${restored.error}; starting with empty state`, { blobs: blobs.url });
     return blobs;
   }
   await blobs.close();
@@ -71,7 +69,7 @@ export function startCheckpointer(
   blobs: BlobStore,
   settings: CheckpointSettings,
   partitionCount: number,
-  log: (line: string) => void,
+  log: Logger,
   metrics?: RuntimeMetrics,
 ): Checkpointer {
   const intervalMs = settings.intervalMs ?? INTERVAL_MS_DEFAULT;
@@ -80,8 +78,9 @@ export function startCheckpointer(
     settings.acknowledgeAfterCheckpoint === true
       ? "; ingress acknowledgements and egress output wait for the next checkpoint"
       : "";
-  log(
-    `eddy: checkpoints to ${blobs.url} ${intervalMs === 0 ? "on demand only" : `every ${intervalMs / 1000} s`}, keeping ${keep}${held}`,
+  log.info(
+    `checkpoints to ${blobs.url} ${intervalMs === 0 ? "on demand only" : `every ${intervalMs / 1000} s`}, keeping ${keep}${held}`,
+    { blobs: blobs.url },
   );
   return new Checkpointer({
     store,

@@ -6,6 +6,7 @@
 // chain; here every closer runs even when one before it fails, and each failure is logged
 // with the name of what failed to close.
 import { BugError, errorMessage } from "../errors.ts";
+import { errorFields, type Logger } from "../observe/logger.ts";
 
 interface Closer {
   readonly name: string;
@@ -34,7 +35,7 @@ export class Closers {
    * Closes everything, last registered first. A closer that throws is logged and the rest still
    * run; the first failure is rethrown at the end. Closing twice closes once.
    */
-  async closeAll(log: (line: string) => void): Promise<void> {
+  async closeAll(log: Logger): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     let firstFailure: { error: unknown } | undefined;
@@ -42,7 +43,7 @@ export class Closers {
       try {
         await closer.close();
       } catch (error) {
-        log(`eddy: closing ${closer.name} failed: ${errorMessage(error)}`);
+        log.error(`closing ${closer.name} failed: ${errorMessage(error)}`, errorFields(error));
         firstFailure ??= { error };
       }
     }

@@ -2,9 +2,10 @@
 // before anything is opened, so a configuration mistake costs nothing to undo; then opened,
 // egresses before the engine starts and ingresses after, each one's close registered with the
 // start's Closers before it opens. A connector that fails for good (a bug) stops the runtime.
-import type { ModuleConfig } from "../config/types.ts";
+import { Kind, type ModuleConfig } from "../config/types.ts";
 import { BugError, EddyError, errorMessage } from "../errors.ts";
 import type { Connector, ConnectorContext, ConnectorHost } from "../io/connector.ts";
+import { PLAYGROUND_INGRESS_ID } from "../io/playground/connectors.ts";
 import { type ComponentConfig, connectorKind } from "../io/registry.ts";
 import type { Closers } from "./closers.ts";
 import { StartupError } from "./startup-error.ts";
@@ -24,7 +25,8 @@ export interface ModuleConnectors {
 export function createConnectors(module: ModuleConfig, context: ConnectorContext): ModuleConnectors {
   const create = (config: ComponentConfig): NamedConnector => {
     const kind = connectorKind(config);
-    const created = kind.create(config, context);
+    const id = config.kind === Kind.PLAYGROUND_INGRESS ? PLAYGROUND_INGRESS_ID : config.id;
+    const created = kind.create(config, { ...context, log: context.log.child({ connector: `${kind.label} ${id}` }) });
     if (!created.ok) throw new StartupError(created.message);
     return { connector: created.value, name: `${kind.label} ${created.value.id}` };
   };

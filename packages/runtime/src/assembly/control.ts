@@ -4,23 +4,38 @@
 // be had is a warning, not a failed start: only those CLI commands need it.
 import type { WrittenCheckpoint } from "../checkpoint/checkpoint-writer.ts";
 import type { Checkpointer } from "../checkpoint/checkpointer.ts";
-import { type ControlSocket, listenControlSocket, type MemoryReport } from "../control-socket.ts";
+import { type ControlApi, type ControlSocket, listenControlSocket, type MemoryReport } from "../control-socket.ts";
 import { errorMessage } from "../errors.ts";
+import { errorFields, type Logger } from "../observe/logger.ts";
 
 export async function openControl(
   stateDir: string,
   checkpointer: Checkpointer | undefined,
   memory: () => MemoryReport,
-  log: (line: string) => void,
+  log: Logger,
+  api?: ControlApi,
 ): Promise<ControlSocket | undefined> {
   try {
-    return await listenControlSocket(stateDir, (path) => controlRequest(checkpointer, memory, path));
+    return await listenControlSocket(stateDir, (path) => controlRequest(checkpointer, memory, path), api);
   } catch (error) {
-    log(
-      `eddy: warning: no control socket in ${stateDir} (${errorMessage(error)}); eddy checkpoints create and eddy savepoint cannot reach this process`,
+    log.warn(
+      `no control socket in ${stateDir} (${errorMessage(error)}); eddy checkpoints create and eddy savepoint cannot reach this process`,
+      errorFields(error),
     );
     return undefined;
   }
+}
+
+/** A checkpoint just written, as the control socket and the admin API answer it. */
+export function checkpointSummary(written: WrittenCheckpoint): Record<string, unknown> {
+  return {
+    id: written.manifest.id,
+    kind: written.manifest.kind,
+    name: written.manifest.name,
+    seq: written.manifest.seq,
+    key: written.key,
+    uploadedBytes: written.uploadedBytes,
+  };
 }
 
 async function controlRequest(
@@ -32,14 +47,7 @@ async function controlRequest(
   if (checkpointer === undefined) {
     return { status: 409, body: { error: "this Eddy runs without --checkpoints: it takes no checkpoints" } };
   }
-  const summary = (written: WrittenCheckpoint) => ({
-    id: written.manifest.id,
-    kind: written.manifest.kind,
-    name: written.manifest.name,
-    seq: written.manifest.seq,
-    key: written.key,
-    uploadedBytes: written.uploadedBytes,
-  });
+  const summary = checkpointSummary;
   if (path === "/checkpoints") {
     const written = await checkpointer.checkpoint();
     if (written !== undefined) return { status: 200, body: summary(written) };

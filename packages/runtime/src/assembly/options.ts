@@ -7,6 +7,7 @@ import type { ClusterSettings } from "../cluster/cluster-settings.ts";
 import type { ModuleConfig } from "../config/index.ts";
 import type { FailurePolicy } from "../core/partition-core.ts";
 import type { AdmissionReport } from "../engine/engine.ts";
+import type { Logger, LogLevel } from "../observe/logger.ts";
 import type { CheckpointSettings } from "./checkpoints.ts";
 import { PAYLOAD_BYTES_DEFAULT } from "./endpoints.ts";
 
@@ -54,7 +55,15 @@ export interface RuntimeOptions {
   readonly steerHeap?: boolean;
   /** How long the HTTP ingress holds a request that finds no room before it answers 503; default 10 s. */
   readonly ingressHoldMs?: number;
+  /**
+   * Where the runtime's log goes (observe/logger.ts). Default: JSON lines on stderr, readable
+   * lines when stderr is a terminal. `log` takes `eddy: <message>` lines instead (embedders,
+   * tests); `logger` wins over both.
+   */
+  readonly logger?: Logger;
   readonly log?: (line: string) => void;
+  /** The least level logged (debug, info, warn, error); default info. Not applied to a given `logger`. */
+  readonly logLevel?: LogLevel;
   /**
    * The runtime cannot go on (a function failed under the stop policy, a commit failed, a
    * connector hit a bug): the reason, in one line, already logged. The caller stops the runtime

@@ -22,7 +22,6 @@ import { ClusterWorker } from "../cluster/cluster-worker.ts";
 import { clusterDeadLetterAdmin, routingWithDeadLetters } from "../cluster/dead-letter-admin.ts";
 import { formatLocation } from "../config/diagnostics.ts";
 import { type KafkaEgressConfig, Kind } from "../config/types.ts";
-import type { DeadLetter } from "../core/records.ts";
 import { getRow, rowWrite, storeTables } from "../core/schema.ts";
 import { Engine } from "../engine/engine.ts";
 import { errorMessage } from "../errors.ts";
@@ -31,13 +30,15 @@ import { RoutingInvoker } from "../invoker/routing-invoker.ts";
 import { ClusterKafkaEgress, clusterEgressMismatch } from "../io/kafka/cluster-egress.ts";
 import { kafkaEgressSettings } from "../io/kafka/egress.ts";
 import { SourceBinding } from "../io/source-binding.ts";
+import { type Logger, runtimeLogger } from "../observe/logger.ts";
 import { takeStateDirLock } from "../state-dir-lock.ts";
 import { LoggedStore } from "../store/logged-store.ts";
-import { newMetrics, openAdmin, runtimeGauges } from "./admin.ts";
+import { adminRuntime, newObservers, openAdmin, runtimeGauges } from "./admin.ts";
 import { moduleCatalog } from "./catalog.ts";
 import { Closers } from "./closers.ts";
 import { connectorFailure, createConnectors, openConnectors } from "./connectors.ts";
 import { httpEndpoints } from "./endpoints.ts";
+import { failureLines } from "./failure-lines.ts";
 import { INGRESS_BODY_BYTES_LIMIT_DEFAULT, type RunningRuntime, type RuntimeOptions } from "./options.ts";
 import { StartupError } from "./startup-error.ts";
 import { StopPath } from "./stop-path.ts";
@@ -45,7 +46,8 @@ import { StopPath } from "./stop-path.ts";
 const CLUSTER_PARTITION_COUNT_DEFAULT = 128;
 
 export async function startClusterRuntime(options: RuntimeOptions, cluster: ClusterSettings): Promise<RunningRuntime> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // Every line of a worker names it: the workers of a cluster often log to one place.
+  const log = runtimeLogger(options).child({ worker: cluster.workerId });
   const policy = options.failurePolicy ?? "retry";
   refuseWhatClusterModeLacks(options);
   const egresses = clusterKafkaEgresses(options, cluster, log);
@@ -54,7 +56,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
   // The Kafka egresses are the cluster's own kind (clusterKafkaEgresses); the others come from the registry.
   // The Kafka and Kinesis ingresses read the sources bound to the partitions this worker runs.
   const sourceBinding = new SourceBinding(options.partitionCount ?? CLUSTER_PARTITION_COUNT_DEFAULT);
-  const metrics = newMetrics(options);
+  const { stats, metrics, observer } = newObservers(options);
   const connectors = createConnectors(
     { ...options.module, egresses: options.module.egresses.filter((egress) => egress.kind !== Kind.KAFKA_EGRESS) },
     {
@@ -67,18 +69,21 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       ingressBodyBytesLimit: options.ingressBodyBytesLimit ?? INGRESS_BODY_BYTES_LIMIT_DEFAULT,
       ingressHoldMs: options.ingressHoldMs,
       sourceBinding,
-      observer: metrics,
+      observer,
     },
   );
   const partitionCount = options.partitionCount ?? CLUSTER_PARTITION_COUNT_DEFAULT;
   const closers = new Closers();
   const stopPath = new StopPath(log, options.onStop);
   try {
-    const adminUrl = await openAdmin(options, metrics, closers);
+    const admin = await openAdmin(options, metrics, closers);
     const local = await openLocalStore(options.stateDir, partitionCount, closers, cluster);
     const snapshots = await openSnapshotStore(options, closers);
     const http = new HttpInvoker(endpoints, { log, failurePolicy: policy });
     const invoker = new RoutingInvoker(options.inProcess, http);
+    const failures = failureLines(log, policy);
+    // Closed after the worker: the summaries count every failure until it stopped.
+    closers.defer("the failure log", () => failures.flush());
     const started = await ClusterWorker.start({
       connection: cluster.connection,
       cluster: cluster.name,
@@ -108,16 +113,14 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
           ...(options.clock === undefined ? {} : { clock: options.clock }),
           ...(options.retentionMs === undefined ? {} : { idempotencyRetentionMs: options.retentionMs }),
           ...(options.memoryBudgetBytes === undefined ? {} : { memoryBudgetBytes: options.memoryBudgetBytes }),
-          onDeadLetter: (letter: DeadLetter, id: string) =>
-            log(`eddy: dead letter ${id} for ${letter.target.typename}/${letter.target.id}: ${letter.reason}`),
-          onInvokeFailure: (target, reason) =>
-            log(`eddy: ${target.typename}/${target.id}: ${reason} (failure policy: ${policy})`),
+          onDeadLetter: failures.onDeadLetter,
+          onInvokeFailure: failures.onInvokeFailure,
           onStop: (reason) => stopPath.stop(reason),
-          ...(metrics === undefined ? {} : { observer: metrics }),
+          observer,
           onCommitRefused: (reason) => {
             for (const egress of egresses) egress.commitRefused();
-            log(
-              `eddy: worker ${cluster.workerId}: a commit was refused (${reason}); undone, going on from what is committed`,
+            log.warn(
+              `worker ${cluster.workerId}: a commit was refused (${reason}); undone, going on from what is committed`,
             );
           },
         }),
@@ -126,14 +129,16 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
     const worker = started.value;
     // Leaves the group gently and closes the engine (which closes the invoker and the store).
     closers.defer(`cluster worker ${cluster.workerId}`, () => worker.stop());
-    log(`eddy: worker ${cluster.workerId} joined cluster ${cluster.name} (${cluster.advertiseUrl})`);
+    log.info(`worker ${cluster.workerId} joined cluster ${cluster.name} (${cluster.advertiseUrl})`);
     if (snapshots !== undefined) {
       // Said once the worker is in: a start that is refused says only why, in one line.
       const every =
         snapshots.intervalMs === 0
           ? "never (the changelog keeps everything)"
           : `every ${snapshots.intervalMs / 1000} s`;
-      log(`eddy: partition snapshots to ${snapshots.blobs.url} ${every}, keeping ${snapshots.keep} per partition`);
+      log.info(`partition snapshots to ${snapshots.blobs.url} ${every}, keeping ${snapshots.keep} per partition`, {
+        blobs: snapshots.blobs.url,
+      });
     }
     const deadLetters = clusterDeadLetterAdmin(worker.engine, cluster.workerId, partitionCount);
     const routing = routingWithDeadLetters(worker.routing, deadLetters);
@@ -147,6 +152,22 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
     const ingressUrls = await openConnectors(connectors.ingresses, host, failed, closers);
     const all = [...egresses, ...[...connectors.ingresses, ...connectors.egresses].map(({ connector }) => connector)];
     metrics?.readLevelsFrom(runtimeGauges(worker.engine, options.stateDir, all));
+    // The admin API answers for the partitions this worker runs (asking the others is not built yet).
+    admin?.attach(
+      adminRuntime({
+        mode: "cluster",
+        module: options.module,
+        inProcessTypes: options.inProcess?.typenames ?? [],
+        resolve,
+        engine: worker.engine,
+        partitionCount,
+        stats,
+        stateDir: options.stateDir,
+        connectors: all,
+        checkpointer: undefined,
+        blobs: undefined,
+      }),
+    );
     const owned = closers.move();
     let stopping: Promise<void> | undefined;
     const stop = () => {
@@ -157,7 +178,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
     return {
       ingressUrls,
       egressUrls,
-      adminUrl,
+      adminUrl: admin?.url,
       replaceInProcess: (endpoint) => invoker.replaceInProcess(endpoint),
       checkpoint() {
         throw new Error("checkpoint: a cluster worker takes no checkpoints yet");
@@ -249,11 +270,7 @@ async function openLocalStore(
  * embedded egress reads them, and its bootstrap servers the cluster's (its records go out in
  * the workers' transactions).
  */
-function clusterKafkaEgresses(
-  options: RuntimeOptions,
-  cluster: ClusterSettings,
-  log: (line: string) => void,
-): ClusterKafkaEgress[] {
+function clusterKafkaEgresses(options: RuntimeOptions, cluster: ClusterSettings, log: Logger): ClusterKafkaEgress[] {
   const topics = clusterTopicNames(cluster.name);
   if (!topics.ok) throw new StartupError(topics.message);
   const reservedTopics = new Set([topics.value.inbox, topics.value.changelog]);
@@ -270,7 +287,7 @@ function clusterKafkaEgresses(
         settings: settings.value,
         connection: cluster.connection,
         reservedTopics,
-        log,
+        log: log.child({ connector: `Kafka egress ${config.id}` }),
       });
     });
 }

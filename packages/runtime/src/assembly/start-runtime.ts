@@ -9,20 +9,22 @@
 import type { Checkpointer } from "../checkpoint/checkpointer.ts";
 import { memoryReport } from "../control-socket.ts";
 import type { Catalog } from "../core/partition-core.ts";
-import type { DeadLetter } from "../core/records.ts";
 import { Engine } from "../engine/engine.ts";
+import type { EngineObserver } from "../engine/observer.ts";
 import { type HeapGovernor, heapTargetBytes, startHeapGovernor } from "../heap-governor.ts";
 import { HttpInvoker } from "../invoker/http-invoker.ts";
 import { RoutingInvoker } from "../invoker/routing-invoker.ts";
-import type { RuntimeMetrics } from "../observe/metrics.ts";
+import { type Logger, runtimeLogger } from "../observe/logger.ts";
+import { answerApi } from "../observe/admin-server.ts";
 import type { LoggedStore } from "../store/logged-store.ts";
-import { newMetrics, openAdmin, runtimeGauges } from "./admin.ts";
+import { adminRuntime, newObservers, openAdmin, runtimeGauges } from "./admin.ts";
 import { moduleCatalog } from "./catalog.ts";
 import { startCheckpointer } from "./checkpoints.ts";
 import { Closers } from "./closers.ts";
 import { connectorFailure, createConnectors, type ModuleConnectors, openConnectors } from "./connectors.ts";
 import { openControl } from "./control.ts";
 import { httpEndpoints } from "./endpoints.ts";
+import { failureLines } from "./failure-lines.ts";
 import {
   INGRESS_BODY_BYTES_LIMIT_DEFAULT,
   INGRESS_BODY_BYTES_LIMIT_MAX,
@@ -38,12 +40,12 @@ const PARTITION_COUNT_DEFAULT = 128;
 
 export async function startRuntime(options: RuntimeOptions): Promise<RunningRuntime> {
   if (options.cluster !== undefined) return startClusterRuntime(options, options.cluster);
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = runtimeLogger(options);
   const policy = options.failurePolicy ?? "retry";
   const { catalog, resolve } = moduleCatalog(options.module, new Set(options.inProcess?.typenames ?? []), policy);
   // Before anything opens: the files every endpoint names, and every connector's settings.
   const endpoints = httpEndpoints(options.module, resolve);
-  const metrics = newMetrics(options);
+  const { stats, metrics, observer } = newObservers(options);
   const connectors = createConnectors(options.module, {
     log,
     catalog,
@@ -53,12 +55,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     token: options.token,
     ingressBodyBytesLimit: ingressBodyLimit(options.ingressBodyBytesLimit),
     ingressHoldMs: options.ingressHoldMs,
-    observer: metrics,
+    observer,
   });
   const closers = new Closers();
   const stopPath = new StopPath(log, options.onStop);
   try {
-    const adminUrl = await openAdmin(options, metrics, closers);
+    const admin = await openAdmin(options, metrics, closers);
     const { store, partitionCount, blobs } = await openState(
       options.stateDir,
       options.partitionCount ?? PARTITION_COUNT_DEFAULT,
@@ -74,7 +76,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
       connectors,
       stopPath,
       log,
-      metrics,
+      observer,
+      closers,
     });
     // Closes the invoker and the store too.
     closers.defer("the engine", () => engine.stop());
@@ -98,11 +101,27 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
       heapGovernor = governor;
     }
     const memory = () => memoryReport(engine.admission, store.memtableBytes, heapGovernor);
-    const control = await openControl(options.stateDir, checkpointer, memory, log);
+    const all = [...connectors.ingresses, ...connectors.egresses].map(({ connector }) => connector);
+    const api = adminRuntime({
+      mode: "embedded",
+      module: options.module,
+      inProcessTypes: options.inProcess?.typenames ?? [],
+      resolve,
+      engine,
+      partitionCount,
+      stats,
+      stateDir: options.stateDir,
+      connectors: all,
+      checkpointer,
+      blobs,
+    });
+    const control = await openControl(options.stateDir, checkpointer, memory, log, (req, res, path, query) =>
+      answerApi(api, req, res, path, query),
+    );
     if (control !== undefined) closers.defer("the control socket", () => control.close());
     const ingressUrls = await openConnectors(connectors.ingresses, host, failed, closers);
-    const all = [...connectors.ingresses, ...connectors.egresses].map(({ connector }) => connector);
     metrics?.readLevelsFrom(runtimeGauges(engine, options.stateDir, all));
+    admin?.attach(api);
     return runningRuntime(closers.move(), {
       engine,
       invoker,
@@ -110,7 +129,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
       stopPath,
       ingressUrls,
       egressUrls,
-      adminUrl,
+      adminUrl: admin?.url,
       log,
     });
   } catch (error) {
@@ -127,8 +146,9 @@ interface EngineParts {
   readonly endpoints: ReturnType<typeof httpEndpoints>;
   readonly connectors: ModuleConnectors;
   readonly stopPath: StopPath;
-  readonly log: (line: string) => void;
-  readonly metrics: RuntimeMetrics | undefined;
+  readonly log: Logger;
+  readonly observer: EngineObserver;
+  readonly closers: Closers;
 }
 
 /** The engine over the store, with every egress, calling functions in process first, then over HTTP. */
@@ -136,6 +156,9 @@ function newEngine(options: RuntimeOptions, parts: EngineParts): { engine: Engin
   const { log, stopPath } = parts;
   const policy = options.failurePolicy ?? "retry";
   const http = new HttpInvoker(parts.endpoints, { log, failurePolicy: policy });
+  const failures = failureLines(log, policy);
+  // Closed after the engine: the summaries count every failure until it stopped.
+  parts.closers.defer("the failure log", () => failures.flush());
   const invoker = new RoutingInvoker(options.inProcess, http);
   const engine = new Engine({
     store: parts.store,
@@ -148,12 +171,10 @@ function newEngine(options: RuntimeOptions, parts: EngineParts): { engine: Engin
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.retentionMs === undefined ? {} : { idempotencyRetentionMs: options.retentionMs }),
     ...(options.memoryBudgetBytes === undefined ? {} : { memoryBudgetBytes: options.memoryBudgetBytes }),
-    onDeadLetter: (letter: DeadLetter, id: string) =>
-      log(`eddy: dead letter ${id} for ${letter.target.typename}/${letter.target.id}: ${letter.reason}`),
-    onInvokeFailure: (target, reason) =>
-      log(`eddy: ${target.typename}/${target.id}: ${reason} (failure policy: ${policy})`),
+    onDeadLetter: failures.onDeadLetter,
+    onInvokeFailure: failures.onInvokeFailure,
     onStop: (reason) => stopPath.stop(reason),
-    ...(parts.metrics === undefined ? {} : { observer: parts.metrics }),
+    observer: parts.observer,
   });
   return { engine, invoker };
 }
@@ -169,7 +190,7 @@ function runningRuntime(
     readonly ingressUrls: readonly string[];
     readonly egressUrls: readonly string[];
     readonly adminUrl: string | undefined;
-    readonly log: (line: string) => void;
+    readonly log: Logger;
   },
 ): RunningRuntime {
   const { engine, invoker, checkpointer } = parts;

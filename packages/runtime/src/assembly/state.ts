@@ -7,6 +7,7 @@ import type { BlobStore } from "../checkpoint/blob/blob-store.ts";
 import { readLocalCheckpoint } from "../checkpoint/checkpointer.ts";
 import { getRow, rowWrite, storeTables } from "../core/schema.ts";
 import { errorMessage } from "../errors.ts";
+import type { Logger } from "../observe/logger.ts";
 import { takeStateDirLock } from "../state-dir-lock.ts";
 import { LoggedStore } from "../store/logged-store.ts";
 import { type CheckpointSettings, openCheckpoints } from "./checkpoints.ts";
@@ -24,7 +25,7 @@ export async function openState(
   partitionCount: number,
   checkpoints: CheckpointSettings | undefined,
   closers: Closers,
-  log: (line: string) => void,
+  log: Logger,
 ): Promise<OpenedState> {
   try {
     mkdirSync(stateDir, { recursive: true });

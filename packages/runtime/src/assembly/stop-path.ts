@@ -4,21 +4,23 @@
 // wedged (as `eddy dev` once was, having passed no onStop). Only the first reason stops; later
 // ones are logged.
 import { errorMessage } from "../errors.ts";
+import type { Logger } from "../observe/logger.ts";
 
 export class StopPath {
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
   readonly #onStop: ((reason: string) => void) | undefined;
   #stopRuntime: (() => Promise<void>) | undefined;
   #reason: string | undefined;
 
-  constructor(log: (line: string) => void, onStop: ((reason: string) => void) | undefined) {
+  constructor(log: Logger, onStop: ((reason: string) => void) | undefined) {
     this.#log = log;
     this.#onStop = onStop;
   }
 
   /** The runtime cannot go on: `reason` in one line; `detail` (a bug's stack) is logged after it. */
   readonly stop = (reason: string, detail = ""): void => {
-    this.#log(`eddy: stopping: ${reason}${detail}`);
+    const stack = detail.replace(/^\n/, "");
+    this.#log.error(`stopping: ${reason}`, stack === "" ? undefined : { stack });
     if (this.#reason !== undefined) return;
     this.#reason = reason;
     if (this.#onStop !== undefined) this.#onStop(reason);
@@ -36,7 +38,7 @@ export class StopPath {
     if (stopRuntime === undefined) return;
     // Not inside the engine's or a connector's call that asked: they finish their turn first.
     setImmediate(() => {
-      stopRuntime().catch((error: unknown) => this.#log(`eddy: stopping failed: ${errorMessage(error)}`));
+      stopRuntime().catch((error: unknown) => this.#log.error(`stopping failed: ${errorMessage(error)}`));
     });
   }
 }

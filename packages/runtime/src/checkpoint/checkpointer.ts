@@ -9,6 +9,7 @@
 // (checkpoint.json), so after a restart the chain goes on where it was.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { errorFields, type Logger } from "../observe/logger.ts";
 import { LOG_DIRECTORY, type LoggedStore } from "../store/logged-store.ts";
 import type { BlobStore } from "./blob/blob-store.ts";
 import { pruneCheckpoints } from "./catalog.ts";
@@ -41,7 +42,7 @@ export interface CheckpointerOptions {
   readonly keep?: number;
   /** Uploads at a time (default 4). */
   readonly concurrency?: number;
-  readonly log: (line: string) => void;
+  readonly log: Logger;
   /** Told how each checkpoint or savepoint went, and how long it took (metrics); not for one with nothing new. */
   readonly onTaken?: (
     seconds: number,
@@ -245,9 +246,10 @@ export class Checkpointer {
         try {
           await pruneCheckpoints(blobs, this.#options.keep ?? 3);
         } catch (error) {
-          this.#options.log(
-            `eddy: warning: deleting old checkpoints in ${blobs.url} failed: ${(error as Error).message}`,
-          );
+          this.#options.log.warn(`deleting old checkpoints in ${blobs.url} failed: ${(error as Error).message}`, {
+            blobs: blobs.url,
+            ...errorFields(error),
+          });
         }
       }
       return written;
@@ -280,14 +282,18 @@ export class Checkpointer {
    * let it go (the next checkpoint is then a base).
    */
   #failed(error: unknown): void {
-    this.#options.log(`eddy: warning: checkpoint to ${this.#options.blobs.url} failed: ${(error as Error).message}`);
+    const blobs = this.#options.blobs.url;
+    this.#options.log.warn(`checkpoint to ${blobs} failed: ${(error as Error).message}`, {
+      blobs,
+      ...errorFields(error),
+    });
     this.#releaseLogIfTooLarge();
   }
 
   #releaseLogIfTooLarge(): void {
     if (this.#options.store.logBytes > MAX_KEPT_LOG_BYTES) {
-      this.#options.log(
-        `eddy: warning: the write-ahead log holds over ${MAX_KEPT_LOG_BYTES / 2 ** 30} GiB waiting for a checkpoint; letting it go (the next checkpoint is a full one)`,
+      this.#options.log.warn(
+        `the write-ahead log holds over ${MAX_KEPT_LOG_BYTES / 2 ** 30} GiB waiting for a checkpoint; letting it go (the next checkpoint is a full one)`,
       );
       this.#options.store.keepLogAfter(undefined);
     }

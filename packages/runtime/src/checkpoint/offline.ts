@@ -1,6 +1,7 @@
 // Checkpoint operations on a state directory no Eddy is running on (the CLI's fallback
 // when no control socket answers): open the store, take one checkpoint or savepoint, close.
 import { getRow, storeTables } from "../core/schema.ts";
+import type { Logger } from "../observe/logger.ts";
 import { LoggedStore } from "../store/logged-store.ts";
 import { openBlobStore } from "./blob/open-blob-store.ts";
 import type { WrittenCheckpoint } from "./checkpoint-writer.ts";
@@ -11,7 +12,7 @@ export async function checkpointStateDir(
   stateDir: string,
   location: string,
   request: CheckpointRequest,
-  log: (line: string) => void,
+  log: Logger,
 ): Promise<{ ok: true; written: WrittenCheckpoint | undefined } | { ok: false; error: string }> {
   // Checked before anything opens the directory: opening would create an empty store there,
   // and an Eddy started on it later would take it for state and skip its restore.

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs"
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { PendingWrite } from "../core/overlay-kv.ts";
+import type { Logger } from "../observe/logger.ts";
 import { LmdbStore } from "../store/lmdb-store.ts";
 import { APPLIED_KEY, LOG_DIRECTORY } from "../store/logged-store.ts";
 import type { BlobStore } from "./blob/blob-store.ts";
@@ -24,7 +25,7 @@ export interface RestoreOptions {
   readonly stateDir: string;
   /** A checkpoint id or a savepoint name; default: the newest checkpoint that restores. */
   readonly select?: string;
-  readonly log: (line: string) => void;
+  readonly log: Logger;
   /** Downloads at a time (default 4). */
   readonly concurrency?: number;
 }
@@ -61,7 +62,7 @@ export async function restoreCheckpoint(options: RestoreOptions): Promise<Restor
   const catalog = await readCatalog(store);
   let candidates: CatalogEntry[];
   if (options.select === undefined) {
-    for (const { error } of catalog.unreadable) log(`eddy: warning: skipping ${error}`);
+    for (const { error } of catalog.unreadable) log.warn(`skipping ${error}`, { blobs: store.url });
     candidates = [...catalog.checkpoints];
     if (candidates.length === 0) {
       if (catalog.unreadable.length === 0) {
@@ -97,7 +98,11 @@ export async function restoreCheckpoint(options: RestoreOptions): Promise<Restor
       return { ok: true, manifest: candidate.manifest, key: candidate.key, bytes, ms: performance.now() - started };
     }
     failures.push(error);
-    if (options.select === undefined) log(`eddy: warning: skipping checkpoint ${candidate.manifest.id}: ${error}`);
+    if (options.select === undefined)
+      log.warn(`skipping checkpoint ${candidate.manifest.id}: ${error}`, {
+        checkpoint: candidate.manifest.id,
+        blobs: store.url,
+      });
   }
   return {
     ok: false,
@@ -112,15 +117,17 @@ async function restoreInto(
   entry: CatalogEntry,
   stateDir: string,
   concurrency: number,
-  log: (line: string) => void,
+  log: Logger,
 ): Promise<string | undefined> {
   const { manifest } = entry;
   const files = allFiles(manifest);
   const total = files.reduce((sum, file) => sum + file.rawBytes, 0);
   const unit = total < 1e6 ? { name: "kB", size: 1e3 } : { name: "MB", size: 1e6 };
   const amount = (bytes: number) => (bytes / unit.size).toFixed(1);
-  log(
-    `eddy: restoring ${manifest.kind} ${manifest.name ?? manifest.id} (commits up to ${manifest.seq}; ${files.length} files, ${amount(total)} ${unit.name}) from ${store.url}`,
+  const fields = { checkpoint: manifest.id, blobs: store.url };
+  log.info(
+    `restoring ${manifest.kind} ${manifest.name ?? manifest.id} (commits up to ${manifest.seq}; ${files.length} files, ${amount(total)} ${unit.name}) from ${store.url}`,
+    fields,
   );
   let done = 0;
   let reported = 0;
@@ -129,8 +136,9 @@ async function restoreInto(
     done += bytes;
     const now = performance.now();
     if (done === total || now - lastReportAt >= 1000 || done - reported >= total / 10) {
-      log(
-        `eddy: restoring ${manifest.name ?? manifest.id}: ${Math.floor((100 * done) / Math.max(total, 1))}% (${amount(done)} of ${amount(total)} ${unit.name})`,
+      log.info(
+        `restoring ${manifest.name ?? manifest.id}: ${Math.floor((100 * done) / Math.max(total, 1))}% (${amount(done)} of ${amount(total)} ${unit.name})`,
+        fields,
       );
       reported = done;
       lastReportAt = now;

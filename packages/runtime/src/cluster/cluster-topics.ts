@@ -17,6 +17,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createTopicsV7, type metadataV12 } from "@platformatic/kafka";
 import { type Failure, failure, type Result, success } from "../errors.ts";
 import { describe, type KafkaConnection } from "../io/kafka/client-options.ts";
+import type { Logger } from "../observe/logger.ts";
 import { KafkaErrorCode, KafkaLink, kafkaErrorName, send } from "./kafka-link.ts";
 
 export const CLUSTER_PARTITION_COUNT_DEFAULT = 128;
@@ -92,7 +93,7 @@ export interface EnsureClusterTopicsOptions {
   /** How long an unreachable or not yet ready broker is waited for. Default 30 s. */
   readonly reachTimeoutMs?: number;
   /** Told when a topic is created without its tuning settings, which the broker refused. */
-  readonly log?: (line: string) => void;
+  readonly log?: Logger;
 }
 
 export type ClusterTopicsFailure = Failure<
@@ -182,7 +183,7 @@ async function create(
   missing: readonly TopicPlan[],
   partitionCount: number,
   replicationFactor: number,
-  log: ((line: string) => void) | undefined,
+  log: Logger | undefined,
 ): Promise<Result<string, "cluster-topic-create"> | undefined> {
   let response: createTopicsV7.CreateTopicsResponse;
   try {
@@ -220,8 +221,8 @@ async function create(
     const refusedSettings = code === KafkaErrorCode.POLICY_VIOLATION || code === KafkaErrorCode.INVALID_CONFIG;
     if (refusedSettings && plan?.withTuning === true) {
       plan.withTuning = false;
-      log?.(
-        `eddy: Kafka at ${link.bootstrapServers} refused topic ${topic.name} with ${settingsText(plan.configs.tuning)} ` +
+      log?.warn(
+        `Kafka at ${link.bootstrapServers} refused topic ${topic.name} with ${settingsText(plan.configs.tuning)} ` +
           `(${kafkaErrorName(code)}: ${why}); creating it without (Kafka's default offset index: commits cost the broker more)`,
       );
       retry = `CreateTopics ${topic.name}: ${why}`;

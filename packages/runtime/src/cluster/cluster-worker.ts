@@ -26,6 +26,7 @@ import { describe, type KafkaConnection } from "../io/kafka/client-options.ts";
 import { TRANSACTIONAL_RETRIES, transactionalRetryDelay } from "../io/kafka/transactional-retry.ts";
 import type { IngressRouting } from "../io/playground/forwarding.ts";
 import { runSupervised } from "../io/supervised-loop.ts";
+import type { Logger } from "../observe/logger.ts";
 import { assignPartitions } from "./assignor.ts";
 import { catchUp, localChangelogOffset } from "./changelog.ts";
 import { type ClusterModule, EMPTY_CLUSTER_MODULE } from "./cluster-module.ts";
@@ -55,7 +56,7 @@ export interface ClusterWorkerOptions {
   readonly local: DurableStore;
   /** Builds the engine over the commit target (it must own no partition at the start). */
   readonly createEngine: (commitTarget: KafkaCommitTarget) => Engine;
-  readonly log: (line: string) => void;
+  readonly log: Logger;
   /** The worker cannot go on (a bug, a fenced worker id, a changelog that does not read): stop the process. */
   readonly onFatal: (reason: string) => void;
   /** Default 10 s (the broker's minimum is 6 s). */
@@ -184,14 +185,14 @@ export class ClusterWorker {
         },
         onAssigned: (snapshot) => {
           // One line per generation: an operator (and the cluster tests) can see who ran what.
-          this.#options.log(
-            `eddy: worker ${options.workerId} holds partitions ${partitionRanges(snapshot.partitions)} in generation ${snapshot.generationId}`,
+          this.#options.log.info(
+            `worker ${options.workerId} holds partitions ${partitionRanges(snapshot.partitions)} in generation ${snapshot.generationId}`,
           );
           this.#inOrder(() => this.#assign(snapshot));
         },
         onLost: (previous, cause) => {
-          this.#options.log(
-            `eddy: worker ${options.workerId} lost partitions ${previous.partitions.join(", ") || "(none)"} of generation ${previous.generationId}: ${cause.message}`,
+          this.#options.log.warn(
+            `worker ${options.workerId} lost partitions ${previous.partitions.join(", ") || "(none)"} of generation ${previous.generationId}: ${cause.message}`,
           );
           this.#inOrder(() => {
             this.engine.lose(`the worker left generation ${previous.generationId}: ${cause.message}`);
@@ -202,7 +203,7 @@ export class ClusterWorker {
         onStopped: (cause) => {
           if (cause !== undefined && !this.#stop.signal.aborted) this.#options.onFatal(cause.message);
         },
-        onWarning: (message) => this.#options.log(`eddy: worker ${options.workerId}: ${message}`),
+        onWarning: (message) => this.#options.log.warn(`worker ${options.workerId}: ${message}`),
       },
     });
   }
@@ -402,8 +403,8 @@ export class ClusterWorker {
       const place = { blobs, cluster: this.#options.cluster };
       const restored = await restoreSnapshot(place, this.#options.local, partition, start - 1);
       if (!restored.ok) return restored;
-      this.#options.log(
-        `eddy: worker ${this.#options.workerId} restored partition ${partition} from its snapshot at changelog offset ${restored.value.offset} (${(restored.value.bytes / 1024).toFixed(1)} KiB, ${Math.round(performance.now() - startedAt)} ms)`,
+      this.#options.log.info(
+        `worker ${this.#options.workerId} restored partition ${partition} from its snapshot at changelog offset ${restored.value.offset} (${(restored.value.bytes / 1024).toFixed(1)} KiB, ${Math.round(performance.now() - startedAt)} ms)`,
       );
     }
     return success(undefined);

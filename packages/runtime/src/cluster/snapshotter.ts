@@ -11,6 +11,7 @@
 import type { Admin } from "@platformatic/kafka";
 import type { KV } from "../core/kv.ts";
 import { describe } from "../io/kafka/client-options.ts";
+import type { Logger } from "../observe/logger.ts";
 import { localChangelogOffset } from "./changelog.ts";
 import type { ClusterTopicNames } from "./cluster-topics.ts";
 import { pruneSnapshots, type SnapshotPlace, writeSnapshot } from "./partition-snapshots.ts";
@@ -25,7 +26,7 @@ export interface SnapshotterOptions {
   readonly keep: number;
   /** The partitions this worker runs now. */
   readonly owned: () => readonly number[];
-  readonly log: (line: string) => void;
+  readonly log: Logger;
 }
 
 /** One round's work, for the log and tests. */
@@ -97,16 +98,14 @@ export class Snapshotter {
     this.#timer = setTimeout(() => {
       this.#round = this.snapshotNow().then(
         () => {
-          if (this.#lastFailure !== undefined) this.#options.log("eddy: partition snapshots work again");
+          if (this.#lastFailure !== undefined) this.#options.log.info("partition snapshots work again");
           this.#lastFailure = undefined;
         },
         (error: unknown) => {
           // The blob store or the cluster is away: the changelog keeps everything meanwhile.
           const message = describe(error);
           if (message !== this.#lastFailure) {
-            this.#options.log(
-              `eddy: partition snapshots failed (${message}); the changelog keeps everything meanwhile`,
-            );
+            this.#options.log.warn(`partition snapshots failed (${message}); the changelog keeps everything meanwhile`);
           }
           this.#lastFailure = message;
         },

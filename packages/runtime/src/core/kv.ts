@@ -20,8 +20,16 @@ export interface KV {
    */
   insert(key: Key, value: unknown): void;
   delete(key: Key): void;
-  /** Entries whose key starts with `prefix`, in key order; `before` bounds the scan (exclusive). */
-  scan(prefix: Key, options?: { readonly before?: Key; readonly limit?: number }): Iterable<KeyValue>;
+  /** Entries whose key starts with `prefix`, in key order (see ScanOptions). */
+  scan(prefix: Key, options?: ScanOptions): Iterable<KeyValue>;
+}
+
+export interface ScanOptions {
+  /** Where the scan starts (inclusive): a key under the prefix, for reading a range page by page. */
+  readonly from?: Key;
+  /** Where the scan ends (exclusive). */
+  readonly before?: Key;
+  readonly limit?: number;
 }
 
 /** Compares tuple keys part by part: numbers before strings, numbers numerically, strings by code unit. */
@@ -104,14 +112,18 @@ export class MemoryKV implements KV {
     this.#sorted.splice(this.#lowerBound(encoded), 1);
   }
 
-  *scan(prefix: Key, options: { readonly before?: Key; readonly limit?: number } = {}): Iterable<KeyValue> {
+  *scan(prefix: Key, options: ScanOptions = {}): Iterable<KeyValue> {
     const start = encodeKey(prefix);
+    const from = options.from === undefined ? start : encodeKey(options.from);
     const before = options.before === undefined ? undefined : encodeKey(options.before);
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     let count = 0;
     // Copy the range first: callers may write while iterating.
     const range: string[] = [];
-    for (let index = this.#lowerBound(start); index < this.#sorted.length; index++) {
+    // Strings, so no Math.max: the later of the prefix and `from`.
+    let begin = start;
+    if (from > start) begin = from;
+    for (let index = this.#lowerBound(begin); index < this.#sorted.length; index++) {
       const encoded = this.#sorted[index] as string;
       if (!encoded.startsWith(start)) break;
       if (before !== undefined && encoded >= before) break;

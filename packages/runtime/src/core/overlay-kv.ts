@@ -11,7 +11,7 @@
 // whose keys are literals, numbers or strings the caller reuses (hashes V8 caches), with
 // no key encoding; a scan of a prefix walks to its node and collects what lies below,
 // so a scan of one address's backlog stays small however many writes a commit holds.
-import { compareKeys, type Key, type KeyPart, type KeyValue, type KV } from "./kv.ts";
+import { compareKeys, type Key, type KeyPart, type KeyValue, type KV, type ScanOptions } from "./kv.ts";
 
 const DELETED = Symbol("deleted");
 
@@ -164,15 +164,20 @@ export class OverlayKV implements KV {
     this.#tally.count++;
   }
 
-  *scan(prefix: Key, options: { readonly before?: Key; readonly limit?: number } = {}): Iterable<KeyValue> {
-    const { before } = options;
-    const inRange = (write: Write) => before === undefined || compareKeys(write.key, before) < 0;
+  *scan(prefix: Key, options: ScanOptions = {}): Iterable<KeyValue> {
+    const { before, from } = options;
+    const inRange = (write: Write) =>
+      (before === undefined || compareKeys(write.key, before) < 0) &&
+      (from === undefined || compareKeys(write.key, from) >= 0);
     const pending = this.#pending.collect(this.#pending.find(prefix), []).filter(inRange).sort(byKey);
     const sealed =
       this.#sealed === undefined ? [] : this.#sealed.collect(this.#sealed.find(prefix), []).filter(inRange).sort(byKey);
     const strip = this.#basePrefix.length;
     const base = this.#base
-      .scan(this.#inBase(prefix), before === undefined ? {} : { before: this.#inBase(before) })
+      .scan(this.#inBase(prefix), {
+        ...(before === undefined ? {} : { before: this.#inBase(before) }),
+        ...(from === undefined ? {} : { from: this.#inBase(from) }),
+      })
       [Symbol.iterator]();
     /** The base's next entry, its key relative to this overlay. */
     const nextBase = (): KeyValue | undefined => {

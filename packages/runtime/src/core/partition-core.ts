@@ -92,6 +92,21 @@ const QUEUED_ROWS_PER_ADDRESS = 1024;
 
 const QUEUED_BYTES_PER_PARTITION = 1 << 20;
 
+/** What PartitionCore.addressLoad reports. */
+export interface AddressLoad {
+  readonly backlog: number;
+  readonly batch: { readonly messages: number; readonly failedAttempts: number; readonly sent: boolean } | undefined;
+  readonly delayedMessages: number;
+  /** False when the partition has more timers than were scanned: `delayedMessages` is a lower bound. */
+  readonly delayedCountComplete: boolean;
+}
+
+/** PartitionCore.writeState's answer; `existed`: the state had a value before. */
+export type StateWrite =
+  | { readonly ok: true; readonly existed: boolean }
+  | { readonly ok: false; readonly code: "unknown-state" | "busy" }
+  | { readonly ok: false; readonly code: "type-mismatch"; readonly typename: string };
+
 /** Thrown only for broken invariants: a bug in Eddy, never bad input. */
 export class InvariantError extends Error {
   override name = "InvariantError";
@@ -166,12 +181,17 @@ export class PartitionCore {
   /** Delayed messages pending, once counted (delayedMessagesPending). */
   #timersPending: number | undefined;
   readonly #admitted: AdmittedTally;
+  /** Function types paused by an operator (tables.paused): their batches are not sent. */
+  readonly #paused = new Set<FunctionTypename>();
+  /** Active addresses of paused types whose batch waits to be sent (resume sends it). */
+  readonly #held = new Set<AddressKey>();
 
   constructor(kv: KV, catalog: Catalog, effects: Effect[], admitted: AdmittedTally = { bytes: 0, bytesMax: 0 }) {
     this.#kv = kv;
     this.#catalog = catalog;
     this.#effects = effects;
     this.#admitted = admitted;
+    for (const { key } of scanRows(kv, tables.paused.all)) this.#paused.add(tables.paused.part(key, 0));
     // Each start takes a new epoch, written once (with the start's first commit), so
     // sequence numbers never repeat across restarts without a write per number: batch ids
     // and the keys of backlog rows, timers, outbox entries and dead letters. Epoch-major
@@ -189,14 +209,20 @@ export class PartitionCore {
     return this.#active.size;
   }
 
-  /** Adds this partition's batches in flight and the messages behind them to `loads`, by function type (metrics). */
+  /**
+   * Adds this partition's batches in flight and the messages behind them to `loads`, by function
+   * type (metrics); a batch held by a pause waits, so its messages count as backlog.
+   */
   addLoads(loads: Map<string, { backlog: number; inFlight: number }>): void {
     for (const active of this.#active.values()) {
+      const held = this.#held.size > 0 && this.#held.has(active.key);
+      const backlog = active.backlogCount + (held ? active.batch.invocations.length : 0);
+      const inFlight = held ? 0 : 1;
       const load = loads.get(active.target.typename);
-      if (load === undefined) loads.set(active.target.typename, { backlog: active.backlogCount, inFlight: 1 });
+      if (load === undefined) loads.set(active.target.typename, { backlog, inFlight });
       else {
-        load.backlog += active.backlogCount;
-        load.inFlight++;
+        load.backlog += backlog;
+        load.inFlight += inFlight;
       }
     }
   }
@@ -242,6 +268,122 @@ export class PartitionCore {
     }
     this.#replayDeadLetters(nowMs);
     this.#refreshNextTimer();
+  }
+
+  /** Whether an operator paused `typename` (its batches wait until resumed). */
+  isPaused(typename: FunctionTypename): boolean {
+    return this.#paused.has(typename);
+  }
+
+  /**
+   * Pauses `typename` here: from now on its batches are not sent (those sent already finish);
+   * they wait, with the messages behind them, until resume(). Durable with the next commit.
+   */
+  pause(typename: FunctionTypename, nowMs: number): void {
+    if (this.#paused.has(typename)) return;
+    this.#paused.add(typename);
+    putRow(this.#kv, tables.paused.key(typename), { atMs: nowMs });
+  }
+
+  /** Resumes `typename` here: every batch held by the pause is sent now. */
+  resume(typename: FunctionTypename, nowMs: number): void {
+    if (!this.#paused.delete(typename)) return;
+    deleteRow(this.#kv, tables.paused.key(typename));
+    for (const key of [...this.#held]) {
+      const active = this.#active.get(key);
+      if (active === undefined || active.target.typename !== typename) continue;
+      this.#held.delete(key);
+      this.#invoke(active.batch, nowMs);
+    }
+  }
+
+  /**
+   * An address's work as the partition sees it now (the admin API): messages waiting behind
+   * its batch, the batch (unless none; `sent` false while a pause holds it), and its delayed
+   * messages pending (counted over at most `timerScanLimit` timers of the partition).
+   */
+  addressLoad(address: Address, timerScanLimit: number): AddressLoad {
+    const key = addressKey(address);
+    const active = this.#active.get(key);
+    let delayed = 0;
+    let scanned = 0;
+    for (const { value: timer } of scanRows(this.#kv, tables.timer.all)) {
+      if (++scanned > timerScanLimit) break;
+      const target = timer.envelope.target;
+      if (target.id === address.id && target.typename === address.typename) delayed++;
+    }
+    return {
+      backlog: active?.backlogCount ?? 0,
+      batch:
+        active === undefined
+          ? undefined
+          : {
+              messages: active.batch.invocations.length,
+              failedAttempts: active.batch.failedAttempts,
+              sent: !this.#held.has(key),
+            },
+      delayedMessages: delayed,
+      delayedCountComplete: scanned <= timerScanLimit,
+    };
+  }
+
+  /**
+   * Sets (or with undefined, deletes) state `name` of `address`, as an operator asks: only a
+   * state its function type registered, with the type it registered, and only while no batch
+   * of the address is with the function (whose reply would write over it). The function's next
+   * batch sees the value. Durable with the next commit.
+   */
+  writeState(address: Address, name: string, value: TypedValue | undefined, nowMs: number): StateWrite {
+    const spec = this.#registered(address.typename).get(name);
+    if (spec === undefined) return { ok: false, code: "unknown-state" };
+    if (value !== undefined && value.typename !== spec.typename) {
+      return { ok: false, code: "type-mismatch", typename: spec.typename };
+    }
+    const key = addressKey(address);
+    if (this.#active.has(key) && !this.#held.has(key)) return { ok: false, code: "busy" };
+    const row = tables.state.key(address.typename, address.id, name);
+    if (value === undefined) {
+      const existed = getRow(this.#kv, row) !== undefined;
+      deleteRow(this.#kv, row);
+      return { ok: true, existed };
+    }
+    const existed = getRow(this.#kv, row) !== undefined;
+    putRow(this.#kv, row, { typename: value.typename, value: value.value, writtenAtMs: nowMs, invokedAtMs: nowMs });
+    return { ok: true, existed };
+  }
+
+  /** The state specs `typename` registered in this partition (empty before its first invocation here). */
+  registeredStates(typename: FunctionTypename): readonly RegisteredSpec[] {
+    return [...this.#registered(typename).values()];
+  }
+
+  /**
+   * Registers a state spec `typename` registered in another partition (an operator writes state
+   * of an address whose partition has not run the type yet); a spec registered here stays.
+   */
+  adoptState(typename: FunctionTypename, spec: RegisteredSpec): void {
+    const specs = this.#registered(typename);
+    if (specs.has(spec.name)) return;
+    specs.set(spec.name, spec);
+    putRow(this.#kv, tables.specs.key(typename), [...specs.values()]);
+  }
+
+  /**
+   * Discards dead letters of this partition (an operator's choice): those with the sequence
+   * numbers given, or all. Returns those discarded; a number that names no letter is skipped.
+   */
+  discardDeadLetters(seqs: readonly number[] | "all"): DeadLetter[] {
+    const chosen: DeadLetter[] = [];
+    if (seqs === "all") {
+      for (const { value: letter } of scanRows(this.#kv, tables.dead.all)) chosen.push(letter);
+    } else {
+      for (const seq of new Set(seqs)) {
+        const letter = getRow(this.#kv, tables.dead.key(seq));
+        if (letter !== undefined) chosen.push(letter);
+      }
+    }
+    for (const letter of chosen) deleteRow(this.#kv, tables.dead.key(letter.seq));
+    return chosen;
   }
 
   /**
@@ -651,6 +793,11 @@ export class PartitionCore {
   }
 
   #invoke(batch: InflightBatch, nowMs: number): void {
+    if (this.#paused.size > 0 && this.#paused.has(batch.target.typename)) {
+      // Sent on resume, with the state as it is then (an operator may edit it meanwhile).
+      this.#held.add(addressKey(batch.target));
+      return;
+    }
     const request: ToFunction = {
       invocation: {
         target: toWireAddress(batch.target),

@@ -28,13 +28,28 @@
 // `effects`; or, if that failed, reset().
 
 import type { FromFunction, TypedValue } from "@eddy/protocol";
-import { type Address, addressKey, formatAddress, replyAddress } from "./address.ts";
+import { type Address, addressKey, type FunctionTypename, formatAddress, replyAddress } from "./address.ts";
 import type { Effect } from "./effects.ts";
 import type { KV } from "./kv.ts";
 import { OverlayKV, type OverlayOptions, type PendingTally, type PendingWrite } from "./overlay-kv.ts";
-import { type AdmittedTally, type Catalog, InvariantError, PartitionCore } from "./partition-core.ts";
+import {
+  type AddressLoad,
+  type AdmittedTally,
+  type Catalog,
+  InvariantError,
+  PartitionCore,
+  type StateWrite,
+} from "./partition-core.ts";
 import { partitionOf } from "./partitioning.ts";
-import { type DeadLetter, deadLetterId, type Envelope, type RequestRecord, requestTime } from "./records.ts";
+import {
+  type DeadLetter,
+  deadLetterId,
+  type Envelope,
+  type RegisteredSpec,
+  type RequestRecord,
+  requestTime,
+  type StoredState,
+} from "./records.ts";
 import { getRow, inPartition, partitionKeyPrefix, putRow, scanRows, tables } from "./schema.ts";
 
 export type ReleasedEffect = Exclude<Effect, { kind: "route" } | { kind: "backpressure" } | { kind: "invoke" }>;
@@ -548,6 +563,96 @@ export class PartitionSet {
     const replayed = running.core.replayDeadLetters(seqs, nowMs);
     this.#drain(nowMs);
     return replayed;
+  }
+
+  /** Discards dead letters of `partition` (run here) in the next commit; returns those discarded. */
+  discardDeadLetters(partition: number, seqs: readonly number[] | "all"): DeadLetter[] {
+    const running = this.#running[partition];
+    if (running === undefined) throw new InvariantError(`partition ${partition} is not run here`);
+    return running.core.discardDeadLetters(seqs);
+  }
+
+  /** Pauses `typename` in every partition run here (PartitionCore.pause). */
+  pause(typename: FunctionTypename, nowMs: number): void {
+    for (const running of this.#running) running?.core.pause(typename, nowMs);
+  }
+
+  /** Resumes `typename` in every partition run here: the batches the pause held are sent. */
+  resume(typename: FunctionTypename, nowMs: number): void {
+    for (const running of this.#running) running?.core.resume(typename, nowMs);
+    this.#drain(nowMs);
+  }
+
+  /** Whether `typename` is paused in a partition run here. */
+  isPaused(typename: FunctionTypename): boolean {
+    return this.#running.some((running) => running?.core.isPaused(typename) === true);
+  }
+
+  /** An address's work now (PartitionCore.addressLoad); its partition must be run here. */
+  addressLoad(address: Address, timerScanLimit: number): AddressLoad {
+    return this.#core(address).addressLoad(address, timerScanLimit);
+  }
+
+  /** An address's states as its partition (run here) sees them now, by name. */
+  addressState(address: Address): Map<string, StoredState> {
+    const rows = this.rowsOf(this.partitionOf(address));
+    const states = new Map<string, StoredState>();
+    for (const { key, value } of scanRows(rows, tables.state.of(address.typename, address.id))) {
+      states.set(tables.state.part(key, 2), value);
+    }
+    return states;
+  }
+
+  /**
+   * Sets or deletes a state of an address run here (PartitionCore.writeState). A spec the
+   * address's partition lacks but another partition run here registered is adopted first.
+   */
+  writeState(address: Address, name: string, value: TypedValue | undefined, nowMs: number): StateWrite {
+    const core = this.#core(address);
+    if (!core.registeredStates(address.typename).some((spec) => spec.name === name)) {
+      const spec = this.registeredStates(address.typename).find((known) => known.name === name);
+      if (spec !== undefined) core.adoptState(address.typename, spec);
+    }
+    const written = core.writeState(address, name, value, nowMs);
+    this.#drain(nowMs);
+    return written;
+  }
+
+  /** The state specs `typename` registered, as the first partition run here that has any has them. */
+  registeredStates(typename: FunctionTypename): readonly RegisteredSpec[] {
+    for (const running of this.#running) {
+      const specs = running?.core.registeredStates(typename);
+      if (specs !== undefined && specs.length > 0) return specs;
+    }
+    return [];
+  }
+
+  /**
+   * Ids of `typename` holding state in the partitions run here, ascending: at most `limit`,
+   * each after `after` and starting with `prefix`. Reads at most `limit` ids per partition.
+   */
+  stateIds(typename: FunctionTypename, page: { after?: string; prefix?: string; limit: number }): string[] {
+    const prefix = page.prefix ?? "";
+    // The first id after `after` is `after` and a NUL; ids sort by code unit.
+    const after = page.after === undefined ? undefined : `${page.after}\u0000`;
+    const startId = after === undefined || after < prefix ? prefix : after;
+    const ids: string[] = [];
+    for (const running of this.#running) {
+      if (running === undefined) continue;
+      let found = 0;
+      let last: string | undefined;
+      for (const { key } of scanRows(running.overlay, tables.state.ofType(typename), {
+        start: ["state", typename, startId],
+      })) {
+        const id = tables.state.part(key, 1);
+        if (id === last) continue;
+        if (!id.startsWith(prefix) || found >= page.limit) break;
+        last = id;
+        found++;
+        ids.push(id);
+      }
+    }
+    return ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, page.limit);
   }
 
   /** Forgets at most `limit` idempotency keys accepted before `beforeMs`, partition by partition. */

@@ -43,6 +43,11 @@ export interface RegisteredSpec {
   readonly expireAfterMs: number;
 }
 
+/** A function type's pause (schema tables.paused): when it was paused. */
+export interface PausedType {
+  readonly atMs: number;
+}
+
 export interface StoredState {
   readonly typename: string;
   readonly value: Uint8Array;

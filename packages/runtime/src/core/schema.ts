@@ -25,6 +25,7 @@ import type {
   IdempotencyRecord,
   InflightBatch,
   OutboxEntry,
+  PausedType,
   RegisteredSpec,
   RequestRecord,
   StoredInvocation,
@@ -155,12 +156,18 @@ export const tables = {
     (typename) => ["specs", typename],
   ),
   /** State values: per function type, instance id and state name. */
-  state: table<[typename: FunctionTypename, id: string, name: string], StoredState>(
-    "partition",
-    ["state"],
-    ["string", "string", "string"],
-    (typename, id, name) => ["state", typename, id, name],
-  ),
+  state: {
+    ...table<[typename: FunctionTypename, id: string, name: string], StoredState>(
+      "partition",
+      ["state"],
+      ["string", "string", "string"],
+      (typename, id, name) => ["state", typename, id, name],
+    ),
+    /** One address's states. */
+    of: (typename: FunctionTypename, id: string) => range<StoredState>(["state", typename, id]),
+    /** The states of every address of one function type. */
+    ofType: (typename: FunctionTypename) => range<StoredState>(["state", typename]),
+  },
   /** The one batch in flight per address; present exactly while the address is active. */
   inflight: table<[address: AddressKey], InflightBatch>("partition", ["inflight"], ["string"], (address) => [
     "inflight",
@@ -252,6 +259,14 @@ export const tables = {
   },
   /** Dead letters queued for replay (by `eddy dead-letters replay`), delivered at the next start. */
   replay: table<[seq: number], DeadLetter>("partition", ["replay"], ["number"], (seq) => ["replay", seq]),
+  /**
+   * Function types paused by an operator (the admin API): their batches wait, durably, until
+   * resumed. Kept in every partition, so the pause moves with a partition and survives restarts.
+   */
+  paused: table<[typename: FunctionTypename], PausedType>("partition", ["paused"], ["string"], (typename) => [
+    "paused",
+    typename,
+  ]),
 } as const;
 
 /** The first key part of every partition row. */
@@ -440,11 +455,22 @@ export function deleteRow(kv: KV, key: RowKey<unknown>): void {
   kv.delete(key);
 }
 
-/** Rows under `from`, in key order; `before` bounds the scan (exclusive). */
+/**
+ * Rows under `from`, in key order; `before` bounds the scan (exclusive); `start` (a key or
+ * range under `from`, whole or cut short) is where it begins, for reading page by page.
+ */
 export function scanRows<V, S extends Scope>(
   kv: KV,
   from: RowRange<V, S>,
-  options?: { readonly before?: RowKey<V, S> | RowRange<V, S>; readonly limit?: number },
+  options?: {
+    readonly start?: Key;
+    readonly before?: RowKey<V, S> | RowRange<V, S>;
+    readonly limit?: number;
+  },
 ): Iterable<Row<V, S>> {
+  if (options?.start !== undefined) {
+    const { start, ...rest } = options;
+    return kv.scan(from, { ...rest, from: start }) as Iterable<Row<V, S>>;
+  }
   return kv.scan(from, options) as Iterable<Row<V, S>>;
 }

@@ -12,10 +12,10 @@
 // it is told ("commit-aborted", retriable), and what it held is never released.
 import { randomUUID } from "node:crypto";
 import type { FromFunction, ToFunction, TypedValue } from "@eddy/protocol";
-import { type Address, addressKey, formatAddress, replyAddress } from "../core/address.ts";
+import { type Address, addressKey, type FunctionTypename, formatAddress, replyAddress } from "../core/address.ts";
 import type { KV } from "../core/kv.ts";
 import type { PendingWrite } from "../core/overlay-kv.ts";
-import { type Catalog, invocationCost } from "../core/partition-core.ts";
+import { type AddressLoad, type Catalog, invocationCost, type StateWrite } from "../core/partition-core.ts";
 import {
   type InboxMessage,
   type InvokeEffect,
@@ -24,7 +24,15 @@ import {
   type RejectedRecord,
   type ReleasedEffect,
 } from "../core/partition-set.ts";
-import { type DeadLetter, type Envelope, makeRequestId, type OutboxEntry, requestTime } from "../core/records.ts";
+import {
+  type DeadLetter,
+  type Envelope,
+  makeRequestId,
+  type OutboxEntry,
+  type RegisteredSpec,
+  requestTime,
+  type StoredState,
+} from "../core/records.ts";
 import { EddyError, errorCode, type Failure } from "../errors.ts";
 import { type EngineObserver, noEngineObserver } from "./observer.ts";
 import { type Cancel, type Scheduler, systemScheduler } from "./scheduler.ts";
@@ -280,6 +288,26 @@ export type DeadLetterReplay =
       readonly message: string;
       readonly missing: readonly { readonly partition: number; readonly seq: number }[];
     };
+
+/** An operator's change that did not happen: the runtime stops, or the commit was refused (ask again). */
+export interface OperatorRefusal {
+  readonly ok: false;
+  readonly code: "stopping" | "commit-aborted";
+  readonly message: string;
+}
+
+/** An address as the admin API shows it (Engine.addressView). */
+export interface AddressView {
+  readonly partition: number;
+  readonly states: ReadonlyMap<string, StoredState>;
+  readonly load: AddressLoad;
+}
+
+/** Most timers of a partition scanned to count one address's delayed messages. */
+const ADDRESS_TIMER_SCAN_LIMIT = 100_000;
+
+/** How often an operator's state write looks whether the address's batch has finished. */
+const STATE_WRITE_POLL_MS = 5;
 
 /** What the memory budget holds now (for reports and the benchmark). */
 export interface AdmissionReport {
@@ -824,6 +852,123 @@ export class Engine {
     return { ok: true, replayed };
   }
 
+  /**
+   * Discards dead letters while running, as replayDeadLetters replays them (all of the
+   * partitions run here, or those named, all or none), any letter included: resolves once the
+   * commit that removes them is durable.
+   */
+  async discardDeadLetters(
+    selection: "all" | readonly { readonly partition: number; readonly seq: number }[],
+  ): Promise<DeadLetterReplay> {
+    if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    const discarded: { partition: number; letter: DeadLetter }[] = [];
+    if (selection === "all") {
+      for (const partition of this.#partitions.owned) {
+        for (const letter of this.#partitions.discardDeadLetters(partition, "all"))
+          discarded.push({ partition, letter });
+      }
+    } else {
+      const elsewhere = [...new Set(selection.map(({ partition }) => partition))].filter(
+        (partition) => !this.#partitions.owns(partition),
+      );
+      if (elsewhere.length > 0) {
+        return {
+          ok: false,
+          code: "not-owner",
+          partitions: elsewhere,
+          message: `partition${elsewhere.length > 1 ? "s" : ""} ${elsewhere.join(", ")} ${elsewhere.length > 1 ? "are" : "is"} not run here; nothing was discarded`,
+        };
+      }
+      const missing = selection.filter(
+        ({ partition, seq }) => this.#partitions.deadLetter(partition, seq) === undefined,
+      );
+      if (missing.length > 0) {
+        return { ok: false, code: "no-letter", missing, message: "no such dead letter; nothing was discarded" };
+      }
+      for (const { partition, seq } of selection) {
+        for (const letter of this.#partitions.discardDeadLetters(partition, [seq]))
+          discarded.push({ partition, letter });
+      }
+    }
+    if (discarded.length === 0) return { ok: true, replayed: discarded };
+    const refused = await this.#operatorDurable("nothing was discarded");
+    return refused ?? { ok: true, replayed: discarded };
+  }
+
+  /**
+   * Pauses (or resumes) a function type in the partitions run here: its batches wait, durably,
+   * until it is resumed (PartitionCore.pause). Resolves once the change is durable.
+   */
+  async setPaused(typename: FunctionTypename, paused: boolean): Promise<OperatorRefusal | undefined> {
+    if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+    if (paused) this.#partitions.pause(typename, this.#clock());
+    else this.#partitions.resume(typename, this.#clock());
+    return this.#operatorDurable(paused ? "the pause may not have taken" : "the resume may not have taken");
+  }
+
+  isPaused(typename: FunctionTypename): boolean {
+    return this.#partitions.isPaused(typename);
+  }
+
+  /** An address's states and work now, or undefined when its partition is run elsewhere. */
+  addressView(address: Address): AddressView | undefined {
+    if (!this.#partitions.ownsAddress(address)) return undefined;
+    return {
+      partition: this.#partitions.partitionOf(address),
+      states: this.#partitions.addressState(address),
+      load: this.#partitions.addressLoad(address, ADDRESS_TIMER_SCAN_LIMIT),
+    };
+  }
+
+  /** The state specs a function type registered (PartitionSet.registeredStates). */
+  registeredStates(typename: FunctionTypename): readonly RegisteredSpec[] {
+    return this.#partitions.registeredStates(typename);
+  }
+
+  /** Ids holding state of a function type, a page at a time (PartitionSet.stateIds). */
+  stateIds(typename: FunctionTypename, page: { after?: string; prefix?: string; limit: number }): string[] {
+    return this.#partitions.stateIds(typename, page);
+  }
+
+  /**
+   * Sets or deletes a state value as an operator asks (PartitionCore.writeState): waits up to
+   * `waitMs` for the address's batch in flight to finish, then writes; resolves once durable.
+   */
+  async writeState(
+    address: Address,
+    name: string,
+    value: TypedValue | undefined,
+    waitMs: number,
+  ): Promise<
+    StateWrite | OperatorRefusal | { readonly ok: false; readonly code: "not-owner"; readonly message: string }
+  > {
+    const deadline = this.#clock() + waitMs;
+    for (;;) {
+      if (this.#stopping) return { ok: false, code: "stopping", message: "the runtime is shutting down" };
+      if (!this.#partitions.ownsAddress(address)) {
+        return { ok: false, code: "not-owner", message: `the partition of ${formatAddress(address)} is not run here` };
+      }
+      const written = this.#partitions.writeState(address, name, value, this.#clock());
+      if (written.ok || written.code !== "busy" || this.#clock() >= deadline) {
+        if (!written.ok) return written;
+        return (await this.#operatorDurable("the state was not written")) ?? written;
+      }
+      await new Promise<void>((resolve) => this.#scheduler.after(STATE_WRITE_POLL_MS, resolve));
+    }
+  }
+
+  /** Waits for an operator's change to be durable; a refusal names what did not happen. */
+  async #operatorDurable(notDone: string): Promise<OperatorRefusal | undefined> {
+    try {
+      await this.#durableSoon();
+      return undefined;
+    } catch (error) {
+      const message = refusalOf(error);
+      if (errorCode(error) === "stopping") return { ok: false, code: "stopping", message };
+      return { ok: false, code: "commit-aborted", message: `${message}; ${notDone}` };
+    }
+  }
+
   /** A request's reply, if it is durable. */
   lookupReply(requestId: string): ReplyLookup {
     if (requestTime(requestId) !== undefined && !this.#partitions.ownsAddress(replyAddress(requestId))) {
@@ -1365,6 +1510,7 @@ export class Engine {
       handled ? (effect.request.invocation?.invocations.length ?? 0) : 0,
       (this.#scheduler.monotonicMs() - sentMs) / 1000,
       outcome.ok ? "ok" : "failed",
+      outcome.ok ? undefined : outcome.reason,
     );
     const now = this.#clock();
     if (outcome.ok) this.#partitions.complete(effect.target, effect.batchId, outcome.response, now, incarnation);

@@ -8,9 +8,10 @@ export type EgressOutcome = "delivered" | "rejected";
 export interface EngineObserver {
   /**
    * A call to a function of `typename` was answered (or failed for good) after `seconds`;
-   * `messages` is how many messages its answer handled (0 for a failure or a state handshake).
+   * `messages` is how many messages its answer handled (0 for a failure or a state handshake);
+   * `failure` says why a failed call failed.
    */
-  invoked(typename: string, messages: number, seconds: number, outcome: InvocationOutcome): void;
+  invoked(typename: string, messages: number, seconds: number, outcome: InvocationOutcome, failure?: string): void;
   /** A batch whose call budget ran out is sent again (failure policy retry). */
   resent(typename: string): void;
   deadLettered(typename: string): void;

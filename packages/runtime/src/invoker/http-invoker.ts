@@ -3,7 +3,8 @@
 // exponential backoff (2 ms doubling, jittered) inside a total call budget, then reported as a
 // value naming the URL, the attempts and the last cause (the caller names the address).
 // Failed attempts are logged per endpoint URL as they happen, through a RepeatedFailureLog:
-// an endpoint that cannot be reached is said at once, not when the budget runs out.
+// an endpoint that cannot be reached is said at once, not when the budget runs out, and its
+// repeats are counted into a summary line per interval (and one at close).
 //
 // An empty 2xx application/octet-stream body is "success with no effects", as in StateFun:
 // the official Python SDK answers a batch without effects that way. An empty body with
@@ -16,9 +17,14 @@ import { type Address, formatAddress } from "../core/address.ts";
 import type { FailurePolicy } from "../core/partition-core.ts";
 import type { InvokeOutcome, Invoker } from "../engine/engine.ts";
 import { backoffMs } from "../io/backoff.ts";
+import { addressFields, type Logger, NOOP_LOGGER } from "../observe/logger.ts";
+import {
+  type FailureReport,
+  RepeatedFailureLog,
+  SUMMARY_INTERVAL_MS_DEFAULT,
+} from "../observe/repeated-failure-log.ts";
 import { functionMessage } from "./function-message.ts";
 import { post } from "./http-post.ts";
-import { type FailureReport, RepeatedFailureLog, SUMMARY_INTERVAL_MS_DEFAULT } from "./repeated-failure-log.ts";
 
 export interface HttpFunctionEndpoint {
   /** The function's URL, template already applied. For a unix socket, the URL's host is ignored. */
@@ -41,7 +47,7 @@ export interface EndpointResolver {
 export interface HttpInvokerOptions {
   readonly retryBaseMs?: number;
   /** Where failing and recovering endpoints are reported; default nowhere. */
-  readonly log?: (line: string) => void;
+  readonly log?: Logger;
   /** What happens to a batch once its call budget is spent, for the failing line. */
   readonly failurePolicy?: FailurePolicy;
   /** Milliseconds, for spacing the repeat summaries; default Date.now. */
@@ -84,20 +90,34 @@ function afterBudget(policy: FailurePolicy | undefined, callTimeoutMs: number): 
 }
 
 /** One line per report: the endpoint's URL, and the function and cause when it starts failing. */
-function failureLine(
+function logFailure(
+  log: Logger,
   report: FailureReport<FailedCall>,
   policy: FailurePolicy | undefined,
   summaryIntervalMs: number,
-): string {
+): void {
+  const endpoint = report.key;
   switch (report.kind) {
     case "failing": {
       const { target, callTimeoutMs } = report.context;
-      return `eddy: calling ${formatAddress(target)} at ${report.key} failed: ${report.cause}; ${afterBudget(policy, callTimeoutMs)}; repeats are summarized every ${formatMs(summaryIntervalMs)}`;
+      log.warn(
+        `calling ${formatAddress(target)} at ${endpoint} failed: ${report.cause}; ${afterBudget(policy, callTimeoutMs)}; repeats are summarized every ${formatMs(summaryIntervalMs)}`,
+        { ...addressFields(target), endpoint },
+      );
+      return;
     }
     case "repeated":
-      return `eddy: ${report.key} failed ${report.count} more time${report.count === 1 ? "" : "s"} in the last ${Math.round(report.periodMs / 1000)} s (last: ${report.lastCause})`;
+      log.warn(
+        `${endpoint} failed ${report.count} more time${report.count === 1 ? "" : "s"} in the last ${Math.round(report.periodMs / 1000)} s (last: ${report.lastCause})`,
+        { ...addressFields(report.context.target), endpoint, repeated: report.count, periodMs: report.periodMs },
+      );
+      return;
     case "recovered":
-      return `eddy: ${report.key} is reachable again after ${report.failedCount} failed call${report.failedCount === 1 ? "" : "s"}`;
+      log.info(
+        `${endpoint} is reachable again after ${report.failedCount} failed call${report.failedCount === 1 ? "" : "s"}`,
+        { endpoint },
+      );
+      return;
   }
 }
 
@@ -117,10 +137,10 @@ export class HttpInvoker implements Invoker {
   constructor(resolver: EndpointResolver, options: HttpInvokerOptions = {}) {
     this.#resolver = resolver;
     this.#retryBaseMs = options.retryBaseMs ?? 2;
-    const log = options.log ?? (() => {});
+    const log = options.log ?? NOOP_LOGGER;
     const summaryIntervalMs = options.summaryIntervalMs ?? SUMMARY_INTERVAL_MS_DEFAULT;
     this.#failures = new RepeatedFailureLog<FailedCall>({
-      report: (report) => log(failureLine(report, options.failurePolicy, summaryIntervalMs)),
+      report: (report) => logFailure(log, report, options.failurePolicy, summaryIntervalMs),
       summaryIntervalMs,
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
@@ -240,6 +260,8 @@ export class HttpInvoker implements Invoker {
   }
 
   async close(): Promise<void> {
+    // Before the pools go: what they fail with from now on is the closing, not the endpoint.
+    this.#failures.flush();
     this.#closed = true;
     const pools = [...this.#pools.values()];
     this.#pools.clear();

@@ -9,6 +9,7 @@ import type { KV } from "../core/kv.ts";
 import type { Catalog } from "../core/partition-core.ts";
 import type { EgressConnector, EnginePorts } from "../engine/ports.ts";
 import type { Result } from "../errors.ts";
+import type { Logger } from "../observe/logger.ts";
 import type { IngressRouting } from "./playground/forwarding.ts";
 import type { SourceBinding } from "./source-binding.ts";
 
@@ -63,7 +64,8 @@ export interface ConnectorObserver {
 
 /** What every connector may be created with, besides its own configuration. */
 export interface ConnectorContext {
-  readonly log: (line: string) => void;
+  /** Lines about this connector; createConnectors gives each one a logger that names it (`connector`). */
+  readonly log: Logger;
   /** The functions the module serves: an ingress that routes to one it lacks is refused at creation. */
   readonly catalog: Catalog;
   /** The interface HTTP connectors bind to. */

@@ -7,11 +7,13 @@
 //
 // The log gets one line per distinct cause (its code and message) while the trouble lasts,
 // and one when a step succeeds again. A cause already reported within REPEAT_QUIET_MS is not
-// reported again even after a recovery, and a recovery is reported only after a reported
+// reported again even after a recovery, only counted: its next line, once the quiet period is
+// over, says how often it came back meanwhile. A recovery is reported only after a reported
 // failure: a broker that comes and goes every few seconds writes two lines a minute, not two
 // per flap.
 import { setTimeout as sleep } from "node:timers/promises";
 import { errorCode, errorMessage, isRetriable } from "../errors.ts";
+import { errorFields, type Logger } from "../observe/logger.ts";
 import { type Backoff, backoffMs, CONNECTOR_BACKOFF } from "./backoff.ts";
 
 /** What the loop does after a retriable failure: pause and retry (default), retry at once, or end. */
@@ -21,7 +23,7 @@ export type AfterFailure = "retry" | "retry-now" | "stop";
 export type StepResult = "done" | undefined;
 
 export interface SupervisedOptions {
-  readonly log: (line: string) => void;
+  readonly log: Logger;
   /** The owner closes: the loop ends after the current step, and a pause is cut short. */
   readonly signal: AbortSignal;
   /** A failure that retrying cannot cure: the loop has ended, and the owner stops the runtime. */
@@ -101,12 +103,12 @@ export async function runSupervised(
 /** The loop's log lines: each cause once while it lasts (and not again within the quiet period), then the recovery. */
 class CauseLog {
   readonly #name: string;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
   readonly #describe: (error: unknown) => string | undefined;
   readonly #clock: () => number;
   readonly #recovered: string;
-  /** When each cause was last logged. */
-  readonly #loggedAt = new Map<string, number>();
+  /** When each cause was last logged, and how often it came back unlogged since. */
+  readonly #logged = new Map<string, { atMs: number; unlogged: number }>();
   /** A failure line was written since the last recovery line (only then is a recovery news). */
   #failing = false;
 
@@ -123,20 +125,31 @@ class CauseLog {
     if (cause === undefined) return;
     const key = `${errorCode(error)}\u0000${cause}`;
     const now = this.#clock();
-    const last = this.#loggedAt.get(key);
-    if (last !== undefined && now - last < REPEAT_QUIET_MS) return;
-    this.#loggedAt.delete(key);
-    this.#loggedAt.set(key, now);
-    if (this.#loggedAt.size > CAUSES_REMEMBERED_MAX) {
-      this.#loggedAt.delete(this.#loggedAt.keys().next().value as string);
+    const last = this.#logged.get(key);
+    if (last !== undefined && now - last.atMs < REPEAT_QUIET_MS) {
+      last.unlogged++;
+      return;
     }
-    this.#log(`eddy: ${this.#name}: ${cause}; retrying`);
+    this.#logged.delete(key);
+    this.#logged.set(key, { atMs: now, unlogged: 0 });
+    if (this.#logged.size > CAUSES_REMEMBERED_MAX) {
+      this.#logged.delete(this.#logged.keys().next().value as string);
+    }
+    if (last === undefined || last.unlogged === 0) {
+      this.#log.warn(`${this.#name}: ${cause}; retrying`, errorFields(error));
+    } else {
+      const periodMs = Math.round(now - last.atMs);
+      this.#log.warn(
+        `${this.#name}: ${cause}; retrying (it came back ${last.unlogged} more time${last.unlogged === 1 ? "" : "s"} in the last ${Math.round(periodMs / 1000)} s)`,
+        { ...errorFields(error), repeated: last.unlogged, periodMs },
+      );
+    }
     this.#failing = true;
   }
 
   succeeded(): void {
     if (!this.#failing) return;
     this.#failing = false;
-    this.#log(`eddy: ${this.#name} ${this.#recovered}`);
+    this.#log.info(`${this.#name} ${this.#recovered}`);
   }
 }

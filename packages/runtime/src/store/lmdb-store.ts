@@ -6,7 +6,7 @@
 // other value as lmdb-js's msgpack.
 import { type Key as LmdbKey, open, type RootDatabase } from "lmdb";
 import { MAXIMUM_KEY } from "ordered-binary";
-import type { Key, KeyValue, KV } from "../core/kv.ts";
+import type { Key, KeyValue, KV, ScanOptions } from "../core/kv.ts";
 import type { PendingWrite } from "../core/overlay-kv.ts";
 import { decodeRow, encodeRow } from "./record-codec.ts";
 
@@ -68,9 +68,9 @@ export class LmdbStore implements KV {
     throw new Error("LmdbStore.delete: write through commit()");
   }
 
-  *scan(prefix: Key, options: { readonly before?: Key; readonly limit?: number } = {}): Iterable<KeyValue> {
+  *scan(prefix: Key, options: ScanOptions = {}): Iterable<KeyValue> {
     const range = this.#db.getRange({
-      start: prefix as LmdbKey,
+      start: (options.from ?? prefix) as LmdbKey,
       end: (options.before ?? [...prefix, MAXIMUM_KEY]) as LmdbKey,
       ...(options.limit === undefined ? {} : { limit: options.limit }),
     });

@@ -9,7 +9,7 @@
 // after that seq; segments go only once LMDB has synced what they hold. Writes are whole
 // values (a put or a delete), so replaying a frame LMDB partly holds is harmless.
 import { join } from "node:path";
-import type { Key, KeyValue } from "../core/kv.ts";
+import type { Key, KeyValue, ScanOptions } from "../core/kv.ts";
 import { OverlayKV, type PendingWrite } from "../core/overlay-kv.ts";
 import { getRow, rowWrite, storeTables } from "../core/schema.ts";
 import type { DurableStore } from "../engine/engine.ts";
@@ -163,7 +163,7 @@ export class LoggedStore implements DurableStore {
     throw new Error("LoggedStore.delete: write through commit()");
   }
 
-  scan(prefix: Key, options?: { readonly before?: Key; readonly limit?: number }): Iterable<KeyValue> {
+  scan(prefix: Key, options?: ScanOptions): Iterable<KeyValue> {
     return this.#memtable.scan(prefix, options);
   }
 

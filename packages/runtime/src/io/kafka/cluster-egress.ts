@@ -23,6 +23,7 @@ import type { KafkaEgressConfig } from "../../config/types.ts";
 import type { KV } from "../../core/kv.ts";
 import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement } from "../../engine/ports.ts";
+import type { Logger } from "../../observe/logger.ts";
 import type { Connector, HostOf } from "../connector.ts";
 import { runSupervised } from "../supervised-loop.ts";
 import { Wakeup } from "../wakeup.ts";
@@ -61,7 +62,7 @@ export interface ClusterKafkaEgressOptions {
   readonly connection: KafkaConnection;
   /** The cluster's own topics (inbox, changelog): a record for one is refused. */
   readonly reservedTopics: ReadonlySet<string>;
-  readonly log: (line: string) => void;
+  readonly log: Logger;
 }
 
 /**
@@ -83,7 +84,7 @@ export class ClusterKafkaEgress implements EgressConnector, Connector {
   readonly #settings: KafkaEgressSettings;
   readonly #connection: KafkaConnection;
   readonly #reservedTopics: ReadonlySet<string>;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
   /** Partition counts of the topics known to exist. */
   readonly #partitions = new Map<string, number>();
   /** Per topic: the next partition for a record without a key (round-robin, as the embedded egress). */
@@ -104,8 +105,8 @@ export class ClusterKafkaEgress implements EgressConnector, Connector {
     this.#log = options.log;
     const ignored = [...options.config.properties.keys()];
     if (ignored.length > 0) {
-      this.#log(
-        `eddy: Kafka egress ${this.#config.id} connects as the cluster does (--cluster-config); it ignores its properties ${ignored.join(", ")}`,
+      this.#log.warn(
+        `Kafka egress ${this.#config.id} connects as the cluster does (--cluster-config); it ignores its properties ${ignored.join(", ")}`,
       );
     }
   }
@@ -204,8 +205,8 @@ export class ClusterKafkaEgress implements EgressConnector, Connector {
         this.#waits.delete(topic);
         this.#partitions.set(topic, look.partitions);
         if (wait.reported) {
-          this.#log(
-            `eddy: Kafka egress ${this.#config.id}: topic ${topic} exists now; sending the ${wait.records.length} records that waited for it`,
+          this.#log.info(
+            `Kafka egress ${this.#config.id}: topic ${topic} exists now; sending the ${wait.records.length} records that waited for it`,
           );
         }
         for (const { record, settle } of wait.records) this.#publish(record, look.partitions, settle);
@@ -218,8 +219,8 @@ export class ClusterKafkaEgress implements EgressConnector, Connector {
         soonest = Math.min(soonest ?? wait.nextLookAtMs, wait.nextLookAtMs);
         if (!wait.reported && Date.now() - wait.sinceMs >= TOPIC_REPORT_AFTER_MS) {
           wait.reported = true;
-          this.#log(
-            `eddy: Kafka egress ${this.#config.id}: topic ${topic} ${look.why}; ${wait.records.length} records wait for it (none is dropped), looking again every ${TOPIC_CHECK_MS_MAX / 1000} s`,
+          this.#log.warn(
+            `Kafka egress ${this.#config.id}: topic ${topic} ${look.why}; ${wait.records.length} records wait for it (none is dropped), looking again every ${TOPIC_CHECK_MS_MAX / 1000} s`,
           );
         }
       }

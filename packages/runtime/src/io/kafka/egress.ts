@@ -37,6 +37,7 @@ import type { Key, KV } from "../../core/kv.ts";
 import { MESSAGE_OVERHEAD_BYTES } from "../../core/partition-core.ts";
 import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement, EgressSink } from "../../engine/ports.ts";
+import type { Logger } from "../../observe/logger.ts";
 import type { Connector, HostOf } from "../connector.ts";
 import { decodeEgressMessage } from "../egress-message.ts";
 import { type AfterFailure, runSupervised } from "../supervised-loop.ts";
@@ -251,7 +252,7 @@ export async function lookAtTopic(producer: Producer, topic: string): Promise<To
 export interface KafkaEgressOptions {
   readonly config: KafkaEgressConfig;
   readonly settings: KafkaEgressSettings;
-  readonly log: (line: string) => void;
+  readonly log: Logger;
 }
 
 export class KafkaEgress implements EgressConnector, Connector {
@@ -259,7 +260,7 @@ export class KafkaEgress implements EgressConnector, Connector {
   readonly egress: EgressConnector = this;
   readonly #config: KafkaEgressConfig;
   readonly #settings: KafkaEgressSettings;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
   /** Set by open(): see HostOf.checkpointed. */
   #checkpointed: (() => Promise<void>) | undefined;
   readonly #exactlyOnce: boolean;
@@ -295,7 +296,7 @@ export class KafkaEgress implements EgressConnector, Connector {
     this.#log = options.log;
     this.#exactlyOnce = options.config.deliverySemantic.type === "exactly-once";
     if (options.settings.ignored.length > 0) {
-      this.#log(`eddy: Kafka egress ${this.#config.id} ignores properties ${options.settings.ignored.join(", ")}`);
+      this.#log.warn(`Kafka egress ${this.#config.id} ignores properties ${options.settings.ignored.join(", ")}`);
     }
   }
 
@@ -514,8 +515,8 @@ export class KafkaEgress implements EgressConnector, Connector {
         this.#knownTopics.add(topic);
         this.#absentTopics.delete(topic);
         if (absent?.reported) {
-          this.#log(
-            `eddy: Kafka egress ${this.#config.id}: topic ${topic} exists now; sending the ${this.#waitingFor(topic)} records that waited for it`,
+          this.#log.info(
+            `Kafka egress ${this.#config.id}: topic ${topic} exists now; sending the ${this.#waitingFor(topic)} records that waited for it`,
           );
         }
       } else if (look.state === "invalid") {
@@ -555,8 +556,8 @@ export class KafkaEgress implements EgressConnector, Connector {
     this.#absentTopics.set(topic, state);
     if (!state.reported && now - state.sinceMs >= TOPIC_REPORT_AFTER_MS) {
       state.reported = true;
-      this.#log(
-        `eddy: Kafka egress ${this.#config.id}: topic ${topic} ${why}; ${this.#waitingFor(topic)} records wait for it (none is dropped), looking again every ${TOPIC_CHECK_MS_MAX / 1000} s`,
+      this.#log.warn(
+        `Kafka egress ${this.#config.id}: topic ${topic} ${why}; ${this.#waitingFor(topic)} records wait for it (none is dropped), looking again every ${TOPIC_CHECK_MS_MAX / 1000} s`,
       );
     }
   }

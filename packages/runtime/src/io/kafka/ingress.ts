@@ -61,6 +61,7 @@ import type { Envelope } from "../../core/records.ts";
 import { getRow, putRow, tables } from "../../core/schema.ts";
 import { COMMIT_ABORTED, type SourceAcceptResult, type SourceBound, type SourceSink } from "../../engine/ports.ts";
 import { BugError, EddyError, errorCode, errorMessage } from "../../errors.ts";
+import { errorFields, type Logger } from "../../observe/logger.ts";
 import type { Connector, HostOf, SourceLag } from "../connector.ts";
 import { kafkaSourcePartition, type SourceBinding } from "../source-binding.ts";
 import { type AfterFailure, runSupervised, type StepResult } from "../supervised-loop.ts";
@@ -269,7 +270,7 @@ interface Fetched {
 export interface KafkaIngressOptions {
   readonly config: KafkaIngressConfig;
   readonly settings: KafkaIngressSettings;
-  readonly log: (line: string) => void;
+  readonly log: Logger;
   /** In a cluster: read only the source partitions bound to the partitions the worker runs. */
   readonly binding?: SourceBinding | undefined;
 }
@@ -280,7 +281,7 @@ const LAG_WAIT_MS = 2_000;
 export class KafkaIngress implements Connector {
   readonly #config: KafkaIngressConfig;
   readonly #settings: KafkaIngressSettings;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
   /** Set by open(): see HostOf.checkpointed. */
   #checkpointed: (() => Promise<void>) | undefined;
   readonly #consumer: Consumer;
@@ -330,7 +331,7 @@ export class KafkaIngress implements Connector {
     });
     this.#admin = new Admin(connection);
     if (options.settings.ignored.length > 0) {
-      this.#log(`eddy: Kafka ingress ${this.#config.id} ignores properties ${options.settings.ignored.join(", ")}`);
+      this.#log.warn(`Kafka ingress ${this.#config.id} ignores properties ${options.settings.ignored.join(", ")}`);
     }
   }
 
@@ -497,8 +498,8 @@ export class KafkaIngress implements Connector {
     this.#lastMetadataAt = 0;
     if (errorCode(error) === PARTITION_MOVED && !aborted) return "retry-now";
     if (aborted) {
-      this.#log(
-        `eddy: Kafka ingress ${this.#config.id}: a commit was aborted (${errorMessage(error)}); reading again from the positions the store holds`,
+      this.#log.info(
+        `Kafka ingress ${this.#config.id}: a commit was aborted (${errorMessage(error)}); reading again from the positions the store holds`,
       );
     }
     return "retry";
@@ -521,11 +522,16 @@ export class KafkaIngress implements Connector {
         const missing = isUnknownTopic(error);
         if (missing && this.#binding === undefined && !this.#hasLooked(topic, 0)) absent.push(topic);
         if (!this.#missing.has(topic)) {
-          this.#log(
-            missing
-              ? `eddy: Kafka ingress ${this.#config.id}: topic ${topic} does not exist yet; once it does, it is read from its beginning`
-              : `eddy: Kafka ingress ${this.#config.id}: topic ${topic} cannot be read (${describe(error)}); will look again`,
-          );
+          if (missing) {
+            this.#log.info(
+              `Kafka ingress ${this.#config.id}: topic ${topic} does not exist yet; once it does, it is read from its beginning`,
+            );
+          } else {
+            this.#log.warn(
+              `Kafka ingress ${this.#config.id}: topic ${topic} cannot be read (${describe(error)}); will look again`,
+              errorFields(error),
+            );
+          }
           this.#missing.add(topic);
         }
         continue;
@@ -727,8 +733,8 @@ export class KafkaIngress implements Connector {
     for (const topic of byTopic.keys()) if (firstLooks.has(topic)) this.#looked.set(topic, now);
     for (const [reader, offset] of chosen) {
       if (why === "reset") {
-        this.#log(
-          `eddy: Kafka ingress ${this.#config.id}: offset ${reader.next} of ${reader.topic}/${reader.partition} is out of range (removed by retention?); reading on from ${this.#config.autoOffsetReset} offset ${offset}`,
+        this.#log.warn(
+          `Kafka ingress ${this.#config.id}: offset ${reader.next} of ${reader.topic}/${reader.partition} is out of range (removed by retention?); reading on from ${this.#config.autoOffsetReset} offset ${offset}`,
         );
       }
       reader.next = offset;
@@ -739,7 +745,7 @@ export class KafkaIngress implements Connector {
     if (why === "startup") {
       for (const [topic, partitions] of byTopic) {
         const offsets = partitions.map((reader) => `${reader.partition}@${reader.next}`).join(", ");
-        this.#log(`eddy: Kafka ingress ${this.#config.id} starts ${topic} at ${offsets} (${how.get(topic)})`);
+        this.#log.info(`Kafka ingress ${this.#config.id} starts ${topic} at ${offsets} (${how.get(topic)})`);
       }
     }
   }
@@ -993,7 +999,7 @@ export class KafkaIngress implements Connector {
     }
     const durable = admitted.durable.then(() => {
       for (const [reader, offset] of positions) reader.durable = offset;
-      for (const letter of rejected) this.#log(`eddy: dead letter: ${letter.reason}`);
+      for (const letter of rejected) this.#log.warn(`dead letter: ${letter.reason}`);
     });
     // Its rejection (an aborted commit) is taken by #admittedDurable; until then it is not unhandled.
     durable.catch(() => undefined);
@@ -1075,8 +1081,8 @@ export class KafkaIngress implements Connector {
       this.#groupCommitted.clear();
       this.#groupCommitFailures++;
       if (this.#groupCommitFailures >= 2) {
-        this.#log(
-          `eddy: Kafka ingress ${this.#config.id}: committing offsets to group ${groupId} failed ${this.#groupCommitFailures} times in a row: ${describe(error)}`,
+        this.#log.warn(
+          `Kafka ingress ${this.#config.id}: committing offsets to group ${groupId} failed ${this.#groupCommitFailures} times in a row: ${describe(error)}`,
         );
       }
     }

@@ -7,7 +7,7 @@
 import { KinesisClient, type KinesisClientConfig } from "@aws-sdk/client-kinesis";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { KinesisCredentials, KinesisRegion } from "../../config/types.ts";
-
+import type { Logger } from "../../observe/logger.ts";
 import type { Parsed } from "../parsed.ts";
 
 export type { Parsed };
@@ -37,11 +37,11 @@ export function connectorClient(
   what: string,
   config: { readonly region: KinesisRegion; readonly credentials: KinesisCredentials },
   settings: { readonly http: KinesisHttpSettings; readonly ignored: readonly string[] },
-  log: (line: string) => void,
+  log: Logger,
   given: KinesisClient | undefined,
 ): KinesisClient {
   if (settings.ignored.length > 0) {
-    log(`eddy: ${what} ignores clientConfigProperties ${settings.ignored.join(", ")}`);
+    log.warn(`${what} ignores clientConfigProperties ${settings.ignored.join(", ")}`);
   }
   return given ?? createKinesisClient({ region: config.region, credentials: config.credentials, http: settings.http });
 }

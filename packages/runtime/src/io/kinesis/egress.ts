@@ -18,6 +18,7 @@ import type { KV } from "../../core/kv.ts";
 import type { OutboxEntry } from "../../core/records.ts";
 import type { EgressConnector, EgressSettlement } from "../../engine/ports.ts";
 import { EddyError, errorCode, errorMessage, isRetriable } from "../../errors.ts";
+import type { Logger } from "../../observe/logger.ts";
 import type { Connector, HostOf } from "../connector.ts";
 import { decodeEgressMessage } from "../egress-message.ts";
 import { runSupervised, type StepResult } from "../supervised-loop.ts";
@@ -158,7 +159,7 @@ interface Waiting {
 export interface KinesisEgressOptions {
   readonly config: KinesisEgressConfig;
   readonly settings: KinesisEgressSettings;
-  readonly log: (line: string) => void;
+  readonly log: Logger;
   /** For tests: the client to call instead of one made from the config. */
   readonly client?: KinesisClient;
 }
@@ -168,7 +169,7 @@ export class KinesisEgress implements EgressConnector, Connector {
   readonly egress: EgressConnector = this;
   readonly #config: KinesisEgressConfig;
   readonly #settings: KinesisEgressSettings;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
   readonly #client: KinesisClient;
   /** Set by open(): see HostOf.checkpointed. */
   #checkpointed: (() => Promise<void>) | undefined;

@@ -37,6 +37,7 @@ import type { Envelope } from "../../core/records.ts";
 import { getRow, putRow, scanRows, tables } from "../../core/schema.ts";
 import { COMMIT_ABORTED, type SourceBound, type SourceSink } from "../../engine/ports.ts";
 import { BugError, errorCode, errorMessage, isRetriable } from "../../errors.ts";
+import type { Logger } from "../../observe/logger.ts";
 import type { Connector, HostOf } from "../connector.ts";
 import { kinesisSourcePartition, type SourceBinding } from "../source-binding.ts";
 import { runSupervised, type StepResult } from "../supervised-loop.ts";
@@ -274,7 +275,7 @@ interface ShardReading {
 export interface KinesisIngressOptions {
   readonly config: KinesisIngressConfig;
   readonly settings: KinesisIngressSettings;
-  readonly log: (line: string) => void;
+  readonly log: Logger;
   /** For tests: the client to call instead of one made from the config. */
   readonly client?: KinesisClient;
   /** In a cluster: which partitions this worker runs; each stream is read only where its partition runs. */
@@ -283,7 +284,7 @@ export interface KinesisIngressOptions {
 
 export class KinesisIngress implements Connector {
   readonly #config: KinesisIngressConfig;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
   readonly #client: KinesisClient;
   readonly #binding: SourceBinding | undefined;
   #unsubscribe: (() => void) | undefined;
@@ -374,15 +375,15 @@ export class KinesisIngress implements Connector {
       current.dropped = true;
       this.#streams.delete(stream);
       if (run === undefined) {
-        this.#log(
-          `eddy: Kinesis ingress ${this.#config.id}: stream ${stream} stops here (partition ${partition} runs elsewhere now)`,
+        this.#log.info(
+          `Kinesis ingress ${this.#config.id}: stream ${stream} stops here (partition ${partition} runs elsewhere now)`,
         );
       }
     }
     if (run === undefined) return undefined;
     if (current === undefined) {
-      this.#log(
-        `eddy: Kinesis ingress ${this.#config.id}: reading stream ${stream} here (partition ${partition}), from the positions it holds`,
+      this.#log.info(
+        `Kinesis ingress ${this.#config.id}: reading stream ${stream} here (partition ${partition}), from the positions it holds`,
       );
     }
     const reading: StreamReading = {
@@ -432,7 +433,7 @@ export class KinesisIngress implements Connector {
         try {
           await this.#discover(stream);
           if (this.#listErrors.delete(stream)) {
-            this.#log(`eddy: Kinesis ingress ${this.#config.id}: stream ${stream} is readable again`);
+            this.#log.info(`Kinesis ingress ${this.#config.id}: stream ${stream} is readable again`);
           }
         } catch (error) {
           // Closing, or a commit failed and the engine stops (it says why): nothing more to look for.
@@ -452,8 +453,8 @@ export class KinesisIngress implements Connector {
             if (reading !== undefined) reading.looked = true;
           }
           if (this.#listErrors.get(stream) !== message) {
-            this.#log(
-              `eddy: Kinesis ingress ${this.#config.id}: cannot list the shards of stream ${stream} (${message}); will look again`,
+            this.#log.warn(
+              `Kinesis ingress ${this.#config.id}: cannot list the shards of stream ${stream} (${message}); will look again`,
             );
             this.#listErrors.set(stream, message);
           }
@@ -603,14 +604,14 @@ export class KinesisIngress implements Connector {
           const stored = this.#host.store.get(positionKey(this.#config.id, state.stream, state.shardId));
           if (stored !== undefined) state.position = stored as ShardPosition;
           reading.iterator = undefined;
-          this.#log(
-            `eddy: ${where}: a commit was aborted (${errorMessage(error)}); reading again from the position the store holds`,
+          this.#log.info(
+            `${where}: a commit was aborted (${errorMessage(error)}); reading again from the position the store holds`,
           );
           return "retry";
         }
         const name = errorName(error);
         if (name === "ResourceNotFoundException") {
-          this.#log(`eddy: ${where}: ${describe(error)}; looking for the stream's shards again`);
+          this.#log.warn(`${where}: ${describe(error)}; looking for the stream's shards again`);
           return "stop";
         }
         // What was read but is not durable is read again, from a fresh iterator.
@@ -724,7 +725,7 @@ export class KinesisIngress implements Connector {
       throw new BugError(`Kinesis ingress ${this.#config.id}: ${accepted.message}`);
     }
     state.position = position;
-    for (const letter of chunk.rejected) this.#log(`eddy: dead letter: ${letter.reason}`);
+    for (const letter of chunk.rejected) this.#log.warn(`dead letter: ${letter.reason}`);
     return true;
   }
 }

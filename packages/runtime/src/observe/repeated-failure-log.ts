@@ -1,9 +1,11 @@
 // Says that something keeps failing without saying it on every failure: the first failure
-// of a key (an endpoint URL) is reported at once, repeats are counted and reported at most
-// once per interval, and the first success after failures is reported with their count.
-// It decides when to report and hands over a report as data, so a structured log can take
-// it as it is. Keys are few (one per endpoint URL, never per address); the map is bounded
-// all the same, and a key that stayed healthy for an interval is forgotten.
+// of a key (an endpoint URL, an address) is reported at once, repeats are counted and
+// reported at most once per interval ("failed 57 more times in the last 30 s"), and the first
+// success after failures is reported with their count. Summaries come with the next failure
+// after the interval (no timer runs), and flush() reports what is still unreported (at a
+// stop), so no count is lost. It decides when to report and hands over a report as data, so
+// a structured log can take it as it is. The keys it remembers are bounded (the oldest is
+// dropped for a new one), and a key that stayed healthy for an interval is forgotten.
 //
 // An endpoint that flaps (fails now and then between successes) is reported once when it
 // first fails and once when it first recovers; failures after that recovery, within the
@@ -13,13 +15,14 @@
 export type FailureReport<Context> =
   /** The first failure of the key (or the first after it was forgotten). */
   | { readonly kind: "failing"; readonly key: string; readonly cause: string; readonly context: Context }
-  /** `count` more failures in the last `periodMs`; `lastCause` is the latest one's. */
+  /** `count` more failures in the last `periodMs`; `lastCause` and `context` are the latest one's. */
   | {
       readonly kind: "repeated";
       readonly key: string;
       readonly count: number;
       readonly periodMs: number;
       readonly lastCause: string;
+      readonly context: Context;
     }
   /** A success after `failedCount` failures since the `failing` report (or the last `recovered` one). */
   | { readonly kind: "recovered"; readonly key: string; readonly failedCount: number };
@@ -34,7 +37,7 @@ export interface RepeatedFailureLogOptions<Context> {
   readonly keysMax?: number;
 }
 
-interface KeyState {
+interface KeyState<Context> {
   /** When this key's last report was made. */
   reportedAtMs: number;
   /** Failures not yet in a report. */
@@ -42,6 +45,7 @@ interface KeyState {
   /** Failures since the `failing` (or the last `recovered`) report, for the next `recovered` report. */
   failedSinceFailing: number;
   lastCause: string;
+  lastContext: Context;
   /** The latest call failed. */
   down: boolean;
   /** Recovered once already: new failures wait for the next summary instead of a `failing` report. */
@@ -56,7 +60,7 @@ export class RepeatedFailureLog<Context> {
   readonly #clock: () => number;
   readonly #intervalMs: number;
   readonly #keysMax: number;
-  readonly #keys = new Map<string, KeyState>();
+  readonly #keys = new Map<string, KeyState<Context>>();
 
   constructor(options: RepeatedFailureLogOptions<Context>) {
     this.#report = options.report;
@@ -78,6 +82,7 @@ export class RepeatedFailureLog<Context> {
         unreported: 0,
         failedSinceFailing: 1,
         lastCause: cause,
+        lastContext: context,
         down: true,
         recovered: false,
       });
@@ -87,6 +92,7 @@ export class RepeatedFailureLog<Context> {
     state.unreported++;
     state.failedSinceFailing++;
     state.lastCause = cause;
+    state.lastContext = context;
     state.down = true;
     // Reported while down: the next success is news again.
     if (this.#summarizeIfDue(key, state, nowMs)) state.recovered = false;
@@ -111,11 +117,22 @@ export class RepeatedFailureLog<Context> {
     if (state.unreported === 0 && nowMs - state.reportedAtMs >= this.#intervalMs) this.#keys.delete(key);
   }
 
+  /** Reports every key's unreported failures now, whatever the interval: the owner is closing. */
+  flush(): void {
+    const nowMs = this.#clock();
+    for (const [key, state] of this.#keys) this.#summarize(key, state, nowMs);
+  }
+
   /** Reports the unreported failures if the interval since the last report has passed. */
-  #summarizeIfDue(key: string, state: KeyState, nowMs: number): boolean {
-    const periodMs = nowMs - state.reportedAtMs;
-    if (state.unreported === 0 || periodMs < this.#intervalMs) return false;
-    this.#report({ kind: "repeated", key, count: state.unreported, periodMs, lastCause: state.lastCause });
+  #summarizeIfDue(key: string, state: KeyState<Context>, nowMs: number): boolean {
+    if (nowMs - state.reportedAtMs < this.#intervalMs) return false;
+    return this.#summarize(key, state, nowMs);
+  }
+
+  #summarize(key: string, state: KeyState<Context>, nowMs: number): boolean {
+    if (state.unreported === 0) return false;
+    const { unreported: count, lastCause, lastContext: context } = state;
+    this.#report({ kind: "repeated", key, count, periodMs: nowMs - state.reportedAtMs, lastCause, context });
     state.unreported = 0;
     state.reportedAtMs = nowMs;
     return true;
