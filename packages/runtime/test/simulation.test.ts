@@ -1,6 +1,6 @@
 // Deterministic simulation of the partition core (TigerBeetle/FoundationDB style): seeded
 // schedules with a simulated clock, network and disk, crashes at arbitrary steps, stale
-// and duplicate replies, retries. Invariants: never over-counted, every instance reaches
+// and duplicate replies, retries, an operator pausing and resuming the function type. Invariants: never over-counted, every instance reaches
 // its expected count, every egress exactly once, cancelled messages never delivered.
 // A failure names its seed; `SIM_SEED=<seed> node --test ...` replays it alone.
 import assert from "node:assert/strict";
@@ -15,6 +15,7 @@ describe("partition core simulation", () => {
     let crashes = 0;
     let staleReplies = 0;
     let egress = 0;
+    let pauses = 0;
     const count = process.env.SIM_SEED === undefined ? SCHEDULES : 1;
     for (let seed = FIRST_SEED; seed < FIRST_SEED + count; seed++) {
       const report = runSchedule({
@@ -29,10 +30,11 @@ describe("partition core simulation", () => {
       crashes += report.crashes;
       staleReplies += report.staleReplies;
       egress += report.egress;
+      pauses += report.pauses;
     }
     // The faults must actually have happened, or the test proves nothing.
     assert.ok(crashes > count / 2, `only ${crashes} crashes in ${count} schedules`);
-    assert.ok(staleReplies > 0 && egress > 0);
+    assert.ok(staleReplies > 0 && egress > 0 && pauses > count / 2);
   });
 
   it("a schedule is a pure function of its seed", () => {

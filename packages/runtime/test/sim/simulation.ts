@@ -44,6 +44,8 @@ export interface ScheduleReport {
   readonly commits: number;
   readonly staleReplies: number;
   readonly egress: number;
+  /** Times an operator paused the function type. */
+  readonly pauses: number;
 }
 
 const settings: FunctionSettings = { maxBatchCount: 3, maxBatchBytes: 4096, backlogLimit: 0, failurePolicy: "retry" };
@@ -65,8 +67,11 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
       catalog,
       partitionCount: options.partitions,
       listeners: {
-        invoke: (effect) =>
-          network.push({ target: effect.target, batchId: effect.batchId, request: effect.request, failures: 0 }),
+        invoke: (effect) => {
+          // An operator's pause holds every batch of the type until it is resumed.
+          if (set.isPaused(effect.target.typename)) fail(`${effect.target.typename} was invoked while paused`);
+          network.push({ target: effect.target, batchId: effect.batchId, request: effect.request, failures: 0 });
+        },
       },
       overlay: { checkInserts: true },
     });
@@ -83,6 +88,7 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
   let commits = 0;
   let staleReplies = 0;
   let sinkSeq = 0;
+  let pauses = 0;
 
   const fail = (message: string): never => {
     throw new Error(`seed ${options.seed}, step ${steps}: ${message}`);
@@ -251,6 +257,13 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
       }
     } else if (roll < 0.8) {
       resend();
+    } else if (roll < 0.82) {
+      // An operator pauses or resumes the function type: messages wait, durably, and nothing is lost.
+      if (set.isPaused(FUNCTION_TYPE as FunctionTypename)) set.resume(FUNCTION_TYPE as FunctionTypename, nowMs);
+      else {
+        set.pause(FUNCTION_TYPE as FunctionTypename, nowMs);
+        pauses++;
+      }
     } else if (roll < 0.9) {
       nowMs += random.int(25);
       set.fireTimers(nowMs);
@@ -262,6 +275,8 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
   // Quiesce: no more faults; run until everything is delivered and nothing is pending.
   for (let rounds = 0; ; rounds++) {
     if (rounds > 10_000) fail("did not quiesce");
+    // A pause left on (or restored by a crash after its commit) is lifted: the held batches go.
+    if (set.isPaused(FUNCTION_TYPE as FunctionTypename)) set.resume(FUNCTION_TYPE as FunctionTypename, nowMs);
     while (emitted < workload.commands.length) emit();
     commit();
     while (network.length > 0) reply(0);
@@ -290,7 +305,7 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
       fail(`request ${requestId}: the durable answer is not the one released`);
     }
   }
-  return { steps, crashes, commits, staleReplies, egress: egressSeen.size };
+  return { steps, crashes, commits, staleReplies, egress: egressSeen.size, pauses };
 }
 
 export type { Workload };
