@@ -5,9 +5,9 @@
 // made with the same client code the runtime's HTTP invoker uses (invoker/http-post.ts).
 // Messages enter through Engine.accept (each durable before it counts as accepted), so
 // the ingress's HTTP client does not dominate. Prints a table; --json for machine output.
-// With --metrics, each chain also runs with the runtime's Prometheus metrics recording (the
-// engine observed by observe/metrics.ts, as `eddy run` does with its admin listener), in the
-// same rounds, and the table gives what they cost.
+// With --metrics, each chain also runs with what `eddy run` records with its admin listener
+// (the engine observed by the Prometheus metrics, observe/metrics.ts, and the admin API's live
+// numbers, observe/live-stats.ts), in the same rounds, and the table gives what they cost.
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,9 +22,15 @@ import type { EngineObserver } from "../../packages/runtime/src/engine/observer.
 import { HttpInvoker } from "../../packages/runtime/src/invoker/http-invoker.ts";
 import { post } from "../../packages/runtime/src/invoker/http-post.ts";
 import { InProcessInvoker } from "../../packages/runtime/src/invoker/in-process-invoker.ts";
+import { fanOut, LiveStats } from "../../packages/runtime/src/observe/live-stats.ts";
 import { RuntimeMetrics } from "../../packages/runtime/src/observe/metrics.ts";
 import { LoggedStore } from "../../packages/runtime/src/store/logged-store.ts";
 import { machine } from "../machine.ts";
+
+/** What `eddy run` records with its admin listener on: the metrics and the live numbers. */
+function recorded(): EngineObserver {
+  return fanOut([new RuntimeMetrics(), new LiveStats()]);
+}
 
 const { values } = parseArgs({
   options: {
@@ -250,7 +256,7 @@ async function main(): Promise<void> {
     if (only === undefined || only === "in-process") {
       inProcessRounds.push(await chain("in-process", new InProcessInvoker(endpoint)));
       if (withMetrics) {
-        const metrics = new RuntimeMetrics();
+        const metrics = recorded();
         inProcessMetricsRounds.push(
           await chain("in-process, metrics", new InProcessInvoker(endpoint), undefined, metrics),
         );
@@ -258,7 +264,7 @@ async function main(): Promise<void> {
     }
     if (only === undefined || only === "remote") {
       remoteRounds.push(await remoteChain());
-      if (withMetrics) remoteMetricsRounds.push(await remoteChain(new RuntimeMetrics()));
+      if (withMetrics) remoteMetricsRounds.push(await remoteChain(recorded()));
     }
     if (only === undefined || only === "raw") rawRounds.push((await rawHttp()).roundTripsPerSecond);
   }
