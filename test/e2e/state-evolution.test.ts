@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, egressMessage, nodeHandler, statefulFunction, types } from "@eddy/sdk";
+import { logMessages } from "../support/log-records.ts";
 import { EddyProcess, playgroundYaml } from "./smoke/cluster.ts";
 import { nextRecord, pop } from "./smoke/driver.ts";
 
@@ -96,7 +97,10 @@ ${playgroundYaml(["out"])}`,
     for (let tries = 0; tries < 200 && !deadLettered.test(eddy.output); tries++) await sleep(25);
     // Caught by whichever side sees it first: here Eddy's SDK, since the request carries the
     // int value (the runtime refuses a re-registration under another type: the core's tests).
-    assert.match(eddy.output, /state "visits" .*io\.statefun\.types\/int.*io\.statefun\.types\/string/);
+    assert.match(
+      logMessages(eddy.output).join("\n"),
+      /state "visits" .*io\.statefun\.types\/int.*io\.statefun\.types\/string/,
+    );
     assert.match(eddy.output, deadLettered);
     assert.equal(await pop(eddy, "out"), undefined, "nothing ran with the reinterpreted state");
   });

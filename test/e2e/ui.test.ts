@@ -146,6 +146,8 @@ ${playgroundYaml(["greetings"])}`,
     ]);
     browser = launched;
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    // Everything here shows within a second or two; a step that breaks fails soon, not in 30 s.
+    page.setDefaultTimeout(10_000);
     page.on("pageerror", (error) => browserErrors.push(`page error: ${error.message}`));
     page.on("console", (message) => {
       // Chromium logs every refused request; the 401s before the token is given are expected.
@@ -168,7 +170,9 @@ ${playgroundYaml(["greetings"])}`,
   after(async () => {
     await load?.stop();
     await browser?.close();
+    // A clean stop, then the deployment's directory (state, checkpoints, token) is removed.
     await eddy?.stop();
+    await eddy?.dispose();
     functions?.close();
   });
 
@@ -187,7 +191,8 @@ ${playgroundYaml(["greetings"])}`,
 
   it("asks for the token, then the overview's charts show non-zero numbers that change", () =>
     explained(async () => {
-      await page.goto(`${adminUrl}ui/`);
+      await page.goto(`${adminUrl}ui`);
+      assert.ok(page.url().startsWith(`${adminUrl}ui/#`), `/ui redirects to /ui/, at ${page.url()}`);
       // Opening the page needs no token; the API does: the app asks for it.
       await page.locator("#token-dialog").waitFor({ state: "visible" });
       await page.fill("#token-input", TOKEN);
@@ -209,12 +214,14 @@ ${playgroundYaml(["greetings"])}`,
       assert.match((await page.locator('[data-chart="latency"] .now').textContent()) ?? "", /p99 ≤ [\d.]+ (ms|s)/);
       await shoot(page, "overview");
       if (process.env.EDDY_UI_SCREENSHOT_DOCS === "1") {
+        // The README's picture: some history in the charts, the legend without a cursor.
+        await sleep(20_000);
         await page.screenshot({ path: join(root, "docs/ui-overview.png") });
         console.log(`# wrote ${join(root, "docs/ui-overview.png")}`);
       }
     }));
 
-  it("lists the function types with their health", () =>
+  it("lists the function types with their health, and pauses and resumes one", () =>
     explained(async () => {
       await page.click('nav a[data-page="functions"]');
       await page.locator('tr[data-typename="example/person"] .badge.ok').waitFor();
@@ -225,6 +232,11 @@ ${playgroundYaml(["greetings"])}`,
         "the failing type shows its last error",
       );
       await shoot(page, "functions");
+      const flakyRow = page.locator('tr[data-typename="chaos/flaky"]');
+      await flakyRow.locator('button:text-is("Pause")').click();
+      await flakyRow.locator(".badge.paused").waitFor();
+      await flakyRow.locator('button:text-is("Resume")').click();
+      await flakyRow.locator(".badge.failing").waitFor();
     }));
 
   it("finds example/person/seth, shows its visits, and an edit there is what the function sees next", () =>
@@ -268,7 +280,7 @@ ${playgroundYaml(["greetings"])}`,
       await shoot(page, "dead-letters-replayed");
     }));
 
-  it("takes a checkpoint and lists it", () =>
+  it("takes a checkpoint and a savepoint, and lists them", () =>
     explained(async () => {
       const sent = await load?.stop();
       load = undefined;
@@ -276,6 +288,9 @@ ${playgroundYaml(["greetings"])}`,
       await page.click('nav a[data-page="checkpoints"]');
       await page.click('button:text-is("Take a checkpoint now")');
       await page.locator("tr[data-checkpoint]").first().waitFor();
+      await page.fill('input[placeholder="savepoint name"]', "before-upgrade");
+      await page.click('button:text-is("Take a savepoint")');
+      await page.locator("tr[data-checkpoint]", { hasText: "before-upgrade" }).waitFor();
       await shoot(page, "checkpoints");
       assert.deepEqual(browserErrors, [], "the browser reported no errors");
     }));

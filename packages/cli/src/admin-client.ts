@@ -2,11 +2,10 @@
 // in its state directory (on the machine: no port, no token), or at --admin URL with the bearer
 // token of --token-file / EDDY_TOKEN. Every answer is JSON; an error answer ({code, message})
 // becomes an AdminError carrying the code, so a command can react to one and main prints it in
-// one line. Only "commit-aborted" is asked again: the API promises nothing happened.
+// one line. Only answers that promise nothing happened are asked again (RETRIED_CODES).
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
-import { CONTROL_SOCKET, runningProcess } from "@eddy/runtime";
 import { readToken } from "./token.ts";
 import { CommandError, UsageError } from "./usage.ts";
 
@@ -18,10 +17,20 @@ export const ADMIN_CLIENT_OPTIONS = {
 } as const;
 
 const STATE_DIR_DEFAULT = "eddy-state";
+/**
+ * The runtime's CONTROL_SOCKET (control-socket.ts), written out: importing @eddy/runtime costs
+ * `eddy state` and `eddy top` about a second of loading for one name. A test holds the two equal.
+ */
+export const CONTROL_SOCKET_NAME = "eddy.sock";
 /** Long enough for a state write that waits for the address's batch in flight. */
 const REQUEST_TIMEOUT_MS_DEFAULT = 60_000;
-const COMMIT_ABORTED_RETRIES_MAX = 3;
-const COMMIT_ABORTED_BACKOFF_MS = 200;
+/**
+ * Answers that promise nothing happened, asked again a few times: a refused commit, and an Eddy
+ * still starting (its socket answers before its store is open).
+ */
+const RETRIED_CODES: ReadonlySet<string> = new Set(["commit-aborted", "not-ready"]);
+const RETRIES_MAX = 3;
+const RETRY_BACKOFF_MS = 200;
 
 /** An error answer of the admin API: its HTTP status and code, the message as the API wrote it. */
 export class AdminError extends CommandError {
@@ -63,8 +72,12 @@ export function namesAdminUrl(values: AdminClientValues): boolean {
   return values.admin !== undefined;
 }
 
-/** The client for the Eddy the command line names: --admin URL, else the one running on --state-dir. */
-export function adminClient(values: AdminClientValues): AdminClient {
+/**
+ * The client for the Eddy the command line names: --admin URL, else the one running on
+ * --state-dir. `pid`: the process that runs on the state directory, when the caller knows it
+ * (for messages).
+ */
+export function adminClient(values: AdminClientValues, pid?: number): AdminClient {
   if (values.admin !== undefined) {
     if (values["state-dir"] !== undefined) {
       throw new UsageError("give either --state-dir DIR (the Eddy on this machine) or --admin URL, not both");
@@ -77,12 +90,8 @@ export function adminClient(values: AdminClientValues): AdminClient {
     throw new UsageError("--token-file is for --admin URL; the control socket in the state directory needs none");
   }
   const stateDir = values["state-dir"] ?? STATE_DIR_DEFAULT;
-  const pid = runningProcess(stateDir);
-  return client(
-    `the Eddy on ${stateDir}${pid === undefined ? "" : ` (process ${pid})`}`,
-    socketTransport(stateDir),
-    true,
-  );
+  const where = `the Eddy on ${stateDir}${pid === undefined ? "" : ` (process ${pid})`}`;
+  return client(where, socketTransport(stateDir, where), true);
 }
 
 function parseAdminUrl(text: string): string {
@@ -113,8 +122,8 @@ function client(where: string, transport: Transport, hasToken: boolean): AdminCl
           return parsed as T;
         }
         const error = errorOf(answer.status, parsed, where, method, path, hasToken);
-        if (error.code !== "commit-aborted" || attempt >= COMMIT_ABORTED_RETRIES_MAX) throw error;
-        await new Promise((resume) => setTimeout(resume, COMMIT_ABORTED_BACKOFF_MS * (attempt + 1)));
+        if (!RETRIED_CODES.has(error.code) || attempt >= RETRIES_MAX) throw error;
+        await new Promise((resume) => setTimeout(resume, RETRY_BACKOFF_MS * (attempt + 1)));
       }
     },
   };
@@ -175,8 +184,8 @@ function headersFor(body: string | undefined, token: string | undefined): Record
   return headers;
 }
 
-function socketTransport(stateDir: string): Transport {
-  const socketPath = join(stateDir, CONTROL_SOCKET);
+function socketTransport(stateDir: string, where: string): Transport {
+  const socketPath = join(stateDir, CONTROL_SOCKET_NAME);
   return async (method, path, body, timeoutMs) => {
     try {
       return await exchange(
@@ -187,17 +196,16 @@ function socketTransport(stateDir: string): Transport {
       );
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      const pid = runningProcess(stateDir);
-      if (pid === undefined && (code === "ENOENT" || code === "ECONNREFUSED")) {
+      // No socket, or one left behind by a process that is gone (kill -9).
+      if (code === "ENOENT" || code === "ECONNREFUSED") {
         throw new CommandError(
           `no Eddy runs on ${stateDir}: start one there (eddy run or eddy dev --state-dir ${stateDir}), or give --admin URL to reach one elsewhere`,
         );
       }
-      const who = pid === undefined ? `the Eddy on ${stateDir}` : `Eddy (process ${pid}) on ${stateDir}`;
       throw new CommandError(
         code === "ETIMEDOUT"
-          ? `${who} did not answer ${method} ${path} within ${timeoutMs / 1000} s`
-          : `${who} did not answer on its control socket ${socketPath} (${code ?? (error as Error).message})`,
+          ? `${where} did not answer ${method} ${path} within ${timeoutMs / 1000} s`
+          : `${where} did not answer on its control socket ${socketPath} (${code ?? (error as Error).message})`,
       );
     }
   };

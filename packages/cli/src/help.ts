@@ -143,8 +143,9 @@ Options:
   --state-dir DIR           the state directory (default ./eddy-state)
   --admin URL               a running Eddy's admin listener (http://HOST:8093), instead of
                             the control socket in DIR
-  --json                    list as JSON: the records with their id and partition
-  --all                     replay (or discard) every letter (replay: every replayable one)
+  --json                    list as JSON: each letter with its id and partition (from a
+                            stopped Eddy's directory, the whole stored record)
+  --all                     replay every replayable letter, or discard every letter
   --cluster URL             the cluster's brokers and name, as eddy run --cluster takes them
   --cluster-config FILE     Kafka client properties for reaching the cluster (security)
   --worker URL              a worker's ingress URL, instead of finding them through Kafka

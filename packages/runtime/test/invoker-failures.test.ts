@@ -67,7 +67,11 @@ describe("invoker failures", () => {
     );
     assert.equal(lines.length, 1, "repeats within the interval are not logged one by one");
     await invoker.close();
-    assert.match(lines[1] ?? "", new RegExp(`${url} failed \\d+ more times? in the last \\d+ s`), "closing sums them up");
+    assert.match(
+      lines[1] ?? "",
+      new RegExp(`${url} failed \\d+ more times? in the last \\d+ s`),
+      "closing sums them up",
+    );
   });
 
   it("a reply that never comes is a timeout, and the endpoint's recovery is logged", async () => {
@@ -80,9 +84,12 @@ describe("invoker failures", () => {
     await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/person`;
     const lines: string[] = [];
-    const invoker = new HttpInvoker({ endpointFor: () => endpoint(url, 200) }, {
-      log: lineLogger((line) => lines.push(line)),
-    });
+    const invoker = new HttpInvoker(
+      { endpointFor: () => endpoint(url, 200) },
+      {
+        log: lineLogger((line) => lines.push(line)),
+      },
+    );
     const silent = await invoker.invoke(target, request);
     assert.match(silent.ok ? "" : silent.reason, /last: timeout: no reply within \d+ ms/);
     assert.match(lines[0] as string, /failed: timeout: no reply within \d+ ms/);

@@ -55,7 +55,7 @@ describe("the UI's files", () => {
   });
 
   it("redirects /ui to /ui/, and leaves every other path to the admin API", async () => {
-    assert.deepEqual(await uiReply("GET", "/ui"), { status: 308, headers: { location: "/ui/" } });
+    assert.deepEqual(await uiReply("GET", "/ui"), { status: 308, headers: { location: "ui/" } });
     for (const path of ["/", "/uix", "/v1/stats", "/metrics", "/ui.js"]) {
       assert.equal(await uiReply("GET", path), undefined, path);
     }
@@ -109,7 +109,8 @@ describe("the UI's files", () => {
       assert.equal(await head.text(), "");
       const redirected = await fetch(`${base}/ui?x=1`, { redirect: "manual" });
       assert.equal(redirected.status, 308);
-      assert.equal(redirected.headers.get("location"), "/ui/");
+      assert.equal(redirected.headers.get("location"), "ui/");
+      assert.equal((await fetch(`${base}/ui`)).url, `${base}/ui/`, "a browser follows it to /ui/");
       const posted = await fetch(`${base}/ui/`, { method: "POST" });
       assert.equal(posted.status, 405);
       assert.equal(posted.headers.get("allow"), "GET, HEAD");

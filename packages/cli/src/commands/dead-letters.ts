@@ -29,7 +29,7 @@ import {
   type WorkerEndpoint,
   workerName,
 } from "@eddy/runtime";
-import { adminClient } from "../admin-client.ts";
+import { type AdminClient, adminClient } from "../admin-client.ts";
 import { type LetterSummary, letterLine, letterWhat } from "../dead-letter-lines.ts";
 import { readToken } from "../token.ts";
 import { CommandError, UsageError } from "../usage.ts";
@@ -121,8 +121,9 @@ export async function deadLettersCommand(args: string[]): Promise<void> {
   const stateDir = values["state-dir"] ?? "eddy-state";
   // Before asking whether Eddy runs there: a running cluster worker's directory is refused too.
   await refuseClusterWorkerStateDir(stateDir, action === "list" || action === "show" ? "list" : "replay");
-  if (runningProcess(stateDir) !== undefined) {
-    return live(adminClient({ "state-dir": stateDir }), action, selection, values.json === true, `in ${stateDir}`);
+  const pid = runningProcess(stateDir);
+  if (pid !== undefined) {
+    return live(adminClient({ "state-dir": stateDir }, pid), action, selection, values.json === true, `in ${stateDir}`);
   }
   switch (action) {
     case "list": {
@@ -142,7 +143,7 @@ export async function deadLettersCommand(args: string[]): Promise<void> {
 }
 
 function live(
-  client: ReturnType<typeof adminClient>,
+  client: AdminClient,
   action: Action,
   selection: "all" | readonly string[],
   json: boolean,

@@ -53,7 +53,8 @@ const ACTION_FLAGS: Readonly<Record<string, readonly (keyof Values)[]>> = {
 export async function stateCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(args);
   const [action, ...rest] = positionals;
-  const allowed = action === undefined ? undefined : ACTION_FLAGS[action];
+  // Object.hasOwn: "constructor" is no action, though every object literal has one.
+  const allowed = action !== undefined && Object.hasOwn(ACTION_FLAGS, action) ? ACTION_FLAGS[action] : undefined;
   if (allowed === undefined) {
     throw new UsageError(
       action === undefined

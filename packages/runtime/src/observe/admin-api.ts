@@ -318,6 +318,23 @@ function letterKey(id: string): { partition: number; seq: number } {
   return key;
 }
 
+/**
+ * Where a page of dead letters ends: the last letter's time and id. A position, not only an
+ * id, so the next page is found even when that letter was replayed or discarded meanwhile.
+ */
+function letterCursor({ id, letter }: NamedLetter): string {
+  return `${letter.atMs}~${id}`;
+}
+
+function parseLetterCursor(cursor: string): { atMs: number; partition: number; seq: number } {
+  const match = /^(\d{1,16})~(.+)$/.exec(cursor);
+  const key = match === null ? undefined : parseDeadLetterId(match[2] as string);
+  if (match === null || key === undefined) {
+    throw new AdminRefusal(400, "bad-request", `after=${cursor}: give the "next" of the page before`);
+  }
+  return { atMs: Number(match[1]), ...key };
+}
+
 /** The ids a bulk action names: `{"ids": [...]}` or `{"all": true}`. */
 async function selection(call: AdminCall): Promise<"all" | { partition: number; seq: number }[]> {
   const body = await call.body();
@@ -519,14 +536,18 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
       const after = query.get("after");
       let letters = allLetters(runtime.engine);
       if (after !== null) {
-        letterKey(after);
-        const index = letters.findIndex(({ id }) => id === after);
-        letters = index < 0 ? [] : letters.slice(index + 1);
+        const cursor = parseLetterCursor(after);
+        // The listing's order (sortDeadLetters): time, partition, sequence number.
+        letters = letters.filter(
+          ({ partition, letter }) =>
+            (letter.atMs - cursor.atMs || partition - cursor.partition || letter.seq - cursor.seq) > 0,
+        );
       }
       const page = letters.slice(0, limit);
+      const last = page.at(-1);
       return ok({
         deadLetters: page.map(letterSummary),
-        next: letters.length > limit ? (page.at(-1)?.id ?? null) : null,
+        next: letters.length > limit && last !== undefined ? letterCursor(last) : null,
       });
     },
   },

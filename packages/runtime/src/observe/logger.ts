@@ -105,13 +105,21 @@ export interface PinoLoggerOptions {
   readonly pretty?: boolean;
 }
 
+let stderr: pino.DestinationStream | undefined;
+
+/** One for the process, however many runtimes it starts (tests start many). */
+function stderrDestination(): pino.DestinationStream {
+  stderr ??= pino.destination({ fd: 2, sync: true });
+  return stderr;
+}
+
 /** JSON lines: `{"level":"warn","time":"…","msg":"…","functionType":"…",…}`. */
 export function pinoLogger(options: PinoLoggerOptions = {}): Logger {
   const destination =
     options.destination ??
     ((options.pretty ?? process.stderr.isTTY === true)
       ? prettyDestination(process.stderr, process.stderr.hasColors?.() === true)
-      : pino.destination({ fd: 2, sync: true }));
+      : stderrDestination());
   const root = pino(
     {
       level: options.level ?? LOG_LEVEL_DEFAULT,

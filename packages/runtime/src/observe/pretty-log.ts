@@ -35,13 +35,18 @@ export function prettyLine(json: string, colors: boolean): string {
       continue;
     }
     const text = typeof value === "string" ? value : JSON.stringify(value);
-    if (message.includes(text)) continue;
+    if (saysAlready(message, text)) continue;
     extras.push(`${key}=${text}`);
   }
   const label = level.toUpperCase().padEnd(5);
   const shown = colors ? `${LEVEL_COLORS[level] ?? ""}${label}${RESET}` : label;
   const tail = extras.length === 0 ? "" : colors ? `  ${DIM}${extras.join(" ")}${RESET}` : `  ${extras.join(" ")}`;
   return `${time} ${shown} ${message}${tail}\n${stack === undefined ? "" : `${stack}\n`}`;
+}
+
+/** The message names `text` already: as a part of it, or a number as a word of its own. */
+function saysAlready(message: string, text: string): boolean {
+  return /^\d+$/.test(text) ? new RegExp(`(^|\\D)${text}(\\D|$)`).test(message) : message.includes(text);
 }
 
 /** A pino destination that writes readable lines to `stream` (a terminal). */

@@ -89,7 +89,8 @@ export async function uiReply(method: string, path: string, ifNoneMatch?: string
   if (method !== "GET" && method !== "HEAD") {
     return { status: 405, code: "method-not-allowed", message: `${method} ${path}: the UI's files take GET and HEAD` };
   }
-  if (path === "/ui") return { status: 308, headers: { location: UI_PREFIX } };
+  // Relative, so that behind a proxy that mounts Eddy under /eddy/, /eddy/ui goes to /eddy/ui/.
+  if (path === "/ui") return { status: 308, headers: { location: "ui/" } };
   let name: string;
   try {
     name = decodeURIComponent(path.slice(UI_PREFIX.length));

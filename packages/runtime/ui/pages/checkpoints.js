@@ -82,6 +82,7 @@ export function mount(root, _params, signal) {
   };
 
   /**
+   * Takes a checkpoint or savepoint; resolves whether it was taken.
    * @param {string} what
    * @param {() => Promise<any>} call
    */
@@ -92,24 +93,24 @@ export function mount(root, _params, signal) {
       toast(
         result.unchanged ? `Nothing changed since ${result.id}: no new ${what} needed` : `Took ${what} ${result.id}`,
       );
-      await load();
+      return true;
     } catch (error) {
-      if (signal.aborted) return;
-      toast(
-        error instanceof ApiError && error.code === "checkpoints-disabled"
-          ? "Checkpoints are off (--checkpoints)"
-          : describeError(error),
-        "error",
-      );
+      if (!signal.aborted) {
+        const off = error instanceof ApiError && error.code === "checkpoints-disabled";
+        toast(off ? "Checkpoints are off (--checkpoints)" : describeError(error), "error");
+      }
+      return false;
     } finally {
-      take.disabled = false;
+      // The list says whether checkpoints are on, and so whether the button may be used.
+      await load();
     }
   };
 
-  const takeSavepoint = () =>
-    run("savepoint", () => api("POST", "v1/savepoints", { body: { name: name.value.trim() }, signal })).then(() => {
+  const takeSavepoint = async () => {
+    if (await run("savepoint", () => api("POST", "v1/savepoints", { body: { name: name.value.trim() }, signal }))) {
       name.value = "";
-    });
+    }
+  };
   take.addEventListener("click", () => void run("checkpoint", () => api("POST", "v1/checkpoints", { signal })));
 
   const poll = async () => {

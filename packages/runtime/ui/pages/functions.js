@@ -73,8 +73,28 @@ export function mount(root, _params, signal) {
             h("td", { colspan: 13, class: "empty" }, types.length === 0 ? "No function types yet." : "None matches."),
           )
         : null,
-      shown.map((type) => row(type, () => void setPaused(type, !type.paused))),
+      shown.map((type) => row(type, pauseButton(type))),
     );
+  };
+
+  // The table is redrawn every second; a row's button is kept across redraws, so a click that
+  // lands between two of them (press on the old button, release on a new one) is not lost.
+  /** @type {Map<string, HTMLButtonElement>} */
+  const buttons = new Map();
+  /** @param {FunctionType} type */
+  const pauseButton = (type) => {
+    let button = buttons.get(type.typename);
+    if (button === undefined) {
+      const typename = type.typename;
+      button = /** @type {HTMLButtonElement} */ (h("button", { type: "button" }));
+      button.addEventListener("click", () => {
+        const current = types.find((candidate) => candidate.typename === typename);
+        if (current !== undefined) void setPaused(current, !current.paused);
+      });
+      buttons.set(typename, button);
+    }
+    button.textContent = type.paused ? "Resume" : "Pause";
+    return button;
   };
 
   /** @param {FunctionType} type @param {boolean} pause */
@@ -116,9 +136,9 @@ export function mount(root, _params, signal) {
 
 /**
  * @param {FunctionType} type
- * @param {() => void} togglePause
+ * @param {HTMLButtonElement} pauseButton
  */
-function row(type, togglePause) {
+function row(type, pauseButton) {
   const handled = recentRate((stats) => stats.functionTypes[type.typename]?.invocations, RATE_SPAN_MS);
   const failed = recentRate((stats) => stats.functionTypes[type.typename]?.failures, RATE_SPAN_MS);
   // Failed calls over all attempts: a batch that fails three times and then succeeds shows 75 %.
@@ -153,6 +173,6 @@ function row(type, togglePause) {
     h("td", { class: "num" }, formatNumber(type.invocations)),
     h("td", {}, formatTime(type.health.lastSuccessAtMs)),
     h("td", {}, formatTime(type.health.lastFailureAtMs)),
-    h("td", {}, h("button", { type: "button", onclick: togglePause }, type.paused ? "Resume" : "Pause")),
+    h("td", {}, pauseButton),
   );
 }

@@ -145,6 +145,8 @@ function makePlot(element, spec, labels) {
           time: true,
           range: (_plot, min, max) => [max - Math.min(WINDOW_MS / 1000, Math.max(60, max - min)), max],
         },
+        // From zero: a rate that wobbles between 150 and 160 is steady, not a cliff.
+        y: { range: (_plot, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
       },
       series: [
         {},
@@ -270,7 +272,7 @@ function renderTiles(tiles, last, overview) {
       ["Backlog", formatNumber(sumOf(types, "backlog")), "backlog"],
       ["In flight", formatNumber(sumOf(types, "inFlight")), "in-flight"],
       ["Failed calls", formatNumber(last.totals.failures), "failures"],
-      ["Dead letters", formatNumber(sumOf(types, "deadLetters")), "dead-letters"],
+      ["Dead letters since start", formatNumber(sumOf(types, "deadLetters")), "dead-letters"],
     );
   }
   if (overview !== undefined && overview.error === undefined) {
