@@ -120,6 +120,23 @@ describe("the admin API", () => {
     }
   });
 
+  it("refuses a request naming another host (DNS rebinding), on loopback", async () => {
+    const port = new URL(admin).port;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        { host: "127.0.0.1", port, path: "/v1/overview", headers: { ...auth, host: `attacker.example:${port}` } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(status, 403);
+    assert.equal((await api("GET", "/v1/overview")).status, 200, "127.0.0.1 is a loopback name");
+  });
+
   it("lists function types with their health, and shows an address's state decoded", async () => {
     for (let i = 0; i < 3; i++) await send("test/counter", "alice", "hi");
     await send("test/counter", "bob", "hi");

@@ -202,6 +202,26 @@ describe("runSupervised", () => {
     assert.equal(again.lines.length, 2, "a new loop, or the same cause after the quiet period, is logged again");
   });
 
+  it("a cause that lasts is said again after the quiet period, with how often it came back", async () => {
+    let nowMs = 0;
+    let calls = 0;
+    const { lines, stop, options: opts } = options({ clock: () => nowMs });
+    await runSupervised(
+      "Kafka egress out",
+      async () => {
+        calls++;
+        nowMs += 1_000;
+        if (calls >= 70) stop.abort();
+        throw new Error("connection reset");
+      },
+      opts,
+    );
+    assert.deepEqual(lines, [
+      "eddy: Kafka egress out: connection reset; retrying",
+      "eddy: Kafka egress out: connection reset; retrying (it came back 59 more times in the last 60 s)",
+    ]);
+  });
+
   it("stops sleeping and ends when its signal is aborted", async () => {
     const { fatal, stop, options: opts } = options({ backoff: { baseMs: 60_000, maxMs: 60_000 } });
     let calls = 0;

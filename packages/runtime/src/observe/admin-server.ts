@@ -22,6 +22,9 @@ export interface AdminServerOptions {
   readonly version: string;
 }
 
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+const LOOPBACK_NAMES = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
 /** The largest request body the API reads (a state value, a list of ids). */
 const BODY_BYTES_MAX = 4 * 1024 * 1024;
 
@@ -141,6 +144,7 @@ export class AdminServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.#hostAllowed(req, res)) return;
     const url = new URL(req.url ?? "/", "http://admin");
     const path = url.pathname;
     // The UI's files hold no data and a browser cannot send a bearer token to open a page: they
@@ -179,6 +183,26 @@ export class AdminServer {
     }
     req.resume();
     replyError(res, 404, "not-found", `${req.method} ${path}: no such route (GET /openapi.json lists them)`);
+  }
+
+  /**
+   * On a loopback address, only requests naming a loopback host: a web page the operator opens
+   * elsewhere cannot reach the API through a DNS name rebound to 127.0.0.1 (its requests carry
+   * that name). Listening on another address, the token is the guard.
+   */
+  #hostAllowed(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!LOOPBACK.has(this.#options.host)) return true;
+    const host = req.headers.host ?? "";
+    const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0];
+    if (name !== undefined && LOOPBACK_NAMES.has(name.toLowerCase())) return true;
+    req.resume();
+    replyError(
+      res,
+      403,
+      "forbidden-host",
+      `Host: ${host}: the admin listener on ${this.#options.host} answers only requests to a loopback name (127.0.0.1, localhost, [::1])`,
+    );
+    return false;
   }
 
   #readOnly(req: IncomingMessage, res: ServerResponse, path: string): boolean {
