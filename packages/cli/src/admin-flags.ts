@@ -40,5 +40,6 @@ function parsePort(where: string, text: string): number {
 
 /** The line that says where the admin listener is. */
 export function printAdminUrl(url: string | undefined): void {
-  if (url !== undefined) process.stdout.write(`eddy: admin listening on ${url} (metrics at ${url}metrics)\n`);
+  if (url !== undefined)
+    process.stdout.write(`eddy: admin listening on ${url} (web UI at ${url}ui/, metrics at ${url}metrics)\n`);
 }
