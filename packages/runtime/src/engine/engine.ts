@@ -808,17 +808,8 @@ export class Engine {
         }
       }
     } else {
-      const elsewhere = [...new Set(selection.map(({ partition }) => partition))].filter(
-        (partition) => !this.#partitions.owns(partition),
-      );
-      if (elsewhere.length > 0) {
-        return {
-          ok: false,
-          code: "not-owner",
-          partitions: elsewhere,
-          message: `partition${elsewhere.length > 1 ? "s" : ""} ${elsewhere.join(", ")} ${elsewhere.length > 1 ? "are" : "is"} not run here; nothing was replayed`,
-        };
-      }
+      const elsewhere = this.#runElsewhere(selection, "replayed");
+      if (elsewhere !== undefined) return elsewhere;
       const missing = selection.filter(({ partition, seq }) => {
         const letter = this.#partitions.deadLetter(partition, seq);
         return letter === undefined || letter.ingress !== undefined;
@@ -852,6 +843,24 @@ export class Engine {
     return { ok: true, replayed };
   }
 
+  /** Refuses a selection of letters whose partitions are not all run here. */
+  #runElsewhere(
+    selection: readonly { readonly partition: number }[],
+    undone: "replayed" | "discarded",
+  ): DeadLetterReplay | undefined {
+    const elsewhere = [...new Set(selection.map(({ partition }) => partition))].filter(
+      (partition) => !this.#partitions.owns(partition),
+    );
+    if (elsewhere.length === 0) return undefined;
+    const many = elsewhere.length > 1;
+    return {
+      ok: false,
+      code: "not-owner",
+      partitions: elsewhere,
+      message: `partition${many ? "s" : ""} ${elsewhere.join(", ")} ${many ? "are" : "is"} not run here; nothing was ${undone}`,
+    };
+  }
+
   /**
    * Discards dead letters while running, as replayDeadLetters replays them (all of the
    * partitions run here, or those named, all or none), any letter included: resolves once the
@@ -868,17 +877,8 @@ export class Engine {
           discarded.push({ partition, letter });
       }
     } else {
-      const elsewhere = [...new Set(selection.map(({ partition }) => partition))].filter(
-        (partition) => !this.#partitions.owns(partition),
-      );
-      if (elsewhere.length > 0) {
-        return {
-          ok: false,
-          code: "not-owner",
-          partitions: elsewhere,
-          message: `partition${elsewhere.length > 1 ? "s" : ""} ${elsewhere.join(", ")} ${elsewhere.length > 1 ? "are" : "is"} not run here; nothing was discarded`,
-        };
-      }
+      const elsewhere = this.#runElsewhere(selection, "discarded");
+      if (elsewhere !== undefined) return elsewhere;
       const missing = selection.filter(
         ({ partition, seq }) => this.#partitions.deadLetter(partition, seq) === undefined,
       );

@@ -64,6 +64,10 @@ export interface FunctionTypeStats {
   lastError: string | null;
 }
 
+function noStats(): FunctionTypeStats {
+  return { invocations: 0, failures: 0, deadLetters: 0, lastSuccessAtMs: null, lastFailureAtMs: null, lastError: null };
+}
+
 interface TypeEntry {
   readonly stats: FunctionTypeStats;
   readonly latency: LatencyRing;
@@ -141,14 +145,7 @@ export class LiveStats implements EngineObserver, ConnectorObserver {
     const entry = this.#types.get(typename);
     if (entry === undefined) {
       return {
-        stats: {
-          invocations: 0,
-          failures: 0,
-          deadLetters: 0,
-          lastSuccessAtMs: null,
-          lastFailureAtMs: null,
-          lastError: null,
-        },
+        stats: noStats(),
         latencyMs: null,
       };
     }
@@ -171,14 +168,7 @@ export class LiveStats implements EngineObserver, ConnectorObserver {
     if (entry === undefined) {
       if (this.#types.size >= TYPES_MAX) return undefined;
       entry = {
-        stats: {
-          invocations: 0,
-          failures: 0,
-          deadLetters: 0,
-          lastSuccessAtMs: null,
-          lastFailureAtMs: null,
-          lastError: null,
-        },
+        stats: noStats(),
         latency: new LatencyRing(),
       };
       this.#types.set(typename, entry);
