@@ -29,6 +29,7 @@ import {
 import { createEndpoint, kinesisRecord, statefulFunction, types } from "@eddy/sdk";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { type KinesisTestServer, startKinesis } from "../../../test/support/kinesis-server.ts";
+import { logMessages } from "../../../test/support/log-records.ts";
 import { openBlobStore } from "../src/checkpoint/blob/open-blob-store.ts";
 import { readCatalog } from "../src/checkpoint/catalog.ts";
 import { parseModule } from "../src/config/module.ts";
@@ -298,10 +299,10 @@ function defineTests(): void {
         }
       }
       assert.equal([...expected.values()].flat().length, written);
-      const lines = output.join("").split("\n");
-      const restores = lines.filter((line) => line.startsWith("eddy: restored checkpoint")).length;
-      const emptyStarts = lines.filter((line) =>
-        line.endsWith("holds no checkpoint; starting with empty state"),
+      const messages = logMessages(output.join(""));
+      const restores = messages.filter((message) => message.startsWith("restored checkpoint")).length;
+      const emptyStarts = messages.filter((message) =>
+        message.endsWith("holds no checkpoint; starting with empty state"),
       ).length;
       t.diagnostic(
         `${written} records written, ${[...lists.values()].flat().length} lists read; ${run.kills} kills, ${disasters} with the disk lost${waitedForCheckpoint ? " (the last after waiting for a checkpoint)" : ""}, ${restores} restores`,
