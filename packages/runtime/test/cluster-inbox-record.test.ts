@@ -26,6 +26,10 @@ describe("inbox record", () => {
     assert.deepEqual(decodeInboxRecord(encodeInboxRecord(full)), { ok: true, value: full });
     const bare = { envelope: { target, argument: { typename: "t", hasValue: false, value: new Uint8Array() } } };
     assert.deepEqual(decodeInboxRecord(encodeInboxRecord(bare)), { ok: true, value: bare });
+    // In a trace: an eleventh field, and a record without one is as it always was (ten fields).
+    const traced = { envelope: { target, argument, trace: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } };
+    assert.deepEqual(decodeInboxRecord(encodeInboxRecord(traced)), { ok: true, value: traced });
+    assert.equal((new Packr({ useRecords: false }).unpack(encodeInboxRecord(bare)) as unknown[]).length, 10);
     assert.equal(inboxRecordKey(bare).toString(), addressKey(target));
   });
 
@@ -33,7 +37,8 @@ describe("inbox record", () => {
     const packr = new Packr({ useRecords: false });
     const cases: [Uint8Array, RegExp][] = [
       [new Uint8Array([0x9a, 0x01]), /not msgpack/], // an array of 10 cut after one
-      [packr.pack({ a: 1 }), /not an array of 10 fields/],
+      [packr.pack({ a: 1 }), /not an array of 10 or 11 fields/],
+      [packr.pack([1, "a", "b", null, null, "t", true, new Uint8Array(), null, null, 5]), /trace context/],
       [packr.pack([2, "a", "b", null, null, "t", true, new Uint8Array(), null, null]), /version 2, this Eddy reads 1/],
       [packr.pack([1, "a", 5, null, null, "t", true, new Uint8Array(), null, null]), /no target address/],
       [packr.pack([1, "a", "b", "c", null, "t", true, new Uint8Array(), null, null]), /half a caller address/],

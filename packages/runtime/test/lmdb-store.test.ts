@@ -141,6 +141,17 @@ describe("record codec", () => {
         },
       ],
       ["backlog", { caller, argument: argument("y"), headers: [] }],
+      // A message in a trace, with and without headers and a caller.
+      ["backlog", { argument: argument("traced"), trace: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }],
+      [
+        "backlog",
+        {
+          caller,
+          argument: argument("traced"),
+          headers: [{ key: "k", value: Uint8Array.of(7) }],
+          trace: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+        },
+      ],
       [
         "inflight",
         {

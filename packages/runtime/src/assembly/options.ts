@@ -77,6 +77,11 @@ export interface RuntimeOptions {
    * any free port. Without it the runtime keeps no metrics. The eddy command listens on 8093.
    */
   readonly admin?: { readonly port: number };
+  /**
+   * Where the OTEL_* variables that configure traces are read (observe/otel-tracer.ts);
+   * default the process's environment. Without any, the runtime traces nothing.
+   */
+  readonly environment?: Readonly<Record<string, string | undefined>>;
   /** Run as one worker of a cluster on Kafka (cluster/cluster-settings.ts) instead of on the state directory alone. */
   readonly cluster?: ClusterSettings;
   /**

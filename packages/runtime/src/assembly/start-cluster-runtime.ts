@@ -42,6 +42,7 @@ import { failureLines } from "./failure-lines.ts";
 import { INGRESS_BODY_BYTES_LIMIT_DEFAULT, type RunningRuntime, type RuntimeOptions } from "./options.ts";
 import { StartupError } from "./startup-error.ts";
 import { StopPath } from "./stop-path.ts";
+import { startTracing } from "./tracing.ts";
 
 const CLUSTER_PARTITION_COUNT_DEFAULT = 128;
 
@@ -57,6 +58,9 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
   // The Kafka and Kinesis ingresses read the sources bound to the partitions this worker runs.
   const sourceBinding = new SourceBinding(options.partitionCount ?? CLUSTER_PARTITION_COUNT_DEFAULT);
   const { stats, metrics, observer } = newObservers(options);
+  const closers = new Closers();
+  // Closed last: the spans the worker and the connectors end as they close are exported.
+  const tracer = await startTracing(options, log, closers);
   const connectors = createConnectors(
     { ...options.module, egresses: options.module.egresses.filter((egress) => egress.kind !== Kind.KAFKA_EGRESS) },
     {
@@ -70,10 +74,10 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       ingressHoldMs: options.ingressHoldMs,
       sourceBinding,
       observer,
+      tracer,
     },
   );
   const partitionCount = options.partitionCount ?? CLUSTER_PARTITION_COUNT_DEFAULT;
-  const closers = new Closers();
   const stopPath = new StopPath(log, options.onStop);
   try {
     const admin = await openAdmin(options, metrics, closers);
@@ -117,6 +121,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
           onInvokeFailure: failures.onInvokeFailure,
           onStop: (reason) => stopPath.stop(reason),
           observer,
+          ...(tracer === undefined ? {} : { tracer }),
           onCommitRefused: (reason) => {
             for (const egress of egresses) egress.commitRefused();
             log.warn(

@@ -11,6 +11,7 @@ import { memoryReport } from "../control-socket.ts";
 import type { Catalog } from "../core/partition-core.ts";
 import { Engine } from "../engine/engine.ts";
 import type { EngineObserver } from "../engine/observer.ts";
+import type { Tracer } from "../engine/tracer.ts";
 import { type HeapGovernor, heapTargetBytes, startHeapGovernor } from "../heap-governor.ts";
 import { HttpInvoker } from "../invoker/http-invoker.ts";
 import { RoutingInvoker } from "../invoker/routing-invoker.ts";
@@ -35,6 +36,7 @@ import { startClusterRuntime } from "./start-cluster-runtime.ts";
 import { StartupError } from "./startup-error.ts";
 import { openState } from "./state.ts";
 import { StopPath } from "./stop-path.ts";
+import { startTracing } from "./tracing.ts";
 
 const PARTITION_COUNT_DEFAULT = 128;
 
@@ -46,6 +48,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
   // Before anything opens: the files every endpoint names, and every connector's settings.
   const endpoints = httpEndpoints(options.module, resolve);
   const { stats, metrics, observer } = newObservers(options);
+  const closers = new Closers();
+  // Closed last: the spans the engine and the connectors end as they close are exported.
+  const tracer = await startTracing(options, log, closers);
   const connectors = createConnectors(options.module, {
     log,
     catalog,
@@ -56,8 +61,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     ingressBodyBytesLimit: ingressBodyLimit(options.ingressBodyBytesLimit),
     ingressHoldMs: options.ingressHoldMs,
     observer,
+    tracer,
   });
-  const closers = new Closers();
   const stopPath = new StopPath(log, options.onStop);
   try {
     const admin = await openAdmin(options, metrics, closers);
@@ -77,6 +82,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
       stopPath,
       log,
       observer,
+      tracer,
       closers,
     });
     // Closes the invoker and the store too.
@@ -148,6 +154,7 @@ interface EngineParts {
   readonly stopPath: StopPath;
   readonly log: Logger;
   readonly observer: EngineObserver;
+  readonly tracer: Tracer | undefined;
   readonly closers: Closers;
 }
 
@@ -175,6 +182,7 @@ function newEngine(options: RuntimeOptions, parts: EngineParts): { engine: Engin
     onInvokeFailure: failures.onInvokeFailure,
     onStop: (reason) => stopPath.stop(reason),
     observer: parts.observer,
+    ...(parts.tracer === undefined ? {} : { tracer: parts.tracer }),
   });
   return { engine, invoker };
 }

@@ -7,7 +7,8 @@
 // The value is a msgpack array with a version first, fields by position (a record per hop:
 // field names would be most of it). A value that does not decode is a Failure, never a throw:
 // the topic is Eddy's own, but a broken record must stop its partition with a clear error,
-// not crash the worker.
+// not crash the worker. A message that travels in a trace (tracing on) has an eleventh field,
+// its traceparent; without one the record is as it always was.
 import type { MessageHeader, TypedValue } from "@eddy/protocol";
 import { Packr } from "msgpackr";
 import { type Address, addressKey, type FunctionTypename } from "../core/address.ts";
@@ -26,8 +27,8 @@ export function inboxRecordKey(message: InboxMessage): Buffer {
 }
 
 export function encodeInboxRecord(message: InboxMessage): Buffer {
-  const { target, caller, argument, headers } = message.envelope;
-  return packr.pack([
+  const { target, caller, argument, headers, trace } = message.envelope;
+  const fields = [
     INBOX_RECORD_VERSION,
     target.typename,
     target.id,
@@ -38,7 +39,9 @@ export function encodeInboxRecord(message: InboxMessage): Buffer {
     argument.value,
     headers === undefined || headers.length === 0 ? null : headers.map((header) => [header.key, header.value]),
     message.idempotencyKey ?? null,
-  ]);
+  ];
+  if (trace !== undefined) fields.push(trace);
+  return packr.pack(fields);
 }
 
 export function decodeInboxRecord(bytes: Uint8Array): Result<InboxMessage, "inbox-record-malformed"> {
@@ -48,8 +51,10 @@ export function decodeInboxRecord(bytes: Uint8Array): Result<InboxMessage, "inbo
   } catch (error) {
     return malformed(`not msgpack (${error instanceof Error ? error.message : String(error)})`);
   }
-  if (!Array.isArray(fields) || fields.length !== 10) return malformed("not an array of 10 fields");
-  const [version, targetType, targetId, callerType, callerId, typename, hasValue, value, headers, key] = fields;
+  if (!Array.isArray(fields) || (fields.length !== 10 && fields.length !== 11)) {
+    return malformed("not an array of 10 or 11 fields");
+  }
+  const [version, targetType, targetId, callerType, callerId, typename, hasValue, value, headers, key, trace] = fields;
   if (version !== INBOX_RECORD_VERSION)
     return malformed(`version ${String(version)}, this Eddy reads ${INBOX_RECORD_VERSION}`);
   if (typeof targetType !== "string" || typeof targetId !== "string") return malformed("no target address");
@@ -61,6 +66,7 @@ export function decodeInboxRecord(bytes: Uint8Array): Result<InboxMessage, "inbo
     return malformed("no typed argument");
   }
   if (key !== null && typeof key !== "string") return malformed("an idempotency key that is not a string");
+  if (trace !== undefined && typeof trace !== "string") return malformed("a trace context that is not a string");
   let decodedHeaders: MessageHeader[] | undefined;
   if (headers !== null) {
     if (!Array.isArray(headers)) return malformed("headers that are not a list");
@@ -83,6 +89,7 @@ export function decodeInboxRecord(bytes: Uint8Array): Result<InboxMessage, "inbo
     ...(callerType === null ? {} : { caller: { typename: callerType as FunctionTypename, id: callerId as string } }),
     argument,
     ...(decodedHeaders === undefined ? {} : { headers: decodedHeaders }),
+    ...(trace === undefined ? {} : { trace }),
   };
   return success(key === null ? { envelope } : { envelope, idempotencyKey: key });
 }

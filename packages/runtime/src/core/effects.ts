@@ -14,6 +14,11 @@ export type Effect =
       readonly batchId: number;
       readonly attempt: number;
       readonly request: ToFunction;
+      /**
+       * The trace contexts of the batch's messages, when any has one (tracing on): the call's
+       * span continues the first and links the others.
+       */
+      readonly traces?: readonly string[];
     }
   /** Deliver a message to another address (possibly of another partition). */
   | { readonly kind: "route"; readonly envelope: Envelope }

@@ -118,11 +118,31 @@ function invariant(condition: boolean, message: string): asserts condition {
 
 /** How a message waits in a backlog or a batch: without its target, which the key holds. */
 function storedInvocation(envelope: Envelope): StoredInvocation {
-  const { caller, argument, headers } = envelope;
+  const { caller, argument, headers, trace } = envelope;
+  if (trace !== undefined) {
+    return {
+      ...(caller === undefined ? {} : { caller }),
+      argument,
+      ...(headers === undefined || headers.length === 0 ? {} : { headers }),
+      trace,
+    };
+  }
   if (headers !== undefined && headers.length > 0) {
     return caller === undefined ? { argument, headers } : { caller, argument, headers };
   }
   return caller === undefined ? { argument } : { caller, argument };
+}
+
+/** The distinct trace contexts of a batch's messages, in order; undefined when none has one (tracing off). */
+function batchTraces(invocations: readonly StoredInvocation[]): string[] | undefined {
+  let traces: string[] | undefined;
+  for (const invocation of invocations) {
+    const trace = invocation.trace;
+    if (trace === undefined) continue;
+    if (traces === undefined) traces = [trace];
+    else if (!traces.includes(trace)) traces.push(trace);
+  }
+  return traces;
 }
 
 /**
@@ -584,8 +604,11 @@ export class PartitionCore {
     }
   }
 
-  /** The function answered the batch `batchId` of `target`. Replies to any other batch are stale and ignored. */
-  complete(target: Address, batchId: number, response: FromFunction, nowMs: number): void {
+  /**
+   * The function answered the batch `batchId` of `target`. Replies to any other batch are stale
+   * and ignored. `trace`: the call's span (tracing on), which what the reply sends carries.
+   */
+  complete(target: Address, batchId: number, response: FromFunction, nowMs: number, trace?: string): void {
     const active = this.#active.get(addressKey(target));
     if (active === undefined || active.batch.batchId !== batchId) return;
     const incomplete = response.incompleteInvocationContext;
@@ -608,7 +631,7 @@ export class PartitionCore {
     // Released before the reply's own messages are admitted: a reply that sends on what it
     // received (one in, one out) does not count both at once.
     this.#releaseBatch(active.batch);
-    if (result !== null) this.#apply(target, result, nowMs);
+    if (result !== null) this.#apply(target, result, nowMs, trace);
     this.#finishBatch(active, nowMs);
   }
 
@@ -809,12 +832,14 @@ export class PartitionCore {
         })),
       },
     };
+    const traces = batchTraces(batch.invocations);
     this.#effects.push({
       kind: "invoke",
       target: batch.target,
       batchId: batch.batchId,
       attempt: batch.failedAttempts,
       request,
+      ...(traces === undefined ? {} : { traces }),
     });
   }
 
@@ -936,12 +961,13 @@ export class PartitionCore {
   }
 
   /** Applies a validated reply in StateFun's order: messages, delayed messages, egress, state. */
-  #apply(self: Address, result: InvocationResponse, nowMs: number): void {
+  #apply(self: Address, result: InvocationResponse, nowMs: number, trace: string | undefined): void {
     for (const message of result.outgoingMessages) {
       const target = fromWireAddress(message.target as NonNullable<typeof message.target>);
+      const argument = message.argument as NonNullable<typeof message.argument>;
       this.#effects.push({
         kind: "route",
-        envelope: { target, caller: self, argument: message.argument as NonNullable<typeof message.argument> },
+        envelope: trace === undefined ? { target, caller: self, argument } : { target, caller: self, argument, trace },
       });
     }
     const sender = addressKey(self);
@@ -963,6 +989,7 @@ export class PartitionCore {
         target: fromWireAddress(delayed.target as NonNullable<typeof delayed.target>),
         caller: self,
         argument: delayed.argument as NonNullable<typeof delayed.argument>,
+        ...(trace === undefined ? {} : { trace }),
       };
       const token = delayed.cancellationToken === "" ? undefined : delayed.cancellationToken;
       const message: DelayedMessage =
@@ -986,7 +1013,11 @@ export class PartitionCore {
         );
         continue;
       }
-      const entry: OutboxEntry = { seq: this.#nextSeq(), egress: id, value, source: self };
+      const seq = this.#nextSeq();
+      const entry: OutboxEntry =
+        trace === undefined
+          ? { seq, egress: id, value, source: self }
+          : { seq, egress: id, value, source: self, trace };
       insertRow(this.#kv, tables.outbox.key(entry.seq), entry);
       this.#admit(outboxCost(entry));
       this.#effects.push({ kind: "egress", entry });

@@ -677,12 +677,20 @@ export class PartitionSet {
 
   /**
    * A batch's reply. Ignored when the batch's partition is no longer run here, or by another
-   * core than the one that sent it (`incarnation`, from the invoke listener).
+   * core than the one that sent it (`incarnation`, from the invoke listener). `trace`: the
+   * call's span, carried by what the reply sends (tracing on).
    */
-  complete(target: Address, batchId: number, response: FromFunction, nowMs: number, incarnation?: number): void {
+  complete(
+    target: Address,
+    batchId: number,
+    response: FromFunction,
+    nowMs: number,
+    incarnation?: number,
+    trace?: string,
+  ): void {
     const core = this.#liveCore(target, incarnation);
     if (core === undefined) return;
-    core.complete(target, batchId, response, nowMs);
+    core.complete(target, batchId, response, nowMs, trace);
     this.#drain(nowMs);
   }
 

@@ -15,6 +15,11 @@ export interface Envelope {
   readonly argument: TypedValue;
   /** The headers of the Kafka record it came from; only in-process functions see them. */
   readonly headers?: readonly MessageHeader[];
+  /**
+   * The trace context it travels in (a W3C `traceparent`: the span of the ingress or the
+   * invocation that sent it); only set while tracing is on (engine/tracer.ts).
+   */
+  readonly trace?: string;
 }
 
 /** One invocation as stored in a backlog or an in-flight batch. */
@@ -22,6 +27,8 @@ export interface StoredInvocation {
   readonly caller?: Address;
   readonly argument: TypedValue;
   readonly headers?: readonly MessageHeader[];
+  /** As Envelope's. */
+  readonly trace?: string;
 }
 
 export interface InflightBatch {
@@ -70,6 +77,8 @@ export interface OutboxEntry {
   readonly egress: string;
   readonly value: TypedValue;
   readonly source: Address;
+  /** The trace context of the invocation that sent it (tracing on only). */
+  readonly trace?: string;
 }
 
 /**

@@ -36,6 +36,7 @@ import {
 import { EddyError, errorCode, type Failure } from "../errors.ts";
 import { type EngineObserver, noEngineObserver } from "./observer.ts";
 import { type Cancel, type Scheduler, systemScheduler } from "./scheduler.ts";
+import type { Tracer, TraceSpan } from "./tracer.ts";
 
 /**
  * Sends a batch to a function and returns its reply, retrying transient failures within
@@ -43,7 +44,8 @@ import { type Cancel, type Scheduler, systemScheduler } from "./scheduler.ts";
  * await) may return it as a plain value; the engine still applies it after the call returns.
  */
 export interface Invoker {
-  invoke(target: Address, request: ToFunction): InvokeOutcome | Promise<InvokeOutcome>;
+  /** `traceparent`: the call's span (tracing on), sent to a remote function as the HTTP header of that name. */
+  invoke(target: Address, request: ToFunction, traceparent?: string): InvokeOutcome | Promise<InvokeOutcome>;
   close(): Promise<void>;
 }
 
@@ -90,13 +92,23 @@ class OutboxSettlement implements EgressSettlement {
   readonly source: Address;
   readonly seq: number;
   readonly resetsAtRelease: number;
+  /** The egress span (tracing on), ended by the settlement. */
+  readonly span: TraceSpan | undefined;
 
-  constructor(settle: SettleOutbox, egress: string, source: Address, seq: number, resetsAtRelease: number) {
+  constructor(
+    settle: SettleOutbox,
+    egress: string,
+    source: Address,
+    seq: number,
+    resetsAtRelease: number,
+    span: TraceSpan | undefined,
+  ) {
     this.#settle = settle;
     this.egress = egress;
     this.source = source;
     this.seq = seq;
     this.resetsAtRelease = resetsAtRelease;
+    this.span = span;
   }
 
   delivered(): void {
@@ -227,7 +239,15 @@ export interface EngineOptions {
   readonly onCommitRefused?: (reason: string) => void;
   /** Told of invocations, commits, dead letters and egress settlements as they happen (metrics); default nothing. */
   readonly observer?: EngineObserver;
+  /**
+   * Spans for each call to a function, the commit that makes its reply durable, and each
+   * egress message (engine/tracer.ts); default none, and then no message carries a trace.
+   */
+  readonly tracer?: Tracer;
 }
+
+/** The most links an invocation span keeps to the other messages of its batch. */
+const SPAN_LINKS_MAX = 32;
 
 export type AcceptResult =
   /**
@@ -432,7 +452,13 @@ export class Engine {
   /** stop() has made its last commit. */
   #stopped = false;
   /** Replies that came back without a promise, applied together in one microtask. */
-  #answered: { effect: InvokeEffect; incarnation: number; outcome: InvokeOutcome; sentMs: number }[] = [];
+  #answered: {
+    effect: InvokeEffect;
+    incarnation: number;
+    outcome: InvokeOutcome;
+    sentMs: number;
+    span: TraceSpan | undefined;
+  }[] = [];
   /** Commits refused so far (each undone by a reset). */
   #commitsRefused = 0;
   /** Times everything uncommitted was dropped. */
@@ -443,6 +469,7 @@ export class Engine {
   #refusedInARow = 0;
   /** Set between flushAndHold() and resumeCommits(): no commit starts. */
   #commitsHeld = false;
+  readonly #tracer: Tracer | undefined;
   readonly #blocked = new Map<string, (() => void)[]>();
   /** Requests someone waits on (awaitReply), resolved when their answer is durable. */
   readonly #replyWaiters = new Map<string, ReplyWaiter[]>();
@@ -454,6 +481,7 @@ export class Engine {
     this.#catalog = options.catalog;
     this.#invoker = options.invoker;
     this.#observer = options.observer ?? noEngineObserver;
+    this.#tracer = options.tracer;
     this.#scheduler = options.scheduler ?? systemScheduler(options.clock);
     const scheduler = this.#scheduler;
     this.#clock = () => scheduler.now();
@@ -1397,6 +1425,7 @@ export class Engine {
    * a partition run elsewhere now, changes nothing: in particular it publishes nothing.
    */
   readonly #settleOutbox: SettleOutbox = (settlement, outcome) => {
+    settlement.span?.end("rejectedFor" in outcome ? outcome.rejectedFor : undefined);
     if (settlement.resetsAtRelease !== this.#resets) return;
     const { source, seq } = settlement;
     if ("rejectedFor" in outcome) {
@@ -1417,12 +1446,17 @@ export class Engine {
         if (connector === undefined) {
           throw new Error(`egress ${effect.entry.egress} has no connector, but the catalog declared it`);
         }
+        const span = this.#tracer?.start(`egress ${effect.entry.egress}`, "producer", effect.entry.trace, {
+          "eddy.egress": effect.entry.egress,
+          "eddy.source": formatAddress(effect.entry.source),
+        });
         const settlement = new OutboxSettlement(
           this.#settleOutbox,
           effect.entry.egress,
           effect.entry.source,
           effect.entry.seq,
           this.#resets,
+          span,
         );
         connector.deliver(effect.entry, this.#partitions.transaction, settlement);
         return;
@@ -1476,32 +1510,65 @@ export class Engine {
     }
     let pending: InvokeOutcome | Promise<InvokeOutcome>;
     const sentMs = this.#scheduler.monotonicMs();
+    const span = this.#tracer === undefined ? undefined : this.#invocationSpan(this.#tracer, effect);
     try {
-      pending = this.#invoker.invoke(effect.target, effect.request);
+      pending = this.#invoker.invoke(effect.target, effect.request, span?.traceparent);
     } catch (error) {
       this.#invokerBug(effect, error);
       return;
     }
     if (pending instanceof Promise) {
       pending.then(
-        (outcome) => this.#settle(effect, incarnation, outcome, sentMs),
+        (outcome) => this.#settle(effect, incarnation, outcome, sentMs, span),
         (error: unknown) => this.#invokerBug(effect, error),
       );
       return;
     }
     // Not applied here: this runs inside the partitions' routing, which must not be re-entered.
     if (this.#answered.length === 0) queueMicrotask(() => this.#settleAnswered());
-    this.#answered.push({ effect, incarnation, outcome: pending, sentMs });
+    this.#answered.push({ effect, incarnation, outcome: pending, sentMs, span });
+  }
+
+  /** The span of one call: it continues the trace of the batch's first message and links the others. */
+  #invocationSpan(tracer: Tracer, effect: InvokeEffect): TraceSpan {
+    const traces = effect.traces;
+    const messages = effect.request.invocation?.invocations.length ?? 0;
+    return tracer.start(
+      `invoke ${effect.target.typename}`,
+      "client",
+      traces?.[0],
+      effect.attempt > 0
+        ? {
+            "eddy.function_type": effect.target.typename,
+            "eddy.address": formatAddress(effect.target),
+            "eddy.batch.messages": messages,
+            "eddy.attempt": effect.attempt,
+          }
+        : {
+            "eddy.function_type": effect.target.typename,
+            "eddy.address": formatAddress(effect.target),
+            "eddy.batch.messages": messages,
+          },
+      traces !== undefined && traces.length > 1 ? traces.slice(1, 1 + SPAN_LINKS_MAX) : undefined,
+    );
   }
 
   #settleAnswered(): void {
     const answered = this.#answered;
     this.#answered = [];
-    for (const { effect, incarnation, outcome, sentMs } of answered) this.#settle(effect, incarnation, outcome, sentMs);
+    for (const { effect, incarnation, outcome, sentMs, span } of answered)
+      this.#settle(effect, incarnation, outcome, sentMs, span);
   }
 
-  #settle(effect: InvokeEffect, incarnation: number, outcome: InvokeOutcome, sentMs: number): void {
+  #settle(
+    effect: InvokeEffect,
+    incarnation: number,
+    outcome: InvokeOutcome,
+    sentMs: number,
+    span: TraceSpan | undefined,
+  ): void {
     this.#invocationsInFlight--;
+    span?.end(outcome.ok ? undefined : outcome.reason);
     if (this.#stopping) return;
     // A state handshake (the function asked for states it lacked) handled none of the batch's messages.
     const handled = outcome.ok && outcome.response.invocationResult !== null;
@@ -1513,8 +1580,14 @@ export class Engine {
       outcome.ok ? undefined : outcome.reason,
     );
     const now = this.#clock();
-    if (outcome.ok) this.#partitions.complete(effect.target, effect.batchId, outcome.response, now, incarnation);
-    else {
+    if (outcome.ok) {
+      this.#partitions.complete(effect.target, effect.batchId, outcome.response, now, incarnation, span?.traceparent);
+      // The commit that makes the reply durable, in the call's trace: ended by that commit's ack.
+      if (span !== undefined && this.#tracer !== undefined) {
+        const commit = this.#tracer.start("commit", "internal", span.traceparent);
+        this.#acks.push((refused) => commit.end(refused?.message));
+      }
+    } else {
       this.#options.onInvokeFailure?.(effect.target, outcome.reason);
       this.#partitions.fail(effect.target, effect.batchId, outcome.reason, now, incarnation);
     }

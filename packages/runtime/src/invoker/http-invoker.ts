@@ -146,7 +146,7 @@ export class HttpInvoker implements Invoker {
     });
   }
 
-  async invoke(target: Address, request: ToFunction): Promise<InvokeOutcome> {
+  async invoke(target: Address, request: ToFunction, traceparent?: string): Promise<InvokeOutcome> {
     const endpoint = this.#resolver.endpointFor(target.typename);
     if (endpoint === undefined) return { ok: false, reason: `no endpoint serves ${target.typename}` };
     const body = encodeToFunction(request);
@@ -157,7 +157,15 @@ export class HttpInvoker implements Invoker {
     for (;;) {
       tries++;
       const remainingMs = endpoint.callTimeoutMs - (performance.now() - startedAt);
-      const result = await this.#attempt(target, pool, path, body, endpoint, Math.max(Math.ceil(remainingMs), 10));
+      const result = await this.#attempt(
+        target,
+        pool,
+        path,
+        body,
+        endpoint,
+        Math.max(Math.ceil(remainingMs), 10),
+        traceparent,
+      );
       if (result.ok) {
         this.#failures.succeeded(endpoint.url);
         return result;
@@ -186,11 +194,14 @@ export class HttpInvoker implements Invoker {
     body: Uint8Array,
     endpoint: HttpFunctionEndpoint,
     timeoutMs: number,
+    traceparent: string | undefined,
   ): Promise<Attempt> {
-    const headers =
+    let headers: Record<string, string> =
       endpoint.signingKey === undefined
         ? REQUEST_HEADERS
         : { ...REQUEST_HEADERS, [SIGNATURE_HEADER]: signBody(endpoint.signingKey, body, Date.now()) };
+    // A function server can join the call's trace (W3C Trace Context); sent only while tracing is on.
+    if (traceparent !== undefined) headers = { ...headers, traceparent };
     const reply = await post(pool, {
       path,
       headers,

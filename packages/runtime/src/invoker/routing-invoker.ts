@@ -25,11 +25,11 @@ export class RoutingInvoker implements Invoker {
     this.#inProcessTypes = new Set(endpoint.typenames);
   }
 
-  invoke(target: Address, request: ToFunction): InvokeOutcome | Promise<InvokeOutcome> {
+  invoke(target: Address, request: ToFunction, traceparent?: string): InvokeOutcome | Promise<InvokeOutcome> {
     if (this.#inProcess !== undefined && this.#inProcessTypes.has(target.typename)) {
       return this.#inProcess.invoke(target, request);
     }
-    return this.#http.invoke(target, request);
+    return this.#http.invoke(target, request, traceparent);
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,7 @@
 import type { KV } from "../core/kv.ts";
 import type { Catalog } from "../core/partition-core.ts";
 import type { EgressConnector, EnginePorts } from "../engine/ports.ts";
+import type { Tracer } from "../engine/tracer.ts";
 import type { Result } from "../errors.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { IngressRouting } from "./playground/forwarding.ts";
@@ -87,6 +88,11 @@ export interface ConnectorContext {
   readonly sourceBinding?: SourceBinding | undefined;
   /** Told what the connectors do, for metrics; undefined when nobody counts. */
   readonly observer?: ConnectorObserver | undefined;
+  /**
+   * Traces (engine/tracer.ts): an ingress starts a span per message it accepts, continuing the
+   * `traceparent` it came with, and hands it on with the message. Undefined when tracing is off.
+   */
+  readonly tracer?: Tracer | undefined;
 }
 
 /** A kind of connector: creates one from its configuration, or says what is wrong with it (code "config"). */

@@ -8,9 +8,10 @@
 //   state:     typename, writtenAtMs (f64), invokedAtMs (f64), value (rest of the bytes)
 //   inflight:  target typename, target id, batchId (f64), failedAttempts (f64), count (u32), invocations
 //   backlog:   one invocation
-// invocation: flags (1 = has caller, 2 = argument has a value, 4 = has headers),
+// invocation: flags (1 = has caller, 2 = argument has a value, 4 = has headers, 8 = has a trace),
 //             [caller typename, caller id], argument typename, argument bytes (u32 length + bytes),
-//             [header count (u32), per header: key, value (u32 length, 0xffffffff = null, + bytes)]
+//             [header count (u32), per header: key, value (u32 length, 0xffffffff = null, + bytes)],
+//             [trace context (a traceparent string)]
 // strings: u32 byte length + UTF-8.
 import type { MessageHeader, TypedValue } from "@eddy/protocol";
 import type { Address, FunctionTypename } from "../core/address.ts";
@@ -82,20 +83,25 @@ function invocationSize(invocation: StoredInvocation): number {
     for (const header of invocation.headers)
       size += 4 + Buffer.byteLength(header.key) + 4 + (header.value?.length ?? 0);
   }
+  if (invocation.trace !== undefined) size += 4 + Buffer.byteLength(invocation.trace);
   return size;
 }
 
-/** Flags of a stored invocation: which optional parts follow. Records without HEADERS predate headers. */
+/** Flags of a stored invocation: which optional parts follow. Records without HEADERS predate headers, without TRACE traces. */
 const CALLER = 1;
 const HAS_VALUE = 2;
 const HEADERS = 4;
+const TRACE = 8;
 /** A header value's length that stands for null. */
 const NULL_LENGTH = 0xffffffff;
 
 function writeInvocation(writer: Writer, invocation: StoredInvocation): void {
-  const { caller, argument, headers } = invocation;
+  const { caller, argument, headers, trace } = invocation;
   writer.byte(
-    (caller === undefined ? 0 : CALLER) | (argument.hasValue ? HAS_VALUE : 0) | (headers === undefined ? 0 : HEADERS),
+    (caller === undefined ? 0 : CALLER) |
+      (argument.hasValue ? HAS_VALUE : 0) |
+      (headers === undefined ? 0 : HEADERS) |
+      (trace === undefined ? 0 : TRACE),
   );
   if (caller !== undefined) {
     writer.string(caller.typename);
@@ -112,6 +118,7 @@ function writeInvocation(writer: Writer, invocation: StoredInvocation): void {
       if (header.value !== null) writer.bytes(header.value);
     }
   }
+  if (trace !== undefined) writer.string(trace);
 }
 
 /** The bytes of a row of `table`; throws on a value of the wrong shape (a bug, not input). */
@@ -200,14 +207,23 @@ function readInvocation(reader: Reader): StoredInvocation {
   if ((flags & CALLER) !== 0) caller = { typename: reader.string() as FunctionTypename, id: reader.string() };
   const typename = reader.string();
   const argument: TypedValue = { typename, hasValue: (flags & HAS_VALUE) !== 0, value: reader.bytes(reader.u32()) };
-  if ((flags & HEADERS) === 0) return caller === undefined ? { argument } : { caller, argument };
-  const headers: MessageHeader[] = [];
-  for (let count = reader.u32(); count > 0; count--) {
-    const key = reader.string();
-    const length = reader.u32();
-    headers.push({ key, value: length === NULL_LENGTH ? null : reader.bytes(length) });
+  if ((flags & (HEADERS | TRACE)) === 0) return caller === undefined ? { argument } : { caller, argument };
+  let headers: MessageHeader[] | undefined;
+  if ((flags & HEADERS) !== 0) {
+    headers = [];
+    for (let count = reader.u32(); count > 0; count--) {
+      const key = reader.string();
+      const length = reader.u32();
+      headers.push({ key, value: length === NULL_LENGTH ? null : reader.bytes(length) });
+    }
   }
-  return caller === undefined ? { argument, headers } : { caller, argument, headers };
+  const trace = (flags & TRACE) === 0 ? undefined : reader.string();
+  return {
+    ...(caller === undefined ? {} : { caller }),
+    argument,
+    ...(headers === undefined ? {} : { headers }),
+    ...(trace === undefined ? {} : { trace }),
+  };
 }
 
 /** The record in `bytes` (made by encodeRecord). */

@@ -25,7 +25,13 @@ export const kafkaIngressKind: ConnectorKind<KafkaIngressConfig> = {
     const settings = kafkaIngressSettings(config);
     if (!settings.ok) return failure("config", `${where}: ${settings.error}`, false);
     return success(
-      new KafkaIngress({ config, settings: settings.value, log: context.log, binding: context.sourceBinding }),
+      new KafkaIngress({
+        config,
+        settings: settings.value,
+        log: context.log,
+        binding: context.sourceBinding,
+        tracer: context.tracer,
+      }),
     );
   },
 };

@@ -60,6 +60,7 @@ import type { RejectedRecord } from "../../core/partition-set.ts";
 import type { Envelope } from "../../core/records.ts";
 import { getRow, putRow, tables } from "../../core/schema.ts";
 import { COMMIT_ABORTED, type SourceAcceptResult, type SourceBound, type SourceSink } from "../../engine/ports.ts";
+import type { Tracer, TraceSpan } from "../../engine/tracer.ts";
 import { BugError, EddyError, errorCode, errorMessage } from "../../errors.ts";
 import { errorFields, type Logger } from "../../observe/logger.ts";
 import type { Connector, HostOf, SourceLag } from "../connector.ts";
@@ -108,6 +109,8 @@ const PARTITION_FETCH_BYTES_DEFAULT = 1024 * 1024;
 /** The least a fetch asks for, whatever the memory budget. */
 const FETCH_BYTES_MIN = 64 * 1024;
 const RECORDS_PER_COMMIT_DEFAULT = 500;
+/** The record header that carries a W3C trace context (as OpenTelemetry's Kafka instrumentations write it). */
+const TRACEPARENT_HEADER = "traceparent";
 const METADATA_REFRESH_MS = 10_000;
 const GROUP_COMMIT_INTERVAL_MS = 5_000;
 /** Kafka's error code for a fetch offset the partition no longer (or not yet) has. */
@@ -175,12 +178,18 @@ export function kafkaIngressSettings(config: KafkaIngressConfig): Parsed<KafkaIn
   };
 }
 
-/** Messages for the records that route, dead letters for those that do not. */
+/**
+ * Messages for the records that route, dead letters for those that do not. With a tracer, each
+ * record that routes starts a span (in `spans`, for the caller to end once it is durable) that
+ * continues its `traceparent` header, and its messages carry it.
+ */
 export function routeRecords(
   config: KafkaIngressConfig,
   topic: string,
   partition: number,
   records: readonly CommittedRecord[],
+  tracer?: Tracer,
+  spans?: TraceSpan[],
 ): { envelopes: Envelope[]; rejected: RejectedRecord[] } {
   const route = config.topics.find((candidate) => candidate.topic === topic);
   if (route === undefined) {
@@ -219,6 +228,31 @@ export function routeRecords(
       continue;
     }
     const headers = record.headers.map(([key, value]) => ({ key: headerKeys.decode(key), value }));
+    if (tracer !== undefined) {
+      const parent = headers.find((header) => header.key === TRACEPARENT_HEADER)?.value;
+      const span = tracer.start(
+        `accept ${config.id}`,
+        "consumer",
+        parent === undefined || parent === null ? undefined : headerKeys.decode(parent),
+        {
+          "eddy.ingress": config.id,
+          "messaging.system": "kafka",
+          "messaging.destination.name": topic,
+          "messaging.destination.partition.id": String(partition),
+          "messaging.kafka.offset": Number(record.offset),
+        },
+      );
+      spans?.push(span);
+      for (const typename of route.targets) {
+        envelopes.push({
+          target: { typename, id },
+          argument,
+          ...(headers.length === 0 ? {} : { headers }),
+          trace: span.traceparent,
+        });
+      }
+      continue;
+    }
     for (const typename of route.targets) {
       envelopes.push(
         headers.length === 0 ? { target: { typename, id }, argument } : { target: { typename, id }, argument, headers },
@@ -273,6 +307,8 @@ export interface KafkaIngressOptions {
   readonly log: Logger;
   /** In a cluster: read only the source partitions bound to the partitions the worker runs. */
   readonly binding?: SourceBinding | undefined;
+  /** Traces: a span per record routed, continuing its `traceparent` header (engine/tracer.ts). */
+  readonly tracer?: Tracer | undefined;
 }
 
 /** How long the lag metric waits for a topic's end offsets before it leaves the topic out. */
@@ -282,6 +318,7 @@ export class KafkaIngress implements Connector {
   readonly #config: KafkaIngressConfig;
   readonly #settings: KafkaIngressSettings;
   readonly #log: Logger;
+  readonly #tracer: Tracer | undefined;
   /** Set by open(): see HostOf.checkpointed. */
   #checkpointed: (() => Promise<void>) | undefined;
   readonly #consumer: Consumer;
@@ -322,6 +359,7 @@ export class KafkaIngress implements Connector {
     this.#settings = options.settings;
     this.#log = options.log;
     this.#binding = options.binding;
+    this.#tracer = options.tracer;
     const connection = { ...options.settings.connection, retries: 0 };
     this.#consumer = new Consumer({
       ...connection,
@@ -971,8 +1009,9 @@ export class KafkaIngress implements Connector {
   ): Promise<boolean> {
     const envelopes: Envelope[] = [];
     const rejected: RejectedRecord[] = [];
+    const spans: TraceSpan[] | undefined = this.#tracer === undefined ? undefined : [];
     for (const { reader, records } of parts) {
-      const routed = routeRecords(this.#config, reader.topic, reader.partition, records);
+      const routed = routeRecords(this.#config, reader.topic, reader.partition, records, this.#tracer, spans);
       for (const envelope of routed.envelopes) envelopes.push(envelope);
       for (const letter of routed.rejected) rejected.push(letter);
     }
@@ -994,6 +1033,7 @@ export class KafkaIngress implements Connector {
             bound,
           );
     if (!admitted.ok) {
+      for (const span of spans ?? []) span.end(admitted.message);
       if (admitted.code === "stopping") return false;
       throw this.#refusal(admitted);
     }
@@ -1001,6 +1041,16 @@ export class KafkaIngress implements Connector {
       for (const [reader, offset] of positions) reader.durable = offset;
       for (const letter of rejected) this.#log.warn(`dead letter: ${letter.reason}`);
     });
+    if (spans !== undefined) {
+      durable.then(
+        () => {
+          for (const span of spans) span.end();
+        },
+        (error: unknown) => {
+          for (const span of spans) span.end(error instanceof Error ? error.message : String(error));
+        },
+      );
+    }
     // Its rejection (an aborted commit) is taken by #admittedDurable; until then it is not unhandled.
     durable.catch(() => undefined);
     this.#admitted.push(durable);

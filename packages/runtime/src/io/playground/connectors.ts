@@ -8,9 +8,9 @@ import type { EgressConnector, EgressSink, RequestSink } from "../../engine/port
 import { EddyError, failure, type Result, success } from "../../errors.ts";
 import type { Connector, ConnectorContext, ConnectorKind, HostOf } from "../connector.ts";
 import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "./egress.ts";
-import { PlaygroundIngress, type PlaygroundIngressOptions } from "./ingress.ts";
+import { PLAYGROUND_INGRESS_ID, PlaygroundIngress, type PlaygroundIngressOptions } from "./ingress.ts";
 
-export const PLAYGROUND_INGRESS_ID = "io.statefun.playground/ingress";
+export { PLAYGROUND_INGRESS_ID };
 
 class PlaygroundIngressConnector implements Connector {
   readonly id = PLAYGROUND_INGRESS_ID;
@@ -82,6 +82,7 @@ export const playgroundIngressKind: ConnectorKind<PlaygroundIngressConfig> = {
         ...(context.observer === undefined
           ? {}
           : { answered: (status: number) => context.observer?.ingressAnswered(PLAYGROUND_INGRESS_ID, status) }),
+        ...(context.tracer === undefined ? {} : { tracer: context.tracer }),
       }),
     );
   },

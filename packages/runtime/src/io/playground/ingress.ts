@@ -18,6 +18,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { FunctionTypename } from "../../core/address.ts";
 import type { ReplyLookup, RequestSink } from "../../engine/ports.ts";
+import type { Tracer } from "../../engine/tracer.ts";
 import { formatBytes, readBody } from "../http-body.ts";
 import { authorize, closeServer, listenOn, replyText } from "../http-server.ts";
 import { argumentFromBody, replyBody } from "../typed-body.ts";
@@ -52,9 +53,17 @@ export interface PlaygroundIngressOptions {
   readonly routing?: IngressRouting;
   /** Told the status of every answered request (metrics). */
   readonly answered?: (status: number) => void;
+  /**
+   * Traces: a span per accepted message ("accept io.statefun.playground/ingress"), continuing
+   * the request's `traceparent`; the message carries it on. Absent: tracing is off.
+   */
+  readonly tracer?: Tracer;
 }
 
 export const INGRESS_HOLD_MS_DEFAULT = 10_000;
+
+/** The ingress's id, as the log, the metrics and the traces name it (the module gives it none). */
+export const PLAYGROUND_INGRESS_ID = "io.statefun.playground/ingress";
 
 /** Seconds a client is told to wait (Retry-After) after a 503 for want of room. */
 const RETRY_AFTER_SECONDS = 1;
@@ -202,8 +211,15 @@ export class PlaygroundIngress {
       return;
     }
     const minted = forwardedRequestId(req);
+    const address = { typename: target.typename, id: target.id };
+    const span = this.#options.tracer?.start(`accept ${PLAYGROUND_INGRESS_ID}`, "server", traceparentOf(req), {
+      "eddy.ingress": PLAYGROUND_INGRESS_ID,
+      "eddy.address": `${target.typename}/${target.id}`,
+    });
     const accepted = await this.#engine.accept(
-      { target: { typename: target.typename, id: target.id }, argument: argument.argument },
+      span === undefined
+        ? { target: address, argument: argument.argument }
+        : { target: address, argument: argument.argument, trace: span.traceparent },
       {
         ...(keyed ? { idempotencyKey } : {}),
         ...(wait === undefined ? {} : { expectReply: true }),
@@ -211,6 +227,7 @@ export class PlaygroundIngress {
         holdMs: this.#options.holdMs ?? INGRESS_HOLD_MS_DEFAULT,
       },
     );
+    span?.end(accepted.ok ? undefined : accepted.message);
     if (!accepted.ok) {
       // Overloaded, its commit aborted, or its target's partition run by another worker (a cluster,
       // until requests are forwarded): nothing was taken, so the client may send it again.
@@ -286,6 +303,12 @@ export class PlaygroundIngress {
 }
 
 /** The request id the forwarding worker minted for this request, if it is one (REQUEST_ID_HEADER). */
+/** The request's W3C `traceparent`, if it has one (the tracer checks its form). */
+function traceparentOf(req: IncomingMessage): string | undefined {
+  const header = req.headers.traceparent;
+  return typeof header === "string" ? header : undefined;
+}
+
 function forwardedRequestId(req: IncomingMessage): string | undefined {
   if (req.headers[FORWARDED_HEADER] === undefined) return undefined;
   const value = req.headers[REQUEST_ID_HEADER];
