@@ -1,9 +1,11 @@
 #!/bin/sh
-# Builds, once, the real servers the blob store tests run against: versitygw (an S3 gateway
-# over a directory) and fake-gcs-server (a GCS emulator), at pinned versions, from the Go
-# module proxy into a cache outside the repo. test/support/blob-servers.ts finds them at the
-# same paths (testServerBinary). A build lands in a temporary directory and is renamed into
-# place, so an interrupted or concurrent run never leaves a half-written binary behind.
+# Builds, once, the real servers the tests run against: versitygw (an S3 gateway over a
+# directory) and fake-gcs-server (a GCS emulator) for the blob store tests, and Jaeger v2 (an
+# OTLP trace receiver with a query API) for the trace tests, at pinned versions, from the Go
+# module proxy into a cache outside the repo. test/support/blob-servers.ts and
+# test/support/jaeger.ts find them at the same paths. A build lands in a temporary directory
+# and is renamed into place, so an interrupted or concurrent run never leaves a half-written
+# binary behind.
 set -eu
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/eddy/test-servers"
@@ -40,5 +42,46 @@ ensure() {
   echo "eddy: built $dir/$name" >&2
 }
 
+# ensure_tool NAME VERSION PACKAGE PURPOSE SECONDS: like ensure, for a program `go install`
+# refuses because its go.mod has replace directives: it is built inside a throwaway module that
+# requires it as a tool (`go get -tool`), which resolves its dependencies without those
+# replacements. SECONDS is what the message says a build takes.
+ensure_tool() {
+  name=$1
+  version=$2
+  package=$3
+  purpose=$4
+  seconds=$5
+  dir="$cache/$name-$version"
+  if [ -x "$dir/$name" ]; then
+    return 0
+  fi
+  if ! go=$(find_go); then
+    echo "eddy: the $purpose tests need $name $version, built from source with Go, but there is no \`go\` on PATH nor /usr/local/go/bin/go, and fetching $GO_TOOLCHAIN from proxy.golang.org failed" >&2
+    exit 1
+  fi
+  echo "eddy: building $name $version for the $purpose tests (once, ~$seconds s)..." >&2
+  mkdir -p "$dir"
+  temporary=$(mktemp -d "$dir/.build.XXXXXX")
+  mkdir "$temporary/module"
+  # GOWORK=off: a go.work above the cache must not pull this module into a workspace. `go get`
+  # lists every module it adds (hundreds): its output is shown only if the build fails.
+  if ! (
+    cd "$temporary/module" &&
+      GOWORK=off "$go" mod init eddy-test-server-build &&
+      GOWORK=off "$go" get -tool "$package@$version" &&
+      GOWORK=off "$go" build -o "$temporary/$name" "$package"
+  ) >"$temporary/build.log" 2>&1; then
+    cat "$temporary/build.log" >&2
+    rm -rf "$temporary"
+    echo "eddy: building $name $version with $go failed (output above)" >&2
+    exit 1
+  fi
+  mv -f "$temporary/$name" "$dir/$name"
+  rm -rf "$temporary"
+  echo "eddy: built $dir/$name" >&2
+}
+
 ensure versitygw v1.8.0 github.com/versity/versitygw/cmd/versitygw S3
 ensure fake-gcs-server v1.56.1 github.com/fsouza/fake-gcs-server GCS
+ensure_tool jaeger v1.75.0 github.com/jaegertracing/jaeger/cmd/jaeger trace 300

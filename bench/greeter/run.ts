@@ -10,10 +10,19 @@
 // restate-server) and start it again on the same state; the time from the restart until a
 // request is answered again.
 //
-//   node bench/greeter/run.ts [--seconds 5] [--only eddy-remote,eddy-in-process,restate,restate-4] [--json]
+// Then the overhead of Eddy's observability (part of the default run: about 75 s more at the
+// default --seconds 5 and 3 rounds; `--overhead` runs it alone): `eddy run` with the remote
+// TypeScript function server at concurrency 32 in three modes, interleaved over --rounds rounds
+// (their order rotated from round to round), a fresh state and a fresh runtime process each time:
+// `--admin-port off` (no metrics, no tracing), `--admin-port 0` (the admin listener, so metrics,
+// as by default), and that plus tracing (OTEL_EXPORTER_OTLP_ENDPOINT naming bench/otlp-sink.ts,
+// which runs in its own process and counts the spans it receives). Each mode's req/s, latency,
+// the runtime's RSS and CPU per request, and its cost against off.
+//
+//   node bench/greeter/run.ts [--seconds 5] [--rounds 3] [--only eddy-remote,eddy-in-process,restate,restate-4,overhead] [--overhead] [--json]
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -22,6 +31,7 @@ import { parseArgs } from "node:util";
 import { createEndpoint, serve } from "@eddy/sdk";
 import { HttpConnection } from "../http-load.ts";
 import { machine } from "../machine.ts";
+import { type OtlpSink, type SinkStats, startOtlpSink } from "../otlp-sink.ts";
 import { greeter } from "./functions.ts";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -35,6 +45,8 @@ const { values } = parseArgs({
     seconds: { type: "string" },
     only: { type: "string" },
     json: { type: "boolean" },
+    overhead: { type: "boolean" },
+    rounds: { type: "string" },
     "serve-functions": { type: "boolean" },
   },
 });
@@ -227,6 +239,8 @@ interface LoadResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly errors: number;
+  /** Answers (200) in the whole run, warm-up included. */
+  readonly answered: number;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -237,6 +251,7 @@ function percentile(sorted: readonly number[], p: number): number {
 async function load(system: System, concurrency: number): Promise<LoadResult> {
   const latencies: number[] = [];
   let errors = 0;
+  let answered = 0;
   let next = 0;
   const startedAt = performance.now();
   const measureFrom = startedAt + WARMUP_MS;
@@ -250,6 +265,7 @@ async function load(system: System, concurrency: number): Promise<LoadResult> {
         try {
           const answer = await connection.send(request);
           if (answer.status !== 200) throw new Error(`HTTP ${answer.status}`);
+          answered++;
           const doneAt = performance.now();
           if (sentAt >= measureFrom && doneAt <= endAt) latencies.push(doneAt - sentAt);
         } catch {
@@ -266,6 +282,7 @@ async function load(system: System, concurrency: number): Promise<LoadResult> {
     p50Ms: Math.round(percentile(latencies, 50) * 10) / 10,
     p99Ms: Math.round(percentile(latencies, 99) * 10) / 10,
     errors,
+    answered,
   };
 }
 
@@ -324,15 +341,182 @@ async function measure(system: System): Promise<SystemResult> {
   }
 }
 
+/** The overhead section's modes: what `eddy run` records besides serving. */
+type ObservedMode = "off" | "metrics" | "metrics + tracing";
+const OBSERVED_MODES: readonly ObservedMode[] = ["off", "metrics", "metrics + tracing"];
+const OVERHEAD_CONCURRENCY = 32;
+
+interface OverheadRound extends LoadResult {
+  readonly mode: ObservedMode;
+  /** The runtime process's RSS at the end of the measured window, and its peak (VmHWM). */
+  readonly rssMb: number;
+  readonly peakRssMb: number;
+  /** The runtime process's CPU (all threads) per answered request over the measured window. */
+  readonly cpuMicrosPerRequest: number;
+  /** With tracing: what the sink received from this runtime, its final flush at SIGTERM included. */
+  readonly spansExported?: number;
+  readonly exportedBytes?: number;
+}
+
+/** A process's VmRSS and VmHWM, in MB. */
+function processMemory(pid: number): { rssMb: number; peakRssMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
+  return { rssMb: Math.round((kib("VmRSS") * 1024) / 1e6), peakRssMb: Math.round((kib("VmHWM") * 1024) / 1e6) };
+}
+
+/** A process's CPU time so far (user + system, all threads), in µs. */
+function processCpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command (which may hold spaces) start at ") "; utime and stime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+}
+
+/** One round of one mode: a fresh state and runtime, load at c=32, its figures, then SIGTERM. */
+async function observedRound(mode: ObservedMode, functionsUrl: string, sink: OtlpSink): Promise<OverheadRound> {
+  const dir = mkdtempSync(join(tmpdir(), "eddy-bench-greeter-overhead-"));
+  const port = await freePort();
+  const modulePath = join(dir, "module.yaml");
+  writeFileSync(
+    modulePath,
+    `kind: io.statefun.endpoints.v2/http\nspec:\n  functions: bench/*\n  urlPathTemplate: ${functionsUrl}\n---\nkind: io.statefun.playground.v1/ingress\nspec:\n  port: ${port}\n`,
+  );
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.startsWith("OTEL_") && name !== "EDDY_ADMIN_PORT") env[name] = value;
+  }
+  if (mode === "metrics + tracing") env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.url;
+  const args = ["run", modulePath, "--state-dir", join(dir, "state"), "--admin-port", mode === "off" ? "off" : "0"];
+  const before: SinkStats = await sink.stats();
+  const runtime = await startProcess(eddyBin, args, "eddy: running", env);
+  const pid = runtime.pid as number;
+  const system: System = {
+    name: `Eddy, remote TS function, ${mode}`,
+    url: `http://127.0.0.1:${port}`,
+    request: (key) => ({
+      path: `/bench/greeter/${key}`,
+      headers: { prefer: "wait=60", "content-type": "text/plain" },
+      body: `user${key}`,
+    }),
+    startServer: () => Promise.resolve(),
+    killServer: () => Promise.resolve(),
+    stop: () => Promise.resolve(),
+  };
+  try {
+    let cpuAtMeasureStart = Number.NaN;
+    const mark = setTimeout(() => {
+      cpuAtMeasureStart = processCpuMicros(pid);
+    }, WARMUP_MS);
+    const result = await load(system, OVERHEAD_CONCURRENCY);
+    clearTimeout(mark);
+    const cpu = processCpuMicros(pid) - cpuAtMeasureStart;
+    const memory = processMemory(pid);
+    await endProcess(runtime, "SIGTERM");
+    const after = await sink.stats();
+    return {
+      ...result,
+      mode,
+      ...memory,
+      cpuMicrosPerRequest: Math.round(cpu / (result.requestsPerSecond * (MEASURE_MS / 1000))),
+      ...(mode === "metrics + tracing"
+        ? { spansExported: after.spans - before.spans, exportedBytes: after.bytes - before.bytes }
+        : {}),
+    };
+  } finally {
+    await endProcess(runtime, "SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface OverheadResult {
+  readonly concurrency: number;
+  readonly rounds: Record<ObservedMode, OverheadRound[]>;
+  /** Each mode's median round (by req/s), and its cost against off's in % of req/s. */
+  readonly medians: (OverheadRound & { readonly costPercent: number; readonly pairedCostPercents: number[] })[];
+}
+
+function medianBy<T>(rounds: readonly T[], key: (round: T) => number): T {
+  const sorted = rounds.slice().sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)] as T;
+}
+
+async function overhead(roundCount: number): Promise<OverheadResult> {
+  const functions = fork(import.meta.filename, ["--serve-functions"], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const sink = await startOtlpSink();
+  try {
+    const functionsUrl = await new Promise<string>((resolveUrl) =>
+      functions.on("message", (m: { url?: string }) => m.url && resolveUrl(m.url)),
+    );
+    const rounds: Record<ObservedMode, OverheadRound[]> = { off: [], metrics: [], "metrics + tracing": [] };
+    for (let round = 0; round < roundCount; round++) {
+      for (let index = 0; index < OBSERVED_MODES.length; index++) {
+        const mode = OBSERVED_MODES[(index + round) % OBSERVED_MODES.length] as ObservedMode;
+        rounds[mode].push(await observedRound(mode, functionsUrl, sink));
+      }
+    }
+    const off = medianBy(rounds.off, (r) => r.requestsPerSecond);
+    const medians = OBSERVED_MODES.map((mode) => {
+      const median = medianBy(rounds[mode], (r) => r.requestsPerSecond);
+      return {
+        ...median,
+        costPercent: 100 * (1 - median.requestsPerSecond / off.requestsPerSecond),
+        pairedCostPercents: rounds[mode].map(
+          (r, index) => 100 * (1 - r.requestsPerSecond / (rounds.off[index] as OverheadRound).requestsPerSecond),
+        ),
+      };
+    });
+    return { concurrency: OVERHEAD_CONCURRENCY, rounds, medians };
+  } finally {
+    await sink.stop();
+    functions.kill();
+  }
+}
+
+function signedPercent(value: number): string {
+  return `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(1)}%`;
+}
+
+function printOverhead(result: OverheadResult): void {
+  process.stdout.write(
+    `\noverhead of metrics and tracing: eddy run, remote TS function, c=${result.concurrency}, median of ${result.rounds.off.length} interleaved round(s); cost = 1 − req/s ÷ off's (− is faster)\n\n`,
+  );
+  process.stdout.write(
+    "| mode | req/s | p50 ms | p99 ms | errors | Eddy RSS MB | Eddy peak RSS MB | Eddy CPU µs/req | cost vs off | cost by round |\n| :-- | --: | --: | --: | --: | --: | --: | --: | --: | :-- |\n",
+  );
+  for (const row of result.medians) {
+    process.stdout.write(
+      `| ${row.mode} | ${row.requestsPerSecond} | ${row.p50Ms} | ${row.p99Ms} | ${row.errors} | ${row.rssMb} | ${row.peakRssMb} | ${row.cpuMicrosPerRequest} | ${row.mode === "off" ? "-" : signedPercent(row.costPercent)} | ${row.mode === "off" ? "-" : row.pairedCostPercents.map(signedPercent).join(", ")} |\n`,
+    );
+  }
+  process.stdout.write("\n");
+  for (const mode of OBSERVED_MODES) {
+    const rounds = result.rounds[mode];
+    process.stdout.write(
+      `${mode}: req/s by round ${rounds.map((r) => r.requestsPerSecond).join(", ")}; p99 ms ${rounds.map((r) => r.p99Ms).join(", ")}; RSS MB ${rounds.map((r) => r.rssMb).join(", ")}\n`,
+    );
+  }
+  const traced = result.rounds["metrics + tracing"];
+  const spans = traced.reduce((sum, r) => sum + (r.spansExported ?? 0), 0);
+  const bytes = traced.reduce((sum, r) => sum + (r.exportedBytes ?? 0), 0);
+  const answered = traced.reduce((sum, r) => sum + r.answered, 0);
+  process.stdout.write(
+    `tracing exported: the OTLP sink received ${spans} spans (${(bytes / 1e6).toFixed(1)} MB of protobuf) over ${traced.length} round(s), ${(spans / answered).toFixed(2)} spans per answered request (${answered} answered, warm-up included)\n`,
+  );
+}
+
 async function main(): Promise<void> {
-  const all = ["eddy-remote", "eddy-in-process", "restate", "restate-4"];
-  const only = values.only?.split(",") ?? all;
+  const all = ["eddy-remote", "eddy-in-process", "restate", "restate-4", "overhead"];
+  const only = values.only?.split(",") ?? (values.overhead === true ? ["overhead"] : all);
   for (const name of only) if (!all.includes(name)) throw new Error(`--only: ${name} is not one of ${all.join(", ")}`);
   const results: SystemResult[] = [];
   if (only.includes("eddy-remote")) results.push(await measure(await eddySystem("remote")));
   if (only.includes("eddy-in-process")) results.push(await measure(await eddySystem("in-process")));
   if (only.includes("restate")) results.push(await measure(await restateSystem(undefined)));
   if (only.includes("restate-4")) results.push(await measure(await restateSystem(4)));
+  const observed = only.includes("overhead") ? await overhead(Number(values.rounds ?? 3)) : undefined;
 
   const report = {
     date: new Date().toISOString(),
@@ -340,6 +524,7 @@ async function main(): Promise<void> {
     keys: KEYS,
     seconds: MEASURE_MS / 1000,
     results,
+    overhead: observed,
   };
   if (values.json === true) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -348,19 +533,21 @@ async function main(): Promise<void> {
   process.stdout.write(
     `bench/greeter — ${report.date}\nrequest-reply greeter over HTTP, ${KEYS} keys, closed loop, ${MEASURE_MS / 1000} s measured after ${WARMUP_MS / 1000} s warm-up per concurrency\n\n`,
   );
-  process.stdout.write("| system | c | req/s | p50 ms | p99 ms | errors |\n| :-- | --: | --: | --: | --: | --: |\n");
-  for (const result of results) {
-    for (const row of result.loads) {
+  if (results.length > 0) {
+    process.stdout.write("| system | c | req/s | p50 ms | p99 ms | errors |\n| :-- | --: | --: | --: | --: | --: |\n");
+    for (const result of results) {
+      for (const row of result.loads) {
+        process.stdout.write(
+          `| ${result.name} | ${row.concurrency} | ${row.requestsPerSecond} | ${row.p50Ms} | ${row.p99Ms} | ${row.errors} |\n`,
+        );
+      }
+    }
+    process.stdout.write("\nrecovery after kill -9 under load (c=32): first answer after the restart\n");
+    for (const result of results) {
       process.stdout.write(
-        `| ${result.name} | ${row.concurrency} | ${row.requestsPerSecond} | ${row.p50Ms} | ${row.p99Ms} | ${row.errors} |\n`,
+        `  ${result.name}: ${result.recovery.fromRestartMs} ms from the restart (${result.recovery.fromKillMs} ms from the kill)\n`,
       );
     }
-  }
-  process.stdout.write("\nrecovery after kill -9 under load (c=32): first answer after the restart\n");
-  for (const result of results) {
-    process.stdout.write(
-      `  ${result.name}: ${result.recovery.fromRestartMs} ms from the restart (${result.recovery.fromKillMs} ms from the kill)\n`,
-    );
   }
   const restateDefault = results.find((result) => result.name.startsWith("Restate 1.7, default"));
   if (restateDefault !== undefined) {
@@ -375,6 +562,7 @@ async function main(): Promise<void> {
       );
     }
   }
+  if (observed !== undefined) printOverhead(observed);
 }
 
 if (values["serve-functions"] === true) {

@@ -8,6 +8,13 @@
 // With --metrics, each chain also runs with what `eddy run` records with its admin listener
 // (the engine observed by the Prometheus metrics, observe/metrics.ts, and the admin API's live
 // numbers, observe/live-stats.ts), in the same rounds, and the table gives what they cost.
+// With --tracing, each chain also runs with tracing on (alone, without the metrics): the engine
+// given the tracer `eddy run` opens when OTEL_EXPORTER_OTLP_ENDPOINT is set (observe/otel-tracer.ts,
+// OTLP http/protobuf, batched), exporting to bench/otlp-sink.ts in its own process, shut down
+// after each chain; the table gives its cost and how many spans the sink received. The modes
+// run interleaved in every round, their order rotated from round to round, so drift hits all alike.
+//
+//   node bench/throughput/run.ts [--messages 40000] [--rounds 3] [--only in-process|remote|raw] [--metrics] [--tracing] [--json]
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,13 +26,17 @@ import type { FunctionTypename } from "../../packages/runtime/src/core/address.t
 import type { Catalog, FunctionSettings } from "../../packages/runtime/src/core/partition-core.ts";
 import { Engine, type Invoker } from "../../packages/runtime/src/engine/engine.ts";
 import type { EngineObserver } from "../../packages/runtime/src/engine/observer.ts";
+import type { Tracer } from "../../packages/runtime/src/engine/tracer.ts";
 import { HttpInvoker } from "../../packages/runtime/src/invoker/http-invoker.ts";
 import { post } from "../../packages/runtime/src/invoker/http-post.ts";
 import { InProcessInvoker } from "../../packages/runtime/src/invoker/in-process-invoker.ts";
 import { fanOut, LiveStats } from "../../packages/runtime/src/observe/live-stats.ts";
+import { lineLogger } from "../../packages/runtime/src/observe/logger.ts";
 import { RuntimeMetrics } from "../../packages/runtime/src/observe/metrics.ts";
+import { openTracing, tracingSettings } from "../../packages/runtime/src/observe/otel-tracer.ts";
 import { LoggedStore } from "../../packages/runtime/src/store/logged-store.ts";
 import { machine } from "../machine.ts";
+import { type OtlpSink, startOtlpSink } from "../otlp-sink.ts";
 
 /** What `eddy run` records with its admin listener on: the metrics and the live numbers. */
 function recorded(): EngineObserver {
@@ -43,6 +54,7 @@ const { values } = parseArgs({
     "serve-functions": { type: "boolean" },
     "serve-echo": { type: "boolean" },
     metrics: { type: "boolean" },
+    tracing: { type: "boolean" },
   },
 });
 const MESSAGES = Number(values.messages ?? 40_000);
@@ -102,25 +114,43 @@ async function startChild(flag: string): Promise<{ child: ChildProcess; url: str
   return { child, url };
 }
 
+/** How a chain runs: bare, observed as `eddy run` observes it with its admin listener, or traced. */
+type Mode = "off" | "metrics" | "tracing";
+
 interface ChainResult {
   readonly name: string;
+  readonly mode: Mode;
   readonly messagesPerSecond: number;
   readonly invocationsPerSecond: number;
   readonly hopLatencyP50Ms: number;
   readonly hopLatencyP99Ms: number;
+  /** RSS at the end of the chain: the chains share this process, so it carries over from the ones before. */
   readonly rssMb: number;
+  /** The most heap used while the chain ran (sampled every 50 ms): the chain's own. */
+  readonly peakHeapUsedMb: number;
   /** CPU time of this (the runtime's) process per message, all its threads (LMDB's writer, GC): steadier than wall rates on a shared VM. */
   readonly cpuMicrosPerMessage: number;
   /** Rows written by group commits per message, and the number of group commits. */
   readonly storeWritesPerMessage: number;
   readonly commits: number;
+  /** With tracing: spans the engine started, and those the sink received (the rest the batch processor dropped). */
+  readonly spansStarted?: number;
+  readonly spansExported?: number;
+  readonly exportedBytes?: number;
+}
+
+/** What the engine is given in a mode. */
+interface Instruments {
+  readonly observer?: EngineObserver;
+  readonly tracer?: Tracer;
 }
 
 async function chain(
   name: string,
+  mode: Mode,
   invoker: Invoker,
   remote?: ChildProcess,
-  observer?: EngineObserver,
+  instruments: Instruments = {},
 ): Promise<ChainResult> {
   const dir = mkdtempSync(join(tmpdir(), "eddy-bench-throughput-"));
   const settings: FunctionSettings = {
@@ -148,7 +178,8 @@ async function chain(
     catalog,
     invoker,
     partitionCount: 128,
-    ...(observer === undefined ? {} : { observer }),
+    ...(instruments.observer === undefined ? {} : { observer: instruments.observer }),
+    ...(instruments.tracer === undefined ? {} : { tracer: instruments.tracer }),
   });
   engine.start();
   received = 0;
@@ -160,6 +191,10 @@ async function chain(
       remoteLatencies.push(m.latencyMs ?? 0);
     }
   });
+  let peakHeapUsed = 0;
+  const sampler = setInterval(() => {
+    peakHeapUsed = Math.max(peakHeapUsed, process.memoryUsage().heapUsed);
+  }, 50);
   const startedAt = performance.now();
   const cpuAtStart = process.cpuUsage();
   const accepted: Promise<unknown>[] = [];
@@ -172,19 +207,61 @@ async function chain(
   while (received < MESSAGES) await new Promise((resolve) => setTimeout(resolve, 2));
   const seconds = (performance.now() - startedAt) / 1000;
   const cpu = process.cpuUsage(cpuAtStart);
+  clearInterval(sampler);
+  peakHeapUsed = Math.max(peakHeapUsed, process.memoryUsage().heapUsed);
   const latencies = (remote === undefined ? hopLatencyMs : remoteLatencies).slice().sort((a, b) => a - b);
   await engine.stop();
   rmSync(dir, { recursive: true, force: true });
   return {
     name,
+    mode,
     messagesPerSecond: Math.round(MESSAGES / seconds),
     invocationsPerSecond: Math.round((2 * MESSAGES) / seconds),
     hopLatencyP50Ms: percentile(latencies, 50),
     hopLatencyP99Ms: percentile(latencies, 99),
     rssMb: Math.round(process.memoryUsage().rss / 1e6),
+    peakHeapUsedMb: Math.round(peakHeapUsed / 1e6),
     cpuMicrosPerMessage: Math.round((cpu.user + cpu.system) / MESSAGES),
     storeWritesPerMessage: Math.round((100 * storeWrites) / MESSAGES) / 100,
     commits,
+  };
+}
+
+/**
+ * Runs `run` in `mode`: with metrics, a fresh observer; with tracing, a tracer opened as `eddy
+ * run` opens it for OTEL_EXPORTER_OTLP_ENDPOINT=<the sink>, counted, and shut down (its last spans
+ * exported) after the chain.
+ */
+async function inMode(
+  mode: Mode,
+  sink: OtlpSink | undefined,
+  run: (instruments: Instruments) => Promise<ChainResult>,
+): Promise<ChainResult> {
+  if (mode === "off") return run({});
+  if (mode === "metrics") return run({ observer: recorded() });
+  if (sink === undefined) throw new Error("tracing needs the OTLP sink");
+  const settings = tracingSettings({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
+  if (!settings.ok || settings.value === undefined) throw new Error("tracing settings: tracing stayed off");
+  const tracing = await openTracing(
+    settings.value,
+    lineLogger((line) => process.stderr.write(`${line}\n`)),
+  );
+  let spansStarted = 0;
+  const counted: Tracer = {
+    start(name, kind, parent, attributes, links) {
+      spansStarted++;
+      return tracing.tracer.start(name, kind, parent, attributes, links);
+    },
+  };
+  const before = await sink.stats();
+  const result = await run({ tracer: counted });
+  await tracing.shutdown();
+  const after = await sink.stats();
+  return {
+    ...result,
+    spansStarted,
+    spansExported: after.spans - before.spans,
+    exportedBytes: after.bytes - before.bytes,
   };
 }
 
@@ -216,7 +293,7 @@ async function rawHttp(): Promise<{ roundTripsPerSecond: number }> {
   return { roundTripsPerSecond: Math.round(total / seconds) };
 }
 
-async function remoteChain(observer?: EngineObserver): Promise<ChainResult> {
+async function remoteChain(mode: Mode, instruments: Instruments): Promise<ChainResult> {
   const { child, url } = await startChild("--serve-functions");
   const http = new HttpInvoker({
     endpointFor: () => ({
@@ -227,7 +304,7 @@ async function remoteChain(observer?: EngineObserver): Promise<ChainResult> {
       poolSize: 64,
     }),
   });
-  const result = await chain(observer === undefined ? "remote over HTTP" : "remote, metrics", http, child, observer);
+  const result = await chain(mode === "off" ? "remote over HTTP" : `remote, ${mode}`, mode, http, child, instruments);
   child.kill();
   return result;
 }
@@ -238,38 +315,77 @@ function medianRound(rounds: ChainResult[]): ChainResult {
   return sorted[Math.floor((sorted.length - 1) / 2)] as ChainResult;
 }
 
+function median(values: readonly number[]): number {
+  const sorted = values.slice().sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** What a mode costs against off, in % of off's messages/s: from the median rounds, and the median of the rounds paired by round. */
+function cost(
+  off: readonly ChainResult[],
+  on: readonly ChainResult[],
+): { ofMedians: number; pairedMedian: number; paired: number[] } {
+  const paired = on.map(
+    (round, index) => 100 * (1 - round.messagesPerSecond / (off[index] as ChainResult).messagesPerSecond),
+  );
+  return {
+    ofMedians: 100 * (1 - medianRound([...on]).messagesPerSecond / medianRound([...off]).messagesPerSecond),
+    pairedMedian: median(paired),
+    paired,
+  };
+}
+
+function percent(value: number): string {
+  return `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(1)}%`;
+}
+
 async function main(): Promise<void> {
   const only = values.only;
   if (only !== undefined && !["in-process", "remote", "raw"].includes(only)) {
     throw new Error(`--only=${only}: expected in-process, remote or raw`);
   }
   // The VM's speed drifts between runs (the raw HTTP rate moved 2x): each round measures
-  // every part once, interleaved, and the table gives medians.
+  // every part once, interleaved, and the table gives medians. The modes take turns first.
   const roundCount = Number(values.rounds ?? process.env.BENCH_ROUNDS ?? 3);
-  const inProcessRounds: ChainResult[] = [];
-  const remoteRounds: ChainResult[] = [];
-  const inProcessMetricsRounds: ChainResult[] = [];
-  const remoteMetricsRounds: ChainResult[] = [];
+  const modes: Mode[] = [
+    "off",
+    ...(values.metrics === true ? (["metrics"] as const) : []),
+    ...(values.tracing === true ? (["tracing"] as const) : []),
+  ];
+  const sink = modes.includes("tracing") ? await startOtlpSink() : undefined;
+  const parts = {
+    "in-process": (mode: Mode) =>
+      inMode(mode, sink, (instruments) =>
+        chain(
+          mode === "off" ? "in-process" : `in-process, ${mode}`,
+          mode,
+          new InProcessInvoker(endpoint),
+          undefined,
+          instruments,
+        ),
+      ),
+    remote: (mode: Mode) => inMode(mode, sink, (instruments) => remoteChain(mode, instruments)),
+  } as const;
+  const rounds: Record<keyof typeof parts, Record<Mode, ChainResult[]>> = {
+    "in-process": { off: [], metrics: [], tracing: [] },
+    remote: { off: [], metrics: [], tracing: [] },
+  };
   const rawRounds: number[] = [];
-  const withMetrics = values.metrics === true;
   for (let round = 0; round < roundCount; round++) {
-    if (only === undefined || only === "in-process") {
-      inProcessRounds.push(await chain("in-process", new InProcessInvoker(endpoint)));
-      if (withMetrics) {
-        const metrics = recorded();
-        inProcessMetricsRounds.push(
-          await chain("in-process, metrics", new InProcessInvoker(endpoint), undefined, metrics),
-        );
-      }
-    }
-    if (only === undefined || only === "remote") {
-      remoteRounds.push(await remoteChain());
-      if (withMetrics) remoteMetricsRounds.push(await remoteChain(recorded()));
+    const order = modes.map((_, index) => modes[(index + round) % modes.length] as Mode);
+    for (const part of ["in-process", "remote"] as const) {
+      if (only !== undefined && only !== part) continue;
+      for (const mode of order) rounds[part][mode].push(await parts[part](mode));
     }
     if (only === undefined || only === "raw") rawRounds.push((await rawHttp()).roundTripsPerSecond);
   }
-  const chains = [inProcessRounds, inProcessMetricsRounds, remoteRounds, remoteMetricsRounds]
-    .filter((rounds) => rounds.length > 0)
+  await sink?.stop();
+  const chains = (["in-process", "remote"] as const)
+    .flatMap((part) => modes.map((mode) => rounds[part][mode]))
+    .filter((partRounds) => partRounds.length > 0)
     .map(medianRound);
   const sortedRaw = rawRounds.slice().sort((a, b) => a - b);
   const raw =
@@ -280,19 +396,28 @@ async function main(): Promise<void> {
           bestRoundTripsPerSecond: sortedRaw[sortedRaw.length - 1] as number,
           rounds: rawRounds,
         };
+  const costs = (["in-process", "remote"] as const).flatMap((part) =>
+    modes
+      .filter((mode) => mode !== "off" && rounds[part][mode].length > 0)
+      .map((mode) => ({ part, mode, ...cost(rounds[part].off, rounds[part][mode]) })),
+  );
   const results = {
     date: new Date().toISOString(),
     machine: machine(),
     messages: MESSAGES,
     addresses: ADDRESSES,
     rounds: roundCount,
+    modes,
     chains,
     chainRounds: {
-      inProcess: inProcessRounds,
-      remote: remoteRounds,
-      inProcessMetrics: inProcessMetricsRounds,
-      remoteMetrics: remoteMetricsRounds,
+      inProcess: rounds["in-process"].off,
+      remote: rounds.remote.off,
+      inProcessMetrics: rounds["in-process"].metrics,
+      remoteMetrics: rounds.remote.metrics,
+      inProcessTracing: rounds["in-process"].tracing,
+      remoteTracing: rounds.remote.tracing,
     },
+    costs,
     raw,
   };
   if (values.json === true) {
@@ -303,34 +428,43 @@ async function main(): Promise<void> {
     `bench/throughput — ${results.date}\n${MESSAGES} messages over ${ADDRESSES} addresses, chain bench/first → bench/second, 128 partitions, the runtime's store (synced write-ahead log, then LMDB); median of ${roundCount} round(s)\n\n`,
   );
   process.stdout.write(
-    "| functions         | messages/s | invocations/s | hop p50 ms | hop p99 ms | RSS MB | runtime CPU µs/msg | rows/msg | commits |\n| :---------------- | ---------: | ------------: | ---------: | ---------: | -----: | -----------------: | -------: | ------: |\n",
+    "| functions           | messages/s | invocations/s | hop p50 ms | hop p99 ms | RSS MB | peak heap MB | runtime CPU µs/msg | rows/msg | commits |\n| :------------------ | ---------: | ------------: | ---------: | ---------: | -----: | -----------: | -----------------: | -------: | ------: |\n",
   );
   for (const row of chains) {
     process.stdout.write(
-      `| ${row.name.padEnd(17)} | ${String(row.messagesPerSecond).padStart(10)} | ${String(row.invocationsPerSecond).padStart(13)} | ${String(row.hopLatencyP50Ms).padStart(10)} | ${String(row.hopLatencyP99Ms).padStart(10)} | ${String(row.rssMb).padStart(6)} | ${String(row.cpuMicrosPerMessage).padStart(18)} | ${String(row.storeWritesPerMessage).padStart(8)} | ${String(row.commits).padStart(7)} |\n`,
+      `| ${row.name.padEnd(19)} | ${String(row.messagesPerSecond).padStart(10)} | ${String(row.invocationsPerSecond).padStart(13)} | ${String(row.hopLatencyP50Ms).padStart(10)} | ${String(row.hopLatencyP99Ms).padStart(10)} | ${String(row.rssMb).padStart(6)} | ${String(row.peakHeapUsedMb).padStart(12)} | ${String(row.cpuMicrosPerMessage).padStart(18)} | ${String(row.storeWritesPerMessage).padStart(8)} | ${String(row.commits).padStart(7)} |\n`,
     );
   }
-  for (const [name, rounds] of [
-    ["in-process", inProcessRounds],
-    ["in-process, metrics", inProcessMetricsRounds],
-    ["remote", remoteRounds],
-    ["remote, metrics", remoteMetricsRounds],
-  ] as const) {
-    if (rounds.length > 1) {
+  for (const part of ["in-process", "remote"] as const) {
+    for (const mode of modes) {
+      const partRounds = rounds[part][mode];
+      if (partRounds.length > 1) {
+        process.stdout.write(
+          `\n${part}, ${mode}: messages/s by round ${partRounds.map((r) => r.messagesPerSecond).join(", ")} (runtime CPU µs/msg: ${partRounds.map((r) => r.cpuMicrosPerMessage).join(", ")})`,
+        );
+      }
+    }
+  }
+  if (costs.length > 0) {
+    process.stdout.write(
+      "\n\ncost against off (− is faster): 1 − median messages/s ÷ median off; and the median of each round's own ratio\n",
+    );
+    for (const row of costs) {
+      const off = medianRound(rounds[row.part].off);
+      const on = medianRound(rounds[row.part][row.mode]);
       process.stdout.write(
-        `\n${name} messages/s by round: ${rounds.map((r) => r.messagesPerSecond).join(", ")} (runtime CPU µs/msg: ${rounds.map((r) => r.cpuMicrosPerMessage).join(", ")})`,
+        `  ${row.part}, ${row.mode}: ${percent(row.ofMedians)} (by round ${row.paired.map(percent).join(", ")}; paired median ${percent(row.pairedMedian)}); CPU µs/msg ${off.cpuMicrosPerMessage} → ${on.cpuMicrosPerMessage}\n`,
       );
     }
   }
-  for (const [name, off, on] of [
-    ["in-process", inProcessRounds, inProcessMetricsRounds],
-    ["remote", remoteRounds, remoteMetricsRounds],
-  ] as const) {
-    if (off.length === 0 || on.length === 0) continue;
-    const plain = medianRound(off);
-    const metered = medianRound(on);
+  for (const part of ["in-process", "remote"] as const) {
+    const traced = rounds[part].tracing;
+    if (traced.length === 0) continue;
+    const started = traced.reduce((sum, r) => sum + (r.spansStarted ?? 0), 0);
+    const exported = traced.reduce((sum, r) => sum + (r.spansExported ?? 0), 0);
+    const bytes = traced.reduce((sum, r) => sum + (r.exportedBytes ?? 0), 0);
     process.stdout.write(
-      `\n${name} with metrics: ${(metered.messagesPerSecond / plain.messagesPerSecond).toFixed(3)}× the messages/s without (CPU µs/msg ${plain.cpuMicrosPerMessage} → ${metered.cpuMicrosPerMessage})`,
+      `  ${part}, tracing: ${started} spans started over ${traced.length} round(s), ${exported} received by the OTLP sink (${(bytes / 1e6).toFixed(1)} MB of protobuf); ${started - exported} dropped by the batch span processor (its queue full)\n`,
     );
   }
   if (raw === undefined) {
@@ -338,9 +472,9 @@ async function main(): Promise<void> {
     return;
   }
   process.stdout.write(
-    `\n\nraw limit: undici Pool → node:http echo, 300 B, c=64: median ${raw.roundTripsPerSecond} round trips/s (rounds: ${raw.rounds.join(", ")})\n`,
+    `\nraw limit: undici Pool → node:http echo, 300 B, c=64: median ${raw.roundTripsPerSecond} round trips/s (rounds: ${raw.rounds.join(", ")})\n`,
   );
-  const remote = remoteRounds.length === 0 ? undefined : medianRound(remoteRounds);
+  const remote = rounds.remote.off.length === 0 ? undefined : medianRound(rounds.remote.off);
   if (remote !== undefined) {
     process.stdout.write(
       `remote invocations/s as a share of the raw round-trip rate: ${((100 * remote.invocationsPerSecond) / raw.roundTripsPerSecond).toFixed(0)}% of the median, ${((100 * remote.invocationsPerSecond) / raw.bestRoundTripsPerSecond).toFixed(0)}% of the best raw round\n`,

@@ -2,6 +2,7 @@
 // on --host with the ingress's token. Default 8093, or EDDY_ADMIN_PORT; --port-offset moves the
 // default (and the environment's) as it moves the module's ports, so several workers run from one
 // module file, but not a port given with the flag, which names this process's port exactly.
+// `off` (flag or environment) runs without the listener, and so without metrics and the UI.
 import { UsageError } from "./usage.ts";
 
 export const ADMIN_OPTIONS = {
@@ -12,14 +13,19 @@ export const ADMIN_OPTIONS = {
 const ADMIN_PORT_DEFAULT = 8093;
 const PORT_MAX = 65535;
 
+/** The word that turns the admin listener off. */
+const OFF = "off";
+
 export function adminFlags(
   values: { readonly "admin-port"?: string | undefined },
   portOffset: number | undefined,
   env: NodeJS.ProcessEnv = process.env,
-): { readonly port: number } {
+): { readonly port: number } | undefined {
   const flag = values["admin-port"];
+  if (flag === OFF) return undefined;
   if (flag !== undefined) return { port: parsePort("--admin-port", flag) };
   const fromEnv = env.EDDY_ADMIN_PORT;
+  if (fromEnv === OFF) return undefined;
   const base = fromEnv === undefined || fromEnv === "" ? ADMIN_PORT_DEFAULT : parsePort("EDDY_ADMIN_PORT", fromEnv);
   if (base === 0) return { port: 0 };
   const moved = base + (portOffset ?? 0);
@@ -32,7 +38,7 @@ export function adminFlags(
 function parsePort(where: string, text: string): number {
   if (!/^\d+$/.test(text) || Number(text) > PORT_MAX) {
     throw new UsageError(
-      `${where}: "${text}" is not a port; expected a whole number from 0 (any free port) to ${PORT_MAX}`,
+      `${where}: "${text}" is not a port; expected a whole number from 0 (any free port) to ${PORT_MAX}, or off`,
     );
   }
   return Number(text);

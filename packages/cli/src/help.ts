@@ -38,7 +38,7 @@ const RUNTIME_FLAGS = `  --state-dir DIR           durable state (default ./eddy
                             <token>, the file's content (or EDDY_TOKEN)
   --admin-port P            the admin listener's port: Prometheus metrics at /metrics, the
                             admin API under /v1/, the web UI at /ui/ (default 8093, or
-                            EDDY_ADMIN_PORT; 0: any free port)
+                            EDDY_ADMIN_PORT; 0: any free port; off: none)
   --retention D             how long idempotency keys and request-reply answers are kept
                             (default 24h)
   --ingress-body-limit S    the largest HTTP ingress request body (default 4MiB, at most

@@ -153,6 +153,8 @@ export interface EddyProcessOptions {
   readonly moduleYaml: string;
   /** Arguments after `eddy`, with `{{MODULE}}`, `{{STATE_DIR}}` and `{{DIR}}` (the deployment's folder) filled in. */
   readonly args: readonly string[];
+  /** Variables added to the test's environment for the process (OTEL_*, say). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** One Eddy deployment: a state directory and fixed ports that survive restarts. */
@@ -194,7 +196,8 @@ export class EddyProcess {
         .replaceAll("{{STATE_DIR}}", this.stateDir)
         .replaceAll("{{DIR}}", this.dir),
     );
-    const child = spawn(eddyBin, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const env = this.#options.env === undefined ? process.env : { ...process.env, ...this.#options.env };
+    const child = spawn(eddyBin, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env });
     this.#child = child;
     child.stderr?.on("data", (chunk: Buffer) => {
       this.output += chunk.toString();

@@ -74,7 +74,7 @@ export async function devCommand(args: string[]): Promise<void> {
     ...(retentionMs === undefined ? {} : { retentionMs }),
     ...(ingressBodyBytesLimit === undefined ? {} : { ingressBodyBytesLimit }),
     ...admission,
-    admin,
+    ...(admin === undefined ? {} : { admin }),
     ...logLevel,
     steerHeap: true,
     ...(checkpoints === undefined ? {} : { checkpoints }),

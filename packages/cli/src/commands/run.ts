@@ -92,7 +92,7 @@ export async function runCommand(args: string[]): Promise<void> {
     ...(retentionMs === undefined ? {} : { retentionMs }),
     ...(ingressBodyBytesLimit === undefined ? {} : { ingressBodyBytesLimit }),
     ...admission,
-    admin,
+    ...(admin === undefined ? {} : { admin }),
     ...logLevel,
     steerHeap: true,
     ...(checkpoints === undefined ? {} : { checkpoints }),
