@@ -84,4 +84,4 @@ ensure_tool() {
 
 ensure versitygw v1.8.0 github.com/versity/versitygw/cmd/versitygw S3
 ensure fake-gcs-server v1.56.1 github.com/fsouza/fake-gcs-server GCS
-ensure_tool jaeger v1.75.0 github.com/jaegertracing/jaeger/cmd/jaeger trace 300
+ensure_tool jaeger v1.75.0 github.com/jaegertracing/jaeger/cmd/jaeger trace 360
