@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { encodeKafkaProducerRecord, KAFKA_PRODUCER_RECORD_TYPENAME } from "@eddy/protocol";
 import type { KafkaIngressConfig } from "../src/config/types.ts";
+import type { Tracer, TraceSpan } from "../src/engine/tracer.ts";
 import { parseJaas } from "../src/io/kafka/client-options.ts";
 import { AbortedProducers, type FetchedBatch } from "../src/io/kafka/committed-records.ts";
 import { producerRecord } from "../src/io/kafka/egress.ts";
@@ -112,6 +113,56 @@ describe("Kafka records to messages", () => {
     );
     assert.deepEqual([...(routed.envelopes[0]?.argument.value ?? [])], [1, 2]);
     assert.equal(routed.rejected.length, 0);
+  });
+
+  test("with tracing, each record starts a span continuing its traceparent header, and its messages carry it", () => {
+    const started: { name: string; kind: string; parent: string | undefined }[] = [];
+    const tracer: Tracer = {
+      start(name, kind, parent) {
+        started.push({ name, kind, parent });
+        return { traceparent: `00-${"1".repeat(32)}-${String(started.length).padStart(16, "0")}-01`, end() {} };
+      },
+    };
+    const spans: TraceSpan[] = [];
+    const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const routed = routeRecords(
+      ingress,
+      "users",
+      0,
+      [
+        {
+          offset: 5n,
+          timestamp: 0n,
+          key: Buffer.from("ana"),
+          value: Buffer.from("v"),
+          headers: [[Buffer.from("traceparent"), Buffer.from(parent)]],
+        },
+        { offset: 6n, timestamp: 0n, key: Buffer.from("bo"), value: Buffer.from("v"), headers: [] },
+        { offset: 7n, timestamp: 0n, key: null, value: Buffer.from("v"), headers: [] },
+      ],
+      tracer,
+      spans,
+    );
+    // One span per record that routes (not per target, not for the dead letter).
+    assert.deepEqual(started, [
+      { name: "accept example/in", kind: "consumer", parent },
+      { name: "accept example/in", kind: "consumer", parent: undefined },
+    ]);
+    assert.equal(spans.length, 2);
+    assert.deepEqual(
+      routed.envelopes.map((envelope) => [envelope.target.typename, envelope.target.id, envelope.trace]),
+      [
+        ["example/a", "ana", spans[0]?.traceparent],
+        ["example/b", "ana", spans[0]?.traceparent],
+        ["example/a", "bo", spans[1]?.traceparent],
+        ["example/b", "bo", spans[1]?.traceparent],
+      ],
+    );
+    // Without a tracer, no message carries a context.
+    const plain = routeRecords(ingress, "users", 0, [
+      { offset: 5n, timestamp: 0n, key: Buffer.from("ana"), value: Buffer.from("v"), headers: [] },
+    ]);
+    assert.ok(plain.envelopes.every((envelope) => !("trace" in envelope)));
   });
 
   test("no key, a key that is not UTF-8, or no value: a dead letter naming topic, partition and offset", () => {
