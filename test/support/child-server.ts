@@ -47,28 +47,8 @@ export async function startChildServer(
     const port = await freePort();
     const [file, args] = command(directory, port);
     const logPath = join(directory, "server.log");
-    const log = openSync(logPath, "w");
-    const child = spawn(file, args, { cwd: directory, stdio: ["ignore", log, log] });
-    closeSync(log);
-    running.add(child);
-    // "error": the binary could not be run at all, and then there is no "exit".
-    const exited = new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.once("error", () => resolve());
-    });
-    void exited.then(() => running.delete(child));
+    const { exited, stop } = spawnInDirectory(file, args, directory, logPath);
     const endpoint = `http://127.0.0.1:${port}`;
-    const stop = async () => {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        process.kill(child.pid, "SIGTERM");
-        const timedOut = await Promise.race([exited.then(() => false), sleep(STOP_TIMEOUT_MS, true, { ref: false })]);
-        if (timedOut && child.exitCode === null && child.signalCode === null) {
-          process.kill(child.pid, "SIGKILL");
-          await exited;
-        }
-      }
-      rmSync(directory, { recursive: true, force: true });
-    };
     if (await waitUntilAnswering(endpoint, probeMethod, exited)) return { endpoint, stop };
     const output = readFileSync(logPath, "utf8").trim();
     await stop();
@@ -78,6 +58,43 @@ export async function startChildServer(
       );
     }
   }
+}
+
+/**
+ * Runs `file` in `directory` (its output to `logPath`, the environment `env`, default the
+ * test's), tracked so that it dies with the test process. `exited` resolves once it has ended
+ * (or could not be run at all); `stop` ends it by its PID (SIGTERM, then SIGKILL) and removes
+ * `directory`. Idempotent.
+ */
+export function spawnInDirectory(
+  file: string,
+  args: readonly string[],
+  directory: string,
+  logPath: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { readonly exited: Promise<void>; stop(): Promise<void> } {
+  const log = openSync(logPath, "w");
+  const child = spawn(file, args, { cwd: directory, env, stdio: ["ignore", log, log] });
+  closeSync(log);
+  running.add(child);
+  // "error": the binary could not be run at all, and then there is no "exit".
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    child.once("error", () => resolve());
+  });
+  void exited.then(() => running.delete(child));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      process.kill(child.pid, "SIGTERM");
+      const timedOut = await Promise.race([exited.then(() => false), sleep(STOP_TIMEOUT_MS, true, { ref: false })]);
+      if (timedOut && child.exitCode === null && child.signalCode === null) {
+        process.kill(child.pid, "SIGKILL");
+        await exited;
+      }
+    }
+    rmSync(directory, { recursive: true, force: true });
+  };
+  return { exited, stop };
 }
 
 /** True once something answers HTTP on `endpoint`; false if the process exits or READY_TIMEOUT_MS passes. */

@@ -7,18 +7,17 @@
 // 8888) and traces are off, and the query extension does not trace itself (it would export to
 // localhost:4317). The server logs to jaeger.log in the directory; a failed start quotes it.
 // stop() ends that one child, by its PID, and removes the directory.
-import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { spawnInDirectory } from "./child-server.ts";
 import { freePorts } from "./ports.ts";
 
 /** Pinned like scripts/ensure-test-servers.sh; change both together. */
 export const JAEGER_VERSION = "v1.75.0";
 
 const READY_TIMEOUT_MS = 30_000;
-const STOP_TIMEOUT_MS = 5_000;
 const PROBE_INTERVAL_MS = 50;
 const REQUEST_TIMEOUT_MS = 5_000;
 /** A free port can be taken by someone else before Jaeger binds it: try this many times. */
@@ -70,12 +69,6 @@ export function jaegerBinary(environment: NodeJS.ProcessEnv = process.env): stri
   return join(cache, "eddy", "test-servers", `jaeger-${JAEGER_VERSION}`, "jaeger");
 }
 
-/** Children still running, killed if the test process exits without stopping them. */
-const running = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const child of running) child.kill("SIGKILL");
-});
-
 /** Starts Jaeger v2 with in-memory storage; resolves once both the OTLP receiver and the query API answer. */
 export async function startJaeger(): Promise<Jaeger> {
   const binary = jaegerBinary();
@@ -90,30 +83,10 @@ export async function startJaeger(): Promise<Jaeger> {
     const configPath = join(directory, "config.yaml");
     writeFileSync(configPath, jaegerConfig({ otlpPort, queryPort, queryGrpcPort }));
     const logPath = join(directory, "jaeger.log");
-    const log = openSync(logPath, "w");
     // Without OTEL_* variables: a test that points its own exporter at this Jaeger through the
     // environment must not point Jaeger's SDK at itself.
     const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("OTEL_")));
-    const child = spawn(binary, [`--config=${configPath}`], { cwd: directory, env, stdio: ["ignore", log, log] });
-    closeSync(log);
-    running.add(child);
-    // "error": the binary could not be run at all, and then there is no "exit".
-    const exited = new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.once("error", () => resolve());
-    });
-    void exited.then(() => running.delete(child));
-    const stop = async () => {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        process.kill(child.pid, "SIGTERM");
-        const timedOut = await Promise.race([exited.then(() => false), sleep(STOP_TIMEOUT_MS, true, { ref: false })]);
-        if (timedOut && child.exitCode === null && child.signalCode === null) {
-          process.kill(child.pid, "SIGKILL");
-          await exited;
-        }
-      }
-      rmSync(directory, { recursive: true, force: true });
-    };
+    const { exited, stop } = spawnInDirectory(binary, [`--config=${configPath}`], directory, logPath, env);
     const otlpEndpoint = `http://127.0.0.1:${otlpPort}`;
     const queryEndpoint = `http://127.0.0.1:${queryPort}`;
     if (await waitUntilReady(otlpEndpoint, queryEndpoint, exited)) {
