@@ -629,30 +629,37 @@ export class PartitionSet {
 
   /**
    * Ids of `typename` holding state in the partitions run here, ascending: at most `limit`,
-   * each after `after` and starting with `prefix`. Reads at most `limit` ids per partition.
+   * each after `after` and starting with `prefix`. Keeps the smallest `limit` ids found so far,
+   * and stops reading a partition at an id no smaller than the largest of them once it has
+   * `limit`: with ids spread over the partitions, a page reads a few hundred rows, not `limit`
+   * per partition (a million instances over 128 partitions: bench/ui-scale).
    */
   stateIds(typename: FunctionTypename, page: { after?: string; prefix?: string; limit: number }): string[] {
     const prefix = page.prefix ?? "";
     // The first id after `after` is `after` and a NUL; ids sort by code unit.
     const after = page.after === undefined ? undefined : `${page.after}\u0000`;
     const startId = after === undefined || after < prefix ? prefix : after;
+    const limit = page.limit;
+    /** The smallest ids found so far, ascending, at most `limit`. */
     const ids: string[] = [];
+    if (limit <= 0) return ids;
     for (const running of this.#running) {
       if (running === undefined) continue;
-      let found = 0;
       let last: string | undefined;
       for (const { key } of scanRows(running.overlay, tables.state.ofType(typename), {
         start: ["state", typename, startId],
       })) {
         const id = tables.state.part(key, 1);
         if (id === last) continue;
-        if (!id.startsWith(prefix) || found >= page.limit) break;
+        if (!id.startsWith(prefix)) break;
+        // Ids of one partition come ascending: past the largest kept, none of the rest is kept.
+        if (ids.length === limit && id >= (ids[limit - 1] as string)) break;
         last = id;
-        found++;
-        ids.push(id);
+        ids.splice(sortedIndex(ids, id), 0, id);
+        if (ids.length > limit) ids.pop();
       }
     }
-    return ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, page.limit);
+    return ids;
   }
 
   /** Forgets at most `limit` idempotency keys accepted before `beforeMs`, partition by partition. */
@@ -778,4 +785,16 @@ export class PartitionSet {
   #incarnationOf(address: Address): number {
     return (this.#running[this.partitionOf(address)] as Running).incarnation;
   }
+}
+
+/** Where `id` goes in the ascending `ids` (after any equal one; ids of different partitions never are). */
+function sortedIndex(ids: readonly string[], id: string): number {
+  let low = 0;
+  let high = ids.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((ids[middle] as string) <= id) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
