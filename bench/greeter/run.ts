@@ -432,8 +432,16 @@ async function observedRound(mode: ObservedMode, functionsUrl: string, sink: Otl
 interface OverheadResult {
   readonly concurrency: number;
   readonly rounds: Record<ObservedMode, OverheadRound[]>;
-  /** Each mode's median round (by req/s), and its cost against off's in % of req/s. */
-  readonly medians: (OverheadRound & { readonly costPercent: number; readonly pairedCostPercents: number[] })[];
+  /**
+   * Each mode's median round (by req/s); its cost against off's in % of req/s, from the medians
+   * and round by round; and the median of its rounds' CPU per request, against off's in %.
+   */
+  readonly medians: (OverheadRound & {
+    readonly costPercent: number;
+    readonly pairedCostPercents: number[];
+    readonly medianCpuMicrosPerRequest: number;
+    readonly cpuCostPercent: number;
+  })[];
 }
 
 function medianBy<T>(rounds: readonly T[], key: (round: T) => number): T {
@@ -458,10 +466,13 @@ async function overhead(roundCount: number): Promise<OverheadResult> {
       }
     }
     const off = medianBy(rounds.off, (r) => r.requestsPerSecond);
+    const cpuOf = (mode: ObservedMode) => medianBy(rounds[mode], (r) => r.cpuMicrosPerRequest).cpuMicrosPerRequest;
     const medians = OBSERVED_MODES.map((mode) => {
       const median = medianBy(rounds[mode], (r) => r.requestsPerSecond);
       return {
         ...median,
+        medianCpuMicrosPerRequest: cpuOf(mode),
+        cpuCostPercent: 100 * (cpuOf(mode) / cpuOf("off") - 1),
         costPercent: 100 * (1 - median.requestsPerSecond / off.requestsPerSecond),
         pairedCostPercents: rounds[mode].map(
           (r, index) => 100 * (1 - r.requestsPerSecond / (rounds.off[index] as OverheadRound).requestsPerSecond),
@@ -481,21 +492,21 @@ function signedPercent(value: number): string {
 
 function printOverhead(result: OverheadResult): void {
   process.stdout.write(
-    `\noverhead of metrics and tracing: eddy run, remote TS function, c=${result.concurrency}, median of ${result.rounds.off.length} interleaved round(s); cost = 1 − req/s ÷ off's (− is faster)\n\n`,
+    `\noverhead of metrics and tracing: eddy run, remote TS function, c=${result.concurrency}, median of ${result.rounds.off.length} interleaved round(s); cost = 1 − req/s ÷ off's (− is faster); CPU vs off: the runtime's CPU per request against off's (+ is more)\n\n`,
   );
   process.stdout.write(
-    "| mode | req/s | p50 ms | p99 ms | errors | Eddy RSS MB | Eddy peak RSS MB | Eddy CPU µs/req | cost vs off | cost by round |\n| :-- | --: | --: | --: | --: | --: | --: | --: | --: | :-- |\n",
+    "| mode | req/s | p50 ms | p99 ms | errors | Eddy RSS MB | Eddy peak RSS MB | cost vs off | cost by round | Eddy CPU µs/req (median of rounds) | CPU vs off |\n| :-- | --: | --: | --: | --: | --: | --: | --: | :-- | --: | --: |\n",
   );
   for (const row of result.medians) {
     process.stdout.write(
-      `| ${row.mode} | ${row.requestsPerSecond} | ${row.p50Ms} | ${row.p99Ms} | ${row.errors} | ${row.rssMb} | ${row.peakRssMb} | ${row.cpuMicrosPerRequest} | ${row.mode === "off" ? "-" : signedPercent(row.costPercent)} | ${row.mode === "off" ? "-" : row.pairedCostPercents.map(signedPercent).join(", ")} |\n`,
+      `| ${row.mode} | ${row.requestsPerSecond} | ${row.p50Ms} | ${row.p99Ms} | ${row.errors} | ${row.rssMb} | ${row.peakRssMb} | ${row.mode === "off" ? "-" : signedPercent(row.costPercent)} | ${row.mode === "off" ? "-" : row.pairedCostPercents.map(signedPercent).join(", ")} | ${row.medianCpuMicrosPerRequest} | ${row.mode === "off" ? "-" : signedPercent(row.cpuCostPercent)} |\n`,
     );
   }
   process.stdout.write("\n");
   for (const mode of OBSERVED_MODES) {
     const rounds = result.rounds[mode];
     process.stdout.write(
-      `${mode}: req/s by round ${rounds.map((r) => r.requestsPerSecond).join(", ")}; p99 ms ${rounds.map((r) => r.p99Ms).join(", ")}; RSS MB ${rounds.map((r) => r.rssMb).join(", ")}\n`,
+      `${mode}: req/s by round ${rounds.map((r) => r.requestsPerSecond).join(", ")}; p99 ms ${rounds.map((r) => r.p99Ms).join(", ")}; RSS MB ${rounds.map((r) => r.rssMb).join(", ")}; Eddy CPU µs/req ${rounds.map((r) => r.cpuMicrosPerRequest).join(", ")}\n`,
     );
   }
   const traced = result.rounds["metrics + tracing"];
