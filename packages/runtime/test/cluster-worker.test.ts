@@ -53,10 +53,20 @@ const counter = statefulFunction({
 
 let broker: KafkaBroker;
 const dirs: string[] = [];
+/** Every worker started: a test that fails leaves its workers running, which would keep this process alive. */
+const workers: ClusterWorker[] = [];
 before(async () => {
   broker = await startKafka();
 });
 after(async () => {
+  // Stopped ones are closed already (closing again changes nothing); the others stop as a crash would.
+  const closing = Promise.allSettled(
+    workers.map(async (worker) => {
+      await worker.abandon();
+      await worker.engine.stop();
+    }),
+  );
+  await Promise.race([closing, sleep(10_000)]);
   await broker?.stop();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
@@ -103,6 +113,7 @@ async function startWorker(
     },
   });
   assert.ok(started.ok, started.ok ? "" : started.message);
+  workers.push(started.value);
   return { worker: started.value, stateDir, fatal, logged };
 }
 
