@@ -15,7 +15,13 @@ import {
 import type { Address, FunctionTypename } from "../src/core/address.ts";
 import type { Effect } from "../src/core/effects.ts";
 import { MemoryKV } from "../src/core/kv.ts";
-import { type Catalog, type FailurePolicy, type FunctionSettings, PartitionCore } from "../src/core/partition-core.ts";
+import {
+  BATCH_TRACES_MAX,
+  type Catalog,
+  type FailurePolicy,
+  type FunctionSettings,
+  PartitionCore,
+} from "../src/core/partition-core.ts";
 import { makeRequestId } from "../src/core/records.ts";
 
 const counter = { typename: "test/counter" as FunctionTypename, id: "a" };
@@ -123,6 +129,49 @@ describe("partition core", () => {
     f.core.complete(counter, second.batchId, result({}), 2);
     assert.equal(f.take("invoke").length, 0);
     assert.equal(f.core.activeCount, 0);
+  });
+
+  it("hands a batch's distinct trace contexts to its call (at most BATCH_TRACES_MAX), and the call's to what it sends", () => {
+    const trace = (n: number) => `00-${"a".repeat(32)}-${n.toString(16).padStart(16, "0")}-01`;
+    f.core.deliver({ target: counter, argument: text("0"), trace: trace(1) }, 0);
+    const first = f.invoke();
+    assert.deepEqual(first.traces, [trace(1)]);
+    // 60 messages wait behind it: some without a context, some sharing one, many distinct.
+    for (let index = 0; index < 60; index++) {
+      const context = index % 3 === 0 ? undefined : trace(index < 10 ? 2 : 100 + index);
+      f.core.deliver(
+        context === undefined
+          ? { target: counter, argument: text(String(index)) }
+          : { target: counter, argument: text(String(index)), trace: context },
+        0,
+      );
+    }
+    const out = { namespace: "test", type: "other", id: "x" };
+    f.core.complete(
+      counter,
+      first.batchId,
+      result({
+        outgoingMessages: [{ target: out, argument: text("m") }],
+        outgoingEgresses: [{ egressNamespace: "test", egressType: "out", argument: text("e") }],
+      }),
+      1,
+      "00-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-cccccccccccccccc-01",
+    );
+    const [route] = f.take("route");
+    assert.equal(route?.envelope.trace, "00-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-cccccccccccccccc-01");
+    const [egress] = f.take("egress");
+    assert.equal(egress?.entry.trace, "00-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-cccccccccccccccc-01");
+    const second = f.invoke();
+    assert.equal(second.request.invocation?.invocations?.length, 60);
+    const expected = [trace(2)];
+    for (let index = 10; expected.length < BATCH_TRACES_MAX; index++)
+      if (index % 3 !== 0) expected.push(trace(100 + index));
+    assert.deepEqual(second.traces, expected);
+    // Without contexts (tracing off), the effect has none, and neither has what the reply sends.
+    f.core.complete(counter, second.batchId, result({ outgoingMessages: [{ target: out, argument: text("m") }] }), 2);
+    assert.equal("trace" in (f.take("route")[0]?.envelope ?? {}), false);
+    f.core.deliver({ target: counter, argument: text("plain") }, 3);
+    assert.equal("traces" in f.invoke(), false);
   });
 
   it("bounds a batch by count and by bytes", () => {

@@ -15,8 +15,8 @@ export type Effect =
       readonly attempt: number;
       readonly request: ToFunction;
       /**
-       * The trace contexts of the batch's messages, when any has one (tracing on): the call's
-       * span continues the first and links the others.
+       * The distinct trace contexts of the batch's messages (at most BATCH_TRACES_MAX), when any
+       * has one (tracing on): the call's span continues the first and links the others.
        */
       readonly traces?: readonly string[];
     }

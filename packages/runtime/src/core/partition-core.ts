@@ -133,14 +133,24 @@ function storedInvocation(envelope: Envelope): StoredInvocation {
   return caller === undefined ? { argument } : { caller, argument };
 }
 
-/** The distinct trace contexts of a batch's messages, in order; undefined when none has one (tracing off). */
+/**
+ * The most trace contexts an invoke effect carries: the one its call's span continues and 32
+ * it links. A batch of a thousand messages, each in its own trace, would otherwise cost a
+ * quadratic search for distinct ones on every call.
+ */
+export const BATCH_TRACES_MAX = 33;
+
+/** The first distinct trace contexts of a batch's messages, in order; undefined when none has one (tracing off). */
 function batchTraces(invocations: readonly StoredInvocation[]): string[] | undefined {
   let traces: string[] | undefined;
   for (const invocation of invocations) {
     const trace = invocation.trace;
     if (trace === undefined) continue;
     if (traces === undefined) traces = [trace];
-    else if (!traces.includes(trace)) traces.push(trace);
+    else if (!traces.includes(trace)) {
+      traces.push(trace);
+      if (traces.length === BATCH_TRACES_MAX) break;
+    }
   }
   return traces;
 }

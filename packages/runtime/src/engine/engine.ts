@@ -246,9 +246,6 @@ export interface EngineOptions {
   readonly tracer?: Tracer;
 }
 
-/** The most links an invocation span keeps to the other messages of its batch. */
-const SPAN_LINKS_MAX = 32;
-
 export type AcceptResult =
   /**
    * `duplicate`: the idempotency key was seen before; the message was not delivered again.
@@ -1532,25 +1529,15 @@ export class Engine {
   /** The span of one call: it continues the trace of the batch's first message and links the others. */
   #invocationSpan(tracer: Tracer, effect: InvokeEffect): TraceSpan {
     const traces = effect.traces;
-    const messages = effect.request.invocation?.invocations.length ?? 0;
-    return tracer.start(
-      `invoke ${effect.target.typename}`,
-      "client",
-      traces?.[0],
-      effect.attempt > 0
-        ? {
-            "eddy.function_type": effect.target.typename,
-            "eddy.address": formatAddress(effect.target),
-            "eddy.batch.messages": messages,
-            "eddy.attempt": effect.attempt,
-          }
-        : {
-            "eddy.function_type": effect.target.typename,
-            "eddy.address": formatAddress(effect.target),
-            "eddy.batch.messages": messages,
-          },
-      traces !== undefined && traces.length > 1 ? traces.slice(1, 1 + SPAN_LINKS_MAX) : undefined,
-    );
+    const attributes = {
+      "eddy.function_type": effect.target.typename,
+      "eddy.address": formatAddress(effect.target),
+      "eddy.batch.messages": effect.request.invocation?.invocations.length ?? 0,
+      ...(effect.attempt > 0 ? { "eddy.attempt": effect.attempt } : {}),
+    };
+    // The core hands at most BATCH_TRACES_MAX contexts: the first, and the ones to link.
+    const links = traces !== undefined && traces.length > 1 ? traces.slice(1) : undefined;
+    return tracer.start(`invoke ${effect.target.typename}`, "client", traces?.[0], attributes, links);
   }
 
   #settleAnswered(): void {
