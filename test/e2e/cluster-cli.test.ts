@@ -115,6 +115,10 @@ describe("eddy run --cluster: mistakes on the command line are one line, exit 2"
       await run("--cluster", CLUSTER, "--checkpoints", checkpoints, "--advertise", "tcp://10.0.0.5:8090"),
       /^eddy run: --advertise "tcp:\/\/10\.0\.0\.5:8090": tcp is not http or https/,
     );
+    assertUsageError(
+      await run("--cluster", CLUSTER, "--checkpoints", checkpoints, "--admin-advertise", "10.0.0.5:8093"),
+      /^eddy run: --admin-advertise "10\.0\.0\.5:8093": /,
+    );
   });
 
   it("cluster flags without --cluster, naming each one given", async () => {
@@ -125,6 +129,10 @@ describe("eddy run --cluster: mistakes on the command line are one line, exit 2"
     assertUsageError(
       await run("--advertise", "http://10.0.0.5:8090", "--cluster-config", "cluster.properties"),
       /^eddy run: --advertise, --cluster-config need --cluster /,
+    );
+    assertUsageError(
+      await run("--admin-advertise", "http://10.0.0.5:8093"),
+      /^eddy run: --admin-advertise need --cluster /,
     );
   });
 

@@ -20,6 +20,7 @@ export const CLUSTER_OPTIONS = {
   cluster: { type: "string" },
   "worker-id": { type: "string" },
   advertise: { type: "string" },
+  "admin-advertise": { type: "string" },
   "cluster-config": { type: "string" },
   "port-offset": { type: "string" },
 } as const;
@@ -28,6 +29,7 @@ interface ClusterFlagValues {
   readonly cluster?: string | undefined;
   readonly "worker-id"?: string | undefined;
   readonly advertise?: string | undefined;
+  readonly "admin-advertise"?: string | undefined;
   readonly "cluster-config"?: string | undefined;
   readonly "port-offset"?: string | undefined;
   readonly checkpoints?: string | undefined;
@@ -38,6 +40,7 @@ export interface ClusterRequest {
   readonly address: ClusterAddress;
   readonly workerId: string | undefined;
   readonly advertiseUrl: string | undefined;
+  readonly adminAdvertiseUrl: string | undefined;
   readonly properties: ReadonlyMap<string, string>;
   /** The --cluster-config file the properties came from (none: no properties). */
   readonly configPath: string | undefined;
@@ -57,7 +60,7 @@ export function clusterFlags(values: ClusterFlagValues): ClusterFlags {
   const portOffset = parsePortOffset(values["port-offset"]);
   const clusterText = values.cluster;
   if (clusterText === undefined) {
-    const clusterOnly = (["worker-id", "advertise", "cluster-config"] as const).filter(
+    const clusterOnly = (["worker-id", "advertise", "admin-advertise", "cluster-config"] as const).filter(
       (flag) => values[flag] !== undefined,
     );
     if (clusterOnly.length > 0) {
@@ -78,6 +81,11 @@ export function clusterFlags(values: ClusterFlagValues): ClusterFlags {
   const advertiseText = values.advertise;
   const advertiseUrl = advertiseText === undefined ? undefined : checkAdvertiseUrl(advertiseText);
   if (advertiseUrl !== undefined && !advertiseUrl.ok) throw new UsageError(`--advertise ${advertiseUrl.message}`);
+  const adminAdvertiseText = values["admin-advertise"];
+  const adminAdvertiseUrl = adminAdvertiseText === undefined ? undefined : checkAdvertiseUrl(adminAdvertiseText);
+  if (adminAdvertiseUrl !== undefined && !adminAdvertiseUrl.ok) {
+    throw new UsageError(`--admin-advertise ${adminAdvertiseUrl.message}`);
+  }
   const configPath = values["cluster-config"];
   let properties: ReadonlyMap<string, string> = new Map();
   if (configPath !== undefined) {
@@ -91,6 +99,7 @@ export function clusterFlags(values: ClusterFlagValues): ClusterFlags {
       address: address.value,
       workerId: workerId?.value,
       advertiseUrl: advertiseUrl?.value,
+      adminAdvertiseUrl: adminAdvertiseUrl?.value,
       properties,
       configPath,
     },
@@ -132,6 +141,7 @@ export function resolveClusterSettings(request: ClusterRequest, context: Cluster
     address: request.address,
     workerId,
     advertiseUrl: request.advertiseUrl ?? defaultAdvertiseUrl(context.module, context.portOffset, context.host),
+    adminAdvertiseUrl: request.adminAdvertiseUrl,
     properties: request.properties,
     propertiesSource: request.configPath ?? "--cluster",
   });

@@ -82,6 +82,9 @@ Cluster:
   --advertise URL           the http(s) URL other workers reach this worker's ingress at
                             (default http://127.0.0.1:<playground ingress port + offset>,
                             or the --host address when it is not 0.0.0.0 or ::)
+  --admin-advertise URL     the http(s) URL other workers reach this worker's admin
+                            listener at, to answer the admin API for the whole cluster
+                            (default: --advertise's host, at the admin listener's port)
   --cluster-config FILE     Kafka client properties for the cluster's connection, as a Java
                             .properties file (security.protocol, ssl.*, sasl.*)
 `,

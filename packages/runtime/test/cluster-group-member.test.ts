@@ -292,6 +292,68 @@ describe("GroupMachine (pure)", () => {
     assert.deepEqual(partitionsOf("m1"), [0, 1, 2, 3]);
     assert.deepEqual(partitionsOf("m9"), []);
   });
+
+  it("as the leader, hands out the admin URLs, in version 2 while a member wrote version 2 (a rolling upgrade)", () => {
+    const lead = (members: (join: Buffer) => { memberId: string; metadata: Buffer }[]) => {
+      const machine = new GroupMachine({ ...config, adminUrl: "http://w1:8093" });
+      const join = sent(machine.start(0));
+      const sync = sent(
+        machine.receive(
+          join.id,
+          {
+            kind: "join",
+            errorCode: 0,
+            generationId: 1,
+            memberId: "m1",
+            leader: "m1",
+            skipAssignment: false,
+            protocolName: groupProtocolName(MODULE),
+            members: members(join.kind === "join" ? join.metadata : Buffer.alloc(0)),
+          },
+          0,
+        ),
+      );
+      return sync.kind === "sync" ? sync.assignments.map((a) => a.assignment) : [];
+    };
+    const w8 = encodeMemberMetadata({
+      workerId: "w8",
+      url: "http://w8",
+      adminUrl: "http://w8:8093",
+      owned: [],
+      module: MODULE,
+    });
+    const current = lead((mine) => [
+      { memberId: "m1", metadata: mine },
+      { memberId: "m8", metadata: w8 },
+    ]);
+    assert.deepEqual(
+      current.map((bytes) => bytes[0]),
+      [3, 3],
+    );
+    const owners = current.map((bytes) => decodeAssignment(bytes)).map((d) => (d.ok ? d.value.owners : []));
+    assert.deepEqual(
+      new Set(owners[0]?.map((owner) => owner?.adminUrl)),
+      new Set(["http://w1:8093", "http://w8:8093"]),
+    );
+    // Version 2's metadata: as version 3's without the admin URL (after "w8" and "http://w8").
+    const plain = encodeMemberMetadata({ workerId: "w8", url: "http://w8", owned: [], module: MODULE });
+    const v2 = Buffer.concat([Buffer.from([2]), plain.subarray(1, 16), plain.subarray(18)]);
+    const mixed = lead((mine) => [
+      { memberId: "m1", metadata: mine },
+      { memberId: "m8", metadata: v2 },
+    ]);
+    assert.deepEqual(
+      mixed.map((bytes) => bytes[0]),
+      [2, 2],
+    );
+    const decoded = mixed.map((bytes) => decodeAssignment(bytes));
+    assert.deepEqual(
+      decoded.map((d) => (d.ok ? d.value.partitions.length : -1)),
+      [2, 2],
+      "both members get partitions",
+    );
+    assert.ok(decoded.every((d) => d.ok && d.value.owners.every((owner) => owner?.adminUrl === undefined)));
+  });
 });
 
 // --- Against a real broker ------------------------------------------------------------------

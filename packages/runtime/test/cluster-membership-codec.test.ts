@@ -37,20 +37,49 @@ describe("member metadata", () => {
       value: {
         workerId: "w1",
         url: w1.url,
+        version: MEMBERSHIP_VERSION,
         owned: [0, 5, 127],
         module: { fingerprint: module.fingerprint, items: module.items },
+      },
+    });
+    const withAdmin = decodeMemberMetadata(
+      encodeMemberMetadata({ workerId: "w1", url: w1.url, adminUrl: "http://10.0.0.5:8093", owned: [], module }),
+    );
+    assert.equal(withAdmin.ok && withAdmin.value.adminUrl, "http://10.0.0.5:8093");
+  });
+
+  it("reads version 2's metadata, which has no admin URL", () => {
+    const one = moduleOfItems([{ kind: "egress", name: "e" }]);
+    const fingerprint = [...Buffer.from(one.fingerprint, "hex")];
+    const v2 = Buffer.from([2, 0, 1, 0x77, 0, 1, 0x75, 0, 0, 0, 1, 0, 0, 0, 3, ...fingerprint, 1, 0, 1, 3, 0, 1, 0x65]);
+    assert.deepEqual(decodeMemberMetadata(v2), {
+      ok: true,
+      value: {
+        workerId: "w",
+        url: "u",
+        version: 2,
+        owned: [3],
+        module: { fingerprint: one.fingerprint, items: one.items },
       },
     });
   });
 
   it("has the documented layout", () => {
     const one = moduleOfItems([{ kind: "egress", name: "e" }]);
-    const bytes = encodeMemberMetadata({ workerId: "w", url: "u", owned: [3], module: one });
+    const bytes = encodeMemberMetadata({ workerId: "w", url: "u", adminUrl: "a", owned: [3], module: one });
     const fingerprint = [...Buffer.from(one.fingerprint, "hex")];
     assert.equal(fingerprint.length, 8);
+    assert.equal(MEMBERSHIP_VERSION, 3);
     assert.deepEqual(
       [...bytes],
-      [MEMBERSHIP_VERSION, 0, 1, 0x77, 0, 1, 0x75, 0, 0, 0, 1, 0, 0, 0, 3, ...fingerprint, 1, 0, 1, 3, 0, 1, 0x65],
+      [3, 0, 1, 0x77, 0, 1, 0x75, 0, 1, 0x61, 0, 0, 0, 1, 0, 0, 0, 3, ...fingerprint, 1, 0, 1, 3, 0, 1, 0x65],
+    );
+    // No admin listener: an empty admin URL.
+    const none = encodeMemberMetadata({ workerId: "w", url: "u", owned: [], module: one });
+    assert.deepEqual([...none.subarray(0, 13)], [3, 0, 1, 0x77, 0, 1, 0x75, 0, 0, 0, 0, 0, 0]);
+    assert.equal(
+      decodeMemberMetadata(none).ok && "adminUrl" in (decodeMemberMetadata(none) as { value: object }).value,
+      false,
     );
   });
 
@@ -100,7 +129,9 @@ describe("member metadata", () => {
     assert.equal(decoded.ok, false);
     assert.equal(!decoded.ok && decoded.code, "membership-version-unsupported");
     assert.equal(!decoded.ok && decoded.retriable, false);
-    assert.match(!decoded.ok ? decoded.message : "", /version 1; this Eddy reads version 2/);
+    assert.match(!decoded.ok ? decoded.message : "", /version 1; this Eddy reads versions 2 to 3/);
+    bytes[0] = 4;
+    assert.match(messageOf(decodeMemberMetadata(bytes)), /version 4; this Eddy reads versions 2 to 3/);
   });
 
   it("refuses every truncation of a valid buffer, and trailing bytes", () => {
@@ -121,13 +152,14 @@ describe("member metadata", () => {
     assert.match(messageOf(decodeMemberMetadata(noId)), /workerId is empty/);
     const badUtf8 = Buffer.from([MEMBERSHIP_VERSION, 0, 1, 0xff, 0, 0, 0, 0, 0, 0]);
     assert.match(messageOf(decodeMemberMetadata(badUtf8)), /workerId is not UTF-8/);
-    const descending = Buffer.from([MEMBERSHIP_VERSION, 0, 1, 0x77, 0, 0, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0, 4]);
+    // version | workerId "w" | url "" | adminUrl "" | owned …
+    const descending = Buffer.from([MEMBERSHIP_VERSION, 0, 1, 0x77, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0, 4]);
     assert.match(messageOf(decodeMemberMetadata(descending)), /not strictly ascending \(4 after 5\)/);
-    const repeated = Buffer.from([MEMBERSHIP_VERSION, 0, 1, 0x77, 0, 0, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0, 5]);
+    const repeated = Buffer.from([MEMBERSHIP_VERSION, 0, 1, 0x77, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0, 5]);
     assert.match(messageOf(decodeMemberMetadata(repeated)), /not strictly ascending/);
-    const huge = Buffer.from([MEMBERSHIP_VERSION, 0, 1, 0x77, 0, 0, 0, 0, 0xff, 0xff]);
+    const huge = Buffer.from([MEMBERSHIP_VERSION, 0, 1, 0x77, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
     assert.match(messageOf(decodeMemberMetadata(huge)), /owned needs 262140 bytes, 0 are left/);
-    const tooMany = Buffer.from([MEMBERSHIP_VERSION, 0, 1, 0x77, 0, 0, 0x7f, 0xff, 0xff, 0xff]);
+    const tooMany = Buffer.from([MEMBERSHIP_VERSION, 0, 1, 0x77, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff]);
     assert.match(messageOf(decodeMemberMetadata(tooMany)), /2147483647 owned, at most 65535/);
   });
 
@@ -166,10 +198,25 @@ describe("assignment", () => {
     assert.ok(decoded.ok);
     assert.deepEqual(decoded.value.partitions, [0, 2, 6, 7]);
     assert.deepEqual(decoded.value.owners, owners);
-    // Two workers' ids and URLs once each, then two bytes per partition.
+    // Two workers' ids, URLs and (empty) admin URLs once each, then two bytes per partition.
     const header = 1 + 4 + 4 * 4 + 4 + 2;
-    const workers = [w1, w2].reduce((sum, w) => sum + 4 + Buffer.byteLength(w.workerId) + Buffer.byteLength(w.url), 0);
+    const workers = [w1, w2].reduce((sum, w) => sum + 6 + Buffer.byteLength(w.workerId) + Buffer.byteLength(w.url), 0);
     assert.equal(bytes.length, header + workers + 2 * owners.length);
+  });
+
+  it("carries each worker's admin URL, and leaves them out in version 2 (for a member that reads only that)", () => {
+    const a1 = { ...w1, adminUrl: "http://10.0.0.5:8093" };
+    const a2 = { ...w2, adminUrl: "http://10.0.0.6:8093" };
+    const owners = [a1, a2, a1, undefined];
+    const v3 = decodeAssignment(encodeAssignment(assignmentOf([0, 2], owners)));
+    assert.deepEqual(v3, { ok: true, value: { partitions: [0, 2], owners } });
+    const v2bytes = encodeAssignment(assignmentOf([0, 2], owners), 2);
+    assert.equal(v2bytes[0], 2);
+    assert.deepEqual(decodeAssignment(v2bytes), {
+      ok: true,
+      value: { partitions: [0, 2], owners: [w1, w2, w1, undefined] },
+    });
+    assert.throws(() => encodeAssignment(assignmentOf([], []), 1), /version 1 is not one this Eddy writes/);
   });
 
   it("round-trips an empty assignment of a member that gets nothing", () => {

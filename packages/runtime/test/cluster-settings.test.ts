@@ -12,6 +12,7 @@ import {
   checkAdvertiseUrl,
   checkWorkerId,
   clusterSettings,
+  defaultAdminAdvertiseUrl,
   defaultAdvertiseUrl,
   parseClusterUrl,
   parseJavaProperties,
@@ -207,6 +208,15 @@ describe("the advertised URL", () => {
     assert.equal(defaultAdvertiseUrl(moduleWith(8090), 10, "0.0.0.0"), "http://127.0.0.1:8100");
     assert.equal(defaultAdvertiseUrl(moduleWith(8090), 1, "10.0.0.5"), "http://10.0.0.5:8091");
     assert.equal(defaultAdvertiseUrl(moduleWith(8090), 0, "fd00::5"), "http://[fd00::5]:8090");
+  });
+
+  it("gives the admin listener the advertised host, at the port it listens on", () => {
+    assert.equal(defaultAdminAdvertiseUrl("http://10.0.0.5:8090", "http://0.0.0.0:8093"), "http://10.0.0.5:8093");
+    assert.equal(
+      defaultAdminAdvertiseUrl("https://w1.example.com/eddy", "http://127.0.0.1:41234"),
+      "http://w1.example.com:41234",
+    );
+    assert.equal(defaultAdminAdvertiseUrl("http://[fd00::5]:8090", "http://[::]:8093"), "http://[fd00::5]:8093");
   });
 
   it("has no port without a playground ingress, or when the ingress takes any free port", () => {

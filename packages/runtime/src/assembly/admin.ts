@@ -15,6 +15,7 @@ import { errorMessage } from "../errors.ts";
 import type { Connector, ConnectorObserver } from "../io/connector.ts";
 import type { AdminRuntime, CheckpointControl, FunctionEndpointInfo } from "../observe/admin-api.ts";
 import { AdminServer } from "../observe/admin-server.ts";
+import type { AdminPeers } from "../observe/cluster-admin.ts";
 import { fanOut, LiveStats } from "../observe/live-stats.ts";
 import { type RuntimeGauges, RuntimeMetrics } from "../observe/metrics.ts";
 import type { Closers } from "./closers.ts";
@@ -104,6 +105,8 @@ export function adminRuntime(parts: {
   readonly connectors: readonly Connector[];
   readonly checkpointer: Checkpointer | undefined;
   readonly blobs: BlobStore | undefined;
+  /** A cluster worker's view of the others, whom its API asks. */
+  readonly peers?: AdminPeers | undefined;
 }): AdminRuntime {
   const inProcess = new Set(parts.inProcessTypes);
   const declared = [
@@ -135,6 +138,7 @@ export function adminRuntime(parts: {
       const lags = await Promise.all(parts.connectors.map((connector) => connector.sourceLags?.() ?? []));
       return lags.flat().reduce((sum, lag) => sum + lag.messages, 0);
     },
+    ...(parts.peers === undefined ? {} : { peers: parts.peers }),
   };
 }
 

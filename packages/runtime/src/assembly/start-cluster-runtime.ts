@@ -16,7 +16,7 @@ import { mkdirSync } from "node:fs";
 import type { BlobStore } from "../checkpoint/blob/blob-store.ts";
 import { openBlobStore } from "../checkpoint/blob/open-blob-store.ts";
 import { clusterModule } from "../cluster/cluster-module.ts";
-import type { ClusterSettings } from "../cluster/cluster-settings.ts";
+import { type ClusterSettings, defaultAdminAdvertiseUrl } from "../cluster/cluster-settings.ts";
 import { clusterTopicNames } from "../cluster/cluster-topics.ts";
 import { ClusterWorker } from "../cluster/cluster-worker.ts";
 import { clusterDeadLetterAdmin, routingWithDeadLetters } from "../cluster/dead-letter-admin.ts";
@@ -30,6 +30,7 @@ import { RoutingInvoker } from "../invoker/routing-invoker.ts";
 import { ClusterKafkaEgress, clusterEgressMismatch } from "../io/kafka/cluster-egress.ts";
 import { kafkaEgressSettings } from "../io/kafka/egress.ts";
 import { SourceBinding } from "../io/source-binding.ts";
+import { AdminPeerClient } from "../observe/admin-peer-client.ts";
 import { type Logger, runtimeLogger } from "../observe/logger.ts";
 import { takeStateDirLock } from "../state-dir-lock.ts";
 import { LoggedStore } from "../store/logged-store.ts";
@@ -93,6 +94,10 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       cluster: cluster.name,
       workerId: cluster.workerId,
       advertiseUrl: cluster.advertiseUrl,
+      adminAdvertiseUrl:
+        admin === undefined
+          ? undefined
+          : (cluster.adminAdvertiseUrl ?? defaultAdminAdvertiseUrl(cluster.advertiseUrl, admin.url)),
       partitionCount,
       module: clusterModule(options.module, options.inProcess?.typenames),
       local,
@@ -157,7 +162,10 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
     const ingressUrls = await openConnectors(connectors.ingresses, host, failed, closers);
     const all = [...egresses, ...[...connectors.ingresses, ...connectors.egresses].map(({ connector }) => connector)];
     metrics?.readLevelsFrom(runtimeGauges(worker.engine, options.stateDir, all));
-    // The admin API answers for the partitions this worker runs (asking the others is not built yet).
+    // The admin API answers for the whole cluster: it asks the workers that run the partitions.
+    const peerClient = admin === undefined ? undefined : new AdminPeerClient(cluster.workerId, options.token);
+    if (peerClient !== undefined)
+      closers.defer("the admin API's connections to the other workers", () => peerClient.close());
     admin?.attach(
       adminRuntime({
         mode: "cluster",
@@ -171,6 +179,15 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
         connectors: all,
         checkpointer: undefined,
         blobs: undefined,
+        ...(peerClient === undefined
+          ? {}
+          : {
+              peers: {
+                workerId: cluster.workerId,
+                owners: () => worker.partitionOwners(),
+                send: (peer, request) => peerClient.send(peer, request),
+              },
+            }),
       }),
     );
     const owned = closers.move();

@@ -22,6 +22,11 @@ export interface ClusterSettings {
   readonly workerId: string;
   /** Where other workers reach this worker's HTTP ingress: origin and path, no trailing slash. */
   readonly advertiseUrl: string;
+  /**
+   * Where other workers reach this worker's admin listener (--admin-advertise); default: the
+   * advertised ingress URL's host, at the admin listener's port (defaultAdminAdvertiseUrl).
+   */
+  readonly adminAdvertiseUrl?: string | undefined;
 }
 
 /** The brokers and the name a `kafka://HOST:PORT[,HOST:PORT…]/NAME` URL gives. */
@@ -203,6 +208,17 @@ export function defaultAdvertiseUrl(module: ModuleConfig, portOffset: number, bi
   return `http://${host}:${ingress.port + portOffset}`;
 }
 
+/**
+ * Where other workers reach this worker's admin listener when --admin-advertise is not given:
+ * the host other workers reach its ingress at (--advertise), at the port the admin listener
+ * took (`adminUrl`, as it listens).
+ */
+export function defaultAdminAdvertiseUrl(advertiseUrl: string, adminUrl: string): string {
+  const advertised = new URL(advertiseUrl);
+  const admin = new URL(adminUrl);
+  return `http://${advertised.hostname}${admin.port === "" ? "" : `:${admin.port}`}`;
+}
+
 /** The most lines a properties file may have: a guard, far above any client configuration. */
 const PROPERTIES_LINES_MAX = 100_000;
 
@@ -338,6 +354,7 @@ export interface ClusterSettingsInput {
   readonly address: ClusterAddress;
   readonly workerId: string;
   readonly advertiseUrl: string;
+  readonly adminAdvertiseUrl?: string | undefined;
   /** The --cluster-config properties (empty without one). */
   readonly properties: ReadonlyMap<string, string>;
   /** Where the properties came from, for messages: the file's path. */
@@ -364,6 +381,7 @@ export function clusterSettings(
       connection: connection.value,
       workerId: input.workerId,
       advertiseUrl: input.advertiseUrl,
+      ...(input.adminAdvertiseUrl === undefined ? {} : { adminAdvertiseUrl: input.adminAdvertiseUrl }),
     },
     ignored: ignoredProperties(input.properties, []),
   });

@@ -36,6 +36,7 @@ import { GroupMember } from "./group-member.ts";
 import { decodeInboxRecord } from "./inbox-record.ts";
 import { KafkaCommitTarget } from "./kafka-commit-target.ts";
 import { KafkaLink } from "./kafka-link.ts";
+import type { PartitionOwner } from "./membership-codec.ts";
 import { checkGroupModule } from "./module-check.ts";
 import { restoreSnapshot } from "./partition-snapshots.ts";
 import { Snapshotter } from "./snapshotter.ts";
@@ -49,6 +50,8 @@ export interface ClusterWorkerOptions {
   readonly workerId: string;
   /** Where other workers reach this one. */
   readonly advertiseUrl: string;
+  /** Where other workers reach this one's admin listener (--admin-advertise); undefined without one. */
+  readonly adminAdvertiseUrl?: string | undefined;
   readonly partitionCount: number;
   /** What must be the same on every worker (cluster-module.ts); default: a module that declares nothing. */
   readonly module?: ClusterModule;
@@ -175,6 +178,7 @@ export class ClusterWorker {
       groupId: topics.group,
       workerId: options.workerId,
       url: options.advertiseUrl,
+      adminUrl: options.adminAdvertiseUrl,
       partitionCount: options.partitionCount,
       module: options.module ?? EMPTY_CLUSTER_MODULE,
       ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
@@ -309,6 +313,14 @@ export class ClusterWorker {
     const owner = membership.owners[partition];
     if (owner === undefined) return null;
     return owner.workerId === this.#options.workerId ? undefined : owner.url;
+  }
+
+  /**
+   * Indexed by partition: the worker that runs it in the current generation, with its admin URL
+   * (the admin API asks it, observe/cluster-admin.ts); undefined everywhere between generations.
+   */
+  partitionOwners(): readonly (PartitionOwner | undefined)[] {
+    return this.#member.current()?.owners ?? new Array<undefined>(this.#options.partitionCount).fill(undefined);
   }
 
   /** Whether this worker runs the partition of `address` now. */

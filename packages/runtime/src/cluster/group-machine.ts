@@ -34,11 +34,17 @@ import {
   decodeMemberMetadata,
   encodeAssignment,
   encodeMemberMetadata,
+  MEMBERSHIP_VERSION,
+  type MemberMetadata,
   type PartitionOwner,
 } from "./membership-codec.ts";
 
 export const GROUP_PROTOCOL_TYPE = "eddy";
-/** Bumped with the member metadata or assignment format; a rolling upgrade would offer both. */
+/**
+ * Bumped with a member metadata or assignment format the version before cannot take part with
+ * (membership-codec.ts): the coordinator admits only members that share a protocol name.
+ * Version 3 of the codec (the admin URLs) keeps it: version 2's members take part.
+ */
 export const GROUP_PROTOCOL_FAMILY = "eddy-sticky-v2";
 
 /** The one protocol a worker offers: the family, and the fingerprint of its module. */
@@ -58,6 +64,8 @@ export interface GroupMachineConfig {
   readonly workerId: string;
   /** Where other workers forward HTTP requests for this worker's partitions. */
   readonly url: string;
+  /** Where other workers send admin API calls for this worker's partitions; undefined: no admin listener. */
+  readonly adminUrl?: string | undefined;
   readonly partitionCount: number;
   /** What must be the same on every worker: its fingerprint is in the protocol name. */
   readonly module: ClusterModule;
@@ -334,6 +342,7 @@ export class GroupMachine {
           metadata: encodeMemberMetadata({
             workerId: this.#config.workerId,
             url: this.#config.url,
+            adminUrl: this.#config.adminUrl,
             owned: this.#held?.partitions ?? [],
             module: this.#config.module,
           }),
@@ -449,7 +458,7 @@ export class GroupMachine {
     warnings: string[];
   } {
     const warnings: string[] = [];
-    const known = new Map<string, { workerId: string; url: string; owned: readonly number[] }>();
+    const known = new Map<string, MemberMetadata>();
     for (const member of members) {
       const metadata = decodeMemberMetadata(member.metadata);
       if (!metadata.ok) {
@@ -481,16 +490,25 @@ export class GroupMachine {
           throw new BugError(`the assignor gave partition ${partition} of ${partitionCount} to ${memberId}`);
         }
         if (owners[partition] !== undefined) throw new BugError(`the assignor gave partition ${partition} twice`);
-        owners[partition] = { workerId: metadata.workerId, url: metadata.url };
+        owners[partition] = {
+          workerId: metadata.workerId,
+          url: metadata.url,
+          ...(metadata.adminUrl === undefined ? {} : { adminUrl: metadata.adminUrl }),
+        };
       }
     }
     const unowned = owners.filter((owner) => owner === undefined).length;
     if (unowned > 0 && known.size > 0) {
       throw new BugError(`the assignor left ${unowned} of ${partitionCount} partitions without an owner`);
     }
+    // In the oldest version a member wrote: each member can read what it is handed (a rolling upgrade).
+    const version = Math.min(
+      MEMBERSHIP_VERSION,
+      ...[...known.values()].map((metadata) => metadata.version ?? MEMBERSHIP_VERSION),
+    );
     const assignments = members.map((member) => ({
       memberId: member.memberId,
-      assignment: encodeAssignment({ partitions: result.get(member.memberId) ?? [], owners }),
+      assignment: encodeAssignment({ partitions: result.get(member.memberId) ?? [], owners }, version),
     }));
     return { assignments, warnings };
   }

@@ -81,6 +81,8 @@ export interface GroupMemberOptions {
   readonly groupId: string;
   readonly workerId: string;
   readonly url: string;
+  /** The worker's admin listener, for the other workers: undefined without one. */
+  readonly adminUrl?: string | undefined;
   readonly partitionCount: number;
   /** What must be the same on every worker (cluster-module.ts); a member with another is refused. */
   readonly module: ClusterModule;
@@ -125,6 +127,7 @@ export class GroupMember {
       groupId: options.groupId,
       workerId: options.workerId,
       url: options.url,
+      adminUrl: options.adminUrl,
       partitionCount: options.partitionCount,
       module: options.module,
       sessionTimeoutMs,

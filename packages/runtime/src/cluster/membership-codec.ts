@@ -1,7 +1,8 @@
 // The bytes a cluster worker puts into Kafka's classic group protocol: its member metadata in
-// JoinGroup (who it is, where its HTTP ingress is, which partitions it owns now, so the leader's
-// assignor can be sticky) and each member's assignment in SyncGroup (its partitions, plus the
-// whole partition → owner map, so any worker can forward a request to the owner).
+// JoinGroup (who it is, where its HTTP ingress and its admin listener are, which partitions it
+// owns now, so the leader's assignor can be sticky) and each member's assignment in SyncGroup
+// (its partitions, plus the whole partition → owner map, so any worker can forward an ingress
+// request or an admin API call to the owner).
 //
 // The metadata also carries the worker's module (cluster-module.ts): its fingerprint, and its
 // items when they are short enough, so that a worker the group refuses for another module can
@@ -12,14 +13,18 @@
 // Both start with a version byte. A decoder meets bytes written by other processes, maybe other
 // versions of Eddy, maybe not Eddy at all: it checks every length and bound, refuses trailing
 // bytes, and returns a Failure rather than throwing. Layout (big-endian):
-//   metadata   u8 version=2 | str workerId | str url | u32 n | n × u32 partition (ascending)
-//              | 8 bytes module fingerprint | u8 described (0: items left out, 1: they follow)
-//              | [u16 k | k × (u8 kind (1 function, 2 ingress, 3 egress) | str name)]
-//   assignment u8 version=2 | u32 n | n × u32 partition (ascending)
-//              | u32 partitionCount | u16 w | w × (str workerId, str url)
+//   metadata   u8 version=3 | str workerId | str url | str adminUrl | u32 n | n × u32 partition
+//              (ascending) | 8 bytes module fingerprint | u8 described (0: items left out, 1:
+//              they follow) | [u16 k | k × (u8 kind (1 function, 2 ingress, 3 egress) | str name)]
+//   assignment u8 version=3 | u32 n | n × u32 partition (ascending)
+//              | u32 partitionCount | u16 w | w × (str workerId, str url, str adminUrl)
 //              | partitionCount × u16 owner (index into the w workers, 0xffff = no owner)
-//   str        u16 byte length | UTF-8
-// Version 2 added the module to the metadata (the assignment is as in version 1).
+//   str        u16 byte length | UTF-8; an empty adminUrl: the worker has no admin listener
+// Version 2 added the module to the metadata. Version 3 added the admin URLs; both versions are
+// read, and a leader writes the assignments in the lowest version its members wrote their
+// metadata in, so a version-2 worker in the group (a rolling upgrade) can read its assignment.
+// A version-2 leader cannot read version 3's metadata: until the leader is upgraded, newer
+// workers get no partitions and the leader logs why.
 import { type Failure, failure, type Result, success } from "../errors.ts";
 import {
   type AnnouncedModule,
@@ -30,7 +35,9 @@ import {
   moduleOfItems,
 } from "./cluster-module.ts";
 
-export const MEMBERSHIP_VERSION = 2;
+export const MEMBERSHIP_VERSION = 3;
+/** The oldest version this Eddy reads (and writes assignments in, for members that wrote it). */
+export const MEMBERSHIP_VERSION_MIN = 2;
 
 /** Bounds a decoder enforces, so a hostile or corrupt buffer cannot make it allocate much. */
 export const WORKER_ID_BYTES_MAX = 255;
@@ -51,6 +58,13 @@ export interface MemberMetadata {
   readonly workerId: string;
   /** Where other workers forward HTTP requests for this worker's partitions (--advertise). */
   readonly url: string;
+  /**
+   * Where other workers send admin API calls for this worker's partitions (--admin-advertise);
+   * undefined without an admin listener, or from a worker of version 2.
+   */
+  readonly adminUrl?: string | undefined;
+  /** The version the metadata was written in (decoded); MEMBERSHIP_VERSION when encoding. */
+  readonly version?: number;
   /** The partitions this worker owns now, ascending: the assignor keeps them where it can. */
   readonly owned: readonly number[];
   /** The worker's module: its items are undefined after decoding when they were too long to send. */
@@ -60,6 +74,8 @@ export interface MemberMetadata {
 export interface PartitionOwner {
   readonly workerId: string;
   readonly url: string;
+  /** Its admin listener's URL: undefined when it has none, or the assignment is of version 2. */
+  readonly adminUrl?: string | undefined;
 }
 
 /** What the leader hands each member in SyncGroup. */
@@ -77,6 +93,7 @@ export function encodeMemberMetadata(metadata: MemberMetadata): Buffer {
   writer.u8(MEMBERSHIP_VERSION);
   writer.str(metadata.workerId, WORKER_ID_BYTES_MAX, "workerId");
   writer.str(metadata.url, URL_BYTES_MAX, "url");
+  writer.str(metadata.adminUrl ?? "", URL_BYTES_MAX, "adminUrl");
   writer.partitions(metadata.owned, PARTITION_COUNT_MAX);
   const fingerprint = Buffer.from(metadata.module.fingerprint, "hex");
   if (fingerprint.length !== FINGERPRINT_BYTES || fingerprint.toString("hex") !== metadata.module.fingerprint) {
@@ -118,13 +135,22 @@ export function decodeMemberMetadata(bytes: Uint8Array): Result<MemberMetadata, 
   if (workerId.value === "") return reader.malformed("workerId is empty");
   const url = reader.str(URL_BYTES_MAX, "url");
   if (!url.ok) return url;
+  const adminUrl = version.value >= 3 ? reader.str(URL_BYTES_MAX, "adminUrl") : success("");
+  if (!adminUrl.ok) return adminUrl;
   const owned = reader.partitions(PARTITION_COUNT_MAX, "owned");
   if (!owned.ok) return owned;
   const module = decodeModule(reader);
   if (!module.ok) return module;
   const end = reader.end();
   if (!end.ok) return end;
-  return success({ workerId: workerId.value, url: url.value, owned: owned.value, module: module.value });
+  return success({
+    workerId: workerId.value,
+    url: url.value,
+    ...(adminUrl.value === "" ? {} : { adminUrl: adminUrl.value }),
+    version: version.value,
+    owned: owned.value,
+    module: module.value,
+  });
 }
 
 function decodeModule(reader: Reader): Result<AnnouncedModule, MembershipCodecFailure["code"]> {
@@ -158,18 +184,27 @@ function decodeModule(reader: Reader): Result<AnnouncedModule, MembershipCodecFa
   return success({ fingerprint, items: recomputed.items });
 }
 
-export function encodeAssignment(assignment: MemberAssignment): Buffer {
+/**
+ * The assignment's bytes, in `version` (default MEMBERSHIP_VERSION): version 2 leaves the admin
+ * URLs out, for a group with a member that reads only that.
+ */
+export function encodeAssignment(assignment: MemberAssignment, version = MEMBERSHIP_VERSION): Buffer {
+  if (version < MEMBERSHIP_VERSION_MIN || version > MEMBERSHIP_VERSION) {
+    throw new RangeError(`assignment version ${version} is not one this Eddy writes`);
+  }
+  const admin = version >= 3;
   const writer = new Writer();
-  writer.u8(MEMBERSHIP_VERSION);
+  writer.u8(version);
   const partitionCount = assignment.owners.length;
   writer.partitions(assignment.partitions, partitionCount);
   writer.u32(partitionCount);
   // Workers are written once each and named by index: 128 partitions cost 256 bytes, not 128 URLs.
   const index = new Map<string, number>();
   const workers: PartitionOwner[] = [];
+  const keyOf = (owner: PartitionOwner) => `${owner.workerId}\0${owner.url}\0${admin ? (owner.adminUrl ?? "") : ""}`;
   for (const owner of assignment.owners) {
     if (owner === undefined) continue;
-    const key = `${owner.workerId}\0${owner.url}`;
+    const key = keyOf(owner);
     if (index.has(key)) continue;
     index.set(key, workers.length);
     workers.push(owner);
@@ -180,9 +215,10 @@ export function encodeAssignment(assignment: MemberAssignment): Buffer {
   for (const worker of workers) {
     writer.str(worker.workerId, WORKER_ID_BYTES_MAX, "workerId");
     writer.str(worker.url, URL_BYTES_MAX, "url");
+    if (admin) writer.str(worker.adminUrl ?? "", URL_BYTES_MAX, "adminUrl");
   }
   for (const owner of assignment.owners) {
-    writer.u16(owner === undefined ? NO_OWNER : (index.get(`${owner.workerId}\0${owner.url}`) as number));
+    writer.u16(owner === undefined ? NO_OWNER : (index.get(keyOf(owner)) as number));
   }
   return writer.done();
 }
@@ -212,7 +248,15 @@ export function decodeAssignment(bytes: Uint8Array): Result<MemberAssignment, Me
     if (workerId.value === "") return reader.malformed(`worker ${i}'s workerId is empty`);
     const url = reader.str(URL_BYTES_MAX, "url");
     if (!url.ok) return url;
-    workers.push(Object.freeze({ workerId: workerId.value, url: url.value }));
+    const adminUrl = version.value >= 3 ? reader.str(URL_BYTES_MAX, "adminUrl") : success("");
+    if (!adminUrl.ok) return adminUrl;
+    workers.push(
+      Object.freeze({
+        workerId: workerId.value,
+        url: url.value,
+        ...(adminUrl.value === "" ? {} : { adminUrl: adminUrl.value }),
+      }),
+    );
   }
   const owners: (PartitionOwner | undefined)[] = [];
   for (let partition = 0; partition < partitionCount.value; partition++) {
@@ -310,10 +354,10 @@ class Reader {
   version(): Result<number, MembershipCodecFailure["code"]> {
     const version = this.u8("version");
     if (!version.ok) return version;
-    if (version.value !== MEMBERSHIP_VERSION) {
+    if (version.value < MEMBERSHIP_VERSION_MIN || version.value > MEMBERSHIP_VERSION) {
       return failure(
         "membership-version-unsupported",
-        `${this.#what} has version ${version.value}; this Eddy reads version ${MEMBERSHIP_VERSION}`,
+        `${this.#what} has version ${version.value}; this Eddy reads versions ${MEMBERSHIP_VERSION_MIN} to ${MEMBERSHIP_VERSION}`,
         false,
       );
     }

@@ -3,12 +3,22 @@
 // a handler; the table below is the one list the server matches, the OpenAPI document is made
 // from, and the tests walk. Handlers answer values ({status, body}); every refusal is
 // `{code, message}` naming what was wrong. Operator writes (state, pauses, dead letters) go
-// through the engine's transaction and are durable before they are answered.
+// through the engine's transaction and are durable before they are answered. In a cluster each
+// route's `cluster` scope says which workers answer it (cluster-admin.ts).
 import type { TypedValue } from "@eddy/protocol";
 import type { Address, FunctionTypename } from "../core/address.ts";
 import { type DeadLetter, deadLetterId, parseDeadLetterId } from "../core/records.ts";
 import { deadLetterToJson, sortDeadLetters } from "../dead-letters.ts";
 import type { DeadLetterReplay, Engine, OperatorRefusal } from "../engine/engine.ts";
+import type { AdminPeers, ClusterScope } from "./cluster-admin.ts";
+import {
+  mergeDeadLetterPages,
+  mergeFunctionTypeLists,
+  mergeFunctionTypes,
+  mergeOverviews,
+  mergeStateIdPages,
+  mergeStats,
+} from "./cluster-merge.ts";
 import type { LiveStats } from "./live-stats.ts";
 import { showValue, valueBytes } from "./state-values.ts";
 
@@ -45,6 +55,8 @@ export interface AdminRuntime {
   readonly checkpoints: CheckpointControl | undefined;
   readonly stateBytesOnDisk: () => number;
   readonly kafkaLagMessages: () => Promise<number>;
+  /** In a cluster: the other workers, whom the API asks for what their partitions hold. */
+  readonly peers?: AdminPeers | undefined;
 }
 
 export interface AdminReply {
@@ -70,6 +82,8 @@ export interface AdminRoute {
   readonly operationId: string;
   readonly summary: string;
   readonly handle: (call: AdminCall) => Promise<AdminReply> | AdminReply;
+  /** Who answers in a cluster; without one, the worker asked, for itself. */
+  readonly cluster?: ClusterScope;
 }
 
 /** A refusal thrown inside a handler (bad input found deep in parsing): answered as `{code, message}`. */
@@ -392,16 +406,27 @@ async function taken(take: () => Promise<Record<string, unknown>>): Promise<Admi
 
 // ---- the routes ----
 
+/** In a cluster, the worker that runs the address's partition answers. */
+const addressOwner: ClusterScope = {
+  kind: "owner",
+  partition: ({ runtime, params }) => runtime.engine.partitionOf(addressOf(params)),
+};
+
+/** In a cluster, the worker that runs the dead letter's partition answers. */
+const letterOwner: ClusterScope = { kind: "owner", partition: ({ params }) => letterKey(params.id ?? "").partition };
+
 export const ADMIN_ROUTES: readonly AdminRoute[] = [
   {
     method: "GET",
     path: "/v1/overview",
     operationId: "getOverview",
+    cluster: { kind: "every-worker", merge: mergeOverviews },
     summary: "The runtime at a glance: mode, partitions, state on disk, delayed messages, the last checkpoint.",
     handle: ({ runtime }) => {
       const latest = runtime.checkpoints?.latest();
       return ok({
         mode: runtime.mode,
+        ...(runtime.peers === undefined ? {} : { workerId: runtime.peers.workerId }),
         startedAtMs: runtime.startedAtMs,
         nowMs: Date.now(),
         partitions: runtime.partitionCount,
@@ -419,6 +444,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "GET",
     path: "/v1/stats",
     operationId: "getStats",
+    cluster: { kind: "every-worker", merge: mergeStats },
     summary: "Counters since the start (take rates from two reads) and latencies over the last 10 seconds.",
     handle: async ({ runtime }) => {
       const loads = runtime.engine.functionTypeLoads();
@@ -447,6 +473,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "GET",
     path: "/v1/function-types",
     operationId: "listFunctionTypes",
+    cluster: { kind: "every-worker", merge: mergeFunctionTypeLists },
     summary: "Every function type served, with its endpoint, load and health.",
     handle: ({ runtime }) => {
       const loads = runtime.engine.functionTypeLoads();
@@ -459,6 +486,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "GET",
     path: "/v1/function-types/{namespace}/{type}",
     operationId: "getFunctionType",
+    cluster: { kind: "every-worker", merge: mergeFunctionTypes },
     summary: "One function type: its endpoint, load and health.",
     handle: ({ runtime, params }) => {
       const typename = typenameOf(params);
@@ -470,6 +498,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "POST",
     path: "/v1/function-types/{namespace}/{type}/pause",
     operationId: "pauseFunctionType",
+    cluster: { kind: "every-worker-write", merge: mergeFunctionTypes },
     summary: "Pauses a function type: its messages wait, durably, until it is resumed.",
     handle: (call) => pauseOrResume(call, true),
   },
@@ -477,6 +506,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "POST",
     path: "/v1/function-types/{namespace}/{type}/resume",
     operationId: "resumeFunctionType",
+    cluster: { kind: "every-worker-write", merge: mergeFunctionTypes },
     summary: "Resumes a paused function type: the messages that waited are sent.",
     handle: (call) => pauseOrResume(call, false),
   },
@@ -484,6 +514,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "GET",
     path: "/v1/state/{namespace}/{type}",
     operationId: "listStateIds",
+    cluster: { kind: "every-worker", merge: (bodies, call) => mergeStateIdPages(bodies, pageLimit(call.query)) },
     summary: "The ids of a function type that hold state, sorted, a page at a time.",
     handle: ({ runtime, params, query }) => {
       const typename = typenameOf(params);
@@ -505,6 +536,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "GET",
     path: "/v1/state/{namespace}/{type}/{id}",
     operationId: "getAddress",
+    cluster: addressOwner,
     summary: "An address's state (decoded where its type is known), backlog, batch in flight and delayed messages.",
     handle: ({ runtime, params }) => {
       const address = addressOf(params);
@@ -516,6 +548,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "PUT",
     path: "/v1/state/{namespace}/{type}/{id}/{name}",
     operationId: "putState",
+    cluster: addressOwner,
     summary: "Sets a state value of an address; durable before the answer, seen by the function's next invocation.",
     handle: (call) => writeState(call, false),
   },
@@ -523,6 +556,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "DELETE",
     path: "/v1/state/{namespace}/{type}/{id}/{name}",
     operationId: "deleteState",
+    cluster: addressOwner,
     summary: "Deletes a state value of an address.",
     handle: (call) => writeState(call, true),
   },
@@ -530,6 +564,10 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "GET",
     path: "/v1/dead-letters",
     operationId: "listDeadLetters",
+    cluster: {
+      kind: "every-worker",
+      merge: (bodies, call) => mergeDeadLetterPages(bodies, pageLimit(call.query), parseDeadLetterId),
+    },
     summary: "Dead letters, oldest first, a page at a time.",
     handle: ({ runtime, query }) => {
       const limit = pageLimit(query);
@@ -555,6 +593,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "GET",
     path: "/v1/dead-letters/{id}",
     operationId: "getDeadLetter",
+    cluster: letterOwner,
     summary: "One dead letter, whole: its messages, their arguments in base64.",
     handle: ({ runtime, params }) => {
       const id = params.id ?? "";
@@ -568,6 +607,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "POST",
     path: "/v1/dead-letters/{id}/replay",
     operationId: "replayDeadLetter",
+    cluster: letterOwner,
     summary: "Replays one dead letter now: its messages are delivered again.",
     handle: async (call) => {
       const key = letterKey(call.params.id ?? "");
@@ -578,6 +618,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "DELETE",
     path: "/v1/dead-letters/{id}",
     operationId: "discardDeadLetter",
+    cluster: letterOwner,
     summary: "Discards one dead letter.",
     handle: async (call) => {
       const key = letterKey(call.params.id ?? "");
@@ -588,6 +629,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "POST",
     path: "/v1/dead-letters/replay",
     operationId: "replayDeadLetters",
+    cluster: { kind: "dead-letter-selection", key: "replayed" },
     summary: "Replays the dead letters named, or all that can be: all or none.",
     handle: async (call) =>
       letterActionReply(call, await call.runtime.engine.replayDeadLetters(await selection(call)), "replayed"),
@@ -596,6 +638,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "POST",
     path: "/v1/dead-letters/discard",
     operationId: "discardDeadLetters",
+    cluster: { kind: "dead-letter-selection", key: "discarded" },
     summary: "Discards the dead letters named, or all: all or none.",
     handle: async (call) =>
       letterActionReply(call, await call.runtime.engine.discardDeadLetters(await selection(call)), "discarded"),

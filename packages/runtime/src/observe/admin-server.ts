@@ -7,7 +7,15 @@
 // errors are JSON with a code and a message naming what was wrong.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { bearerTokenMatches, bearerTokenRefusal, closeServer, listenOn } from "../io/http-server.ts";
-import { AdminRefusal, type AdminReply, type AdminRuntime, matchRoute } from "./admin-api.ts";
+import {
+  type AdminCall,
+  AdminRefusal,
+  type AdminReply,
+  type AdminRuntime,
+  type HttpMethod,
+  matchRoute,
+} from "./admin-api.ts";
+import { ADMIN_FORWARDED_HEADER, answerForCluster } from "./cluster-admin.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { serveUi } from "./ui-assets.ts";
@@ -45,7 +53,8 @@ function replyJson(res: ServerResponse, status: number, body: unknown, head = fa
 
 /**
  * Answers an admin API request (/v1/…) for `runtime` (undefined: not started yet): what the
- * admin listener and the control socket share. Resolves once the reply is written.
+ * admin listener and the control socket share. Resolves once the reply is written. In a
+ * cluster, the route's scope says which workers answer, unless another worker is asking.
  */
 export async function answerApi(
   runtime: AdminRuntime | undefined,
@@ -73,13 +82,33 @@ export async function answerApi(
       replyError(res, 503, "not-ready", "the runtime is starting (restoring its state); ask again soon");
       return;
     }
-    reply = await matched.route.handle({ runtime, params: matched.params, query, body: () => readJsonBody(req) });
+    const call: AdminCall = { runtime, params: matched.params, query, body: () => readJsonBody(req) };
+    const peers = runtime.peers;
+    reply =
+      peers === undefined || req.headers[ADMIN_FORWARDED_HEADER] !== undefined
+        ? await matched.route.handle(call)
+        : await answerForCluster({
+            route: matched.route,
+            call,
+            request: {
+              method: (method === "HEAD" ? "GET" : method) as HttpMethod,
+              pathAndQuery: `${path}${query.size === 0 ? "" : `?${query}`}`,
+              hasBody: hasBody(req),
+            },
+            peers,
+          });
   } catch (error) {
     if (!(error instanceof AdminRefusal)) throw error;
     req.resume();
     reply = { status: error.status, body: { code: error.code, message: error.message } };
   }
   replyJson(res, reply.status, reply.body, method === "HEAD");
+}
+
+/** Whether a request comes with a body (which a call forwarded to another worker carries on). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return length === undefined ? req.headers["transfer-encoding"] !== undefined : Number(length) > 0;
 }
 
 async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
