@@ -18,7 +18,8 @@ import { parseTraceparent, type SpanAttributes, type SpanKind, type Tracer } fro
 import { InProcessInvoker } from "../src/invoker/in-process-invoker.ts";
 import { PLAYGROUND_EGRESS_ID, PlaygroundEgress } from "../src/io/playground/egress.ts";
 import { PlaygroundIngress } from "../src/io/playground/ingress.ts";
-import { tracingSettings } from "../src/observe/otel-tracer.ts";
+import { lineLogger } from "../src/observe/logger.ts";
+import { openTracing, tracingSettings } from "../src/observe/otel-tracer.ts";
 import { LmdbStore } from "../src/store/lmdb-store.ts";
 
 interface RecordedSpan {
@@ -159,6 +160,41 @@ describe("traces", () => {
         assert.match(refused.message, why);
       }
     }
+  });
+
+  it("say in the log how many spans the full batch queue dropped, at most once a minute", async () => {
+    // A queue of 4 and an exporter whose collector refuses connections: while one export is
+    // out, a burst of spans overflows the queue.
+    const settings = tracingSettings({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1",
+      OTEL_BSP_MAX_QUEUE_SIZE: "4",
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "4",
+      OTEL_BSP_EXPORT_TIMEOUT: "2000",
+    });
+    assert.ok(settings.ok && settings.value !== undefined);
+    const lines: string[] = [];
+    const opened = await openTracing(
+      settings.value,
+      lineLogger((line) => lines.push(line), "warn"),
+    );
+    for (let n = 0; n < 100; n++) opened.tracer.start("burst", "internal", undefined).end();
+    // Once the export in flight has failed (or timed out, 2 s), a span finds room, and the
+    // processor says how many it dropped: the burst's, and those ended while it waited.
+    let after = 0;
+    for (; after < 200 && !lines.some((line) => line.includes("trace spans were dropped")); after++) {
+      opened.tracer.start("after", "internal", undefined).end();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // The spans still queued cannot be sent either: the shutdown's export fails (or times out).
+    await opened.shutdown().catch(() => undefined);
+    const dropped = lines.filter((line) => line.includes("trace spans were dropped"));
+    assert.equal(dropped.length, 1, lines.join("\n"));
+    const count = Number(/(\d+) trace spans were dropped/.exec(dropped[0] as string)?.[1]);
+    assert.ok(
+      count >= 92 && count <= 92 + after,
+      `${count} dropped: 92 of the burst (4 exporting, 4 queued), and up to ${after} after`,
+    );
+    assert.match(dropped[0] as string, /OTEL_BSP_MAX_QUEUE_SIZE, 4\) was full; raise it, or sample fewer/);
   });
 
   it("parse a traceparent only in its W3C form", () => {

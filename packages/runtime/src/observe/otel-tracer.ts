@@ -133,6 +133,8 @@ export interface OpenTracing {
 
 /** One failed export is logged, then at most one line a minute (a collector that is down must not flood the log). */
 const EXPORT_FAILURE_LOG_INTERVAL_MS = 60_000;
+/** OpenTelemetry's own warnings (dropped spans), likewise. */
+const DIAGNOSTIC_LOG_INTERVAL_MS = 60_000;
 
 /** Starts OpenTelemetry's tracer with `settings` (loading its packages now, not before). */
 export async function openTracing(settings: TracingSettings, log: Logger): Promise<OpenTracing> {
@@ -177,10 +179,68 @@ export async function openTracing(settings: TracingSettings, log: Logger): Promi
     spanProcessors: [new sdk.BatchSpanProcessor({ exporter: logging, ...settings.batch })],
   });
   const tracer = new OtelTracerPort(api, provider.getTracer("eddy"));
+  const diagnostics = diagnosticsToLog(api, log, settings.batch.maxQueueSize);
   return {
     tracer,
     settings,
-    shutdown: () => provider.shutdown(),
+    shutdown: async () => {
+      try {
+        await provider.shutdown();
+      } finally {
+        diagnostics.close();
+      }
+    },
+  };
+}
+
+/** OpenTelemetry's default batch queue (OTEL_BSP_MAX_QUEUE_SIZE unset). */
+const BSP_QUEUE_SIZE_DEFAULT = 2048;
+
+/**
+ * OpenTelemetry's own warnings and errors, to Eddy's log at most once a minute each kind. The
+ * one that matters most is its batch processor's "Dropped N spans because maxQueueSize
+ * reached", which it says only through this channel: spans made faster than the exporter
+ * sends them are dropped, and an operator must hear how many. The channel is the process's
+ * (OpenTelemetry's `diag` is global): the last tracer opened has it, and closing it lets go.
+ */
+function diagnosticsToLog(api: Api, log: Logger, maxQueueSize: number | undefined): { close(): void } {
+  let dropped = 0;
+  let droppedLogMs = Number.NEGATIVE_INFINITY;
+  let otherLogMs = Number.NEGATIVE_INFINITY;
+  let othersSinceLog = 0;
+  const sayDropped = () => {
+    log.warn(
+      `${dropped} trace spans were dropped since the last line: the batch queue (OTEL_BSP_MAX_QUEUE_SIZE, ` +
+        `${maxQueueSize ?? BSP_QUEUE_SIZE_DEFAULT}) was full; raise it, or sample fewer (OTEL_TRACES_SAMPLER)`,
+    );
+    dropped = 0;
+    droppedLogMs = Date.now();
+  };
+  const report = (message: string) => {
+    const match = /^Dropped (\d+) spans/.exec(message);
+    const now = Date.now();
+    if (match !== null) {
+      dropped += Number(match[1]);
+      if (now - droppedLogMs >= DIAGNOSTIC_LOG_INTERVAL_MS) sayDropped();
+      return;
+    }
+    othersSinceLog++;
+    if (now - otherLogMs < DIAGNOSTIC_LOG_INTERVAL_MS) return;
+    const more = othersSinceLog > 1 ? ` (${othersSinceLog - 1} more since the last line)` : "";
+    log.warn(`OpenTelemetry: ${message}${more}`);
+    otherLogMs = now;
+    othersSinceLog = 0;
+  };
+  const ignore = () => undefined;
+  api.diag.setLogger(
+    { error: report, warn: report, info: ignore, debug: ignore, verbose: ignore },
+    { logLevel: api.DiagLogLevel.WARN, suppressOverrideMessage: true },
+  );
+  return {
+    close() {
+      if (dropped > 0) sayDropped();
+      api.diag.disable();
+    },
   };
 }
 
