@@ -351,7 +351,11 @@ function parseLetterCursor(cursor: string): { atMs: number; partition: number; s
 
 /** The ids a bulk action names: `{"ids": [...]}` or `{"all": true}`. */
 async function selection(call: AdminCall): Promise<"all" | { partition: number; seq: number }[]> {
-  const body = await call.body();
+  return selectionOf(await call.body());
+}
+
+/** A bulk action's body read: `"all"` or the letters' keys; AdminRefusal for anything else. */
+export function selectionOf(body: Record<string, unknown>): "all" | { partition: number; seq: number }[] {
   if (body.all === true && body.ids === undefined) return "all";
   if (
     Array.isArray(body.ids) &&

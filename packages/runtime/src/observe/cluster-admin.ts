@@ -11,7 +11,7 @@
 // write that did not reach every worker is refused, naming what was done and what was not.
 import { parseDeadLetterId } from "../core/records.ts";
 import type { AdminCall, AdminReply, AdminRoute, HttpMethod } from "./admin-api.ts";
-import { refusal } from "./admin-api.ts";
+import { refusal, selectionOf } from "./admin-api.ts";
 
 /** Marks an admin call one worker sent another: answered by the receiver alone. */
 export const ADMIN_FORWARDED_HEADER = "eddy-admin-forwarded";
@@ -96,8 +96,10 @@ export async function answerForCluster({ route, call, request, peers }: ClusterC
   switch (scope.kind) {
     case "owner": {
       const partition = scope.partition(call);
-      const owner = peers.owners()[partition];
-      if (owner === undefined) return nobodyRuns(partition);
+      const owners = peers.owners();
+      const owner = owners[partition];
+      // A partition past the count (a letter id that names one) is no worker's: answered here.
+      if (owner === undefined) return partition < owners.length ? nobodyRuns(partition) : route.handle(local);
       if (owner.workerId === peers.workerId) return route.handle(local);
       const answer = await forward(owner);
       return answer.ok ? answer.reply : unreachable(owner, answer.error);
@@ -145,15 +147,16 @@ async function selectionForCluster(
   forward: (peer: AdminPeer, body?: unknown) => Promise<PeerAnswer>,
 ): Promise<AdminReply> {
   const owners = peers.owners();
+  // Checked whole first (AdminRefusal: 400): a malformed selection reaches no worker.
+  const selected = selectionOf(body);
   // The ids by the worker that runs their partition; `{"all": true}` is every worker's.
   const shares = new Map<string, { peer: AdminPeer; body: unknown }>();
-  if (Array.isArray(body.ids)) {
-    for (const id of body.ids) {
-      // A malformed id (or a partition past the count) is refused by this worker's handler,
-      // before any other worker acts.
-      const partition = typeof id === "string" ? parseDeadLetterId(id)?.partition : undefined;
-      const owner = partition === undefined ? undefined : owners[partition];
-      if (owner === undefined && partition !== undefined && partition < owners.length) return nobodyRuns(partition);
+  if (selected !== "all") {
+    for (const id of body.ids as string[]) {
+      // A partition past the count is no worker's: this worker answers that it has no such letter.
+      const partition = parseDeadLetterId(id)?.partition as number;
+      const owner = owners[partition];
+      if (owner === undefined && partition < owners.length) return nobodyRuns(partition);
       const peer = owner ?? { workerId: peers.workerId, adminUrl: undefined };
       const share = shares.get(peer.workerId) ?? { peer, body: { ids: [] as unknown[] } };
       (share.body as { ids: unknown[] }).ids.push(id);
