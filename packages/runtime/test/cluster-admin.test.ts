@@ -935,6 +935,13 @@ describe("the admin API of a cluster", () => {
       assert.deepEqual(cluster.sent, []);
     });
 
+    it("refuses a bulk action without a body, before any worker acts", async () => {
+      const answer = await cluster.ask("w1", "POST", "/v1/dead-letters/replay");
+      assert.equal(answer.status, 400, JSON.stringify(answer.body));
+      assert.match(answer.body.message, /needs a JSON body/);
+      assert.deepEqual(cluster.sent, []);
+    });
+
     it('replays {"all": true} on every worker', async () => {
       failing.clear();
       const letters = allLetters().length;

@@ -116,12 +116,16 @@ export async function answerForCluster({ route, call, request, peers }: ClusterC
       const others = otherWorkers(peers);
       const answers = await Promise.all(others.map((peer) => forward(peer)));
       const bodies = [mine.body as Record<string, unknown>];
+      const answered = [peers.workerId];
       const unanswered: { workerId: string; error: string }[] = [];
       answers.forEach((answer, index) => {
         const peer = others[index] as AdminPeer;
         const error = answerError(answer);
-        if (error === undefined) bodies.push((answer as { reply: AdminReply }).reply.body as Record<string, unknown>);
-        else unanswered.push({ workerId: peer.workerId, error });
+        if (error !== undefined) unanswered.push({ workerId: peer.workerId, error });
+        else if (answer.ok) {
+          bodies.push(answer.reply.body as Record<string, unknown>);
+          answered.push(peer.workerId);
+        }
       });
       if (scope.kind === "every-worker-write" && unanswered.length > 0) {
         return refusal(
@@ -131,10 +135,11 @@ export async function answerForCluster({ route, call, request, peers }: ClusterC
         );
       }
       const merged = scope.merge(bodies, call);
-      return { status: 200, body: { ...merged, cluster: coverage(peers, others.length + 1, answers, others) } };
+      return { status: 200, body: { ...merged, cluster: coverage(peers, answered, unanswered) } };
     }
     case "dead-letter-selection":
-      return selectionForCluster(scope.key, route, local, body as Record<string, unknown>, peers, forward);
+      // Without a body, call.body() refuses: the request needs one.
+      return selectionForCluster(scope.key, route, local, body ?? (await call.body()), peers, forward);
   }
 }
 
@@ -252,21 +257,17 @@ function partitionsWithoutOwner(peers: AdminPeers): number[] {
 
 function coverage(
   peers: AdminPeers,
-  workers: number,
-  answers: readonly PeerAnswer[],
-  others: readonly AdminPeer[],
+  answered: readonly string[],
+  unanswered: readonly { readonly workerId: string; readonly error: string }[],
 ): Coverage {
-  const answered = [peers.workerId];
-  const unanswered: { workerId: string; error: string }[] = [];
-  answers.forEach((answer, index) => {
-    const peer = others[index] as AdminPeer;
-    const error = answerError(answer);
-    if (error === undefined) answered.push(peer.workerId);
-    else unanswered.push({ workerId: peer.workerId, error });
-  });
   const heard = new Set(answered);
   const partitionsMissing = peers.owners().filter((owner) => owner === undefined || !heard.has(owner.workerId)).length;
-  return { workers, answered: answered.sort(), unanswered, partitionsMissing };
+  return {
+    workers: answered.length + unanswered.length,
+    answered: [...answered].sort(),
+    unanswered,
+    partitionsMissing,
+  };
 }
 
 function named(workers: readonly { readonly workerId: string; readonly error: string }[]): string {
