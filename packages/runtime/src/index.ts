@@ -9,6 +9,7 @@ export type { Manifest } from "./checkpoint/manifest.ts";
 export { allFiles, checkSavepointName, storedBytes } from "./checkpoint/manifest.ts";
 export { checkpointStateDir } from "./checkpoint/offline.ts";
 export { isEmptyStateDir, restoreCheckpoint } from "./checkpoint/restore.ts";
+export type { TransferProgress } from "./checkpoint/stored-files.ts";
 export { verifyCheckpoint } from "./checkpoint/verify.ts";
 export {
   type ClusterAddress,

@@ -2,7 +2,7 @@
 // exactly the state at the checkpoint's commit; deltas hold the net writes only; a damaged
 // or incomplete checkpoint is skipped with its bad object named; retention keeps the newest
 // and every savepoint; the chain goes on across a restart and starts anew once the deltas
-// outweigh the base.
+// outweigh the base; restores and uploads report their progress file by file.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,9 +11,18 @@ import { after, describe, it } from "node:test";
 import { DirectoryBlobStore } from "../src/checkpoint/blob/directory-blob-store.ts";
 import { readCatalog } from "../src/checkpoint/catalog.ts";
 import { Checkpointer } from "../src/checkpoint/checkpointer.ts";
-import { CHECKPOINTS_PREFIX } from "../src/checkpoint/manifest.ts";
+import {
+  allFiles,
+  CHECKPOINTS_PREFIX,
+  type Manifest,
+  type StoredFile,
+  storedBytes,
+} from "../src/checkpoint/manifest.ts";
+import { checkpointStateDir } from "../src/checkpoint/offline.ts";
 import { isEmptyStateDir, restoreCheckpoint } from "../src/checkpoint/restore.ts";
+import { CHUNK_BYTES, type TransferProgress } from "../src/checkpoint/stored-files.ts";
 import type { Key, KeyValue } from "../src/core/kv.ts";
+import { rowWrite, storeTables } from "../src/core/schema.ts";
 import { lineLogger, NOOP_LOGGER } from "../src/observe/logger.ts";
 import { APPLIED_KEY, LOG_DIRECTORY, LoggedStore } from "../src/store/logged-store.ts";
 
@@ -75,6 +84,19 @@ async function restored(
   assert.ok(result.ok, result.ok ? "" : result.error);
   return { store: new LoggedStore({ path: stateDir }), lines, id: result.manifest.id };
 }
+
+/** From zero, one call per file, the bytes growing with each, ending exactly at the totals. */
+function assertProgress(seen: readonly TransferProgress[], filesTotal: number, bytesTotal: number): void {
+  assert.deepEqual(seen[0], { files: 0, filesTotal, bytes: 0, bytesTotal }, "the totals come before the first file");
+  for (const [index, progress] of seen.entries()) {
+    assert.equal(progress.files, index, "one call per file");
+    assert.deepEqual([progress.filesTotal, progress.bytesTotal], [filesTotal, bytesTotal], "the totals never change");
+    if (index > 0) assert.ok(progress.bytes > (seen[index - 1] as TransferProgress).bytes, "every file adds bytes");
+  }
+  assert.deepEqual(seen.at(-1), { files: filesTotal, filesTotal, bytes: bytesTotal, bytesTotal });
+}
+
+const rawBytes = (files: readonly StoredFile[]) => files.reduce((sum, file) => sum + file.rawBytes, 0);
 
 describe("checkpoints", () => {
   it("restore only into a directory with no state: neither LMDB's file nor a write-ahead log", async () => {
@@ -251,6 +273,74 @@ describe("checkpoints", () => {
     await assert.rejects(checkpointer.checkpoint({ savepointName: "before-upgrade" }), /already exists/);
     await checkpointer.close();
     await store.close();
+  });
+
+  it("a restore tells its progress from zero to exactly the manifest's files and stored bytes, and logs none then", async () => {
+    const { store, blobs, checkpointer } = setup();
+    for (let round = 1; round <= 3; round++) {
+      await store.commit(state(200, round));
+      await checkpointer.checkpoint();
+    }
+    await checkpointer.close();
+    await store.close();
+    const newest = (await readCatalog(blobs)).checkpoints[0]?.manifest;
+    assert.equal(newest?.deltas.length, 2, "a base and two deltas");
+    const files = allFiles(newest);
+    assert.equal(files.length, 3);
+
+    const seen: TransferProgress[] = [];
+    const lines: string[] = [];
+    const result = await restoreCheckpoint({
+      store: blobs,
+      stateDir: freshDir(),
+      log: lineLogger((line) => lines.push(line)),
+      onProgress: (progress) => seen.push(progress),
+    });
+    assert.ok(result.ok, result.ok ? "" : result.error);
+    assertProgress(seen, files.length, storedBytes(files));
+    assert.equal(result.bytes, storedBytes(files), "the progress ends at what the result says was restored");
+    assert.deepEqual(
+      lines.filter((line) => line.includes("%")),
+      [],
+      "the caller shows the progress, not the log",
+    );
+  });
+
+  it("an upload from a stopped Eddy tells its progress, base and delta, ending at exactly the files written", async () => {
+    const path = freshDir();
+    const location = freshDir();
+    // Over one chunk of state, so the base is two files.
+    const bigValues = Array.from({ length: 36 }, (_, index) => ({
+      key: ["p", index % 7, "t", `big-${index}`],
+      value: Buffer.alloc(512 * 1024, index),
+    }));
+    let store = new LoggedStore({ path });
+    await store.commit([rowWrite(storeTables.partitionCount.key(), 7), ...bigValues]);
+    await store.close();
+    const take = async () => {
+      const seen: TransferProgress[] = [];
+      const result = await checkpointStateDir(path, location, {}, NOOP_LOGGER, (progress) => seen.push(progress));
+      assert.ok(result.ok, result.ok ? "" : result.error);
+      return { written: result.written, seen };
+    };
+
+    const base = await take();
+    const baseFiles = base.written?.manifest.base.files ?? [];
+    assert.equal(baseFiles.length, 2, `${rawBytes(baseFiles)} bytes in chunks of ${CHUNK_BYTES}`);
+    assert.deepEqual(allFiles(base.written?.manifest as Manifest), baseFiles);
+    assertProgress(base.seen, baseFiles.length, rawBytes(baseFiles));
+
+    store = new LoggedStore({ path, keepLogAfter: base.written?.manifest.seq as number });
+    await store.commit(state(50, 2));
+    await store.close();
+    const delta = await take();
+    const deltaFiles = delta.written?.manifest.deltas[0]?.files ?? [];
+    assert.equal(deltaFiles.length, 1, "a delta on the base");
+    assertProgress(delta.seen, deltaFiles.length, rawBytes(deltaFiles));
+
+    const nothing = await take();
+    assert.equal(nothing.written, undefined);
+    assert.deepEqual(nothing.seen, [], "nothing to upload, nothing told");
   });
 
   it("go on with deltas after a restart, and start a new base once the deltas outweigh the base", async () => {

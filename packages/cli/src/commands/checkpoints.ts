@@ -1,7 +1,8 @@
 // `eddy checkpoints list | create | verify | restore <id>` and `eddy savepoint <name>`:
 // what a checkpoint store holds, taking one now (through the control socket of the Eddy
 // running on the state directory, or directly on a stopped one), checking that they would
-// restore, and restoring one into an empty state directory.
+// restore, and restoring one into an empty state directory. The long ones (verify, restore,
+// an upload from a stopped Eddy) show their progress on a terminal.
 import { parseArgs } from "node:util";
 import {
   allFiles,
@@ -19,13 +20,33 @@ import {
   restoreCheckpoint,
   runningProcess,
   storedBytes,
+  type TransferProgress,
   verifyCheckpoint,
   writeLocalCheckpoint,
 } from "@eddy/runtime";
+import { type ProgressLine, progressLine } from "../progress-line.ts";
 import { CommandError, UsageError } from "../usage.ts";
 
-const megabytes = (bytes: number) =>
-  bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`;
+const unitOf = (bytes: number) => (bytes < 1e6 ? { name: "kB", size: 1e3 } : { name: "MB", size: 1e6 });
+
+function megabytes(bytes: number): string {
+  const unit = unitOf(bytes);
+  return `${(bytes / unit.size).toFixed(1)} ${unit.name}`;
+}
+
+/** `3 of 10 files, 12.3 of 45.6 MB`: both amounts in the total's unit. */
+function transferred(progress: TransferProgress): string {
+  const unit = unitOf(progress.bytesTotal);
+  const amount = (bytes: number) => (bytes / unit.size).toFixed(1);
+  return `${progress.files} of ${progress.filesTotal} files, ${amount(progress.bytes)} of ${amount(progress.bytesTotal)} ${unit.name}`;
+}
+
+/** Log lines on stderr; one arriving while a progress line is shown starts on a line of its own. */
+const stderrLog = (progress: ProgressLine | undefined) =>
+  lineLogger((line) => {
+    progress?.end();
+    process.stderr.write(`${line}\n`);
+  });
 
 async function openStore(location: string | undefined): Promise<BlobStore> {
   if (location === undefined)
@@ -119,11 +140,15 @@ async function verify(store: BlobStore, select: string | undefined): Promise<voi
     }
     let bad = select === undefined ? catalog.unreadable.length : 0;
     if (select === undefined) for (const { error } of catalog.unreadable) process.stdout.write(`BAD  ${error}\n`);
+    const progress = progressLine();
     for (const { manifest } of chosen) {
-      const result = await verifyCheckpoint(store, manifest, 4, (done, total) => {
-        if (process.stderr.isTTY) process.stderr.write(`\rverifying ${manifest.id}: ${done}/${total} files`);
-      });
-      if (process.stderr.isTTY) process.stderr.write("\n");
+      const result = await verifyCheckpoint(
+        store,
+        manifest,
+        4,
+        progress && ((done, total) => progress.show(`verifying ${manifest.id}: ${done}/${total} files`)),
+      );
+      progress?.end();
       const label = manifest.kind === "savepoint" ? `savepoint ${manifest.name} (${manifest.id})` : manifest.id;
       if (result.problems.length === 0) process.stdout.write(`ok   ${label}  ${megabytes(result.bytes)}\n`);
       else {
@@ -143,12 +168,22 @@ async function restore(store: BlobStore, stateDir: string, select: string): Prom
   try {
     if (!isEmptyStateDir(stateDir))
       throw new CommandError(`${stateDir} already holds state; restore into an empty or new state directory`);
-    const result = await restoreCheckpoint({
-      store,
-      stateDir,
-      select,
-      log: lineLogger((line) => process.stderr.write(`${line}\n`)),
-    });
+    // Without a terminal the log carries the progress, as when Eddy restores at start.
+    const progress = progressLine();
+    let result: Awaited<ReturnType<typeof restoreCheckpoint>>;
+    try {
+      result = await restoreCheckpoint({
+        store,
+        stateDir,
+        select,
+        log: stderrLog(progress),
+        ...(progress === undefined
+          ? {}
+          : { onProgress: (done: TransferProgress) => progress.show(`restoring ${select}: ${transferred(done)}`) }),
+      });
+    } finally {
+      progress?.end();
+    }
     if (!result.ok) throw new CommandError(result.error);
     writeLocalCheckpoint(stateDir, store.url, result.manifest);
     process.stdout.write(
@@ -192,12 +227,19 @@ async function create(stateDir: string, location: string | undefined, request: C
   }
   if (location === undefined)
     throw new UsageError(`no Eddy runs on ${stateDir}: give --checkpoints <url> to take the ${what} directly`);
-  const result = await checkpointStateDir(
-    stateDir,
-    location,
-    request,
-    lineLogger((line) => process.stderr.write(`${line}\n`)),
-  );
+  const progress = progressLine();
+  let result: Awaited<ReturnType<typeof checkpointStateDir>>;
+  try {
+    result = await checkpointStateDir(
+      stateDir,
+      location,
+      request,
+      stderrLog(progress),
+      progress && ((done) => progress.show(`uploading ${what}: ${transferred(done)}`)),
+    );
+  } finally {
+    progress?.end();
+  }
   if (!result.ok) throw new CommandError(result.error);
   if (result.written === undefined) process.stdout.write(`nothing committed since the last checkpoint\n`);
   else

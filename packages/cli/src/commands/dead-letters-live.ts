@@ -8,6 +8,7 @@
 // Named ids go in one request: all or none, as the user named them.
 import { type AdminClient, AdminError } from "../admin-client.ts";
 import { type LetterSummary, letterLine, letterWhat } from "../dead-letter-lines.ts";
+import { progressLine } from "../progress-line.ts";
 import { CommandError } from "../usage.ts";
 
 /** Letters per replay or discard request with --all, and per listing page. */
@@ -95,7 +96,7 @@ export async function replayOrDiscardLive(
   const listed = await listAll(client);
   // Records an ingress could not route are kept for inspection: replay cannot route them either.
   const chosen = action === "replay" ? listed.filter((letter) => letter.replayable) : listed;
-  const progress = process.stderr.isTTY === true;
+  const progress = progressLine();
   let doneCount = 0;
   for (let start = 0; start < chosen.length; start += CHUNK_LETTERS) {
     const chunk = chosen.slice(start, start + CHUNK_LETTERS);
@@ -107,7 +108,7 @@ export async function replayOrDiscardLive(
         chunk.map(({ id }) => id),
       );
     } catch (error) {
-      if (progress) process.stderr.write("\n");
+      progress?.end();
       const why = error instanceof AdminError || error instanceof CommandError ? error.message : String(error);
       throw new CommandError(`${past} ${doneCount} of ${chosen.length} dead letter(s), then: ${why}`);
     }
@@ -117,9 +118,9 @@ export async function replayOrDiscardLive(
       process.stdout.write(`${past} ${id}${letter === undefined ? "" : ` (${letterWhat(summaryOf(letter))})`}\n`);
     }
     doneCount += done.length;
-    if (progress) process.stderr.write(`\r${past} ${doneCount} of ${chosen.length} dead letter(s)`);
+    progress?.show(`${past} ${doneCount} of ${chosen.length} dead letter(s)`);
   }
-  if (progress && chosen.length > 0) process.stderr.write("\n");
+  progress?.end();
   const kept = listed.length - chosen.length;
   const note = kept === 0 ? "" : ` (${kept} not replayable: records an ingress could not route)`;
   process.stdout.write(`${doneCount} dead letter(s) ${past} by ${client.where}${note}\n`);

@@ -1,7 +1,7 @@
 // Writes one checkpoint to a blob store: the data first (a base, or a delta extending the
 // previous checkpoint's chain), the manifest last. Nothing here touches the running
 // store: the caller hands over a snapshot directory or a range of log frames, both fixed.
-import { open } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { BlobStore } from "./blob/blob-store.ts";
 import type { LogFolder } from "./fold-worker.ts";
@@ -17,7 +17,7 @@ import {
   type StoredFile,
   storedBytes,
 } from "./manifest.ts";
-import { CHUNK_BYTES, uploadChunks } from "./stored-files.ts";
+import { CHUNK_BYTES, countTransfer, type TransferProgress, uploadChunks } from "./stored-files.ts";
 
 export type CheckpointSource =
   /** A compacted LMDB copy (`data.mdb` in `dir`) holding every commit up to `seq`. */
@@ -40,6 +40,11 @@ export interface WriteCheckpointOptions {
   /** Uploads at a time (default 4). */
   readonly concurrency?: number;
   readonly now?: Date;
+  /**
+   * Told of the totals at the start, then after each data file is stored. Its bytes are
+   * raw (before compression): what will be stored is known only once it is compressed.
+   */
+  readonly onProgress?: (progress: TransferProgress) => void;
 }
 
 export interface WrittenCheckpoint {
@@ -50,14 +55,20 @@ export interface WrittenCheckpoint {
   readonly rawBytes: number;
 }
 
+/** The file in chunks of CHUNK_BYTES, all full but the last: n bytes are ceil(n / CHUNK_BYTES) chunks. */
 async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
   const handle = await open(path, "r");
   try {
     for (;;) {
       const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-      const { bytesRead } = await handle.read(chunk, 0, CHUNK_BYTES, null);
-      if (bytesRead === 0) return;
-      yield chunk.subarray(0, bytesRead);
+      let filled = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(chunk, filled, CHUNK_BYTES - filled, null);
+        filled += bytesRead;
+        if (bytesRead === 0 || filled === CHUNK_BYTES) break;
+      }
+      if (filled > 0) yield chunk.subarray(0, filled);
+      if (filled < CHUNK_BYTES) return;
     }
   } finally {
     await handle.close();
@@ -74,18 +85,22 @@ export async function writeCheckpoint(options: WriteCheckpointOptions): Promise<
   let deltas: DeltaPart[];
   let files: StoredFile[];
   if (source.kind === "base") {
-    files = await uploadChunks(
-      store,
-      `${DATA_PREFIX}${id}/base`,
-      fileChunks(join(source.dir, "data.mdb")),
-      concurrency,
+    const path = join(source.dir, "data.mdb");
+    const { size } = await stat(path);
+    const uploaded = countTransfer(options.onProgress, Math.ceil(size / CHUNK_BYTES), size);
+    files = await uploadChunks(store, `${DATA_PREFIX}${id}/base`, fileChunks(path), concurrency, (file) =>
+      uploaded?.(file.rawBytes),
     );
     base = { seq: source.seq, files };
     deltas = [];
   } else {
     const { previous } = source;
     const folded = await source.folder.fold(source.logDir, previous.seq, source.toSeq);
-    files = await uploadChunks(store, `${DATA_PREFIX}${id}/delta`, folded.chunks, concurrency);
+    const size = folded.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+    const uploaded = countTransfer(options.onProgress, folded.chunks.length, size);
+    files = await uploadChunks(store, `${DATA_PREFIX}${id}/delta`, folded.chunks, concurrency, (file) =>
+      uploaded?.(file.rawBytes),
+    );
     base = previous.base;
     deltas = [...previous.deltas, { fromSeq: previous.seq, toSeq: source.toSeq, files }];
   }

@@ -24,6 +24,7 @@ import {
   manifestKey,
   storedBytes,
 } from "./manifest.ts";
+import type { TransferProgress } from "./stored-files.ts";
 
 const LOCAL_STATE_FILE = "checkpoint.json";
 const SNAPSHOT_DIRECTORY = "checkpoint-snapshot";
@@ -112,22 +113,29 @@ export class Checkpointer {
 
   /**
    * Takes a checkpoint now (after any in progress). Resolves with it, or with undefined
-   * when nothing was committed since the last one.
+   * when nothing was committed since the last one. `onProgress` hears how its upload goes
+   * (see WriteCheckpointOptions), and nothing when there is nothing to upload.
    */
-  checkpoint(request: CheckpointRequest = {}): Promise<WrittenCheckpoint | undefined> {
-    const run = this.#queue.then(() => this.#timed(request));
+  checkpoint(
+    request: CheckpointRequest = {},
+    onProgress?: (progress: TransferProgress) => void,
+  ): Promise<WrittenCheckpoint | undefined> {
+    const run = this.#queue.then(() => this.#timed(request, onProgress));
     this.#queue = run.catch(() => undefined);
     return run;
   }
 
-  async #timed(request: CheckpointRequest): Promise<WrittenCheckpoint | undefined> {
+  async #timed(
+    request: CheckpointRequest,
+    onProgress: ((progress: TransferProgress) => void) | undefined,
+  ): Promise<WrittenCheckpoint | undefined> {
     const onTaken = this.#options.onTaken;
-    if (onTaken === undefined) return this.#take(request);
+    if (onTaken === undefined) return this.#take(request, onProgress);
     const startedAt = performance.now();
     const seconds = () => (performance.now() - startedAt) / 1000;
     let written: WrittenCheckpoint | undefined;
     try {
-      written = await this.#take(request);
+      written = await this.#take(request, onProgress);
     } catch (error) {
       onTaken(seconds(), { ok: false });
       throw error;
@@ -195,7 +203,10 @@ export class Checkpointer {
     this.#timer.unref();
   }
 
-  async #take(request: CheckpointRequest): Promise<WrittenCheckpoint | undefined> {
+  async #take(
+    request: CheckpointRequest,
+    onProgress: ((progress: TransferProgress) => void) | undefined,
+  ): Promise<WrittenCheckpoint | undefined> {
     const { store, blobs } = this.#options;
     const toSeq = store.lastSeq;
     const chain = this.#chain;
@@ -237,6 +248,7 @@ export class Checkpointer {
         partitionCount: this.#options.partitionCount,
         ...(request.savepointName === undefined ? {} : { savepointName: request.savepointName }),
         ...(this.#options.concurrency === undefined ? {} : { concurrency: this.#options.concurrency }),
+        ...(onProgress === undefined ? {} : { onProgress }),
       });
       if (!savepoint) {
         this.#chain = written.manifest;

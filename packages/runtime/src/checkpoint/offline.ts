@@ -7,12 +7,15 @@ import { openBlobStore } from "./blob/open-blob-store.ts";
 import type { WrittenCheckpoint } from "./checkpoint-writer.ts";
 import { Checkpointer, type CheckpointRequest, readLocalCheckpoint } from "./checkpointer.ts";
 import { isEmptyStateDir } from "./restore.ts";
+import type { TransferProgress } from "./stored-files.ts";
 
+/** `onProgress` hears how the upload goes (see WriteCheckpointOptions); nothing when there is nothing new. */
 export async function checkpointStateDir(
   stateDir: string,
   location: string,
   request: CheckpointRequest,
   log: Logger,
+  onProgress?: (progress: TransferProgress) => void,
 ): Promise<{ ok: true; written: WrittenCheckpoint | undefined } | { ok: false; error: string }> {
   // Checked before anything opens the directory: opening would create an empty store there,
   // and an Eddy started on it later would take it for state and skip its restore.
@@ -27,7 +30,7 @@ export async function checkpointStateDir(
     if (partitionCount === undefined) return { ok: false, error: `${stateDir} holds no Eddy state` };
     const checkpointer = new Checkpointer({ store, blobs, partitionCount, intervalMs: 0, log });
     try {
-      return { ok: true, written: await checkpointer.checkpoint(request) };
+      return { ok: true, written: await checkpointer.checkpoint(request, onProgress) };
     } finally {
       await checkpointer.close();
     }

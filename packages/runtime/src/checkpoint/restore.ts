@@ -13,8 +13,8 @@ import { APPLIED_KEY, LOG_DIRECTORY } from "../store/logged-store.ts";
 import type { BlobStore } from "./blob/blob-store.ts";
 import { type CatalogEntry, readCatalog } from "./catalog.ts";
 import { decodeDeltaChunk } from "./delta.ts";
-import { allFiles, type Manifest, storedBytes } from "./manifest.ts";
-import { downloadInOrder } from "./stored-files.ts";
+import { allFiles, type Manifest, type StoredFile, storedBytes } from "./manifest.ts";
+import { countTransfer, downloadInOrder, type TransferProgress } from "./stored-files.ts";
 
 const RESTORE_TRANSACTION_WRITES = 2048;
 const RESTORING_DIRECTORY = ".restoring";
@@ -28,6 +28,13 @@ export interface RestoreOptions {
   readonly log: Logger;
   /** Downloads at a time (default 4). */
   readonly concurrency?: number;
+  /**
+   * Told of the totals (the files of the checkpoint and the bytes they take in the store)
+   * as a checkpoint's restore starts, then after each file is downloaded, checked and
+   * written; from zero again for the next checkpoint tried should one fail. When given,
+   * the log carries no progress lines: the caller shows progress its own way.
+   */
+  readonly onProgress?: (progress: TransferProgress) => void;
 }
 
 export type RestoreResult =
@@ -92,7 +99,7 @@ export async function restoreCheckpoint(options: RestoreOptions): Promise<Restor
   const failures: string[] = [];
   for (const candidate of candidates) {
     const started = performance.now();
-    const error = await restoreInto(store, candidate, stateDir, options.concurrency ?? 4, log);
+    const error = await restoreInto(options, candidate);
     if (error === undefined) {
       const bytes = storedBytes(allFiles(candidate.manifest));
       return { ok: true, manifest: candidate.manifest, key: candidate.key, bytes, ms: performance.now() - started };
@@ -112,13 +119,9 @@ export async function restoreCheckpoint(options: RestoreOptions): Promise<Restor
 }
 
 /** Restores one checkpoint; undefined when it worked, else why not (the state directory is left as it was). */
-async function restoreInto(
-  store: BlobStore,
-  entry: CatalogEntry,
-  stateDir: string,
-  concurrency: number,
-  log: Logger,
-): Promise<string | undefined> {
+async function restoreInto(options: RestoreOptions, entry: CatalogEntry): Promise<string | undefined> {
+  const { store, stateDir, log, onProgress } = options;
+  const concurrency = options.concurrency ?? 4;
   const { manifest } = entry;
   const files = allFiles(manifest);
   const total = files.reduce((sum, file) => sum + file.rawBytes, 0);
@@ -129,11 +132,14 @@ async function restoreInto(
     `restoring ${manifest.kind} ${manifest.name ?? manifest.id} (commits up to ${manifest.seq}; ${files.length} files, ${amount(total)} ${unit.name}) from ${store.url}`,
     fields,
   );
+  const downloaded = countTransfer(onProgress, files.length, storedBytes(files));
   let done = 0;
   let reported = 0;
   let lastReportAt = performance.now();
-  const advance = (bytes: number) => {
-    done += bytes;
+  const advance = (file: StoredFile) => {
+    downloaded?.(file.bytes);
+    if (onProgress !== undefined) return;
+    done += file.rawBytes;
     const now = performance.now();
     if (done === total || now - lastReportAt >= 1000 || done - reported >= total / 10) {
       log.info(
@@ -151,9 +157,9 @@ async function restoreInto(
     const dataFile = await open(join(work, "data.mdb"), "w");
     let baseError: string | undefined;
     try {
-      baseError = await downloadInOrder(store, manifest.base.files, concurrency, async (bytes) => {
+      baseError = await downloadInOrder(store, manifest.base.files, concurrency, async (bytes, file) => {
         await dataFile.write(bytes);
-        advance(bytes.length);
+        advance(file);
       });
       await dataFile.sync();
     } finally {
@@ -163,7 +169,7 @@ async function restoreInto(
     const lmdb = new LmdbStore({ path: work, sync: "deferred" });
     try {
       for (const delta of manifest.deltas) {
-        const deltaError = await downloadInOrder(store, delta.files, concurrency, async (bytes) => {
+        const deltaError = await downloadInOrder(store, delta.files, concurrency, async (bytes, file) => {
           let rows: ReturnType<typeof decodeDeltaChunk>;
           try {
             rows = decodeDeltaChunk(bytes);
@@ -176,7 +182,7 @@ async function restoreInto(
               .map((row) => ({ key: row[0], value: row.length === 1 ? undefined : row[1] }));
             await lmdb.commit(writes);
           }
-          advance(bytes.length);
+          advance(file);
         });
         if (deltaError !== undefined) return deltaError;
       }

@@ -19,15 +19,46 @@ async function sha256(bytes: Uint8Array): Promise<string> {
   return Buffer.from(await webcrypto.subtle.digest("SHA-256", bytes)).toString("hex");
 }
 
+/** How far a transfer of checkpoint files is: files done of all, and their bytes done of all. */
+export interface TransferProgress {
+  readonly files: number;
+  readonly filesTotal: number;
+  readonly bytes: number;
+  readonly bytesTotal: number;
+}
+
+/**
+ * Counts a transfer for `onProgress`: tells it of the totals at once (so a long first file
+ * shows something), then after each file `done` is given the bytes of. Undefined when no
+ * one listens, so a transfer without a listener counts nothing.
+ */
+export function countTransfer(
+  onProgress: ((progress: TransferProgress) => void) | undefined,
+  filesTotal: number,
+  bytesTotal: number,
+): ((bytes: number) => void) | undefined {
+  if (onProgress === undefined) return undefined;
+  let files = 0;
+  let bytes = 0;
+  onProgress({ files, filesTotal, bytes, bytesTotal });
+  return (fileBytes) => {
+    files++;
+    bytes += fileBytes;
+    onProgress({ files, filesTotal, bytes, bytesTotal });
+  };
+}
+
 /**
  * Uploads the chunks `source` yields as `<keyPrefix>-<n>.zst`, at most `concurrency` at a
  * time (the source is read only as fast as uploads finish), and returns them in order.
+ * `uploaded` hears of each file once it is stored, in the order they finish.
  */
 export async function uploadChunks(
   store: BlobStore,
   keyPrefix: string,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   concurrency: number,
+  uploaded?: (file: StoredFile) => void,
 ): Promise<StoredFile[]> {
   const files: StoredFile[] = [];
   const running = new Set<Promise<void>>();
@@ -39,8 +70,10 @@ export async function uploadChunks(
     const key = `${keyPrefix}-${String(position + 1).padStart(5, "0")}.zst`;
     const task = (async () => {
       const stored = await compress(chunk, { params: { [constants.ZSTD_c_compressionLevel]: 1 } });
-      files[position] = { key, bytes: stored.length, sha256: await sha256(stored), rawBytes: chunk.length };
+      const file: StoredFile = { key, bytes: stored.length, sha256: await sha256(stored), rawBytes: chunk.length };
+      files[position] = file;
       await store.put(key, stored);
+      uploaded?.(file);
     })().catch((error: unknown) => {
       failure ??= { error };
     });
