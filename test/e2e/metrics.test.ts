@@ -5,63 +5,17 @@
 // records delivered. The listener binds loopback, honours the ingress's token, and says in
 // one line when its port is taken.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "../support/ports.ts";
-import { ensurePython, VENV_PYTHON } from "../support/python-server.ts";
+import { type Family, parseExposition, sampleValue } from "../support/prometheus-text.ts";
+import { ensurePython } from "../support/python-server.ts";
 import { EddyProcess, greeterDevArgs, playgroundYaml, runEddyCommand } from "./smoke/cluster.ts";
 
-const root = resolve(import.meta.dirname, "../..");
 const TOKEN = "metrics-test-token";
 const MESSAGES = 40;
-
-interface Sample {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly value: number;
-}
-
-interface Family {
-  readonly name: string;
-  readonly type: string;
-  readonly samples: readonly Sample[];
-}
-
-/** Parses a text exposition with prometheus_client.parser; throws with the parser's complaint. */
-function parseExposition(text: string, dir: string): Family[] {
-  const file = join(dir, "metrics.txt");
-  writeFileSync(file, text);
-  const script = [
-    "import json, math, sys",
-    "from prometheus_client.parser import text_string_to_metric_families",
-    "families = []",
-    "for family in text_string_to_metric_families(open(sys.argv[1]).read()):",
-    "    samples = [{'name': s.name, 'labels': s.labels, 'value': s.value if math.isfinite(s.value) else str(s.value)} for s in family.samples]",
-    "    families.append({'name': family.name, 'type': family.type, 'samples': samples})",
-    "print(json.dumps(families))",
-  ].join("\n");
-  const parsed = spawnSync(VENV_PYTHON, ["-c", script, file], { encoding: "utf8", cwd: root });
-  if (parsed.status !== 0) throw new Error(`the Prometheus parser refused /metrics:\n${parsed.stderr}`);
-  return JSON.parse(parsed.stdout) as Family[];
-}
-
-/** The value of the sample `name` whose labels include `labels`; undefined when there is none. */
-function sampleValue(
-  families: readonly Family[],
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  for (const family of families) {
-    for (const sample of family.samples) {
-      if (sample.name !== name) continue;
-      if (Object.entries(labels).every(([key, value]) => sample.labels[key] === value)) return sample.value;
-    }
-  }
-  return undefined;
-}
 
 describe("GET /metrics on the admin listener", () => {
   let eddy: EddyProcess;
@@ -74,7 +28,7 @@ describe("GET /metrics on the admin listener", () => {
     const response = await scrape();
     assert.equal(response.status, 200);
     assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
-    return parseExposition(await response.text(), eddy.dir);
+    return parseExposition(await response.text());
   };
 
   before(async () => {
