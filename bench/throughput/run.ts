@@ -15,8 +15,13 @@
 // run interleaved in every round, their order rotated from round to round, so drift hits all alike.
 // Every chain starts after a full garbage collection, so the garbage one chain leaves (the chains
 // share this process) is not the next one's cost.
+// The remote chain's function server speaks the standard StateFun protocol (one address per
+// request, as an official SDK does: the SDK's multi-address announcement is turned off). With
+// --multi-address, each round also runs it with the announcement on (Eddy's SDK as it ships:
+// the calls of many addresses in one request, invoker/multi-address.ts), before or after the
+// standard one in turns, and the table gives both against the raw HTTP rate.
 //
-//   node bench/throughput/run.ts [--messages 40000] [--rounds 3] [--only in-process|remote|raw] [--metrics] [--tracing] [--json]
+//   node bench/throughput/run.ts [--messages 40000] [--rounds 3] [--only in-process|remote|raw] [--metrics] [--tracing] [--multi-address] [--json]
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -63,6 +68,8 @@ const { values } = parseArgs({
     "serve-echo": { type: "boolean" },
     metrics: { type: "boolean" },
     tracing: { type: "boolean" },
+    /** Also run the remote chain with the SDK announcing multi-address requests; in the child: announce. */
+    "multi-address": { type: "boolean" },
   },
 });
 const MESSAGES = Number(values.messages ?? 40_000);
@@ -93,7 +100,7 @@ const endpoint = createEndpoint([first, second]);
 
 // Child modes: a function server, or a plain echo server for the raw HTTP baseline.
 if (values["serve-functions"] === true) {
-  const server = await serve(endpoint, { port: 0 });
+  const server = await serve(endpoint, { port: 0, multiAddress: values["multi-address"] === true });
   process.send?.({ url: server.url });
 } else if (values["serve-echo"] === true) {
   const { createServer } = await import("node:http");
@@ -114,8 +121,8 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
-async function startChild(flag: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(import.meta.filename, [flag], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+async function startChild(...flags: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = fork(import.meta.filename, flags, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const url = await new Promise<string>((resolve) =>
     child.on("message", (m: { url?: string }) => m.url && resolve(m.url)),
   );
@@ -302,18 +309,19 @@ async function rawHttp(): Promise<{ roundTripsPerSecond: number }> {
   return { roundTripsPerSecond: Math.round(total / seconds) };
 }
 
-async function remoteChain(mode: Mode, instruments: Instruments): Promise<ChainResult> {
-  const { child, url } = await startChild("--serve-functions");
-  const http = new HttpInvoker({
-    endpointFor: () => ({
-      url,
-      callTimeoutMs: 60_000,
-      connectTimeoutMs: 10_000,
-      maxResponseBytes: 32 << 20,
-      poolSize: 64,
-    }),
-  });
-  const result = await chain(mode === "off" ? "remote over HTTP" : `remote, ${mode}`, mode, http, child, instruments);
+async function remoteChain(mode: Mode, instruments: Instruments, multiAddress = false): Promise<ChainResult> {
+  const { child, url } = await startChild("--serve-functions", ...(multiAddress ? ["--multi-address"] : []));
+  // One endpoint object, as the runtime's resolver gives (assembly/endpoints.ts): the invoker works out its route once.
+  const functionEndpoint = {
+    url,
+    callTimeoutMs: 60_000,
+    connectTimeoutMs: 10_000,
+    maxResponseBytes: 32 << 20,
+    poolSize: 64,
+  };
+  const http = new HttpInvoker({ endpointFor: () => functionEndpoint });
+  const name = multiAddress ? "remote, multi-address" : mode === "off" ? "remote over HTTP" : `remote, ${mode}`;
+  const result = await chain(name, mode, http, child, instruments);
   child.kill();
   return result;
 }
@@ -383,17 +391,25 @@ async function main(): Promise<void> {
     remote: { off: [], metrics: [], tracing: [] },
   };
   const rawRounds: number[] = [];
+  // The remote chain with the SDK announcing multi-address requests: before the standard one in odd rounds, after it in even ones.
+  const multiAddressRounds: ChainResult[] = [];
+  const multiAddress = values["multi-address"] === true && (only === undefined || only === "remote");
   for (let round = 0; round < roundCount; round++) {
     const order = modes.map((_, index) => modes[(index + round) % modes.length] as Mode);
     for (const part of ["in-process", "remote"] as const) {
       if (only !== undefined && only !== part) continue;
+      if (part === "remote" && multiAddress && round % 2 === 1)
+        multiAddressRounds.push(await remoteChain("off", {}, true));
       for (const mode of order) rounds[part][mode].push(await parts[part](mode));
+      if (part === "remote" && multiAddress && round % 2 === 0)
+        multiAddressRounds.push(await remoteChain("off", {}, true));
     }
     if (only === undefined || only === "raw") rawRounds.push((await rawHttp()).roundTripsPerSecond);
   }
   await sink?.stop();
   const chains = (["in-process", "remote"] as const)
     .flatMap((part) => modes.map((mode) => rounds[part][mode]))
+    .concat([multiAddressRounds])
     .filter((partRounds) => partRounds.length > 0)
     .map(medianRound);
   const sortedRaw = rawRounds.slice().sort((a, b) => a - b);
@@ -433,6 +449,7 @@ async function main(): Promise<void> {
       remoteMetrics: rounds.remote.metrics,
       inProcessTracing: rounds["in-process"].tracing,
       remoteTracing: rounds.remote.tracing,
+      remoteMultiAddress: multiAddressRounds,
     },
     costs,
     raw,
@@ -462,6 +479,11 @@ async function main(): Promise<void> {
       }
     }
   }
+  if (multiAddressRounds.length > 1) {
+    process.stdout.write(
+      `\nremote, multi-address: messages/s by round ${multiAddressRounds.map((r) => r.messagesPerSecond).join(", ")} (runtime CPU µs/msg: ${multiAddressRounds.map((r) => r.cpuMicrosPerMessage).join(", ")})`,
+    );
+  }
   if (costs.length > 0) {
     process.stdout.write(
       "\n\ncost against off (− is faster): 1 − median messages/s ÷ median off; each round's own; their median; and CPU per message (+ is more)\n",
@@ -484,17 +506,29 @@ async function main(): Promise<void> {
       `  ${part}, tracing: ${started} spans started over ${traced.length} round(s), ${exported} received by the OTLP sink (${(bytes / 1e6).toFixed(1)} MB of protobuf); ${started - exported} dropped by the batch span processor (its queue full)\n`,
     );
   }
-  if (raw === undefined) {
-    process.stdout.write("\n");
-    return;
-  }
-  process.stdout.write(
-    `\nraw limit: undici Pool → node:http echo, 300 B, c=64: median ${raw.roundTripsPerSecond} round trips/s (rounds: ${raw.rounds.join(", ")})\n`,
-  );
   const remote = rounds.remote.off.length === 0 ? undefined : medianRound(rounds.remote.off);
-  if (remote !== undefined) {
+  if (raw !== undefined) {
     process.stdout.write(
-      `remote invocations/s as a share of the raw round-trip rate: ${((100 * remote.invocationsPerSecond) / raw.roundTripsPerSecond).toFixed(0)}% of the median, ${((100 * remote.invocationsPerSecond) / raw.bestRoundTripsPerSecond).toFixed(0)}% of the best raw round\n`,
+      `\nraw limit: undici Pool → node:http echo, 300 B, c=64: median ${raw.roundTripsPerSecond} round trips/s (rounds: ${raw.rounds.join(", ")})\n`,
+    );
+    if (remote !== undefined) {
+      process.stdout.write(
+        `remote invocations/s as a share of the raw round-trip rate: ${((100 * remote.invocationsPerSecond) / raw.roundTripsPerSecond).toFixed(0)}% of the median, ${((100 * remote.invocationsPerSecond) / raw.bestRoundTripsPerSecond).toFixed(0)}% of the best raw round\n`,
+      );
+    }
+  }
+  if (multiAddressRounds.length > 0) {
+    const multi = medianRound(multiAddressRounds);
+    const paired = multiAddressRounds.map(
+      (r, index) => r.messagesPerSecond / (rounds.remote.off[index] as ChainResult).messagesPerSecond,
+    );
+    const ofRaw =
+      raw === undefined
+        ? ""
+        : ` ${((100 * multi.invocationsPerSecond) / raw.roundTripsPerSecond).toFixed(0)}% of the raw round-trip rate's median, ${((100 * multi.invocationsPerSecond) / raw.bestRoundTripsPerSecond).toFixed(0)}% of the best raw round;`;
+    process.stdout.write(
+      `remote, multi-address: invocations/s${ofRaw} ${remote === undefined ? "" : `${(multi.messagesPerSecond / remote.messagesPerSecond).toFixed(2)}× the standard remote chain's median (by round: ${paired.map((ratio) => `${ratio.toFixed(2)}×`).join(", ")})`}\n`,
     );
   }
+  if (raw === undefined) process.stdout.write("\n");
 }

@@ -6,10 +6,16 @@
 // invocations run in order, later ones seeing earlier state changes; only assigned
 // states are reported; a received value whose typename differs from the declared one
 // is an error, never a silent reinterpretation.
+//
+// invokeMultiAddress() takes Eddy's multi-address format (@eddy/protocol's multi-address.ts):
+// the calls of several addresses in one body, each run as invoke() runs a single body, and
+// each call's failure that call's error result, not the whole request's.
 import {
+  decodeMultiAddressRequest,
   decodeToFunction,
   ExpireMode,
   encodeFromFunction,
+  encodeMultiAddressResponse,
   type FromFunction,
   type Init,
   type InvocationBatchRequest,
@@ -39,6 +45,19 @@ export type InvokeMessageResult =
 export type InvokeResult =
   | { readonly ok: true; readonly body: Uint8Array }
   | { readonly ok: false; readonly status: 400 | 404 | 500; readonly code: InvokeErrorCode; readonly message: string };
+
+/** The result of a multi-address request: the response body (every call's outcome in it), or why the request as a whole was refused. */
+export type InvokeMultiAddressResult =
+  | { readonly ok: true; readonly body: Uint8Array }
+  | {
+      readonly ok: false;
+      readonly status: 400 | 413;
+      readonly code: "malformed-request" | "too-many-calls";
+      readonly message: string;
+    };
+
+/** The most calls one multi-address request may carry (Eddy's runtime sends at most 64). */
+export const MULTI_ADDRESS_CALLS_MAX = 256;
 
 /** Thrown by handle(); invoke() returns the same information as a value. */
 export class InvokeError extends Error {
@@ -107,6 +126,33 @@ export class Endpoint {
     }
     const result = await this.handleMessage(decoded.value);
     return result.ok ? { ok: true, body: encodeFromFunction(result.response) } : result;
+  }
+
+  /**
+   * Handles a multi-address request: the calls run concurrently (they are for different
+   * addresses), each as invoke() runs a single request, and the response holds each call's
+   * FromFunction or its failure's message, in the calls' order. Only a body that is not a
+   * multi-address request, or one with more than `callsMax` calls, fails as a whole.
+   */
+  async invokeMultiAddress(
+    body: Uint8Array,
+    callsMax: number = MULTI_ADDRESS_CALLS_MAX,
+  ): Promise<InvokeMultiAddressResult> {
+    const decoded = decodeMultiAddressRequest(body, callsMax);
+    if (!decoded.ok) {
+      return decoded.code === "too-many"
+        ? { ok: false, status: 413, code: "too-many-calls", message: decoded.error }
+        : { ok: false, status: 400, code: "malformed-request", message: decoded.error };
+    }
+    const results = await Promise.all(
+      decoded.value.map(async (call) => {
+        const result = await this.invoke(call.toFunction);
+        return result.ok
+          ? { ok: true as const, fromFunction: result.body }
+          : { ok: false as const, error: result.message };
+      }),
+    );
+    return { ok: true, body: encodeMultiAddressResponse(results) };
   }
 
   /**

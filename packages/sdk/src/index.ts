@@ -8,7 +8,9 @@ export {
   InvokeError,
   type InvokeErrorCode,
   type InvokeMessageResult,
+  type InvokeMultiAddressResult,
   type InvokeResult,
+  MULTI_ADDRESS_CALLS_MAX,
 } from "./endpoint.ts";
 export {
   type AnyStatefulFunction,

@@ -1,12 +1,20 @@
 // Every HTTP adapter, over real sockets: node serve(), Express (with and without
 // express.raw() in front), the Fastify plugin and the fetch handler (behind a small
 // node:http bridge). Each must answer a StateFun request with 200 octet-stream, turn
-// bad input into a precise 4xx/5xx, and keep serving afterwards.
+// bad input into a precise 4xx/5xx, and keep serving afterwards. Each also announces and
+// answers Eddy's multi-address requests (several calls in one body), unless turned off.
 import assert from "node:assert/strict";
 import { createServer, type RequestListener } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { decodeFromFunction, encodeToFunction, encodeTypedValue } from "@eddy/protocol";
+import {
+  decodeFromFunction,
+  decodeMultiAddressResponse,
+  encodeMultiAddressRequest,
+  encodeToFunction,
+  encodeTypedValue,
+  MULTI_ADDRESS_CONTENT_TYPE,
+} from "@eddy/protocol";
 import {
   createEndpoint,
   egressMessage,
@@ -35,10 +43,23 @@ const echo = statefulFunction({
 });
 const endpoint = createEndpoint([echo]);
 
-function invocationOf(typename: string, text: string): Uint8Array {
+function invocationOf(typename: string, text: string, id = "1"): Uint8Array {
   const [namespace = "", type = ""] = typename.split("/");
   const argument = { typename: types.string.typename, hasValue: true, value: types.string.serialize(text) };
-  return encodeToFunction({ invocation: { target: { namespace, type, id: "1" }, invocations: [{ argument }] } });
+  return encodeToFunction({ invocation: { target: { namespace, type, id }, invocations: [{ argument }] } });
+}
+
+/** Each result of a multi-address reply: the echoed egress text, or the call's error. */
+function multiAddressOutcomes(body: Uint8Array): ({ echo: string } | { error: string })[] {
+  const decoded = decodeMultiAddressResponse(body, 100);
+  assert.ok(decoded.ok, decoded.ok ? "" : decoded.error);
+  return decoded.value.map((result) => {
+    if (!result.ok) return { error: result.error };
+    const reply = decodeFromFunction(result.fromFunction);
+    assert.ok(reply.ok);
+    const argument = reply.value.invocationResult?.outgoingEgresses[0]?.argument;
+    return { echo: types.string.deserialize(argument?.value ?? new Uint8Array(0)) };
+  });
 }
 
 const agent = new Agent({ keepAliveTimeout: 1000 });
@@ -48,6 +69,8 @@ interface Reply {
   readonly status: number;
   readonly contentType: string;
   readonly allow: string | undefined;
+  /** The eddy-multi-address announcement. */
+  readonly announced: string | undefined;
   readonly body: Buffer;
   readonly text: string;
 }
@@ -75,6 +98,7 @@ async function call(url: string, options: { method?: string; body?: Body; conten
     status: response.statusCode,
     contentType: header("content-type") ?? "",
     allow: header("allow"),
+    announced: header("eddy-multi-address"),
     body,
     text: body.toString("utf8"),
   } satisfies Reply;
@@ -272,8 +296,78 @@ for (const adapter of adapters) {
     it("serves concurrent requests for different ids", async () => {
       await Promise.all(Array.from({ length: 20 }, (_, index) => assertServes(server.url, `parallel ${index}`)));
     });
+
+    it("announces multi-address requests on its replies, failures included", async () => {
+      assert.equal((await call(server.url, { body: invocationOf("test/echo", "x") })).announced, "1");
+      assert.equal((await call(server.url, { body: invocationOf("test/nope", "x") })).announced, "1");
+    });
+
+    it("answers a multi-address request with every call's outcome in order, a failing call as its error only", async () => {
+      const reply = await call(server.url, {
+        contentType: MULTI_ADDRESS_CONTENT_TYPE,
+        body: encodeMultiAddressRequest([
+          { toFunction: invocationOf("test/echo", "a", "1") },
+          {
+            toFunction: invocationOf("test/echo", "boom", "2"),
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+          },
+          { toFunction: invocationOf("test/nope", "x", "3") },
+          { toFunction: new Uint8Array([1, 2, 3]) },
+          { toFunction: invocationOf("test/echo", "b", "4") },
+        ]),
+      });
+      assert.equal(reply.status, 200, reply.text);
+      assert.equal(reply.contentType, MULTI_ADDRESS_CONTENT_TYPE);
+      const outcomes = multiAddressOutcomes(reply.body);
+      assert.equal(outcomes.length, 5);
+      assert.deepEqual(outcomes[0], { echo: "echo: a" });
+      assert.match(
+        (outcomes[1] as { error: string }).error,
+        /^test\/echo \(id 2\) failed: user code exploded on purpose/,
+      );
+      assert.match((outcomes[2] as { error: string }).error, /^unknown function type test\/nope/);
+      assert.match((outcomes[3] as { error: string }).error, /^request body is not a ToFunction/);
+      assert.deepEqual(outcomes[4], { echo: "echo: b" });
+      await assertServes(server.url);
+    });
+
+    it("answers a malformed multi-address body with 400, and one over the call bound with 413", async () => {
+      const malformed = await call(server.url, {
+        contentType: MULTI_ADDRESS_CONTENT_TYPE,
+        body: new Uint8Array([0x0a, 0x05, 0x0a]),
+      });
+      assert.equal(malformed.status, 400, malformed.text);
+      assert.match(malformed.text, /not a valid multi-address request \(3 bytes\)/);
+      const many = encodeMultiAddressRequest(Array.from({ length: 257 }, () => ({ toFunction: new Uint8Array(0) })));
+      assert.ok(many.length <= MAX_BODY_BYTES);
+      const tooMany = await call(server.url, { contentType: MULTI_ADDRESS_CONTENT_TYPE, body: many });
+      assert.equal(tooMany.status, 413, tooMany.text);
+      assert.match(tooMany.text, /a multi-address request holds more than 256 calls, the most accepted/);
+      await assertServes(server.url);
+    });
   });
 }
+
+describe("an endpoint with multiAddress: false", () => {
+  let server: Running;
+  before(async () => {
+    server = await serve(endpoint, { port: 0, host: "127.0.0.1", multiAddress: false });
+  });
+  after(() => server.close());
+
+  it("does not announce multi-address requests, and refuses them with 415", async () => {
+    const single = await call(server.url, { body: invocationOf("test/echo", "x") });
+    assert.equal(single.status, 200);
+    assert.equal(single.announced, undefined);
+    const multi = await call(server.url, {
+      contentType: MULTI_ADDRESS_CONTENT_TYPE,
+      body: encodeMultiAddressRequest([{ toFunction: invocationOf("test/echo", "x") }]),
+    });
+    assert.equal(multi.status, 415, multi.text);
+    assert.match(multi.text, /is turned off at this endpoint \(multiAddress: false\)/);
+    assert.equal(multi.announced, undefined);
+  });
+});
 
 describe("nodeHandler() behind Express parsers that consume the body", () => {
   let server: Running;

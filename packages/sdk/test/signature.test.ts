@@ -3,7 +3,7 @@
 // another key or too old, before running anything.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { encodeToFunction } from "@eddy/protocol";
+import { encodeMultiAddressRequest, encodeToFunction, MULTI_ADDRESS_CONTENT_TYPE } from "@eddy/protocol";
 import {
   createEndpoint,
   fetchHandler,
@@ -78,6 +78,26 @@ describe("handlers with signing keys", () => {
     } finally {
       await server.close();
     }
+  });
+
+  it("a multi-address body is signed and checked as a whole, the same way", async () => {
+    const strict = fetchHandler(endpoint, { signingKeys: "k1" });
+    const body = encodeMultiAddressRequest([{ toFunction: request }, { toFunction: request }]);
+    const make = (headers: Record<string, string>, sent: Uint8Array = body) =>
+      new Request("http://fn/", {
+        method: "POST",
+        headers: { "content-type": MULTI_ADDRESS_CONTENT_TYPE, ...headers },
+        body: sent as Uint8Array<ArrayBuffer>,
+      });
+    const signed = await strict(make({ [SIGNATURE_HEADER]: signBody("k1", body, Date.now()) }));
+    assert.equal(signed.status, 200);
+    assert.equal(signed.headers.get("content-type"), MULTI_ADDRESS_CONTENT_TYPE);
+    const unsigned = await strict(make({}));
+    assert.equal(unsigned.status, 401);
+    assert.match(await unsigned.text(), /refused: the request has no eddy-signature header/);
+    // A signature of one call's bytes does not pass for the request that carries it.
+    const partial = await strict(make({ [SIGNATURE_HEADER]: signBody("k1", request, Date.now()) }));
+    assert.equal(partial.status, 401);
   });
 
   it("fetchHandler does the same; without keys, nothing is checked", async () => {

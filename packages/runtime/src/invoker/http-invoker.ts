@@ -9,8 +9,22 @@
 // An empty 2xx application/octet-stream body is "success with no effects", as in StateFun:
 // the official Python SDK answers a batch without effects that way. An empty body with
 // any other content type (a proxy's blank page) is a failure.
+//
+// Multi-address requests: a function server that announces the format on a 2xx reply
+// (`eddy-multi-address: 1`, Eddy's SDK does) is remembered by URL, and from then on the
+// attempts to it are queued and sent together (invoker/multi-address.ts). Each address keeps
+// its own retry loop and budget as above; only the requests are shared. A 2xx single reply
+// without the announcement forgets the server (a multi-address request that fails as a whole
+// is retried as single requests, so a server replaced by one that does not announce is
+// forgotten at its first answer), so a server that never announces sees the standard protocol only.
 import { createHash } from "node:crypto";
-import { decodeFromFunction, encodeToFunction, type FromFunction, type ToFunction } from "@eddy/protocol";
+import {
+  announcesMultiAddress,
+  decodeFromFunction,
+  encodeToFunction,
+  MULTI_ADDRESS_CONTENT_TYPE,
+  type ToFunction,
+} from "@eddy/protocol";
 import { SIGNATURE_HEADER, signBody } from "@eddy/sdk";
 import { Pool } from "undici";
 import { type Address, formatAddress } from "../core/address.ts";
@@ -25,6 +39,13 @@ import {
 } from "../observe/repeated-failure-log.ts";
 import { functionMessage } from "./function-message.ts";
 import { post } from "./http-post.ts";
+import {
+  type Attempt,
+  AttemptCoalescer,
+  multiAddressOutcomes,
+  multiAddressRequest,
+  type QueuedAttempt,
+} from "./multi-address.ts";
 
 export interface HttpFunctionEndpoint {
   /** The function's URL, template already applied. For a unix socket, the URL's host is ignored. */
@@ -61,13 +82,32 @@ interface FailedCall {
   readonly callTimeoutMs: number;
 }
 
-type Attempt = { readonly ok: true; readonly response: FromFunction } | { readonly ok: false; readonly reason: string };
+/**
+ * Where an endpoint's calls go: its pool and path, and the keys its requests are shared
+ * and its multi-address announcement remembered by. Endpoints that reach one server with
+ * the same connection settings and signing key (function types one URL template maps to
+ * one URL) share one route, so their calls share requests.
+ */
+interface Route {
+  /** The first endpoint of the route: its settings are the route's (the call budget excepted, which is each call's). */
+  readonly endpoint: HttpFunctionEndpoint;
+  readonly path: string;
+  readonly pool: Pool;
+  /** The function server: the URL, and the socket for a unix-socket URL (whose host means nothing). */
+  readonly server: string;
+}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 const REQUEST_HEADERS = {
   "content-type": "application/octet-stream",
   accept: "application/octet-stream",
+  "user-agent": "eddy",
+};
+
+const MULTI_ADDRESS_REQUEST_HEADERS = {
+  "content-type": MULTI_ADDRESS_CONTENT_TYPE,
+  accept: MULTI_ADDRESS_CONTENT_TYPE,
   "user-agent": "eddy",
 };
 
@@ -129,9 +169,15 @@ function isOctetStream(contentType: string | undefined): boolean {
 export class HttpInvoker implements Invoker {
   readonly #resolver: EndpointResolver;
   readonly #pools = new Map<string, Pool>();
-  readonly #routes = new WeakMap<HttpFunctionEndpoint, { path: string; pool: Pool }>();
+  readonly #routes = new WeakMap<HttpFunctionEndpoint, Route>();
+  /** The routes by server, connection settings and signing key. */
+  readonly #routesByKey = new Map<string, Route>();
   readonly #retryBaseMs: number;
   readonly #failures: RepeatedFailureLog<FailedCall>;
+  /** The function servers (Route.server) that announced multi-address requests on their last 2xx single reply. */
+  readonly #multiAddressServers = new Set<string>();
+  /** Attempts queued per route, sent together once the event loop's I/O callbacks that queued them are done. */
+  readonly #coalescer = new AttemptCoalescer<Route>((route, group) => this.#sendGroup(route, group));
   #closed = false;
 
   constructor(resolver: EndpointResolver, options: HttpInvokerOptions = {}) {
@@ -150,27 +196,25 @@ export class HttpInvoker implements Invoker {
     const endpoint = this.#resolver.endpointFor(target.typename);
     if (endpoint === undefined) return { ok: false, reason: `no endpoint serves ${target.typename}` };
     const body = encodeToFunction(request);
-    const { path, pool } = this.#route(endpoint);
+    const route = this.#route(endpoint);
     const startedAt = performance.now();
     let tries = 0;
     let lastReason = "";
+    let alone = false;
     for (;;) {
       tries++;
       const remainingMs = endpoint.callTimeoutMs - (performance.now() - startedAt);
-      const result = await this.#attempt(
-        target,
-        pool,
-        path,
-        body,
-        endpoint,
-        Math.max(Math.ceil(remainingMs), 10),
-        traceparent,
-      );
+      const timeoutMs = Math.max(Math.ceil(remainingMs), 10);
+      const result: Attempt =
+        !alone && this.#multiAddressServers.has(route.server)
+          ? await this.#queue(route, target, body, timeoutMs, traceparent)
+          : await this.#attempt(target, route, body, timeoutMs, traceparent);
       if (result.ok) {
         this.#failures.succeeded(endpoint.url);
         return result;
       }
       lastReason = result.reason;
+      alone = result.alone === true;
       // Closing destroys the pools: calls cut off by that are not the endpoint's failure.
       if (!this.#closed)
         this.#failures.failed(endpoint.url, lastReason, { target, callTimeoutMs: endpoint.callTimeoutMs });
@@ -187,23 +231,23 @@ export class HttpInvoker implements Invoker {
     };
   }
 
+  /** One attempt as the standard protocol has it: one ToFunction, one POST. */
   async #attempt(
     target: Address,
-    pool: Pool,
-    path: string,
+    route: Route,
     body: Uint8Array,
-    endpoint: HttpFunctionEndpoint,
     timeoutMs: number,
     traceparent: string | undefined,
   ): Promise<Attempt> {
+    const endpoint = route.endpoint;
     let headers: Record<string, string> =
       endpoint.signingKey === undefined
         ? REQUEST_HEADERS
         : { ...REQUEST_HEADERS, [SIGNATURE_HEADER]: signBody(endpoint.signingKey, body, Date.now()) };
     // A function server can join the call's trace (W3C Trace Context); sent only while tracing is on.
     if (traceparent !== undefined) headers = { ...headers, traceparent };
-    const reply = await post(pool, {
-      path,
+    const reply = await post(route.pool, {
+      path: route.path,
       headers,
       body,
       timeoutMs,
@@ -215,6 +259,9 @@ export class HttpInvoker implements Invoker {
       const text = functionMessage(target, new TextDecoder().decode(bytes.subarray(0, 300)).trim());
       return { ok: false, reason: `HTTP ${statusCode}${text === "" ? "" : `: ${text}`}` };
     }
+    // Learned, or forgotten, from every 2xx reply: a server may be replaced by one that does not announce.
+    if (announcesMultiAddress(reply.multiAddress)) this.#multiAddressServers.add(route.server);
+    else if (this.#multiAddressServers.size > 0) this.#multiAddressServers.delete(route.server);
     if (bytes.length === 0 && contentType === undefined) {
       return {
         ok: false,
@@ -229,12 +276,66 @@ export class HttpInvoker implements Invoker {
     return { ok: true, response: decoded.value };
   }
 
-  /** The pool and request path of an endpoint, worked out once per endpoint object. */
-  #route(endpoint: HttpFunctionEndpoint): { path: string; pool: Pool } {
+  /** One attempt queued to share a request with the other attempts to its route made in this event-loop iteration. */
+  #queue(
+    route: Route,
+    target: Address,
+    toFunction: Uint8Array,
+    timeoutMs: number,
+    traceparent: string | undefined,
+  ): Promise<Attempt> {
+    return new Promise<Attempt>((settle, fail) =>
+      this.#coalescer.enqueue(route, { target, toFunction, traceparent, timeoutMs, settle, fail }),
+    );
+  }
+
+  /** Sends a flushed group: one attempt as a single request, more as one multi-address request. */
+  #sendGroup(route: Route, group: readonly QueuedAttempt[]): void {
+    const first = group[0] as QueuedAttempt;
+    if (group.length === 1) {
+      this.#attempt(first.target, route, first.toFunction, first.timeoutMs, first.traceparent).then(
+        first.settle,
+        first.fail,
+      );
+      return;
+    }
+    const { body, timeoutMs } = multiAddressRequest(group);
+    const endpoint = route.endpoint;
+    const headers =
+      endpoint.signingKey === undefined
+        ? MULTI_ADDRESS_REQUEST_HEADERS
+        : {
+            ...MULTI_ADDRESS_REQUEST_HEADERS,
+            [SIGNATURE_HEADER]: signBody(endpoint.signingKey, body, Date.now()),
+          };
+    post(route.pool, { path: route.path, headers, body, timeoutMs, maxResponseBytes: endpoint.maxResponseBytes })
+      .then((reply) => {
+        const attempts = multiAddressOutcomes(reply, group);
+        for (let index = 0; index < group.length; index++) {
+          (group[index] as QueuedAttempt).settle(attempts[index] as Attempt);
+        }
+      })
+      .catch((error: unknown) => {
+        for (const queued of group) queued.fail(error);
+      });
+  }
+
+  /** The pool, request path and sharing keys of an endpoint, worked out once per endpoint object. */
+  #route(endpoint: HttpFunctionEndpoint): Route {
     let route = this.#routes.get(endpoint);
     if (route === undefined) {
       const url = new URL(endpoint.url);
-      route = { path: `${url.pathname}${url.search}`, pool: this.#pool(endpoint, url) };
+      const path = `${url.pathname}${url.search}`;
+      const { pool, key } = this.#pool(endpoint, url);
+      const server = `${endpoint.url}|${endpoint.unixSocketPath ?? ""}`;
+      const signedBy =
+        endpoint.signingKey === undefined ? "" : createHash("sha256").update(endpoint.signingKey).digest("hex");
+      const routeKey = `${key}|${path}|${signedBy}`;
+      route = this.#routesByKey.get(routeKey);
+      if (route === undefined) {
+        route = { endpoint, path, pool, server };
+        this.#routesByKey.set(routeKey, route);
+      }
       this.#routes.set(endpoint, route);
     }
     return route;
@@ -244,7 +345,7 @@ export class HttpInvoker implements Invoker {
    * One pool per origin and connection settings: endpoints that reach the same origin with
    * other TLS material (a client certificate or not) or limits must not share connections.
    */
-  #pool(endpoint: HttpFunctionEndpoint, url: URL): Pool {
+  #pool(endpoint: HttpFunctionEndpoint, url: URL): { pool: Pool; key: string } {
     const tlsIdentity =
       endpoint.tls === undefined ? "" : createHash("sha256").update(JSON.stringify(endpoint.tls)).digest("hex");
     const key = [
@@ -267,7 +368,7 @@ export class HttpInvoker implements Invoker {
       });
       this.#pools.set(key, pool);
     }
-    return pool;
+    return { pool, key };
   }
 
   async close(): Promise<void> {
@@ -276,6 +377,7 @@ export class HttpInvoker implements Invoker {
     this.#closed = true;
     const pools = [...this.#pools.values()];
     this.#pools.clear();
+    this.#routesByKey.clear();
     await Promise.all(pools.map((pool) => pool.destroy()));
   }
 }

@@ -2,6 +2,7 @@
 // It uses the dispatcher's handler interface directly: undici's request() wraps every
 // reply in a Readable stream and every call in an AbortSignal's timer and listeners,
 // which cost the runtime more CPU than the protocol work of a small batch.
+import { MULTI_ADDRESS_HEADER } from "@eddy/protocol";
 import type { Dispatcher } from "undici";
 
 export type PostResult =
@@ -9,6 +10,8 @@ export type PostResult =
       readonly ok: true;
       readonly statusCode: number;
       readonly contentType: string | undefined;
+      /** The eddy-multi-address header: the function server accepts multi-address requests (invoker/multi-address.ts). */
+      readonly multiAddress: string | undefined;
       readonly body: Uint8Array;
     }
   | { readonly ok: false; readonly reason: string };
@@ -49,6 +52,7 @@ class ReplyCollector implements Dispatcher.DispatchHandler {
   readonly #timeoutMs: number;
   #statusCode = 0;
   #contentType: string | undefined;
+  #multiAddress: string | undefined;
   #chunks: Buffer[] = [];
   #length = 0;
   #settled = false;
@@ -70,6 +74,8 @@ class ReplyCollector implements Dispatcher.DispatchHandler {
     this.#statusCode = statusCode;
     const contentType = headers["content-type"];
     this.#contentType = Array.isArray(contentType) ? contentType[0] : contentType;
+    const multiAddress = headers[MULTI_ADDRESS_HEADER];
+    this.#multiAddress = Array.isArray(multiAddress) ? multiAddress.join(",") : multiAddress;
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -86,7 +92,13 @@ class ReplyCollector implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     const chunks = this.#chunks;
     const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.#length);
-    this.#settle({ ok: true, statusCode: this.#statusCode, contentType: this.#contentType, body });
+    this.#settle({
+      ok: true,
+      statusCode: this.#statusCode,
+      contentType: this.#contentType,
+      multiAddress: this.#multiAddress,
+      body,
+    });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {

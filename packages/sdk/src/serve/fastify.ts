@@ -52,7 +52,7 @@ function send(reply: FastifyReplyLike, result: HttpReply): FastifyReplyLike {
 export function fastifyPlugin(endpoint: Endpoint, options: FastifyOptions = {}) {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const url = options.path ?? "/";
-  const respond = responder(endpoint, options.signingKeys);
+  const respond = responder(endpoint, options);
   return async function eddyStatefulFunctions(fastify: FastifyLike): Promise<void> {
     // Without this, fastify's own text/plain and JSON parsers would take those bodies.
     fastify.removeAllContentTypeParsers();
@@ -65,7 +65,14 @@ export function fastifyPlugin(endpoint: Endpoint, options: FastifyOptions = {}) 
       handler: async (request, reply) => {
         const body = request.body instanceof Uint8Array ? request.body : new Uint8Array(0);
         const signature = request.headers?.[SIGNATURE_HEADER];
-        return send(reply, await respond(body, typeof signature === "string" ? signature : undefined));
+        const contentType = request.headers?.["content-type"];
+        return send(
+          reply,
+          await respond(body, {
+            contentType: typeof contentType === "string" ? contentType : undefined,
+            signature: typeof signature === "string" ? signature : undefined,
+          }),
+        );
       },
     });
     fastify.route({

@@ -48,12 +48,17 @@ export function fetchHandler(
   options: HandlerOptions = {},
 ): (request: Request) => Promise<Response> {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const respond = responder(endpoint, options.signingKeys);
+  const respond = responder(endpoint, options);
   return async (request) => {
     if (request.method !== "POST") return toResponse(methodNotAllowedReply(request.method));
     if (Number(request.headers.get("content-length")) > maxBodyBytes) return toResponse(tooLargeReply(maxBodyBytes));
     const body = await readBody(request, maxBodyBytes);
     if (body === undefined) return toResponse(tooLargeReply(maxBodyBytes));
-    return toResponse(await respond(body, request.headers.get(SIGNATURE_HEADER) ?? undefined));
+    return toResponse(
+      await respond(body, {
+        contentType: request.headers.get("content-type") ?? undefined,
+        signature: request.headers.get(SIGNATURE_HEADER) ?? undefined,
+      }),
+    );
   };
 }

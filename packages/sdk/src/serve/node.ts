@@ -23,6 +23,12 @@ export interface HandlerOptions {
    * module.yaml). When given, requests without a valid Eddy-Signature are refused with 401.
    */
   readonly signingKeys?: SigningKey | readonly SigningKey[];
+  /**
+   * Announce and accept Eddy's multi-address requests (the calls of several addresses in one
+   * request; other runtimes never send them); default true. False keeps the standard
+   * StateFun protocol only: no announcement, and such requests are refused with 415.
+   */
+  readonly multiAddress?: boolean;
 }
 
 type ReadBody = { ok: true; body: Uint8Array } | { ok: false; reply: HttpReply };
@@ -83,7 +89,7 @@ export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (er
 /** A node:http request handler; works as Express/Connect middleware too (mount it on the path you want). */
 export function nodeHandler(endpoint: Endpoint, options: HandlerOptions = {}): NodeHandler {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const respond = responder(endpoint, options.signingKeys);
+  const respond = responder(endpoint, options);
   return (req, res, next) => {
     if (req.method !== "POST") {
       send(res, methodNotAllowedReply(req.method ?? "?"));
@@ -93,7 +99,10 @@ export function nodeHandler(endpoint: Endpoint, options: HandlerOptions = {}): N
       .then((read) => {
         if (!read.ok) return read.reply;
         const signature = req.headers[SIGNATURE_HEADER];
-        return respond(read.body, typeof signature === "string" ? signature : undefined);
+        return respond(read.body, {
+          contentType: req.headers["content-type"],
+          signature: typeof signature === "string" ? signature : undefined,
+        });
       })
       .then((reply) => send(res, reply))
       .catch((error: unknown) => {
