@@ -4,7 +4,7 @@
 // Every failure is a value naming the worker and what went wrong; nothing throws.
 import { Agent, request } from "undici";
 import { errorMessage } from "../errors.ts";
-import { ADMIN_FORWARDED_HEADER, type AdminPeer, type AdminRequest, type PeerAnswer } from "./cluster-admin.ts";
+import { ADMIN_FORWARDED_HEADER, type AdminRequest, type PeerAnswer, type ReachablePeer } from "./cluster-admin.ts";
 
 /** Beyond the longest a worker takes to answer (a state write waits up to 10 s for a batch). */
 const PEER_TIMEOUT_MS = 15_000;
@@ -21,8 +21,7 @@ export class AdminPeerClient {
     this.#token = token;
   }
 
-  async send(peer: AdminPeer, call: AdminRequest): Promise<PeerAnswer> {
-    if (peer.adminUrl === undefined) return { ok: false, error: `worker ${peer.workerId} has no admin URL` };
+  async send(peer: ReachablePeer, call: AdminRequest): Promise<PeerAnswer> {
     const url = `${peer.adminUrl}${call.pathAndQuery}`;
     try {
       const response = await request(url, {

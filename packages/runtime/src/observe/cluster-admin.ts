@@ -23,6 +23,9 @@ export interface AdminPeer {
   readonly adminUrl?: string | undefined;
 }
 
+/** A peer with an admin listener to send to (`ask` answers for one without). */
+export type ReachablePeer = AdminPeer & { readonly adminUrl: string };
+
 /** What a peer said: its reply, or why there is none. */
 export type PeerAnswer =
   | { readonly ok: true; readonly reply: AdminReply }
@@ -41,7 +44,7 @@ export interface AdminPeers {
   /** Indexed by partition: who runs it in the current generation; undefined where nobody does yet. */
   owners(): readonly (AdminPeer | undefined)[];
   /** Sends `request` to `peer`'s admin listener, forwarded (ADMIN_FORWARDED_HEADER). */
-  send(peer: AdminPeer, request: AdminRequest): Promise<PeerAnswer>;
+  send(peer: ReachablePeer, request: AdminRequest): Promise<PeerAnswer>;
 }
 
 /** How a route answers in a cluster. */
@@ -235,7 +238,7 @@ async function ask(peers: AdminPeers, peer: AdminPeer, request: AdminRequest): P
       error: `worker ${peer.workerId} has no admin listener the others can reach (started with --admin-port off, or an Eddy that does not announce one)`,
     };
   }
-  return peers.send(peer, request);
+  return peers.send({ workerId: peer.workerId, adminUrl: peer.adminUrl }, request);
 }
 
 /** The workers that run partitions now, but this one, by id. */
