@@ -53,6 +53,7 @@ const golden: readonly [TableLayout, Key, Key][] = [
   [tables.request, tables.request.before(100), ["request", 100]],
   [tables.dead, tables.dead.key(7), ["dead", 7]],
   [tables.replay, tables.replay.key(7), ["replay", 7]],
+  [tables.threadInbox, tables.threadInbox.key(7), ["thread-inbox", 7]],
   [tables.paused, tables.paused.key(typename), ["paused", "ns/fn"]],
   [tables.dead, inPartition(3, tables.dead.key(7)), ["p", 3, "dead", 7]],
   [storeTables.partitionCount, storeTables.partitionCount.key(), ["engine", "partitions"]],

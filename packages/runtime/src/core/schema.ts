@@ -232,6 +232,15 @@ export const tables = {
   /** Dead letters, by sequence number. */
   dead: table<[seq: number], DeadLetter>("partition", ["dead"], ["number"], (seq) => ["dead", seq]),
   /**
+   * Messages from partitions another thread of the process ran, each an inbox record
+   * (cluster/inbox-record.ts) at the offset the store host gave it (threads/store-host.ts);
+   * kept until the partition's inbox position passes it.
+   */
+  threadInbox: table<[offset: number], Uint8Array>("partition", ["thread-inbox"], ["number"], (offset) => [
+    "thread-inbox",
+    offset,
+  ]),
+  /**
    * In a cluster: a Kafka ingress's next offset of a source partition bound to this partition
    * (io/kafka/source-binding.ts), committed with the messages read before it, so it moves with
    * the partition. The embedded mode keeps positions in the store table kafkaIngressPosition.

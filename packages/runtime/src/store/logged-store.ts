@@ -57,6 +57,12 @@ export interface LoggedStoreOptions {
   readonly readOnly?: boolean;
   /** Log frames after this seq stay until keepLogAfter moves on: the next checkpoint reads them. */
   readonly keepLogAfter?: number;
+  /**
+   * Told when an apply takes the writes waiting in memory (every commit made so far), and when
+   * LMDB shows them: a reader that keeps its own copy of recent commits (a partition thread's
+   * view, threads/thread-store.ts) drops it then.
+   */
+  readonly onApply?: { readonly sealed: () => void; readonly released: () => void };
 }
 
 /** A commit's frame, its first FRAME_HEADER_BYTES left for the log's header (appendFrame), so the log does not copy it again. */
@@ -84,6 +90,7 @@ export class LoggedStore implements DurableStore {
   #keepLogAfter: number | undefined;
   /** The format row is not in LMDB yet: the next apply writes it. */
   #formatUnrecorded: boolean;
+  readonly #onApply: LoggedStoreOptions["onApply"];
 
   constructor(options: LoggedStoreOptions) {
     this.#readOnly = options.readOnly ?? false;
@@ -92,6 +99,7 @@ export class LoggedStore implements DurableStore {
     this.#applyAtWrites = options.applyAtWrites ?? 32_768;
     this.#applyAtBytes = options.applyAtBytes ?? 8 * 1024 * 1024;
     this.#keepLogAfter = options.keepLogAfter;
+    this.#onApply = options.onApply;
     this.#lmdb = new LmdbStore({ path: options.path, sync: "deferred" });
     this.#memtable = new OverlayKV(this.#lmdb);
     const applied = this.#lmdbSeq();
@@ -337,9 +345,11 @@ export class LoggedStore implements DurableStore {
   async #applyWaiting(): Promise<void> {
     const upTo = this.#rememberedSeq;
     const writes = this.#memtable.seal();
+    this.#onApply?.sealed();
     this.#pendingBytes = 0;
     if (writes.length === 0) {
       this.#memtable.release();
+      this.#onApply?.released();
       return;
     }
     const recordingFormat = this.#formatUnrecorded;
@@ -353,6 +363,7 @@ export class LoggedStore implements DurableStore {
       await this.#lmdb.commit(writes.slice(start, start + APPLY_TRANSACTION_WRITES));
     }
     this.#memtable.release();
+    this.#onApply?.released();
     if (recordingFormat) this.#formatUnrecorded = false;
     await this.#lmdb.flushed();
     this.#dropLog(upTo);

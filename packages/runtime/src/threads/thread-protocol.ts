@@ -1,0 +1,48 @@
+// What the main thread (the store host, store-host.ts) and a partition thread
+// (partition-thread.ts) say to each other over the thread's MessagePort. Bytes travel as
+// bytes, never as records: a commit is its write-ahead-log frame (store/writes-frame.ts), a
+// message between partitions is a cluster inbox record (cluster/inbox-record.ts), so the
+// host never clones a record (a structured clone turns a Buffer into a plain Uint8Array, and
+// costs both threads), and the formats are the ones the log and the cluster already read.
+
+/** A message for a partition another thread runs, as its inbox record. */
+export interface OutboundRecord {
+  readonly partition: number;
+  readonly record: Uint8Array;
+}
+
+/** A message in a partition's inbox, at the offset the host gave it. */
+export interface InboxEntry {
+  readonly offset: number;
+  readonly record: Uint8Array;
+}
+
+export type ToHost =
+  /**
+   * A group commit of the thread's partitions: its writes (a writes frame), and the messages
+   * it sends to partitions other threads run, which the host puts in their inboxes in the
+   * same durable write.
+   */
+  | {
+      readonly kind: "commit";
+      readonly id: number;
+      readonly frame: Uint8Array;
+      readonly outbound: readonly OutboundRecord[];
+    }
+  /** An answer to a call the host made (ToThread "call"). */
+  | { readonly kind: "answer"; readonly id: number; readonly value: unknown };
+
+export type ToThread =
+  /** The commit `id` is durable. */
+  | { readonly kind: "committed"; readonly id: number }
+  /**
+   * The host's store began moving what it holds in memory to LMDB: every commit the thread was
+   * told of before this message is in that move. The thread seals its view of them.
+   */
+  | { readonly kind: "sealed" }
+  /** The move is done: LMDB shows those commits, and the thread's view may drop them. */
+  | { readonly kind: "released" }
+  /** Durable messages for a partition the thread runs, in offset order. */
+  | { readonly kind: "inbox"; readonly partition: number; readonly entries: readonly InboxEntry[] }
+  /** A call the thread answers with ToHost "answer" (partition-thread.ts lists them). */
+  | { readonly kind: "call"; readonly id: number; readonly method: string; readonly args: readonly unknown[] };

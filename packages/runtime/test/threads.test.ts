@@ -1,0 +1,106 @@
+// Partitions on worker threads over one store (src/threads/): messages between partitions
+// that different threads run are delivered exactly once, across kill -9 in the middle of the
+// traffic, and a state directory opens with any number of threads. Each run is a child
+// process (fixtures/threads-child.ts) that sends messages 0 … n-1, each with its own
+// idempotency key, so a run after a crash sends them all again and each is taken once; every
+// `t/count` passes each message on to a `t/sink` (most hops cross threads), and the sinks'
+// totals must come to exactly n.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { getRow, inPartition, scanRows, tables } from "../src/core/schema.ts";
+import { LoggedStore } from "../src/store/logged-store.ts";
+
+const CHILD = new URL("./fixtures/threads-child.ts", import.meta.url).pathname;
+const IDS = 100;
+const PARTITIONS = 128;
+
+interface Counts {
+  readonly sinks: readonly number[];
+  readonly counts: readonly number[];
+}
+
+function freshDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "eddy-threads-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * Runs the child to its end (its counts), or, with `killAt`, kills it with SIGKILL once it
+ * has accepted that many messages (undefined then).
+ */
+function runChild(stateDir: string, threads: number, count: number, killAt?: number): Promise<Counts | undefined> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CHILD, stateDir, String(threads), String(count)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const accepted = [...stdout.matchAll(/^accepted (\d+)$/gm)].at(-1);
+      if (killAt !== undefined && accepted !== undefined && Number(accepted[1]) >= killAt) child.kill("SIGKILL");
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on("exit", (code, signal) => {
+      if (signal === "SIGKILL") return resolve(undefined);
+      if (code !== 0) return reject(new Error(`the child exited with ${code}: ${stderr}`));
+      const last = stdout.trim().split("\n").at(-1) ?? "";
+      resolve(JSON.parse(last) as Counts);
+    });
+  });
+}
+
+/** Messages durable in some partition's inbox and not yet delivered (at or past its inbox position). */
+async function undelivered(stateDir: string): Promise<number> {
+  const store = await LoggedStore.openReadOnly(stateDir);
+  let waiting = 0;
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    const position = getRow(store, inPartition(partition, tables.inboxPosition.key())) ?? 0;
+    for (const { key } of scanRows(store, inPartition(partition, tables.threadInbox.all))) {
+      if ((key.at(-1) as number) >= position) waiting++;
+    }
+  }
+  await store.close();
+  return waiting;
+}
+
+function assertExactlyOnce(counts: Counts | undefined, count: number): void {
+  assert.ok(counts !== undefined);
+  assert.equal(
+    counts.sinks.reduce((sum, n) => sum + n, 0),
+    count,
+    `the sinks received ${counts.sinks.join(", ")}`,
+  );
+  assert.deepEqual(counts.counts, new Array(IDS).fill(count / IDS));
+}
+
+describe("partition threads", () => {
+  it("delivers messages between threads once, and the state opens with 3 threads and with 1", async () => {
+    const dir = freshDir();
+    assertExactlyOnce(await runChild(dir, 2, 2000), 2000);
+    // The same messages again (every one a duplicate) on another spread of the partitions.
+    assertExactlyOnce(await runChild(dir, 3, 2000), 2000);
+    assertExactlyOnce(await runChild(dir, 1, 2000), 2000);
+  });
+
+  it("loses and duplicates nothing when killed with SIGKILL in the middle of the traffic", async () => {
+    const dir = freshDir();
+    const count = 4000;
+    let killsWithUndelivered = 0;
+    for (const threads of [2, 3, 1, 2, 3]) {
+      const killAt = 100 * (1 + Math.floor(Math.random() * (count / 100 - 1)));
+      assert.equal(await runChild(dir, threads, count, killAt), undefined, "the child was killed");
+      if ((await undelivered(dir)) > 0) killsWithUndelivered++;
+    }
+    assertExactlyOnce(await runChild(dir, 2, count), count);
+    // Otherwise the kills tested nothing between threads.
+    assert.ok(killsWithUndelivered > 0, "no kill left a message between threads undelivered");
+  });
+});
