@@ -11,7 +11,7 @@ import type { FunctionTypename } from "../core/address.ts";
 import type { Catalog, FailurePolicy, FunctionSettings } from "../core/partition-core.ts";
 import { type AcceptOptions, Engine } from "../engine/engine.ts";
 import { InProcessInvoker } from "../invoker/in-process-invoker.ts";
-import type { InboxEntry, ToHost, ToThread } from "./thread-protocol.ts";
+import type { Answer, InboxEntry, ToHost, ToThread } from "./thread-protocol.ts";
 import { ThreadStore } from "./thread-store.ts";
 
 /** What the main thread hands a partition thread at its start. */
@@ -22,6 +22,8 @@ export interface PartitionThreadData {
   /** A module URL whose export `functions` is the in-process functions (StatefulFunction[]). */
   readonly functions: string;
   readonly failurePolicy: FailurePolicy;
+  /** Handed to the functions module as is (`workerData.context`): a benchmark's shared counters. */
+  readonly context?: unknown;
   /** Messages waiting in the inboxes of `partitions`, delivered before anything else. */
   readonly waiting: readonly { readonly partition: number; readonly entries: readonly InboxEntry[] }[];
 }
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
     functionSettings: (typename: FunctionTypename) => (typenames.has(typename) ? settings : undefined),
     hasEgress: () => false,
   };
-  const post = (message: ToHost) => port.postMessage(message);
+  const post = (message: ToHost, transfer?: readonly ArrayBuffer[]) => port.postMessage(message, transfer);
   const store = new ThreadStore(data.stateDir, { postMessage: post });
   const engine = new Engine({
     store,
@@ -87,20 +89,33 @@ async function main(): Promise<void> {
       return true;
     },
   };
+  // Answers wait for the end of the event-loop turn and leave together (see ToThread "calls").
+  let answers: Answer[] = [];
+  const answer = (reply: Answer) => {
+    if (answers.length === 0) setImmediate(flushAnswers);
+    answers.push(reply);
+  };
+  const flushAnswers = () => {
+    const leaving = answers;
+    answers = [];
+    post({ kind: "answers", answers: leaving });
+  };
   port.on("message", (message: ToThread) => {
     if (store.receive(message)) return;
     if (message.kind === "inbox") admit(message.partition, message.entries);
-    else if (message.kind === "call") {
-      const call = calls[message.method];
-      const answer = (value: unknown) => post({ kind: "answer", id: message.id, value });
-      if (call === undefined) answer({ error: `no call ${message.method}` });
-      else
-        (call as (...args: readonly unknown[]) => Promise<unknown>)(...message.args).then(answer, (error) =>
-          answer({ error: error instanceof Error ? error.message : String(error) }),
-        );
+    else if (message.kind === "calls") {
+      for (const { id, method, args } of message.calls) {
+        const call = calls[method] as ((...args: readonly unknown[]) => Promise<unknown>) | undefined;
+        if (call === undefined) answer({ id, error: `no call ${method}` });
+        else
+          call(...args).then(
+            (value) => answer({ id, value }),
+            (error: unknown) => answer({ id, error: error instanceof Error ? error.message : String(error) }),
+          );
+      }
     }
   });
-  post({ kind: "answer", id: 0, value: "ready" });
+  post({ kind: "answers", answers: [{ id: 0, value: "ready" }] });
 }
 
 function decoded(record: Uint8Array) {

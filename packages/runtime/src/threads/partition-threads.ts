@@ -19,7 +19,7 @@ import { type StateDirLock, takeStateDirLock } from "../state-dir-lock.ts";
 import { LoggedStore } from "../store/logged-store.ts";
 import type { PartitionThreadData } from "./partition-thread.ts";
 import { StoreHost } from "./store-host.ts";
-import type { ToHost, ToThread } from "./thread-protocol.ts";
+import { type Answer, type Call, ownBytes, type ToHost, type ToThread } from "./thread-protocol.ts";
 
 export interface PartitionThreadsOptions {
   readonly stateDir: string;
@@ -29,13 +29,19 @@ export interface PartitionThreadsOptions {
   /** A module URL whose export `functions` is the in-process functions. */
   readonly functions: string;
   readonly failurePolicy?: FailurePolicy;
+  /** Handed to every thread as `workerData.context` (structured-cloned; a SharedArrayBuffer is shared). */
+  readonly context?: unknown;
 }
 
 const PARTITION_COUNT_DEFAULT = 128;
 
 interface ThreadHandle {
   readonly worker: Worker;
-  readonly calls: Map<number, (value: unknown) => void>;
+  /** Calls waiting for their answer, by id. */
+  readonly calls: Map<number, (answer: Answer) => void>;
+  /** Calls to send at the end of this event-loop turn, and the bytes they transfer. */
+  outgoing: Call[];
+  transfer: ArrayBuffer[];
 }
 
 export class PartitionThreads {
@@ -103,23 +109,27 @@ export class PartitionThreads {
         partitions,
         functions: options.functions,
         failurePolicy: options.failurePolicy ?? "retry",
+        ...(options.context === undefined ? {} : { context: options.context }),
         waiting: partitions.map((partition) => ({ partition, entries: host.waiting(partition) })),
       };
       const worker = new Worker(new URL("./partition-thread.ts", import.meta.url), { workerData: data });
-      const handle: ThreadHandle = { worker, calls: new Map() };
+      const handle: ThreadHandle = { worker, calls: new Map(), outgoing: [], transfer: [] };
       worker.on("message", (message: ToHost) => {
-        if (message.kind !== "answer") return;
-        const settle = handle.calls.get(message.id);
-        handle.calls.delete(message.id);
-        settle?.(message.value);
+        if (message.kind !== "answers") return;
+        for (const answer of message.answers) {
+          const settle = handle.calls.get(answer.id);
+          handle.calls.delete(answer.id);
+          settle?.(answer);
+        }
       });
       host.attach(thread, worker);
       threads.push(handle);
+      // A thread that ends by itself (an error, a bug) leaves partitions unrun: every call fails from then on.
+      worker.on("error", (error: Error) => failed(new Error(`partition thread ${thread} failed: ${error.message}`)));
+      worker.on("exit", (code) => failed(new Error(`partition thread ${thread} exited (code ${code})`)));
     }
     const running = new PartitionThreads(threads, store, host, taken.lock, partitionCount);
-    failed = (error) => {
-      running.#failure = error;
-    };
+    failed = (error) => running.#fail(error);
     // Each thread says "ready" (answer 0) once its waiting inbox entries are admitted and its engine started.
     await Promise.all(
       threads.map(
@@ -133,23 +143,45 @@ export class PartitionThreads {
     return running;
   }
 
+  /** The store or a thread failed: calls waiting and to come fail with `error`. */
+  #fail(error: Error): void {
+    // A thread's exit is expected once stop() began.
+    if (this.#failure !== undefined || this.#stopping !== undefined) return;
+    this.#failure = error;
+    for (const handle of this.#threads) {
+      const waiting = [...handle.calls.values()];
+      handle.calls.clear();
+      for (const settle of waiting) settle({ id: 0, error: error.message });
+    }
+  }
+
   /** The thread that runs `envelope`'s target. */
   #ownerOf(envelope: Envelope): ThreadHandle {
     const partition = partitionOf(addressKey(envelope.target), this.#partitionCount);
     return this.#threads[partition % this.#threads.length] as ThreadHandle;
   }
 
-  #call(handle: ThreadHandle, method: string, args: readonly unknown[]): Promise<unknown> {
+  /** Calls `method` on a thread; the call leaves with the others made in this event-loop turn. */
+  #call(handle: ThreadHandle, method: string, args: readonly unknown[], transfer?: ArrayBuffer): Promise<unknown> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const id = this.#nextCall++;
     return new Promise((resolve, reject) => {
-      handle.calls.set(id, (value) => {
-        const error = (value as { error?: unknown } | undefined)?.error;
-        if (typeof error === "string") reject(new Error(error));
-        else resolve(value);
+      handle.calls.set(id, (answer) => {
+        if ("error" in answer) reject(new Error(answer.error));
+        else resolve(answer.value);
       });
-      handle.worker.postMessage({ kind: "call", id, method, args } satisfies ToThread);
+      if (handle.outgoing.length === 0) setImmediate(() => this.#flush(handle));
+      handle.outgoing.push({ id, method, args });
+      if (transfer !== undefined) handle.transfer.push(transfer);
     });
+  }
+
+  #flush(handle: ThreadHandle): void {
+    const calls = handle.outgoing;
+    const transfer = handle.transfer;
+    handle.outgoing = [];
+    handle.transfer = [];
+    handle.worker.postMessage({ kind: "calls", calls } satisfies ToThread, transfer);
   }
 
   /** As Engine.accept, on the thread that runs the target. */
@@ -166,8 +198,8 @@ export class PartitionThreads {
     options: AcceptOptions,
     waitMs: number,
   ): Promise<{ readonly accepted: AcceptResult; readonly lookup?: ReplyLookup }> {
-    const args = [encodeInboxRecord({ envelope }), options, waitMs];
-    return (await this.#call(this.#ownerOf(envelope), "request", args)) as {
+    const record = ownBytes(encodeInboxRecord({ envelope }));
+    return (await this.#call(this.#ownerOf(envelope), "request", [record, options, waitMs], record.buffer)) as {
       accepted: AcceptResult;
       lookup?: ReplyLookup;
     };

@@ -29,8 +29,18 @@ export type ToHost =
       readonly frame: Uint8Array;
       readonly outbound: readonly OutboundRecord[];
     }
-  /** An answer to a call the host made (ToThread "call"). */
-  | { readonly kind: "answer"; readonly id: number; readonly value: unknown };
+  /** Answers to calls the main thread made (ToThread "calls"), gathered over an event-loop turn. */
+  | { readonly kind: "answers"; readonly answers: readonly Answer[] };
+
+/** A call into a partition thread (partition-thread.ts lists the methods). */
+export interface Call {
+  readonly id: number;
+  readonly method: string;
+  readonly args: readonly unknown[];
+}
+
+/** What a call came to: its value, or the message of the error it threw. */
+export type Answer = { readonly id: number; readonly value: unknown } | { readonly id: number; readonly error: string };
 
 export type ToThread =
   /** The commit `id` is durable. */
@@ -44,5 +54,20 @@ export type ToThread =
   | { readonly kind: "released" }
   /** Durable messages for a partition the thread runs, in offset order. */
   | { readonly kind: "inbox"; readonly partition: number; readonly entries: readonly InboxEntry[] }
-  /** A call the thread answers with ToHost "answer" (partition-thread.ts lists them). */
-  | { readonly kind: "call"; readonly id: number; readonly method: string; readonly args: readonly unknown[] };
+  /**
+   * Calls the thread answers with ToHost "answers", gathered over an event-loop turn: a message
+   * between threads costs microseconds on both sides, so a busy ingress sends one per turn,
+   * not one per request.
+   */
+  | { readonly kind: "calls"; readonly calls: readonly Call[] };
+
+/**
+ * `bytes` in an ArrayBuffer of their own, to post (and transfer). A structured clone copies a
+ * view's whole ArrayBuffer, and the encoders hand out views into big pools (msgpackr's buffer,
+ * Node's Buffer pool): posted as they are, every message would copy the pool.
+ */
+export function ownBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const own = new Uint8Array(bytes.length);
+  own.set(bytes);
+  return own;
+}

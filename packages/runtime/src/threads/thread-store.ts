@@ -18,11 +18,11 @@ import { OverlayKV } from "../core/overlay-kv.ts";
 import type { CommitBatch, CommitRefusal, CommitTarget, DurableStore } from "../engine/engine.ts";
 import { LmdbStore } from "../store/lmdb-store.ts";
 import { encodeWritesFrame } from "../store/writes-frame.ts";
-import type { OutboundRecord, ToHost, ToThread } from "./thread-protocol.ts";
+import { type OutboundRecord, ownBytes, type ToHost, type ToThread } from "./thread-protocol.ts";
 
 /** What the store needs of its port to the host. */
 export interface HostPort {
-  postMessage(message: ToHost): void;
+  postMessage(message: ToHost, transfer?: readonly ArrayBuffer[]): void;
 }
 
 interface InFlight {
@@ -110,7 +110,7 @@ export class ThreadStore implements DurableStore {
         }
         const outbound: OutboundRecord[] = batch.outbound.map((message) => ({
           partition: message.partition,
-          record: encodeInboxRecord(message),
+          record: ownBytes(encodeInboxRecord(message)),
         }));
         await this.#send(batch.writes, outbound);
         return undefined;
@@ -122,9 +122,11 @@ export class ThreadStore implements DurableStore {
     if (this.#closed) return Promise.reject(new Error("ThreadStore.commit: the store is closed"));
     if (writes.length === 0 && outbound.length === 0) return Promise.resolve();
     const id = this.#nextId++;
+    const frame = ownBytes(encodeWritesFrame(writes));
+    const transfer = [frame.buffer, ...outbound.map((message) => message.record.buffer as ArrayBuffer)];
     return new Promise<void>((resolve) => {
       this.#inFlight.set(id, { writes, resolve });
-      this.#port.postMessage({ kind: "commit", id, frame: encodeWritesFrame(writes), outbound });
+      this.#port.postMessage({ kind: "commit", id, frame, outbound }, transfer);
     });
   }
 
