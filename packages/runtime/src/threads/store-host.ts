@@ -19,7 +19,7 @@
 // one commit in flight at a time, engine.ts).
 import type { PendingWrite } from "../core/overlay-kv.ts";
 import { getRow, inPartition, partitionOfKey, rowWrite, scanRows, tables } from "../core/schema.ts";
-import type { LoggedStore } from "../store/logged-store.ts";
+import type { DurableStore } from "../engine/engine.ts";
 import { decodeWritesFrame } from "../store/writes-frame.ts";
 import type { InboxEntry, ToHost, ToThread } from "./thread-protocol.ts";
 
@@ -47,7 +47,7 @@ export interface ThreadPort {
 }
 
 export class StoreHost {
-  readonly #store: LoggedStore;
+  readonly #store: DurableStore;
   readonly #ownerOf: (partition: number) => number;
   readonly #inboxes: Inbox[];
   readonly #threads = new Map<number, ThreadPort>();
@@ -58,11 +58,12 @@ export class StoreHost {
   readonly #onFailure: (error: Error) => void;
 
   /**
-   * `store` is open; `ownerOf` names the thread that runs each partition. Reads every
-   * partition's inbox rows and position now, before any thread commits.
+   * `store` is open (a LoggedStore; the simulation's in-memory store); `ownerOf` names the
+   * thread that runs each partition. Reads every partition's inbox rows and position now,
+   * before any thread commits.
    */
   constructor(
-    store: LoggedStore,
+    store: DurableStore,
     partitionCount: number,
     ownerOf: (partition: number) => number,
     onFailure: (error: Error) => void,
