@@ -166,7 +166,9 @@ export class StoreHost {
         if (inbox === undefined) throw new Error(`a commit sends a message to partition ${partition}, which is none`);
         const offset = inbox.next++;
         inbox.kept.push(offset);
-        writes.push(rowWrite(inPartition(partition, tables.threadInbox.key(offset)), record));
+        // Fresh: offsets only grow, so the row is new; if its delivery's trim comes before the
+        // store's next apply, the two cancel in its memtable and LMDB never sees either.
+        writes.push({ ...rowWrite(inPartition(partition, tables.threadInbox.key(offset)), record), fresh: true });
         const entries = deliveries.get(partition);
         if (entries === undefined) deliveries.set(partition, [{ offset, record }]);
         else entries.push({ offset, record });
