@@ -8,7 +8,11 @@
 // part that is built, a store host and N engines on threads, with the calls into the threads
 // made from the main thread one message at a time (as an ingress would).
 //
-//   node bench/throughput/threads.ts [--threads 1,2] [--messages 40000] [--rounds 3] [--json]
+// With --in-threads, the threads are also measured with each thread handed its messages in one
+// call, as an HTTP ingress in every thread would take them (not built yet): what the calls from
+// the main thread cost.
+//
+//   node bench/throughput/threads.ts [--threads 1,2] [--messages 40000] [--rounds 3] [--in-threads] [--json]
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,6 +36,8 @@ const { values } = parseArgs({
     rounds: { type: "string" },
     json: { type: "boolean" },
     child: { type: "string" },
+    /** Also measure the threads with the messages handed to each thread in one call (an ingress in every thread). */
+    "in-threads": { type: "boolean" },
   },
 });
 const THREADS = (values.threads ?? "1,2").split(",").map(Number);
@@ -73,11 +79,13 @@ async function measure(
   mode: string,
   counters: Int32Array,
   accept: (envelope: Envelope) => Promise<unknown>,
+  acceptAll?: () => Promise<unknown>,
 ): Promise<Omit<Result, "rssMb">> {
   const all = envelopes();
   const startedAt = performance.now();
   const cpuAtStart = process.cpuUsage();
-  await Promise.all(all.map((envelope) => accept(envelope)));
+  if (acceptAll === undefined) await Promise.all(all.map((envelope) => accept(envelope)));
+  else await acceptAll();
   while (Atomics.load(counters, 0) < MESSAGES) await new Promise((resume) => setTimeout(resume, 2));
   const seconds = (performance.now() - startedAt) / 1000;
   const cpu = process.cpuUsage(cpuAtStart);
@@ -88,6 +96,21 @@ async function measure(
     hopP50Ms: percentileOf(counters, 50),
     hopP99Ms: percentileOf(counters, 99),
   };
+}
+
+/** As measure(), with every message handed in by one call. */
+async function measureMany(
+  mode: string,
+  counters: Int32Array,
+  acceptAll: (all: readonly Envelope[]) => Promise<number>,
+): Promise<Omit<Result, "rssMb">> {
+  const all = envelopes();
+  return measure(
+    mode,
+    counters,
+    () => Promise.resolve(),
+    () => acceptAll(all),
+  );
 }
 
 /** Today's runtime: one engine on the main thread over the store. */
@@ -118,7 +141,7 @@ async function mainThread(): Promise<Result> {
   return { ...result, rssMb };
 }
 
-async function onThreads(threads: number): Promise<Result> {
+async function onThreads(threads: number, perThread: boolean): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), "eddy-bench-threads-"));
   const shared = new SharedArrayBuffer(4 * COUNTER_SLOTS);
   const counters = new Int32Array(shared);
@@ -129,7 +152,15 @@ async function onThreads(threads: number): Promise<Result> {
     functions: new URL("./chain-functions.ts", import.meta.url).href,
     context: shared,
   });
-  const result = await measure(`${threads} partition thread(s)`, counters, (envelope) => runtime.accept(envelope));
+  const result = perThread
+    ? await measureMany(`${threads} partition thread(s), messages taken in the threads`, counters, (all) =>
+        runtime.acceptMany(
+          "bench/first" as FunctionTypename,
+          all[0]?.argument as Envelope["argument"],
+          all.map((envelope) => envelope.target.id),
+        ),
+      )
+    : await measure(`${threads} partition thread(s)`, counters, (envelope) => runtime.accept(envelope));
   const rssMb = Math.round(process.memoryUsage().rss / 1e6);
   await runtime.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -139,7 +170,7 @@ async function onThreads(threads: number): Promise<Result> {
 // In a child, one measurement: 0 threads is the main-thread engine.
 if (values.child !== undefined) {
   const threads = Number(values.child);
-  const result = threads === 0 ? await mainThread() : await onThreads(threads);
+  const result = threads === 0 ? await mainThread() : await onThreads(threads, values["in-threads"] === true);
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
 }
@@ -149,18 +180,24 @@ if (values.child !== undefined) {
  * threads started later in the same process ran several times slower (and its RSS grew to GBs),
  * which says nothing about either.
  */
-function inChild(threads: number): Result {
+function inChild(threads: number, inThreads: boolean): Result {
   const args = [import.meta.filename, "--child", String(threads), "--messages", String(MESSAGES)];
+  if (inThreads) args.push("--in-threads");
   const run = spawnSync(process.execPath, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   if (run.status !== 0) throw new Error(`the measurement of ${threads} thread(s) failed (exit ${run.status})`);
   return JSON.parse(run.stdout.trim().split("\n").at(-1) ?? "") as Result;
 }
 
-const modes = [0, ...THREADS];
+const modes: [number, boolean][] = [
+  [0, false],
+  ...THREADS.map((count) => [count, false] as [number, boolean]),
+  ...(values["in-threads"] === true ? THREADS.map((count) => [count, true] as [number, boolean]) : []),
+];
 const byMode = new Map<string, Result[]>();
 for (let round = 0; round < ROUNDS; round++) {
   for (let turn = 0; turn < modes.length; turn++) {
-    const result = inChild(modes[(round + turn) % modes.length] as number);
+    const [threads, inThreads] = modes[(round + turn) % modes.length] as [number, boolean];
+    const result = inChild(threads, inThreads);
     byMode.set(result.mode, [...(byMode.get(result.mode) ?? []), result]);
     process.stderr.write(`round ${round + 1}: ${result.mode} ${result.messagesPerSecond} msg/s\n`);
   }

@@ -8,8 +8,9 @@
 // of many threads in one log, and messages between threads exactly once across a crash.
 import { mkdirSync } from "node:fs";
 import { Worker } from "node:worker_threads";
+import type { TypedValue } from "@eddy/protocol";
 import { encodeInboxRecord } from "../cluster/inbox-record.ts";
-import { addressKey } from "../core/address.ts";
+import { addressKey, type FunctionTypename } from "../core/address.ts";
 import type { FailurePolicy } from "../core/partition-core.ts";
 import { partitionOf } from "../core/partitioning.ts";
 import type { Envelope } from "../core/records.ts";
@@ -203,6 +204,23 @@ export class PartitionThreads {
       accepted: AcceptResult;
       lookup?: ReplyLookup;
     };
+  }
+
+  /**
+   * Messages of type `typename` with one argument to each of `ids`, each thread taking the ids
+   * it runs in one call (a benchmark's stand-in for an ingress in every thread): how many were
+   * taken, once all are durable.
+   */
+  async acceptMany(typename: FunctionTypename, argument: TypedValue, ids: readonly string[]): Promise<number> {
+    const byThread: string[][] = this.#threads.map(() => []);
+    for (const id of ids) {
+      const partition = partitionOf(addressKey({ typename, id }), this.#partitionCount);
+      byThread[partition % this.#threads.length]?.push(id);
+    }
+    const taken = await Promise.all(
+      this.#threads.map((handle, thread) => this.#call(handle, "acceptMany", [typename, argument, byThread[thread]])),
+    );
+    return taken.reduce((sum: number, count) => sum + (count as number), 0);
   }
 
   /** Stops every thread (each commits what it has), then the store. */
