@@ -18,6 +18,7 @@ import { RoutingInvoker } from "../invoker/routing-invoker.ts";
 import { answerApi } from "../observe/admin-server.ts";
 import { type Logger, runtimeLogger } from "../observe/logger.ts";
 import type { LoggedStore } from "../store/logged-store.ts";
+import { deliverLeftoverInboxes } from "../threads/leftover-inboxes.ts";
 import { adminRuntime, newObservers, openAdmin, runtimeGauges } from "./admin.ts";
 import { moduleCatalog } from "./catalog.ts";
 import { startCheckpointer } from "./checkpoints.ts";
@@ -100,6 +101,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
     };
     const egressUrls = await openConnectors(connectors.egresses, host, failed, closers);
     engine.start();
+    // Before any ingress opens: what a run on partition threads left between them.
+    await deliverLeftoverInboxes(engine, store, partitionCount);
     let heapGovernor: HeapGovernor | undefined;
     if (options.steerHeap === true) {
       const governor = startHeapGovernor(heapTargetBytes(engine.admission.budgetBytes));

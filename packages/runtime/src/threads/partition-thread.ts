@@ -70,9 +70,11 @@ async function main(): Promise<void> {
     });
     admitting = admitting.then(() => engine.admitFromInbox(partition, records, engine.resets));
   };
+  // Recovered first (in-flight batches sent again: recover() must find no batch running), then
+  // the waiting entries, before the main thread hears "ready" and sends anything else.
+  engine.start();
   for (const { partition, entries } of data.waiting) admit(partition, entries);
   await admitting;
-  engine.start();
 
   const calls: Record<string, (...args: never[]) => Promise<unknown>> = {
     /** An ingress message (an inbox record's bytes), accepted: AcceptResult. */
