@@ -1,5 +1,5 @@
 // bench/throughput's chain (bench/first → bench/second) as a module a partition thread
-// imports (threads.ts): `functions` counts into the SharedArrayBuffer the benchmark hands
+// imports (run.ts): `functions` counts into the SharedArrayBuffer the benchmark hands
 // every thread as `workerData.context`; chainFunctions() does the same for a main-thread run.
 import { isMainThread, workerData } from "node:worker_threads";
 import { type AnyStatefulFunction, address, message, statefulFunction, types } from "@eddy/sdk";

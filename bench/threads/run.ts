@@ -1,4 +1,4 @@
-// bench/throughput's in-process chain (bench/first → bench/second over 10,000 addresses, each
+// bench/threads: bench/throughput's in-process chain (bench/first → bench/second over 10,000 addresses, each
 // message durable before it counts as accepted) on partition threads (packages/runtime/src/
 // threads/) against today's engine on the main thread, in one run: rounds interleaved, their
 // order rotated. messages/s is deliveries to bench/second over the whole run; CPU per message
@@ -12,7 +12,7 @@
 // call, as an HTTP ingress in every thread would take them (not built yet): what the calls from
 // the main thread cost.
 //
-//   node bench/throughput/threads.ts [--threads 1,2] [--messages 40000] [--rounds 3] [--in-threads] [--json]
+//   node bench/threads/run.ts [--threads 1,2] [--messages 40000] [--rounds 3] [--in-threads] [--json]
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
