@@ -11,11 +11,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint } from "@eddy/sdk";
+import { Pool } from "undici";
 import { startRuntime } from "../src/assembly/start-runtime.ts";
 import { getRow, inPartition, scanRows, tables } from "../src/core/schema.ts";
 import { LoggedStore } from "../src/store/logged-store.ts";
-import { functions } from "./fixtures/thread-functions.ts";
+import { PartitionThreads } from "../src/threads/partition-threads.ts";
+import { functions, Hop, SINKS } from "./fixtures/thread-functions.ts";
 
 const CHILD = new URL("./fixtures/threads-child.ts", import.meta.url).pathname;
 const IDS = 100;
@@ -127,6 +130,54 @@ describe("partition threads", () => {
     assertExactlyOnce(await runChild(dir, 2, count), count);
     // Otherwise the kills tested nothing between threads.
     assert.ok(killsWithUndelivered > 0, "no kill left a message between threads undelivered");
+  });
+
+  it("serves the HTTP ingress from every thread on one port, each request taken by the thread that runs its target", async () => {
+    const dir = freshDir();
+    const runtime = await PartitionThreads.start({
+      stateDir: dir,
+      threads: 2,
+      functions: new URL("./fixtures/thread-functions.ts", import.meta.url).href,
+    });
+    try {
+      const url = await runtime.listen(0, "127.0.0.1");
+      // Several connections, so the kernel spreads them over both threads' listeners.
+      const client = new Pool(url, { connections: 16 });
+      after(() => client.close());
+      const send = async (path: string, body: object, headers: Record<string, string> = {}) => {
+        const response = await client.request({
+          method: "PUT",
+          path,
+          headers: { "content-type": `application/vnd.${Hop.typename}`, ...headers },
+          body: JSON.stringify(body),
+        });
+        return { status: response.statusCode, body: new Uint8Array(await response.body.arrayBuffer()) };
+      };
+      const count = 400;
+      const statuses = await Promise.all(
+        Array.from({ length: count }, (_, k) => send(`/t/count/c${k % IDS}`, { n: 1 }, { "idempotency-key": `m${k}` })),
+      );
+      assert.deepEqual(new Set(statuses.map((answer) => answer.status)), new Set([200]));
+      // Sent again, each is a duplicate: taken once.
+      await Promise.all(
+        Array.from({ length: 40 }, (_, k) => send(`/t/count/c${k % IDS}`, { n: 1 }, { "idempotency-key": `m${k}` })),
+      );
+      const report = async (typename: string, id: string) => {
+        const answer = await send(`/${typename}/${id}`, { report: true }, { prefer: "wait=5", accept: "text/plain" });
+        assert.equal(answer.status, 200);
+        return Number(new TextDecoder().decode(answer.body));
+      };
+      let total = 0;
+      for (let round = 0; round < 100 && total < count; round++) {
+        total = 0;
+        for (let sink = 0; sink < SINKS; sink++) total += await report("t/sink", `s${sink}`);
+        if (total < count) await sleep(20);
+      }
+      assert.equal(total, count, "every message reached its sink once, across threads");
+      for (let id = 0; id < IDS; id++) assert.equal(await report("t/count", `c${id}`), count / IDS);
+    } finally {
+      await runtime.stop();
+    }
   });
 
   it("a directory partition threads left messages in opens with the embedded runtime, which delivers them at its start", async () => {

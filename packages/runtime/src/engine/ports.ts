@@ -71,10 +71,9 @@ export interface SourceSink extends Transactor {
   sourceRun(partition: number): SourceRun | undefined;
 }
 
-/** What the HTTP ingress hands a request to, and asks for its reply. */
+/** What the HTTP ingress hands a request to, and asks for its reply (waitMs 0: as it is now). */
 export interface RequestSink {
   accept(envelope: Envelope, options?: AcceptOptions): Promise<AcceptResult>;
-  lookupReply(requestId: string): ReplyLookup;
   awaitReply(requestId: string, waitMs: number): Promise<ReplyLookup>;
 }
 

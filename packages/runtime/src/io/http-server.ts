@@ -4,11 +4,14 @@ import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
-/** Listens on host:port (0 = any free port) and returns the server's base URL. */
-export async function listenOn(server: Server, port: number, host: string): Promise<string> {
+/**
+ * Listens on host:port (0 = any free port) and returns the server's base URL. With
+ * `reusePort`, other listeners may share the port (SO_REUSEPORT, Linux).
+ */
+export async function listenOn(server: Server, port: number, host: string, reusePort = false): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, ...(reusePort ? { reusePort: true } : {}) }, () => {
       server.off("error", reject);
       resolve();
     });

@@ -1,32 +1,47 @@
 // A partition thread (a worker_threads Worker started by partition-threads.ts): one engine
-// over the partitions the main thread gave it, committing through the store host
-// (thread-store.ts), with the in-process functions imported here, so a function runs on the
-// thread that owns its partition. Messages to partitions of other threads leave in its
-// commits and come back to their owners as inbox entries (store-host.ts); the main thread
-// calls into it (accept, request) with "call" messages.
-import { parentPort, workerData } from "node:worker_threads";
+// over the partitions the main thread gave it (p with p mod N its index), committing through
+// the store host (thread-store.ts), with the in-process functions imported here, so a function
+// runs on the thread that owns its partition. Messages to partitions of other threads leave in
+// its commits and come back to their owners as inbox entries (store-host.ts).
+//
+// It may serve the HTTP ingress too: every thread listens on the one port (SO_REUSEPORT), the
+// kernel spreads the connections, and a request for an instance another thread runs is handed
+// to that thread over a MessageChannel between the two (call-channel.ts), as a cluster worker
+// forwards it to the worker that runs it (io/playground/forwarding.ts). So the owner takes the
+// message (and mints a request-reply's id among its own partitions), and a reply is awaited on
+// the thread that owns the request's reply address.
+import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import type { TypedValue } from "@eddy/protocol";
 import { createEndpoint, type StatefulFunction } from "@eddy/sdk";
-import { decodeInboxRecord } from "../cluster/inbox-record.ts";
-import type { FunctionTypename } from "../core/address.ts";
+import { decodeInboxRecord, encodeInboxRecord } from "../cluster/inbox-record.ts";
+import { type Address, addressKey, type FunctionTypename, replyAddress } from "../core/address.ts";
 import type { Catalog, FailurePolicy, FunctionSettings } from "../core/partition-core.ts";
-import { type AcceptOptions, Engine } from "../engine/engine.ts";
+import { partitionOf } from "../core/partitioning.ts";
+import { type Envelope, requestTime } from "../core/records.ts";
+import { type AcceptOptions, type AcceptResult, Engine, type ReplyLookup } from "../engine/engine.ts";
+import type { RequestSink } from "../engine/ports.ts";
 import { InProcessInvoker } from "../invoker/in-process-invoker.ts";
-import type { Answer, InboxEntry, ToHost, ToThread } from "./thread-protocol.ts";
+import { PlaygroundIngress } from "../io/playground/ingress.ts";
+import { CallChannel, type CallHandler } from "./call-channel.ts";
+import { type InboxEntry, ownBytes, type ToHost, type ToThread } from "./thread-protocol.ts";
 import { ThreadStore } from "./thread-store.ts";
 
 /** What the main thread hands a partition thread at its start. */
 export interface PartitionThreadData {
   readonly stateDir: string;
   readonly partitionCount: number;
-  readonly partitions: readonly number[];
+  /** This thread's index, and how many there are: it runs the partitions p with p mod threads = thread. */
+  readonly thread: number;
+  readonly threads: number;
   /** A module URL whose export `functions` is the in-process functions (StatefulFunction[]). */
   readonly functions: string;
   readonly failurePolicy: FailurePolicy;
   /** Handed to the functions module as is (`workerData.context`): a benchmark's shared counters. */
   readonly context?: unknown;
-  /** Messages waiting in the inboxes of `partitions`, delivered before anything else. */
+  /** Messages waiting in the inboxes of its partitions, delivered before anything else. */
   readonly waiting: readonly { readonly partition: number; readonly entries: readonly InboxEntry[] }[];
+  /** A port to each other partition thread, by its index (null for this one). */
+  readonly peers: readonly (MessagePort | null)[];
 }
 
 /** StateFun's default maxNumBatchRequests (assembly/catalog.ts) for in-process functions. */
@@ -50,15 +65,20 @@ async function main(): Promise<void> {
     functionSettings: (typename: FunctionTypename) => (typenames.has(typename) ? settings : undefined),
     hasEgress: () => false,
   };
-  const post = (message: ToHost, transfer?: readonly ArrayBuffer[]) => port.postMessage(message, transfer);
-  const store = new ThreadStore(data.stateDir, { postMessage: post });
+  const partitions: number[] = [];
+  for (let partition = data.thread; partition < data.partitionCount; partition += data.threads) {
+    partitions.push(partition);
+  }
+  const store = new ThreadStore(data.stateDir, {
+    postMessage: (message: ToHost, transfer?: readonly ArrayBuffer[]) => port.postMessage(message, transfer),
+  });
   const engine = new Engine({
     store,
     commitTarget: store.commitTarget(),
     catalog,
     invoker: new InProcessInvoker(createEndpoint([...functions])),
     partitionCount: data.partitionCount,
-    ownedPartitions: data.partitions,
+    ownedPartitions: partitions,
   });
   // Entries are admitted one message after another, in the order the host sent them.
   let admitting: Promise<unknown> = Promise.resolve();
@@ -76,9 +96,37 @@ async function main(): Promise<void> {
   for (const { partition, entries } of data.waiting) admit(partition, entries);
   await admitting;
 
-  const calls: Record<string, (...args: never[]) => Promise<unknown>> = {
-    /** An ingress message (an inbox record's bytes), accepted: AcceptResult. */
+  const threadOf = (address: Address) => partitionOf(addressKey(address), data.partitionCount) % data.threads;
+  /** The channels to the other threads, by index (set below, once the handlers exist). */
+  const peers: (CallChannel | undefined)[] = [];
+  const peer = (thread: number) => peers[thread] as CallChannel;
+  /** The ingress's engine: this one for what runs here, the owner's (over its channel) for the rest. */
+  const routed: RequestSink = {
+    async accept(envelope: Envelope, options: AcceptOptions = {}): Promise<AcceptResult> {
+      const owner = threadOf(envelope.target);
+      if (owner === data.thread) return engine.accept(envelope, options);
+      const record = ownBytes(encodeInboxRecord({ envelope }));
+      return (await peer(owner).call("accept", [record, options], [record.buffer])) as AcceptResult;
+    },
+    async awaitReply(requestId: string, waitMs: number): Promise<ReplyLookup> {
+      const owner = requestTime(requestId) === undefined ? data.thread : threadOf(replyAddress(requestId));
+      if (owner === data.thread) return engine.awaitReply(requestId, waitMs);
+      return (await peer(owner).call("awaitReply", [requestId, waitMs])) as ReplyLookup;
+    },
+  };
+  let ingress: PlaygroundIngress | undefined;
+
+  const handlers: Record<string, CallHandler> = {
+    /** An ingress message (an inbox record's bytes), accepted here: AcceptResult. */
     accept: async (record: Uint8Array, options: AcceptOptions) => engine.accept(decoded(record).envelope, options),
+    /** A request's reply, awaited here up to `waitMs`: ReplyLookup. */
+    awaitReply: async (requestId: string, waitMs: number) => engine.awaitReply(requestId, waitMs),
+    /** Accepted, then its reply awaited up to `waitMs`: the AcceptResult and the ReplyLookup. */
+    request: async (record: Uint8Array, options: AcceptOptions, waitMs: number) => {
+      const accepted = await engine.accept(decoded(record).envelope, { ...options, expectReply: true });
+      if (!accepted.ok || accepted.requestId === undefined) return { accepted };
+      return { accepted, lookup: await engine.awaitReply(accepted.requestId, waitMs) };
+    },
     /**
      * Messages of one type with one argument to many ids (all run here), accepted as if an
      * ingress in this thread had taken them: resolves with how many were taken once all are
@@ -88,46 +136,32 @@ async function main(): Promise<void> {
       const results = await Promise.all(ids.map((id) => engine.accept({ target: { typename, id }, argument })));
       return results.filter((result) => result.ok).length;
     },
-    /** Accepted, then its reply awaited up to `waitMs`: the AcceptResult and the ReplyLookup. */
-    request: async (record: Uint8Array, options: AcceptOptions, waitMs: number) => {
-      const accepted = await engine.accept(decoded(record).envelope, { ...options, expectReply: true });
-      if (!accepted.ok || accepted.requestId === undefined) return { accepted };
-      return { accepted, lookup: await engine.awaitReply(accepted.requestId, waitMs) };
+    /** Serves the HTTP ingress on host:port, the port shared with the other threads: its URL. */
+    listen: async (listenPort: number, host: string, maxBodyBytes: number) => {
+      ingress = new PlaygroundIngress(routed, { port: listenPort, host, maxBodyBytes, reusePort: true });
+      return ingress.listen();
     },
     stop: async () => {
+      await ingress?.close();
       await admitting;
       await engine.stop();
       await store.close();
       return true;
     },
   };
-  // Answers wait for the end of the event-loop turn and leave together (see ToThread "calls").
-  let answers: Answer[] = [];
-  const answer = (reply: Answer) => {
-    if (answers.length === 0) setImmediate(flushAnswers);
-    answers.push(reply);
-  };
-  const flushAnswers = () => {
-    const leaving = answers;
-    answers = [];
-    post({ kind: "answers", answers: leaving });
-  };
+  for (const [thread, peerPort] of data.peers.entries()) {
+    if (peerPort === null) continue;
+    const channel = new CallChannel(peerPort, handlers);
+    peerPort.on("message", (message: { kind: string }) => channel.receive(message));
+    peers[thread] = channel;
+  }
+  const host = new CallChannel(port, handlers);
   port.on("message", (message: ToThread) => {
     if (store.receive(message)) return;
     if (message.kind === "inbox") admit(message.partition, message.entries);
-    else if (message.kind === "calls") {
-      for (const { id, method, args } of message.calls) {
-        const call = calls[method] as ((...args: readonly unknown[]) => Promise<unknown>) | undefined;
-        if (call === undefined) answer({ id, error: `no call ${method}` });
-        else
-          call(...args).then(
-            (value) => answer({ id, value }),
-            (error: unknown) => answer({ id, error: error instanceof Error ? error.message : String(error) }),
-          );
-      }
-    }
+    else host.receive(message);
   });
-  post({ kind: "answers", answers: [{ id: 0, value: "ready" }] });
+  port.postMessage({ kind: "ready" } satisfies ToHost);
 }
 
 function decoded(record: Uint8Array) {

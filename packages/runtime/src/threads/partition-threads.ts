@@ -3,11 +3,13 @@
 // (partition-thread.ts) runs the partitions p with p mod N equal to its index, with the
 // in-process functions. Calls for an address go to the thread that runs its partition.
 //
-// Not yet the runtime of `eddy run`: there are no ingresses, egresses, connectors, remote
-// functions, admin API or checkpoints here. It is the part those will stand on: the commits
-// of many threads in one log, and messages between threads exactly once across a crash.
+// The threads may serve the playground's HTTP ingress, all on one port (listen()).
+//
+// Not yet the runtime of `eddy run`: there are no egresses, connectors, remote functions, admin
+// API or checkpoints here. It is the part those will stand on: the commits of many threads in
+// one log, messages between threads exactly once across a crash, requests taken by any thread.
 import { mkdirSync } from "node:fs";
-import { Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import type { TypedValue } from "@eddy/protocol";
 import { encodeInboxRecord } from "../cluster/inbox-record.ts";
 import { addressKey, type FunctionTypename } from "../core/address.ts";
@@ -18,9 +20,10 @@ import { getRow, rowWrite, storeTables } from "../core/schema.ts";
 import type { AcceptOptions, AcceptResult, ReplyLookup } from "../engine/engine.ts";
 import { type StateDirLock, takeStateDirLock } from "../state-dir-lock.ts";
 import { LoggedStore } from "../store/logged-store.ts";
+import { CallChannel } from "./call-channel.ts";
 import type { PartitionThreadData } from "./partition-thread.ts";
 import { StoreHost } from "./store-host.ts";
-import { type Answer, type Call, ownBytes, type ToHost, type ToThread } from "./thread-protocol.ts";
+import { ownBytes, type ToHost } from "./thread-protocol.ts";
 
 export interface PartitionThreadsOptions {
   readonly stateDir: string;
@@ -38,11 +41,7 @@ const PARTITION_COUNT_DEFAULT = 128;
 
 interface ThreadHandle {
   readonly worker: Worker;
-  /** Calls waiting for their answer, by id. */
-  readonly calls: Map<number, (answer: Answer) => void>;
-  /** Calls to send at the end of this event-loop turn, and the bytes they transfer. */
-  outgoing: Call[];
-  transfer: ArrayBuffer[];
+  readonly channel: CallChannel;
 }
 
 export class PartitionThreads {
@@ -51,9 +50,8 @@ export class PartitionThreads {
   readonly #host: StoreHost;
   readonly #lock: StateDirLock;
   readonly #partitionCount: number;
-  #nextCall = 1;
   #stopping: Promise<void> | undefined;
-  /** Set when the store failed: every call fails with it. */
+  /** Set when the store or a thread failed: every call fails with it. */
   #failure: Error | undefined;
 
   private constructor(
@@ -100,47 +98,58 @@ export class PartitionThreads {
       (partition) => partition % count,
       (error) => failed(error),
     );
+    // A channel between every two threads, for the ingress's requests for the other's instances.
+    const peers: (MessagePort | null)[][] = Array.from({ length: count }, () => new Array(count).fill(null));
+    for (let a = 0; a < count; a++) {
+      for (let b = a + 1; b < count; b++) {
+        const { port1, port2 } = new MessageChannel();
+        (peers[a] as (MessagePort | null)[])[b] = port1;
+        (peers[b] as (MessagePort | null)[])[a] = port2;
+      }
+    }
     const threads: ThreadHandle[] = [];
+    const ready: Promise<void>[] = [];
     for (let thread = 0; thread < count; thread++) {
-      const partitions: number[] = [];
-      for (let partition = thread; partition < partitionCount; partition += count) partitions.push(partition);
+      const waiting = [];
+      for (let partition = thread; partition < partitionCount; partition += count) {
+        waiting.push({ partition, entries: host.waiting(partition) });
+      }
+      const ports = peers[thread] as (MessagePort | null)[];
       const data: PartitionThreadData = {
         stateDir: options.stateDir,
         partitionCount,
-        partitions,
+        thread,
+        threads: count,
         functions: options.functions,
         failurePolicy: options.failurePolicy ?? "retry",
         ...(options.context === undefined ? {} : { context: options.context }),
-        waiting: partitions.map((partition) => ({ partition, entries: host.waiting(partition) })),
+        waiting,
+        peers: ports,
       };
-      const worker = new Worker(new URL("./partition-thread.ts", import.meta.url), { workerData: data });
-      const handle: ThreadHandle = { worker, calls: new Map(), outgoing: [], transfer: [] };
-      worker.on("message", (message: ToHost) => {
-        if (message.kind !== "answers") return;
-        for (const answer of message.answers) {
-          const settle = handle.calls.get(answer.id);
-          handle.calls.delete(answer.id);
-          settle?.(answer);
-        }
+      const worker = new Worker(new URL("./partition-thread.ts", import.meta.url), {
+        workerData: data,
+        transferList: ports.filter((port) => port !== null),
       });
+      const channel = new CallChannel(worker);
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          worker.on("message", (message: ToHost) => {
+            if (message.kind === "ready") resolve();
+            else channel.receive(message);
+          });
+          worker.once("error", reject);
+        }),
+      );
       host.attach(thread, worker);
-      threads.push(handle);
+      threads.push({ worker, channel });
       // A thread that ends by itself (an error, a bug) leaves partitions unrun: every call fails from then on.
       worker.on("error", (error: Error) => failed(new Error(`partition thread ${thread} failed: ${error.message}`)));
       worker.on("exit", (code) => failed(new Error(`partition thread ${thread} exited (code ${code})`)));
     }
     const running = new PartitionThreads(threads, store, host, taken.lock, partitionCount);
     failed = (error) => running.#fail(error);
-    // Each thread says "ready" (answer 0) once its waiting inbox entries are admitted and its engine started.
-    await Promise.all(
-      threads.map(
-        (handle) =>
-          new Promise<void>((resolve, reject) => {
-            handle.calls.set(0, () => resolve());
-            handle.worker.once("error", reject);
-          }),
-      ),
-    );
+    // Each thread is ready once its engine started and its waiting inbox entries are admitted.
+    await Promise.all(ready);
     return running;
   }
 
@@ -149,11 +158,7 @@ export class PartitionThreads {
     // A thread's exit is expected once stop() began.
     if (this.#failure !== undefined || this.#stopping !== undefined) return;
     this.#failure = error;
-    for (const handle of this.#threads) {
-      const waiting = [...handle.calls.values()];
-      handle.calls.clear();
-      for (const settle of waiting) settle({ id: 0, error: error.message });
-    }
+    for (const { channel } of this.#threads) channel.fail(error);
   }
 
   /** The thread that runs `envelope`'s target. */
@@ -162,35 +167,27 @@ export class PartitionThreads {
     return this.#threads[partition % this.#threads.length] as ThreadHandle;
   }
 
-  /** Calls `method` on a thread; the call leaves with the others made in this event-loop turn. */
   #call(handle: ThreadHandle, method: string, args: readonly unknown[], transfer?: ArrayBuffer): Promise<unknown> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    const id = this.#nextCall++;
-    return new Promise((resolve, reject) => {
-      handle.calls.set(id, (answer) => {
-        if ("error" in answer) reject(new Error(answer.error));
-        else resolve(answer.value);
-      });
-      if (handle.outgoing.length === 0) setImmediate(() => this.#flush(handle));
-      handle.outgoing.push({ id, method, args });
-      if (transfer !== undefined) handle.transfer.push(transfer);
-    });
+    return handle.channel.call(method, args, transfer === undefined ? undefined : [transfer]);
   }
 
-  #flush(handle: ThreadHandle): void {
-    const calls = handle.outgoing;
-    const transfer = handle.transfer;
-    handle.outgoing = [];
-    handle.transfer = [];
-    handle.worker.postMessage({ kind: "calls", calls } satisfies ToThread, transfer);
+  /**
+   * Serves the HTTP ingress on host:port (0: any free port) from every thread: the first
+   * thread takes the port, the others share it (SO_REUSEPORT). Its URL.
+   */
+  async listen(port: number, host: string, maxBodyBytes = 4 * 1024 * 1024): Promise<string> {
+    const [first, ...rest] = this.#threads as [ThreadHandle, ...ThreadHandle[]];
+    const url = (await this.#call(first, "listen", [port, host, maxBodyBytes])) as string;
+    const bound = Number(new URL(url).port);
+    await Promise.all(rest.map((handle) => this.#call(handle, "listen", [bound, host, maxBodyBytes])));
+    return url;
   }
 
   /** As Engine.accept, on the thread that runs the target. */
   async accept(envelope: Envelope, options: AcceptOptions = {}): Promise<AcceptResult> {
-    return (await this.#call(this.#ownerOf(envelope), "accept", [
-      encodeInboxRecord({ envelope }),
-      options,
-    ])) as AcceptResult;
+    const record = ownBytes(encodeInboxRecord({ envelope }));
+    return (await this.#call(this.#ownerOf(envelope), "accept", [record, options], record.buffer)) as AcceptResult;
   }
 
   /** A request-reply: accepted on the thread that runs the target, then its reply awaited up to `waitMs`. */

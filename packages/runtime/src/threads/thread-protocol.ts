@@ -29,10 +29,16 @@ export type ToHost =
       readonly frame: Uint8Array;
       readonly outbound: readonly OutboundRecord[];
     }
-  /** Answers to calls the main thread made (ToThread "calls"), gathered over an event-loop turn. */
+  /** The thread has started its engine and delivered its waiting inbox entries. */
+  | { readonly kind: "ready" }
+  | CallMessage;
+
+/** Calls either side makes of the other, and their answers, each gathered over an event-loop turn (call-channel.ts). */
+export type CallMessage =
+  | { readonly kind: "calls"; readonly calls: readonly Call[] }
   | { readonly kind: "answers"; readonly answers: readonly Answer[] };
 
-/** A call into a partition thread (partition-thread.ts lists the methods). */
+/** A call into a thread (partition-thread.ts lists the methods a partition thread serves). */
 export interface Call {
   readonly id: number;
   readonly method: string;
@@ -54,12 +60,7 @@ export type ToThread =
   | { readonly kind: "released" }
   /** Durable messages for a partition the thread runs, in offset order. */
   | { readonly kind: "inbox"; readonly partition: number; readonly entries: readonly InboxEntry[] }
-  /**
-   * Calls the thread answers with ToHost "answers", gathered over an event-loop turn: a message
-   * between threads costs microseconds on both sides, so a busy ingress sends one per turn,
-   * not one per request.
-   */
-  | { readonly kind: "calls"; readonly calls: readonly Call[] };
+  | CallMessage;
 
 /**
  * `bytes` in an ArrayBuffer of their own, to post (and transfer). A structured clone copies a

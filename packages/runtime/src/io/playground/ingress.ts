@@ -51,6 +51,11 @@ export interface PlaygroundIngressOptions {
   readonly holdMs?: number;
   /** In a cluster: where requests for instances other workers run go (forwarding.ts). */
   readonly routing?: IngressRouting;
+  /**
+   * Listen with SO_REUSEPORT: partition threads each listen on the one port, and the kernel
+   * spreads the connections over them (threads/partition-thread.ts).
+   */
+  readonly reusePort?: boolean;
   /** Told the status of every answered request (metrics). */
   readonly answered?: (status: number) => void;
   /**
@@ -126,7 +131,7 @@ export class PlaygroundIngress {
   }
 
   listen(): Promise<string> {
-    return listenOn(this.#server, this.#options.port, this.#options.host);
+    return listenOn(this.#server, this.#options.port, this.#options.host, this.#options.reusePort === true);
   }
 
   async close(): Promise<void> {
