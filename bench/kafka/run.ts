@@ -14,6 +14,11 @@
 //    consumer minus that time (one clock: this process's).
 // Every output record is checked: each input exactly once for exactly-once (no duplicate, none
 // missing), at least once for at-least-once, and the per-key counts the function kept.
+// 3. Memory. The runtime's process (Eddy's `eddy run`/`eddy dev`, or the raw process) is
+//    sampled over both phases (bench/kafka/memory.ts): peak RSS (VmHWM), and the maxima of
+//    RssAnon, RssFile, and, from inside Eddy over its control socket, V8's heap (used and
+//    committed), external memory (Buffers) and the store's memtable. The function server
+//    (`eddy serve`) is its own process and is not counted.
 //
 // Eddy runs as users deploy it: by default `eddy run` with the function served by `eddy serve`
 // in its own process (StateFun's remote functions, the production shape: functions scale and
@@ -21,7 +26,13 @@
 // inside the runtime's process (no HTTP hop).
 //
 //   node bench/kafka/run.ts [--records 100000] [--keys 1000] [--partitions 4] [--rate 1000]
-//     [--seconds 10] [--functions remote|in-process] [--only eddy,raw] [--json]
+//     [--seconds 10] [--functions remote|in-process] [--only eddy,raw]
+//     [--delivery exactly-once,at-least-once] [--node-flags=<flags>] [--json]
+//
+// --records 1000000 is the memory check's large size (about 2 min a run here). --delivery
+// runs one semantic only. --node-flags="--max-semi-space-size=8 …" runs Eddy's runtime as
+// `node <flags> main.ts` instead of through bin/eddy (so without bin/eddy's V8 and malloc
+// settings), to try settings.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -33,6 +44,7 @@ import { type KafkaBroker, startKafka } from "../../test/support/kafka-broker.ts
 import { Child } from "../child.ts";
 import { machine } from "../machine.ts";
 import { EGRESS_ID, INPUT_TYPENAME } from "./functions.ts";
+import { type MemoryPeaks, MemoryWatch } from "./memory.ts";
 import { keyOf, OutputReader } from "./output-reader.ts";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -47,9 +59,13 @@ const { values } = parseArgs({
     seconds: { type: "string" },
     functions: { type: "string" },
     only: { type: "string" },
+    delivery: { type: "string" },
+    "node-flags": { type: "string" },
     json: { type: "boolean" },
   },
 });
+/** Node/V8 flags for Eddy's runtime process only; it then runs as `node <flags> main.ts`. */
+const NODE_FLAGS = values["node-flags"]?.split(/\s+/).filter((flag) => flag !== "") ?? [];
 
 function count(flag: string | undefined, env: string, fallback: number, name: string): number {
   const text = flag ?? process.env[env];
@@ -79,6 +95,11 @@ for (const name of only) {
 }
 const SEMANTICS = ["exactly-once", "at-least-once"] as const;
 type Semantic = (typeof SEMANTICS)[number];
+const deliveries = (values.delivery ?? SEMANTICS.join(",")).split(",");
+for (const name of deliveries) {
+  if (!(SEMANTICS as readonly string[]).includes(name))
+    throw new Error(`--delivery: ${name} is not one of ${SEMANTICS.join(", ")}`);
+}
 
 const INPUT_TOPIC = "load";
 const PRELOAD_RECORDS_PER_SEND = 2000;
@@ -125,6 +146,8 @@ function brokerPid(broker: KafkaBroker): number | undefined {
 /** The system under test for one run: its processes, and the ones whose CPU time counts as its own. */
 interface RunningSystem {
   readonly children: readonly Child[];
+  /** The runtime's process (Eddy's runtime, not the function server; or the raw process), sampled from its spawn. */
+  readonly memory: MemoryWatch;
   stop(): Promise<void>;
 }
 
@@ -177,7 +200,9 @@ async function startEddy(
   const dir = mkdtempSync(join(tmpdir(), "eddy-bench-kafka-"));
   const env = { ...process.env, EDDY_BENCH_KAFKA_TOPIC: outTopic };
   const children: Child[] = [];
+  let memory: MemoryWatch | undefined;
   const stop = async () => {
+    memory?.stop();
     for (const child of [...children].reverse()) await child.stop();
     rmSync(dir, { recursive: true, force: true });
   };
@@ -198,10 +223,19 @@ async function startEddy(
       FUNCTIONS === "remote"
         ? ["run", modulePath, "--state-dir", state]
         : ["dev", "bench/kafka/functions.ts", "--module", modulePath, "--state-dir", state];
-    const runtime = new Child(`eddy ${args[0]}`, eddyBin, args, { cwd: root, env });
+    const runtime =
+      NODE_FLAGS.length === 0
+        ? new Child(`eddy ${args[0]}`, eddyBin, args, { cwd: root, env })
+        : new Child(
+            `eddy ${args[0]}`,
+            join(root, "node_modules/.bin/node"),
+            [...NODE_FLAGS, join(root, "packages/cli/src/main.ts"), ...args],
+            { cwd: root, env },
+          );
     children.push(runtime);
+    memory = MemoryWatch.eddy(runtime.pid, state);
     await runtime.ready(/eddy: running/);
-    return { children, stop };
+    return { children, memory, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -230,14 +264,18 @@ async function startRaw(
     ],
     { cwd: root, env: process.env },
   );
-  const stop = () => raw.stop();
+  const memory = MemoryWatch.process(raw.pid);
+  const stop = async () => {
+    memory.stop();
+    await raw.stop();
+  };
   try {
     await raw.ready(/raw: ready/);
   } catch (error) {
     await stop();
     throw error;
   }
-  return { children: [raw], stop };
+  return { children: [raw], memory, stop };
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -267,6 +305,8 @@ interface RunResult {
   readonly pacedCommitsPerPartition: number | undefined;
   readonly pacedCommitIntervalMs: number | undefined;
   readonly duplicates: number;
+  /** The runtime process's memory over both phases. */
+  readonly memory: MemoryPeaks;
 }
 
 /** Above this share of a run's throughput, the paced phase measures queueing as much as latency. */
@@ -364,6 +404,7 @@ async function run(
     // Long enough for a duplicate sent late to show.
     await sleep(1000);
     const afterPaced = await endOffsets(reader.consumer, outTopic);
+    const memory = running.memory.stop();
     verify(reader, system, semantic);
 
     const latencies = reader.latenciesMs.sort((a, b) => a - b);
@@ -391,7 +432,13 @@ async function run(
       pacedCommitIntervalMs:
         pacedCommitsPerPartition === undefined ? undefined : round1(pacedMs / pacedCommitsPerPartition),
       duplicates: reader.duplicates,
+      memory,
     };
+  } catch (error) {
+    // A stalled run says why only in what the system logged: keep the last of it with the error.
+    const logs = (running?.children ?? []).map((child) => `${child.name}:\n${child.output}`);
+    if (logs.length === 0) throw error;
+    throw new Error(`${(error as Error).message}\n${logs.join("\n")}`, { cause: error });
   } finally {
     await running?.stop();
     await reader.close();
@@ -445,6 +492,7 @@ async function main(): Promise<void> {
       for (const system of SYSTEMS) {
         if (!only.includes(system)) continue;
         for (const semantic of SEMANTICS) {
+          if (!deliveries.includes(semantic)) continue;
           if (values.json !== true) process.stderr.write(`bench/kafka: ${system} ${semantic}...\n`);
           results.push(await run(broker, producer, system, semantic, brokerProcess));
         }
@@ -487,7 +535,21 @@ async function main(): Promise<void> {
       `| ${r.system} | ${r.semantic} | ${r.recordsPerSecond} | ${r.secondsFromStart} | ${r.cpuMicrosPerRecord} | ${r.brokerCpuMicrosPerRecord ?? "?"} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.latencyMaxMs} | ${r.pacedCommitsPerPartition ?? ""} | ${r.pacedCommitIntervalMs ?? ""} | ${r.duplicates} |\n`,
     );
   }
-  process.stdout.write("\n");
+  process.stdout.write(
+    "\nThe runtime's memory, MiB (Eddy's runtime process, not its function server; peaks over both phases):\n\n" +
+      "| system | delivery | peak RSS | RssAnon | RssFile | heap used | heap committed | external | native | memtable |\n" +
+      "| :-- | :-- | --: | --: | --: | --: | --: | --: | --: | --: |\n",
+  );
+  for (const r of results) {
+    const m = r.memory;
+    const figure = (value: number | undefined) => (value === undefined ? "" : String(value));
+    process.stdout.write(
+      `| ${r.system} | ${r.semantic} | ${m.peakRssMiB} | ${m.rssAnonMaxMiB} | ${m.rssFileMaxMiB} | ${figure(m.heapUsedMaxMiB)} | ${figure(m.heapTotalMaxMiB)} | ${figure(m.externalMaxMiB)} | ${figure(m.nativeMaxMiB)} | ${figure(m.memtableMaxMiB)} |\n`,
+    );
+  }
+  process.stdout.write(
+    "(peak RSS is VmHWM; the rest are the largest samples: /proc every 200 ms, process.memoryUsage() over the control socket every 250 ms; native is RssAnon − heap committed)\n\n",
+  );
   const find = (system: SystemName, semantic: Semantic) =>
     results.find((r) => r.system === system && r.semantic === semantic);
   for (const system of SYSTEMS) {

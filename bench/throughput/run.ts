@@ -15,6 +15,11 @@
 // run interleaved in every round, their order rotated from round to round, so drift hits all alike.
 // Every chain starts after a full garbage collection, so the garbage one chain leaves (the chains
 // share this process) is not the next one's cost.
+// Memory: the runtime here is this process (the engine and its store run in it), so each chain
+// samples this process (bench/kafka/memory.ts): the most RSS, RssAnon and RssFile (LMDB's map)
+// from /proc/self/status, and heap, external and the store's memtable from inside, every
+// 200–250 ms while the chain runs. The chains share the process, so the memory one leaves that
+// V8 has not returned counts in the next one's RSS; the full collection before each chain limits that.
 // The remote chain's function server speaks the standard StateFun protocol (one address per
 // request, as an official SDK does: the SDK's multi-address announcement is turned off). With
 // --multi-address, each round also runs it with the announcement on (Eddy's SDK as it ships:
@@ -44,6 +49,7 @@ import { lineLogger } from "../../packages/runtime/src/observe/logger.ts";
 import { RuntimeMetrics } from "../../packages/runtime/src/observe/metrics.ts";
 import { openTracing, tracingSettings } from "../../packages/runtime/src/observe/otel-tracer.ts";
 import { LoggedStore } from "../../packages/runtime/src/store/logged-store.ts";
+import { type MemoryPeaks, MemoryWatch } from "../kafka/memory.ts";
 import { machine } from "../machine.ts";
 import { type OtlpSink, startOtlpSink } from "../otlp-sink.ts";
 
@@ -143,6 +149,8 @@ interface ChainResult {
   readonly rssMb: number;
   /** The most heap used while the chain ran (sampled every 50 ms): the chain's own. */
   readonly peakHeapUsedMb: number;
+  /** This process's memory while the chain ran (sampled), in MiB: heap, external, anonymous and file-backed. */
+  readonly memory: MemoryPeaks;
   /** CPU time of this (the runtime's) process per message, all its threads (LMDB's writer, GC): steadier than wall rates on a shared VM. */
   readonly cpuMicrosPerMessage: number;
   /** Rows written by group commits per message, and the number of group commits. */
@@ -207,6 +215,7 @@ async function chain(
       remoteLatencies.push(m.latencyMs ?? 0);
     }
   });
+  const memory = MemoryWatch.self(() => store.memtableBytes);
   let peakHeapUsed = 0;
   const sampler = setInterval(() => {
     peakHeapUsed = Math.max(peakHeapUsed, process.memoryUsage().heapUsed);
@@ -225,6 +234,7 @@ async function chain(
   const cpu = process.cpuUsage(cpuAtStart);
   clearInterval(sampler);
   peakHeapUsed = Math.max(peakHeapUsed, process.memoryUsage().heapUsed);
+  const memoryPeaks = memory.stop();
   const latencies = (remote === undefined ? hopLatencyMs : remoteLatencies).slice().sort((a, b) => a - b);
   await engine.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -237,6 +247,7 @@ async function chain(
     hopLatencyP99Ms: percentile(latencies, 99),
     rssMb: Math.round(process.memoryUsage().rss / 1e6),
     peakHeapUsedMb: Math.round(peakHeapUsed / 1e6),
+    memory: memoryPeaks,
     cpuMicrosPerMessage: Math.round((cpu.user + cpu.system) / MESSAGES),
     storeWritesPerMessage: Math.round((100 * storeWrites) / MESSAGES) / 100,
     commits,
@@ -467,6 +478,17 @@ async function main(): Promise<void> {
   for (const row of chains) {
     process.stdout.write(
       `| ${row.name.padEnd(19)} | ${String(row.messagesPerSecond).padStart(10)} | ${String(row.invocationsPerSecond).padStart(13)} | ${String(row.hopLatencyP50Ms).padStart(10)} | ${String(row.hopLatencyP99Ms).padStart(10)} | ${String(row.rssMb).padStart(6)} | ${String(row.peakHeapUsedMb).padStart(12)} | ${String(row.cpuMicrosPerMessage).padStart(18)} | ${String(row.storeWritesPerMessage).padStart(8)} | ${String(row.commits).padStart(7)} |\n`,
+    );
+  }
+  process.stdout.write(
+    "\nThe runtime's memory while each chain ran (this process: the engine and its store run in it), MiB, most sampled; the median round:\n\n" +
+      "| functions           | RSS | RssAnon | RssFile | heap used | heap committed | external | memtable |\n" +
+      "| :------------------ | --: | ------: | ------: | --------: | -------------: | -------: | -------: |\n",
+  );
+  for (const row of chains) {
+    const m = row.memory;
+    process.stdout.write(
+      `| ${row.name.padEnd(19)} | ${m.peakRssMiB} | ${m.rssAnonMaxMiB} | ${m.rssFileMaxMiB} | ${m.heapUsedMaxMiB ?? ""} | ${m.heapTotalMaxMiB ?? ""} | ${m.externalMaxMiB ?? ""} | ${m.memtableMaxMiB ?? ""} |\n`,
     );
   }
   for (const part of ["in-process", "remote"] as const) {
