@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { runThreadSchedule, type ThreadScheduleOptions } from "./sim/thread-simulation.ts";
 
-const SCHEDULES = Number(process.env.SIM_THREAD_SCHEDULES ?? 4_000);
+const SCHEDULES = Number(process.env.SIM_THREAD_SCHEDULES ?? 2_500);
 const FIRST_SEED = Number(process.env.SIM_SEED ?? 1);
 
 function optionsFor(seed: number): ThreadScheduleOptions {

@@ -112,10 +112,10 @@ async function threadInboxRows(stateDir: string): Promise<number> {
 describe("partition threads", () => {
   it("delivers messages between threads once, and the state opens with 3 threads and with 1", async () => {
     const dir = freshDir();
-    assertExactlyOnce(await runChild(dir, 2, 2000), 2000);
+    assertExactlyOnce(await runChild(dir, 2, 1000), 1000);
     // The same messages again (every one a duplicate) on another spread of the partitions.
-    assertExactlyOnce(await runChild(dir, 3, 2000), 2000);
-    assertExactlyOnce(await runChild(dir, 1, 2000), 2000);
+    assertExactlyOnce(await runChild(dir, 3, 1000), 1000);
+    assertExactlyOnce(await runChild(dir, 1, 1000), 1000);
   });
 
   it("loses and duplicates nothing when killed with SIGKILL in the middle of the traffic", async () => {
