@@ -23,6 +23,7 @@ import type { RequestSink } from "../engine/ports.ts";
 import { InProcessInvoker } from "../invoker/in-process-invoker.ts";
 import { PlaygroundIngress } from "../io/playground/ingress.ts";
 import { CallChannel, type CallHandler } from "./call-channel.ts";
+import { decodeEntries } from "./thread-inbox.ts";
 import { type InboxEntry, ownBytes, type ToHost, type ToThread } from "./thread-protocol.ts";
 import { ThreadStore } from "./thread-store.ts";
 
@@ -83,11 +84,7 @@ async function main(): Promise<void> {
   // Entries are admitted one message after another, in the order the host sent them.
   let admitting: Promise<unknown> = Promise.resolve();
   const admit = (partition: number, entries: readonly InboxEntry[]) => {
-    const records = entries.map(({ offset, record }) => {
-      const decoded = decodeInboxRecord(record);
-      if (!decoded.ok) throw new Error(`partition ${partition}, inbox offset ${offset}: ${decoded.message}`);
-      return { message: decoded.value, offset };
-    });
+    const records = decodeEntries(partition, entries);
     admitting = admitting.then(() => engine.admitFromInbox(partition, records, engine.resets));
   };
   // Recovered first (in-flight batches sent again: recover() must find no batch running), then

@@ -70,7 +70,9 @@ export class PartitionThreads {
 
   static async start(options: PartitionThreadsOptions): Promise<PartitionThreads> {
     const count = options.threads;
-    if (!Number.isSafeInteger(count) || count < 1) throw new Error(`--threads ${count}: give a whole number from 1`);
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new Error(`partition threads: ${count} is not a thread count (a whole number from 1)`);
+    }
     mkdirSync(options.stateDir, { recursive: true });
     const taken = await takeStateDirLock(options.stateDir);
     if (!taken.ok) throw new Error(taken.error);
@@ -224,7 +226,7 @@ export class PartitionThreads {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       await Promise.all(this.#threads.map((handle) => this.#call(handle, "stop", [])));
-      while (!this.#host.idle) await new Promise((resume) => setTimeout(resume, 1));
+      await this.#host.drained();
       await Promise.all(this.#threads.map((handle) => handle.worker.terminate()));
       await this.#store.close();
       await this.#lock.release();

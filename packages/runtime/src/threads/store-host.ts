@@ -18,9 +18,10 @@
 // share log syncs. The host is a bounded queue of at most one commit per thread (a thread has
 // one commit in flight at a time, engine.ts).
 import type { PendingWrite } from "../core/overlay-kv.ts";
-import { getRow, inPartition, partitionOfKey, rowWrite, scanRows, tables } from "../core/schema.ts";
+import { inPartition, partitionOfKey, rowWrite, tables } from "../core/schema.ts";
 import type { DurableStore } from "../engine/engine.ts";
 import { decodeWritesFrame } from "../store/writes-frame.ts";
+import { readInbox } from "./thread-inbox.ts";
 import type { InboxEntry, ToHost, ToThread } from "./thread-protocol.ts";
 
 const INBOX_POSITION_KEY = tables.inboxPosition.key();
@@ -31,6 +32,8 @@ interface Inbox {
   next: number;
   /** Offsets written and not yet passed by the partition's inbox position, ascending. */
   readonly kept: number[];
+  /** What was waiting at the host's start, until its owner takes it (waiting()). */
+  waiting: readonly InboxEntry[];
 }
 
 interface QueuedCommit {
@@ -52,15 +55,16 @@ export class StoreHost {
   readonly #inboxes: Inbox[];
   readonly #threads = new Map<number, ThreadPort>();
   #queue: QueuedCommit[] = [];
-  #writing = false;
+  /** The write loop while it runs (commits that arrive meanwhile join its next write). */
+  #writing: Promise<void> | undefined;
   /** Set when a write failed: the store cannot go on, and no commit is answered again. */
   #failure: Error | undefined;
   readonly #onFailure: (error: Error) => void;
 
   /**
    * `store` is open (a LoggedStore; the simulation's in-memory store); `ownerOf` names the
-   * thread that runs each partition. Reads every partition's inbox rows and position now,
-   * before any thread commits.
+   * thread that runs each partition. Reads every partition's inbox (rows and position) now,
+   * once, before any thread commits.
    */
   constructor(
     store: DurableStore,
@@ -73,27 +77,25 @@ export class StoreHost {
     this.#onFailure = onFailure;
     this.#inboxes = [];
     for (let partition = 0; partition < partitionCount; partition++) {
-      const position = getRow(store, inPartition(partition, INBOX_POSITION_KEY)) ?? 0;
-      const kept: number[] = [];
-      let next = position;
-      for (const { key } of scanRows(store, inPartition(partition, tables.threadInbox.all))) {
-        const offset = key[key.length - 1] as number;
-        kept.push(offset);
-        next = Math.max(next, offset + 1);
-      }
-      this.#inboxes.push({ next, kept });
+      const { position, offsets, waiting } = readInbox(store, partition);
+      const last = offsets.at(-1);
+      this.#inboxes.push({
+        next: last === undefined ? position : Math.max(position, last + 1),
+        kept: [...offsets],
+        waiting,
+      });
     }
   }
 
-  /** The messages waiting in `partition`'s inbox (at or past its position): for its owner, at its start. */
-  waiting(partition: number): InboxEntry[] {
-    const position = getRow(this.#store, inPartition(partition, INBOX_POSITION_KEY)) ?? 0;
-    const entries: InboxEntry[] = [];
-    for (const { key, value } of scanRows(this.#store, inPartition(partition, tables.threadInbox.all))) {
-      const offset = key[key.length - 1] as number;
-      if (offset >= position) entries.push({ offset, record: value });
-    }
-    return entries;
+  /**
+   * The messages waiting in `partition`'s inbox (at or past its position) when the host
+   * started, read once then: for its owner, at its start. Handed over once.
+   */
+  waiting(partition: number): readonly InboxEntry[] {
+    const inbox = this.#inboxes[partition] as Inbox;
+    const waiting = inbox.waiting;
+    inbox.waiting = [];
+    return waiting;
   }
 
   /** Connects thread `thread`'s port: its commits are taken from now on. */
@@ -102,7 +104,7 @@ export class StoreHost {
     port.on("message", (message: ToHost) => {
       if (message.kind !== "commit") return;
       this.#queue.push({ thread, id: message.id, frame: message.frame, outbound: message.outbound });
-      if (!this.#writing) void this.#writeQueued();
+      if (this.#writing === undefined) void this.#writeQueued();
     });
   }
 
@@ -116,13 +118,25 @@ export class StoreHost {
     for (const port of this.#threads.values()) port.postMessage({ kind: "released" });
   }
 
-  /** Whether commits are waiting or being written (stop waits for none). */
+  /** Whether no commit is waiting or being written. */
   get idle(): boolean {
-    return !this.#writing && this.#queue.length === 0;
+    return this.#writing === undefined && this.#queue.length === 0;
   }
 
-  async #writeQueued(): Promise<void> {
-    this.#writing = true;
+  /** Resolves once no commit is waiting or being written (after the threads stopped: all is durable). */
+  async drained(): Promise<void> {
+    while (this.#writing !== undefined) await this.#writing;
+  }
+
+  #writeQueued(): Promise<void> {
+    const writing = this.#writeAll().finally(() => {
+      this.#writing = undefined;
+    });
+    this.#writing = writing;
+    return writing;
+  }
+
+  async #writeAll(): Promise<void> {
     try {
       while (this.#queue.length > 0 && this.#failure === undefined) {
         const commits = this.#queue;
@@ -137,8 +151,6 @@ export class StoreHost {
     } catch (error) {
       this.#failure = error instanceof Error ? error : new Error(String(error));
       this.#onFailure(this.#failure);
-    } finally {
-      this.#writing = false;
     }
   }
 
