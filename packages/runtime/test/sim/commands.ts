@@ -2,8 +2,10 @@
 // generator of nested command trees with the expected-count model, and the command
 // interpreter function, written directly against the wire shapes (no encoding) so
 // thousands of schedules run in seconds.
+
 import type { FromFunction, Init, InvocationResponse, ToFunction, TypedValue } from "@eddy/protocol";
 import { ExpireMode, MutationType } from "@eddy/protocol";
+import type { KV } from "../../src/core/kv.ts";
 import type { Random } from "./random.ts";
 
 export type Command =
@@ -187,4 +189,20 @@ export function interpret(request: Init<ToFunction>): FromFunction {
     });
   }
   return { invocationResult: result, incompleteInvocationContext: null };
+}
+
+/**
+ * Reads the egress ids in the durable sink (`["sink", …]` rows) into `seen` (cleared first):
+ * the first violation, an id published twice or one riding on a cancelled message, or
+ * undefined.
+ */
+export function readSink(durable: KV, workload: Workload, seen: Set<string>): string | undefined {
+  seen.clear();
+  for (const { value } of durable.scan(["sink"])) {
+    const id = value as string;
+    if (seen.has(id)) return `egress ${id} published twice`;
+    if (workload.forbiddenEgress.has(id)) return `egress ${id} rides on a cancelled message but was published`;
+    seen.add(id);
+  }
+  return undefined;
 }

@@ -17,6 +17,7 @@ import {
   generateWorkload,
   interpret,
   readCount,
+  readSink,
   type Workload,
 } from "./commands.ts";
 import { Random } from "./random.ts";
@@ -158,13 +159,8 @@ export function runSchedule(options: ScheduleOptions): ScheduleReport {
 
   /** Every egress id at most once in the durable sink, and never one from a cancelled message. */
   function checkSink(): void {
-    egressSeen.clear();
-    for (const { value } of durable.scan(["sink"])) {
-      const id = value as string;
-      if (egressSeen.has(id)) fail(`egress ${id} published twice`);
-      if (workload.forbiddenEgress.has(id)) fail(`egress ${id} rides on a cancelled message but was published`);
-      egressSeen.add(id);
-    }
+    const violation = readSink(durable, workload, egressSeen);
+    if (violation !== undefined) fail(violation);
   }
 
   function counts(): number[] {

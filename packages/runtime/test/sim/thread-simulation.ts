@@ -40,7 +40,15 @@ import type { DurableStore } from "../../src/engine/engine.ts";
 import { encodeWritesFrame } from "../../src/store/writes-frame.ts";
 import { StoreHost, type ThreadPort } from "../../src/threads/store-host.ts";
 import { type InboxEntry, ownBytes, type ToHost, type ToThread } from "../../src/threads/thread-protocol.ts";
-import { commandsValue, EGRESS_ID, FUNCTION_TYPE, generateWorkload, interpret, readCount } from "./commands.ts";
+import {
+  commandsValue,
+  EGRESS_ID,
+  FUNCTION_TYPE,
+  generateWorkload,
+  interpret,
+  readCount,
+  readSink,
+} from "./commands.ts";
 import { Random } from "./random.ts";
 
 export interface ThreadScheduleOptions {
@@ -530,13 +538,8 @@ async function schedule(options: ThreadScheduleOptions, progress: Progress): Pro
   }
 
   function checkSink(): void {
-    egressSeen.clear();
-    for (const { value } of durable.scan(["sink"])) {
-      const id = value as string;
-      if (egressSeen.has(id)) fail(`egress ${id} published twice`);
-      if (workload.forbiddenEgress.has(id)) fail(`egress ${id} rides on a cancelled message but was published`);
-      egressSeen.add(id);
-    }
+    const violation = readSink(durable, workload, egressSeen);
+    if (violation !== undefined) fail(violation);
   }
 
   /** With nothing pending, a thread's count of admitted work equals what the store holds unfinished in its partitions. */
