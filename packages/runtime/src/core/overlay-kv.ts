@@ -227,12 +227,8 @@ export class OverlayKV implements KV {
    * a new generation. One sealed generation at a time: release it before sealing the next.
    */
   seal(): PendingWrite[] {
-    if (this.#sealed !== undefined) throw new Error("OverlayKV.seal: the last sealed writes are not released yet");
-    const sealed = this.#pending;
-    this.#pending = new Generation();
-    this.#tally.count -= sealed.size;
-    if (sealed.size === 0) return [];
-    this.#sealed = sealed;
+    const sealed = this.#sealPending();
+    if (sealed === undefined) return [];
     const collected = sealed.collect(sealed.root, []);
     const writes: PendingWrite[] = new Array(collected.length);
     for (let index = 0; index < collected.length; index++) {
@@ -241,6 +237,25 @@ export class OverlayKV implements KV {
       writes[index] = { key: this.#inBase(write.key), value, fresh: write.fresh };
     }
     return writes;
+  }
+
+  /**
+   * Seals the pending writes as seal() does, without handing them out: for a reader's copy of
+   * commits someone else writes to the base (threads/thread-store.ts).
+   */
+  sealInPlace(): void {
+    this.#sealPending();
+  }
+
+  /** The pending generation made the sealed one; undefined when it held nothing. */
+  #sealPending(): Generation | undefined {
+    if (this.#sealed !== undefined) throw new Error("OverlayKV.seal: the last sealed writes are not released yet");
+    const sealed = this.#pending;
+    this.#pending = new Generation();
+    this.#tally.count -= sealed.size;
+    if (sealed.size === 0) return undefined;
+    this.#sealed = sealed;
+    return sealed;
   }
 
   /** The sealed writes are in the base now: stop keeping them. */

@@ -61,7 +61,7 @@ export class ThreadStore implements DurableStore {
         return true;
       }
       case "sealed":
-        this.#view.seal();
+        this.#view.sealInPlace();
         return true;
       case "released":
         this.#view.release();
