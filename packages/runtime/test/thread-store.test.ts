@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { Worker } from "node:worker_threads";
 import type { PendingWrite } from "../src/core/overlay-kv.ts";
 import { LoggedStore } from "../src/store/logged-store.ts";
 import { decodeWritesFrame } from "../src/store/writes-frame.ts";
@@ -48,15 +49,38 @@ describe("thread store", () => {
     assert.equal(thread.get(key), 2, "a commit after the seal is read over the sealed one");
     await host.applyAll();
     tell({ kind: "released" });
-    // LMDB (in a later event-loop turn, as lmdb-js renews its read snapshot) shows the first; the view still has the second.
-    await new Promise((resume) => setImmediate(resume));
+    // LMDB shows the first now; the view still has the second.
     assert.equal(thread.get(key), 2);
     tell({ kind: "sealed" });
     await host.applyAll();
     tell({ kind: "released" });
-    await new Promise((resume) => setImmediate(resume));
     assert.equal(thread.get(key), 2, "read from LMDB once the view dropped it");
     await thread.close();
+    await host.close();
+  });
+
+  it("after the host's apply, reads in the same turn what another thread wrote to LMDB", async () => {
+    const dir = freshDir();
+    const host = new LoggedStore({ path: dir, applyIntervalMs: 60_000 });
+    await host.commit([{ key, value: 1 }]);
+    await host.applyAll();
+    const flag = new SharedArrayBuffer(4);
+    const signal = new Int32Array(flag);
+    const reader = new Worker(new URL("./fixtures/thread-store-reader.ts", import.meta.url), {
+      workerData: { path: dir, key, flag },
+    });
+    const read = new Promise<{ before: unknown; after: unknown }>((resolve, reject) => {
+      reader.once("message", resolve);
+      reader.once("error", reject);
+    });
+    // The reader holds a snapshot in which the key is 1; then the host writes 2 to LMDB.
+    while (Atomics.load(signal, 0) !== 1) await new Promise((resume) => setTimeout(resume, 1));
+    await host.commit([{ key, value: 2 }]);
+    await host.applyAll();
+    Atomics.store(signal, 0, 2);
+    Atomics.notify(signal, 0);
+    assert.deepEqual(await read, { before: 1, after: 2 }, "a read after released sees what LMDB holds now");
+    await reader.terminate();
     await host.close();
   });
 

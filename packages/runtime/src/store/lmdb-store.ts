@@ -46,6 +46,17 @@ export class LmdbStore implements KV {
     await this.#db.backup(dir, true);
   }
 
+  /**
+   * Reads from now on see every transaction committed so far, also those another thread
+   * committed. lmdb-js renews its read snapshot on a timer (setTimeout 0) after a read, and at
+   * once only after a write of its own: a thread that only reads (a partition thread,
+   * threads/thread-store.ts) can otherwise read, for the rest of a busy turn, a snapshot from
+   * before writes it was told are done.
+   */
+  renewReads(): void {
+    this.#db.resetReadTxn();
+  }
+
   /** Resolves once every commit so far is on disk. */
   async flushed(): Promise<void> {
     await this.#db.flushed;

@@ -64,6 +64,8 @@ export class ThreadStore implements DurableStore {
         this.#view.sealInPlace();
         return true;
       case "released":
+        // LMDB's snapshot first: the view drops these commits, so reads must find them there.
+        this.#lmdb.renewReads();
         this.#view.release();
         return true;
       default:
