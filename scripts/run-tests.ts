@@ -20,9 +20,16 @@ if (files.length === 0) {
 }
 // Every eddy run and eddy dev the tests start takes a free port for its admin listener unless a
 // test names one: tests run side by side, and a developer's Eddy may hold the default 8093.
-const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...files], {
-  cwd: root,
-  stdio: "inherit",
-  env: { ...process.env, EDDY_ADMIN_PORT: process.env.EDDY_ADMIN_PORT ?? "0" },
-});
+// Test files run side by side (EDDY_TEST_CONCURRENCY, default 2): most of their time is spent
+// waiting on brokers and child processes, and Node's default on a 2-core machine is one at a time.
+const concurrency = process.env.EDDY_TEST_CONCURRENCY ?? "2";
+const result = spawnSync(
+  process.execPath,
+  ["--test", "--test-reporter=spec", `--test-concurrency=${concurrency}`, ...files],
+  {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, EDDY_ADMIN_PORT: process.env.EDDY_ADMIN_PORT ?? "0" },
+  },
+);
 process.exit(result.status ?? 1);
