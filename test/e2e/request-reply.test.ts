@@ -261,7 +261,8 @@ describe("the retention of answers and idempotency keys", { timeout: 60_000 }, (
   before(async () => {
     eddy = new EddyProcess({
       moduleYaml: playgroundYaml(["greetings"]),
-      args: greeterDevArgs("--retention", "1s"),
+      // Long enough that the three requests before the first poll finish within it on a busy machine.
+      args: greeterDevArgs("--retention", "3s"),
     });
     await eddy.start();
   });

@@ -4,8 +4,9 @@
 // random moments and restarted on the same state directory. Invariants: no instance ever
 // reports actual > expected, every instance reaches expected, every egress record arrives
 // exactly once. Run with functions on the official StateFun JS SDK over HTTP, with Eddy's
-// SDK over HTTP (directly, and through a proxy that answers 503, stalls, cuts connections
-// and takes the function server down), and with Eddy's SDK in-process (`eddy dev`).
+// SDK over HTTP (directly, on 2 partition threads, and through a proxy that answers 503,
+// stalls, cuts connections and takes the function server down), and with Eddy's SDK
+// in-process (`eddy dev`).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -110,6 +111,15 @@ describe("StateFun smoke test under kill -9", { timeout: 3_600_000 }, () => {
     const server = await serve(createEndpoint([commandInterpreter]), { port: 0 });
     try {
       await smoke(endpointYaml(server.url) + ioYaml, runArgs, SEED + 1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("with Eddy's SDK over HTTP, the partitions on 2 threads (--threads 2)", async () => {
+    const server = await serve(createEndpoint([commandInterpreter]), { port: 0 });
+    try {
+      await smoke(endpointYaml(server.url) + ioYaml, [...runArgs, "--threads", "2", "--admin-port", "off"], SEED + 4);
     } finally {
       await server.close();
     }

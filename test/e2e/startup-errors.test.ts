@@ -97,6 +97,34 @@ describe("eddy run: startup failures are one line", { timeout: 60_000 }, () => {
     });
   });
 
+  it("--threads 2 with what partition threads do not run yet names each, and where", async () => {
+    const eddy = await prepared();
+    await withEddy(eddy, async () => {
+      const kafka = eddy.writeFile(
+        "kafka.yaml",
+        `kind: io.statefun.kafka.v1/ingress
+spec:
+  id: threads/in
+  address: 127.0.0.1:9
+  startupPosition:
+    type: earliest
+  topics:
+    - topic: in
+      valueType: threads/In
+      targets:
+        - threads/counter
+`,
+      );
+      const result = await runEddyCommand([...runArgs(eddy, "--threads", "2", "--admin-port", "0"), kafka]);
+      assertOneLineFailure(
+        result,
+        /--threads 2 does not run these yet: io\.statefun\.kafka\.v1\/ingress threads\/in \(.*kafka\.yaml:\d+:\d+\); the admin listener \(run with --admin-port off\)\. Run them with --threads 1/,
+      );
+      // The directory was never opened: the same state directory starts at once without threads.
+      await eddy.start();
+    });
+  });
+
   it("a state directory that cannot be created names it", async () => {
     const eddy = await prepared();
     await withEddy(eddy, async () => {

@@ -69,6 +69,10 @@ ${RUNTIME_FLAGS}
   --port-offset N           add N to every port the module names or defaults to (ingress,
                             egress, admin), to run several Eddys from one module file on one
                             machine
+  --threads N               run the partitions on N worker threads over one store (default
+                            1: all on the main thread). Not yet with Kafka or Kinesis
+                            connectors, the admin listener or --checkpoints: those start
+                            with --threads 1
 ${CHECKPOINT_FLAGS}
   -h, --help                show this help
 

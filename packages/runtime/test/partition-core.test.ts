@@ -482,6 +482,17 @@ describe("partition core", () => {
     assert.equal([...f.kv.scan([])].filter(({ key }) => key[0] === "idem" || key[0] === "idem-at").length, 0);
   });
 
+  it("forgets a key that started a request no later than the request: a retry never finds a key whose answer is gone", () => {
+    // The request id is minted when the request arrives (10); the key is recorded when the
+    // message is delivered, later (15): a sweep between the two times must take both.
+    const requestId = makeRequestId(10, "req-8");
+    f.core.expectReply(requestId);
+    assert.equal(f.core.deliverOnce({ target: counter, argument: text("x") }, "k", 15, requestId), undefined);
+    assert.equal(f.core.expireIngressKeys(12), 1, "the key goes with its request");
+    assert.equal(f.core.expireRequests(12), 1);
+    assert.equal(f.core.seenIngressKey(counter, "k"), undefined);
+  });
+
   it("stores the first message to a reply address as the request's answer; later ones and strays are dead letters", () => {
     const id = makeRequestId(10, "req-7");
     assert.equal(id, "a.req-7", "the acceptance time in base 36, then the unique part");

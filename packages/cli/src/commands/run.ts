@@ -45,6 +45,7 @@ export async function runCommand(args: string[]): Promise<void> {
       "token-file": { type: "string" },
       retention: { type: "string" },
       "ingress-body-limit": { type: "string" },
+      threads: { type: "string" },
       ...ADMISSION_OPTIONS,
       ...ADMIN_OPTIONS,
       ...CHECKPOINT_OPTIONS,
@@ -61,6 +62,7 @@ export async function runCommand(args: string[]): Promise<void> {
   const token = readToken(values["token-file"]);
   const retentionMs = parseRetention(values.retention);
   const ingressBodyBytesLimit = parseIngressBodyLimit(values["ingress-body-limit"]);
+  const threads = parseThreads(values.threads);
   const admission = admissionFlags(values);
   const checkpoints = checkpointSettings(values);
   const logLevel = logLevelFlag(values);
@@ -98,6 +100,7 @@ export async function runCommand(args: string[]): Promise<void> {
     ...(checkpoints === undefined ? {} : { checkpoints }),
     ...(portOffset === undefined ? {} : { portOffset }),
     ...(cluster === undefined ? {} : { cluster }),
+    ...(threads === undefined ? {} : { threads }),
     onStop: () => stopRequested(1),
   });
   // Keeps the process alive even when the module declares no ingress (nothing else would).
@@ -120,4 +123,13 @@ export async function runCommand(args: string[]): Promise<void> {
   process.stdout.write("eddy: stopping\n");
   await runtime.stop();
   if (code !== 0) throw new StoppedError("stopped after a failure (see above)");
+}
+
+/** --threads N: how many threads run the partitions; a whole number from 1. */
+function parseThreads(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1) {
+    throw new UsageError(`--threads: "${text}" is not a thread count; expected a whole number from 1`);
+  }
+  return Number(text);
 }

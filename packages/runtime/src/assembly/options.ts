@@ -85,6 +85,12 @@ export interface RuntimeOptions {
   /** Run as one worker of a cluster on Kafka (cluster/cluster-settings.ts) instead of on the state directory alone. */
   readonly cluster?: ClusterSettings;
   /**
+   * Partition threads (`eddy run --threads`): 1 (the default) runs every partition on the main
+   * thread, as always; more spreads them over that many worker threads
+   * (assembly/start-threaded-runtime.ts, which refuses what they do not run yet).
+   */
+  readonly threads?: number;
+  /**
    * For tests: milliseconds since the epoch as the runtime sees them (delayed messages,
    * retention); default Date.now. After moving it, call RunningRuntime.clockMoved().
    */

@@ -34,6 +34,7 @@ import {
   type RuntimeOptions,
 } from "./options.ts";
 import { startClusterRuntime } from "./start-cluster-runtime.ts";
+import { startThreadedRuntime } from "./start-threaded-runtime.ts";
 import { StartupError } from "./startup-error.ts";
 import { openState } from "./state.ts";
 import { StopPath } from "./stop-path.ts";
@@ -42,6 +43,7 @@ import { startTracing } from "./tracing.ts";
 const PARTITION_COUNT_DEFAULT = 128;
 
 export async function startRuntime(options: RuntimeOptions): Promise<RunningRuntime> {
+  if (options.threads !== undefined && options.threads !== 1) return startThreadedRuntime(options, options.threads);
   if (options.cluster !== undefined) return startClusterRuntime(options, options.cluster);
   const log = runtimeLogger(options);
   const policy = options.failurePolicy ?? "retry";
@@ -94,7 +96,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<RunningRunt
         : startCheckpointer(store, blobs, options.checkpoints, partitionCount, log, metrics);
     if (checkpointer !== undefined) closers.defer("the checkpointer", () => checkpointer.close());
     const holdOutput = checkpointer !== undefined && options.checkpoints?.acknowledgeAfterCheckpoint === true;
-    const host = { engine, store, checkpointed: holdOutput ? () => checkpointer.coveredNow() : undefined };
+    const host = {
+      engine,
+      store,
+      partitionCount,
+      checkpointed: holdOutput ? () => checkpointer.coveredNow() : undefined,
+    };
     const failed = (name: string, error: unknown) => {
       const { reason, stack } = connectorFailure(name, error);
       stopPath.stop(reason, stack);

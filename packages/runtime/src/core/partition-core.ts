@@ -505,9 +505,13 @@ export class PartitionCore {
     const seen = this.seenIngressKey(envelope.target, idempotencyKey);
     if (seen !== undefined) return seen;
     const target = addressKey(envelope.target);
-    const record: IdempotencyRecord = requestId === undefined ? { atMs: nowMs } : { atMs: nowMs, requestId };
+    // A key that started a request is kept from the request's time, not from this later
+    // delivery: the sweep then forgets it no later than the request (keys go first), so a retry
+    // never finds a key whose answer is already gone.
+    const atMs = (requestId === undefined ? undefined : requestTime(requestId)) ?? nowMs;
+    const record: IdempotencyRecord = requestId === undefined ? { atMs } : { atMs, requestId };
     insertRow(this.#kv, tables.idem.key(target, idempotencyKey), record);
-    insertRow(this.#kv, tables.idemAt.key(nowMs, target, idempotencyKey), true);
+    insertRow(this.#kv, tables.idemAt.key(atMs, target, idempotencyKey), true);
     this.deliver(envelope, nowMs);
     return undefined;
   }

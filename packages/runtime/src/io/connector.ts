@@ -27,6 +27,8 @@ export interface HostOf<Port> {
    * committed so far; nothing leaves Eddy (acknowledgements, egress output, group offsets) before.
    */
   readonly checkpointed?: (() => Promise<void>) | undefined;
+  /** How many partitions the engine has (where a connector keys rows by partition); default 1. */
+  readonly partitionCount?: number;
   /** In a cluster: which worker runs what, for an HTTP ingress to forward requests to their owner. */
   readonly routing?: IngressRouting | undefined;
 }

@@ -4,6 +4,10 @@
 // runs on the thread that owns its partition. Messages to partitions of other threads leave in
 // its commits and come back to their owners as inbox entries (store-host.ts).
 //
+// With a module (PartitionThreadData.runtime: `eddy run --threads`), the engine calls the
+// module's HTTP endpoints too, and holds the rows of the module's playground egress for its
+// partitions; the main thread serves that egress's HTTP side and pops from the threads in turn.
+//
 // It may serve the HTTP ingress too: every thread listens on the one port (SO_REUSEPORT), the
 // kernel spreads the connections, and a request for an instance another thread runs is handed
 // to that thread over a MessageChannel between the two (call-channel.ts), as a cluster worker
@@ -12,16 +16,25 @@
 // the thread that owns the request's reply address.
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import type { TypedValue } from "@eddy/protocol";
-import { createEndpoint, type StatefulFunction } from "@eddy/sdk";
+import { createEndpoint, type Endpoint, type StatefulFunction } from "@eddy/sdk";
+import { moduleCatalog } from "../assembly/catalog.ts";
+import { httpEndpoints } from "../assembly/endpoints.ts";
+import { failureLines } from "../assembly/failure-lines.ts";
 import { decodeInboxRecord, encodeInboxRecord } from "../cluster/inbox-record.ts";
+import { Kind, type ModuleConfig, type PlaygroundIngressConfig } from "../config/types.ts";
 import { type Address, addressKey, type FunctionTypename, replyAddress } from "../core/address.ts";
 import type { Catalog, FailurePolicy, FunctionSettings } from "../core/partition-core.ts";
 import { partitionOf } from "../core/partitioning.ts";
 import { type Envelope, requestTime } from "../core/records.ts";
-import { type AcceptOptions, type AcceptResult, Engine, type ReplyLookup } from "../engine/engine.ts";
+import { type AcceptOptions, type AcceptResult, Engine, type Invoker, type ReplyLookup } from "../engine/engine.ts";
 import type { RequestSink } from "../engine/ports.ts";
+import { HttpInvoker } from "../invoker/http-invoker.ts";
 import { InProcessInvoker } from "../invoker/in-process-invoker.ts";
+import { RoutingInvoker } from "../invoker/routing-invoker.ts";
+import { listenFailure } from "../io/playground/connectors.ts";
+import { PlaygroundEgress } from "../io/playground/egress.ts";
 import { PlaygroundIngress } from "../io/playground/ingress.ts";
+import { type LogLevel, runtimeLogger } from "../observe/logger.ts";
 import { CallChannel, type CallHandler } from "./call-channel.ts";
 import { decodeEntries } from "./thread-inbox.ts";
 import { type InboxEntry, ownBytes, type ToHost, type ToThread } from "./thread-protocol.ts";
@@ -34,8 +47,10 @@ export interface PartitionThreadData {
   /** This thread's index, and how many there are: it runs the partitions p with p mod threads = thread. */
   readonly thread: number;
   readonly threads: number;
-  /** A module URL whose export `functions` is the in-process functions (StatefulFunction[]). */
-  readonly functions: string;
+  /** A module URL whose export `functions` is the in-process functions (StatefulFunction[]), if any. */
+  readonly functions?: string;
+  /** The module the runtime runs (`eddy run --threads`): its HTTP endpoints and playground egress. */
+  readonly runtime?: ThreadRuntime;
   readonly failurePolicy: FailurePolicy;
   /** Handed to the functions module as is (`workerData.context`): a benchmark's shared counters. */
   readonly context?: unknown;
@@ -43,6 +58,25 @@ export interface PartitionThreadData {
   readonly waiting: readonly { readonly partition: number; readonly entries: readonly InboxEntry[] }[];
   /** A port to each other partition thread, by its index (null for this one). */
   readonly peers: readonly (MessagePort | null)[];
+}
+
+/** What `eddy run --threads` hands every thread of its RuntimeOptions (all of it structured-clonable). */
+export interface ThreadRuntime {
+  readonly module: ModuleConfig;
+  readonly retentionMs?: number;
+  readonly memoryBudgetBytes?: number;
+  readonly logLevel?: LogLevel;
+}
+
+/** How a thread serves the playground ingress (partition-threads.ts listen()). */
+export interface ThreadIngress {
+  readonly port: number;
+  readonly host: string;
+  readonly maxBodyBytes: number;
+  readonly token?: string;
+  readonly holdMs?: number;
+  /** The module's ingress, to name in a failure to listen. */
+  readonly config?: PlaygroundIngressConfig;
 }
 
 /** StateFun's default maxNumBatchRequests (assembly/catalog.ts) for in-process functions. */
@@ -53,19 +87,6 @@ async function main(): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error("partition-thread.ts runs only as a worker thread");
   const data = workerData as PartitionThreadData;
-  const imported = (await import(data.functions)) as { functions?: readonly StatefulFunction[] };
-  const functions = imported.functions ?? [];
-  const typenames = new Set(functions.map((fn) => fn.typename as string));
-  const settings: FunctionSettings = {
-    maxBatchCount: BATCH_COUNT,
-    maxBatchBytes: BATCH_BYTES,
-    backlogLimit: BATCH_COUNT,
-    failurePolicy: data.failurePolicy,
-  };
-  const catalog: Catalog = {
-    functionSettings: (typename: FunctionTypename) => (typenames.has(typename) ? settings : undefined),
-    hasEgress: () => false,
-  };
   const partitions: number[] = [];
   for (let partition = data.thread; partition < data.partitionCount; partition += data.threads) {
     partitions.push(partition);
@@ -73,13 +94,22 @@ async function main(): Promise<void> {
   const store = new ThreadStore(data.stateDir, {
     postMessage: (message: ToHost, transfer?: readonly ArrayBuffer[]) => port.postMessage(message, transfer),
   });
+  const parts = await engineParts(data, (reason) => port.postMessage({ kind: "stop", reason } satisfies ToHost));
   const engine = new Engine({
     store,
     commitTarget: store.commitTarget(),
-    catalog,
-    invoker: new InProcessInvoker(createEndpoint([...functions])),
+    catalog: parts.catalog,
+    invoker: parts.invoker,
     partitionCount: data.partitionCount,
     ownedPartitions: partitions,
+    egress: parts.egress === undefined ? [] : [parts.egress],
+    ...parts.engineOptions,
+  });
+  const owned = new Set(partitions);
+  parts.egress?.attach(engine, store, data.partitionCount, {
+    partitionCount: data.partitionCount,
+    owns: (partition) => owned.has(partition),
+    ownsUnpartitioned: data.thread === 0,
   });
   // Entries are admitted one message after another, in the order the host sent them.
   let admitting: Promise<unknown> = Promise.resolve();
@@ -133,16 +163,29 @@ async function main(): Promise<void> {
       const results = await Promise.all(ids.map((id) => engine.accept({ target: { typename, id }, argument })));
       return results.filter((result) => result.ok).length;
     },
-    /** Serves the HTTP ingress on host:port, the port shared with the other threads: its URL. */
-    listen: async (listenPort: number, host: string, maxBodyBytes: number) => {
-      ingress = new PlaygroundIngress(routed, { port: listenPort, host, maxBodyBytes, reusePort: true });
-      return ingress.listen();
+    /** Serves the HTTP ingress, on a port shared with the other threads: its URL. */
+    listen: async (options: ThreadIngress) => {
+      const { config, ...ingressOptions } = options;
+      const listening = new PlaygroundIngress(routed, { ...ingressOptions, reusePort: true });
+      try {
+        const url = await listening.listen();
+        ingress = listening;
+        return url;
+      } catch (error) {
+        throw config === undefined ? error : new Error(listenFailure(error, config, options));
+      }
+    },
+    /** The oldest record of the playground egress's `topic` among this thread's partitions, taken. */
+    egressPop: async (topic: string) => {
+      if (parts.egress === undefined) throw new Error("the module declares no playground egress");
+      return parts.egress.popOldest(topic);
     },
     stop: async () => {
       await ingress?.close();
       await admitting;
       await engine.stop();
       await store.close();
+      parts.flush();
       return true;
     },
   };
@@ -159,6 +202,69 @@ async function main(): Promise<void> {
     else host.receive(message);
   });
   port.postMessage({ kind: "ready" } satisfies ToHost);
+}
+
+interface EngineParts {
+  readonly catalog: Catalog;
+  readonly invoker: Invoker;
+  readonly egress: PlaygroundEgress | undefined;
+  readonly engineOptions: Partial<ConstructorParameters<typeof Engine>[0]>;
+  /** Writes what the failure lines hold back (their summaries). */
+  readonly flush: () => void;
+}
+
+/**
+ * The thread's catalog, invoker and egress: the in-process functions alone (a benchmark's), or
+ * the module's endpoints after them, as the embedded runtime assembles them
+ * (assembly/start-runtime.ts). `stop` is the engine's own stop (the failure policy "stop").
+ */
+async function engineParts(data: PartitionThreadData, stop: (reason: string) => void): Promise<EngineParts> {
+  let inProcess: Endpoint | undefined;
+  if (data.functions !== undefined) {
+    const imported = (await import(data.functions)) as { functions?: readonly StatefulFunction[] };
+    inProcess = createEndpoint([...(imported.functions ?? [])]);
+  }
+  const runtime = data.runtime;
+  if (runtime === undefined) {
+    const typenames = new Set<string>(inProcess?.typenames ?? []);
+    const settings: FunctionSettings = {
+      maxBatchCount: BATCH_COUNT,
+      maxBatchBytes: BATCH_BYTES,
+      backlogLimit: BATCH_COUNT,
+      failurePolicy: data.failurePolicy,
+    };
+    return {
+      catalog: {
+        functionSettings: (typename: FunctionTypename) => (typenames.has(typename) ? settings : undefined),
+        hasEgress: () => false,
+      },
+      invoker: new InProcessInvoker(inProcess ?? createEndpoint([])),
+      egress: undefined,
+      engineOptions: {},
+      flush: () => {},
+    };
+  }
+  const log = runtimeLogger(runtime.logLevel === undefined ? {} : { logLevel: runtime.logLevel });
+  const { catalog, resolve } = moduleCatalog(runtime.module, new Set(inProcess?.typenames ?? []), data.failurePolicy);
+  const http = new HttpInvoker(httpEndpoints(runtime.module, resolve), { log, failurePolicy: data.failurePolicy });
+  const failures = failureLines(log, data.failurePolicy);
+  const declared = runtime.module.egresses.find((egress) => egress.kind === Kind.PLAYGROUND_EGRESS);
+  // Its HTTP side runs on the main thread: this one never listens.
+  const egress =
+    declared === undefined ? undefined : new PlaygroundEgress({ port: 0, host: "127.0.0.1", topics: declared.topics });
+  return {
+    catalog,
+    invoker: new RoutingInvoker(inProcess, http),
+    egress,
+    engineOptions: {
+      ...(runtime.retentionMs === undefined ? {} : { idempotencyRetentionMs: runtime.retentionMs }),
+      ...(runtime.memoryBudgetBytes === undefined ? {} : { memoryBudgetBytes: runtime.memoryBudgetBytes }),
+      onDeadLetter: failures.onDeadLetter,
+      onInvokeFailure: failures.onInvokeFailure,
+      onStop: stop,
+    },
+    flush: () => failures.flush(),
+  };
 }
 
 function decoded(record: Uint8Array) {

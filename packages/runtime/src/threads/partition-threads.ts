@@ -5,9 +5,10 @@
 //
 // The threads may serve the playground's HTTP ingress, all on one port (listen()).
 //
-// Not yet the runtime of `eddy run`: there are no egresses, connectors, remote functions, admin
-// API or checkpoints here. It is the part those will stand on: the commits of many threads in
-// one log, messages between threads exactly once across a crash, requests taken by any thread.
+// With a module (options.runtime) this is what `eddy run --threads N` runs
+// (assembly/start-threaded-runtime.ts): the module's HTTP endpoints called from every thread,
+// its playground egress popped from the threads in turn (egressPop). What it does not run yet
+// (other connectors, the admin API) that assembly refuses at start.
 import { mkdirSync } from "node:fs";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import type { TypedValue } from "@eddy/protocol";
@@ -21,7 +22,7 @@ import type { AcceptOptions, AcceptResult, ReplyLookup } from "../engine/engine.
 import { type StateDirLock, takeStateDirLock } from "../state-dir-lock.ts";
 import { LoggedStore } from "../store/logged-store.ts";
 import { CallChannel } from "./call-channel.ts";
-import type { PartitionThreadData } from "./partition-thread.ts";
+import type { PartitionThreadData, ThreadIngress, ThreadRuntime } from "./partition-thread.ts";
 import { StoreHost } from "./store-host.ts";
 import { ownBytes, type ToHost } from "./thread-protocol.ts";
 
@@ -30,8 +31,12 @@ export interface PartitionThreadsOptions {
   readonly threads: number;
   /** Default 128, as `eddy run`'s. */
   readonly partitionCount?: number;
-  /** A module URL whose export `functions` is the in-process functions. */
-  readonly functions: string;
+  /** A module URL whose export `functions` is the in-process functions, if any. */
+  readonly functions?: string;
+  /** The module and settings of `eddy run --threads` (partition-thread.ts ThreadRuntime). */
+  readonly runtime?: ThreadRuntime;
+  /** A thread's engine stopped itself (the failure policy "stop"), for `reason`. */
+  readonly onStop?: (reason: string) => void;
   readonly failurePolicy?: FailurePolicy;
   /** Handed to every thread as `workerData.context` (structured-cloned; a SharedArrayBuffer is shared). */
   readonly context?: unknown;
@@ -51,6 +56,8 @@ export class PartitionThreads {
   readonly #lock: StateDirLock;
   readonly #partitionCount: number;
   #stopping: Promise<void> | undefined;
+  /** The thread egressPop asks first next time. */
+  #nextEgressThread = 0;
   /** Set when the store or a thread failed: every call fails with it. */
   #failure: Error | undefined;
 
@@ -122,7 +129,8 @@ export class PartitionThreads {
         partitionCount,
         thread,
         threads: count,
-        functions: options.functions,
+        ...(options.functions === undefined ? {} : { functions: options.functions }),
+        ...(options.runtime === undefined ? {} : { runtime: options.runtime }),
         failurePolicy: options.failurePolicy ?? "retry",
         ...(options.context === undefined ? {} : { context: options.context }),
         waiting,
@@ -137,9 +145,13 @@ export class PartitionThreads {
         new Promise<void>((resolve, reject) => {
           worker.on("message", (message: ToHost) => {
             if (message.kind === "ready") resolve();
+            else if (message.kind === "stop") options.onStop?.(message.reason);
             else channel.receive(message);
           });
           worker.once("error", reject);
+          worker.once("exit", (code) =>
+            reject(new Error(`partition thread ${thread} exited (code ${code}) at its start`)),
+          );
         }),
       );
       host.attach(thread, worker);
@@ -178,12 +190,36 @@ export class PartitionThreads {
    * Serves the HTTP ingress on host:port (0: any free port) from every thread: the first
    * thread takes the port, the others share it (SO_REUSEPORT). Its URL.
    */
-  async listen(port: number, host: string, maxBodyBytes = 4 * 1024 * 1024): Promise<string> {
+  async listen(
+    port: number,
+    host: string,
+    maxBodyBytes = 4 * 1024 * 1024,
+    more: Omit<ThreadIngress, "port" | "host" | "maxBodyBytes"> = {},
+  ): Promise<string> {
     const [first, ...rest] = this.#threads as [ThreadHandle, ...ThreadHandle[]];
-    const url = (await this.#call(first, "listen", [port, host, maxBodyBytes])) as string;
+    const url = (await this.#call(first, "listen", [{ ...more, port, host, maxBodyBytes }])) as string;
     const bound = Number(new URL(url).port);
-    await Promise.all(rest.map((handle) => this.#call(handle, "listen", [bound, host, maxBodyBytes])));
+    await Promise.all(
+      rest.map((handle) => this.#call(handle, "listen", [{ ...more, port: bound, host, maxBodyBytes }])),
+    );
     return url;
+  }
+
+  /**
+   * The oldest record of the playground egress's `topic`, taken from the first thread that has
+   * one, asking the threads in turn from the one after the last that was asked first (so no
+   * thread's records wait behind another's for long). Undefined when none has one.
+   */
+  async egressPop(topic: string): Promise<string | undefined> {
+    const count = this.#threads.length;
+    const start = this.#nextEgressThread;
+    this.#nextEgressThread = (start + 1) % count;
+    for (let step = 0; step < count; step++) {
+      const handle = this.#threads[(start + step) % count] as ThreadHandle;
+      const payload = (await this.#call(handle, "egressPop", [topic])) as string | undefined;
+      if (payload !== undefined) return payload;
+    }
+    return undefined;
   }
 
   /** As Engine.accept, on the thread that runs the target. */

@@ -31,6 +31,8 @@ export type ToHost =
     }
   /** The thread has started its engine and delivered its waiting inbox entries. */
   | { readonly kind: "ready" }
+  /** The engine stopped itself (the failure policy "stop"): the runtime stops, for `reason`. */
+  | { readonly kind: "stop"; readonly reason: string }
   | CallMessage;
 
 /** Calls either side makes of the other, and their answers, each gathered over an event-loop turn (call-channel.ts). */

@@ -56,7 +56,7 @@ class PlaygroundEgressConnector implements Connector {
   }
 
   async open(host: HostOf<EgressSink>): Promise<{ readonly urls: readonly string[] }> {
-    this.#playground.attach(host.engine, host.store);
+    this.#playground.attach(host.engine, host.store, host.partitionCount);
     const url = await listenFor(() => this.#playground.listen(), this.#config, this.#address);
     this.#listening = true;
     return { urls: [url] };
@@ -108,9 +108,9 @@ export const playgroundEgressKind: ConnectorKind<PlaygroundEgressConfig> = {
  * free port, stays 0). An offset that moves it past 65535 is refused, naming the port and
  * who wanted it.
  */
-function listenPort(
+export function listenPort(
   config: PlaygroundIngressConfig | PlaygroundEgressConfig,
-  context: ConnectorContext,
+  context: Pick<ConnectorContext, "portOverride" | "portOffset">,
 ): Result<number, "config"> {
   if (context.portOverride !== undefined) return success(context.portOverride);
   const offset = context.portOffset ?? 0;
@@ -145,15 +145,22 @@ async function listenFor(
   try {
     return await listen();
   } catch (error) {
-    const { port, host } = address;
-    const wanter = `the ${role(config)} ${config.kind} (${formatLocation(config.source)})`;
-    const code = (error as NodeJS.ErrnoException).code;
-    const message =
-      code === "EADDRINUSE"
-        ? `port ${port} on ${host} is in use; ${wanter} wants it`
-        : code === "EACCES"
-          ? `port ${port} on ${host} needs privileges this process lacks; ${wanter} wants it`
-          : `${wanter} cannot listen on port ${port} of ${host} (--host): ${(error as Error).message}`;
-    throw new EddyError("listen-failed", message, { retriable: false, cause: error });
+    throw new EddyError("listen-failed", listenFailure(error, config, address), { retriable: false, cause: error });
   }
+}
+
+/** Which port on which host could not be had, and which ingress or egress wanted it: one line. */
+export function listenFailure(
+  error: unknown,
+  config: PlaygroundIngressConfig | PlaygroundEgressConfig,
+  address: { readonly port: number; readonly host: string },
+): string {
+  const { port, host } = address;
+  const wanter = `the ${role(config)} ${config.kind} (${formatLocation(config.source)})`;
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === "EADDRINUSE"
+    ? `port ${port} on ${host} is in use; ${wanter} wants it`
+    : code === "EACCES"
+      ? `port ${port} on ${host} needs privileges this process lacks; ${wanter} wants it`
+      : `${wanter} cannot listen on port ${port} of ${host} (--host): ${(error as Error).message}`;
 }

@@ -4,8 +4,17 @@
 // 405 for a topic the module does not declare). Records live in the store, written in
 // the same commit that settles the outbox and popped in a commit of their own, so a
 // record is handed out exactly once across crashes.
+//
+// A record's row is keyed by the topic, a sequence number, then the partition of the function
+// that sent it: partition threads (threads/) each write the records of their own partitions
+// with sequence numbers of their own, so the partition keeps their rows apart, and each thread
+// pops only the rows of its partitions (popOldest's `owns`). The HTTP side then runs once, on
+// the main thread, and pops from the threads in turn (PlaygroundEgressOptions.pop). Rows
+// written before the partition was in the key have none: the first thread pops those.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { addressKey } from "../../core/address.ts";
 import type { KV } from "../../core/kv.ts";
+import { partitionOf } from "../../core/partitioning.ts";
 import type { OutboxEntry } from "../../core/records.ts";
 import { COMMIT_ABORTED, type EgressConnector, type EgressSettlement, type EgressSink } from "../../engine/ports.ts";
 import { errorCode } from "../../errors.ts";
@@ -20,6 +29,17 @@ export interface PlaygroundEgressOptions {
   readonly topics: readonly string[];
   /** Requests must carry `Authorization: Bearer <token>` when set. */
   readonly token?: string;
+  /** Where GET takes a topic's oldest record from; default this egress's own store (popOldest). */
+  readonly pop?: (topic: string) => Promise<string | undefined>;
+}
+
+/** Which rows this egress pops: all of them, or a partition thread's. */
+export interface EgressRowOwner {
+  readonly partitionCount: number;
+  /** Whether this egress pops the rows of `partition`. */
+  owns(partition: number): boolean;
+  /** Whether it pops the rows written before the partition was in the key. */
+  readonly ownsUnpartitioned: boolean;
 }
 
 const table = (topic: string) => ["io", "playground-egress", topic];
@@ -29,6 +49,8 @@ export class PlaygroundEgress implements EgressConnector {
   readonly #options: PlaygroundEgressOptions;
   readonly #server: Server;
   #engine: EgressSink | undefined;
+  #partitionCount = 1;
+  #owner: EgressRowOwner | undefined;
   readonly #nextSeq = new Map<string, number>();
 
   constructor(options: PlaygroundEgressOptions) {
@@ -42,10 +64,18 @@ export class PlaygroundEgress implements EgressConnector {
     });
   }
 
-  /** Connects the HTTP side to the engine (the engine is built with this connector first). */
-  attach(engine: EgressSink, store: KV): void {
+  /**
+   * Connects the HTTP side to the engine (the engine is built with this connector first), over
+   * `partitionCount` partitions (a row's partition only keeps threads' rows apart: any count
+   * works, the engine's spreads them as the threads are); `owner` limits what popOldest takes to
+   * a partition thread's rows.
+   */
+  attach(engine: EgressSink, store: KV, partitionCount = 1, owner?: EgressRowOwner): void {
     this.#engine = engine;
+    this.#partitionCount = partitionCount;
+    this.#owner = owner;
     for (const topic of this.#options.topics) {
+      // Every writer starts past the highest sequence number stored (the last row's).
       let last = 0;
       for (const { key } of store.scan(table(topic))) last = key[3] as number;
       this.#nextSeq.set(topic, last + 1);
@@ -73,7 +103,8 @@ export class PlaygroundEgress implements EgressConnector {
     }
     const payload = typeof record.payload === "string" ? record.payload : JSON.stringify(record.payload ?? null);
     this.#nextSeq.set(record.topic, seq + 1);
-    transaction.put([...table(record.topic), seq], payload);
+    const partition = partitionOf(addressKey(entry.source), this.#partitionCount);
+    transaction.put([...table(record.topic), seq, partition], payload);
     settle.delivered();
   }
 
@@ -92,21 +123,35 @@ export class PlaygroundEgress implements EgressConnector {
       replyText(res, 405, `GET /<topic> with one of: ${this.#options.topics.join(", ")}`);
       return;
     }
-    const engine = this.#engine;
-    if (engine === undefined) {
+    if (this.#options.pop === undefined && this.#engine === undefined) {
       replyText(res, 503, "the runtime is starting");
       return;
     }
-    const payload = await engine.transact((transaction) => {
-      const [oldest] = transaction.scan(table(topic), { limit: 1 });
-      if (oldest === undefined) return undefined;
-      transaction.delete(oldest.key);
-      return oldest.value as string;
-    });
+    const payload = await (this.#options.pop ?? ((name: string) => this.popOldest(name)))(topic);
     if (payload === undefined) replyText(res, 404, `no records in topic ${topic}`);
     else {
       res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(payload) });
       res.end(payload);
     }
   }
+
+  /** Takes the oldest record of `topic` among the rows this egress pops, in a commit of its own. */
+  popOldest(topic: string): Promise<string | undefined> {
+    const engine = this.#engine;
+    if (engine === undefined) return Promise.reject(new Error("the playground egress is not attached to an engine"));
+    const owner = this.#owner;
+    return engine.transact((transaction) => {
+      for (const row of transaction.scan(table(topic))) {
+        if (owner !== undefined && !ownsRow(owner, row.key)) continue;
+        transaction.delete(row.key);
+        return row.value as string;
+      }
+      return undefined;
+    });
+  }
+}
+
+function ownsRow(owner: EgressRowOwner, key: readonly unknown[]): boolean {
+  const partition = key[4];
+  return typeof partition === "number" ? owner.owns(partition) : owner.ownsUnpartitioned;
 }
