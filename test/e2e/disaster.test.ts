@@ -1,5 +1,6 @@
-// The disaster test (issue 5): the StateFun smoke workload runs against `eddy dev` with
-// checkpoints to blob storage and --ack-after-checkpoint; at random moments the runtime is
+// The disaster test (issue 5): the StateFun smoke workload runs against `eddy dev` (and
+// `eddy run --threads 2` with the functions over HTTP) with checkpoints to blob storage and
+// --ack-after-checkpoint; at random moments the runtime is
 // killed with SIGKILL, and every other time its whole state directory is deleted too, as if
 // the machine were lost: it starts again on an empty directory, restores the newest
 // checkpoint and goes on (the other times it restarts on its own directory, checkpoints
@@ -14,11 +15,25 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { createEndpoint, serve } from "@eddy/sdk";
 import { startGcsServer, startS3Server } from "../support/blob-servers.ts";
 import { logMessages } from "../support/log-records.ts";
 import { EddyProcess, playgroundYaml, withEddy } from "./smoke/cluster.ts";
 import { EGRESS_TOPIC, generateWorkload, Random } from "./smoke/commands.ts";
 import { sendAll, verifyAll } from "./smoke/driver.ts";
+import { commandInterpreter } from "./smoke/eddy-functions.ts";
+
+function endpointYaml(functionsUrl: string): string {
+  return `kind: io.statefun.endpoints.v2/http
+spec:
+  functions: statefun.smoke.e2e/*
+  urlPathTemplate: ${functionsUrl}
+  maxNumBatchRequests: 10000
+  transport:
+    call: 10s
+---
+`;
+}
 
 const INSTANCES = 64;
 const COMMANDS = Number(process.env.DISASTER_COMMANDS ?? 400);
@@ -28,25 +43,34 @@ const PACE_MS = 20;
 const KILLS = Number(process.env.DISASTER_KILLS ?? 4);
 const SEED = Number(process.env.DISASTER_SEED ?? 11);
 
-/** `location`: the checkpoint URL, `{{DIR}}` standing for the deployment's folder. */
-async function disaster(location: string, seed: number): Promise<void> {
+const checkpointArgs = (location: string) => [
+  "--state-dir",
+  "{{STATE_DIR}}",
+  "--checkpoints",
+  location,
+  "--checkpoint-interval",
+  "1s",
+  "--ack-after-checkpoint",
+];
+
+/**
+ * `location`: the checkpoint URL, `{{DIR}}` standing for the deployment's folder. By default
+ * `eddy dev` with the functions in process; `functionsUrl`: `eddy run --threads 2` calling the
+ * functions there.
+ */
+async function disaster(location: string, seed: number, functionsUrl?: string): Promise<void> {
   const workload = generateWorkload(seed, INSTANCES, COMMANDS);
-  const eddy = new EddyProcess({
-    moduleYaml: playgroundYaml(["verification", EGRESS_TOPIC]),
-    args: [
-      "dev",
-      "test/e2e/smoke/eddy-functions.ts",
-      "--module",
-      "{{MODULE}}",
-      "--state-dir",
-      "{{STATE_DIR}}",
-      "--checkpoints",
-      location,
-      "--checkpoint-interval",
-      "1s",
-      "--ack-after-checkpoint",
-    ],
-  });
+  const io = playgroundYaml(["verification", EGRESS_TOPIC]);
+  const eddy =
+    functionsUrl === undefined
+      ? new EddyProcess({
+          moduleYaml: io,
+          args: ["dev", "test/e2e/smoke/eddy-functions.ts", "--module", "{{MODULE}}", ...checkpointArgs(location)],
+        })
+      : new EddyProcess({
+          moduleYaml: endpointYaml(functionsUrl) + io,
+          args: ["run", "{{MODULE}}", "--threads", "2", "--admin-port", "off", ...checkpointArgs(location)],
+        });
   await eddy.start();
   const deadlineMs = Date.now() + 120_000 + KILLS * 5_000 + COMMANDS * 50;
   const random = new Random(seed);
@@ -89,6 +113,15 @@ async function disaster(location: string, seed: number): Promise<void> {
 describe("disaster: the disk is lost, the checkpoints are not", { timeout: 3_600_000 }, () => {
   it("restores from a directory and finishes exactly", async () => {
     await disaster("{{DIR}}/checkpoints", SEED);
+  });
+
+  it("restores from a directory and finishes exactly, the partitions on 2 threads (eddy run --threads 2)", async () => {
+    const server = await serve(createEndpoint([commandInterpreter]), { port: 0 });
+    try {
+      await disaster("{{DIR}}/checkpoints", SEED + 3, server.url);
+    } finally {
+      await server.close();
+    }
   });
 
   it("restores from an S3-compatible server (versitygw) and finishes exactly", async () => {

@@ -71,8 +71,7 @@ ${RUNTIME_FLAGS}
                             machine
   --threads N               run the partitions on N worker threads over one store (default
                             1: all on the main thread). Not yet with Kafka or Kinesis
-                            connectors, the admin listener or --checkpoints: those start
-                            with --threads 1
+                            connectors or the admin listener: those start with --threads 1
 ${CHECKPOINT_FLAGS}
   -h, --help                show this help
 

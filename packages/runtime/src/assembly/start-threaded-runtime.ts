@@ -7,7 +7,11 @@
 // What the threads do not run yet is refused at start, in one line naming each component and
 // where it is declared, as cluster mode refuses what it lacks: nothing silently degrades. Not
 // yet: the Kafka and Kinesis connectors, the admin listener (metrics, the UI, the admin API),
-// checkpoints, cluster mode and in-process functions (eddy dev).
+// cluster mode and in-process functions (eddy dev).
+//
+// Checkpoints work as in the embedded runtime: the state directory (restored from the newest
+// checkpoint when empty) and its one store are the main thread's, and every thread's commits
+// are in that store's log, so a checkpoint of it is one consistent cut across the threads.
 import { availableParallelism } from "node:os";
 import { formatLocation } from "../config/diagnostics.ts";
 import { Kind, type PlaygroundEgressConfig, type PlaygroundIngressConfig } from "../config/types.ts";
@@ -16,11 +20,14 @@ import { listenFailure, listenPort } from "../io/playground/connectors.ts";
 import { PlaygroundEgress } from "../io/playground/egress.ts";
 import { runtimeLogger } from "../observe/logger.ts";
 import { PartitionThreads } from "../threads/partition-threads.ts";
+import { ApplyRelay } from "../threads/store-host.ts";
 import { moduleCatalog } from "./catalog.ts";
+import { startCheckpointer } from "./checkpoints.ts";
 import { Closers } from "./closers.ts";
 import { httpEndpoints } from "./endpoints.ts";
 import { INGRESS_BODY_BYTES_LIMIT_DEFAULT, type RunningRuntime, type RuntimeOptions } from "./options.ts";
 import { StartupError } from "./startup-error.ts";
+import { openState } from "./state.ts";
 import { StopPath } from "./stop-path.ts";
 
 const PARTITION_COUNT_DEFAULT = 128;
@@ -47,12 +54,22 @@ export async function startThreadedRuntime(options: RuntimeOptions, threads: num
   const stopPath = new StopPath(log, options.onStop);
   const closers = new Closers();
   try {
+    const relay = new ApplyRelay();
+    const { store, partitionCount, blobs } = await openState(
+      options.stateDir,
+      options.partitionCount ?? PARTITION_COUNT_DEFAULT,
+      options.checkpoints,
+      closers,
+      log,
+      relay.onApply,
+    );
+    let covered: () => Promise<void> = () => Promise.reject(new Error("Eddy runs without --checkpoints"));
     let running: PartitionThreads;
     try {
-      running = await PartitionThreads.start({
+      running = await PartitionThreads.onStore(store, relay, {
         stateDir: options.stateDir,
         threads,
-        partitionCount: options.partitionCount ?? PARTITION_COUNT_DEFAULT,
+        partitionCount,
         failurePolicy: policy,
         runtime: {
           module: options.module,
@@ -61,12 +78,23 @@ export async function startThreadedRuntime(options: RuntimeOptions, threads: num
           ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
         },
         onStop: (reason) => stopPath.stop(reason),
+        // Set once the checkpointer exists, before any ingress opens.
+        checkpointed: () => covered(),
       });
     } catch (error) {
       throw new StartupError(errorMessage(error));
     }
-    // Stops every thread (each commits what it has), then the store, then frees the directory.
+    // Stops every thread (each commits what it has); the store and the directory close after.
     closers.defer("the partition threads", () => running.stop());
+    const checkpointer =
+      blobs === undefined || options.checkpoints === undefined
+        ? undefined
+        : startCheckpointer(store, blobs, options.checkpoints, partitionCount, log);
+    if (checkpointer !== undefined) {
+      closers.defer("the checkpointer", () => checkpointer.close());
+      covered = () => checkpointer.coveredNow();
+    }
+    const ackAfterCheckpoint = checkpointer !== undefined && options.checkpoints?.acknowledgeAfterCheckpoint === true;
     const egressUrls: string[] = [];
     if (egressConfig !== undefined && egressPort !== undefined) {
       const egress = new PlaygroundEgress({
@@ -89,6 +117,7 @@ export async function startThreadedRuntime(options: RuntimeOptions, threads: num
         ingressUrls.push(
           await running.listen(ingressPort, host, options.ingressBodyBytesLimit ?? INGRESS_BODY_BYTES_LIMIT_DEFAULT, {
             config: ingressConfig,
+            ackAfterCheckpoint,
             ...(options.token === undefined ? {} : { token: options.token }),
             ...(options.ingressHoldMs === undefined ? {} : { holdMs: options.ingressHoldMs }),
           }),
@@ -111,8 +140,9 @@ export async function startThreadedRuntime(options: RuntimeOptions, threads: num
       replaceInProcess() {
         throw new Error("replaceInProcess: partition threads run no in-process functions yet");
       },
-      checkpoint() {
-        throw new Error("checkpoint: partition threads take no checkpoints yet");
+      checkpoint(request) {
+        if (checkpointer === undefined) throw new Error("checkpoint: Eddy runs without --checkpoints");
+        return checkpointer.checkpoint(request);
       },
       clockMoved() {
         throw new Error("clockMoved: partition threads take no clock yet");
@@ -152,7 +182,6 @@ function refuseWhatThreadsLack(options: RuntimeOptions, threads: number): void {
   }
   if (options.cluster !== undefined) lacking.push("--cluster");
   if (options.admin !== undefined) lacking.push("the admin listener (run with --admin-port off)");
-  if (options.checkpoints !== undefined) lacking.push("--checkpoints");
   if (options.inProcess !== undefined) lacking.push("in-process functions");
   if (options.clock !== undefined) lacking.push("a clock of the embedder's");
   if (lacking.length > 0) {

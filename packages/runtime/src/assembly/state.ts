@@ -9,7 +9,7 @@ import { getRow, rowWrite, storeTables } from "../core/schema.ts";
 import { errorMessage } from "../errors.ts";
 import type { Logger } from "../observe/logger.ts";
 import { takeStateDirLock } from "../state-dir-lock.ts";
-import { LoggedStore } from "../store/logged-store.ts";
+import { LoggedStore, type LoggedStoreOptions } from "../store/logged-store.ts";
 import { type CheckpointSettings, openCheckpoints } from "./checkpoints.ts";
 import type { Closers } from "./closers.ts";
 import { StartupError } from "./startup-error.ts";
@@ -26,6 +26,7 @@ export async function openState(
   checkpoints: CheckpointSettings | undefined,
   closers: Closers,
   log: Logger,
+  onApply?: LoggedStoreOptions["onApply"],
 ): Promise<OpenedState> {
   try {
     mkdirSync(stateDir, { recursive: true });
@@ -39,7 +40,11 @@ export async function openState(
   const blobs = checkpoints === undefined ? undefined : await openCheckpoints(stateDir, checkpoints, log);
   if (blobs !== undefined) closers.defer("the checkpoint store", () => blobs.close());
   const chained = blobs === undefined ? undefined : readLocalCheckpoint(stateDir, blobs.url);
-  const store = new LoggedStore({ path: stateDir, ...(chained === undefined ? {} : { keepLogAfter: chained.seq }) });
+  const store = new LoggedStore({
+    path: stateDir,
+    ...(chained === undefined ? {} : { keepLogAfter: chained.seq }),
+    ...(onApply === undefined ? {} : { onApply }),
+  });
   // The engine closes it when it stops; this closes it when the start fails before (twice is once).
   closers.defer("the store", () => store.close());
   await checkPartitionCount(store, partitionCount, stateDir);

@@ -77,6 +77,8 @@ export interface ThreadIngress {
   readonly holdMs?: number;
   /** The module's ingress, to name in a failure to listen. */
   readonly config?: PlaygroundIngressConfig;
+  /** --ack-after-checkpoint: a request is answered once a checkpoint of the main thread's store holds it. */
+  readonly ackAfterCheckpoint?: boolean;
 }
 
 /** StateFun's default maxNumBatchRequests (assembly/catalog.ts) for in-process functions. */
@@ -165,8 +167,15 @@ async function main(): Promise<void> {
     },
     /** Serves the HTTP ingress, on a port shared with the other threads: its URL. */
     listen: async (options: ThreadIngress) => {
-      const { config, ...ingressOptions } = options;
-      const listening = new PlaygroundIngress(routed, { ...ingressOptions, reusePort: true });
+      const { config, ackAfterCheckpoint, ...ingressOptions } = options;
+      const listening = new PlaygroundIngress(routed, {
+        ...ingressOptions,
+        reusePort: true,
+        // Asked after the message's commit is durable, so the checkpoint the main thread waits for holds it.
+        ...(ackAfterCheckpoint === true
+          ? { checkpointed: async () => void (await host.call("checkpointed", [])) }
+          : {}),
+      });
       try {
         const url = await listening.listen();
         ingress = listening;

@@ -23,7 +23,7 @@ import { type StateDirLock, takeStateDirLock } from "../state-dir-lock.ts";
 import { LoggedStore } from "../store/logged-store.ts";
 import { CallChannel } from "./call-channel.ts";
 import type { PartitionThreadData, ThreadIngress, ThreadRuntime } from "./partition-thread.ts";
-import { StoreHost } from "./store-host.ts";
+import { ApplyRelay, StoreHost } from "./store-host.ts";
 import { ownBytes, type ToHost } from "./thread-protocol.ts";
 
 export interface PartitionThreadsOptions {
@@ -37,6 +37,8 @@ export interface PartitionThreadsOptions {
   readonly runtime?: ThreadRuntime;
   /** A thread's engine stopped itself (the failure policy "stop"), for `reason`. */
   readonly onStop?: (reason: string) => void;
+  /** Resolves once a checkpoint holds everything committed so far (the threads' ingress with --ack-after-checkpoint). */
+  readonly checkpointed?: () => Promise<void>;
   readonly failurePolicy?: FailurePolicy;
   /** Handed to every thread as `workerData.context` (structured-cloned; a SharedArrayBuffer is shared). */
   readonly context?: unknown;
@@ -53,7 +55,8 @@ export class PartitionThreads {
   readonly #threads: ThreadHandle[];
   readonly #store: LoggedStore;
   readonly #host: StoreHost;
-  readonly #lock: StateDirLock;
+  /** The state directory's lock when start() took it (stop() then closes the store and releases it). */
+  readonly #lock: StateDirLock | undefined;
   readonly #partitionCount: number;
   #stopping: Promise<void> | undefined;
   /** The thread egressPop asks first next time. */
@@ -65,7 +68,7 @@ export class PartitionThreads {
     threads: ThreadHandle[],
     store: LoggedStore,
     host: StoreHost,
-    lock: StateDirLock,
+    lock: StateDirLock | undefined,
     partitionCount: number,
   ) {
     this.#threads = threads;
@@ -75,6 +78,7 @@ export class PartitionThreads {
     this.#partitionCount = partitionCount;
   }
 
+  /** Opens the state directory (locked for this process) and starts the threads on its store; stop() closes both. */
   static async start(options: PartitionThreadsOptions): Promise<PartitionThreads> {
     const count = options.threads;
     if (!Number.isSafeInteger(count) || count < 1) {
@@ -84,11 +88,8 @@ export class PartitionThreads {
     const taken = await takeStateDirLock(options.stateDir);
     if (!taken.ok) throw new Error(taken.error);
     const partitionCount = options.partitionCount ?? PARTITION_COUNT_DEFAULT;
-    let host: StoreHost | undefined;
-    const store = new LoggedStore({
-      path: options.stateDir,
-      onApply: { sealed: () => host?.sealed(), released: () => host?.released() },
-    });
+    const relay = new ApplyRelay();
+    const store = new LoggedStore({ path: options.stateDir, onApply: relay.onApply });
     const stored = getRow(store, storeTables.partitionCount.key());
     if (stored !== undefined && stored !== partitionCount) {
       await store.close();
@@ -98,15 +99,43 @@ export class PartitionThreads {
       );
     }
     if (stored === undefined) await store.commit([rowWrite(storeTables.partitionCount.key(), partitionCount)]);
+    return PartitionThreads.#launch(options, store, relay, taken.lock);
+  }
+
+  /**
+   * Starts the threads on `store`, opened (and its directory locked) by the caller with
+   * `relay.onApply` as its apply hooks: `eddy run --threads`, whose start also restores
+   * checkpoints into the directory first. stop() leaves the store and the lock to the caller.
+   */
+  static onStore(
+    store: LoggedStore,
+    relay: ApplyRelay,
+    options: Omit<PartitionThreadsOptions, "partitionCount"> & { readonly partitionCount: number },
+  ): Promise<PartitionThreads> {
+    return PartitionThreads.#launch(options, store, relay, undefined);
+  }
+
+  static async #launch(
+    options: PartitionThreadsOptions,
+    store: LoggedStore,
+    relay: ApplyRelay,
+    lock: StateDirLock | undefined,
+  ): Promise<PartitionThreads> {
+    const count = options.threads;
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new Error(`partition threads: ${count} is not a thread count (a whole number from 1)`);
+    }
+    const partitionCount = options.partitionCount ?? PARTITION_COUNT_DEFAULT;
     // Everything the log holds goes to LMDB first: the threads read LMDB, and their views start empty.
     await store.applyAll();
     let failed: (error: Error) => void = () => {};
-    host = new StoreHost(
+    const host = new StoreHost(
       store,
       partitionCount,
       (partition) => partition % count,
       (error) => failed(error),
     );
+    relay.connect(host);
     // A channel between every two threads, for the ingress's requests for the other's instances.
     const peers: (MessagePort | null)[][] = Array.from({ length: count }, () => new Array(count).fill(null));
     for (let a = 0; a < count; a++) {
@@ -140,7 +169,13 @@ export class PartitionThreads {
         workerData: data,
         transferList: ports.filter((port) => port !== null),
       });
-      const channel = new CallChannel(worker);
+      const channel = new CallChannel(worker, {
+        checkpointed: async () => {
+          if (options.checkpointed === undefined) throw new Error("this runtime takes no checkpoints");
+          await options.checkpointed();
+          return true;
+        },
+      });
       ready.push(
         new Promise<void>((resolve, reject) => {
           worker.on("message", (message: ToHost) => {
@@ -160,7 +195,7 @@ export class PartitionThreads {
       worker.on("error", (error: Error) => failed(new Error(`partition thread ${thread} failed: ${error.message}`)));
       worker.on("exit", (code) => failed(new Error(`partition thread ${thread} exited (code ${code})`)));
     }
-    const running = new PartitionThreads(threads, store, host, taken.lock, partitionCount);
+    const running = new PartitionThreads(threads, store, host, lock, partitionCount);
     failed = (error) => running.#fail(error);
     // Each thread is ready once its engine started and its waiting inbox entries are admitted.
     await Promise.all(ready);
@@ -264,6 +299,7 @@ export class PartitionThreads {
       await Promise.all(this.#threads.map((handle) => this.#call(handle, "stop", [])));
       await this.#host.drained();
       await Promise.all(this.#threads.map((handle) => handle.worker.terminate()));
+      if (this.#lock === undefined) return;
       await this.#store.close();
       await this.#lock.release();
     })();

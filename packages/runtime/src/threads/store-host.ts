@@ -43,6 +43,22 @@ interface QueuedCommit {
   readonly outbound: readonly { readonly partition: number; readonly record: Uint8Array }[];
 }
 
+/**
+ * The store's apply hooks (LoggedStore's onApply), handed on to the host once it exists: the
+ * store opens before the host, which reads it at its construction.
+ */
+export class ApplyRelay {
+  #host: StoreHost | undefined;
+  readonly onApply = {
+    sealed: (): void => this.#host?.sealed(),
+    released: (): void => this.#host?.released(),
+  };
+
+  connect(host: StoreHost): void {
+    this.#host = host;
+  }
+}
+
 /** What the host needs of a thread's port (a Worker or a MessagePort): to post, and to hear. */
 export interface ThreadPort {
   postMessage(message: ToThread): void;
