@@ -19,7 +19,10 @@
 // which runs in its own process and counts the spans it receives). Each mode's req/s, latency,
 // the runtime's RSS and CPU per request, and its cost against off.
 //
-//   node bench/greeter/run.ts [--seconds 5] [--rounds 3] [--only eddy-remote,eddy-in-process,restate,restate-4,overhead] [--overhead] [--json]
+// `eddy-remote-threads` is `eddy run` as in eddy-remote, with --threads 2 (and --admin-port off,
+// which partition threads need for now).
+//
+//   node bench/greeter/run.ts [--seconds 5] [--rounds 3] [--only eddy-remote,eddy-remote-threads,eddy-in-process,restate,restate-4,overhead] [--overhead] [--json]
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -107,7 +110,8 @@ interface System {
   stop(): Promise<void>;
 }
 
-async function eddySystem(mode: "remote" | "in-process"): Promise<System> {
+/** `threads`: `eddy run --threads N` (remote only; partition threads run without the admin listener yet). */
+async function eddySystem(mode: "remote" | "in-process", threads?: number): Promise<System> {
   const dir = mkdtempSync(join(tmpdir(), "eddy-bench-greeter-"));
   const port = await freePort();
   let functions: ChildProcess | undefined;
@@ -123,13 +127,17 @@ async function eddySystem(mode: "remote" | "in-process"): Promise<System> {
     modulePath,
     `${mode === "remote" ? `kind: io.statefun.endpoints.v2/http\nspec:\n  functions: bench/*\n  urlPathTemplate: ${functionsUrl}\n---\n` : ""}kind: io.statefun.playground.v1/ingress\nspec:\n  port: ${port}\n`,
   );
+  const threaded = threads === undefined ? [] : ["--threads", String(threads), "--admin-port", "off"];
   const args =
     mode === "remote"
-      ? ["run", modulePath, "--state-dir", join(dir, "state")]
+      ? ["run", modulePath, "--state-dir", join(dir, "state"), ...threaded]
       : ["dev", "bench/greeter/functions.ts", "--module", modulePath, "--state-dir", join(dir, "state")];
   let runtime: ChildProcess | undefined;
   return {
-    name: mode === "remote" ? "Eddy, remote TS function" : "Eddy, in-process",
+    name:
+      mode === "remote"
+        ? `Eddy, remote TS function${threads === undefined ? "" : `, --threads ${threads}`}`
+        : "Eddy, in-process",
     url: `http://127.0.0.1:${port}`,
     request: (key) => ({
       path: `/bench/greeter/${key}`,
@@ -519,11 +527,12 @@ function printOverhead(result: OverheadResult): void {
 }
 
 async function main(): Promise<void> {
-  const all = ["eddy-remote", "eddy-in-process", "restate", "restate-4", "overhead"];
+  const all = ["eddy-remote", "eddy-remote-threads", "eddy-in-process", "restate", "restate-4", "overhead"];
   const only = values.only?.split(",") ?? (values.overhead === true ? ["overhead"] : all);
   for (const name of only) if (!all.includes(name)) throw new Error(`--only: ${name} is not one of ${all.join(", ")}`);
   const results: SystemResult[] = [];
   if (only.includes("eddy-remote")) results.push(await measure(await eddySystem("remote")));
+  if (only.includes("eddy-remote-threads")) results.push(await measure(await eddySystem("remote", 2)));
   if (only.includes("eddy-in-process")) results.push(await measure(await eddySystem("in-process")));
   if (only.includes("restate")) results.push(await measure(await restateSystem(undefined)));
   if (only.includes("restate-4")) results.push(await measure(await restateSystem(4)));

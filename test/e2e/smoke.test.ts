@@ -6,7 +6,7 @@
 // exactly once. Run with functions on the official StateFun JS SDK over HTTP, with Eddy's
 // SDK over HTTP (directly, on 2 partition threads, and through a proxy that answers 503,
 // stalls, cuts connections and takes the function server down), and with Eddy's SDK
-// in-process (`eddy dev`).
+// in-process (`eddy dev`, on the main thread and on 2 partition threads).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -146,5 +146,10 @@ describe("StateFun smoke test under kill -9", { timeout: 3_600_000 }, () => {
   it("with Eddy's SDK in-process (eddy dev)", async () => {
     const args = ["dev", "test/e2e/smoke/eddy-functions.ts", "--module", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"];
     await smoke(ioYaml, args, SEED + 2);
+  });
+
+  it("with Eddy's SDK in-process, the partitions on 2 threads (eddy dev --threads 2)", async () => {
+    const args = ["dev", "test/e2e/smoke/eddy-functions.ts", "--module", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"];
+    await smoke(ioYaml, [...args, "--threads", "2", "--admin-port", "off"], SEED + 5);
   });
 });

@@ -32,6 +32,10 @@ const CHECKPOINT_FLAGS = `  --checkpoints URL         take incremental checkpoin
   --ack-after-checkpoint    HTTP ingress answers only once a checkpoint holds the message
                             (it survives the loss of the disk)`;
 
+const THREADS_FLAG = `  --threads N               run the partitions on N worker threads over one store (default
+                            1: all on the main thread). Not yet with Kafka or Kinesis
+                            connectors or the admin listener: those start with --threads 1`;
+
 const RUNTIME_FLAGS = `  --state-dir DIR           durable state (default ./eddy-state)
   --host H                  ingress, egress and admin listen on H (default 127.0.0.1)
   --token-file F            ingress, egress and admin answer only Authorization: Bearer
@@ -69,9 +73,7 @@ ${RUNTIME_FLAGS}
   --port-offset N           add N to every port the module names or defaults to (ingress,
                             egress, admin), to run several Eddys from one module file on one
                             machine
-  --threads N               run the partitions on N worker threads over one store (default
-                            1: all on the main thread). Not yet with Kafka or Kinesis
-                            connectors or the admin listener: those start with --threads 1
+${THREADS_FLAG}
 ${CHECKPOINT_FLAGS}
   -h, --help                show this help
 
@@ -99,6 +101,7 @@ functions file reloads it.
 Options:
   -m, --module F            a module file for the ingresses and egresses (repeatable)
 ${RUNTIME_FLAGS}
+${THREADS_FLAG}
 ${CHECKPOINT_FLAGS}
   -h, --help                show this help
 `,

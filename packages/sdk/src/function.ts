@@ -104,3 +104,17 @@ export type AnyStatefulFunction = StatefulFunction<any>;
 export function isStatefulFunction(value: unknown): value is AnyStatefulFunction {
   return typeof value === "object" && value !== null && (value as StatefulFunction).kind === "eddy.stateful-function";
 }
+
+/**
+ * The stateful functions a module exports, each export a function or an array of them (the last
+ * one of a type wins), by type name: what `eddy serve` and `eddy dev` run of a functions file.
+ */
+export function exportedFunctions(module: Record<string, unknown>): AnyStatefulFunction[] {
+  const found = new Map<string, AnyStatefulFunction>();
+  for (const value of Object.values(module)) {
+    for (const candidate of Array.isArray(value) ? value : [value]) {
+      if (isStatefulFunction(candidate)) found.set(candidate.typename, candidate);
+    }
+  }
+  return [...found.values()].sort((a, b) => a.typename.localeCompare(b.typename));
+}

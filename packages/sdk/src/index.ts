@@ -14,6 +14,7 @@ export {
 } from "./endpoint.ts";
 export {
   type AnyStatefulFunction,
+  exportedFunctions,
   type FunctionOptions,
   type Handler,
   isStatefulFunction,

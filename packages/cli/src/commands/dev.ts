@@ -1,12 +1,13 @@
 // `eddy dev <functions.ts> --module <module.yaml>`: the runtime and your TypeScript
 // functions (Eddy SDK) in one process, no HTTP hop. Saving the functions file reloads it
 // (the file itself; modules it imports stay as first loaded, which Node's ESM cache decides).
+// With --threads N, every partition thread imports the file, and a reload imports it again in each.
 import { watch } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { startRuntime } from "@eddy/runtime";
-import { type AnyStatefulFunction, createEndpoint } from "@eddy/sdk";
+import { type AnyStatefulFunction, createEndpoint, exportedFunctions } from "@eddy/sdk";
 import { ADMIN_OPTIONS, adminFlags, printAdminUrl } from "../admin-flags.ts";
 import { ADMISSION_OPTIONS, admissionFlags } from "../admission-flags.ts";
 import { parseIngressBodyLimit } from "../body-limit.ts";
@@ -15,12 +16,15 @@ import { LOG_OPTIONS, logLevelFlag } from "../log-flags.ts";
 import { parseRetention } from "../retention.ts";
 import { readToken } from "../token.ts";
 import { UsageError } from "../usage.ts";
-import { loadModulesOrThrow, StoppedError } from "./run.ts";
-import { exportedFunctions } from "./serve.ts";
+import { loadModulesOrThrow, parseThreads, StoppedError } from "./run.ts";
+
+/** The functions file's URL; each reload's is new, so that Node imports the file again. */
+function functionsUrl(path: string, version: number): string {
+  return `${pathToFileURL(resolve(path)).href}${version === 0 ? "" : `?reload=${version}`}`;
+}
 
 async function importFunctions(path: string, version: number): Promise<AnyStatefulFunction[]> {
-  const url = `${pathToFileURL(resolve(path)).href}${version === 0 ? "" : `?reload=${version}`}`;
-  return exportedFunctions((await import(url)) as Record<string, unknown>);
+  return exportedFunctions((await import(functionsUrl(path, version))) as Record<string, unknown>);
 }
 
 export async function devCommand(args: string[]): Promise<void> {
@@ -34,6 +38,7 @@ export async function devCommand(args: string[]): Promise<void> {
       "token-file": { type: "string" },
       retention: { type: "string" },
       "ingress-body-limit": { type: "string" },
+      threads: { type: "string" },
       ...ADMISSION_OPTIONS,
       ...ADMIN_OPTIONS,
       ...CHECKPOINT_OPTIONS,
@@ -49,6 +54,7 @@ export async function devCommand(args: string[]): Promise<void> {
   const token = readToken(values["token-file"]);
   const retentionMs = parseRetention(values.retention);
   const ingressBodyBytesLimit = parseIngressBodyLimit(values["ingress-body-limit"]);
+  const threads = parseThreads(values.threads) ?? 1;
   const admission = admissionFlags(values);
   const admin = adminFlags(values, undefined);
   const checkpoints = checkpointSettings(values);
@@ -67,7 +73,10 @@ export async function devCommand(args: string[]): Promise<void> {
   const runtime = await startRuntime({
     module,
     stateDir,
-    inProcess: createEndpoint(functions),
+    // Functions cannot be handed to other threads: each partition thread imports the file.
+    ...(threads === 1
+      ? { inProcess: createEndpoint(functions) }
+      : { threads, inProcessUrl: functionsUrl(functionsPath, 0) }),
     onStop: () => stopRequested(1),
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(token === undefined ? {} : { token }),
@@ -92,7 +101,19 @@ export async function devCommand(args: string[]): Promise<void> {
   const watcher = watch(functionsPath, () => {
     reloading = reloading.then(async () => {
       try {
-        const next = await importFunctions(functionsPath, ++version);
+        version++;
+        if (threads > 1) {
+          try {
+            await runtime.reloadInProcess(functionsUrl(functionsPath, version));
+          } catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            process.stderr.write(`eddy: not reloaded: ${message}\n`);
+            return;
+          }
+          process.stdout.write(`eddy: reloaded ${functionsPath}\n`);
+          return;
+        }
+        const next = await importFunctions(functionsPath, version);
         const nextTypes = next.map((fn) => fn.typename).sort();
         if (nextTypes.join() !== typenames.join()) {
           process.stderr.write(

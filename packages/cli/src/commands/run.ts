@@ -126,7 +126,7 @@ export async function runCommand(args: string[]): Promise<void> {
 }
 
 /** --threads N: how many threads run the partitions; a whole number from 1. */
-function parseThreads(text: string | undefined): number | undefined {
+export function parseThreads(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   if (!/^\d+$/.test(text) || Number(text) < 1) {
     throw new UsageError(`--threads: "${text}" is not a thread count; expected a whole number from 1`);

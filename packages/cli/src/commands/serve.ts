@@ -3,18 +3,8 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { type AnyStatefulFunction, createEndpoint, isStatefulFunction, serve } from "@eddy/sdk";
+import { createEndpoint, exportedFunctions, serve } from "@eddy/sdk";
 import { CommandError, UsageError } from "../usage.ts";
-
-export function exportedFunctions(module: Record<string, unknown>): AnyStatefulFunction[] {
-  const found = new Map<string, AnyStatefulFunction>();
-  for (const value of Object.values(module)) {
-    for (const candidate of Array.isArray(value) ? value : [value]) {
-      if (isStatefulFunction(candidate)) found.set(candidate.typename, candidate);
-    }
-  }
-  return [...found.values()].sort((a, b) => a.typename.localeCompare(b.typename));
-}
 
 function parsePort(text: string | undefined): number {
   if (text === undefined) return 8000;

@@ -91,6 +91,12 @@ export interface RuntimeOptions {
    */
   readonly threads?: number;
   /**
+   * With threads: a module URL whose exported stateful functions run in process, imported in
+   * every partition thread (functions cannot be handed between threads; `inProcess` is for one
+   * thread). RunningRuntime.reloadInProcess imports it again.
+   */
+  readonly inProcessUrl?: string;
+  /**
    * For tests: milliseconds since the epoch as the runtime sees them (delayed messages,
    * retention); default Date.now. After moving it, call RunningRuntime.clockMoved().
    */
@@ -107,6 +113,12 @@ export interface RunningRuntime {
    * which types exist is fixed for the life of the runtime.
    */
   replaceInProcess(endpoint: Endpoint): void;
+  /**
+   * With threads and `inProcessUrl`: the functions imported again from `url` (the same file
+   * under a new URL) in every thread. Rejects with why they were not taken (the types changed,
+   * the file does not load); the running functions stay.
+   */
+  reloadInProcess(url: string): Promise<void>;
   /** Takes a checkpoint (or savepoint) now; undefined when nothing changed since the last. Needs `checkpoints`. */
   checkpoint(request?: CheckpointRequest): Promise<WrittenCheckpoint | undefined>;
   /** The `clock` option jumped: delayed messages now due are sent. */

@@ -202,6 +202,8 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       egressUrls,
       adminUrl: admin?.url,
       replaceInProcess: (endpoint) => invoker.replaceInProcess(endpoint),
+      reloadInProcess: () =>
+        Promise.reject(new Error("reloadInProcess: only with partition threads (replaceInProcess)")),
       checkpoint() {
         throw new Error("checkpoint: a cluster worker takes no checkpoints yet");
       },

@@ -223,6 +223,7 @@ function runningRuntime(
     egressUrls: parts.egressUrls,
     adminUrl: parts.adminUrl,
     replaceInProcess: (endpoint) => invoker.replaceInProcess(endpoint),
+    reloadInProcess: () => Promise.reject(new Error("reloadInProcess: only with partition threads (replaceInProcess)")),
     checkpoint(request) {
       if (checkpointer === undefined) throw new Error("checkpoint: Eddy runs without --checkpoints");
       return checkpointer.checkpoint(request);

@@ -6,8 +6,9 @@
 //
 // What the threads do not run yet is refused at start, in one line naming each component and
 // where it is declared, as cluster mode refuses what it lacks: nothing silently degrades. Not
-// yet: the Kafka and Kinesis connectors, the admin listener (metrics, the UI, the admin API),
-// cluster mode and in-process functions (eddy dev).
+// yet: the Kafka and Kinesis connectors, the admin listener (metrics, the UI, the admin API) and
+// cluster mode. In-process functions (`eddy dev --threads`) come as a module URL every thread
+// imports (RuntimeOptions.inProcessUrl), and are imported again on a reload.
 //
 // Checkpoints work as in the embedded runtime: the state directory (restored from the newest
 // checkpoint when empty) and its one store are the main thread's, and every thread's commits
@@ -71,6 +72,7 @@ export async function startThreadedRuntime(options: RuntimeOptions, threads: num
         threads,
         partitionCount,
         failurePolicy: policy,
+        ...(options.inProcessUrl === undefined ? {} : { functions: options.inProcessUrl }),
         runtime: {
           module: options.module,
           ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
@@ -138,8 +140,9 @@ export async function startThreadedRuntime(options: RuntimeOptions, threads: num
       egressUrls,
       adminUrl: undefined,
       replaceInProcess() {
-        throw new Error("replaceInProcess: partition threads run no in-process functions yet");
+        throw new Error("replaceInProcess: partition threads import their functions (reloadInProcess)");
       },
+      reloadInProcess: (url) => running.reload(url),
       checkpoint(request) {
         if (checkpointer === undefined) throw new Error("checkpoint: Eddy runs without --checkpoints");
         return checkpointer.checkpoint(request);
@@ -182,7 +185,7 @@ function refuseWhatThreadsLack(options: RuntimeOptions, threads: number): void {
   }
   if (options.cluster !== undefined) lacking.push("--cluster");
   if (options.admin !== undefined) lacking.push("the admin listener (run with --admin-port off)");
-  if (options.inProcess !== undefined) lacking.push("in-process functions");
+  if (options.inProcess !== undefined) lacking.push("in-process functions given as objects (give inProcessUrl)");
   if (options.clock !== undefined) lacking.push("a clock of the embedder's");
   if (lacking.length > 0) {
     throw new StartupError(

@@ -16,7 +16,7 @@
 // the thread that owns the request's reply address.
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import type { TypedValue } from "@eddy/protocol";
-import { createEndpoint, type Endpoint, type StatefulFunction } from "@eddy/sdk";
+import { createEndpoint, type Endpoint, exportedFunctions } from "@eddy/sdk";
 import { moduleCatalog } from "../assembly/catalog.ts";
 import { httpEndpoints } from "../assembly/endpoints.ts";
 import { failureLines } from "../assembly/failure-lines.ts";
@@ -47,7 +47,7 @@ export interface PartitionThreadData {
   /** This thread's index, and how many there are: it runs the partitions p with p mod threads = thread. */
   readonly thread: number;
   readonly threads: number;
-  /** A module URL whose export `functions` is the in-process functions (StatefulFunction[]), if any. */
+  /** A module URL whose exported stateful functions (sdk exportedFunctions) run in process, if any. */
   readonly functions?: string;
   /** The module the runtime runs (`eddy run --threads`): its HTTP endpoints and playground egress. */
   readonly runtime?: ThreadRuntime;
@@ -184,6 +184,26 @@ async function main(): Promise<void> {
         throw config === undefined ? error : new Error(listenFailure(error, config, options));
       }
     },
+    /**
+     * The in-process functions again from `url` (eddy dev's reload, the URL made new so the
+     * module is imported again); refused when their types differ from the ones this thread runs.
+     */
+    reload: async (url: string) => {
+      if (parts.replaceInProcess === undefined || data.functions === undefined) {
+        throw new Error("this thread runs no in-process functions");
+      }
+      let next: Endpoint;
+      try {
+        next = await importFunctions(url);
+      } catch (error) {
+        throw new Error(`the functions file failed to load: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      const was = parts.typenames.join(", ");
+      const now = [...next.typenames].sort().join(", ");
+      if (now !== was) throw new Error(`the function types changed (${now}, was ${was}); restart eddy dev`);
+      parts.replaceInProcess(next);
+      return true;
+    },
     /** The oldest record of the playground egress's `topic` among this thread's partitions, taken. */
     egressPop: async (topic: string) => {
       if (parts.egress === undefined) throw new Error("the module declares no playground egress");
@@ -216,6 +236,10 @@ async function main(): Promise<void> {
 interface EngineParts {
   readonly catalog: Catalog;
   readonly invoker: Invoker;
+  /** The in-process function types, sorted. */
+  readonly typenames: readonly string[];
+  /** Swaps the in-process functions (eddy dev's reload); undefined where they cannot be swapped. */
+  readonly replaceInProcess: ((endpoint: Endpoint) => void) | undefined;
   readonly egress: PlaygroundEgress | undefined;
   readonly engineOptions: Partial<ConstructorParameters<typeof Engine>[0]>;
   /** Writes what the failure lines hold back (their summaries). */
@@ -228,11 +252,7 @@ interface EngineParts {
  * (assembly/start-runtime.ts). `stop` is the engine's own stop (the failure policy "stop").
  */
 async function engineParts(data: PartitionThreadData, stop: (reason: string) => void): Promise<EngineParts> {
-  let inProcess: Endpoint | undefined;
-  if (data.functions !== undefined) {
-    const imported = (await import(data.functions)) as { functions?: readonly StatefulFunction[] };
-    inProcess = createEndpoint([...(imported.functions ?? [])]);
-  }
+  const inProcess = data.functions === undefined ? undefined : await importFunctions(data.functions);
   const runtime = data.runtime;
   if (runtime === undefined) {
     const typenames = new Set<string>(inProcess?.typenames ?? []);
@@ -248,6 +268,8 @@ async function engineParts(data: PartitionThreadData, stop: (reason: string) => 
         hasEgress: () => false,
       },
       invoker: new InProcessInvoker(inProcess ?? createEndpoint([])),
+      typenames: [...typenames].sort(),
+      replaceInProcess: undefined,
       egress: undefined,
       engineOptions: {},
       flush: () => {},
@@ -261,9 +283,12 @@ async function engineParts(data: PartitionThreadData, stop: (reason: string) => 
   // Its HTTP side runs on the main thread: this one never listens.
   const egress =
     declared === undefined ? undefined : new PlaygroundEgress({ port: 0, host: "127.0.0.1", topics: declared.topics });
+  const invoker = new RoutingInvoker(inProcess, http);
   return {
     catalog,
-    invoker: new RoutingInvoker(inProcess, http),
+    invoker,
+    typenames: [...(inProcess?.typenames ?? [])].sort(),
+    replaceInProcess: (endpoint) => invoker.replaceInProcess(endpoint),
     egress,
     engineOptions: {
       ...(runtime.retentionMs === undefined ? {} : { idempotencyRetentionMs: runtime.retentionMs }),
@@ -274,6 +299,11 @@ async function engineParts(data: PartitionThreadData, stop: (reason: string) => 
     },
     flush: () => failures.flush(),
   };
+}
+
+/** The stateful functions a module exports, as an endpoint. */
+async function importFunctions(url: string): Promise<Endpoint> {
+  return createEndpoint(exportedFunctions((await import(url)) as Record<string, unknown>));
 }
 
 function decoded(record: Uint8Array) {

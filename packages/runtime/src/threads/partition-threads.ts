@@ -257,6 +257,16 @@ export class PartitionThreads {
     return undefined;
   }
 
+  /**
+   * The in-process functions again, from `url` (a new URL for the same file, so it is imported
+   * again), in every thread; throws why a thread did not take them (it keeps the old ones).
+   */
+  async reload(url: string): Promise<void> {
+    const answers = await Promise.allSettled(this.#threads.map((handle) => this.#call(handle, "reload", [url])));
+    const refused = answers.find((answer): answer is PromiseRejectedResult => answer.status === "rejected");
+    if (refused !== undefined) throw refused.reason;
+  }
+
   /** As Engine.accept, on the thread that runs the target. */
   async accept(envelope: Envelope, options: AcceptOptions = {}): Promise<AcceptResult> {
     const record = ownBytes(encodeInboxRecord({ envelope }));
