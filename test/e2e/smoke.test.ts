@@ -4,9 +4,10 @@
 // random moments and restarted on the same state directory. Invariants: no instance ever
 // reports actual > expected, every instance reaches expected, every egress record arrives
 // exactly once. Run with functions on the official StateFun JS SDK over HTTP, with Eddy's
-// SDK over HTTP (directly, on 2 partition threads, and through a proxy that answers 503,
-// stalls, cuts connections and takes the function server down), and with Eddy's SDK
-// in-process (`eddy dev`, on the main thread and on 2 partition threads).
+// SDK over HTTP (directly, on partition threads whose count changes at every restart, and
+// through a proxy that answers 503, stalls, cuts connections and takes the function server
+// down), and with Eddy's SDK in-process (`eddy dev`, on the main thread and on 2 partition
+// threads).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -41,7 +42,12 @@ const ioYaml = playgroundYaml(["verification", EGRESS_TOPIC]);
  * Kills the runtime exactly KILLS times with SIGKILL, at random moments while `work` runs
  * (and after it, should it finish first), restarting it on the same state directory each time.
  */
-async function withRandomKills(eddy: EddyProcess, seed: number, work: Promise<void>): Promise<number> {
+async function withRandomKills(
+  eddy: EddyProcess,
+  seed: number,
+  work: Promise<void>,
+  restartArgs: (restart: number) => readonly string[] = () => [],
+): Promise<number> {
   const random = new Random(seed);
   let failure: { error: unknown } | undefined;
   const finished = work.catch((error: unknown) => {
@@ -52,7 +58,7 @@ async function withRandomKills(eddy: EddyProcess, seed: number, work: Promise<vo
     await sleep(150 + random.int(600));
     await eddy.kill();
     kills++;
-    await eddy.start();
+    await eddy.start(restartArgs(kills));
   }
   await finished;
   if (failure !== undefined) throw failure.error;
@@ -79,17 +85,23 @@ async function drainEgress(eddy: EddyProcess, expectedIds: readonly string[], de
 
 const runArgs = ["run", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}"];
 
-async function smoke(moduleYaml: string, args: readonly string[], seed: number): Promise<void> {
+/** `restartArgs`: arguments added at the start after the n-th kill (0: the first start). */
+async function smoke(
+  moduleYaml: string,
+  args: readonly string[],
+  seed: number,
+  restartArgs: (restart: number) => readonly string[] = () => [],
+): Promise<void> {
   const workload = generateWorkload(seed, INSTANCES, COMMANDS);
   const eddy = new EddyProcess({ moduleYaml, args });
-  await eddy.start();
+  await eddy.start(restartArgs(0));
   const deadlineMs = Date.now() + 120_000 + KILLS * 5_000 + COMMANDS * 50;
   await withEddy(eddy, async () => {
     const sendAndVerify = async () => {
       await sendAll(eddy, workload, 8, deadlineMs);
       await verifyAll(eddy, workload.expected, deadlineMs);
     };
-    assert.equal(await withRandomKills(eddy, seed, sendAndVerify()), KILLS);
+    assert.equal(await withRandomKills(eddy, seed, sendAndVerify(), restartArgs), KILLS);
     // Once more after the last restart: the counts are final and still exact.
     await verifyAll(eddy, workload.expected, deadlineMs);
     await drainEgress(eddy, workload.egressIds, deadlineMs);
@@ -116,10 +128,14 @@ describe("StateFun smoke test under kill -9", { timeout: 3_600_000 }, () => {
     }
   });
 
-  it("with Eddy's SDK over HTTP, the partitions on 2 threads (--threads 2)", async () => {
+  it("with Eddy's SDK over HTTP, the partitions on threads, their count changing at every restart (--threads 2, 3, 1, 2, …)", async () => {
     const server = await serve(createEndpoint([commandInterpreter]), { port: 0 });
+    // The same state directory opened with each count in turn: inboxes between threads, egress
+    // rows and in-flight batches written with one count are taken up with the next.
+    const counts = [2, 3, 1];
+    const threads = (restart: number) => ["--threads", String(counts[restart % counts.length])];
     try {
-      await smoke(endpointYaml(server.url) + ioYaml, [...runArgs, "--threads", "2", "--admin-port", "off"], SEED + 4);
+      await smoke(endpointYaml(server.url) + ioYaml, [...runArgs, "--admin-port", "off"], SEED + 4, threads);
     } finally {
       await server.close();
     }

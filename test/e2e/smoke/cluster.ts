@@ -181,7 +181,8 @@ export class EddyProcess {
     return `http://127.0.0.1:${this.egressPort}/`;
   }
 
-  async start(): Promise<void> {
+  /** Starts the runtime; `extraArgs` are added to the options' arguments for this start only. */
+  async start(extraArgs: readonly string[] = []): Promise<void> {
     if (this.ingressPort === 0) {
       this.ingressPort = await freePort();
       this.egressPort = await freePort();
@@ -190,7 +191,7 @@ export class EddyProcess {
         .replaceAll("{{EGRESS_PORT}}", String(this.egressPort));
       writeFileSync(this.modulePath, yaml);
     }
-    const args = this.#options.args.map((arg) =>
+    const args = [...this.#options.args, ...extraArgs].map((arg) =>
       arg
         .replaceAll("{{MODULE}}", this.modulePath)
         .replaceAll("{{STATE_DIR}}", this.stateDir)

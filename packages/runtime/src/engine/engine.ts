@@ -351,6 +351,12 @@ export interface AcceptOptions {
   readonly requestId?: string;
   /** Give up (code "overloaded") after waiting this long for room; default: wait as long as it takes. */
   readonly holdMs?: number;
+  /**
+   * With expectReply: the caller awaits the reply right after, up to this long (the ingress's
+   * `Prefer: wait`). The engine ignores it; a sink that hands the request to another thread
+   * asks for the reply in the same call (threads/partition-thread.ts).
+   */
+  readonly replyWaitMs?: number;
 }
 
 /**

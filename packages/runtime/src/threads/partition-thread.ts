@@ -129,15 +129,37 @@ async function main(): Promise<void> {
   /** The channels to the other threads, by index (set below, once the handlers exist). */
   const peers: (CallChannel | undefined)[] = [];
   const peer = (thread: number) => peers[thread] as CallChannel;
+  /**
+   * Replies fetched with a forwarded request's acceptance (one call instead of two: "request"),
+   * by request id, until the ingress asks for them (right after the acceptance resolves).
+   */
+  const fetchedReplies = new Map<string, ReplyLookup>();
   /** The ingress's engine: this one for what runs here, the owner's (over its channel) for the rest. */
   const routed: RequestSink = {
     async accept(envelope: Envelope, options: AcceptOptions = {}): Promise<AcceptResult> {
       const owner = threadOf(envelope.target);
       if (owner === data.thread) return engine.accept(envelope, options);
       const record = ownBytes(encodeInboxRecord({ envelope }));
+      if (options.expectReply === true && options.replyWaitMs !== undefined) {
+        const { replyWaitMs, ...accepting } = options;
+        const { accepted, lookup } = (await peer(owner).call(
+          "request",
+          [record, accepting, replyWaitMs],
+          [record.buffer],
+        )) as { accepted: AcceptResult; lookup?: ReplyLookup };
+        if (accepted.ok && accepted.requestId !== undefined && lookup !== undefined) {
+          fetchedReplies.set(accepted.requestId, lookup);
+        }
+        return accepted;
+      }
       return (await peer(owner).call("accept", [record, options], [record.buffer])) as AcceptResult;
     },
     async awaitReply(requestId: string, waitMs: number): Promise<ReplyLookup> {
+      const fetched = fetchedReplies.get(requestId);
+      if (fetched !== undefined) {
+        fetchedReplies.delete(requestId);
+        return fetched;
+      }
       const owner = requestTime(requestId) === undefined ? data.thread : threadOf(replyAddress(requestId));
       if (owner === data.thread) return engine.awaitReply(requestId, waitMs);
       return (await peer(owner).call("awaitReply", [requestId, waitMs])) as ReplyLookup;

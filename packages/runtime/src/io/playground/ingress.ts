@@ -227,7 +227,7 @@ export class PlaygroundIngress {
         : { target: address, argument: argument.argument, trace: span.traceparent },
       {
         ...(keyed ? { idempotencyKey } : {}),
-        ...(wait === undefined ? {} : { expectReply: true }),
+        ...(wait === undefined ? {} : { expectReply: true, replyWaitMs: wait * 1000 }),
         ...(wait === undefined || minted === undefined ? {} : { requestId: minted }),
         holdMs: this.#options.holdMs ?? INGRESS_HOLD_MS_DEFAULT,
       },
