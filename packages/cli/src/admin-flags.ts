@@ -35,6 +35,25 @@ export function adminFlags(
   return { port: moved };
 }
 
+/**
+ * The admin listener for a run on partition threads, which do not run it yet: asked for by the
+ * flag or the environment, it stays (and the runtime refuses to start, naming it); by default
+ * only, it is left out, with a line on stderr saying so.
+ */
+export function adminForThreads(
+  admin: { readonly port: number } | undefined,
+  values: { readonly "admin-port"?: string | undefined },
+  threads: number,
+  env: NodeJS.ProcessEnv = process.env,
+): { readonly port: number } | undefined {
+  if (threads === 1 || admin === undefined) return admin;
+  if (values["admin-port"] !== undefined || (env.EDDY_ADMIN_PORT ?? "") !== "") return admin;
+  process.stderr.write(
+    `eddy: no admin listener with --threads ${threads} yet (metrics, the web UI and the admin API run with --threads 1)\n`,
+  );
+  return undefined;
+}
+
 function parsePort(where: string, text: string): number {
   if (!/^\d+$/.test(text) || Number(text) > PORT_MAX) {
     throw new UsageError(

@@ -34,7 +34,8 @@ const CHECKPOINT_FLAGS = `  --checkpoints URL         take incremental checkpoin
 
 const THREADS_FLAG = `  --threads N               run the partitions on N worker threads over one store (default
                             1: all on the main thread). Not yet with Kafka or Kinesis
-                            connectors or the admin listener: those start with --threads 1`;
+                            connectors or the admin listener (left out unless asked for):
+                            those start with --threads 1`;
 
 const RUNTIME_FLAGS = `  --state-dir DIR           durable state (default ./eddy-state)
   --host H                  ingress, egress and admin listen on H (default 127.0.0.1)

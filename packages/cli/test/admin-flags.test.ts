@@ -2,7 +2,7 @@
 // moved by --port-offset unless the flag names the port; anything else a one-line usage error.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { adminFlags } from "../src/admin-flags.ts";
+import { adminFlags, adminForThreads } from "../src/admin-flags.ts";
 
 describe("--admin-port", () => {
   it("names the port, any free one, or none", () => {
@@ -27,5 +27,16 @@ describe("--admin-port", () => {
       /EDDY_ADMIN_PORT: "70000" is not a port/,
     );
     assert.throws(() => adminFlags({}, 1, { EDDY_ADMIN_PORT: "65535" }), /moves the admin port 65535 to 65536/);
+  });
+
+  it("with partition threads, leaves out only the default listener; one asked for stays (and the runtime refuses it)", () => {
+    const defaulted = adminFlags({}, undefined, {});
+    assert.equal(adminForThreads(defaulted, {}, 2, {}), undefined);
+    assert.deepEqual(adminForThreads(defaulted, {}, 1, {}), { port: 8093 }, "one thread: as always");
+    const flagged = adminFlags({ "admin-port": "9000" }, undefined, {});
+    assert.deepEqual(adminForThreads(flagged, { "admin-port": "9000" }, 2, {}), { port: 9000 });
+    const fromEnv = adminFlags({}, undefined, { EDDY_ADMIN_PORT: "0" });
+    assert.deepEqual(adminForThreads(fromEnv, {}, 2, { EDDY_ADMIN_PORT: "0" }), { port: 0 });
+    assert.equal(adminForThreads(undefined, { "admin-port": "off" }, 2, {}), undefined);
   });
 });

@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { startRuntime } from "@eddy/runtime";
 import { type AnyStatefulFunction, createEndpoint, exportedFunctions } from "@eddy/sdk";
-import { ADMIN_OPTIONS, adminFlags, printAdminUrl } from "../admin-flags.ts";
+import { ADMIN_OPTIONS, adminFlags, adminForThreads, printAdminUrl } from "../admin-flags.ts";
 import { ADMISSION_OPTIONS, admissionFlags } from "../admission-flags.ts";
 import { parseIngressBodyLimit } from "../body-limit.ts";
 import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
@@ -56,7 +56,7 @@ export async function devCommand(args: string[]): Promise<void> {
   const ingressBodyBytesLimit = parseIngressBodyLimit(values["ingress-body-limit"]);
   const threads = parseThreads(values.threads) ?? 1;
   const admission = admissionFlags(values);
-  const admin = adminFlags(values, undefined);
+  const admin = adminForThreads(adminFlags(values, undefined), values, threads);
   const checkpoints = checkpointSettings(values);
   const logLevel = logLevelFlag(values);
   const functions = await importFunctions(functionsPath, 0);

@@ -4,7 +4,7 @@
 // finishes the group commit and closes the store before exiting.
 import { parseArgs } from "node:util";
 import { loadModuleFiles, type ModuleConfig, startRuntime } from "@eddy/runtime";
-import { ADMIN_OPTIONS, adminFlags, printAdminUrl } from "../admin-flags.ts";
+import { ADMIN_OPTIONS, adminFlags, adminForThreads, printAdminUrl } from "../admin-flags.ts";
 import { ADMISSION_OPTIONS, admissionFlags } from "../admission-flags.ts";
 import { parseIngressBodyLimit } from "../body-limit.ts";
 import { CHECKPOINT_OPTIONS, checkpointSettings } from "../checkpoint-flags.ts";
@@ -67,7 +67,7 @@ export async function runCommand(args: string[]): Promise<void> {
   const checkpoints = checkpointSettings(values);
   const logLevel = logLevelFlag(values);
   const { portOffset, cluster: clusterRequest } = clusterFlags(values);
-  const admin = adminFlags(values, portOffset);
+  const admin = adminForThreads(adminFlags(values, portOffset), values, threads ?? 1);
   const module = await loadModulesOrThrow(positionals);
 
   const stateDir = values["state-dir"] ?? "eddy-state";
