@@ -18,22 +18,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve } from "@eddy/sdk";
 import { startGcsServer, startS3Server } from "../support/blob-servers.ts";
 import { logMessages } from "../support/log-records.ts";
-import { EddyProcess, playgroundYaml, withEddy } from "./smoke/cluster.ts";
+import { EddyProcess, playgroundYaml, smokeEndpointYaml, withEddy } from "./smoke/cluster.ts";
 import { EGRESS_TOPIC, generateWorkload, Random } from "./smoke/commands.ts";
 import { sendAll, verifyAll } from "./smoke/driver.ts";
 import { commandInterpreter } from "./smoke/eddy-functions.ts";
-
-function endpointYaml(functionsUrl: string): string {
-  return `kind: io.statefun.endpoints.v2/http
-spec:
-  functions: statefun.smoke.e2e/*
-  urlPathTemplate: ${functionsUrl}
-  maxNumBatchRequests: 10000
-  transport:
-    call: 10s
----
-`;
-}
 
 const INSTANCES = 64;
 const COMMANDS = Number(process.env.DISASTER_COMMANDS ?? 400);
@@ -68,7 +56,7 @@ async function disaster(location: string, seed: number, functionsUrl?: string): 
           args: ["dev", "test/e2e/smoke/eddy-functions.ts", "--module", "{{MODULE}}", ...checkpointArgs(location)],
         })
       : new EddyProcess({
-          moduleYaml: endpointYaml(functionsUrl) + io,
+          moduleYaml: smokeEndpointYaml(functionsUrl) + io,
           args: ["run", "{{MODULE}}", "--threads", "2", "--admin-port", "off", ...checkpointArgs(location)],
         });
   await eddy.start();

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve } from "@eddy/sdk";
-import { EddyProcess, playgroundYaml, withEddy } from "./smoke/cluster.ts";
+import { EddyProcess, playgroundYaml, smokeEndpointYaml, withEddy } from "./smoke/cluster.ts";
 import { EGRESS_TOPIC, generateWorkload, Random } from "./smoke/commands.ts";
 import { pop, sendAll, verifyAll } from "./smoke/driver.ts";
 import { commandInterpreter } from "./smoke/eddy-functions.ts";
@@ -23,18 +23,6 @@ const INSTANCES = 128;
 const COMMANDS = Number(process.env.SMOKE_COMMANDS ?? 400);
 const KILLS = Number(process.env.SMOKE_KILLS ?? 5);
 const SEED = Number(process.env.SMOKE_SEED ?? 7);
-
-function endpointYaml(functionsUrl: string): string {
-  return `kind: io.statefun.endpoints.v2/http
-spec:
-  functions: statefun.smoke.e2e/*
-  urlPathTemplate: ${functionsUrl}
-  maxNumBatchRequests: 10000
-  transport:
-    call: 10s
----
-`;
-}
 
 const ioYaml = playgroundYaml(["verification", EGRESS_TOPIC]);
 
@@ -113,7 +101,7 @@ describe("StateFun smoke test under kill -9", { timeout: 3_600_000 }, () => {
   it("with the official StateFun JS SDK over HTTP", async () => {
     const server = await serveOfficial(0);
     try {
-      await smoke(endpointYaml(server.url) + ioYaml, runArgs, SEED);
+      await smoke(smokeEndpointYaml(server.url) + ioYaml, runArgs, SEED);
     } finally {
       await server.close();
     }
@@ -122,7 +110,7 @@ describe("StateFun smoke test under kill -9", { timeout: 3_600_000 }, () => {
   it("with Eddy's SDK over HTTP", async () => {
     const server = await serve(createEndpoint([commandInterpreter]), { port: 0 });
     try {
-      await smoke(endpointYaml(server.url) + ioYaml, runArgs, SEED + 1);
+      await smoke(smokeEndpointYaml(server.url) + ioYaml, runArgs, SEED + 1);
     } finally {
       await server.close();
     }
@@ -135,7 +123,7 @@ describe("StateFun smoke test under kill -9", { timeout: 3_600_000 }, () => {
     const counts = [2, 3, 1];
     const threads = (restart: number) => ["--threads", String(counts[restart % counts.length])];
     try {
-      await smoke(endpointYaml(server.url) + ioYaml, [...runArgs, "--admin-port", "off"], SEED + 4, threads);
+      await smoke(smokeEndpointYaml(server.url) + ioYaml, [...runArgs, "--admin-port", "off"], SEED + 4, threads);
     } finally {
       await server.close();
     }
@@ -146,7 +134,7 @@ describe("StateFun smoke test under kill -9", { timeout: 3_600_000 }, () => {
     const proxy = await flakyProxy(server.url, SEED + 3);
     const outages = setInterval(() => proxy.takeDown(300), 2_000);
     try {
-      await smoke(endpointYaml(proxy.url) + ioYaml, runArgs, SEED + 3);
+      await smoke(smokeEndpointYaml(proxy.url) + ioYaml, runArgs, SEED + 3);
       const { unavailable, stalled, cut, down } = proxy.counts;
       assert.ok(
         unavailable > 0 && stalled > 0 && cut > 0 && down > 0,

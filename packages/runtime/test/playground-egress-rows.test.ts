@@ -51,7 +51,6 @@ function idOnThread(thread: number, start: number): string {
 function threadEgress(store: KV, thread: number): PlaygroundEgress {
   const egress = new PlaygroundEgress({ port: 0, host: "127.0.0.1", topics: ["out"] });
   egress.attach(sinkOver(store), store, PARTITIONS, {
-    partitionCount: PARTITIONS,
     owns: (partition) => partition % THREADS === thread,
     ownsUnpartitioned: thread === 0,
   });

@@ -57,6 +57,19 @@ spec:
 `;
 }
 
+/** The smoke functions' HTTP endpoint (statefun.smoke.e2e/*) at `functionsUrl`, as a module document. */
+export function smokeEndpointYaml(functionsUrl: string): string {
+  return `kind: io.statefun.endpoints.v2/http
+spec:
+  functions: statefun.smoke.e2e/*
+  urlPathTemplate: ${functionsUrl}
+  maxNumBatchRequests: 10000
+  transport:
+    call: 10s
+---
+`;
+}
+
 /** `eddy dev` on the greeter example with the module EddyProcess writes, plus `extra` options. */
 export function greeterDevArgs(...extra: string[]): string[] {
   return ["dev", "examples/greeter/functions.ts", "--module", "{{MODULE}}", "--state-dir", "{{STATE_DIR}}", ...extra];

@@ -16,6 +16,7 @@
 import { availableParallelism } from "node:os";
 import { formatLocation } from "../config/diagnostics.ts";
 import { Kind, type PlaygroundEgressConfig, type PlaygroundIngressConfig } from "../config/types.ts";
+import { MEMORY_BUDGET_BYTES_DEFAULT } from "../engine/engine.ts";
 import { errorMessage } from "../errors.ts";
 import { listenFailure, listenPort } from "../io/playground/connectors.ts";
 import { PlaygroundEgress } from "../io/playground/egress.ts";
@@ -76,7 +77,8 @@ export async function startThreadedRuntime(options: RuntimeOptions, threads: num
         runtime: {
           module: options.module,
           ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
-          ...(options.memoryBudgetBytes === undefined ? {} : { memoryBudgetBytes: options.memoryBudgetBytes }),
+          // The budget is the process's: each thread's engine takes its share.
+          memoryBudgetBytes: Math.ceil((options.memoryBudgetBytes ?? MEMORY_BUDGET_BYTES_DEFAULT) / threads),
           ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
         },
         onStop: (reason) => stopPath.stop(reason),

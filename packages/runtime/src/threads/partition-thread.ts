@@ -109,7 +109,6 @@ async function main(): Promise<void> {
   });
   const owned = new Set(partitions);
   parts.egress?.attach(engine, store, data.partitionCount, {
-    partitionCount: data.partitionCount,
     owns: (partition) => owned.has(partition),
     ownsUnpartitioned: data.thread === 0,
   });

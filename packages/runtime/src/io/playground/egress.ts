@@ -35,7 +35,6 @@ export interface PlaygroundEgressOptions {
 
 /** Which rows this egress pops: all of them, or a partition thread's. */
 export interface EgressRowOwner {
-  readonly partitionCount: number;
   /** Whether this egress pops the rows of `partition`. */
   owns(partition: number): boolean;
   /** Whether it pops the rows written before the partition was in the key. */
