@@ -31,7 +31,7 @@
 // of through bin/eddy (so without bin/eddy's young-generation and malloc arena settings), to
 // try V8 settings.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -41,6 +41,7 @@ import { callControlSocket, type MemoryReport } from "../../packages/runtime/src
 import { type KafkaBroker, startKafka } from "../../test/support/kafka-broker.ts";
 import { Child } from "../child.ts";
 import { EGRESS_ID, INPUT_TYPENAME } from "../kafka/functions.ts";
+import { procMemory } from "../kafka/memory.ts";
 import { keyOf, OutputReader } from "../kafka/output-reader.ts";
 import { machine } from "../machine.ts";
 
@@ -104,18 +105,6 @@ const MiB = 2 ** 20;
 
 const round1 = (value: number) => Math.round(value * 10) / 10;
 const mib = (bytes: number | undefined) => (bytes === undefined ? undefined : round1(bytes / MiB));
-
-/** /proc/<pid>/status's memory lines, in bytes; undefined once the process is gone. */
-function procMemory(pid: number): { rss: number; anon: number; file: number; hwm: number } | undefined {
-  let status: string;
-  try {
-    status = readFileSync(`/proc/${pid}/status`, "utf8");
-  } catch {
-    return undefined;
-  }
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
-  return { rss: kib("VmRSS"), anon: kib("RssAnon"), file: kib("RssFile"), hwm: kib("VmHWM") };
-}
 
 interface Sample {
   readonly atMs: number;

@@ -3,12 +3,28 @@
 // every thread as `workerData.context`; chainFunctions() does the same for a main-thread run.
 import { isMainThread, workerData } from "node:worker_threads";
 import { type AnyStatefulFunction, address, message, statefulFunction, types } from "@eddy/sdk";
+import type { FunctionTypename } from "../../packages/runtime/src/core/address.ts";
+import type { Catalog, FunctionSettings } from "../../packages/runtime/src/core/partition-core.ts";
 
 export const Payload = types.json<{ sentAtMs: number }>("bench/Payload");
 
 /** counters[0]: messages that reached bench/second; counters[1 + ms]: hops that took ms milliseconds. */
 export const LATENCY_BUCKETS = 10_000;
 export const COUNTER_SLOTS = 1 + LATENCY_BUCKETS;
+
+/** The chain's function types (bench/*) as a main-thread engine's catalog: StateFun's batch of 1,000, no backlog limit. */
+export function chainCatalog(): Catalog {
+  const settings: FunctionSettings = {
+    maxBatchCount: 1000,
+    maxBatchBytes: 8 << 20,
+    backlogLimit: 0,
+    failurePolicy: "retry",
+  };
+  return {
+    functionSettings: (t: FunctionTypename) => (t.startsWith("bench/") ? settings : undefined),
+    hasEgress: () => false,
+  };
+}
 
 export function chainFunctions(counters: Int32Array): AnyStatefulFunction[] {
   const first = statefulFunction({

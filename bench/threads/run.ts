@@ -20,14 +20,13 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createEndpoint } from "@eddy/sdk";
 import type { FunctionTypename } from "../../packages/runtime/src/core/address.ts";
-import type { Catalog, FunctionSettings } from "../../packages/runtime/src/core/partition-core.ts";
 import type { Envelope } from "../../packages/runtime/src/core/records.ts";
 import { Engine } from "../../packages/runtime/src/engine/engine.ts";
 import { InProcessInvoker } from "../../packages/runtime/src/invoker/in-process-invoker.ts";
 import { LoggedStore } from "../../packages/runtime/src/store/logged-store.ts";
 import { PartitionThreads } from "../../packages/runtime/src/threads/partition-threads.ts";
 import { machine } from "../machine.ts";
-import { COUNTER_SLOTS, chainFunctions, LATENCY_BUCKETS, Payload } from "./chain-functions.ts";
+import { COUNTER_SLOTS, chainCatalog, chainFunctions, LATENCY_BUCKETS, Payload } from "./chain-functions.ts";
 
 const { values } = parseArgs({
   options: {
@@ -117,16 +116,7 @@ async function measureMany(
 async function mainThread(): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), "eddy-bench-threads-"));
   const counters = new Int32Array(new SharedArrayBuffer(4 * COUNTER_SLOTS));
-  const settings: FunctionSettings = {
-    maxBatchCount: 1000,
-    maxBatchBytes: 8 << 20,
-    backlogLimit: 0,
-    failurePolicy: "retry",
-  };
-  const catalog: Catalog = {
-    functionSettings: (t: FunctionTypename) => (t.startsWith("bench/") ? settings : undefined),
-    hasEgress: () => false,
-  };
+  const catalog = chainCatalog();
   const engine = new Engine({
     store: new LoggedStore({ path: dir }),
     catalog,

@@ -37,7 +37,6 @@ import { runInNewContext } from "node:vm";
 import { address, createEndpoint, message, serve, statefulFunction, types } from "@eddy/sdk";
 import { Pool } from "undici";
 import type { FunctionTypename } from "../../packages/runtime/src/core/address.ts";
-import type { Catalog, FunctionSettings } from "../../packages/runtime/src/core/partition-core.ts";
 import { Engine, type Invoker } from "../../packages/runtime/src/engine/engine.ts";
 import type { EngineObserver } from "../../packages/runtime/src/engine/observer.ts";
 import type { Tracer } from "../../packages/runtime/src/engine/tracer.ts";
@@ -52,6 +51,7 @@ import { LoggedStore } from "../../packages/runtime/src/store/logged-store.ts";
 import { type MemoryPeaks, MemoryWatch } from "../kafka/memory.ts";
 import { machine } from "../machine.ts";
 import { type OtlpSink, startOtlpSink } from "../otlp-sink.ts";
+import { chainCatalog } from "../threads/chain-functions.ts";
 
 /** A full garbage collection (V8's gc(), exposed without a command-line flag). */
 setFlagsFromString("--expose-gc");
@@ -177,16 +177,7 @@ async function chain(
 ): Promise<ChainResult> {
   collectGarbage();
   const dir = mkdtempSync(join(tmpdir(), "eddy-bench-throughput-"));
-  const settings: FunctionSettings = {
-    maxBatchCount: 1000,
-    maxBatchBytes: 8 << 20,
-    backlogLimit: 0,
-    failurePolicy: "retry",
-  };
-  const catalog: Catalog = {
-    functionSettings: (t: FunctionTypename) => (t.startsWith("bench/") ? settings : undefined),
-    hasEgress: () => false,
-  };
+  const catalog = chainCatalog();
   // Rows written by group commits (to the write-ahead log), counted at each commit: a steadier measure of the store's work than time.
   const store = new LoggedStore({ path: dir });
   let storeWrites = 0;

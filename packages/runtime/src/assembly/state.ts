@@ -52,7 +52,7 @@ export async function openState(
 }
 
 /** The partition count is part of the data layout: a state directory keeps the one it was created with. */
-async function checkPartitionCount(store: LoggedStore, wanted: number, stateDir: string): Promise<void> {
+export async function checkPartitionCount(store: LoggedStore, wanted: number, stateDir: string): Promise<void> {
   const stored = getRow(store, storeTables.partitionCount.key());
   if (stored !== undefined && stored !== wanted) {
     throw new StartupError(`${stateDir} was created with ${stored} partitions; it cannot be opened with ${wanted}`);

@@ -12,12 +12,12 @@
 import { mkdirSync } from "node:fs";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import type { TypedValue } from "@eddy/protocol";
+import { checkPartitionCount } from "../assembly/state.ts";
 import { encodeInboxRecord } from "../cluster/inbox-record.ts";
 import { addressKey, type FunctionTypename } from "../core/address.ts";
 import type { FailurePolicy } from "../core/partition-core.ts";
 import { partitionOf } from "../core/partitioning.ts";
 import type { Envelope } from "../core/records.ts";
-import { getRow, rowWrite, storeTables } from "../core/schema.ts";
 import type { AcceptOptions, AcceptResult, ReplyLookup } from "../engine/engine.ts";
 import { type StateDirLock, takeStateDirLock } from "../state-dir-lock.ts";
 import { LoggedStore } from "../store/logged-store.ts";
@@ -80,25 +80,20 @@ export class PartitionThreads {
 
   /** Opens the state directory (locked for this process) and starts the threads on its store; stop() closes both. */
   static async start(options: PartitionThreadsOptions): Promise<PartitionThreads> {
-    const count = options.threads;
-    if (!Number.isSafeInteger(count) || count < 1) {
-      throw new Error(`partition threads: ${count} is not a thread count (a whole number from 1)`);
-    }
+    checkThreadCount(options.threads);
     mkdirSync(options.stateDir, { recursive: true });
     const taken = await takeStateDirLock(options.stateDir);
     if (!taken.ok) throw new Error(taken.error);
     const partitionCount = options.partitionCount ?? PARTITION_COUNT_DEFAULT;
     const relay = new ApplyRelay();
     const store = new LoggedStore({ path: options.stateDir, onApply: relay.onApply });
-    const stored = getRow(store, storeTables.partitionCount.key());
-    if (stored !== undefined && stored !== partitionCount) {
+    try {
+      await checkPartitionCount(store, partitionCount, options.stateDir);
+    } catch (error) {
       await store.close();
       await taken.lock.release();
-      throw new Error(
-        `${options.stateDir} was created with ${stored} partitions; it cannot be opened with ${partitionCount}`,
-      );
+      throw error;
     }
-    if (stored === undefined) await store.commit([rowWrite(storeTables.partitionCount.key(), partitionCount)]);
     return PartitionThreads.#launch(options, store, relay, taken.lock);
   }
 
@@ -121,10 +116,7 @@ export class PartitionThreads {
     relay: ApplyRelay,
     lock: StateDirLock | undefined,
   ): Promise<PartitionThreads> {
-    const count = options.threads;
-    if (!Number.isSafeInteger(count) || count < 1) {
-      throw new Error(`partition threads: ${count} is not a thread count (a whole number from 1)`);
-    }
+    const count = checkThreadCount(options.threads);
     const partitionCount = options.partitionCount ?? PARTITION_COUNT_DEFAULT;
     // Everything the log holds goes to LMDB first: the threads read LMDB, and their views start empty.
     await store.applyAll();
@@ -315,4 +307,12 @@ export class PartitionThreads {
     })();
     return this.#stopping;
   }
+}
+
+/** `count` if it is a thread count (a whole number from 1); throws otherwise. */
+function checkThreadCount(count: number): number {
+  if (!Number.isSafeInteger(count) || count < 1) {
+    throw new Error(`partition threads: ${count} is not a thread count (a whole number from 1)`);
+  }
+  return count;
 }
