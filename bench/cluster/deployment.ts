@@ -13,13 +13,24 @@ import { pathToFileURL } from "node:url";
 import { freePort } from "../../test/support/ports.ts";
 
 const root = resolve(import.meta.dirname, "../..");
-const eddyBin = join(root, "node_modules/.bin/eddy");
 const RUNNING = /eddy: running /;
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const OUTPUT_QUOTED_CHARS_MAX = 4_000;
 
-export type DeploymentKind = { readonly kind: "embedded" } | { readonly kind: "cluster"; readonly workers: number };
+/**
+ * A configuration: embedded, or a cluster of N workers; `baseline` runs the `eddy` of another
+ * checkout (with its node_modules) instead of this one's, to compare two commits in one run.
+ */
+export type DeploymentKind = (
+  | { readonly kind: "embedded" }
+  | { readonly kind: "cluster"; readonly workers: number }
+) & { readonly baseline?: string };
+
+/** The `eddy` command of the checkout at `checkout`. */
+export function eddyBinOf(checkout: string): string {
+  return join(checkout, "node_modules/.bin/eddy");
+}
 
 /** One `eddy run` process: started again, killed, stopped, always by its own PID. Its output goes to a log file. */
 export class RuntimeProcess {
@@ -27,13 +38,16 @@ export class RuntimeProcess {
   readonly ingressUrl: string;
   readonly logPath: string;
   readonly #args: readonly string[];
+  /** The checkout whose `eddy` runs (its own directory is the working directory). */
+  readonly #checkout: string;
   #child: ChildProcess | undefined;
 
-  constructor(label: string, ingressUrl: string, args: readonly string[], logPath: string) {
+  constructor(label: string, ingressUrl: string, args: readonly string[], logPath: string, checkout = root) {
     this.label = label;
     this.ingressUrl = ingressUrl;
     this.#args = args;
     this.logPath = logPath;
+    this.#checkout = checkout;
   }
 
   get pid(): number | undefined {
@@ -59,7 +73,7 @@ export class RuntimeProcess {
   async start(): Promise<void> {
     const from = existsSync(this.logPath) ? statSync(this.logPath).size : 0;
     const log = openSync(this.logPath, "a");
-    const child = spawn(eddyBin, this.#args, { cwd: root, stdio: ["ignore", log, log] });
+    const child = spawn(eddyBinOf(this.#checkout), this.#args, { cwd: this.#checkout, stdio: ["ignore", log, log] });
     closeSync(log);
     this.#child = child;
     const deadline = performance.now() + START_TIMEOUT_MS;
@@ -96,7 +110,7 @@ export class RuntimeProcess {
 }
 
 export interface Deployment {
-  /** "embedded", "1 worker", "2 workers". */
+  /** "embedded", "1 worker", "2 workers"; " (baseline)" after a baseline's. */
   readonly name: string;
   readonly processes: readonly RuntimeProcess[];
   /** Where the modules, state directories, checkpoints and logs (<label>.log) are. */
@@ -111,7 +125,8 @@ export function labelsOf(kind: DeploymentKind): string[] {
 }
 
 export function nameOf(kind: DeploymentKind): string {
-  return kind.kind === "embedded" ? "embedded" : `${kind.workers} worker${kind.workers === 1 ? "" : "s"}`;
+  const name = kind.kind === "embedded" ? "embedded" : `${kind.workers} worker${kind.workers === 1 ? "" : "s"}`;
+  return kind.baseline === undefined ? name : `${name} (baseline)`;
 }
 
 function moduleYaml(functionsUrl: string, ingressPort: number): string {
@@ -156,7 +171,9 @@ export async function startDeployment(
         label,
       );
     }
-    processes.push(new RuntimeProcess(label, `http://127.0.0.1:${port}`, args, join(dir, `${label}.log`)));
+    processes.push(
+      new RuntimeProcess(label, `http://127.0.0.1:${port}`, args, join(dir, `${label}.log`), kind.baseline ?? root),
+    );
   }
   const stop = async (keep = false) => {
     await Promise.all(processes.map((each) => each.stop()));

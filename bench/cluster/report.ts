@@ -54,6 +54,8 @@ export interface ConfigurationResult {
   readonly name: string;
   /** 0: embedded. */
   readonly workers: number;
+  /** Run from the --baseline checkout. */
+  readonly baseline: boolean;
   /** From spawning the processes until every ingress routed a round of probes. */
   readonly readySeconds: number;
   readonly refusedCommits: RefusedCommits;
@@ -127,7 +129,7 @@ function greeterAt(result: ConfigurationResult, clients: number): GreeterResult 
 
 /** The ratios and target checks the figures give. */
 export function reportOf(base: Omit<Report, "ratios" | "targets">): Report {
-  const of = (workers: number) => base.configurations.find((result) => result.workers === workers);
+  const of = (workers: number) => base.configurations.find((result) => result.workers === workers && !result.baseline);
   const embedded = of(0);
   const one = of(1);
   const two = of(2);
@@ -164,6 +166,24 @@ export function reportOf(base: Omit<Report, "ratios" | "targets">): Report {
     one && greeterAt(one, GREETER_MORE_CLIENTS)?.requestsPerSecond,
     embedded && greeterAt(embedded, GREETER_MORE_CLIENTS)?.requestsPerSecond,
   );
+
+  // Each configuration against its baseline (the same configuration from the --baseline checkout).
+  for (const before of base.configurations.filter((result) => result.baseline)) {
+    const now = of(before.workers);
+    if (now === undefined) continue;
+    ratio(
+      `chain messages/s, ${now.name} / ${before.name}`,
+      now.chain.messagesPerSecond,
+      before.chain.messagesPerSecond,
+    );
+    for (const clients of [1, GREETER_RATIO_CLIENTS, GREETER_MORE_CLIENTS]) {
+      ratio(
+        `greeter req/s at c=${clients}, ${now.name} / ${before.name}`,
+        greeterAt(now, clients)?.requestsPerSecond,
+        greeterAt(before, clients)?.requestsPerSecond,
+      );
+    }
+  }
 
   const targets: TargetCheck[] = [];
   const check = (target: string, value: number | undefined, pass: (value: number) => boolean, shown: string) => {

@@ -19,7 +19,12 @@
 //    instances it ran, through the first worker, until each answers: the time from the kill.
 //
 //   node bench/cluster/run.ts [--workers embedded,1,2] [--quick] [--json]
-//     [--rounds 3] [--seconds 10] [--rate 200] [--clients 128] [--keep]
+//     [--rounds 3] [--seconds 10] [--rate 200] [--clients 128] [--keep] [--baseline DIR]
+//
+// --baseline DIR names another checkout of Eddy (a worktree of an earlier commit, with its
+// node_modules); a configuration written `base:1` (or `base:embedded`, `base:2`) in --workers
+// then runs that checkout's `eddy`, in the same rounds, and the report adds the ratios of each
+// configuration to its baseline.
 //
 // With --rounds n (default 3, 1 with --quick) every configuration runs n times, interleaved, and
 // the tables give the round with the median chain messages/s (the lower of two); the failover
@@ -27,12 +32,14 @@
 // runs, and is warmed up by one unmeasured round of a 1-worker cluster first. A full run takes
 // about 8 minutes, --quick about 2 (with the broker's start).
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { loadavg } from "node:os";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
 import { type KafkaBroker, startKafka } from "../../test/support/kafka-broker.ts";
 import { machine } from "../machine.ts";
-import { type Deployment, type DeploymentKind, labelsOf, startDeployment } from "./deployment.ts";
+import { type Deployment, type DeploymentKind, eddyBinOf, labelsOf, startDeployment } from "./deployment.ts";
 import { FunctionServer } from "./function-server.ts";
 import { PARTITIONS, type Snapshot } from "./functions.ts";
 import { closedLoop, pacedLoad, type Target, untilAllAnswer, waitUntilAnswering } from "./load.ts";
@@ -56,15 +63,27 @@ function wholeNumber(text: string | undefined, fallback: number, flag: string): 
   return value;
 }
 
-function parseKinds(text: string): DeploymentKind[] {
-  return text.split(",").map((word): DeploymentKind => {
-    if (word === "embedded") return { kind: "embedded" };
+function parseKinds(text: string, baseline: string | undefined): DeploymentKind[] {
+  return text.split(",").map((given): DeploymentKind => {
+    const word = given.startsWith("base:") ? given.slice("base:".length) : given;
+    const from = word === given ? {} : { baseline: checkBaseline(baseline, given) };
+    if (word === "embedded") return { kind: "embedded", ...from };
     const workers = Number(word);
     if (!/^\d+$/.test(word) || workers < 1 || workers > 8) {
-      throw new Error(`--workers: "${word}" is not "embedded" or a worker count from 1 to 8`);
+      throw new Error(`--workers: "${given}" is not "embedded" or a worker count from 1 to 8 (either after "base:")`);
     }
-    return { kind: "cluster", workers };
+    return { kind: "cluster", workers, ...from };
   });
+}
+
+/** The --baseline checkout, which a `base:` configuration needs, with an `eddy` to run. */
+function checkBaseline(baseline: string | undefined, word: string): string {
+  if (baseline === undefined) throw new Error(`--workers: "${word}" needs --baseline DIR (another checkout of Eddy)`);
+  const checkout = resolve(baseline);
+  if (!existsSync(eddyBinOf(checkout))) {
+    throw new Error(`--baseline ${baseline}: no ${eddyBinOf(checkout)} (run npm ci in that checkout)`);
+  }
+  return checkout;
 }
 
 /** The command line, read and checked; a mistake is one line and exit 2. */
@@ -81,6 +100,7 @@ function readOptions() {
         rounds: { type: "string" },
         /** Keep each configuration's directory (modules, state, the workers' logs) and say where. */
         keep: { type: "boolean" },
+        baseline: { type: "string" },
       },
     });
     const quick = values.quick === true;
@@ -88,7 +108,7 @@ function readOptions() {
       quick,
       json: values.json === true,
       keep: values.keep === true,
-      kinds: parseKinds(values.workers ?? "embedded,1,2"),
+      kinds: parseKinds(values.workers ?? "embedded,1,2", values.baseline),
       rounds: wholeNumber(values.rounds, quick ? 1 : 3, "rounds"),
       chainMs: wholeNumber(values.seconds, quick ? 4 : 10, "seconds") * 1000,
       pacedRate: wholeNumber(values.rate, 200, "rate"),
@@ -223,7 +243,10 @@ async function measure(
       functions.urls,
       broker === undefined
         ? undefined
-        : { bootstrap: broker.bootstrap, name: `bench-${runId}-${kind.kind}-${labelsOf(kind).length}` },
+        : {
+            bootstrap: broker.bootstrap,
+            name: `bench-${runId}-${kind.kind}-${labelsOf(kind).length}${kind.baseline === undefined ? "" : "-base"}`,
+          },
     );
     const running = deployment;
     const urls = running.processes.map((each) => each.ingressUrl);
@@ -394,6 +417,7 @@ async function measure(
       name: running.name,
       refusedCommits: refusedCommits(running),
       workers: kind.kind === "embedded" ? 0 : kind.workers,
+      baseline: kind.baseline !== undefined,
       readySeconds,
       chain,
       paced,

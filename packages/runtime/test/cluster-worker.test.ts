@@ -3,8 +3,9 @@
 // empty); messages hop between partitions of both workers through the inbox; the second
 // leaves and the first takes everything back, from its own disk caught up from the changelog;
 // a worker stopped as a crash would (no commit, no leave) has its partitions taken over after
-// the session timeout. Invariant: every message is counted exactly once, by the counts the
-// functions keep in their state, read back by request-reply on each partition's owner.
+// the session timeout; a restarted worker ends at once the transactions its last run left open.
+// Invariant: every message is counted exactly once, by the counts the functions keep in their
+// state, read back by request-reply on each partition's owner.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,9 +13,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, message, statefulFunction, types } from "@eddy/sdk";
+import { Producer } from "@platformatic/kafka";
 import { type KafkaBroker, startKafka } from "../../../test/support/kafka-broker.ts";
 import { DirectoryBlobStore } from "../src/checkpoint/blob/directory-blob-store.ts";
 import { ClusterWorker, type ClusterWorkerOptions } from "../src/cluster/cluster-worker.ts";
+import { TRANSACTIONAL_PRODUCERS, transactionalIdOf } from "../src/cluster/kafka-commit-target.ts";
 import { TopicReader } from "../src/cluster/topic-reader.ts";
 import type { FunctionTypename } from "../src/core/address.ts";
 import type { FunctionSettings } from "../src/core/partition-core.ts";
@@ -247,6 +250,47 @@ describe("cluster workers on Kafka", () => {
     await waitForTotal([a], 20 * 4);
     assert.deepEqual(a.fatal, []);
     await a.worker.stop();
+  });
+
+  it("on a restart, aborts at once the transactions its last run left open on each of its transactional ids", async () => {
+    const a = await startWorker("cw5", "a");
+    await waitFor("a to run every partition", () => a.worker.engine.ownedPartitions.length === PARTITIONS);
+    await send(a, "first", 10);
+    await waitForTotal([a], 10 * 4);
+    await a.worker.stop();
+    // As a run killed mid-commit leaves them: a record in a changelog partition, its transaction
+    // open, under a timeout longer than the whole test. Until it ends, no worker reads past it.
+    const leftOpen = [];
+    for (let index = 0; index < TRANSACTIONAL_PRODUCERS; index++) {
+      const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
+        clientId: `eddy-test-left-open-${index}`,
+        bootstrapBrokers: [broker.bootstrap],
+        transactionalId: transactionalIdOf("cw5", "a", index),
+        idempotent: true,
+        acks: -1,
+        timeout: 300_000,
+        producerId: -1n,
+        producerEpoch: -1,
+      });
+      leftOpen.push(producer);
+      const transaction = await producer.beginTransaction();
+      await transaction.send({
+        messages: [{ topic: "eddy.cw5.changelog", partition: index, value: Buffer.from("never committed") }],
+      });
+    }
+    try {
+      const restarted = await startWorker("cw5", "a", a.stateDir);
+      await waitFor(
+        "a to run every partition again",
+        () => restarted.worker.engine.ownedPartitions.length === PARTITIONS,
+      );
+      await send(restarted, "second", 10);
+      await waitForTotal([restarted], 20 * 4);
+      assert.deepEqual(restarted.fatal, []);
+      await restarted.worker.stop();
+    } finally {
+      await Promise.allSettled(leftOpen.map((producer) => producer.close(true)));
+    }
   });
 
   it("snapshots its partitions and trims the changelog behind them; a worker on an empty disk restores from the snapshots", async () => {

@@ -34,7 +34,7 @@ import { type ClusterTopicNames, clusterTopicNames, ensureClusterTopics } from "
 import type { MembershipSnapshot } from "./group-machine.ts";
 import { GroupMember } from "./group-member.ts";
 import { decodeInboxRecord } from "./inbox-record.ts";
-import { KafkaCommitTarget } from "./kafka-commit-target.ts";
+import { KafkaCommitTarget, transactionalIdOf } from "./kafka-commit-target.ts";
 import { KafkaLink } from "./kafka-link.ts";
 import type { PartitionOwner } from "./membership-codec.ts";
 import { checkGroupModule } from "./module-check.ts";
@@ -133,10 +133,10 @@ export class ClusterWorker {
       maxWaitMs: INBOX_WAIT_MS,
       fetchBytes: INBOX_FETCH_BYTES,
     });
-    const createProducer = () =>
+    const createProducer = (index: number) =>
       new Producer<Buffer, Buffer, Buffer, Buffer>({
         ...options.connection,
-        transactionalId: `eddy.${options.cluster}.w.${options.workerId}`,
+        transactionalId: transactionalIdOf(options.cluster, options.workerId, index),
         // Not the client's 1 s after CONCURRENT_TRANSACTIONS, which a transaction right after the last one often hears.
         retries: TRANSACTIONAL_RETRIES,
         retryDelay: transactionalRetryDelay,

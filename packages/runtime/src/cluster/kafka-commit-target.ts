@@ -1,5 +1,6 @@
-// A cluster worker's group commits: each one Kafka transaction of the worker's producer
-// (transactional id `eddy.<name>.w.<workerId>`), holding
+// A cluster worker's group commits: each one Kafka transaction of one of the worker's two
+// transactional producers, which take turns (transactional ids `eddy.<name>.w.<workerId>` and
+// `eddy.<name>.w.<workerId>#1`; see TRANSACTIONAL_PRODUCERS for why two), holding
 // - one changelog record per partition the commit wrote (its writes frame),
 // - one inbox record per message for a partition another worker runs,
 // - the Kafka egress records whose outbox entries the commit settles (io/kafka/cluster-egress.ts),
@@ -35,13 +36,38 @@ type Buffers = Buffer;
 /** Between two attempts of claimWithin. */
 const CLAIM_RETRY_MS = 500;
 
+/**
+ * How many transactional producers a worker's commits take in turn. Commits stay one at a
+ * time, in order: a commit begins only after the one before it has ended. But a transaction's
+ * end is only decided when EndTxn answers: its markers are written afterwards, and until they
+ * are, the coordinator answers the transactional id's next transaction CONCURRENT_TRANSACTIONS.
+ * On one producer every commit waited out the markers of the one before, about 2 ms of a
+ * 5.4 ms commit on the benchmark's broker; on two, a producer's last transaction ended a whole
+ * commit ago, and the wait is gone (3.0-3.3 ms a commit, docs/benchmarks.md).
+ *
+ * That the transactions of two producers may end out of order at the brokers changes nothing
+ * a reader sees: a changelog or inbox partition holds a commit's records after the previous
+ * commit's (produced after it ended), a read_committed reader stops at the first open
+ * transaction's records, and the group's coordinator keeps, of two committed offsets of a
+ * partition, the one written later in its log (Kafka's OffsetMetadataManager), whichever
+ * transaction's markers came first.
+ */
+export const TRANSACTIONAL_PRODUCERS = 2;
+
+/** The transactional id of the worker's producer number `index` (0 keeps the id of single-producer Eddy). */
+export function transactionalIdOf(cluster: string, workerId: string, index: number): string {
+  // '#' is in no worker id (cluster-settings.ts WORKER_ID), so no worker's ids meet another's.
+  return index === 0 ? `eddy.${cluster}.w.${workerId}` : `eddy.${cluster}.w.${workerId}#${index}`;
+}
+
 export interface KafkaCommitTargetOptions {
   /**
-   * A new producer for the worker's transactional id (transactional, idempotent, acks=all,
-   * no producer id yet): one at the start, and another whenever a transaction was left
-   * without a confirmed end (see #renewProducer).
+   * A new producer for the worker's transactional id number `index`, from 0 to
+   * TRANSACTIONAL_PRODUCERS - 1 (transactional, idempotent, acks=all, no producer id yet):
+   * one at the start, and another whenever a transaction was left without a confirmed end
+   * (see #renewProducer).
    */
-  readonly createProducer: () => Producer<Buffers, Buffers, Buffers, Buffers>;
+  readonly createProducer: (index: number) => Producer<Buffers, Buffers, Buffers, Buffers>;
   readonly link: KafkaLink;
   readonly topics: ClusterTopicNames;
   /** The generation the worker holds now; undefined while it is between generations. */
@@ -53,13 +79,10 @@ export interface KafkaCommitTargetOptions {
   readonly catchUpTimeoutMs: number;
 }
 
-export class KafkaCommitTarget implements CommitTarget {
-  readonly wantsInboxPositions = true;
-  readonly #options: KafkaCommitTargetOptions;
-  /** Per inbox partition: the offset of the last message this worker's commits put there. */
-  readonly #lastSent = new Map<number, bigint>();
-  readonly #groupCoordinator: GroupCoordinatorCache = { nodeId: undefined };
-  #producer: Producer<Buffers, Buffers, Buffers, Buffers>;
+/** One of the worker's transactional producers. */
+interface CommitProducer {
+  readonly index: number;
+  producer: Producer<Buffers, Buffers, Buffers, Buffers>;
   /**
    * The producer is not to be used for another transaction: one ended without the broker
    * confirming it (the abort itself failed: the client still holds it as open, and the
@@ -69,24 +92,37 @@ export class KafkaCommitTarget implements CommitTarget {
    * A new producer (InitProducerId: a new epoch) starts the sequences again, as Kafka's Java
    * producer bumps its epoch after such an error.
    */
-  #renewBeforeNext = false;
+  renewBeforeNext: boolean;
+}
+
+export class KafkaCommitTarget implements CommitTarget {
+  readonly wantsInboxPositions = true;
+  readonly #options: KafkaCommitTargetOptions;
+  /** Per inbox partition: the offset of the last message this worker's commits put there. */
+  readonly #lastSent = new Map<number, bigint>();
+  readonly #groupCoordinator: GroupCoordinatorCache = { nodeId: undefined };
+  readonly #producers: CommitProducer[] = [];
+  /** The producer the next commit takes. */
+  #turn = 0;
 
   constructor(options: KafkaCommitTargetOptions) {
     this.#options = options;
-    this.#producer = options.createProducer();
+    for (let index = 0; index < TRANSACTIONAL_PRODUCERS; index++) {
+      this.#producers.push({ index, producer: options.createProducer(index), renewBeforeNext: false });
+    }
   }
 
   /**
-   * Claims the worker's transactional id (InitProducerId): an earlier incarnation's open
-   * transaction is aborted now, and one of its producers is fenced. Throws when the cluster
-   * cannot be reached.
+   * Claims the worker's transactional ids (InitProducerId each): an earlier incarnation's open
+   * transactions are aborted now, and its producers fenced. Throws when the cluster cannot be
+   * reached.
    */
   async claim(): Promise<void> {
-    await (await this.#producer.beginTransaction()).cancel();
+    await Promise.all(this.#producers.map((slot) => claimOne(slot.producer)));
   }
 
   /**
-   * claim(), tried again (each time on a new producer: a failed InitProducerId leaves the
+   * claim(), tried again (each time on new producers: a failed InitProducerId leaves the
    * client's transaction half begun) until `waitMs` has passed: on a new Kafka cluster the
    * transaction coordinator is not there until Kafka has made its transaction-state topic,
    * which takes seconds. Throws the last failure.
@@ -101,13 +137,15 @@ export class KafkaCommitTarget implements CommitTarget {
         if (performance.now() + CLAIM_RETRY_MS > deadline) throw error;
       }
       await new Promise((resume) => setTimeout(resume, CLAIM_RETRY_MS));
-      await this.#producer.close(true).catch(() => undefined);
-      this.#producer = this.#options.createProducer();
+      for (const slot of this.#producers) {
+        await slot.producer.close(true).catch(() => undefined);
+        slot.producer = this.#options.createProducer(slot.index);
+      }
     }
   }
 
   async close(): Promise<void> {
-    await this.#producer.close();
+    await Promise.all(this.#producers.map((slot) => slot.producer.close()));
   }
 
   /** The offset of the last message this worker put in the inbox of `partition`, if any. */
@@ -117,12 +155,14 @@ export class KafkaCommitTarget implements CommitTarget {
 
   async commit(batch: CommitBatch): Promise<CommitRefusal | undefined> {
     const { link, topics } = this.#options;
-    if (this.#renewBeforeNext) {
-      const renewed = await this.#renewProducer();
+    const slot = this.#producers[this.#turn] as CommitProducer;
+    this.#turn = (this.#turn + 1) % this.#producers.length;
+    if (slot.renewBeforeNext) {
+      const renewed = await this.#renewProducer(slot);
       if (renewed !== undefined)
         return refused(`the producer could not be renewed after a failed transaction: ${renewed}`);
     }
-    const producer = this.#producer;
+    const producer = slot.producer;
     const member = this.#options.membership();
     if (batch.partitions.length > 0 && member === undefined) {
       return refused("the worker is between two generations of its group");
@@ -159,8 +199,9 @@ export class KafkaCommitTarget implements CommitTarget {
     let produced: Awaited<ReturnType<typeof transaction.send>>;
     let committing = false;
     try {
-      // The group joins first: AddOffsetsToTxn is where a commit waits out the markers of the
-      // one before (txn-offsets.ts). Then the records, then the offsets; not both at once: a
+      // The group joins first: AddOffsetsToTxn is where a commit waits out the markers of this
+      // producer's last transaction, if they are not written yet (txn-offsets.ts). Then the
+      // records, then the offsets; not both at once: a
       // Produce beside a TxnOffsetCommit is refused NOT_ENOUGH_REPLICAS by the broker's
       // transaction verification (measured on Kafka 4.4), which the client retries after 1 s.
       const offsets = batch.partitions.length > 0 ? inboxOffsets(batch) : undefined;
@@ -168,7 +209,7 @@ export class KafkaCommitTarget implements CommitTarget {
       if (offsets !== undefined) {
         const added = await addGroupToTransaction(link, producer, fence);
         if (!added.ok) {
-          await this.#abort(transaction);
+          await this.#abort(slot, transaction);
           return refused(added.message);
         }
       }
@@ -183,7 +224,7 @@ export class KafkaCommitTarget implements CommitTarget {
           this.#groupCoordinator,
         );
         if (!fenced.ok) {
-          await this.#abort(transaction);
+          await this.#abort(slot, transaction);
           return refused(fenced.message);
         }
       }
@@ -191,8 +232,8 @@ export class KafkaCommitTarget implements CommitTarget {
       await transaction.commit();
     } catch (error) {
       if (error instanceof BugError) throw error;
-      await this.#abort(transaction);
-      this.#renewBeforeNext = true;
+      await this.#abort(slot, transaction);
+      slot.renewBeforeNext = true;
       if (committing) await this.#catchUpAfterUnknownOutcome(batch.partitions);
       return refused(`the transaction failed: ${describe(error)}`);
     }
@@ -211,12 +252,12 @@ export class KafkaCommitTarget implements CommitTarget {
     return undefined;
   }
 
-  /** Aborts `transaction`; one whose abort fails is left unended (see #renewBeforeNext). */
-  async #abort(transaction: { abort(): Promise<unknown> }): Promise<void> {
+  /** Aborts `transaction` of `slot`; one whose abort fails is left unended (see renewBeforeNext). */
+  async #abort(slot: CommitProducer, transaction: { abort(): Promise<unknown> }): Promise<void> {
     try {
       await transaction.abort();
     } catch {
-      this.#renewBeforeNext = true;
+      slot.renewBeforeNext = true;
     }
   }
 
@@ -228,15 +269,15 @@ export class KafkaCommitTarget implements CommitTarget {
    * dropped, or send sequence numbers a new leader refuses. Returns why it could not be done
    * (the next commit tries again).
    */
-  async #renewProducer(): Promise<string | undefined> {
-    await this.#producer.close(true).catch(() => undefined);
-    this.#producer = this.#options.createProducer();
+  async #renewProducer(slot: CommitProducer): Promise<string | undefined> {
+    await slot.producer.close(true).catch(() => undefined);
+    slot.producer = this.#options.createProducer(slot.index);
     try {
-      await this.claim();
+      await claimOne(slot.producer);
     } catch (error) {
       return describe(error);
     }
-    this.#renewBeforeNext = false;
+    slot.renewBeforeNext = false;
     return undefined;
   }
 
@@ -281,6 +322,11 @@ function framesByPartition(batch: CommitBatch, member: MembershipSnapshot | unde
     }
   }
   return frames;
+}
+
+/** InitProducerId for `producer`'s transactional id, sent by the client's first beginTransaction. */
+async function claimOne(producer: Producer<Buffers, Buffers, Buffers, Buffers>): Promise<void> {
+  await (await producer.beginTransaction()).cancel();
 }
 
 function refused(message: string): CommitRefusal {

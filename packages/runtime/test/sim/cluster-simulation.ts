@@ -22,6 +22,7 @@
 // count, every egress record is in the egress topic exactly once, every command is acknowledged,
 // each owner's local store equals the partition rebuilt from the changelog alone, no work is
 // left admitted, and no worker ever tried to commit a transaction whose call had failed.
+import { TRANSACTIONAL_PRODUCERS } from "../../src/cluster/kafka-commit-target.ts";
 import { addressKey, type FunctionTypename } from "../../src/core/address.ts";
 import { MemoryKV } from "../../src/core/kv.ts";
 import { type Catalog, type FunctionSettings, invocationCost, outboxCost } from "../../src/core/partition-core.ts";
@@ -31,7 +32,14 @@ import { ClusterOracle } from "./cluster-oracle.ts";
 import { EGRESS_ID, FUNCTION_TYPE, generateWorkload, readCount } from "./commands.ts";
 import { SimKafka } from "./kafka.ts";
 import { Random } from "./random.ts";
-import { type ClusterStats, SimSnapshots, type SimTiming, SimWorker, type WorkerEnv } from "./sim-worker.ts";
+import {
+  type ClusterStats,
+  SimSnapshots,
+  type SimTiming,
+  SimWorker,
+  simTransactionalId,
+  type WorkerEnv,
+} from "./sim-worker.ts";
 
 export interface ClusterScheduleOptions {
   readonly seed: number;
@@ -339,9 +347,10 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
         worker.leave();
       }
     } else if (roll < 0.8) {
-      if (kafka.abortTransaction(nowMs, `eddy.sim.w.w${slot}`)) {
+      const id = simTransactionalId(`w${slot}`, random.int(TRANSACTIONAL_PRODUCERS));
+      if (kafka.abortTransaction(nowMs, id)) {
         faults.brokerAborts++;
-        note(`the broker aborts w${slot}'s transaction`);
+        note(`the broker aborts ${id}'s transaction`);
       }
     } else {
       // Time passes (a GC pause of the whole host, a slow network): sessions of the paused expire.

@@ -131,8 +131,11 @@ export class ConsumerGroup {
   readonly #pendingMembers = new Map<string, number>(); // member id handed out with MEMBER_ID_REQUIRED → expiry
   #roundDeadlineMs = Number.POSITIVE_INFINITY;
   #memberSequence = 0;
-  readonly #committed = new Map<string, number>();
-  readonly #pendingTxnOffsets = new Map<number, Map<string, number>>(); // producer id → offsets
+  /** Per partition: the committed offset, and where its TxnOffsetCommit was written (a log position). */
+  readonly #committed = new Map<string, { readonly offset: number; readonly written: number }>();
+  /** Stands for the position of the next record in the group's __consumer_offsets partition. */
+  #written = 0;
+  readonly #pendingTxnOffsets = new Map<number, Map<string, { offset: number; written: number }>>(); // producer id → offsets
   readonly #history: GenerationRecord[] = [];
 
   constructor(groupId: string, limits: GroupLimits) {
@@ -270,16 +273,25 @@ export class ConsumerGroup {
   }
 
   addPendingOffsets(producerId: number, offsets: readonly PartitionOffset[]): void {
-    const pending = this.#pendingTxnOffsets.get(producerId) ?? new Map<string, number>();
+    const pending = this.#pendingTxnOffsets.get(producerId) ?? new Map<string, { offset: number; written: number }>();
     this.#pendingTxnOffsets.set(producerId, pending);
-    for (const { topic, partition, offset } of offsets) pending.set(tpKey(topic, partition), offset);
+    const written = this.#written++;
+    for (const { topic, partition, offset } of offsets) pending.set(tpKey(topic, partition), { offset, written });
   }
 
-  /** The transaction of `producerId` ended: its offsets become the group's, or vanish. */
+  /**
+   * The transaction of `producerId` ended: its offsets become the group's, or vanish. As
+   * Kafka's OffsetMetadataManager does, an offset replaces the committed one only if it was
+   * written later: two transactions' markers may arrive in either order.
+   */
   endTransaction(producerId: number, committed: boolean): void {
     const pending = this.#pendingTxnOffsets.get(producerId);
     this.#pendingTxnOffsets.delete(producerId);
-    if (committed && pending !== undefined) for (const [key, offset] of pending) this.#committed.set(key, offset);
+    if (!committed || pending === undefined) return;
+    for (const [key, entry] of pending) {
+      const current = this.#committed.get(key);
+      if (current === undefined || entry.written > current.written) this.#committed.set(key, entry);
+    }
   }
 
   fetchOffsets(partitions: readonly TopicPartition[], requireStable: boolean): OffsetFetchPartition[] {
@@ -296,7 +308,7 @@ export class ConsumerGroup {
           }
         }
       }
-      return { topic, partition, offset: this.#committed.get(key) ?? null, error: null };
+      return { topic, partition, offset: this.#committed.get(key)?.offset ?? null, error: null };
     });
   }
 

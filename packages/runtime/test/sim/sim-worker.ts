@@ -2,8 +2,9 @@
 // loop (engine/engine.ts) and cluster/kafka-commit-target.ts do, made synchronous and driven
 // one step at a time by the schedule, over the simulated Kafka. It runs the real PartitionSet
 // over its own local store, the real GroupMachine (through group-driver.ts) for its
-// membership, and commits each group commit as one SimKafka transaction of its own
-// transactional producer, with the contents KafkaCommitTarget builds (a writes frame per
+// membership, and commits each group commit as one SimKafka transaction of one of its
+// transactional producers, which take turns as KafkaCommitTarget's do (TRANSACTIONAL_PRODUCERS,
+// each with its own transactional id), with the contents KafkaCommitTarget builds (a writes frame per
 // partition written, an inbox record per outbound message, the egress records the commit
 // publishes, and the inbox positions of every partition written as TxnOffsetCommit under its
 // generation). A transaction takes up to four steps (begin and AddOffsetsToTxn, produce,
@@ -22,6 +23,7 @@ import { changelogOffsetWrite, localChangelogOffset } from "../../src/cluster/ch
 import { EMPTY_CLUSTER_MODULE } from "../../src/cluster/cluster-module.ts";
 import { type GroupEffect, GroupMachine, type MembershipSnapshot } from "../../src/cluster/group-machine.ts";
 import { decodeInboxRecord, encodeInboxRecord, inboxRecordKey } from "../../src/cluster/inbox-record.ts";
+import { TRANSACTIONAL_PRODUCERS, transactionalIdOf } from "../../src/cluster/kafka-commit-target.ts";
 import { partitionRows } from "../../src/cluster/partition-snapshots.ts";
 import type { Address } from "../../src/core/address.ts";
 import type { MemoryKV } from "../../src/core/kv.ts";
@@ -206,6 +208,8 @@ interface Transaction {
   readonly frames: Map<number, PendingWrite[]>;
   readonly published: readonly RecordInput[];
   readonly generationAtBegin: number;
+  /** Which of the worker's producers runs it. */
+  readonly lane: number;
   readonly producer: ProducerIdentity;
   changelogOffsets: Map<number, number>;
   inboxLast: Map<number, number>;
@@ -215,6 +219,11 @@ interface Transaction {
 type OwnershipChange = { readonly kind: "assigned"; readonly snapshot: MembershipSnapshot } | { readonly kind: "lost" };
 
 const FLUSH_ROUNDS_MAX = 16;
+
+/** The simulated worker's transactional id number `index` (kafka-commit-target.ts transactionalIdOf). */
+export function simTransactionalId(workerId: string, index: number): string {
+  return transactionalIdOf("sim", workerId, index);
+}
 const FENCED_PRODUCER = new Set(["PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH", "INVALID_PRODUCER_ID_MAPPING"]);
 
 export class SimWorker {
@@ -225,9 +234,15 @@ export class SimWorker {
   readonly set: PartitionSet;
   readonly #env: WorkerEnv;
   readonly #group: GroupDriver;
-  #producer: ProducerIdentity;
-  /** KafkaCommitTarget's #unended: a transaction ended without the broker confirming it; the next commit renews the producer. */
-  #unended = false;
+  /** KafkaCommitTarget's producers, which commits take in turn (TRANSACTIONAL_PRODUCERS). */
+  readonly #producers: ProducerIdentity[] = [];
+  /**
+   * KafkaCommitTarget's renewBeforeNext, per producer: a transaction ended without the broker
+   * confirming it; that producer's next commit renews it.
+   */
+  readonly #unended: boolean[] = [];
+  /** The producer the next commit takes. */
+  #turn = 0;
   /** running; dead (crashed or stopped on a fatal error); left (it left the group and stopped). */
   state: "running" | "dead" | "left" = "running";
   paused = false;
@@ -279,9 +294,14 @@ export class SimWorker {
       overlay: { checkInserts: true },
       owned: [],
     });
-    // ClusterWorker.start: InitProducerId first, which aborts an earlier incarnation's open transaction.
-    const producer = env.kafka.initProducerId(env.now(), `eddy.sim.w.${workerId}`, env.timing.transactionTimeoutMs);
-    this.#producer = producer.ok ? producer.value : env.fail(`worker ${workerId}: InitProducerId: ${producer.message}`);
+    // ClusterWorker.start: InitProducerId first for each transactional id, which aborts an
+    // earlier incarnation's open transactions.
+    for (let index = 0; index < TRANSACTIONAL_PRODUCERS; index++) {
+      const id = simTransactionalId(workerId, index);
+      const producer = env.kafka.initProducerId(env.now(), id, env.timing.transactionTimeoutMs);
+      this.#producers.push(producer.ok ? producer.value : env.fail(`${id}: InitProducerId: ${producer.message}`));
+      this.#unended.push(false);
+    }
     const machine = new GroupMachine({
       groupId: env.topics.group,
       workerId,
@@ -687,19 +707,19 @@ export class SimWorker {
     if (batch.writes.length === 0 && batch.effects.length === 0 && batch.outbound.length === 0 && acks.length === 0) {
       return;
     }
-    if (this.#unended) {
+    const lane = this.#turn;
+    this.#turn = (this.#turn + 1) % this.#producers.length;
+    if (this.#unended[lane] === true) {
       // KafkaCommitTarget.#renewProducer: InitProducerId settles the old transaction (and fences
       // whichever producer held the id, a zombie's successor included).
-      const renewed = env.kafka.initProducerId(
-        env.now(),
-        `eddy.sim.w.${this.workerId}`,
-        env.timing.transactionTimeoutMs,
-      );
-      if (!renewed.ok) env.fail(`worker ${this.workerId}: InitProducerId: ${renewed.message}`);
-      this.#producer = renewed.value;
-      this.#unended = false;
+      const id = simTransactionalId(this.workerId, lane);
+      const renewed = env.kafka.initProducerId(env.now(), id, env.timing.transactionTimeoutMs);
+      if (!renewed.ok) env.fail(`${id}: InitProducerId: ${renewed.message}`);
+      this.#producers[lane] = renewed.value;
+      this.#unended[lane] = false;
       env.stats.producerRenewals++;
     }
+    const producer = this.#producers[lane] as ProducerIdentity;
     const member = this.membership;
     const txn: Transaction = {
       phase: batch.partitions.length > 0 ? "join-group" : "produce",
@@ -710,7 +730,8 @@ export class SimWorker {
       frames: new Map(),
       published,
       generationAtBegin: env.kafka.describeGroup(env.topics.group).generationId,
-      producer: this.#producer,
+      lane,
+      producer,
       changelogOffsets: new Map(),
       inboxLast: new Map(),
       fence: undefined,
@@ -735,10 +756,10 @@ export class SimWorker {
         );
       }
     }
-    const begun = env.kafka.beginTransaction(env.now(), this.#producer);
+    const begun = env.kafka.beginTransaction(env.now(), producer);
     if (!begun.ok) {
       // The real client learns of a fenced producer at its first request; its abort then fails.
-      if (FENCED_PRODUCER.has(begun.code)) this.#unended = true;
+      if (FENCED_PRODUCER.has(begun.code)) this.#unended[lane] = true;
       this.#refuse(txn, `no transaction could begin: ${begun.message}`, begun);
       return;
     }
@@ -770,7 +791,7 @@ export class SimWorker {
         this.#abortAndRefuse(txn, { message: "AddOffsetsToTxn: the connection broke" }, true);
         return;
       }
-      const added = kafka.addOffsetsToTxn(env.now(), this.#producer, env.topics.group);
+      const added = kafka.addOffsetsToTxn(env.now(), txn.producer, env.topics.group);
       if (!added.ok) {
         this.#abortAndRefuse(txn, added);
         return;
@@ -802,7 +823,7 @@ export class SimWorker {
       }
       if (txn.changelogOffsets.size > 0) {
         env.note(
-          `${this.#name} produces ${[...txn.changelogOffsets].map(([partition, offset]) => `${partition}@${offset}`).join(",")} (epoch ${this.#producer.producerEpoch})`,
+          `${this.#name} produces ${[...txn.changelogOffsets].map(([partition, offset]) => `${partition}@${offset}`).join(",")} (${txn.producer.transactionalId} epoch ${txn.producer.producerEpoch})`,
         );
       }
       txn.phase = txn.batch.partitions.length > 0 ? "offsets" : "end";
@@ -824,7 +845,7 @@ export class SimWorker {
       }));
       const fenced = kafka.txnOffsetCommit(
         env.now(),
-        this.#producer,
+        txn.producer,
         env.breakFence
           ? { groupId: env.topics.group, generationId: -1, memberId: "", groupInstanceId: null, offsets }
           : {
@@ -843,14 +864,14 @@ export class SimWorker {
       txn.phase = "end";
       return;
     }
-    const ended = kafka.endTxn(env.now(), this.#producer, "commit");
+    const ended = kafka.endTxn(env.now(), txn.producer, "commit");
     if (kafka.describeGroup(env.topics.group).generationId !== txn.generationAtBegin) {
       env.stats.rebalancedMidTransaction++;
     }
     if (!ended.ok) {
       // The commit request failed: the outcome is unknown to the worker; the changelog says.
-      this.#abort();
-      this.#unended = true;
+      this.#abort(txn);
+      this.#unended[txn.lane] = true;
       this.#startCatchUp(txn, `the transaction failed: ${ended.message}`, ended);
       return;
     }
@@ -859,7 +880,7 @@ export class SimWorker {
       env.stats.unknownOutcomes++;
       this.#reportCommitted(txn);
       // The client aborts a transaction the broker committed: its end is not settled.
-      this.#unended = true;
+      this.#unended[txn.lane] = true;
       env.note(
         `${this.#name} committed ${[...txn.changelogOffsets].map(([partition, offset]) => `${partition}@${offset}`).join(",")} but heard no answer`,
       );
@@ -881,7 +902,7 @@ export class SimWorker {
       return { message: "Produce: the connection broke" };
     }
     const send = (topic: string, partition: number, records: RecordInput[]): number | KafkaFailure => {
-      const produced = env.kafka.produce(env.now(), { producer: this.#producer, topic, partition, records });
+      const produced = env.kafka.produce(env.now(), { producer: txn.producer, topic, partition, records });
       return produced.ok ? produced.value.baseOffset : produced;
     };
     for (const [partition, writes] of txn.frames) {
@@ -969,9 +990,9 @@ export class SimWorker {
   }
 
   /** KafkaCommitTarget.#abort: an abort that fails leaves the transaction unended. */
-  #abort(): void {
-    const aborted = this.#env.kafka.endTxn(this.#env.now(), this.#producer, "abort");
-    if (!aborted.ok) this.#unended = true;
+  #abort(txn: Transaction): void {
+    const aborted = this.#env.kafka.endTxn(this.#env.now(), txn.producer, "abort");
+    if (!aborted.ok) this.#unended[txn.lane] = true;
   }
 
   /**
@@ -983,8 +1004,8 @@ export class SimWorker {
     failure: { readonly message: string; readonly code?: string },
     renew = false,
   ): void {
-    this.#abort();
-    if (renew) this.#unended = true;
+    this.#abort(txn);
+    if (renew) this.#unended[txn.lane] = true;
     this.#refuse(txn, failure.message, failure);
   }
 
