@@ -8,7 +8,12 @@
 // inbox messages visible sent its inbox offsets while its worker owned those partitions in the
 // group's current generation (nothing a zombie did after its generation ended is visible); no
 // partition has frames from two members in one generation; no egress record is published
-// twice, and none that rides on a cancelled message is published at all.
+// twice, and none that rides on a cancelled message is published at all; no transaction whose
+// changelog records a trim deleted while it was open ever commits.
+//
+// A trim (DeleteRecords behind a snapshot) may delete committed frames that read_committed has
+// not shown yet: a zombie's transaction left open below them holds the last stable offset. So
+// before each trim the oracle reads what it is about to delete as it is (beforeChangelogTrim).
 
 import { changelogOffsetWrite } from "../../src/cluster/changelog.ts";
 import type { MembershipSnapshot } from "../../src/cluster/group-machine.ts";
@@ -18,6 +23,7 @@ import { applyWrites, type PendingWrite } from "../../src/core/overlay-kv.ts";
 import { partitionKeyPrefix, partitionOfKey } from "../../src/core/schema.ts";
 import { decodeWritesFrame, encodeWritesFrame } from "../../src/store/writes-frame.ts";
 import type { SimKafka } from "./kafka.ts";
+import type { TxnMark } from "./kafka-log.ts";
 import type { CommittedTransaction, FenceNote, SimTopics } from "./sim-worker.ts";
 
 const decoder = new TextDecoder();
@@ -38,6 +44,12 @@ export class ClusterOracle {
   readonly #writers = new Map<string, string>();
   /** Per generation: each instance id's partitions. */
   readonly #assignments = new Map<number, Map<string, readonly number[]>>();
+  /**
+   * Transactions whose changelog records a trim deleted while they were open, with where. None
+   * may commit: the snapshot the trim stood on lacks their frames. Only a zombie leaves one
+   * open below frames committed after it, and the fence aborts what it sends.
+   */
+  readonly #trimmedOpen = new Map<TxnMark, string>();
 
   constructor(options: {
     readonly kafka: SimKafka;
@@ -105,9 +117,48 @@ export class ClusterOracle {
     this.advance();
   }
 
+  /**
+   * Before a trim of the changelog's `partition` below `before`: reads what the trim is about
+   * to delete, above an open transaction too (where read_committed stops). Committed frames go
+   * into the truth in offset order, aborted ones are skipped, open ones are watched.
+   */
+  beforeChangelogTrim(partition: number, before: number): void {
+    this.advance();
+    const from = this.#changelogNext[partition] as number;
+    if (from >= before) return;
+    const writes: PendingWrite[] = [];
+    for (const record of this.#kafka.inspect(this.#topics.changelog, partition, from, before)) {
+      if (record.txn?.outcome === "aborted") continue;
+      if (record.txn?.outcome === "open") {
+        this.#trimmedOpen.set(record.txn, `changelog ${partition} offset ${record.offset}`);
+        continue;
+      }
+      writes.push(...this.#frameWrites(partition, record.value, record.offset));
+    }
+    applyWrites(this.truth, writes);
+    this.#changelogNext[partition] = before;
+  }
+
+  /** A changelog record's writes, and the partition's changelog offset after it. */
+  #frameWrites(partition: number, value: Uint8Array | null, offset: number): PendingWrite[] {
+    const writes: PendingWrite[] = [];
+    for (const write of decodeWritesFrame(value as Uint8Array)) {
+      if (partitionOfKey(write.key) !== partition) this.#fail(`changelog ${partition} has a row of another partition`);
+      writes.push(write);
+    }
+    writes.push(changelogOffsetWrite(partition, offset));
+    return writes;
+  }
+
   /** Reads what became visible since the last call. */
   advance(): void {
     const kafka = this.#kafka;
+    for (const [txn, where] of this.#trimmedOpen) {
+      if (txn.outcome === "committed") {
+        this.#fail(`a transaction committed after a trim deleted its records (${where}): a snapshot lacks them`);
+      }
+      if (txn.outcome === "aborted") this.#trimmedOpen.delete(txn);
+    }
     for (let partition = 0; partition < this.#changelogNext.length; partition++) {
       for (;;) {
         const offset = this.#changelogNext[partition] as number;
@@ -121,12 +172,7 @@ export class ClusterOracle {
         if (fetched.value.nextOffset === offset) break;
         const writes: PendingWrite[] = [];
         for (const record of fetched.value.records) {
-          for (const write of decodeWritesFrame(record.value as Uint8Array)) {
-            if (partitionOfKey(write.key) !== partition)
-              this.#fail(`changelog ${partition} has a row of another partition`);
-            writes.push(write);
-          }
-          writes.push(changelogOffsetWrite(partition, record.offset));
+          writes.push(...this.#frameWrites(partition, record.value as Uint8Array | null, record.offset));
         }
         applyWrites(this.truth, writes);
         this.#changelogNext[partition] = fetched.value.nextOffset;

@@ -160,7 +160,7 @@ export function runClusterSchedule(options: ClusterScheduleOptions): ClusterSche
     timing: TIMING,
     stats,
     snapshots: new SimSnapshots(),
-    beforeTrim: () => oracle.advance(),
+    beforeTrim: (partition, before) => oracle.beforeChangelogTrim(partition, before),
     callFailureProbability: options.callFailureProbability,
     unknownOutcomeProbability: options.unknownOutcomeProbability ?? options.callFailureProbability,
     breakFence: options.breakFence === true,

@@ -124,6 +124,24 @@ export class PartitionLog {
     });
   }
 
+  /**
+   * Not a Kafka API: the simulation's oracle looks at the records in [from, before) as they
+   * are, each with its transaction (null: not transactional), whatever the last stable offset.
+   * It reads what a trim is about to delete, which may lie above an open transaction.
+   */
+  inspect(
+    from: number,
+    before: number,
+  ): { readonly offset: number; readonly value: Uint8Array | null; readonly txn: TxnMark | null }[] {
+    const found = [];
+    for (let offset = Math.max(from, this.#logStartOffset); offset < Math.min(before, this.highWatermark); offset++) {
+      const entry = this.#entries[offset - this.#logStartOffset] as Entry;
+      if (entry.control || entry.record === null) continue;
+      found.push({ offset, value: entry.record.value, txn: entry.txn });
+    }
+    return found;
+  }
+
   /** Kafka's DeleteRecords: moves the log start offset up to `beforeOffset` (never back, never past the high watermark). */
   deleteRecords(beforeOffset: number): KafkaResult<number> {
     if (!Number.isSafeInteger(beforeOffset) || beforeOffset < 0 || beforeOffset > this.highWatermark) {

@@ -417,6 +417,13 @@ export class SimKafka {
     return ok(request.isolation === "read_committed" ? log.value.lastStableOffset : log.value.highWatermark);
   }
 
+  /** Not a Kafka API: the oracle's look at records in [from, before) (PartitionLog.inspect). */
+  inspect(topic: string, partition: number, from: number, before: number): ReturnType<PartitionLog["inspect"]> {
+    const log = this.#log(topic, partition);
+    if (!log.ok) throw new BugError(`inspect: ${log.message}`);
+    return log.value.inspect(from, before);
+  }
+
   /** Kafka's DeleteRecords: the new log start offset. `beforeOffset` -1 means the high watermark. */
   deleteRecords(nowMs: number, topic: string, partition: number, beforeOffset: number): KafkaResult<number> {
     this.expire(nowMs);

@@ -154,8 +154,8 @@ export interface WorkerEnv {
   readonly timing: SimTiming;
   readonly stats: ClusterStats;
   readonly snapshots: SimSnapshots;
-  /** Before a trim: the oracle reads what is visible, as it must have read a record before it goes. */
-  beforeTrim(): void;
+  /** Before a trim of `partition`'s changelog below `before`: the oracle reads what is about to go. */
+  beforeTrim(partition: number, before: number): void;
   /** Per transaction call: the call fails as a broken connection would (the worker aborts). */
   readonly callFailureProbability: number;
   /** Per EndTxn(commit): it commits, but the answer is lost (the worker must catch up). */
@@ -640,10 +640,10 @@ export class SimWorker {
   snapshotStep(): void {
     const env: WorkerEnv = this.#env;
     if (this.#pendingTrims.length > 0) {
-      env.beforeTrim();
       const owned = new Set(this.set.owned);
       for (const trim of this.#pendingTrims.splice(0)) {
         if (!owned.has(trim.partition)) continue;
+        env.beforeTrim(trim.partition, trim.changelogBefore);
         const changelog = env.kafka.deleteRecords(
           env.now(),
           env.topics.changelog,
