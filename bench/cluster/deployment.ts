@@ -59,6 +59,12 @@ export class RuntimeProcess {
     return child !== undefined && child.exitCode === null && child.signalCode === null;
   }
 
+  /** Its admin listener's URL, as the latest start printed it (`eddy: admin listening on URL …`). */
+  adminUrl(): string | undefined {
+    const said = [...this.log().matchAll(/eddy: admin listening on (\S+)/g)].at(-1);
+    return said?.[1];
+  }
+
   /** The end of what it printed, for error messages. */
   outputTail(chars = OUTPUT_QUOTED_CHARS_MAX): string {
     return this.log().slice(-chars);

@@ -27,6 +27,38 @@ export function cpuMicros(pid: number): number | undefined {
 }
 
 /** Resident memory of a process in MB (10^6 bytes, as the other benchmarks print it); undefined once it is gone. */
+/** A process's group commits so far: how many, and their summed duration (its /metrics). */
+export interface CommitTally {
+  readonly count: number;
+  readonly seconds: number;
+}
+
+/**
+ * The commits of the Eddy processes whose admin URLs are `adminUrls`, summed from each one's
+ * `eddy_commit_duration_seconds` histogram; undefined when one cannot be read.
+ */
+export async function commitTally(adminUrls: readonly (string | undefined)[]): Promise<CommitTally | undefined> {
+  let count = 0;
+  let seconds = 0;
+  for (const url of adminUrls) {
+    if (url === undefined) return undefined;
+    let text: string;
+    try {
+      const response = await fetch(new URL("metrics", url), { signal: AbortSignal.timeout(5_000) });
+      if (!response.ok) return undefined;
+      text = await response.text();
+    } catch {
+      return undefined;
+    }
+    for (const line of text.split("\n")) {
+      const [name, value] = line.split(" ");
+      if (name?.startsWith("eddy_commit_duration_seconds_count")) count += Number(value);
+      else if (name?.startsWith("eddy_commit_duration_seconds_sum")) seconds += Number(value);
+    }
+  }
+  return { count, seconds };
+}
+
 export function rssMb(pid: number): number | undefined {
   try {
     const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -22,6 +22,10 @@ export interface GreeterResult {
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Group commits of all the Eddy processes per request answered, in the measured window. */
+  readonly commitsPerRequest: number | undefined;
+  /** Their mean duration (for a cluster: a Kafka transaction and the local store's write). */
+  readonly commitMeanMs: number | undefined;
   readonly errors: number;
   readonly firstError: string | undefined;
   readonly cpu: CpuPerUnit;
@@ -314,7 +318,18 @@ export function printReport(report: Report, say: (line: string) => void): void {
   say("greeter: request-reply (Prefer: wait), closed loop");
   say("");
   table(
-    ["configuration", "c", "req/s", "p50 ms", "p99 ms", "Eddy CPU µs/req", "broker CPU µs/req", "errors"],
+    [
+      "configuration",
+      "c",
+      "req/s",
+      "p50 ms",
+      "p99 ms",
+      "commits/req",
+      "commit mean ms",
+      "Eddy CPU µs/req",
+      "broker CPU µs/req",
+      "errors",
+    ],
     report.configurations.flatMap((r) =>
       r.greeter.map((g) => [
         r.name,
@@ -322,6 +337,8 @@ export function printReport(report: Report, say: (line: string) => void): void {
         cell(g.requestsPerSecond),
         cell(g.p50Ms),
         cell(g.p99Ms),
+        cell(g.commitsPerRequest),
+        cell(g.commitMeanMs),
         cell(g.cpu.eddyMicros),
         cell(g.cpu.brokerMicros),
         cell(g.errors),

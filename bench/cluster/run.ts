@@ -12,7 +12,8 @@
 //    saturating load, and again in a paced phase well under capacity. A hop crosses workers
 //    when the two instances ran in different processes.
 // 2. bench/greeter's request-reply (Prefer: wait) over 1,000 keys, at 1, 32 and 256 clients, sent
-//    round-robin to every worker (a worker forwards a request for an instance another runs).
+//    round-robin to every worker (a worker forwards a request for an instance another runs),
+//    with the group commits per request and their mean duration (each process's /metrics).
 // 3. CPU per message of the Eddy processes, the broker's JVM and the function server
 //    (/proc utime+stime over each measured window), and RSS at the end.
 // 4. With 2 or more workers: kill -9 of the last worker, then request-reply to the greeter
@@ -43,7 +44,7 @@ import { type Deployment, type DeploymentKind, eddyBinOf, labelsOf, startDeploym
 import { FunctionServer } from "./function-server.ts";
 import { PARTITIONS, type Snapshot } from "./functions.ts";
 import { closedLoop, pacedLoad, type Target, untilAllAnswer, waitUntilAnswering } from "./load.ts";
-import { brokerPid, cpuMicros, rssMb } from "./proc.ts";
+import { brokerPid, type CommitTally, commitTally, cpuMicros, rssMb } from "./proc.ts";
 import {
   type ConfigurationResult,
   type CpuPerUnit,
@@ -335,6 +336,9 @@ async function measure(
       progress(`${running.name}: greeter at ${clients} client(s) ...`);
       let before = cpuBefore;
       let after = cpuAfter;
+      const adminUrls = running.processes.map((each) => each.adminUrl());
+      let commitsBefore: CommitTally | undefined;
+      let commitsAfter: CommitTally | undefined;
       const result = await closedLoop({
         clients,
         warmupMs: GREETER_WARMUP_MS,
@@ -350,17 +354,29 @@ async function measure(
         }),
         atMeasureStart: async () => {
           before = readCpu(running, functions, brokerProcess);
+          commitsBefore = await commitTally(adminUrls);
         },
         atMeasureEnd: async () => {
           after = readCpu(running, functions, brokerProcess);
+          commitsAfter = await commitTally(adminUrls);
         },
       });
       result.latenciesMs.sort((a, b) => a - b);
+      const commits =
+        commitsBefore === undefined || commitsAfter === undefined
+          ? undefined
+          : { count: commitsAfter.count - commitsBefore.count, seconds: commitsAfter.seconds - commitsBefore.seconds };
       greeter.push({
         clients,
         requestsPerSecond: Math.round(result.completed / result.seconds),
         p50Ms: round1(percentile(result.latenciesMs, 50)),
         p99Ms: round1(percentile(result.latenciesMs, 99)),
+        commitsPerRequest:
+          commits === undefined || result.completed === 0
+            ? undefined
+            : Math.round((100 * commits.count) / result.completed) / 100,
+        commitMeanMs:
+          commits === undefined || commits.count === 0 ? undefined : round1((1000 * commits.seconds) / commits.count),
         errors: result.errors,
         firstError: result.firstError,
         cpu: perUnit(before, after, result.completed, withBroker),
