@@ -48,9 +48,10 @@
 // producer sequence numbers and duplicates; CONCURRENT_TRANSACTIONS while an abort completes
 // (aborts complete at once); markers written after EndTxn answers (an end is written whole at
 // once, so the transactions of a worker's two producers never end out of order here; the
-// group's rule for that case is in, kafka-group.ts endTransaction); epoch exhaustion; quotas, throttling, byte limits, compression, record
-// batches, compaction and time-based retention; the initial rebalance delay; several protocols per
-// member (one name, chosen by the first member); plain OffsetCommit; KIP-848 groups; ACLs.
+// group's rule for that case is modelled all the same, in kafka-group.ts endTransaction); epoch
+// exhaustion; quotas, throttling, byte limits, compression, record batches, compaction and
+// time-based retention; the initial rebalance delay; several protocols per member (one name,
+// chosen by the first member); plain OffsetCommit; KIP-848 groups; ACLs.
 import { BugError } from "../../src/errors.ts";
 import { type KafkaFailure, type KafkaResult, kafkaError, ok } from "./kafka-errors.ts";
 import {
