@@ -30,8 +30,25 @@ describe("Closers", () => {
     await assert.rejects(closers.closeAll(lineLogger((line) => lines.push(line))), /disk gone/);
     assert.deepEqual(closed, ["ingress", "store", "lock"]);
     assert.deepEqual(lines, ["eddy: closing store failed: disk gone"]);
-    await closers.closeAll(NOOP_LOGGER);
+    await assert.rejects(closers.closeAll(NOOP_LOGGER), /disk gone/, "a second close is the first one's outcome");
     assert.deepEqual(closed, ["ingress", "store", "lock"], "a second close closes nothing again");
+  });
+
+  it("a close asked for while one runs waits for it to end", async () => {
+    const closers = new Closers();
+    let finish: () => void = () => {};
+    let ended = false;
+    closers.defer("store", async () => {
+      await new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+      ended = true;
+    });
+    const first = closers.closeAll(NOOP_LOGGER);
+    const second = closers.closeAll(NOOP_LOGGER).then(() => ended);
+    finish();
+    await first;
+    assert.equal(await second, true, "the second close resolved only after the store had closed");
   });
 
   it("move() hands every closer to a new stack and leaves the old one empty", async () => {

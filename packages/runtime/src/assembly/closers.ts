@@ -16,6 +16,8 @@ interface Closer {
 export class Closers {
   #closers: Closer[] = [];
   #closed = false;
+  /** The one closing, which every closeAll() after the first waits for too. */
+  #closing: Promise<void> | undefined;
 
   /** Registers how to close what was just opened; closed before everything registered earlier. */
   defer(name: string, close: () => Promise<void> | void): void {
@@ -33,10 +35,15 @@ export class Closers {
 
   /**
    * Closes everything, last registered first. A closer that throws is logged and the rest still
-   * run; the first failure is rethrown at the end. Closing twice closes once.
+   * run; the first failure is rethrown at the end. Closing twice closes once: a second call
+   * waits for the first (a running runtime's stop() is this, and may be called again).
    */
-  async closeAll(log: Logger): Promise<void> {
-    if (this.#closed) return;
+  closeAll(log: Logger): Promise<void> {
+    this.#closing ??= this.#closeAll(log);
+    return this.#closing;
+  }
+
+  async #closeAll(log: Logger): Promise<void> {
     this.#closed = true;
     let firstFailure: { error: unknown } | undefined;
     for (const closer of this.#closers.reverse()) {

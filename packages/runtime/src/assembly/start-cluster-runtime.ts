@@ -191,11 +191,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       }),
     );
     const owned = closers.move();
-    let stopping: Promise<void> | undefined;
-    const stop = () => {
-      stopping ??= owned.closeAll(log);
-      return stopping;
-    };
+    const stop = () => owned.closeAll(log);
     stopPath.started(stop);
     return {
       ingressUrls,

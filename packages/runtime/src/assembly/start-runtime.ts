@@ -212,11 +212,7 @@ function runningRuntime(
   },
 ): RunningRuntime {
   const { engine, invoker, checkpointer } = parts;
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= closers.closeAll(parts.log);
-    return stopping;
-  };
+  const stop = () => closers.closeAll(parts.log);
   parts.stopPath.started(stop);
   return {
     ingressUrls: parts.ingressUrls,

@@ -131,11 +131,7 @@ export async function startThreadedRuntime(options: RuntimeOptions, threads: num
       }
     }
     const all = closers.move();
-    let stopping: Promise<void> | undefined;
-    const stop = () => {
-      stopping ??= all.closeAll(log);
-      return stopping;
-    };
+    const stop = () => all.closeAll(log);
     stopPath.started(stop);
     return {
       ingressUrls,
