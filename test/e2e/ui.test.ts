@@ -90,6 +90,26 @@ async function eventually(condition: () => Promise<boolean>, what: string): Prom
   }
 }
 
+/**
+ * Clicks the id in the state page's list until the address it names is open (three tries). In
+ * one CI run the address stayed closed for 10 s after the click, with the list shown and no
+ * error from the browser or Eddy; the suspect (not confirmed) is a click landing while
+ * Chromium's suggestion popup of the type field (its datalist) was open, which a click only
+ * closes, for a person as for the test. A failure now also prints the page's text.
+ */
+async function openFromList(page: Page, id: string, opened: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await page.locator(`ul.ids button[data-id="${id}"]`).click();
+    try {
+      await page.locator(opened).waitFor({ timeout: 3000 });
+      return;
+    } catch (error) {
+      if (attempt === 3) throw error;
+      console.log(`# clicking ${id} in the list did not open it (attempt ${attempt}); clicking again`);
+    }
+  }
+}
+
 async function shoot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 }
@@ -156,7 +176,8 @@ ${playgroundYaml(["greetings"])}`,
       }
     });
 
-    for (let visit = 0; visit < 3; visit++) await greet(eddy, "seth");
+    // Each visit answered (request-reply): the state page then has nothing to wait for but itself.
+    for (let visit = 0; visit < 3; visit++) await greet(eddy, "seth", true);
     const sent = await fetch(`${eddy.ingressUrl()}chaos/flaky/x`, {
       method: "PUT",
       headers: { authorization: `Bearer ${TOKEN}`, "content-type": "text/plain" },
@@ -182,8 +203,13 @@ ${playgroundYaml(["greetings"])}`,
       await work();
     } catch (error) {
       await shoot(page, "failure").catch(() => undefined);
+      const shown = await page
+        .locator("main")
+        // biome-ignore lint/performance/useDomNodeTextContent: the page as a person reads it, line by line
+        .innerText({ timeout: 1000 })
+        .catch((reason: unknown) => `(unreadable: ${String(reason)})`);
       throw new Error(
-        `${error instanceof Error ? error.message : String(error)}\n--- browser ---\n${browserErrors.join("\n")}\n--- eddy ---\n${eddy.output.slice(-3000)}`,
+        `${error instanceof Error ? error.message : String(error)}\n--- page ${page.url()} ---\n${shown.slice(0, 3000)}\n--- browser ---\n${browserErrors.join("\n")}\n--- eddy ---\n${eddy.output.slice(-3000)}`,
         { cause: error },
       );
     }
@@ -244,7 +270,7 @@ ${playgroundYaml(["greetings"])}`,
       await page.click('nav a[data-page="state"]');
       await page.fill("#state-type", "example/person");
       await page.fill("#state-id", "se");
-      await page.locator('ul.ids button[data-id="seth"]').click();
+      await openFromList(page, "seth", 'section.address[data-address="example/person/seth"]');
       const visits = page.locator('tr[data-state="visits"] pre.value');
       await visits.filter({ hasText: /^\s*3\s*$/ }).waitFor();
       assert.equal((await visits.textContent())?.trim(), "3");
