@@ -109,12 +109,24 @@ export interface TargetCheck {
   readonly verdict: "PASS" | "MISS" | "not measured";
 }
 
+/** How the broker was warmed up before the rounds (run.ts warmBroker). */
+export interface BrokerWarmUp {
+  readonly seconds: number;
+  readonly commits: number;
+  /** The broker's CPU per commit in the first window of the warm-up, and in the last. */
+  readonly firstMicrosPerCommit: number;
+  readonly lastMicrosPerCommit: number;
+  /** Whether the last window was within the settling margin of the one before (else it ran out of windows). */
+  readonly settled: boolean;
+}
+
 export interface Report {
   readonly date: string;
   readonly machine: Machine;
   /** The machine's 1-minute load average before and after the run (other work on it skews every figure). */
   readonly loadAverage: { readonly before: number; readonly after: number };
   readonly settings: Readonly<Record<string, number | boolean>>;
+  readonly brokerWarmUp?: BrokerWarmUp;
   /** The round each table shows (the median by chain messages/s), by configuration. */
   readonly configurations: readonly ConfigurationResult[];
   /** Every round's result, by configuration (the same order). */
@@ -267,6 +279,12 @@ export function printReport(report: Report, say: (line: string) => void): void {
   say(
     `chain bench/first → bench/second over ${cell(Number(s.addresses))} addresses through the playground ingress (fire-and-forget PUT, ${s.chainClients} clients, each message to the worker that runs its bench/first instance), ${s.warmupSeconds} s warm-up, ${s.chainSeconds} s measured, then paced at ${s.pacedRatePerSecond}/s for ${s.pacedSeconds} s; greeter request-reply over ${cell(Number(s.greeterKeys))} keys, round-robin over the workers, ${s.greeterSeconds} s measured; functions over HTTP (Eddy's SDK) in one function server process${s.quick === true ? "; --quick" : ""}`,
   );
+  const warm = report.brokerWarmUp;
+  if (warm !== undefined) {
+    say(
+      `the broker warmed up first: ${cell(warm.commits)} commits in ${warm.seconds} s of request-reply on a 1-worker cluster, its CPU per commit ${cell(warm.firstMicrosPerCommit)} µs in the first 10 s and ${cell(warm.lastMicrosPerCommit)} µs in the last (${warm.settled ? "settled" : "NOT settled: still falling when the warm-up ended"}), then one unmeasured round`,
+    );
+  }
   say("");
   say(
     "chain, saturated: messages/s through both functions; ingress PUT latency; CPU time per message in the measured window",

@@ -30,7 +30,8 @@
 // With --rounds n (default 3, 1 with --quick) every configuration runs n times, interleaved, and
 // the tables give the round with the median chain messages/s (the lower of two); the failover
 // target is checked against the slowest round. The broker runs the JVM kafka-server-start.sh
-// runs, and is warmed up by one unmeasured round of a 1-worker cluster first. A full run takes
+// runs, and is warmed up first (warmBroker: request-reply on a 1-worker cluster until the
+// broker's CPU per commit settles, one to three minutes), then by one unmeasured round. A full run takes
 // about 8 minutes, --quick about 2 (with the broker's start).
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -46,6 +47,7 @@ import { PARTITIONS, type Snapshot } from "./functions.ts";
 import { closedLoop, pacedLoad, type Target, untilAllAnswer, waitUntilAnswering } from "./load.ts";
 import { brokerPid, type CommitTally, commitTally, cpuMicros, rssMb } from "./proc.ts";
 import {
+  type BrokerWarmUp,
   type ConfigurationResult,
   type CpuPerUnit,
   type Failover,
@@ -450,6 +452,95 @@ async function measure(
   }
 }
 
+/** Clients of the warm-up's greeter: few, so that commits are many and small (one per request or two). */
+const WARM_UP_CLIENTS = 4;
+const WARM_UP_WINDOW_MS = 10_000;
+/** Windows at least, and at most (the warm-up stops there, settled or not). */
+const WARM_UP_WINDOWS_MIN = 6;
+const WARM_UP_WINDOWS_MAX = QUICK ? 15 : 24;
+/** Settled: each of the last two windows' broker CPU per commit within this fraction of the window before it. */
+const WARM_UP_SETTLED = 0.1;
+
+/** Whether each of the last two windows' broker CPU per commit is within WARM_UP_SETTLED of the window before it. */
+function settled(windows: readonly { brokerMicrosPerCommit: number }[]): boolean {
+  const [a, b, c] = windows.slice(-3).map((window) => window.brokerMicrosPerCommit);
+  if (a === undefined || b === undefined || c === undefined) return false;
+  return Math.abs(b - a) <= WARM_UP_SETTLED * a && Math.abs(c - b) <= WARM_UP_SETTLED * b;
+}
+
+/**
+ * Brings a fresh broker to the speed of one that has run for a while. Its JVM compiles its hot
+ * paths (C2) for minutes: measured with a probe of bare transactions, the broker's CPU per
+ * transaction fell from 16-18 ms in the first thousand to 5-7 ms after four thousand and to
+ * 1.3-1.8 ms after fifteen thousand (docs/benchmarks.md). Brokers in production run warm, so a
+ * 1-worker cluster answers the greeter at a few clients (many small commits, every request a
+ * commit takes) in windows of 10 s until the broker's CPU per commit settles.
+ */
+async function warmBroker(
+  broker: KafkaBroker,
+  brokerProcess: number | undefined,
+  runId: string,
+): Promise<BrokerWarmUp | undefined> {
+  if (brokerProcess === undefined) return undefined;
+  const kind: DeploymentKind = { kind: "cluster", workers: 1 };
+  const functions = await FunctionServer.start(labelsOf(kind));
+  let deployment: Deployment | undefined;
+  try {
+    deployment = await startDeployment(kind, functions.urls, { bootstrap: broker.bootstrap, name: `bench-${runId}` });
+    const urls = deployment.processes.map((each) => each.ingressUrl);
+    const adminUrls = deployment.processes.map((each) => each.adminUrl());
+    await waitUntilAnswering(urls, READY_TIMEOUT_MS);
+    const startedAt = performance.now();
+    const windows: { commits: number; brokerMicrosPerCommit: number }[] = [];
+    for (let index = 0; index < WARM_UP_WINDOWS_MAX; index++) {
+      let cpuBefore = 0;
+      let commitsBefore: CommitTally | undefined;
+      let window: { commits: number; brokerMicrosPerCommit: number } | undefined;
+      await closedLoop({
+        clients: WARM_UP_CLIENTS,
+        warmupMs: 0,
+        measureMs: WARM_UP_WINDOW_MS,
+        next: (sequence) => ({
+          url: urls[sequence % urls.length] as string,
+          request: {
+            method: "PUT",
+            path: `/bench/greeter/${sequence % GREETER_KEYS}`,
+            headers: { prefer: "wait=60", "content-type": "text/plain" },
+            body: `user${sequence % GREETER_KEYS}`,
+          },
+        }),
+        atMeasureStart: async () => {
+          cpuBefore = cpuMicros(brokerProcess) ?? 0;
+          commitsBefore = await commitTally(adminUrls);
+        },
+        atMeasureEnd: async () => {
+          const cpu = (cpuMicros(brokerProcess) ?? 0) - cpuBefore;
+          const commitsAfter = await commitTally(adminUrls);
+          if (commitsBefore === undefined || commitsAfter === undefined) return;
+          const commits = commitsAfter.count - commitsBefore.count;
+          window = { commits, brokerMicrosPerCommit: commits === 0 ? Number.NaN : Math.round(cpu / commits) };
+        },
+      });
+      if (window === undefined) throw new Error("the warm-up could not read the worker's commits from its /metrics");
+      windows.push(window);
+      progress(
+        `  warm-up window ${index + 1}: ${window.commits} commits, broker CPU ${window.brokerMicrosPerCommit} µs a commit`,
+      );
+      if (windows.length >= WARM_UP_WINDOWS_MIN && settled(windows)) break;
+    }
+    return {
+      seconds: round1((performance.now() - startedAt) / 1000),
+      commits: windows.reduce((sum, window) => sum + window.commits, 0),
+      firstMicrosPerCommit: windows[0]?.brokerMicrosPerCommit ?? Number.NaN,
+      lastMicrosPerCommit: windows.at(-1)?.brokerMicrosPerCommit ?? Number.NaN,
+      settled: settled(windows),
+    };
+  } finally {
+    await deployment?.stop(false);
+    await functions.stop();
+  }
+}
+
 /** The round with the median chain messages/s (the lower of two): a round's figures stay together. */
 function medianRound(results: readonly ConfigurationResult[]): ConfigurationResult {
   const sorted = results.slice().sort((a, b) => a.chain.messagesPerSecond - b.chain.messagesPerSecond);
@@ -462,6 +553,7 @@ async function main(): Promise<void> {
   const runId = randomBytes(3).toString("hex");
   const needsBroker = KINDS.some((kind) => kind.kind === "cluster");
   let broker: KafkaBroker | undefined;
+  let brokerWarmUp: BrokerWarmUp | undefined;
   // Rounds interleave the configurations: the VM's speed drifts, and each round meets the same drift.
   const rounds: ConfigurationResult[][] = KINDS.map(() => []);
   try {
@@ -471,9 +563,8 @@ async function main(): Promise<void> {
     }
     const brokerProcess = broker === undefined ? undefined : brokerPid(broker);
     if (broker !== undefined) {
-      // A fresh broker's JVM spends the first minute compiling its hot paths (C2), on the cores
-      // the workers share: measured, the first round ran at half the speed of the third.
-      // Brokers in production run warm, so one unmeasured round of a 1-worker cluster goes first.
+      progress("warming the broker up: request-reply on a 1-worker cluster until its CPU per commit settles ...");
+      brokerWarmUp = await warmBroker(broker, brokerProcess, `${runId}-warm-up`);
       progress("warming the broker up: one unmeasured round of a 1-worker cluster ...");
       await measure({ kind: "cluster", workers: 1 }, broker, brokerProcess, `${runId}-warm-up`);
     }
@@ -503,6 +594,7 @@ async function main(): Promise<void> {
       partitions: PARTITIONS,
       rounds: ROUNDS,
     },
+    ...(brokerWarmUp === undefined ? {} : { brokerWarmUp }),
     configurations: rounds.map(medianRound),
     rounds,
   });
