@@ -31,8 +31,8 @@
 // the tables give the round with the median chain messages/s (the lower of two); the failover
 // target is checked against the slowest round. The broker runs the JVM kafka-server-start.sh
 // runs, and is warmed up first (warmBroker: request-reply on a 1-worker cluster until the
-// broker's CPU per commit settles, one to three minutes), then by one unmeasured round. A full run takes
-// about 8 minutes, --quick about 2 (with the broker's start).
+// broker's CPU per commit settles, one to four minutes), then by one unmeasured round. A full
+// run takes about 9 minutes, --quick about 3 (with the broker's start).
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { loadavg } from "node:os";
