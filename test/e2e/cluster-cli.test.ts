@@ -262,23 +262,6 @@ describe("eddy run --cluster with what cluster mode does not run", { timeout: 60
     assert.match(lines[0] as string, expected, show(result));
   }
 
-  it("a playground egress: named, with its file:line", async () => {
-    const result = await start(`kind: io.statefun.endpoints.v2/http
-spec:
-  functions: shop/*
-  urlPathTemplate: http://127.0.0.1:1/{function.name}
----
-kind: io.statefun.playground.v1/egress
-spec:
-  port: 0
-  topics: [out]
-`);
-    assertRefused(
-      result,
-      /^eddy run: cluster mode does not run these yet: io\.statefun\.playground\.v1\/egress io\.statefun\.playground\/egress \(.*module\.yaml:7(:\d+)?\)\. Run them with eddy run without --cluster$/,
-    );
-  });
-
   it("a Kafka egress on another Kafka than the cluster's: its records could not be in the workers' transactions", async () => {
     const result = await start(`kind: io.statefun.kafka.v1/egress
 spec:

@@ -1,7 +1,8 @@
 // The playground egress's rows with partition threads: each record's row carries the partition
 // of its sender, so two threads counting sequence numbers of their own never write the same row,
 // and each thread pops only its own partitions' rows (rows from before the partition was in the
-// key: thread 0).
+// key: thread 0). On a cluster worker a record is a row of its sender's partition, popped from
+// the partitions in turn, and a GET with none asks the other workers (test/e2e has the real one).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { TypedValue } from "@eddy/protocol";
@@ -98,5 +99,90 @@ describe("the playground egress on partition threads", () => {
     assert.equal(await egress.popOldest("out"), "old");
     assert.equal(await egress.popOldest("out"), "new");
     assert.equal(await egress.popOldest("out"), undefined);
+  });
+});
+
+/** An engine port over per-partition rows, as a cluster worker's engine gives them (Engine.transactOwned). */
+function clusterSink(rows: Map<number, KV>): EgressSink {
+  return {
+    transact: async () => assert.fail("a cluster's playground egress writes only partitions' rows"),
+    transactOwned: async (work: (owned: readonly number[], rowsOf: (partition: number) => KV) => unknown) =>
+      work([...rows.keys()], (partition) => rows.get(partition) as KV),
+    holdWork: () => {},
+    releaseWork: () => {},
+  } as unknown as EgressSink;
+}
+
+/** Answers POST /playground-egress/<topic> as another worker would: its records, then 404 (or always `status`). */
+async function peerServer(records: string[], status?: number): Promise<{ url: string; close(): Promise<void> }> {
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => {
+    if (req.method !== "POST" || req.url !== "/playground-egress/out") {
+      res.writeHead(400).end(`unexpected ${req.method} ${req.url}`);
+      return;
+    }
+    const next = status === undefined ? records.shift() : undefined;
+    if (next === undefined) res.writeHead(status ?? 404).end(status === undefined ? "none" : "broken");
+    else res.writeHead(200).end(next);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${address.port}/`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe("the playground egress on a cluster worker", () => {
+  it("keeps each record in its sender's partition rows, by the outbox seq, and pops the partitions in turn, each oldest first", async () => {
+    const rows = new Map<number, KV>([
+      [2, new MemoryKV()],
+      [5, new MemoryKV()],
+    ]);
+    const egress = new PlaygroundEgress({ port: 0, host: "127.0.0.1", topics: ["out"], inCluster: true });
+    assert.equal(egress.rowsInSourcePartition, true);
+    egress.attach(clusterSink(rows), new MemoryKV(), PARTITIONS);
+    // What the engine hands deliver in a cluster: the sending partition's rows.
+    egress.deliver(entry("a", "two-late", 9), rows.get(2) as KV, settled);
+    egress.deliver(entry("a", "two-early", 4), rows.get(2) as KV, settled);
+    egress.deliver(entry("b", "five", 1), rows.get(5) as KV, settled);
+    assert.deepEqual(
+      [...(rows.get(2) as KV).scan(["playground-egress", "out"])].map(({ key }) => key),
+      [
+        ["playground-egress", "out", 4],
+        ["playground-egress", "out", 9],
+      ],
+    );
+    assert.equal(await egress.popOldest("out"), "two-early");
+    assert.equal(await egress.popOldest("out"), "five", "the next pop starts at the next partition");
+    assert.equal(await egress.popOldest("out"), "two-late");
+    assert.equal(await egress.popOldest("out"), undefined);
+    await egress.close();
+  });
+
+  it("a GET with no record here asks the other workers in turn; 404 only when none had one, 503 when one could not say", async () => {
+    const egress = new PlaygroundEgress({ port: 0, host: "127.0.0.1", topics: ["out"], inCluster: true });
+    egress.attach(clusterSink(new Map([[1, new MemoryKV()]])), new MemoryKV(), PARTITIONS);
+    const empty = await peerServer([]);
+    const holding = await peerServer(["from a peer"]);
+    const broken = await peerServer([], 500);
+    let peers = [empty.url, holding.url];
+    egress.attachPeers(() => peers);
+    const url = await egress.listen();
+    try {
+      const first = await fetch(`${url}out`);
+      assert.equal(first.status, 200);
+      assert.equal(await first.text(), "from a peer");
+      const none = await fetch(`${url}out`);
+      assert.equal(none.status, 404, await none.text());
+      peers = [broken.url, empty.url];
+      const unsure = await fetch(`${url}out`);
+      const text = await unsure.text();
+      assert.equal(unsure.status, 503, text);
+      assert.match(text, new RegExp(`not every worker could be asked: ${broken.url.replaceAll(".", "\\.")}: HTTP 500`));
+    } finally {
+      await egress.close();
+      await Promise.all([empty.close(), holding.close(), broken.close()]);
+    }
   });
 });

@@ -5,11 +5,11 @@
 // HTTP ingress in front of its engine (which also serves the worker's dead letters:
 // cluster/dead-letter-admin.ts).
 //
-// What cluster mode does not run yet is refused at start, naming the component and where the
-// module declares it: nothing silently degrades. Not yet: the playground egress (its queue
-// would have to be per partition). The Kafka egress publishes in the worker's own transactions
-// (io/kafka/cluster-egress.ts); the Kafka and Kinesis ingresses read the sources bound to the
-// partitions the worker runs (io/source-binding.ts). The HTTP ingress forwards a request for an
+// Every component of a module runs in cluster mode. The playground egress keeps its records
+// in the rows of the partitions that sent them, and any worker's GET pops one, asking the other
+// workers when it holds none (io/playground/egress.ts). The Kafka egress publishes in the
+// worker's own transactions (io/kafka/cluster-egress.ts); the Kafka and Kinesis ingresses read
+// the sources bound to the partitions the worker runs (io/source-binding.ts). The HTTP ingress forwards a request for an
 // instance another worker runs to that worker (forwarding.ts). With an admin listener
 // (RuntimeOptions.admin) the worker serves its own metrics.
 import { mkdirSync } from "node:fs";
@@ -20,6 +20,7 @@ import { type ClusterSettings, defaultAdminAdvertiseUrl } from "../cluster/clust
 import { clusterTopicNames } from "../cluster/cluster-topics.ts";
 import { ClusterWorker } from "../cluster/cluster-worker.ts";
 import { clusterDeadLetterAdmin, routingWithDeadLetters } from "../cluster/dead-letter-admin.ts";
+import type { PartitionOwner } from "../cluster/membership-codec.ts";
 import { formatLocation } from "../config/diagnostics.ts";
 import { type KafkaEgressConfig, Kind } from "../config/types.ts";
 import { getRow, rowWrite, storeTables } from "../core/schema.ts";
@@ -29,6 +30,7 @@ import { HttpInvoker } from "../invoker/http-invoker.ts";
 import { RoutingInvoker } from "../invoker/routing-invoker.ts";
 import { ClusterKafkaEgress, clusterEgressMismatch } from "../io/kafka/cluster-egress.ts";
 import { kafkaEgressSettings } from "../io/kafka/egress.ts";
+import { PlaygroundEgress } from "../io/playground/egress.ts";
 import { SourceBinding } from "../io/source-binding.ts";
 import { AdminPeerClient } from "../observe/admin-peer-client.ts";
 import { type Logger, runtimeLogger } from "../observe/logger.ts";
@@ -51,7 +53,6 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
   // Every line of a worker names it: the workers of a cluster often log to one place.
   const log = runtimeLogger(options).child({ worker: cluster.workerId });
   const policy = options.failurePolicy ?? "retry";
-  refuseWhatClusterModeLacks(options);
   const egresses = clusterKafkaEgresses(options, cluster, log);
   const { catalog, resolve } = moduleCatalog(options.module, new Set(options.inProcess?.typenames ?? []), policy);
   const endpoints = httpEndpoints(options.module, resolve);
@@ -74,6 +75,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       ingressBodyBytesLimit: options.ingressBodyBytesLimit ?? INGRESS_BODY_BYTES_LIMIT_DEFAULT,
       ingressHoldMs: options.ingressHoldMs,
       sourceBinding,
+      inCluster: true,
       observer,
       tracer,
     },
@@ -151,7 +153,14 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
       });
     }
     const deadLetters = clusterDeadLetterAdmin(worker.engine, cluster.workerId, partitionCount);
-    const routing = routingWithDeadLetters(worker.routing, deadLetters);
+    const playground = connectors.egresses.find(({ connector }) => connector.egress instanceof PlaygroundEgress)
+      ?.connector.egress as PlaygroundEgress | undefined;
+    const routing = routingWithDeadLetters(worker.routing, deadLetters, {
+      ...(playground === undefined
+        ? {}
+        : { playgroundEgress: { topics: playground.topics, popLocal: (topic) => playground.popOldest(topic) } }),
+      peers: () => otherWorkers(worker.partitionOwners(), cluster.advertiseUrl),
+    });
     const host = { engine: worker.engine, store: local, checkpointed: undefined, routing };
     const failed = (name: string, error: unknown) => {
       const { reason, stack } = connectorFailure(name, error);
@@ -214,18 +223,11 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
   }
 }
 
-/** Every component cluster mode cannot run yet (the playground egress), in one error. */
-function refuseWhatClusterModeLacks(options: RuntimeOptions): void {
-  const lacking: string[] = [];
-  for (const egress of options.module.egresses) {
-    if (egress.kind !== Kind.KAFKA_EGRESS && egress.kind !== Kind.KINESIS_EGRESS)
-      lacking.push(`${egress.kind} ${egress.id} (${formatLocation(egress.source)})`);
-  }
-  if (lacking.length > 0) {
-    throw new StartupError(
-      `cluster mode does not run these yet: ${lacking.join("; ")}. Run them with eddy run without --cluster`,
-    );
-  }
+/** The ingress URLs of the workers other than this one that run partitions now, each once. */
+function otherWorkers(owners: readonly (PartitionOwner | undefined)[], ownUrl: string): string[] {
+  const urls = new Set<string>();
+  for (const owner of owners) if (owner !== undefined && owner.url !== ownUrl) urls.add(owner.url);
+  return [...urls];
 }
 
 const SNAPSHOT_INTERVAL_MS_DEFAULT = 10_000;

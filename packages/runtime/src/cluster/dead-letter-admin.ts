@@ -16,11 +16,16 @@ export function clusterDeadLetterAdmin(engine: Engine, workerId: string, partiti
   };
 }
 
-/** The worker's routing with its dead letters, for its ingress. */
-export function routingWithDeadLetters(routing: IngressRouting, deadLetters: DeadLetterAdmin): IngressRouting {
+/** The worker's routing with its dead letters (and its side of a playground egress), for its connectors. */
+export function routingWithDeadLetters(
+  routing: IngressRouting,
+  deadLetters: DeadLetterAdmin,
+  more: Pick<IngressRouting, "playgroundEgress" | "peers"> = {},
+): IngressRouting {
   return {
     ownerOfTarget: (target) => routing.ownerOfTarget(target),
     ownerOfRequest: (requestId) => routing.ownerOfRequest(requestId),
     deadLetters,
+    ...more,
   };
 }

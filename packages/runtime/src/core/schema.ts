@@ -266,6 +266,23 @@ export const tables = {
     /** The shards of one stream. */
     of: (ingress: string, stream: string) => range<KinesisShardPosition>(["kinesis-source", ingress, stream]),
   },
+  /**
+   * In a cluster: the playground egress's records that this partition's functions sent (the
+   * payload text), by topic and the seq of the outbox entry that sent each (unique and rising
+   * in a partition), committed with that entry's settlement, so they move with the partition;
+   * popped by a GET on any worker (io/playground/egress.ts). The embedded mode keeps them in
+   * the store table playgroundEgressRecord.
+   */
+  playgroundEgress: {
+    ...table<[topic: string, seq: number], string>(
+      "partition",
+      ["playground-egress"],
+      ["string", "number"],
+      (topic, seq) => ["playground-egress", topic, seq],
+    ),
+    /** One topic's records, oldest first. */
+    of: (topic: string) => range<string>(["playground-egress", topic]),
+  },
   /** Dead letters queued for replay (by `eddy dead-letters replay`), delivered at the next start. */
   replay: table<[seq: number], DeadLetter>("partition", ["replay"], ["number"], (seq) => ["replay", seq]),
   /**

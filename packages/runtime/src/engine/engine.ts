@@ -131,6 +131,13 @@ class OutboxSettlement implements EgressSettlement {
  */
 export interface EgressConnector {
   readonly egressIds: readonly string[];
+  /**
+   * In a cluster, true for a connector that stores what it delivers: `transaction` is then the
+   * rows of the sending partition (keys relative to it), so the rows commit in that partition's
+   * writes and move with it. An entry whose partition runs elsewhere by the time it is
+   * released is not handed out here: it stays in the partition's outbox for its owner.
+   */
+  readonly rowsInSourcePartition?: boolean;
   deliver(entry: OutboxEntry, transaction: KV, settle: EgressSettlement): void;
 }
 
@@ -1046,6 +1053,18 @@ export class Engine {
   }
 
   /**
+   * transact for the rows of the partitions run here (keys relative to each, as rowsOf gives
+   * them): `work` gets the partitions and their rows in one event turn, and what it writes
+   * commits in those partitions' writes, so it moves with them. Resolves once durable, or
+   * rejects as transact does.
+   */
+  async transactOwned<T>(work: (owned: readonly number[], rowsOf: (partition: number) => KV) => T): Promise<T> {
+    const result = work(this.#partitions.owned, (partition) => this.#partitions.rowsOf(partition));
+    await this.#durableSoon();
+    return result;
+  }
+
+  /**
    * Finishes the commit in flight and the writes still pending, then closes the store. After
    * a failed commit it commits nothing more: it only closes.
    */
@@ -1449,6 +1468,12 @@ export class Engine {
         if (connector === undefined) {
           throw new Error(`egress ${effect.entry.egress} has no connector, but the catalog declared it`);
         }
+        let transaction = this.#partitions.transaction;
+        if (connector.rowsInSourcePartition === true) {
+          const partition = this.#partitions.partitionOf(effect.entry.source);
+          if (!this.#partitions.owns(partition)) return;
+          transaction = this.#partitions.rowsOf(partition);
+        }
         const span = this.#tracer?.start(`egress ${effect.entry.egress}`, "producer", effect.entry.trace, {
           "eddy.egress": effect.entry.egress,
           "eddy.source": formatAddress(effect.entry.source),
@@ -1461,7 +1486,7 @@ export class Engine {
           this.#resets,
           span,
         );
-        connector.deliver(effect.entry, this.#partitions.transaction, settlement);
+        connector.deliver(effect.entry, transaction, settlement);
         return;
       }
       case "dead-letter":

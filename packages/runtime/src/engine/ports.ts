@@ -81,6 +81,8 @@ export interface RequestSink {
 export interface EgressSink extends Transactor {
   holdWork(bytes: number): void;
   releaseWork(bytes: number): void;
+  /** In a cluster: writes in the rows of the partitions run here (Engine.transactOwned). */
+  transactOwned<T>(work: (owned: readonly number[], rowsOf: (partition: number) => KV) => T): Promise<T>;
 }
 
 /** Every port: what a connector's host hands it (each connector keeps only the one it needs). */

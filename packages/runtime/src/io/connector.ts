@@ -88,6 +88,8 @@ export interface ConnectorContext {
    * runs (source-binding.ts). Undefined in the embedded mode, where one Eddy reads them all.
    */
   readonly sourceBinding?: SourceBinding | undefined;
+  /** A worker of a cluster: connectors that store what they take keep it in partitions' rows. */
+  readonly inCluster?: boolean;
   /** Told what the connectors do, for metrics; undefined when nobody counts. */
   readonly observer?: ConnectorObserver | undefined;
   /**

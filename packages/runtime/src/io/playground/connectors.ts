@@ -57,6 +57,8 @@ class PlaygroundEgressConnector implements Connector {
 
   async open(host: HostOf<EgressSink>): Promise<{ readonly urls: readonly string[] }> {
     this.#playground.attach(host.engine, host.store, host.partitionCount);
+    const routing = host.routing;
+    if (routing?.peers !== undefined) this.#playground.attachPeers(() => routing.peers?.() ?? []);
     const url = await listenFor(() => this.#playground.listen(), this.#config, this.#address);
     this.#listening = true;
     return { urls: [url] };
@@ -98,6 +100,7 @@ export const playgroundEgressKind: ConnectorKind<PlaygroundEgressConfig> = {
       ...address,
       topics: config.topics,
       ...(context.token === undefined ? {} : { token: context.token }),
+      ...(context.inCluster === true ? { inCluster: true } : {}),
     });
     return success(new PlaygroundEgressConnector(config, playground, address));
   },

@@ -11,14 +11,24 @@
 // pops only the rows of its partitions (popOldest's `owns`). The HTTP side then runs once, on
 // the main thread, and pops from the threads in turn (PlaygroundEgressOptions.pop). Rows
 // written before the partition was in the key have none: the first thread pops those.
+//
+// In a cluster (`inCluster`) a record is a row of the partition whose function sent it
+// (tables.playgroundEgress, keyed by the sending outbox entry's seq), committed in that
+// partition's changelog with the entry's settlement, so it moves with the partition and is
+// handed out once whoever runs it. A GET pops the oldest record of a partition this worker runs
+// (taking the partitions in turn), and when it has none asks the other workers over their
+// ingress (egress-routes.ts); 404 only when none had one, 503 when one could not say. Order
+// holds within a partition; across partitions and workers records come in no set order.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { addressKey } from "../../core/address.ts";
 import type { KV } from "../../core/kv.ts";
 import { partitionOf } from "../../core/partitioning.ts";
 import type { OutboxEntry } from "../../core/records.ts";
+import { putRow, scanRows, tables } from "../../core/schema.ts";
 import { COMMIT_ABORTED, type EgressConnector, type EgressSettlement, type EgressSink } from "../../engine/ports.ts";
 import { errorCode } from "../../errors.ts";
 import { authorize, closeServer, listenOn, replyText } from "../http-server.ts";
+import { EgressPeers } from "./egress-routes.ts";
 
 export const PLAYGROUND_EGRESS_ID = "io.statefun.playground/egress";
 export const EGRESS_RECORD_TYPENAME = "io.statefun.playground/EgressRecord";
@@ -31,6 +41,8 @@ export interface PlaygroundEgressOptions {
   readonly token?: string;
   /** Where GET takes a topic's oldest record from; default this egress's own store (popOldest). */
   readonly pop?: (topic: string) => Promise<string | undefined>;
+  /** A worker of a cluster: records are rows of the sending partition (see the top of this file). */
+  readonly inCluster?: boolean;
 }
 
 /** Which rows this egress pops: all of them, or a partition thread's. */
@@ -51,9 +63,15 @@ export class PlaygroundEgress implements EgressConnector {
   #partitionCount = 1;
   #owner: EgressRowOwner | undefined;
   readonly #nextSeq = new Map<string, number>();
+  /** In a cluster: the other workers' ingress URLs, and how to ask them. */
+  #peers: (() => readonly string[]) | undefined;
+  readonly #peerClient: EgressPeers | undefined;
+  /** In a cluster: the index among the partitions run here that the next pop looks at first. */
+  #nextPartition = 0;
 
   constructor(options: PlaygroundEgressOptions) {
     this.#options = options;
+    this.#peerClient = options.inCluster === true ? new EgressPeers() : undefined;
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch((error: unknown) => {
         // The pop's commit was aborted: the record is still there for the next GET.
@@ -69,6 +87,19 @@ export class PlaygroundEgress implements EgressConnector {
    * works, the engine's spreads them as the threads are); `owner` limits what popOldest takes to
    * a partition thread's rows.
    */
+  get topics(): readonly string[] {
+    return this.#options.topics;
+  }
+
+  get rowsInSourcePartition(): boolean {
+    return this.#options.inCluster === true;
+  }
+
+  /** In a cluster: where the other workers are, to ask them when this one holds no record. */
+  attachPeers(peers: () => readonly string[]): void {
+    this.#peers = peers;
+  }
+
   attach(engine: EgressSink, store: KV, partitionCount = 1, owner?: EgressRowOwner): void {
     this.#engine = engine;
     this.#partitionCount = partitionCount;
@@ -101,6 +132,12 @@ export class PlaygroundEgress implements EgressConnector {
       return;
     }
     const payload = typeof record.payload === "string" ? record.payload : JSON.stringify(record.payload ?? null);
+    if (this.#options.inCluster === true) {
+      // `transaction` is the sending partition's rows; the entry's seq is unique and rising there.
+      putRow(transaction, tables.playgroundEgress.key(record.topic, entry.seq), payload);
+      settle.delivered();
+      return;
+    }
     this.#nextSeq.set(record.topic, seq + 1);
     const partition = partitionOf(addressKey(entry.source), this.#partitionCount);
     transaction.put([...table(record.topic), seq, partition], payload);
@@ -111,8 +148,9 @@ export class PlaygroundEgress implements EgressConnector {
     return listenOn(this.#server, this.#options.port, this.#options.host);
   }
 
-  close(): Promise<void> {
-    return closeServer(this.#server);
+  async close(): Promise<void> {
+    await closeServer(this.#server);
+    await this.#peerClient?.close();
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -126,7 +164,17 @@ export class PlaygroundEgress implements EgressConnector {
       replyText(res, 503, "the runtime is starting");
       return;
     }
-    const payload = await (this.#options.pop ?? ((name: string) => this.popOldest(name)))(topic);
+    let payload = await (this.#options.pop ?? ((name: string) => this.popOldest(name)))(topic);
+    if (payload === undefined && this.#peerClient !== undefined) {
+      const asked = await this.#peerClient.pop(this.#peers?.() ?? [], topic, req.headers.authorization);
+      payload = asked.payload;
+      if (payload === undefined && asked.failed.length > 0) {
+        // Another worker may hold records: "none" would not be true.
+        res.setHeader("retry-after", "1");
+        replyText(res, 503, `no records here, and not every worker could be asked: ${asked.failed.join("; ")}`);
+        return;
+      }
+    }
     if (payload === undefined) replyText(res, 404, `no records in topic ${topic}`);
     else {
       res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(payload) });
@@ -138,6 +186,20 @@ export class PlaygroundEgress implements EgressConnector {
   popOldest(topic: string): Promise<string | undefined> {
     const engine = this.#engine;
     if (engine === undefined) return Promise.reject(new Error("the playground egress is not attached to an engine"));
+    if (this.#options.inCluster === true) {
+      return engine.transactOwned((owned, rowsOf) => {
+        for (let turn = 0; turn < owned.length; turn++) {
+          const index = (this.#nextPartition + turn) % owned.length;
+          const rows = rowsOf(owned[index] as number);
+          for (const row of scanRows(rows, tables.playgroundEgress.of(topic))) {
+            rows.delete(row.key);
+            this.#nextPartition = index + 1;
+            return row.value;
+          }
+        }
+        return undefined;
+      });
+    }
     const owner = this.#owner;
     return engine.transact((transaction) => {
       for (const row of transaction.scan(table(topic))) {

@@ -15,6 +15,7 @@ import { makeRequestId } from "../../core/records.ts";
 import { errorMessage } from "../../errors.ts";
 import { replyText } from "../http-server.ts";
 import type { DeadLetterAdmin } from "./dead-letter-routes.ts";
+import type { EgressPopper } from "./egress-routes.ts";
 
 /** Where requests go in a cluster. For each answer: undefined = this worker; a URL = the owner; null = nobody yet. */
 export interface IngressRouting {
@@ -22,6 +23,10 @@ export interface IngressRouting {
   ownerOfRequest(requestId: string): string | null | undefined;
   /** The worker's dead letters, which its ingress serves (dead-letter-routes.ts). */
   readonly deadLetters?: DeadLetterAdmin;
+  /** The worker's side of the playground egress, which its ingress serves (egress-routes.ts). */
+  readonly playgroundEgress?: EgressPopper;
+  /** The ingress URLs of the other workers that run partitions now. */
+  peers?(): readonly string[];
 }
 
 /** Where a request's reply is polled: GET /replies/<request id>. */

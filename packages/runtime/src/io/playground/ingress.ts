@@ -14,7 +14,9 @@
 //   Location to poll (`GET /replies/<request id>`, which takes `Prefer: wait` too); the
 //   message is processed exactly once either way.
 // - In a cluster: GET /dead-letters and POST /dead-letters/replay, the worker's dead letters
-//   (dead-letter-routes.ts; one or two segments, so never a function's path).
+//   (dead-letter-routes.ts; one or two segments, so never a function's path), and POST
+//   /playground-egress/<topic>, a record of the playground egress this worker holds, for the
+//   egress of another worker (egress-routes.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { FunctionTypename } from "../../core/address.ts";
 import type { ReplyLookup, RequestSink } from "../../engine/ports.ts";
@@ -23,6 +25,7 @@ import { formatBytes, readBody } from "../http-body.ts";
 import { authorize, closeServer, listenOn, replyText } from "../http-server.ts";
 import { argumentFromBody, replyBody } from "../typed-body.ts";
 import { isDeadLetterPath, serveDeadLetters } from "./dead-letter-routes.ts";
+import { isEgressPopPath, serveEgressPop } from "./egress-routes.ts";
 import {
   FORWARDED_HEADER,
   Forwarder,
@@ -171,6 +174,10 @@ export class PlaygroundIngress {
     if (!authorize(req, res, this.#options.token)) return;
     if (isDeadLetterPath(req.url)) {
       await serveDeadLetters(req, res, this.#options.routing?.deadLetters, this.#options.maxBodyBytes);
+      return;
+    }
+    if (isEgressPopPath(req.url)) {
+      await serveEgressPop(req, res, this.#options.routing?.playgroundEgress);
       return;
     }
     const wait = preferredWait(req.headers.prefer);
