@@ -141,10 +141,11 @@ describe("the playground egress on a cluster worker", () => {
     ]);
     const egress = new PlaygroundEgress({ port: 0, host: "127.0.0.1", topics: ["out"], inCluster: true });
     assert.equal(egress.rowsInSourcePartition, true);
-    egress.attach(clusterSink(rows), new MemoryKV(), PARTITIONS);
-    // What the engine hands deliver in a cluster: the sending partition's rows.
+    // What the engine hands deliver in a cluster: the sending partition's rows; a worker's engine
+    // may hand records out before the connector's HTTP side is attached.
     egress.deliver(entry("a", "two-late", 9), rows.get(2) as KV, settled);
     egress.deliver(entry("a", "two-early", 4), rows.get(2) as KV, settled);
+    egress.attach(clusterSink(rows), new MemoryKV(), PARTITIONS);
     egress.deliver(entry("b", "five", 1), rows.get(5) as KV, settled);
     assert.deepEqual(
       [...(rows.get(2) as KV).scan(["playground-egress", "out"])].map(({ key }) => key),

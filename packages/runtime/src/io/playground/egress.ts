@@ -81,12 +81,6 @@ export class PlaygroundEgress implements EgressConnector {
     });
   }
 
-  /**
-   * Connects the HTTP side to the engine (the engine is built with this connector first), over
-   * `partitionCount` partitions (a row's partition only keeps threads' rows apart: any count
-   * works, the engine's spreads them as the threads are); `owner` limits what popOldest takes to
-   * a partition thread's rows.
-   */
   get topics(): readonly string[] {
     return this.#options.topics;
   }
@@ -100,6 +94,12 @@ export class PlaygroundEgress implements EgressConnector {
     this.#peers = peers;
   }
 
+  /**
+   * Connects the HTTP side to the engine (the engine is built with this connector first), over
+   * `partitionCount` partitions (a row's partition only keeps threads' rows apart: any count
+   * works, the engine's spreads them as the threads are); `owner` limits what popOldest takes to
+   * a partition thread's rows.
+   */
   attach(engine: EgressSink, store: KV, partitionCount = 1, owner?: EgressRowOwner): void {
     this.#engine = engine;
     this.#partitionCount = partitionCount;
@@ -124,23 +124,27 @@ export class PlaygroundEgress implements EgressConnector {
       settle.rejected(`the EgressRecord is not JSON: ${String(cause)}`);
       return;
     }
+    // The module's topics decide, not #nextSeq: a cluster's worker may deliver before attach().
+    const declared = typeof record.topic === "string" && this.#options.topics.includes(record.topic);
     const seq = typeof record.topic === "string" ? this.#nextSeq.get(record.topic) : undefined;
-    if (typeof record.topic !== "string" || seq === undefined) {
+    if (!declared || (seq === undefined && this.#options.inCluster !== true)) {
       settle.rejected(
         `topic ${JSON.stringify(record.topic)} is not declared; the module declares ${this.#options.topics.join(", ")}`,
       );
       return;
     }
+    const topic = record.topic as string;
     const payload = typeof record.payload === "string" ? record.payload : JSON.stringify(record.payload ?? null);
     if (this.#options.inCluster === true) {
       // `transaction` is the sending partition's rows; the entry's seq is unique and rising there.
-      putRow(transaction, tables.playgroundEgress.key(record.topic, entry.seq), payload);
+      putRow(transaction, tables.playgroundEgress.key(topic, entry.seq), payload);
       settle.delivered();
       return;
     }
-    this.#nextSeq.set(record.topic, seq + 1);
+    const next = seq as number;
+    this.#nextSeq.set(topic, next + 1);
     const partition = partitionOf(addressKey(entry.source), this.#partitionCount);
-    transaction.put([...table(record.topic), seq, partition], payload);
+    transaction.put([...table(topic), next, partition], payload);
     settle.delivered();
   }
 
