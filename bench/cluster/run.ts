@@ -198,6 +198,19 @@ function progress(line: string): void {
   if (!options.json) process.stderr.write(`  ${line}\n`);
 }
 
+/** The greeter's request number `sequence`: request-reply to one of GREETER_KEYS, round-robin over `urls`. */
+function greeterRequest(urls: readonly string[], sequence: number): Target {
+  return {
+    url: urls[sequence % urls.length] as string,
+    request: {
+      method: "PUT",
+      path: `/bench/greeter/${sequence % GREETER_KEYS}`,
+      headers: { prefer: "wait=60", "content-type": "text/plain" },
+      body: `user${sequence % GREETER_KEYS}`,
+    },
+  };
+}
+
 /** Waits until bench/second has seen `accepted` messages in all, or stops progressing. */
 async function drain(functions: FunctionServer, accepted: number): Promise<number> {
   const deadline = performance.now() + DRAIN_TIMEOUT_MS;
@@ -345,15 +358,7 @@ async function measure(
         clients,
         warmupMs: GREETER_WARMUP_MS,
         measureMs: GREETER_MS,
-        next: (sequence) => ({
-          url: urls[sequence % urls.length] as string,
-          request: {
-            method: "PUT",
-            path: `/bench/greeter/${sequence % GREETER_KEYS}`,
-            headers: { prefer: "wait=60", "content-type": "text/plain" },
-            body: `user${sequence % GREETER_KEYS}`,
-          },
-        }),
+        next: (sequence) => greeterRequest(urls, sequence),
         atMeasureStart: async () => {
           before = readCpu(running, functions, brokerProcess);
           commitsBefore = await commitTally(adminUrls);
@@ -500,15 +505,7 @@ async function warmBroker(
         clients: WARM_UP_CLIENTS,
         warmupMs: 0,
         measureMs: WARM_UP_WINDOW_MS,
-        next: (sequence) => ({
-          url: urls[sequence % urls.length] as string,
-          request: {
-            method: "PUT",
-            path: `/bench/greeter/${sequence % GREETER_KEYS}`,
-            headers: { prefer: "wait=60", "content-type": "text/plain" },
-            body: `user${sequence % GREETER_KEYS}`,
-          },
-        }),
+        next: (sequence) => greeterRequest(urls, sequence),
         atMeasureStart: async () => {
           cpuBefore = cpuMicros(brokerProcess) ?? 0;
           commitsBefore = await commitTally(adminUrls);

@@ -15,7 +15,7 @@ import { createEndpoint, serve, statefulFunction, types } from "@eddy/sdk";
 import { addressKey, type FunctionTypename } from "../../packages/runtime/src/core/address.ts";
 import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
-import { EddyProcess, freePort, withEddy } from "./smoke/cluster.ts";
+import { EddyProcess, freePort, partitionsOf, withEddy } from "./smoke/cluster.ts";
 
 const CLUSTER = "adm";
 const TYPENAME = "adm/counter" as FunctionTypename;
@@ -133,13 +133,6 @@ async function send(via: Worker, id: string, text: string, wait = false): Promis
   assert.fail(`${id} was never taken`);
 }
 
-/** The partitions a worker runs now, from its dead-letter route on the ingress. */
-async function partitionsOf(via: Worker): Promise<number[]> {
-  const response = await fetch(`${via.eddy.ingressUrl()}dead-letters`, { headers: AUTH }).catch(() => undefined);
-  if (response?.status !== 200) return [];
-  return ((await response.json()) as { partitions: number[] }).partitions;
-}
-
 /** An id whose partition is in `partitions`, other than those in `taken`. */
 function idIn(partitions: readonly number[], taken: readonly string[] = []): string {
   for (let n = 0; ; n++) {
@@ -163,7 +156,7 @@ describe("the admin API of a cluster", { timeout: 120_000 }, () => {
         await b.eddy.start();
         let owned: [number[], number[]] = [[], []];
         for (let tries = 0; tries < 150; tries++) {
-          owned = [await partitionsOf(a), await partitionsOf(b)];
+          owned = [await partitionsOf(a.eddy, AUTH), await partitionsOf(b.eddy, AUTH)];
           if (owned[0].length > 0 && owned[1].length > 0 && owned[0].length + owned[1].length === PARTITIONS) break;
           await sleep(200);
         }

@@ -14,7 +14,7 @@ import { createEndpoint, serve, statefulFunction, types } from "@eddy/sdk";
 import { addressKey, type FunctionTypename } from "../../packages/runtime/src/core/address.ts";
 import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
-import { EddyProcess, runEddyCommand, withEddy } from "./smoke/cluster.ts";
+import { EddyProcess, partitionsOf, runEddyCommand, withEddy } from "./smoke/cluster.ts";
 
 const CLUSTER = "dl";
 const TYPENAME = "dl/counter" as FunctionTypename;
@@ -79,13 +79,6 @@ spec:
       "dead-letter",
     ],
   });
-}
-
-/** The partitions a worker runs now, from its dead-letter route. */
-async function partitionsOf(eddy: EddyProcess): Promise<number[]> {
-  const response = await fetch(`${eddy.ingressUrl()}dead-letters`).catch(() => undefined);
-  if (response?.status !== 200) return [];
-  return ((await response.json()) as { partitions: number[] }).partitions;
 }
 
 /** Sends until the ingress takes it (503 while the cluster moves the instance). */

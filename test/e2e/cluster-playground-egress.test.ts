@@ -14,7 +14,7 @@ import { createEndpoint, egressMessage, serve, statefulFunction, types } from "@
 import { addressKey, type FunctionTypename } from "../../packages/runtime/src/core/address.ts";
 import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
-import { EddyProcess, playgroundYaml, withEddy } from "./smoke/cluster.ts";
+import { clusterWorkerProcess, type EddyProcess, partitionsOf, playgroundYaml, withEddy } from "./smoke/cluster.ts";
 
 const CLUSTER = "pg";
 const TYPENAME = "pg/echo" as FunctionTypename;
@@ -49,33 +49,18 @@ after(async () => {
 });
 
 function worker(workerId: string): EddyProcess {
-  return new EddyProcess({
+  return clusterWorkerProcess({
     moduleYaml: `kind: io.statefun.endpoints.v2/http
 spec:
   functions: pg/*
   urlPathTemplate: ${functions.url}
 ---
 ${playgroundYaml(["out"])}`,
-    args: [
-      "run",
-      "{{MODULE}}",
-      "--state-dir",
-      "{{STATE_DIR}}",
-      "--cluster",
-      `kafka://${broker.bootstrap}/${CLUSTER}`,
-      "--checkpoints",
-      `file://${checkpoints}`,
-      "--worker-id",
-      workerId,
-    ],
+    bootstrap: broker.bootstrap,
+    cluster: CLUSTER,
+    workerId,
+    checkpoints,
   });
-}
-
-/** The partitions a worker runs now, from its dead-letter route. */
-async function partitionsOf(eddy: EddyProcess): Promise<number[]> {
-  const response = await fetch(`${eddy.ingressUrl()}dead-letters`).catch(() => undefined);
-  if (response?.status !== 200) return [];
-  return ((await response.json()) as { partitions: number[] }).partitions;
 }
 
 /** Waits until the two workers share every partition; returns what each runs. */

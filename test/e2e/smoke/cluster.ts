@@ -170,6 +170,16 @@ export interface EddyProcessOptions {
   readonly env?: Readonly<Record<string, string>>;
 }
 
+/**
+ * The partitions a cluster worker runs now, from its dead-letter route (GET /dead-letters, which
+ * names them); none while it does not answer. `headers`: its token, if it needs one.
+ */
+export async function partitionsOf(eddy: EddyProcess, headers: Record<string, string> = {}): Promise<number[]> {
+  const response = await fetch(`${eddy.ingressUrl()}dead-letters`, { headers }).catch(() => undefined);
+  if (response?.status !== 200) return [];
+  return ((await response.json()) as { partitions: number[] }).partitions;
+}
+
 /** One Eddy deployment: a state directory and fixed ports that survive restarts. */
 export class EddyProcess {
   readonly dir = mkdtempSync(join(tmpdir(), "eddy-e2e-"));
