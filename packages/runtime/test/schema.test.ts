@@ -55,6 +55,8 @@ const golden: readonly [TableLayout, Key, Key][] = [
   [tables.replay, tables.replay.key(7), ["replay", 7]],
   [tables.threadInbox, tables.threadInbox.key(7), ["thread-inbox", 7]],
   [tables.paused, tables.paused.key(typename), ["paused", "ns/fn"]],
+  [tables.playgroundEgress, tables.playgroundEgress.key("out", 7), ["playground-egress", "out", 7]],
+  [tables.playgroundEgress, tables.playgroundEgress.of("out"), ["playground-egress", "out"]],
   [tables.dead, inPartition(3, tables.dead.key(7)), ["p", 3, "dead", 7]],
   [storeTables.partitionCount, storeTables.partitionCount.key(), ["engine", "partitions"]],
   [storeTables.appliedLogSeq, storeTables.appliedLogSeq.key(), ["store", "applied-log-seq"]],
