@@ -1,7 +1,7 @@
-// The greeter of examples/greeter for a cluster. Cluster mode runs no egress yet, and the
-// greeter example's `example/greeter` also sends each greeting to the playground egress: in a
-// cluster every greeting would become a dead letter ("unknown egress"). This greeter only
-// answers the request waiting for the greeting; `person` and the greetings are the example's.
+// The greeter of examples/greeter for a cluster. The greeter example's `example/greeter` also
+// sends each greeting to the playground egress; this one only answers the request waiting for
+// the greeting, so the cluster's module needs no egress (cluster mode runs the playground
+// egress too: README, "A cluster on one machine"). `person` and the greetings are the example's.
 import { address, message, statefulFunction, types } from "@eddy/sdk";
 import { GreetRequestType, greeting, person } from "../greeter/functions.ts";
 
