@@ -192,6 +192,17 @@ describe("the admin API of a cluster", { timeout: 120_000 }, () => {
         assert.equal(local.status, 409, JSON.stringify(local.body));
         assert.equal(local.body.code, "not-owner");
 
+        // Savepoints and checkpoints on demand are refused in one precise line, not as "without --checkpoints".
+        for (const [path, body] of [
+          ["/v1/savepoints", { name: "before-upgrade" }],
+          ["/v1/checkpoints", undefined],
+        ] as const) {
+          const refused = await api(a, "POST", path, body === undefined ? {} : { body });
+          assert.equal(refused.status, 409, JSON.stringify(refused.body));
+          assert.equal(refused.body.code, "not-in-cluster-mode");
+          assert.match(String(refused.body.message), /^a cluster takes no (savepoints yet|checkpoint on demand)/);
+        }
+
         // Written through a, on b: the function's next invocation sees it.
         const put = await ok(a, "PUT", `/v1/state/adm/counter/${onB[0]}/count`, { body: { value: 41 } });
         assert.equal(put.value, 41);

@@ -9,9 +9,10 @@
 // in the rows of the partitions that sent them, and any worker's GET pops one, asking the other
 // workers when it holds none (io/playground/egress.ts). The Kafka egress publishes in the
 // worker's own transactions (io/kafka/cluster-egress.ts); the Kafka and Kinesis ingresses read
-// the sources bound to the partitions the worker runs (io/source-binding.ts). The HTTP ingress forwards a request for an
-// instance another worker runs to that worker (forwarding.ts). With an admin listener
-// (RuntimeOptions.admin) the worker serves its own metrics.
+// the sources bound to the partitions the worker runs (io/source-binding.ts). The HTTP ingress
+// forwards a request for an instance another worker runs to that worker (forwarding.ts). With
+// an admin listener (RuntimeOptions.admin) the worker serves its own metrics. Savepoints of a
+// cluster are not taken yet: the admin API and `eddy savepoint` say so.
 import { mkdirSync } from "node:fs";
 import type { BlobStore } from "../checkpoint/blob/blob-store.ts";
 import { openBlobStore } from "../checkpoint/blob/open-blob-store.ts";

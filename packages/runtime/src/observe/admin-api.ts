@@ -104,6 +104,21 @@ export function refusal(status: number, code: string, message: string): AdminRep
 
 const ok = (body: unknown): AdminReply => ({ status: 200, body });
 
+/**
+ * Why a cluster's worker takes no checkpoint or savepoint on demand: its partitions are
+ * snapshotted by their owners every --checkpoint-interval, and a savepoint of a whole cluster
+ * needs a cut across the workers that is not built yet (docs/architecture.md).
+ */
+function clusterRefusal(what: "checkpoint" | "savepoint"): AdminReply {
+  return refusal(
+    409,
+    "not-in-cluster-mode",
+    what === "checkpoint"
+      ? "a cluster takes no checkpoint on demand: each worker snapshots the partitions it runs every --checkpoint-interval"
+      : "a cluster takes no savepoints yet; take one with eddy run without --cluster",
+  );
+}
+
 /** How long a state write waits for the address's batch in flight to finish. */
 const STATE_WRITE_WAIT_MS = 10_000;
 const PAGE_LIMIT_DEFAULT = 50;
@@ -663,6 +678,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     operationId: "takeCheckpoint",
     summary: "Takes a checkpoint now.",
     handle: async ({ runtime }) => {
+      if (runtime.mode === "cluster") return clusterRefusal("checkpoint");
       if (runtime.checkpoints === undefined)
         return refusal(409, "checkpoints-disabled", "this Eddy runs without --checkpoints: it takes no checkpoints");
       return taken(() => (runtime.checkpoints as CheckpointControl).take());
@@ -675,6 +691,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     summary: "Takes a savepoint now, under the name given.",
     handle: async (call) => {
       const checkpoints = call.runtime.checkpoints;
+      if (call.runtime.mode === "cluster") return clusterRefusal("savepoint");
       if (checkpoints === undefined)
         return refusal(409, "checkpoints-disabled", "this Eddy runs without --checkpoints: it takes no savepoints");
       const { name } = await call.body();
