@@ -187,3 +187,14 @@ describe("the playground egress on a cluster worker", () => {
     }
   });
 });
+
+describe("the ingress route of a cluster's playground egress", () => {
+  it("is exactly two path segments, so a function whose namespace is playground-egress keeps its path", async () => {
+    const { isEgressPopPath } = await import("../src/io/playground/egress-routes.ts");
+    assert.equal(isEgressPopPath("/playground-egress/out"), true);
+    assert.equal(isEgressPopPath("/playground-egress/a%2Fb?x=1"), true);
+    assert.equal(isEgressPopPath("/playground-egress/fn/id"), false, "a function's path: /<namespace>/<type>/<id>");
+    assert.equal(isEgressPopPath("/playground-egress/"), false);
+    assert.equal(isEgressPopPath("/greeter/person/ada"), false);
+  });
+});

@@ -20,7 +20,7 @@ import { clusterModule } from "../cluster/cluster-module.ts";
 import { type ClusterSettings, defaultAdminAdvertiseUrl } from "../cluster/cluster-settings.ts";
 import { clusterTopicNames } from "../cluster/cluster-topics.ts";
 import { ClusterWorker } from "../cluster/cluster-worker.ts";
-import { clusterDeadLetterAdmin, routingWithDeadLetters } from "../cluster/dead-letter-admin.ts";
+import { clusterDeadLetterAdmin, workerRouting } from "../cluster/dead-letter-admin.ts";
 import type { PartitionOwner } from "../cluster/membership-codec.ts";
 import { formatLocation } from "../config/diagnostics.ts";
 import { type KafkaEgressConfig, Kind } from "../config/types.ts";
@@ -156,7 +156,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
     const deadLetters = clusterDeadLetterAdmin(worker.engine, cluster.workerId, partitionCount);
     const playground = connectors.egresses.find(({ connector }) => connector.egress instanceof PlaygroundEgress)
       ?.connector.egress as PlaygroundEgress | undefined;
-    const routing = routingWithDeadLetters(worker.routing, deadLetters, {
+    const routing = workerRouting(worker.routing, deadLetters, {
       ...(playground === undefined
         ? {}
         : { playgroundEgress: { topics: playground.topics, popLocal: (topic) => playground.popOldest(topic) } }),

@@ -17,7 +17,7 @@ export function clusterDeadLetterAdmin(engine: Engine, workerId: string, partiti
 }
 
 /** The worker's routing with its dead letters (and its side of a playground egress), for its connectors. */
-export function routingWithDeadLetters(
+export function workerRouting(
   routing: IngressRouting,
   deadLetters: DeadLetterAdmin,
   more: Pick<IngressRouting, "playgroundEgress" | "peers"> = {},

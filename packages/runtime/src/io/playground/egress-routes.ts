@@ -27,8 +27,12 @@ export interface EgressPopper {
   popLocal(topic: string): Promise<string | undefined>;
 }
 
+/** `/playground-egress/<topic>`, exactly two segments: `/playground-egress/<type>/<id>` is a function's. */
 export function isEgressPopPath(url: string | undefined): boolean {
-  return (url ?? "").startsWith(EGRESS_POP_PATH);
+  const path = (url ?? "").split("?")[0] ?? "";
+  if (!path.startsWith(EGRESS_POP_PATH)) return false;
+  const topic = path.slice(EGRESS_POP_PATH.length);
+  return topic !== "" && !topic.includes("/");
 }
 
 /** Serves a request whose path isEgressPopPath; `popper` is undefined without a playground egress in a cluster. */
