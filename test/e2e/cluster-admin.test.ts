@@ -192,16 +192,28 @@ describe("the admin API of a cluster", { timeout: 120_000 }, () => {
         assert.equal(local.status, 409, JSON.stringify(local.body));
         assert.equal(local.body.code, "not-owner");
 
-        // Savepoints and checkpoints on demand are refused in one precise line, not as "without --checkpoints".
-        for (const [path, body] of [
-          ["/v1/savepoints", { name: "before-upgrade" }],
-          ["/v1/checkpoints", undefined],
-        ] as const) {
-          const refused = await api(a, "POST", path, body === undefined ? {} : { body });
-          assert.equal(refused.status, 409, JSON.stringify(refused.body));
-          assert.equal(refused.body.code, "not-in-cluster-mode");
-          assert.match(String(refused.body.message), /^a cluster takes no (savepoints yet|checkpoint on demand)/);
-        }
+        // A checkpoint on demand is refused in one precise line, not as "without --checkpoints".
+        const refused = await api(a, "POST", "/v1/checkpoints");
+        assert.equal(refused.status, 409, JSON.stringify(refused.body));
+        assert.equal(refused.body.code, "not-in-cluster-mode");
+        assert.match(
+          String(refused.body.message),
+          /^a cluster takes no checkpoint on demand: .*POST \/v1\/savepoints$/,
+        );
+
+        // A savepoint, asked of b, is of the whole cluster: every partition, from both workers.
+        const savepoint = await ok(b, "POST", "/v1/savepoints", { body: { name: "before-upgrade" } });
+        assert.equal(savepoint.scope, "cluster");
+        assert.equal(savepoint.partitions, PARTITIONS);
+        assert.deepEqual(savepoint.workers, ["a", "b"]);
+        assert.ok((savepoint.rows as number) > 0, JSON.stringify(savepoint));
+        // Its name is taken now; a bad name is refused before anything is held.
+        const again = await api(a, "POST", "/v1/savepoints", { body: { name: "before-upgrade" } });
+        assert.equal(again.status, 409, JSON.stringify(again.body));
+        assert.equal(again.body.code, "savepoint-exists");
+        const badName = await api(a, "POST", "/v1/savepoints", { body: { name: "../up" } });
+        assert.equal(badName.status, 400, JSON.stringify(badName.body));
+        assert.match(String(badName.body.message), /^savepoint name "\.\.\/up": expected/);
 
         // Written through a, on b: the function's next invocation sees it.
         const put = await ok(a, "PUT", `/v1/state/adm/counter/${onB[0]}/count`, { body: { value: 41 } });

@@ -31,6 +31,13 @@ export {
   type WorkerEndpoint,
   workerName,
 } from "./cluster/dead-letter-client.ts";
+export type { ClusterSavepointManifest } from "./cluster/savepoint-format.ts";
+export {
+  hasClusterSavepoint,
+  listClusterSavepoints,
+  seedClusterFromSavepoint,
+  seedConnection,
+} from "./cluster/seed-cluster.ts";
 export * from "./config/index.ts";
 export { CONTROL_SOCKET, callControlSocket } from "./control-socket.ts";
 export {

@@ -12,13 +12,19 @@ import {
   checkpointStateDir,
   checkSavepointName,
   clusterOfStateDir,
+  hasClusterSavepoint,
   isEmptyStateDir,
   lineLogger,
+  listClusterSavepoints,
   type Manifest,
   openBlobStore,
+  parseClusterUrl,
   readCatalog,
+  readPropertiesFile,
   restoreCheckpoint,
   runningProcess,
+  seedClusterFromSavepoint,
+  seedConnection,
   storedBytes,
   type TransferProgress,
   verifyCheckpoint,
@@ -60,12 +66,17 @@ const OPTIONS = {
   checkpoints: { type: "string" },
   "state-dir": { type: "string" },
   json: { type: "boolean" },
+  cluster: { type: "string" },
+  "cluster-config": { type: "string" },
 } as const;
 
 export async function checkpointsCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
   const [action, ...rest] = positionals;
   const stateDir = values["state-dir"] ?? "eddy-state";
+  if (action !== "restore" && (values.cluster !== undefined || values["cluster-config"] !== undefined)) {
+    throw new UsageError("--cluster and --cluster-config are for eddy checkpoints restore (seeding a new cluster)");
+  }
   switch (action) {
     case "list":
       if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
@@ -78,6 +89,14 @@ export async function checkpointsCommand(args: string[]): Promise<void> {
       if (select === undefined)
         throw new UsageError("give the checkpoint id or savepoint name to restore (eddy checkpoints list)");
       if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+      if (values.cluster !== undefined) {
+        if (values["state-dir"] !== undefined)
+          throw new UsageError(
+            "give --cluster (seed a new cluster) or --state-dir (restore an embedded Eddy), not both",
+          );
+        return seedCluster(await openStore(values.checkpoints), select, values.cluster, values["cluster-config"]);
+      }
+      if (values["cluster-config"] !== undefined) throw new UsageError("--cluster-config needs --cluster");
       return restore(await openStore(values.checkpoints), stateDir, select);
     }
     case "create":
@@ -105,19 +124,30 @@ export async function savepointCommand(args: string[]): Promise<void> {
 async function list(store: BlobStore, json: boolean): Promise<void> {
   try {
     const catalog = await readCatalog(store);
+    const ofClusters = await listClusterSavepoints(store);
     if (json) {
-      process.stdout.write(`${JSON.stringify(catalog)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ ...catalog, clusterSavepoints: ofClusters.savepoints, unreadable: [...catalog.unreadable, ...ofClusters.unreadable] })}\n`,
+      );
       return;
     }
     const line = (manifest: Manifest) =>
       `${manifest.kind === "savepoint" ? `savepoint ${manifest.name}` : "checkpoint"}  ${manifest.id}  ${manifest.createdAt}  commits up to ${manifest.seq}  ${megabytes(storedBytes(allFiles(manifest)))}  base + ${manifest.deltas.length} delta(s)\n`;
     for (const { manifest } of catalog.checkpoints) process.stdout.write(line(manifest));
     for (const { manifest } of catalog.savepoints) process.stdout.write(line(manifest));
-    for (const { error } of catalog.unreadable) process.stdout.write(`unreadable  ${error}\n`);
-    process.stdout.write(
-      `${catalog.checkpoints.length} checkpoint(s), ${catalog.savepoints.length} savepoint(s) in ${store.url}\n`,
-    );
-    if (catalog.checkpoints.length + catalog.savepoints.length + catalog.unreadable.length === 0) {
+    for (const manifest of ofClusters.savepoints) {
+      const rows = manifest.partitions.reduce((sum, entry) => sum + entry.rows, 0);
+      const waiting = manifest.partitions.reduce((sum, entry) => sum + entry.inboxRecords, 0);
+      const bytes = manifest.partitions.reduce((sum, entry) => sum + (entry.object?.bytes ?? 0), 0);
+      process.stdout.write(
+        `savepoint ${manifest.name}  ${manifest.id}  ${manifest.createdAt}  of cluster ${manifest.cluster} (generation ${manifest.generation}, ${manifest.partitionCount} partitions)  ${rows} rows, ${waiting} messages in flight  ${megabytes(bytes)}\n`,
+      );
+    }
+    for (const { error } of [...catalog.unreadable, ...ofClusters.unreadable])
+      process.stdout.write(`unreadable  ${error}\n`);
+    const savepoints = catalog.savepoints.length + ofClusters.savepoints.length;
+    process.stdout.write(`${catalog.checkpoints.length} checkpoint(s), ${savepoints} savepoint(s) in ${store.url}\n`);
+    if (catalog.checkpoints.length + savepoints + catalog.unreadable.length + ofClusters.unreadable.length === 0) {
       process.stdout.write("(the location holds nothing: is the URL right?)\n");
     }
   } finally {
@@ -164,6 +194,51 @@ async function verify(store: BlobStore, select: string | undefined): Promise<voi
   }
 }
 
+/** Seeds the new cluster `clusterUrl` names from the cluster savepoint `name`. */
+async function seedCluster(
+  store: BlobStore,
+  name: string,
+  clusterUrl: string,
+  configPath: string | undefined,
+): Promise<void> {
+  try {
+    const address = parseClusterUrl(clusterUrl);
+    if (!address.ok) throw new UsageError(`--cluster ${address.message}`);
+    let properties: ReadonlyMap<string, string> = new Map();
+    if (configPath !== undefined) {
+      const read = readPropertiesFile(configPath);
+      if (!read.ok) throw new UsageError(`--cluster-config ${read.message}`);
+      properties = read.value;
+    }
+    const connection = seedConnection(address.value, properties, configPath ?? "--cluster");
+    if (!connection.ok) throw new UsageError(connection.message);
+    if (!(await hasClusterSavepoint(store, name))) {
+      const catalog = await readCatalog(store);
+      const embedded = [...catalog.savepoints, ...catalog.checkpoints].some(
+        ({ manifest }) => manifest.name === name || manifest.id === name,
+      );
+      throw new CommandError(
+        embedded
+          ? `${name} in ${store.url} is a checkpoint of an embedded Eddy: restore it with --state-dir; a cluster is seeded only from a savepoint of a cluster`
+          : `${store.url} holds no savepoint of a cluster named ${JSON.stringify(name)} (eddy checkpoints list)`,
+      );
+    }
+    const seeded = await seedClusterFromSavepoint({
+      connection: connection.value,
+      cluster: address.value.name,
+      blobs: store,
+      name,
+    });
+    if (!seeded.ok) throw new CommandError(seeded.message);
+    const { manifest, rows, inboxRecords, changelogRecords, ms } = seeded.value;
+    process.stdout.write(
+      `seeded cluster ${address.value.name} from savepoint ${name} of cluster ${manifest.cluster}: ${manifest.partitionCount} partitions, ${rows} rows in ${changelogRecords} changelog records, ${inboxRecords} messages in flight (${(ms / 1000).toFixed(1)} s); start its workers with eddy run --cluster ${clusterUrl}\n`,
+    );
+  } finally {
+    await store.close();
+  }
+}
+
 async function restore(store: BlobStore, stateDir: string, select: string): Promise<void> {
   try {
     if (!isEmptyStateDir(stateDir))
@@ -201,7 +276,7 @@ async function create(stateDir: string, location: string | undefined, request: C
   const cluster = await clusterOfStateDir(stateDir);
   if (cluster !== undefined) {
     throw new CommandError(
-      `${stateDir} is the state directory of a worker of cluster ${cluster.name}, only a cache of the partitions it runs: the workers snapshot their partitions to their --checkpoints store by themselves (every --checkpoint-interval); a ${request.savepointName === undefined ? "checkpoint" : "savepoint"} of a whole cluster is not built yet`,
+      `${stateDir} is the state directory of a worker of cluster ${cluster.name}, only a cache of the partitions it runs: the workers snapshot their partitions to their --checkpoints store by themselves (every --checkpoint-interval); ${request.savepointName === undefined ? "a checkpoint of a whole cluster is its savepoint" : "a savepoint of the whole cluster is taken"} with POST /v1/savepoints on any worker's admin API`,
     );
   }
   const pid = runningProcess(stateDir);

@@ -13,7 +13,12 @@ import type { Engine } from "../engine/engine.ts";
 import type { EngineObserver } from "../engine/observer.ts";
 import { errorMessage } from "../errors.ts";
 import type { Connector, ConnectorObserver } from "../io/connector.ts";
-import type { AdminRuntime, CheckpointControl, FunctionEndpointInfo } from "../observe/admin-api.ts";
+import type {
+  AdminRuntime,
+  CheckpointControl,
+  ClusterSavepointControl,
+  FunctionEndpointInfo,
+} from "../observe/admin-api.ts";
 import { AdminServer } from "../observe/admin-server.ts";
 import type { AdminPeers } from "../observe/cluster-admin.ts";
 import { fanOut, LiveStats } from "../observe/live-stats.ts";
@@ -107,6 +112,8 @@ export function adminRuntime(parts: {
   readonly blobs: BlobStore | undefined;
   /** A cluster worker's view of the others, whom its API asks. */
   readonly peers?: AdminPeers | undefined;
+  /** A cluster worker's savepoints of the whole cluster. */
+  readonly clusterSavepoints?: ClusterSavepointControl | undefined;
 }): AdminRuntime {
   const inProcess = new Set(parts.inProcessTypes);
   const declared = [
@@ -139,6 +146,7 @@ export function adminRuntime(parts: {
       return lags.flat().reduce((sum, lag) => sum + lag.messages, 0);
     },
     ...(parts.peers === undefined ? {} : { peers: parts.peers }),
+    ...(parts.clusterSavepoints === undefined ? {} : { clusterSavepoints: parts.clusterSavepoints }),
   };
 }
 

@@ -11,8 +11,8 @@
 // worker's own transactions (io/kafka/cluster-egress.ts); the Kafka and Kinesis ingresses read
 // the sources bound to the partitions the worker runs (io/source-binding.ts). The HTTP ingress
 // forwards a request for an instance another worker runs to that worker (forwarding.ts). With
-// an admin listener (RuntimeOptions.admin) the worker serves its own metrics. Savepoints of a
-// cluster are not taken yet: the admin API and `eddy savepoint` say so.
+// an admin listener (RuntimeOptions.admin) the worker serves its own metrics, and takes
+// savepoints of the whole cluster, with the other workers (cluster/savepoint-coordinator.ts).
 import { mkdirSync } from "node:fs";
 import type { BlobStore } from "../checkpoint/blob/blob-store.ts";
 import { openBlobStore } from "../checkpoint/blob/open-blob-store.ts";
@@ -22,6 +22,7 @@ import { clusterTopicNames } from "../cluster/cluster-topics.ts";
 import { ClusterWorker } from "../cluster/cluster-worker.ts";
 import { clusterDeadLetterAdmin, workerRouting } from "../cluster/dead-letter-admin.ts";
 import type { PartitionOwner } from "../cluster/membership-codec.ts";
+import { clusterSavepointControl } from "../cluster/savepoint-admin.ts";
 import { formatLocation } from "../config/diagnostics.ts";
 import { type KafkaEgressConfig, Kind } from "../config/types.ts";
 import { getRow, rowWrite, storeTables } from "../core/schema.ts";
@@ -189,6 +190,21 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
         connectors: all,
         checkpointer: undefined,
         blobs: undefined,
+        ...(peerClient === undefined || worker.savepoints === undefined || snapshots === undefined
+          ? {}
+          : {
+              clusterSavepoints: clusterSavepointControl(
+                {
+                  cluster: cluster.name,
+                  workerId: cluster.workerId,
+                  partitionCount,
+                  participant: worker.savepoints,
+                  blobs: snapshots.blobs,
+                  owners: () => worker.partitionOwners(),
+                },
+                peerClient,
+              ),
+            }),
         ...(peerClient === undefined
           ? {}
           : {

@@ -20,7 +20,7 @@ import { Admin, Producer } from "@platformatic/kafka";
 import type { BlobStore } from "../checkpoint/blob/blob-store.ts";
 import { type Address, replyAddress } from "../core/address.ts";
 import { requestTime } from "../core/records.ts";
-import type { DurableStore, Engine } from "../engine/engine.ts";
+import type { CommitTarget, DurableStore, Engine } from "../engine/engine.ts";
 import { errorMessage, type Failure, failure, type Result, success } from "../errors.ts";
 import { describe, type KafkaConnection } from "../io/kafka/client-options.ts";
 import { TRANSACTIONAL_RETRIES, transactionalRetryDelay } from "../io/kafka/transactional-retry.ts";
@@ -31,14 +31,17 @@ import { assignPartitions } from "./assignor.ts";
 import { catchUp, localChangelogOffset } from "./changelog.ts";
 import { type ClusterModule, EMPTY_CLUSTER_MODULE } from "./cluster-module.ts";
 import { type ClusterTopicNames, clusterTopicNames, ensureClusterTopics } from "./cluster-topics.ts";
+import { CommitGate } from "./commit-gate.ts";
 import type { MembershipSnapshot } from "./group-machine.ts";
 import { GroupMember } from "./group-member.ts";
 import { decodeInboxRecord } from "./inbox-record.ts";
+import { readInboxTails } from "./inbox-tails.ts";
 import { KafkaCommitTarget, transactionalIdOf } from "./kafka-commit-target.ts";
 import { KafkaLink } from "./kafka-link.ts";
 import type { PartitionOwner } from "./membership-codec.ts";
 import { checkGroupModule } from "./module-check.ts";
 import { restoreSnapshot } from "./partition-snapshots.ts";
+import { SavepointParticipant } from "./savepoint-participant.ts";
 import { Snapshotter } from "./snapshotter.ts";
 import { TopicReader } from "./topic-reader.ts";
 import { fetchStableOffsets } from "./txn-offsets.ts";
@@ -58,7 +61,7 @@ export interface ClusterWorkerOptions {
   /** The worker's local store: a cache of its partitions, caught up from the changelog. */
   readonly local: DurableStore;
   /** Builds the engine over the commit target (it must own no partition at the start). */
-  readonly createEngine: (commitTarget: KafkaCommitTarget) => Engine;
+  readonly createEngine: (commitTarget: CommitTarget) => Engine;
   readonly log: Logger;
   /** The worker cannot go on (a bug, a fenced worker id, a changelog that does not read): stop the process. */
   readonly onFatal: (reason: string) => void;
@@ -108,6 +111,12 @@ export class ClusterWorker {
   readonly #commitTarget: KafkaCommitTarget;
   readonly #admin: Admin;
   readonly #snapshotter: Snapshotter | undefined;
+  /** Every commit passes it: a savepoint holds the worker's commits there. */
+  readonly #gate: CommitGate;
+  /** The worker's part in savepoints of the cluster; undefined without a checkpoint store. */
+  readonly savepoints: SavepointParticipant | undefined;
+  /** Rebalances seen begin (a rejoin) or end (an assignment, a loss): a savepoint held across one fails. */
+  #rebalances = 0;
   readonly engine: Engine;
   readonly #member: GroupMember;
   readonly #stop = new AbortController();
@@ -158,7 +167,8 @@ export class ClusterWorker {
       changelogReader: this.#changelogReader,
       catchUpTimeoutMs: options.acquireTimeoutMs ?? ACQUIRE_TIMEOUT_MS_DEFAULT,
     });
-    this.engine = options.createEngine(this.#commitTarget);
+    this.#gate = new CommitGate(this.#commitTarget);
+    this.engine = options.createEngine(this.#gate);
     this.#admin = new Admin(options.connection);
     this.#snapshotter =
       options.snapshots === undefined
@@ -173,6 +183,32 @@ export class ClusterWorker {
             owned: () => this.engine.ownedPartitions,
             log: options.log,
           });
+    this.savepoints =
+      options.snapshots === undefined
+        ? undefined
+        : new SavepointParticipant({
+            workerId: options.workerId,
+            gate: this.#gate,
+            membership: () => this.#member.current(),
+            running: () => this.engine.ownedPartitions,
+            rebalances: () => this.#rebalances,
+            local: options.local,
+            blobs: options.snapshots.blobs,
+            readInboxTails: async (from, deadlineMs) => {
+              // A reader of its own: the inbox loop's reader goes on at its positions.
+              const reader = new TopicReader({
+                connection: options.connection,
+                topic: topics.inbox,
+                maxWaitMs: INBOX_WAIT_MS,
+                fetchBytes: INBOX_FETCH_BYTES,
+              });
+              try {
+                return await readInboxTails(reader, from, deadlineMs);
+              } finally {
+                await reader.close().catch(() => undefined);
+              }
+            },
+          });
     this.#member = new GroupMember({
       connection: options.connection,
       groupId: topics.group,
@@ -185,6 +221,9 @@ export class ClusterWorker {
       assign: assignPartitions,
       hooks: {
         beforeRejoin: async () => {
+          this.#rebalances++;
+          // A savepoint's hold would keep the flush below waiting: the savepoint fails instead.
+          this.savepoints?.close();
           await this.engine.flushAndHold();
         },
         onAssigned: (snapshot) => {
@@ -192,9 +231,11 @@ export class ClusterWorker {
           this.#options.log.info(
             `worker ${options.workerId} holds partitions ${partitionRanges(snapshot.partitions)} in generation ${snapshot.generationId}`,
           );
+          this.#rebalances++;
           this.#inOrder(() => this.#assign(snapshot));
         },
         onLost: (previous, cause) => {
+          this.#rebalances++;
           this.#options.log.warn(
             `worker ${options.workerId} lost partitions ${previous.partitions.join(", ") || "(none)"} of generation ${previous.generationId}: ${cause.message}`,
           );
@@ -469,6 +510,7 @@ export class ClusterWorker {
    */
   async stop(): Promise<void> {
     this.#stop.abort();
+    this.savepoints?.close();
     await this.#snapshotter?.stop();
     await this.#inboxLoop;
     await this.#assigning;
@@ -487,6 +529,7 @@ export class ClusterWorker {
   /** Stops as a crash would, without committing or leaving (for tests of a lost worker). */
   async abandon(): Promise<void> {
     this.#stop.abort();
+    this.savepoints?.close();
     await this.#snapshotter?.stop();
     await this.#member.close();
     await this.#closeClients();

@@ -42,6 +42,14 @@ export interface CheckpointControl {
   readonly latest: () => { readonly id: string; readonly seq: number; readonly createdAt: string } | undefined;
 }
 
+/** A cluster worker's savepoints: taking one of the whole cluster, and this worker's part in one. */
+export interface ClusterSavepointControl {
+  /** Takes a savepoint of the cluster now, asking every worker (cluster/savepoint-coordinator.ts). */
+  take(name: string): Promise<AdminReply>;
+  /** This worker's part in a savepoint another worker takes: `phase` is hold, capture or release. */
+  phase(phase: string, body: Record<string, unknown>): Promise<AdminReply>;
+}
+
 /** The running runtime, as the admin API sees it. */
 export interface AdminRuntime {
   readonly mode: "embedded" | "cluster";
@@ -57,6 +65,8 @@ export interface AdminRuntime {
   readonly kafkaLagMessages: () => Promise<number>;
   /** In a cluster: the other workers, whom the API asks for what their partitions hold. */
   readonly peers?: AdminPeers | undefined;
+  /** In a cluster with a checkpoint store: savepoints of the whole cluster. */
+  readonly clusterSavepoints?: ClusterSavepointControl | undefined;
 }
 
 export interface AdminReply {
@@ -105,17 +115,14 @@ export function refusal(status: number, code: string, message: string): AdminRep
 const ok = (body: unknown): AdminReply => ({ status: 200, body });
 
 /**
- * Why a cluster's worker takes no checkpoint or savepoint on demand: its partitions are
- * snapshotted by their owners every --checkpoint-interval, and a savepoint of a whole cluster
- * needs a cut across the workers that is not built yet (docs/architecture.md).
+ * Why a cluster's worker takes no checkpoint on demand: its partitions are snapshotted by their
+ * owners every --checkpoint-interval (a savepoint is the cluster's consistent cut on demand).
  */
-function clusterRefusal(what: "checkpoint" | "savepoint"): AdminReply {
+function clusterCheckpointRefusal(): AdminReply {
   return refusal(
     409,
     "not-in-cluster-mode",
-    what === "checkpoint"
-      ? "a cluster takes no checkpoint on demand: each worker snapshots the partitions it runs every --checkpoint-interval"
-      : "a cluster takes no savepoints yet; take one with eddy run without --cluster",
+    "a cluster takes no checkpoint on demand: each worker snapshots the partitions it runs every --checkpoint-interval; take a savepoint of the whole cluster with POST /v1/savepoints",
   );
 }
 
@@ -678,7 +685,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     operationId: "takeCheckpoint",
     summary: "Takes a checkpoint now.",
     handle: async ({ runtime }) => {
-      if (runtime.mode === "cluster") return clusterRefusal("checkpoint");
+      if (runtime.mode === "cluster") return clusterCheckpointRefusal();
       if (runtime.checkpoints === undefined)
         return refusal(409, "checkpoints-disabled", "this Eddy runs without --checkpoints: it takes no checkpoints");
       return taken(() => (runtime.checkpoints as CheckpointControl).take());
@@ -691,13 +698,27 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     summary: "Takes a savepoint now, under the name given.",
     handle: async (call) => {
       const checkpoints = call.runtime.checkpoints;
-      if (call.runtime.mode === "cluster") return clusterRefusal("savepoint");
-      if (checkpoints === undefined)
+      const clusterSavepoints = call.runtime.clusterSavepoints;
+      if (checkpoints === undefined && clusterSavepoints === undefined)
         return refusal(409, "checkpoints-disabled", "this Eddy runs without --checkpoints: it takes no savepoints");
       const { name } = await call.body();
       if (typeof name !== "string" || name === "")
         return refusal(400, "bad-request", 'name the savepoint: {"name": "…"}');
-      return taken(() => checkpoints.take(name));
+      if (clusterSavepoints !== undefined) return clusterSavepoints.take(name);
+      return taken(() => (checkpoints as CheckpointControl).take(name));
+    },
+  },
+  {
+    method: "POST",
+    path: "/v1/cluster/savepoints/{phase}",
+    operationId: "savepointPhase",
+    summary:
+      "Between the workers of a cluster: this worker's part (hold, capture or release) in a savepoint another worker takes.",
+    handle: async (call) => {
+      const control = call.runtime.clusterSavepoints;
+      if (control === undefined)
+        return refusal(409, "not-in-cluster-mode", "only a cluster's workers take part in a cluster's savepoints");
+      return control.phase(call.params.phase ?? "", await call.body());
     },
   },
 ];
