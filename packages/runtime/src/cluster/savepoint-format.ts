@@ -112,7 +112,7 @@ export function decodeSavedPartition(
   } catch (error) {
     return malformed(`rows that do not decode (${error instanceof Error ? error.message : String(error)})`);
   }
-  if (rows.some((row) => partitionOfKey(row.key) !== partition || row.value === undefined)) {
+  if (rows.some((row) => !Array.isArray(row.key) || partitionOfKey(row.key) !== partition || row.value === undefined)) {
     return malformed("rows of another partition, or deletions");
   }
   if (!Array.isArray(inbox)) return malformed("no inbox records");
@@ -166,8 +166,10 @@ export function decodeClusterSavepointManifest(
     if (entry?.partition !== index) return malformed(`${at}.partition: expected ${index}`);
     if (!Number.isSafeInteger(entry.rows) || !Number.isSafeInteger(entry.inboxRecords))
       return malformed(`${at}: expected counts of rows and inbox records`);
-    const object = entry.object;
+    const object = entry.object as ManifestPartition["object"] | null;
+    if (object === null) return malformed(`${at}.object: expected an object, or none`);
     if (object !== undefined) {
+      if (typeof object !== "object") return malformed(`${at}.object: expected an object`);
       if (typeof object.key !== "string" || !object.key.startsWith(CLUSTER_SAVEPOINTS_PREFIX))
         return malformed(`${at}.object.key: expected a ${CLUSTER_SAVEPOINTS_PREFIX} key`);
       if (!Number.isSafeInteger(object.bytes)) return malformed(`${at}.object.bytes: expected a byte count`);

@@ -116,7 +116,8 @@ export class SavepointParticipant {
   async hold(id: string, name: string): Promise<Result<HoldAnswer, SavepointFailureCode>> {
     const active = this.#active;
     if (active !== undefined) {
-      if (active.id === id && !active.expired) return success(this.#holdAnswer(active));
+      // Asked again (a repeated request): answered as the first ask is, once the gate holds.
+      if (active.id === id && !active.expired) return this.#held(active);
       if (!active.expired) {
         return failure("savepoint-busy", `worker ${this.#options.workerId} is taking savepoint ${active.name}`, true);
       }
@@ -140,13 +141,24 @@ export class SavepointParticipant {
       expired: false,
     };
     this.#active = started;
+    return this.#held(started);
+  }
+
+  /** Waits until the gate holds (the commit in flight has ended), then answers for `savepoint`. */
+  async #held(savepoint: ActiveSavepoint): Promise<Result<HoldAnswer, SavepointFailureCode>> {
     await this.#options.gate.hold();
-    const changed = this.#changedSince(started);
+    if (this.#active !== savepoint || savepoint.expired) {
+      // It expired, or a rebalance ended it, while the commit in flight finished.
+      const failed = savepoint.expired ? this.#expiredFailure(savepoint) : this.#changedSince(savepoint);
+      if (this.#active !== savepoint) this.#options.gate.release();
+      return failed ?? failure("savepoint-rebalancing", `worker ${this.#options.workerId} stopped holding`, true);
+    }
+    const changed = this.#changedSince(savepoint);
     if (changed !== undefined) {
-      this.#end(started);
+      this.#end(savepoint);
       return changed;
     }
-    return success(this.#holdAnswer(started));
+    return success(this.#holdAnswer(savepoint));
   }
 
   async capture(id: string): Promise<Result<CaptureAnswer, SavepointFailureCode>> {

@@ -1,0 +1,235 @@
+// Savepoints of a cluster, on a real broker: tokens hop between the accounts of a two-worker
+// cluster (most hops cross from one worker to the other, through the inbox topic) while
+// savepoints are taken through either worker's admin API. A new cluster is seeded from one
+// (eddy checkpoints restore --cluster) and run on two new workers with empty disks: it finishes
+// the hops that were under way, and ends with exactly the totals a run without a savepoint
+// ends with. A cut that lost a message in flight, or took one twice, changes the totals.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { address, createEndpoint, message, serve, statefulFunction, types } from "@eddy/sdk";
+import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
+import {
+  clusterWorkerProcess,
+  type EddyProcess,
+  endpointAndIngressYaml,
+  partitionsOf,
+  runEddyCommand,
+  withEddy,
+} from "./smoke/cluster.ts";
+
+const TYPENAME = "sp/account";
+const PARTITIONS = 128;
+const ACCOUNTS = 24;
+/** Tokens sent in, and the hops each makes after the first delivery. */
+const TOKENS = 24;
+const HOPS = 150;
+
+const account = statefulFunction({
+  typename: TYPENAME,
+  state: { received: types.int, ended: types.int },
+  handle(ctx, msg) {
+    const text = msg.as(types.string);
+    if (text === "get") {
+      ctx.reply(JSON.stringify({ received: ctx.storage.received ?? 0, ended: ctx.storage.ended ?? 0 }), types.string);
+      return;
+    }
+    const hops = Number(text.slice("token:".length));
+    ctx.storage.received = (ctx.storage.received ?? 0) + 1;
+    if (hops === 0) {
+      ctx.storage.ended = (ctx.storage.ended ?? 0) + 1;
+      return;
+    }
+    const next = (Number(ctx.self.id.slice(1)) * 7 + hops) % ACCOUNTS;
+    ctx.send(message(address(TYPENAME, `a${next}`), `token:${hops - 1}`, types.string));
+  },
+});
+
+let broker: KafkaBroker;
+let functions: Awaited<ReturnType<typeof serve>>;
+const checkpoints = mkdtempSync(join(tmpdir(), "eddy-sp-checkpoints-"));
+before(async () => {
+  broker = await startKafka();
+  functions = await serve(createEndpoint([account]), { port: 0, host: "127.0.0.1" });
+});
+after(async () => {
+  rmSync(checkpoints, { recursive: true, force: true });
+  await functions?.close();
+  await broker?.stop();
+});
+
+function worker(cluster: string, workerId: string): EddyProcess {
+  return clusterWorkerProcess({
+    moduleYaml: endpointAndIngressYaml("sp/*", functions.url),
+    bootstrap: broker.bootstrap,
+    cluster,
+    workerId,
+    checkpoints,
+  });
+}
+
+/** The admin URL the worker printed when it started. */
+function adminUrl(eddy: EddyProcess): string {
+  const found = /admin listening on (http:\/\/[^/\s]+)\//.exec(eddy.output);
+  assert.ok(found !== null, `no admin URL in:\n${eddy.output}`);
+  return found[1] as string;
+}
+
+async function shared(a: EddyProcess, b: EddyProcess): Promise<void> {
+  for (let tries = 0; tries < 200; tries++) {
+    const [onA, onB] = [await partitionsOf(a), await partitionsOf(b)];
+    if (onA.length > 0 && onB.length > 0 && onA.length + onB.length === PARTITIONS) return;
+    await sleep(200);
+  }
+  assert.fail("the two workers do not share the partitions");
+}
+
+async function put(via: EddyProcess, id: string, body: string, key: string): Promise<void> {
+  for (let attempt = 0; attempt < 150; attempt++) {
+    const response = await fetch(`${via.ingressUrl()}${TYPENAME}/${id}`, {
+      method: "PUT",
+      headers: { "content-type": "text/plain", "idempotency-key": key },
+      body,
+    }).catch(() => undefined);
+    const text = (await response?.text()) ?? "";
+    if (response?.status === 200) return;
+    assert.ok(response === undefined || response.status >= 500, `${id}: ${response?.status} ${text}`);
+    await sleep(200);
+  }
+  assert.fail(`${key} was never taken`);
+}
+
+/** Every account's counts, summed; undefined while an account does not answer. */
+async function totals(via: EddyProcess): Promise<{ received: number; ended: number } | undefined> {
+  let received = 0;
+  let ended = 0;
+  for (let n = 0; n < ACCOUNTS; n++) {
+    const response = await fetch(`${via.ingressUrl()}${TYPENAME}/a${n}`, {
+      method: "PUT",
+      headers: { "content-type": "text/plain", prefer: "wait=5" },
+      body: "get",
+    }).catch(() => undefined);
+    if (response?.status !== 200) return undefined;
+    const counts = JSON.parse(await response.text()) as { received: number; ended: number };
+    received += counts.received;
+    ended += counts.ended;
+  }
+  return { received, ended };
+}
+
+/** Waits until the totals reach what every token's every hop makes; fails at once on more. */
+async function drained(via: EddyProcess): Promise<void> {
+  const expected = { received: TOKENS * (HOPS + 1), ended: TOKENS };
+  let last: { received: number; ended: number } | undefined;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    last = await totals(via);
+    if (last !== undefined) {
+      assert.ok(
+        last.received <= expected.received && last.ended <= expected.ended,
+        `more than sent: ${JSON.stringify(last)}`,
+      );
+      if (last.received === expected.received && last.ended === expected.ended) return;
+    }
+    await sleep(300);
+  }
+  assert.fail(`the totals stopped at ${JSON.stringify(last)}, expected ${JSON.stringify(expected)}`);
+}
+
+async function takeSavepoint(via: EddyProcess, name: string): Promise<Record<string, unknown>> {
+  const response = await fetch(`${adminUrl(via)}/v1/savepoints`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  const body = (await response.json()) as Record<string, unknown>;
+  assert.equal(response.status, 200, JSON.stringify(body));
+  return body;
+}
+
+describe("savepoints of a cluster", { timeout: 240_000 }, () => {
+  it("seed a new cluster that ends with exactly the totals, messages in flight included", async () => {
+    const a = worker("spa", "a");
+    const b = worker("spa", "b");
+    let chosen: Record<string, unknown> | undefined;
+    await withEddy(a, () =>
+      withEddy(b, async () => {
+        await a.start();
+        await b.start();
+        await shared(a, b);
+        for (let token = 0; token < TOKENS; token++) {
+          await put(token % 2 === 0 ? a : b, `a${token % ACCOUNTS}`, `token:${HOPS}`, `t${token}`);
+        }
+        // Savepoints while the tokens hop, asked of either worker in turn: the one to restore is
+        // one that caught messages on their way between workers, in the inbox.
+        const taken: Record<string, unknown>[] = [];
+        for (let round = 0; round < 6 && chosen === undefined; round++) {
+          await sleep(400);
+          const savepoint = await takeSavepoint(round % 2 === 0 ? a : b, `mid-${round}`);
+          assert.equal(savepoint.partitions, PARTITIONS);
+          assert.deepEqual(savepoint.workers, ["a", "b"]);
+          taken.push(savepoint);
+          if ((savepoint.inboxRecords as number) > 0) chosen = savepoint;
+        }
+        assert.ok(chosen !== undefined, `no savepoint caught a message in an inbox: ${JSON.stringify(taken)}`);
+        // The cluster itself goes on to the same totals: the holds lost nothing.
+        await drained(a);
+        assert.equal(await a.stop(), 0);
+        assert.equal(await b.stop(), 0);
+      }),
+    );
+    const name = (chosen as Record<string, unknown>).name as string;
+
+    const listed = await runEddyCommand(["checkpoints", "list", "--checkpoints", `file://${checkpoints}`]);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(
+      listed.stdout,
+      new RegExp(`^savepoint ${name} .* of cluster spa \\(generation \\d+, 128 partitions\\)`, "m"),
+    );
+
+    const seeded = await runEddyCommand([
+      "checkpoints",
+      "restore",
+      name,
+      "--checkpoints",
+      `file://${checkpoints}`,
+      "--cluster",
+      `kafka://${broker.bootstrap}/spb`,
+    ]);
+    assert.equal(seeded.status, 0, seeded.stderr);
+    assert.match(
+      seeded.stdout,
+      new RegExp(`^seeded cluster spb from savepoint ${name} of cluster spa: 128 partitions`),
+    );
+    // A cluster that holds anything is not seeded again.
+    const again = await runEddyCommand([
+      "checkpoints",
+      "restore",
+      name,
+      "--checkpoints",
+      `file://${checkpoints}`,
+      "--cluster",
+      `kafka://${broker.bootstrap}/spb`,
+    ]);
+    assert.equal(again.status, 1, again.stdout);
+    assert.equal(again.stderr.trimEnd().split("\n").length, 1, again.stderr);
+    assert.match(again.stderr, /cluster spb is not new: .* restore it under another cluster name/);
+
+    const c = worker("spb", "c");
+    const d = worker("spb", "d");
+    await withEddy(c, () =>
+      withEddy(d, async () => {
+        await c.start();
+        await d.start();
+        await shared(c, d);
+        await drained(d);
+        // Settled: nothing more arrives later.
+        await sleep(1000);
+        assert.deepEqual(await totals(c), { received: TOKENS * (HOPS + 1), ended: TOKENS });
+      }),
+    );
+  });
+});
