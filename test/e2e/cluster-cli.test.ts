@@ -300,7 +300,7 @@ describe("a cluster worker's state directory", { timeout: 60_000 }, () => {
       assert.equal(lines.length, 1, show(result));
       assert.match(
         lines[0] as string,
-        /is the state directory of a worker of cluster shop, only a cache of the partitions it runs: .* with POST \/v1\/savepoints on any worker.s admin API$/,
+        /is the state directory of a worker of cluster shop, only a cache of the partitions it runs: .* with eddy savepoint <NAME> --cluster kafka:\/\/HOST:PORT\/shop$/,
       );
       assert.equal(existsSync(join(dir, "checkpoints")), false, "nothing was written to the store");
     }

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { address, createEndpoint, message, serve, statefulFunction, types } from "@eddy/sdk";
+import { createEndpoint, serve } from "@eddy/sdk";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
 import {
   clusterWorkerProcess,
@@ -20,40 +20,25 @@ import {
   runEddyCommand,
   withEddy,
 } from "./smoke/cluster.ts";
+import {
+  accountFunction,
+  drainedTokens,
+  finalTotals,
+  requestSavepoint,
+  sendToken,
+  type TokenWorkload,
+  tokenTotals,
+} from "./smoke/token-kit.ts";
 
-const TYPENAME = "sp/account";
 const PARTITIONS = 128;
-const ACCOUNTS = 24;
-/** Tokens sent in, and the hops each makes after the first delivery. */
-const TOKENS = 24;
-const HOPS = 150;
-
-const account = statefulFunction({
-  typename: TYPENAME,
-  state: { received: types.int, ended: types.int },
-  handle(ctx, msg) {
-    const text = msg.as(types.string);
-    if (text === "get") {
-      ctx.reply(JSON.stringify({ received: ctx.storage.received ?? 0, ended: ctx.storage.ended ?? 0 }), types.string);
-      return;
-    }
-    const hops = Number(text.slice("token:".length));
-    ctx.storage.received = (ctx.storage.received ?? 0) + 1;
-    if (hops === 0) {
-      ctx.storage.ended = (ctx.storage.ended ?? 0) + 1;
-      return;
-    }
-    const next = (Number(ctx.self.id.slice(1)) * 7 + hops) % ACCOUNTS;
-    ctx.send(message(address(TYPENAME, `a${next}`), `token:${hops - 1}`, types.string));
-  },
-});
+const WORKLOAD: TokenWorkload = { accounts: 24, tokens: 24, hops: 150 };
 
 let broker: KafkaBroker;
 let functions: Awaited<ReturnType<typeof serve>>;
 const checkpoints = mkdtempSync(join(tmpdir(), "eddy-sp-checkpoints-"));
 before(async () => {
   broker = await startKafka();
-  functions = await serve(createEndpoint([account]), { port: 0, host: "127.0.0.1" });
+  functions = await serve(createEndpoint([accountFunction(WORKLOAD)]), { port: 0, host: "127.0.0.1" });
 });
 after(async () => {
   rmSync(checkpoints, { recursive: true, force: true });
@@ -71,13 +56,6 @@ function worker(cluster: string, workerId: string): EddyProcess {
   });
 }
 
-/** The admin URL the worker printed when it started. */
-function adminUrl(eddy: EddyProcess): string {
-  const found = /admin listening on (http:\/\/[^/\s]+)\//.exec(eddy.output);
-  assert.ok(found !== null, `no admin URL in:\n${eddy.output}`);
-  return found[1] as string;
-}
-
 async function shared(a: EddyProcess, b: EddyProcess): Promise<void> {
   for (let tries = 0; tries < 200; tries++) {
     const [onA, onB] = [await partitionsOf(a), await partitionsOf(b)];
@@ -87,66 +65,9 @@ async function shared(a: EddyProcess, b: EddyProcess): Promise<void> {
   assert.fail("the two workers do not share the partitions");
 }
 
-async function put(via: EddyProcess, id: string, body: string, key: string): Promise<void> {
-  for (let attempt = 0; attempt < 150; attempt++) {
-    const response = await fetch(`${via.ingressUrl()}${TYPENAME}/${id}`, {
-      method: "PUT",
-      headers: { "content-type": "text/plain", "idempotency-key": key },
-      body,
-    }).catch(() => undefined);
-    const text = (await response?.text()) ?? "";
-    if (response?.status === 200) return;
-    assert.ok(response === undefined || response.status >= 500, `${id}: ${response?.status} ${text}`);
-    await sleep(200);
-  }
-  assert.fail(`${key} was never taken`);
-}
-
-/** Every account's counts, summed; undefined while an account does not answer. */
-async function totals(via: EddyProcess): Promise<{ received: number; ended: number } | undefined> {
-  let received = 0;
-  let ended = 0;
-  for (let n = 0; n < ACCOUNTS; n++) {
-    const response = await fetch(`${via.ingressUrl()}${TYPENAME}/a${n}`, {
-      method: "PUT",
-      headers: { "content-type": "text/plain", prefer: "wait=5" },
-      body: "get",
-    }).catch(() => undefined);
-    if (response?.status !== 200) return undefined;
-    const counts = JSON.parse(await response.text()) as { received: number; ended: number };
-    received += counts.received;
-    ended += counts.ended;
-  }
-  return { received, ended };
-}
-
-/** Waits until the totals reach what every token's every hop makes; fails at once on more. */
-async function drained(via: EddyProcess): Promise<void> {
-  const expected = { received: TOKENS * (HOPS + 1), ended: TOKENS };
-  let last: { received: number; ended: number } | undefined;
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    last = await totals(via);
-    if (last !== undefined) {
-      assert.ok(
-        last.received <= expected.received && last.ended <= expected.ended,
-        `more than sent: ${JSON.stringify(last)}`,
-      );
-      if (last.received === expected.received && last.ended === expected.ended) return;
-    }
-    await sleep(300);
-  }
-  assert.fail(`the totals stopped at ${JSON.stringify(last)}, expected ${JSON.stringify(expected)}`);
-}
-
 async function takeSavepoint(via: EddyProcess, name: string): Promise<Record<string, unknown>> {
-  const response = await fetch(`${adminUrl(via)}/v1/savepoints`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name }),
-  });
-  const body = (await response.json()) as Record<string, unknown>;
-  assert.equal(response.status, 200, JSON.stringify(body));
+  const { status, body } = await requestSavepoint(via, name);
+  assert.equal(status, 200, JSON.stringify(body));
   return body;
 }
 
@@ -160,9 +81,7 @@ describe("savepoints of a cluster", { timeout: 240_000 }, () => {
         await a.start();
         await b.start();
         await shared(a, b);
-        for (let token = 0; token < TOKENS; token++) {
-          await put(token % 2 === 0 ? a : b, `a${token % ACCOUNTS}`, `token:${HOPS}`, `t${token}`);
-        }
+        for (let token = 0; token < WORKLOAD.tokens; token++) await sendToken(token % 2 === 0 ? a : b, WORKLOAD, token);
         // Savepoints while the tokens hop, asked of either worker in turn: the one to restore is
         // one that caught messages on their way between workers, in the inbox.
         const taken: Record<string, unknown>[] = [];
@@ -176,7 +95,7 @@ describe("savepoints of a cluster", { timeout: 240_000 }, () => {
         }
         assert.ok(chosen !== undefined, `no savepoint caught a message in an inbox: ${JSON.stringify(taken)}`);
         // The cluster itself goes on to the same totals: the holds lost nothing.
-        await drained(a);
+        await drainedTokens(a, WORKLOAD);
         assert.equal(await a.stop(), 0);
         assert.equal(await b.stop(), 0);
       }),
@@ -225,10 +144,10 @@ describe("savepoints of a cluster", { timeout: 240_000 }, () => {
         await c.start();
         await d.start();
         await shared(c, d);
-        await drained(d);
+        await drainedTokens(d, WORKLOAD);
         // Settled: nothing more arrives later.
         await sleep(1000);
-        assert.deepEqual(await totals(c), { received: TOKENS * (HOPS + 1), ended: TOKENS });
+        assert.deepEqual(await tokenTotals(c, WORKLOAD), finalTotals(WORKLOAD));
       }),
     );
   });

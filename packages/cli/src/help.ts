@@ -14,7 +14,8 @@ Commands:
   top                                   a running Eddy's throughput, latency and backlog, live
   checkpoints list|verify|restore|create
                                         checkpoints in blob storage (file, S3, GCS)
-  savepoint <NAME>                      take a named checkpoint that retention never deletes
+  savepoint <NAME>                      take a named checkpoint that retention never deletes,
+                                        of an Eddy or (--cluster) of a whole cluster
 
 Run "eddy <command> --help" for a command's options.
 
@@ -211,27 +212,43 @@ Options:
   checkpoints: `Usage: eddy checkpoints list --checkpoints URL [--json]
        eddy checkpoints verify [ID|NAME] --checkpoints URL
        eddy checkpoints restore <ID|NAME> --checkpoints URL [--state-dir DIR]
+       eddy checkpoints restore <NAME> --checkpoints URL --cluster kafka://HOST:PORT/NEW [--cluster-config FILE]
        eddy checkpoints create [--state-dir DIR] [--checkpoints URL]
 
-list: the checkpoints and savepoints a store holds. verify: that they would restore (every
-file's size and SHA-256). restore: one into an empty state directory. create: take a
+list: the checkpoints and savepoints a store holds (a cluster's savepoints too). verify: that
+they would restore (every file's size and SHA-256). restore: one into an empty state
+directory; with --cluster, a savepoint of a cluster seeds the new cluster NEW (its topics must
+never have been written), whose workers then start with eddy run --cluster. create: take a
 checkpoint now, through the Eddy running on DIR, or directly when none is.
 
 Options:
   --checkpoints URL         the store: file:///dir, s3://bucket/prefix?endpoint=…,
                             gs://bucket/prefix
   --state-dir DIR           the state directory (default ./eddy-state)
+  --cluster URL             restore: the new cluster to seed, kafka://HOST:PORT[,HOST:PORT…]/NAME
+  --cluster-config FILE     Kafka client properties for reaching it (security)
   --json                    list as JSON
   -h, --help                show this help
 `,
   savepoint: `Usage: eddy savepoint <NAME> [--state-dir DIR] [--checkpoints URL]
+       eddy savepoint <NAME> --cluster kafka://HOST:PORT[,HOST:PORT…]/CLUSTER [--cluster-config FILE]
+                             [--token-file F]
 
 Takes a named checkpoint (never deleted by retention) now, through the Eddy running on
 DIR, or directly when none is. Restore it with eddy checkpoints restore <NAME>.
 
+With --cluster, takes a savepoint of the whole cluster: the command finds the running
+workers in the cluster's group and asks one of them over its admin API (POST /v1/savepoints),
+which asks all the others. Every worker holds its commits while the cut is read, and the
+workers write it to the --checkpoints store they share. Seed a new cluster from it with
+eddy checkpoints restore <NAME> --cluster kafka://HOST:PORT/NEW-NAME.
+
 Options:
   --checkpoints URL         the store (needed when no Eddy runs on DIR)
   --state-dir DIR           the state directory (default ./eddy-state)
+  --cluster URL             the cluster's brokers and name, as eddy run --cluster takes them
+  --cluster-config FILE     Kafka client properties for reaching the cluster (security)
+  --token-file F            the bearer token of the workers' admin API (or EDDY_TOKEN)
   -h, --help                show this help
 `,
 };

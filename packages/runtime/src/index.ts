@@ -31,7 +31,11 @@ export {
   type WorkerEndpoint,
   workerName,
 } from "./cluster/dead-letter-client.ts";
-export type { ClusterSavepointManifest } from "./cluster/savepoint-format.ts";
+export {
+  type ClusterSavepointManifest,
+  clusterSavepointManifestKey,
+  decodeClusterSavepointManifest,
+} from "./cluster/savepoint-format.ts";
 export {
   hasClusterSavepoint,
   listClusterSavepoints,

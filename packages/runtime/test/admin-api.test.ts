@@ -329,6 +329,10 @@ describe("the admin API", () => {
     const savepoint = await api("POST", "/v1/savepoints", { name: "before-upgrade" });
     assert.equal(savepoint.body.kind, "savepoint");
     assert.equal((await api("POST", "/v1/savepoints", {})).body.code, "bad-request");
+    // A cluster's workers' part in a savepoint: an embedded Eddy is none of them.
+    const phase = await api("POST", "/v1/cluster/savepoints/hold", { id: "x", name: "before-upgrade" });
+    assert.equal(phase.status, 409);
+    assert.equal(phase.body.code, "not-in-cluster-mode");
     const listed = await api("GET", "/v1/checkpoints");
     assert.equal(listed.body.enabled, true);
     assert.deepEqual(

@@ -2,7 +2,8 @@
 // what a checkpoint store holds, taking one now (through the control socket of the Eddy
 // running on the state directory, or directly on a stopped one), checking that they would
 // restore, and restoring one into an empty state directory. The long ones (verify, restore,
-// an upload from a stopped Eddy) show their progress on a terminal.
+// an upload from a stopped Eddy) show their progress on a terminal. `eddy savepoint <name>
+// --cluster` takes a savepoint of a whole cluster through one of its workers' admin API.
 import { parseArgs } from "node:util";
 import {
   allFiles,
@@ -12,6 +13,8 @@ import {
   checkpointStateDir,
   checkSavepointName,
   clusterOfStateDir,
+  clusterSavepointManifestKey,
+  decodeClusterSavepointManifest,
   hasClusterSavepoint,
   isEmptyStateDir,
   lineLogger,
@@ -30,7 +33,9 @@ import {
   verifyCheckpoint,
   writeLocalCheckpoint,
 } from "@eddy/runtime";
+import { findWorkersOf } from "../cluster-workers.ts";
 import { type ProgressLine, progressLine } from "../progress-line.ts";
+import { readToken } from "../token.ts";
 import { CommandError, UsageError } from "../usage.ts";
 
 const unitOf = (bytes: number) => (bytes < 1e6 ? { name: "kB", size: 1e3 } : { name: "MB", size: 1e6 });
@@ -111,14 +116,131 @@ export async function checkpointsCommand(args: string[]): Promise<void> {
   }
 }
 
+const SAVEPOINT_OPTIONS = { ...OPTIONS, "token-file": { type: "string" } } as const;
+
 export async function savepointCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: SAVEPOINT_OPTIONS });
   const [name, ...rest] = positionals;
   if (name === undefined) throw new UsageError("give the savepoint's name");
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
   const problem = checkSavepointName(name);
   if (problem !== undefined) throw new UsageError(problem);
+  if (values.cluster !== undefined) {
+    // The workers write a cluster's savepoint to the store they share: a store or a directory
+    // given here would be one the savepoint is not in.
+    const embedded = (["state-dir", "checkpoints"] as const).filter((flag) => values[flag] !== undefined);
+    if (embedded.length > 0) {
+      throw new UsageError(
+        `--${embedded.join(" and --")} ${embedded.length > 1 ? "are" : "is"} for an embedded Eddy; a cluster's savepoint is written by its workers to their own --checkpoints store (give --cluster alone)`,
+      );
+    }
+    return clusterSavepoint(name, values.cluster, values["cluster-config"], values["token-file"]);
+  }
+  if (values["cluster-config"] !== undefined) throw new UsageError("--cluster-config needs --cluster");
+  if (values["token-file"] !== undefined) {
+    throw new UsageError("--token-file is for --cluster (the workers' admin API); the control socket needs none");
+  }
   return create(values["state-dir"] ?? "eddy-state", values.checkpoints, { savepointName: name });
+}
+
+/**
+ * How long the worker asked may take to answer: it holds every worker's commits, reads the
+ * cut and waits for each worker to write its partitions to the store.
+ */
+const CLUSTER_SAVEPOINT_TIMEOUT_MS = 300_000;
+
+/** What POST /v1/savepoints answers on a cluster's worker (cluster/savepoint-coordinator.ts). */
+interface ClusterSavepointAnswer {
+  readonly name: string;
+  readonly cluster: string;
+  readonly generation: number;
+  readonly workers: readonly string[];
+  readonly partitions: number;
+  readonly rows: number;
+  readonly inboxRecords: number;
+  readonly bytes: number;
+  readonly heldMs: number;
+}
+
+function isClusterSavepointAnswer(body: unknown): body is ClusterSavepointAnswer {
+  const fields = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+  return (
+    typeof fields.name === "string" &&
+    typeof fields.cluster === "string" &&
+    Array.isArray(fields.workers) &&
+    (["generation", "partitions", "rows", "inboxRecords", "bytes", "heldMs"] as const).every(
+      (field) => typeof fields[field] === "number",
+    )
+  );
+}
+
+/** Takes a savepoint of the cluster `clusterUrl` names, through one of its running workers. */
+async function clusterSavepoint(
+  name: string,
+  clusterUrl: string,
+  configPath: string | undefined,
+  tokenFile: string | undefined,
+): Promise<void> {
+  const token = readToken(tokenFile);
+  const cluster = await findWorkersOf(clusterUrl, configPath, {
+    clientId: "eddy-savepoint",
+    noWorkersHint: "a savepoint of a cluster is taken by its running workers; start them, then take it",
+  });
+  // Any worker will do: the one asked asks all the others, over their admin APIs.
+  const worker = cluster.workers.find((candidate) => candidate.adminUrl !== undefined);
+  if (worker === undefined) {
+    const ids = cluster.workers.map((candidate) => candidate.workerId ?? candidate.url).join(", ");
+    throw new CommandError(
+      `no running worker of cluster ${cluster.name} (${ids}) has an admin listener: a savepoint of a cluster is taken through the workers' admin API, so start them without --admin-port off`,
+    );
+  }
+  const asked = `worker ${worker.workerId ?? worker.url} (admin listener ${worker.adminUrl})`;
+  let response: Response;
+  try {
+    response = await fetch(`${worker.adminUrl}/v1/savepoints`, {
+      method: "POST",
+      headers: {
+        accept: "application/json",
+        "content-type": "application/json",
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      },
+      body: JSON.stringify({ name }),
+      signal: AbortSignal.timeout(CLUSTER_SAVEPOINT_TIMEOUT_MS),
+    });
+  } catch (error) {
+    if ((error as Error).name === "TimeoutError") {
+      throw new CommandError(
+        `${asked} did not answer within ${CLUSTER_SAVEPOINT_TIMEOUT_MS / 1000} s: whether savepoint ${name} was taken is not known (eddy checkpoints list --checkpoints on the workers' store shows it)`,
+      );
+    }
+    const cause = (error as { cause?: unknown }).cause;
+    throw new CommandError(
+      `${asked} did not answer: ${cause instanceof Error ? cause.message : (error as Error).message}`,
+    );
+  }
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text) as unknown;
+  } catch {
+    body = undefined;
+  }
+  if (response.status !== 200) {
+    // The worker's refusal ({code, message}) says what was wrong in its own words.
+    const said = (body as { message?: unknown } | undefined)?.message;
+    let message =
+      typeof said === "string" ? said : `${asked} answered POST /v1/savepoints with HTTP ${response.status}`;
+    if (response.status === 401 && token === undefined)
+      message += "; give the token with --token-file F (or EDDY_TOKEN)";
+    throw new CommandError(message);
+  }
+  if (!isClusterSavepointAnswer(body)) {
+    throw new CommandError(`${asked} answered POST /v1/savepoints with something other than a savepoint of a cluster`);
+  }
+  const workers = `${body.workers.length === 1 ? "worker" : "workers"} ${body.workers.join(", ")}`;
+  process.stdout.write(
+    `savepoint ${body.name} of cluster ${body.cluster} taken: ${body.partitions} partitions from ${workers} (generation ${body.generation}), ${body.rows} rows, ${body.inboxRecords} messages in flight, ${megabytes(body.bytes)}; commits held ${body.heldMs} ms\n`,
+  );
 }
 
 async function list(store: BlobStore, json: boolean): Promise<void> {
@@ -239,8 +361,32 @@ async function seedCluster(
   }
 }
 
+/**
+ * Refuses to restore a savepoint of a cluster into a state directory: it holds every partition
+ * of a cluster, which only a new cluster's topics can take (eddy checkpoints restore --cluster).
+ * An embedded checkpoint or savepoint of the same name or id is restored as ever.
+ */
+async function refuseClusterSavepoint(store: BlobStore, select: string): Promise<void> {
+  // A name a savepoint could not have names no key worth reading (nor one outside the store).
+  if (checkSavepointName(select) !== undefined || !(await hasClusterSavepoint(store, select))) return;
+  const catalog = await readCatalog(store);
+  if (
+    [...catalog.checkpoints, ...catalog.savepoints].some(
+      ({ manifest }) => manifest.id === select || manifest.name === select,
+    )
+  )
+    return;
+  const key = clusterSavepointManifestKey(select);
+  const bytes = await store.get(key);
+  const manifest = bytes === undefined ? undefined : decodeClusterSavepointManifest(`${store.url} ${key}`, bytes);
+  throw new CommandError(
+    `${select} in ${store.url} is a savepoint of ${manifest?.ok === true ? `cluster ${manifest.value.cluster}` : "a cluster"}: seed a new cluster from it with eddy checkpoints restore ${select} --cluster kafka://HOST:PORT/NEW-NAME`,
+  );
+}
+
 async function restore(store: BlobStore, stateDir: string, select: string): Promise<void> {
   try {
+    await refuseClusterSavepoint(store, select);
     if (!isEmptyStateDir(stateDir))
       throw new CommandError(`${stateDir} already holds state; restore into an empty or new state directory`);
     // Without a terminal the log carries the progress, as when Eddy restores at start.
@@ -276,7 +422,7 @@ async function create(stateDir: string, location: string | undefined, request: C
   const cluster = await clusterOfStateDir(stateDir);
   if (cluster !== undefined) {
     throw new CommandError(
-      `${stateDir} is the state directory of a worker of cluster ${cluster.name}, only a cache of the partitions it runs: the workers snapshot their partitions to their --checkpoints store by themselves (every --checkpoint-interval); ${request.savepointName === undefined ? "a checkpoint of a whole cluster is its savepoint" : "a savepoint of the whole cluster is taken"} with POST /v1/savepoints on any worker's admin API`,
+      `${stateDir} is the state directory of a worker of cluster ${cluster.name}, only a cache of the partitions it runs: the workers snapshot their partitions to their --checkpoints store by themselves (every --checkpoint-interval); ${request.savepointName === undefined ? "a checkpoint of a whole cluster is its savepoint" : "a savepoint of the whole cluster is taken"} with eddy savepoint <NAME> --cluster kafka://HOST:PORT/${cluster.name}`,
     );
   }
   const pid = runningProcess(stateDir);

@@ -16,12 +16,9 @@ import {
   type ClusterDeadLetters,
   collectClusterDeadLetters,
   deadLetterToJson,
-  findClusterWorkers,
   type ListedDeadLetter,
   listDeadLetters,
-  parseClusterUrl,
   queueReplay,
-  readPropertiesFile,
   refuseClusterWorkerStateDir,
   replayOnWorker,
   runningProcess,
@@ -30,6 +27,7 @@ import {
   workerName,
 } from "@eddy/runtime";
 import { type AdminClient, adminClient } from "../admin-client.ts";
+import { findWorkersOf } from "../cluster-workers.ts";
 import { type LetterSummary, letterLine, letterWhat } from "../dead-letter-lines.ts";
 import { readToken } from "../token.ts";
 import { CommandError, UsageError } from "../usage.ts";
@@ -37,8 +35,6 @@ import { listLive, replayOrDiscardLive, showLive } from "./dead-letters-live.ts"
 
 /** How long one worker may take to answer a listing or a replay. */
 const WORKER_TIMEOUT_MS = 30_000;
-/** How long a rebalancing group is asked again for its members. */
-const GROUP_SETTLE_MS = 15_000;
 
 function summaryOf({ id, letter }: ListedDeadLetter): LetterSummary {
   return { ...letter, id, messageCount: letter.invocations.length };
@@ -213,23 +209,8 @@ async function clusterTarget(values: {
     });
     return { name: `workers ${workers.map(({ url }) => url).join(", ")}`, workers, token };
   }
-  const address = parseClusterUrl(values.cluster as string);
-  if (!address.ok) throw new UsageError(`--cluster ${address.message}`);
-  let properties: ReadonlyMap<string, string> = new Map();
-  const configPath = values["cluster-config"];
-  if (configPath !== undefined) {
-    const read = readPropertiesFile(configPath);
-    if (!read.ok) throw new UsageError(`--cluster-config ${read.message}`);
-    properties = read.value;
-  }
-  const found = await findClusterWorkers({
-    address: address.value,
-    properties,
-    propertiesSource: configPath ?? "--cluster",
-    settleWaitMs: GROUP_SETTLE_MS,
-  });
-  if (!found.ok) throw new CommandError(found.error);
-  return { name: `cluster ${address.value.name}`, workers: found.workers, token };
+  const found = await findWorkersOf(values.cluster as string, values["cluster-config"]);
+  return { name: `cluster ${found.name}`, workers: found.workers, token };
 }
 
 /** What the listing missed, in one line; undefined when it is whole. */

@@ -3,7 +3,9 @@
 // are listed by asking every worker for the letters of the partitions it runs now (GET
 // /dead-letters on its ingress, io/playground/dead-letter-routes.ts), and each replay goes to
 // the worker that runs the letter's partition. The workers are found in the cluster's group
-// (DescribeGroups: each member's metadata carries its advertised URL), or given as URLs.
+// (DescribeGroups: each member's metadata carries its advertised URL, and its admin listener's
+// URL when it runs one), or given as URLs. `eddy savepoint --cluster` finds them the same way,
+// to ask one over its admin API.
 //
 // Nothing is silently skipped: a worker that does not answer is named, and so is every
 // partition no answering worker ran (between owners, or on the silent worker).
@@ -21,6 +23,11 @@ import { decodeMemberMetadata } from "./membership-codec.ts";
 export interface WorkerEndpoint {
   readonly workerId: string | undefined;
   readonly url: string;
+  /**
+   * Its admin listener's URL (no trailing slash), when the group said it: a worker started with
+   * --admin-port off, or a --worker URL, has none.
+   */
+  readonly adminUrl?: string | undefined;
 }
 
 export type FoundWorkers =
@@ -31,15 +38,22 @@ const RETRY_DELAY_MS = 250;
 /** Attempts in a row that reach no broker before the search gives up. */
 const UNREACHABLE_ATTEMPTS_MAX = 3;
 
+/** What a cluster without running workers is told by default: the dead-letter commands' case. */
+const NO_WORKERS_HINT = "its dead letters are listed and replayed by its workers; start them, then ask again";
+
 /**
  * The workers of the cluster, from its group's members. Kafka describes members only while the
  * group is stable, so a rebalancing group is asked again until `settleWaitMs` has passed.
+ * `noWorkersHint` ends the error of a cluster that runs no worker, saying why the caller needs
+ * one; `clientId` names the caller to the brokers.
  */
 export async function findClusterWorkers(options: {
   readonly address: ClusterAddress;
   readonly properties: ReadonlyMap<string, string>;
   readonly propertiesSource: string;
   readonly settleWaitMs: number;
+  readonly noWorkersHint?: string;
+  readonly clientId?: string;
 }): Promise<FoundWorkers> {
   const { address } = options;
   const names = clusterTopicNames(address.name);
@@ -47,7 +61,7 @@ export async function findClusterWorkers(options: {
   const connection = kafkaConnection(
     address.brokers.join(","),
     options.properties,
-    "eddy-dead-letters",
+    options.clientId ?? "eddy-dead-letters",
     options.propertiesSource,
   );
   if (!connection.ok) return { ok: false, error: connection.error };
@@ -96,7 +110,7 @@ export async function findClusterWorkers(options: {
       if (group.groupState === "Empty" || group.groupState === "Dead" || group.members.length === 0) {
         return {
           ok: false,
-          error: `cluster ${address.name} has no running workers (group ${groupId} is ${group.groupState}): its dead letters are listed and replayed by its workers; start them, then ask again`,
+          error: `cluster ${address.name} has no running workers (group ${groupId} is ${group.groupState}): ${options.noWorkersHint ?? NO_WORKERS_HINT}`,
         };
       }
       if (group.groupState !== "Stable") {
@@ -110,7 +124,8 @@ export async function findClusterWorkers(options: {
           why = `member ${member.memberId} of ${groupId} is not an Eddy worker this version reads: ${metadata.message}`;
           return { ok: false, error: why };
         }
-        workers.push({ workerId: metadata.value.workerId, url: metadata.value.url });
+        const { workerId, url, adminUrl } = metadata.value;
+        workers.push({ workerId, url, ...(adminUrl === undefined ? {} : { adminUrl }) });
       }
       return { ok: true, workers: workers.sort((a, b) => (a.workerId ?? "").localeCompare(b.workerId ?? "")) };
     }
@@ -193,7 +208,7 @@ async function listWorker(
   return {
     ok: true,
     listing: {
-      worker: { workerId, url: worker.url },
+      worker: { ...worker, workerId },
       partitionCount: body.partitionCount,
       partitions: body.partitions as number[],
       letters: letters as ListedDeadLetter[],

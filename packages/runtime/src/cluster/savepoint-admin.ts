@@ -1,8 +1,9 @@
 // A cluster worker's savepoints as its admin API serves them: POST /v1/savepoints takes one of
-// the whole cluster (savepoint-coordinator.ts), and POST /v1/cluster/savepoints/<phase> is this
-// worker's part in one that another worker takes (savepoint-participant.ts). Failures become
-// `{code, message}` refusals with the status their code calls for.
-import type { AdminReply, ClusterSavepointControl } from "../observe/admin-api.ts";
+// the whole cluster (savepoint-coordinator.ts), POST /v1/cluster/savepoints/<phase> is this
+// worker's part in one that another worker takes (savepoint-participant.ts), and GET
+// /v1/checkpoints lists those in the checkpoint store. Failures become `{code, message}`
+// refusals with the status their code calls for.
+import type { AdminReply, ClusterSavepointControl, ClusterSavepointListing } from "../observe/admin-api.ts";
 import { refusal } from "../observe/admin-api.ts";
 import type { AdminPeerClient } from "../observe/admin-peer-client.ts";
 import type { ReachablePeer } from "../observe/cluster-admin.ts";
@@ -13,6 +14,10 @@ import {
   type SavepointPhase,
   takeClusterSavepoint,
 } from "./savepoint-coordinator.ts";
+import { listClusterSavepoints } from "./seed-cluster.ts";
+
+/** Orders ISO times (and the ids made from them) newest first. */
+const newestFirst = (a: string, b: string): number => (a < b ? 1 : a > b ? -1 : 0);
 
 const PHASES: readonly string[] = ["hold", "capture", "release"];
 
@@ -53,6 +58,26 @@ export function clusterSavepointControl(
     };
   };
   return {
+    async list(): Promise<readonly ClusterSavepointListing[]> {
+      // A manifest that cannot be read is left out here; eddy checkpoints list names it.
+      const { savepoints } = await listClusterSavepoints(options.blobs);
+      return savepoints
+        .map(
+          (manifest): ClusterSavepointListing => ({
+            id: manifest.id,
+            kind: "savepoint",
+            name: manifest.name,
+            createdAt: manifest.createdAt,
+            bytes: manifest.partitions.reduce((sum, entry) => sum + (entry.object?.bytes ?? 0), 0),
+            cluster: manifest.cluster,
+            generation: manifest.generation,
+            partitions: manifest.partitionCount,
+            rows: manifest.partitions.reduce((sum, entry) => sum + entry.rows, 0),
+            inboxRecords: manifest.partitions.reduce((sum, entry) => sum + entry.inboxRecords, 0),
+          }),
+        )
+        .sort((a, b) => newestFirst(a.createdAt, b.createdAt) || newestFirst(a.id, b.id));
+    },
     async take(name: string): Promise<AdminReply> {
       const taken = await takeClusterSavepoint({ ...options, send }, name);
       if (!taken.ok) return refusal(STATUS[taken.code] ?? 500, taken.code, taken.message);

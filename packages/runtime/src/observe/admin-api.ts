@@ -42,8 +42,29 @@ export interface CheckpointControl {
   readonly latest: () => { readonly id: string; readonly seq: number; readonly createdAt: string } | undefined;
 }
 
+/**
+ * A savepoint of a whole cluster in the checkpoint store, as GET /v1/checkpoints lists it on a
+ * worker: no `seq` (each partition committed up to its own point of the cut), the cluster's
+ * generation and how much it holds instead.
+ */
+export interface ClusterSavepointListing {
+  readonly id: string;
+  readonly kind: "savepoint";
+  readonly name: string;
+  readonly createdAt: string;
+  readonly bytes: number;
+  readonly cluster: string;
+  readonly generation: number;
+  readonly partitions: number;
+  readonly rows: number;
+  /** The messages that were waiting in the partitions' inboxes. */
+  readonly inboxRecords: number;
+}
+
 /** A cluster worker's savepoints: taking one of the whole cluster, and this worker's part in one. */
 export interface ClusterSavepointControl {
+  /** The cluster savepoints in the checkpoint store (of any cluster that shares it), newest first. */
+  list(): Promise<readonly ClusterSavepointListing[]>;
   /** Takes a savepoint of the cluster now, asking every worker (cluster/savepoint-coordinator.ts). */
   take(name: string): Promise<AdminReply>;
   /** This worker's part in a savepoint another worker takes: `phase` is hold, capture or release. */
@@ -675,8 +696,12 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     operationId: "listCheckpoints",
     summary: "The checkpoints and savepoints in the checkpoint store, newest first.",
     handle: async ({ runtime }) => {
-      if (runtime.checkpoints === undefined) return ok({ enabled: false, checkpoints: [] });
-      return ok({ enabled: true, checkpoints: await runtime.checkpoints.list() });
+      if (runtime.checkpoints !== undefined)
+        return ok({ enabled: true, checkpoints: await runtime.checkpoints.list() });
+      // A cluster worker's own snapshots are its partitions' business; what an operator restores is a savepoint.
+      if (runtime.clusterSavepoints !== undefined)
+        return ok({ enabled: true, checkpoints: await runtime.clusterSavepoints.list() });
+      return ok({ enabled: false, checkpoints: [] });
     },
   },
   {

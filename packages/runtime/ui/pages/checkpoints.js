@@ -70,7 +70,12 @@ export function mount(root, _params, signal) {
             h("td", {}, checkpoint.id),
             h("td", {}, h("span", { class: `badge ${checkpoint.kind}` }, checkpoint.kind)),
             h("td", {}, checkpoint.name ?? ""),
-            h("td", { class: "num" }, String(checkpoint.seq)),
+            // A cluster's savepoint has no one commit sequence: its generation instead.
+            h(
+              "td",
+              { class: "num" },
+              checkpoint.seq === undefined ? `generation ${checkpoint.generation}` : String(checkpoint.seq),
+            ),
             h("td", {}, formatTime(checkpoint.createdAt)),
             h("td", { class: "num" }, formatBytes(checkpoint.bytes)),
           ),

@@ -1,0 +1,166 @@
+// The savepoint soak: three workers pass tokens between accounts (test/e2e/smoke/token-kit.ts)
+// while savepoints are asked of a random worker again and again, and a random worker is killed
+// with kill -9 every few rounds (restarted on its state directory, or every other time on an
+// empty one). Savepoints asked while a worker is dead or the group rebalances fail, naming
+// why; the others must each be a consistent cut.
+//
+// Invariants: the cluster itself ends with exactly the tokens' totals (holding and releasing
+// commits around kills loses and doubles nothing); every savepoint taken is complete; and new
+// clusters seeded from several of them (the first, one from the middle, the last) each end
+// with exactly the same totals.
+//
+// Not in `npm test` (its name is not *.test.ts): test/soak/cluster-savepoints.sh runs it.
+// SOAK_SAVEPOINT_ROUNDS scales it (default 40); SOAK_SEED picks the victims.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createEndpoint, serve } from "@eddy/sdk";
+import {
+  clusterWorkerProcess,
+  type EddyProcess,
+  endpointAndIngressYaml,
+  partitionsOf,
+  runEddyCommand,
+  withEddy,
+} from "../e2e/smoke/cluster.ts";
+import {
+  accountFunction,
+  drainedTokens,
+  requestSavepoint,
+  sendToken,
+  type TokenWorkload,
+} from "../e2e/smoke/token-kit.ts";
+import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
+
+const PARTITIONS = 128;
+const ROUNDS = Number(process.env.SOAK_SAVEPOINT_ROUNDS ?? "40");
+/** A kill every this many rounds. */
+const KILL_EVERY = 4;
+/** Enough hops that tokens are still under way when the last savepoint is taken. */
+const WORKLOAD: TokenWorkload = { accounts: 48, tokens: 32, hops: Math.max(400, ROUNDS * 40) };
+
+let seed = Number(process.env.SOAK_SEED ?? Date.now() % 100_000);
+function random(): number {
+  seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+  return seed / 2_147_483_648;
+}
+
+let broker: KafkaBroker;
+let functions: Awaited<ReturnType<typeof serve>>;
+const checkpoints = mkdtempSync(join(tmpdir(), "eddy-sp-soak-"));
+before(async () => {
+  broker = await startKafka();
+  functions = await serve(createEndpoint([accountFunction(WORKLOAD)]), { port: 0, host: "127.0.0.1" });
+});
+after(async () => {
+  rmSync(checkpoints, { recursive: true, force: true });
+  await functions?.close();
+  await broker?.stop();
+});
+
+function worker(cluster: string, workerId: string): EddyProcess {
+  return clusterWorkerProcess({
+    moduleYaml: endpointAndIngressYaml("sp/*", functions.url),
+    bootstrap: broker.bootstrap,
+    cluster,
+    workerId,
+    checkpoints,
+  });
+}
+
+async function allRunning(workers: readonly EddyProcess[]): Promise<void> {
+  for (let tries = 0; tries < 300; tries++) {
+    const owned = await Promise.all(workers.map((eddy) => partitionsOf(eddy)));
+    if (owned.every((partitions) => partitions.length > 0) && owned.flat().length === PARTITIONS) return;
+    await sleep(200);
+  }
+  assert.fail("the workers do not share the partitions");
+}
+
+async function withAll(workers: readonly EddyProcess[], work: () => Promise<void>): Promise<void> {
+  const [first, ...rest] = workers;
+  if (first === undefined) return work();
+  return withEddy(first, () => withAll(rest, work));
+}
+
+describe("savepoints of a cluster under kill -9", { timeout: 3_600_000 }, () => {
+  it(`${ROUNDS} savepoints asked of a random worker of three, a worker killed every ${KILL_EVERY} rounds; seeded clusters end with the same totals`, async () => {
+    console.log(`SOAK_SEED=${seed}`);
+    const workers = [worker("spsoak", "w1"), worker("spsoak", "w2"), worker("spsoak", "w3")];
+    const taken: Record<string, unknown>[] = [];
+    const refused = new Map<string, number>();
+    await withAll(workers, async () => {
+      for (const eddy of workers) await eddy.start();
+      await allRunning(workers);
+      for (let token = 0; token < WORKLOAD.tokens; token++) {
+        await sendToken(workers[token % workers.length] as EddyProcess, WORKLOAD, token);
+      }
+      let down: EddyProcess | undefined;
+      for (let round = 0; round < ROUNDS; round++) {
+        if (round % KILL_EVERY === KILL_EVERY - 1) {
+          if (down !== undefined) {
+            await down.start();
+            down = undefined;
+          } else {
+            down = workers[Math.floor(random() * workers.length)] as EddyProcess;
+            await down.kill();
+            if (round % (2 * KILL_EVERY) === KILL_EVERY - 1) down.wipeState();
+          }
+        }
+        const alive = workers.filter((eddy) => eddy !== down);
+        const via = alive[Math.floor(random() * alive.length)] as EddyProcess;
+        const { status, body } = await requestSavepoint(via, `r${round}`).catch((error: unknown) => ({
+          status: 0,
+          body: { code: "no-answer", message: String(error) } as Record<string, unknown>,
+        }));
+        if (status === 200) {
+          assert.equal(body.partitions, PARTITIONS, JSON.stringify(body));
+          taken.push(body);
+        } else {
+          // Refused for a reason a user can act on, never an internal error.
+          assert.ok([409, 503, 0].includes(status), `round ${round}: ${status} ${JSON.stringify(body)}`);
+          const code = String(body.code);
+          refused.set(code, (refused.get(code) ?? 0) + 1);
+        }
+        await sleep(300 + random() * 700);
+      }
+      if (down !== undefined) await down.start();
+      await allRunning(workers);
+      await drainedTokens(workers[0] as EddyProcess, WORKLOAD, 300_000);
+      for (const eddy of workers) assert.equal(await eddy.stop(), 0);
+    });
+    console.log(
+      `${taken.length} savepoints of ${ROUNDS} taken (held ${taken.map((body) => body.heldMs).join(", ")} ms); refused: ${JSON.stringify(Object.fromEntries(refused))}`,
+    );
+    assert.ok(taken.length >= Math.min(3, ROUNDS / 4), `only ${taken.length} savepoints of ${ROUNDS} were taken`);
+
+    const chosen = [...new Set([taken[0], taken[Math.floor(taken.length / 2)], taken.at(-1)])] as Record<
+      string,
+      unknown
+    >[];
+    for (const [index, savepoint] of chosen.entries()) {
+      const name = savepoint.name as string;
+      const cluster = `spseed${index}`;
+      const seeded = await runEddyCommand([
+        "checkpoints",
+        "restore",
+        name,
+        "--checkpoints",
+        `file://${checkpoints}`,
+        "--cluster",
+        `kafka://${broker.bootstrap}/${cluster}`,
+      ]);
+      assert.equal(seeded.status, 0, seeded.stderr);
+      console.log(seeded.stdout.trim());
+      const fresh = [worker(cluster, "s1"), worker(cluster, "s2")];
+      await withAll(fresh, async () => {
+        for (const eddy of fresh) await eddy.start();
+        await allRunning(fresh);
+        await drainedTokens(fresh[1] as EddyProcess, WORKLOAD, 300_000);
+      });
+    }
+  });
+});
