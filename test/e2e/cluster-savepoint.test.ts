@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve } from "@eddy/sdk";
+import { addressKey, type FunctionTypename } from "../../packages/runtime/src/core/address.ts";
+import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
 import {
   clusterWorkerProcess,
@@ -22,10 +24,12 @@ import {
 } from "./smoke/cluster.ts";
 import {
   accountFunction,
+  adminUrlOf,
   drainedTokens,
   finalTotals,
   requestSavepoint,
   sendToken,
+  TOKEN_TYPENAME,
   type TokenWorkload,
   tokenTotals,
 } from "./smoke/token-kit.ts";
@@ -94,6 +98,25 @@ describe("savepoints of a cluster", { timeout: 240_000 }, () => {
           if ((savepoint.inboxRecords as number) > 0) chosen = savepoint;
         }
         assert.ok(chosen !== undefined, `no savepoint caught a message in an inbox: ${JSON.stringify(taken)}`);
+        // b killed and back within the session timeout, on another admin port: Kafka keeps the
+        // generation and its assignment, which names b's old port; a savepoint still reaches b.
+        await b.kill();
+        await b.start();
+        let afterRestart: { status: number; body: Record<string, unknown> } | undefined;
+        for (let attempt = 0; attempt < 40; attempt++) {
+          afterRestart = await requestSavepoint(a, `after-restart-${attempt}`);
+          if (afterRestart.status !== 503 || afterRestart.body.code !== "savepoint-rebalancing") break;
+          await sleep(250);
+        }
+        assert.equal(afterRestart?.status, 200, JSON.stringify(afterRestart?.body));
+        // So does the admin API's forwarding: an account b runs, read through a.
+        const onB = await partitionsOf(b);
+        const account = Array.from({ length: WORKLOAD.accounts }, (_, n) => `a${n}`).find((id) =>
+          onB.includes(partitionOf(addressKey({ typename: TOKEN_TYPENAME as FunctionTypename, id }), PARTITIONS)),
+        );
+        assert.ok(account !== undefined, "no account runs on b");
+        const state = await fetch(`${adminUrlOf(a)}/v1/state/${TOKEN_TYPENAME}/${account}`);
+        assert.equal(state.status, 200, await state.text());
         // The cluster itself goes on to the same totals: the holds lost nothing.
         await drainedTokens(a, WORKLOAD);
         assert.equal(await a.stop(), 0);

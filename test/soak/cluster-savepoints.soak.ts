@@ -124,6 +124,7 @@ describe("savepoints of a cluster under kill -9", { timeout: 3_600_000 }, () => 
           assert.ok([409, 503, 0].includes(status), `round ${round}: ${status} ${JSON.stringify(body)}`);
           const code = String(body.code);
           refused.set(code, (refused.get(code) ?? 0) + 1);
+          console.log(`round ${round}${down === undefined ? "" : " (a worker down)"}: ${status} ${code}: ${String(body.message)}`);
         }
         await sleep(300 + random() * 700);
       }

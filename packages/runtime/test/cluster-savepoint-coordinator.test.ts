@@ -49,6 +49,10 @@ interface Cluster {
   intercept: (phase: SavepointPhase, request: PhaseRequest) => PhaseAnswer | undefined;
   /** Whether both gates were held when each capture reached w1. */
   readonly heldAtCapture: boolean[];
+  /** Where w1's admin API is: the assignment's URL unless the group's members say newer. */
+  w1AdminUrl: string;
+  /** The group members' own latest URLs (member-urls.ts); none: the assignment's are used. */
+  currentUrls: Map<string, { url: string; adminUrl?: string }> | undefined;
   take(name: string): ReturnType<typeof takeClusterSavepoint>;
 }
 
@@ -75,6 +79,8 @@ function cluster(): Cluster {
     sent: [],
     intercept: () => undefined,
     heldAtCapture: [],
+    w1AdminUrl: "http://w1:9100",
+    currentUrls: undefined,
     take: (name) =>
       takeClusterSavepoint(
         {
@@ -84,8 +90,9 @@ function cluster(): Cluster {
           participant: w0.participant,
           blobs,
           owners: () => made.owners,
+          currentUrls: async () => made.currentUrls ?? new Map(),
           send: async (adminUrl, phase, request) => {
-            assert.equal(adminUrl, "http://w1:9100");
+            assert.equal(adminUrl, made.w1AdminUrl);
             made.sent.push({ phase, request });
             if (phase === "capture") made.heldAtCapture.push(w0.gate.held && w1.gate.held);
             return made.intercept(phase, request) ?? (await runPhase(w1.participant, phase, request));
@@ -110,6 +117,17 @@ function objectsOf(c: Cluster, name: string): string[] {
 }
 
 describe("takeClusterSavepoint", () => {
+  it("reaches a worker at the admin URL it last joined with, not the stale one of the assignment", async () => {
+    // w1 restarted within the session timeout on another admin port: Kafka kept the generation
+    // and its assignment, which still names the old port.
+    const c = cluster();
+    c.currentUrls = new Map([["w1", { url: "http://w1:9000", adminUrl: "http://w1:9200" }]]);
+    c.w1AdminUrl = "http://w1:9200";
+    const taken = await c.take("after-restart");
+    assert.ok(taken.ok, taken.ok ? "" : taken.message);
+    assert.equal(c.sent.length, 3);
+  });
+
   it("writes a manifest of every partition, from both workers of one generation, with their rows", async () => {
     const c = cluster();
     const taken = await c.take("before-upgrade");
@@ -280,12 +298,22 @@ describe("takeClusterSavepoint", () => {
     assert.deepEqual(objectsOf(c, "sp"), []);
   });
 
-  it("fails when a worker fails its hold, and releases the one that held", async () => {
+  it("fails when a worker is still restoring, as the group moving (ask again), and releases the one that held", async () => {
     const c = cluster();
     c.w1.running = [2];
     const taken = await c.take("sp");
-    assert.equal(taken.ok ? undefined : taken.code, "savepoint-failed");
+    assert.equal(taken.ok ? undefined : taken.code, "savepoint-rebalancing");
     assert.match(taken.ok ? "" : taken.message, /worker w1 \(hold\):.*restoring/);
+    await assertReleased(c);
+  });
+
+  it("fails when a worker cannot be reached for its hold, and releases the one that held", async () => {
+    const c = cluster();
+    c.intercept = (phase) =>
+      phase === "hold" ? failure("savepoint-unreachable", "connect ECONNREFUSED w1:9100", true) : undefined;
+    const taken = await c.take("sp");
+    assert.equal(taken.ok ? undefined : taken.code, "savepoint-failed");
+    assert.match(taken.ok ? "" : taken.message, /worker w1 \(hold\): connect ECONNREFUSED/);
     await assertReleased(c);
   });
 

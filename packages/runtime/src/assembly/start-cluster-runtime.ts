@@ -201,6 +201,7 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
                   participant: worker.savepoints,
                   blobs: snapshots.blobs,
                   owners: () => worker.partitionOwners(),
+                  currentUrls: () => worker.memberUrls(),
                 },
                 peerClient,
               ),
@@ -211,7 +212,16 @@ export async function startClusterRuntime(options: RuntimeOptions, cluster: Clus
               peers: {
                 workerId: cluster.workerId,
                 owners: () => worker.partitionOwners(),
-                send: (peer, request) => peerClient.send(peer, request),
+                send: async (peer, request) => {
+                  const answer = await peerClient.send(peer, request);
+                  if (answer.ok) return answer;
+                  // Restarted on another port within the session timeout, the worker kept its
+                  // generation, whose assignment names the old URL: ask at the one it joined with.
+                  const current = (await worker.memberUrls()).get(peer.workerId)?.adminUrl;
+                  return current === undefined || current === peer.adminUrl
+                    ? answer
+                    : peerClient.send({ ...peer, adminUrl: current }, request);
+                },
               },
             }),
       }),

@@ -38,6 +38,7 @@ import { decodeInboxRecord } from "./inbox-record.ts";
 import { readInboxTails } from "./inbox-tails.ts";
 import { KafkaCommitTarget, transactionalIdOf } from "./kafka-commit-target.ts";
 import { KafkaLink } from "./kafka-link.ts";
+import { type MemberUrls, memberUrls } from "./member-urls.ts";
 import type { PartitionOwner } from "./membership-codec.ts";
 import { checkGroupModule } from "./module-check.ts";
 import { restoreSnapshot } from "./partition-snapshots.ts";
@@ -362,6 +363,11 @@ export class ClusterWorker {
    */
   partitionOwners(): readonly (PartitionOwner | undefined)[] {
     return this.#member.current()?.owners ?? new Array<undefined>(this.#options.partitionCount).fill(undefined);
+  }
+
+  /** Where each worker of the group is reached now, by its own latest word (member-urls.ts). */
+  memberUrls(): Promise<Map<string, MemberUrls>> {
+    return memberUrls(this.#link, this.#topics.group);
   }
 
   /** Whether this worker runs the partition of `address` now. */

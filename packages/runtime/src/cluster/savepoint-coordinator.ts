@@ -14,6 +14,7 @@ import { randomBytes } from "node:crypto";
 import type { BlobStore } from "../checkpoint/blob/blob-store.ts";
 import { checkSavepointName, SAVEPOINTS_PREFIX } from "../checkpoint/manifest.ts";
 import { type Failure, failure, type Result, success } from "../errors.ts";
+import type { MemberUrls } from "./member-urls.ts";
 import type { PartitionOwner } from "./membership-codec.ts";
 import {
   CLUSTER_SAVEPOINT_FORMAT,
@@ -46,6 +47,11 @@ export interface SavepointCoordinatorOptions {
   readonly blobs: BlobStore;
   /** Indexed by partition: who runs it in the current generation. */
   readonly owners: () => readonly (PartitionOwner | undefined)[];
+  /**
+   * Each worker's URLs by its own latest word, newer than the assignment's (member-urls.ts); a
+   * worker missing from it is reached at the assignment's admin URL.
+   */
+  readonly currentUrls?: () => Promise<ReadonlyMap<string, MemberUrls>>;
   /** Sends a phase to another worker's admin API. */
   readonly send: (adminUrl: string, phase: SavepointPhase, request: PhaseRequest) => Promise<PhaseAnswer>;
   readonly nowMs?: () => number;
@@ -112,8 +118,12 @@ export async function takeClusterSavepoint(
       true,
     );
   }
+  const current = (await options.currentUrls?.()) ?? new Map<string, MemberUrls>();
   const workers = new Map<string, PartitionOwner>();
-  for (const owner of owners as readonly PartitionOwner[]) workers.set(owner.workerId, owner);
+  for (const owner of owners as readonly PartitionOwner[]) {
+    const adminUrl = current.get(owner.workerId)?.adminUrl ?? owner.adminUrl;
+    workers.set(owner.workerId, { ...owner, adminUrl });
+  }
   for (const worker of workers.values()) {
     if (worker.workerId !== options.workerId && worker.adminUrl === undefined) {
       return failure(
@@ -138,17 +148,25 @@ export async function takeClusterSavepoint(
     );
   const failed = (phase: SavepointPhase, answers: readonly { worker: string; answer: PhaseAnswer }[]) =>
     answers.flatMap(({ worker, answer }) => (answer.ok ? [] : [`worker ${worker} (${phase}): ${answer.message}`]));
-  const giveUp = async (why: string, retriable: boolean): Promise<Failure<"savepoint-failed">> => {
+  const giveUp = async (
+    why: string,
+    retriable: boolean,
+    code: "savepoint-failed" | "savepoint-rebalancing" = "savepoint-failed",
+  ): Promise<Failure<"savepoint-failed" | "savepoint-rebalancing">> => {
     await ask("release", { ...request, write: false });
     const written = await blobs.list(clusterSavepointObjectsPrefix(name, id)).catch(() => []);
     if (written.length > 0) await blobs.delete(written).catch(() => undefined);
-    return failure("savepoint-failed", `savepoint ${name} was not taken: ${why}`, retriable);
+    return failure(code, `savepoint ${name} was not taken: ${why}`, retriable);
   };
 
   const heldFromMs = now();
   const holds = await ask("hold", request);
   const notHeld = failed("hold", holds);
-  if (notHeld.length > 0) return giveUp(notHeld.join("; "), true);
+  if (notHeld.length > 0) {
+    // Only workers between generations or restoring: the group is moving, and asking again soon will do.
+    const moving = holds.every(({ answer }) => answer.ok || answer.code === "savepoint-rebalancing");
+    return giveUp(notHeld.join("; "), true, moving ? "savepoint-rebalancing" : "savepoint-failed");
+  }
   const generations = new Set(holds.map(({ answer }) => (answer.ok ? answer.value.generation : undefined)));
   if (generations.size !== 1) {
     return giveUp(`the workers answered from generations ${[...generations].join(" and ")}; try again`, true);
