@@ -14,14 +14,7 @@ import { createEndpoint, serve } from "@eddy/sdk";
 import { addressKey, type FunctionTypename } from "../../packages/runtime/src/core/address.ts";
 import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
-import {
-  clusterWorkerProcess,
-  type EddyProcess,
-  endpointAndIngressYaml,
-  partitionsOf,
-  runEddyCommand,
-  withEddy,
-} from "./smoke/cluster.ts";
+import { type EddyProcess, partitionsOf, runEddyCommand, withEddy } from "./smoke/cluster.ts";
 import {
   accountFunction,
   adminUrlOf,
@@ -29,9 +22,11 @@ import {
   finalTotals,
   requestSavepoint,
   sendToken,
+  sharePartitions,
   TOKEN_TYPENAME,
   type TokenWorkload,
   tokenTotals,
+  tokenWorker,
 } from "./smoke/token-kit.ts";
 
 const PARTITIONS = 128;
@@ -51,22 +46,7 @@ after(async () => {
 });
 
 function worker(cluster: string, workerId: string): EddyProcess {
-  return clusterWorkerProcess({
-    moduleYaml: endpointAndIngressYaml("sp/*", functions.url),
-    bootstrap: broker.bootstrap,
-    cluster,
-    workerId,
-    checkpoints,
-  });
-}
-
-async function shared(a: EddyProcess, b: EddyProcess): Promise<void> {
-  for (let tries = 0; tries < 200; tries++) {
-    const [onA, onB] = [await partitionsOf(a), await partitionsOf(b)];
-    if (onA.length > 0 && onB.length > 0 && onA.length + onB.length === PARTITIONS) return;
-    await sleep(200);
-  }
-  assert.fail("the two workers do not share the partitions");
+  return tokenWorker({ functionsUrl: functions.url, bootstrap: broker.bootstrap, cluster, workerId, checkpoints });
 }
 
 async function takeSavepoint(via: EddyProcess, name: string): Promise<Record<string, unknown>> {
@@ -84,7 +64,7 @@ describe("savepoints of a cluster", { timeout: 240_000 }, () => {
       withEddy(b, async () => {
         await a.start();
         await b.start();
-        await shared(a, b);
+        await sharePartitions([a, b]);
         for (let token = 0; token < WORKLOAD.tokens; token++) await sendToken(token % 2 === 0 ? a : b, WORKLOAD, token);
         // Savepoints while the tokens hop, asked of either worker in turn: the one to restore is
         // one that caught messages on their way between workers, in the inbox.
@@ -166,7 +146,7 @@ describe("savepoints of a cluster", { timeout: 240_000 }, () => {
       withEddy(d, async () => {
         await c.start();
         await d.start();
-        await shared(c, d);
+        await sharePartitions([c, d]);
         await drainedTokens(d, WORKLOAD);
         // Settled: nothing more arrives later.
         await sleep(1000);

@@ -18,20 +18,15 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createEndpoint, serve } from "@eddy/sdk";
-import {
-  clusterWorkerProcess,
-  type EddyProcess,
-  endpointAndIngressYaml,
-  partitionsOf,
-  runEddyCommand,
-  withEddy,
-} from "../e2e/smoke/cluster.ts";
+import { type EddyProcess, runEddyCommand, withEddy } from "../e2e/smoke/cluster.ts";
 import {
   accountFunction,
   drainedTokens,
   requestSavepoint,
   sendToken,
+  sharePartitions,
   type TokenWorkload,
+  tokenWorker,
 } from "../e2e/smoke/token-kit.ts";
 import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
 
@@ -62,22 +57,7 @@ after(async () => {
 });
 
 function worker(cluster: string, workerId: string): EddyProcess {
-  return clusterWorkerProcess({
-    moduleYaml: endpointAndIngressYaml("sp/*", functions.url),
-    bootstrap: broker.bootstrap,
-    cluster,
-    workerId,
-    checkpoints,
-  });
-}
-
-async function allRunning(workers: readonly EddyProcess[]): Promise<void> {
-  for (let tries = 0; tries < 300; tries++) {
-    const owned = await Promise.all(workers.map((eddy) => partitionsOf(eddy)));
-    if (owned.every((partitions) => partitions.length > 0) && owned.flat().length === PARTITIONS) return;
-    await sleep(200);
-  }
-  assert.fail("the workers do not share the partitions");
+  return tokenWorker({ functionsUrl: functions.url, bootstrap: broker.bootstrap, cluster, workerId, checkpoints });
 }
 
 async function withAll(workers: readonly EddyProcess[], work: () => Promise<void>): Promise<void> {
@@ -94,7 +74,7 @@ describe("savepoints of a cluster under kill -9", { timeout: 3_600_000 }, () => 
     const refused = new Map<string, number>();
     await withAll(workers, async () => {
       for (const eddy of workers) await eddy.start();
-      await allRunning(workers);
+      await sharePartitions(workers, PARTITIONS);
       for (let token = 0; token < WORKLOAD.tokens; token++) {
         await sendToken(workers[token % workers.length] as EddyProcess, WORKLOAD, token);
       }
@@ -124,12 +104,14 @@ describe("savepoints of a cluster under kill -9", { timeout: 3_600_000 }, () => 
           assert.ok([409, 503, 0].includes(status), `round ${round}: ${status} ${JSON.stringify(body)}`);
           const code = String(body.code);
           refused.set(code, (refused.get(code) ?? 0) + 1);
-          console.log(`round ${round}${down === undefined ? "" : " (a worker down)"}: ${status} ${code}: ${String(body.message)}`);
+          console.log(
+            `round ${round}${down === undefined ? "" : " (a worker down)"}: ${status} ${code}: ${String(body.message)}`,
+          );
         }
         await sleep(300 + random() * 700);
       }
       if (down !== undefined) await down.start();
-      await allRunning(workers);
+      await sharePartitions(workers, PARTITIONS);
       await drainedTokens(workers[0] as EddyProcess, WORKLOAD, 300_000);
       for (const eddy of workers) assert.equal(await eddy.stop(), 0);
     });
@@ -159,7 +141,7 @@ describe("savepoints of a cluster under kill -9", { timeout: 3_600_000 }, () => 
       const fresh = [worker(cluster, "s1"), worker(cluster, "s2")];
       await withAll(fresh, async () => {
         for (const eddy of fresh) await eddy.start();
-        await allRunning(fresh);
+        await sharePartitions(fresh, PARTITIONS);
         await drainedTokens(fresh[1] as EddyProcess, WORKLOAD, 300_000);
       });
     }

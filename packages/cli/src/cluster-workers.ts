@@ -2,7 +2,13 @@
 // --cluster-config FILE) through the cluster's group in Kafka: each member's metadata names its
 // ingress URL and, when it runs one, its admin listener's. Commands that act on a running cluster
 // (eddy dead-letters, eddy savepoint) start here.
-import { findClusterWorkers, parseClusterUrl, readPropertiesFile, type WorkerEndpoint } from "@eddy/runtime";
+import {
+  type ClusterAddress,
+  findClusterWorkers,
+  parseClusterUrl,
+  readPropertiesFile,
+  type WorkerEndpoint,
+} from "@eddy/runtime";
 import { CommandError, UsageError } from "./usage.ts";
 
 /** How long a rebalancing group is asked again for its members. */
@@ -30,6 +36,27 @@ export async function findWorkersOf(
   configPath: string | undefined,
   asker?: Asker,
 ): Promise<FoundCluster> {
+  const { address, properties, propertiesSource } = clusterFlags(clusterUrl, configPath);
+  const found = await findClusterWorkers({
+    address,
+    properties,
+    propertiesSource,
+    settleWaitMs: GROUP_SETTLE_MS,
+    ...asker,
+  });
+  if (!found.ok) throw new CommandError(found.error);
+  return { name: address.name, workers: found.workers };
+}
+
+/** --cluster and --cluster-config read: the brokers and name, and the client properties; a UsageError if either is wrong. */
+export function clusterFlags(
+  clusterUrl: string,
+  configPath: string | undefined,
+): {
+  readonly address: ClusterAddress;
+  readonly properties: ReadonlyMap<string, string>;
+  readonly propertiesSource: string;
+} {
   const address = parseClusterUrl(clusterUrl);
   if (!address.ok) throw new UsageError(`--cluster ${address.message}`);
   let properties: ReadonlyMap<string, string> = new Map();
@@ -38,13 +65,5 @@ export async function findWorkersOf(
     if (!read.ok) throw new UsageError(`--cluster-config ${read.message}`);
     properties = read.value;
   }
-  const found = await findClusterWorkers({
-    address: address.value,
-    properties,
-    propertiesSource: configPath ?? "--cluster",
-    settleWaitMs: GROUP_SETTLE_MS,
-    ...asker,
-  });
-  if (!found.ok) throw new CommandError(found.error);
-  return { name: address.value.name, workers: found.workers };
+  return { address: address.value, properties, propertiesSource: configPath ?? "--cluster" };
 }

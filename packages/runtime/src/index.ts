@@ -31,6 +31,7 @@ export {
   type WorkerEndpoint,
   workerName,
 } from "./cluster/dead-letter-client.ts";
+export type { ClusterSavepointSummary } from "./cluster/savepoint-coordinator.ts";
 export {
   type ClusterSavepointManifest,
   clusterSavepointManifestKey,

@@ -227,10 +227,12 @@ export class EddyProcess {
       this.output += chunk.toString();
     });
     let ready = false;
+    // Only this start's output: the last one's "running" line must not make a restart look ready.
+    const startsAt = this.output.length;
     const started = new Promise<void>((resolveStarted, reject) => {
       child.stdout?.on("data", (chunk: Buffer) => {
         this.output += chunk.toString();
-        if (!ready && this.output.includes("eddy: running")) {
+        if (!ready && this.output.slice(startsAt).includes("eddy: running")) {
           ready = true;
           resolveStarted();
         }

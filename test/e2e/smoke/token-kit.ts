@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { address, message, statefulFunction, types } from "@eddy/sdk";
-import type { EddyProcess } from "./cluster.ts";
+import { clusterWorkerProcess, type EddyProcess, endpointAndIngressYaml, partitionsOf } from "./cluster.ts";
 
 export const TOKEN_TYPENAME = "sp/account";
 
@@ -122,4 +122,31 @@ export async function requestSavepoint(
     signal: AbortSignal.timeout(60_000),
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** A worker of `cluster` running the account function served at `functionsUrl`, with the playground ingress. */
+export function tokenWorker(options: {
+  readonly functionsUrl: string;
+  readonly bootstrap: string;
+  readonly cluster: string;
+  readonly workerId: string;
+  readonly checkpoints: string;
+}): EddyProcess {
+  return clusterWorkerProcess({
+    moduleYaml: endpointAndIngressYaml("sp/*", options.functionsUrl),
+    bootstrap: options.bootstrap,
+    cluster: options.cluster,
+    workerId: options.workerId,
+    checkpoints: options.checkpoints,
+  });
+}
+
+/** Waits until every one of `workers` runs partitions and together they run all `partitionCount`. */
+export async function sharePartitions(workers: readonly EddyProcess[], partitionCount = 128): Promise<void> {
+  for (let tries = 0; tries < 300; tries++) {
+    const owned = await Promise.all(workers.map((eddy) => partitionsOf(eddy)));
+    if (owned.every((partitions) => partitions.length > 0) && owned.flat().length === partitionCount) return;
+    await sleep(200);
+  }
+  assert.fail(`the ${workers.length} workers do not share the ${partitionCount} partitions`);
 }

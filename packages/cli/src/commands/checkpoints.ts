@@ -9,6 +9,7 @@ import {
   allFiles,
   type BlobStore,
   type CheckpointRequest,
+  type ClusterSavepointSummary,
   callControlSocket,
   checkpointStateDir,
   checkSavepointName,
@@ -21,9 +22,7 @@ import {
   listClusterSavepoints,
   type Manifest,
   openBlobStore,
-  parseClusterUrl,
   readCatalog,
-  readPropertiesFile,
   restoreCheckpoint,
   runningProcess,
   seedClusterFromSavepoint,
@@ -33,7 +32,7 @@ import {
   verifyCheckpoint,
   writeLocalCheckpoint,
 } from "@eddy/runtime";
-import { findWorkersOf } from "../cluster-workers.ts";
+import { clusterFlags, findWorkersOf } from "../cluster-workers.ts";
 import { type ProgressLine, progressLine } from "../progress-line.ts";
 import { readToken } from "../token.ts";
 import { CommandError, UsageError } from "../usage.ts";
@@ -149,18 +148,8 @@ export async function savepointCommand(args: string[]): Promise<void> {
  */
 const CLUSTER_SAVEPOINT_TIMEOUT_MS = 300_000;
 
-/** What POST /v1/savepoints answers on a cluster's worker (cluster/savepoint-coordinator.ts). */
-interface ClusterSavepointAnswer {
-  readonly name: string;
-  readonly cluster: string;
-  readonly generation: number;
-  readonly workers: readonly string[];
-  readonly partitions: number;
-  readonly rows: number;
-  readonly inboxRecords: number;
-  readonly bytes: number;
-  readonly heldMs: number;
-}
+/** What POST /v1/savepoints answers on a cluster's worker. */
+type ClusterSavepointAnswer = Omit<ClusterSavepointSummary, "id" | "ms">;
 
 function isClusterSavepointAnswer(body: unknown): body is ClusterSavepointAnswer {
   const fields = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
@@ -324,15 +313,8 @@ async function seedCluster(
   configPath: string | undefined,
 ): Promise<void> {
   try {
-    const address = parseClusterUrl(clusterUrl);
-    if (!address.ok) throw new UsageError(`--cluster ${address.message}`);
-    let properties: ReadonlyMap<string, string> = new Map();
-    if (configPath !== undefined) {
-      const read = readPropertiesFile(configPath);
-      if (!read.ok) throw new UsageError(`--cluster-config ${read.message}`);
-      properties = read.value;
-    }
-    const connection = seedConnection(address.value, properties, configPath ?? "--cluster");
+    const { address, properties, propertiesSource } = clusterFlags(clusterUrl, configPath);
+    const connection = seedConnection(address, properties, propertiesSource);
     if (!connection.ok) throw new UsageError(connection.message);
     if (!(await hasClusterSavepoint(store, name))) {
       const catalog = await readCatalog(store);
@@ -347,14 +329,14 @@ async function seedCluster(
     }
     const seeded = await seedClusterFromSavepoint({
       connection: connection.value,
-      cluster: address.value.name,
+      cluster: address.name,
       blobs: store,
       name,
     });
     if (!seeded.ok) throw new CommandError(seeded.message);
     const { manifest, rows, inboxRecords, changelogRecords, ms } = seeded.value;
     process.stdout.write(
-      `seeded cluster ${address.value.name} from savepoint ${name} of cluster ${manifest.cluster}: ${manifest.partitionCount} partitions, ${rows} rows in ${changelogRecords} changelog records, ${inboxRecords} messages in flight (${(ms / 1000).toFixed(1)} s); start its workers with eddy run --cluster ${clusterUrl}\n`,
+      `seeded cluster ${address.name} from savepoint ${name} of cluster ${manifest.cluster}: ${manifest.partitionCount} partitions, ${rows} rows in ${changelogRecords} changelog records, ${inboxRecords} messages in flight (${(ms / 1000).toFixed(1)} s); start its workers with eddy run --cluster ${clusterUrl}\n`,
     );
   } finally {
     await store.close();
