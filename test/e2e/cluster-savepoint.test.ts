@@ -3,9 +3,11 @@
 // savepoints are taken through either worker's admin API. A new cluster is seeded from one
 // (eddy checkpoints restore --cluster) and run on two new workers with empty disks: it finishes
 // the hops that were under way, and ends with exactly the totals a run without a savepoint
-// ends with. A cut that lost a message in flight, or took one twice, changes the totals.
+// ends with. A cut that lost a message in flight, or took one twice, changes the totals. Also:
+// a savepoint reaches a worker restarted on another admin port, `eddy checkpoints verify` finds
+// a savepoint's damaged object, and a cluster that holds anything is not seeded.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -60,6 +62,7 @@ describe("savepoints of a cluster", { timeout: 240_000 }, () => {
     const a = worker("spa", "a");
     const b = worker("spa", "b");
     let chosen: Record<string, unknown> | undefined;
+    let restartName = "";
     await withEddy(a, () =>
       withEddy(b, async () => {
         await a.start();
@@ -89,6 +92,7 @@ describe("savepoints of a cluster", { timeout: 240_000 }, () => {
           await sleep(250);
         }
         assert.equal(afterRestart?.status, 200, JSON.stringify(afterRestart?.body));
+        restartName = afterRestart?.body.name as string;
         // So does the admin API's forwarding: an account b runs, read through a.
         const onB = await partitionsOf(b);
         const account = Array.from({ length: WORKLOAD.accounts }, (_, n) => `a${n}`).find((id) =>
@@ -104,6 +108,29 @@ describe("savepoints of a cluster", { timeout: 240_000 }, () => {
       }),
     );
     const name = (chosen as Record<string, unknown>).name as string;
+
+    // verify reads every object of a savepoint, as a seed would: one with a flipped byte is BAD.
+    const sound = await runEddyCommand(["checkpoints", "verify", name, "--checkpoints", `file://${checkpoints}`]);
+    assert.equal(sound.status, 0, sound.stdout + sound.stderr);
+    assert.match(sound.stdout, new RegExp(`^ok   savepoint ${name} \\(.*\\) of cluster spa`, "m"));
+    const objects = join(checkpoints, "cluster-savepoints", restartName);
+    const attempt = readdirSync(objects).find((entry) => entry !== "manifest.json") as string;
+    const object = join(objects, attempt, readdirSync(join(objects, attempt))[0] as string);
+    const bytes = readFileSync(object);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0xff;
+    writeFileSync(object, bytes);
+    const broken = await runEddyCommand([
+      "checkpoints",
+      "verify",
+      restartName,
+      "--checkpoints",
+      `file://${checkpoints}`,
+    ]);
+    assert.equal(broken.status, 1, broken.stdout + broken.stderr);
+    assert.match(
+      broken.stdout,
+      /^BAD {2}savepoint after-restart-\d+ .*\n {7}.*: its size or SHA-256 is not what the manifest says$/m,
+    );
 
     const listed = await runEddyCommand(["checkpoints", "list", "--checkpoints", `file://${checkpoints}`]);
     assert.equal(listed.status, 0, listed.stderr);

@@ -40,6 +40,7 @@ export {
 export {
   hasClusterSavepoint,
   listClusterSavepoints,
+  readClusterSavepoint,
   seedClusterFromSavepoint,
   seedConnection,
 } from "./cluster/seed-cluster.ts";

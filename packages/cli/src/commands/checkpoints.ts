@@ -23,6 +23,7 @@ import {
   type Manifest,
   openBlobStore,
   readCatalog,
+  readClusterSavepoint,
   restoreCheckpoint,
   runningProcess,
   seedClusterFromSavepoint,
@@ -269,18 +270,25 @@ async function list(store: BlobStore, json: boolean): Promise<void> {
 async function verify(store: BlobStore, select: string | undefined): Promise<void> {
   try {
     const catalog = await readCatalog(store);
+    const ofClusters = await listClusterSavepoints(store);
     const all = [...catalog.checkpoints, ...catalog.savepoints];
     const chosen =
       select === undefined
         ? all
         : all.filter((entry) => entry.manifest.id === select || entry.manifest.name === select);
-    if (select !== undefined && chosen.length === 0)
+    const chosenOfClusters =
+      select === undefined
+        ? ofClusters.savepoints
+        : ofClusters.savepoints.filter((manifest) => manifest.name === select || manifest.id === select);
+    const unreadable = [...catalog.unreadable, ...ofClusters.unreadable];
+    const count = chosen.length + chosenOfClusters.length;
+    if (select !== undefined && count === 0)
       throw new CommandError(`${store.url} holds no checkpoint or savepoint ${JSON.stringify(select)}`);
-    if (chosen.length === 0 && catalog.unreadable.length === 0) {
+    if (count === 0 && unreadable.length === 0) {
       throw new CommandError(`${store.url} holds no checkpoint or savepoint to verify (is the URL right?)`);
     }
-    let bad = select === undefined ? catalog.unreadable.length : 0;
-    if (select === undefined) for (const { error } of catalog.unreadable) process.stdout.write(`BAD  ${error}\n`);
+    let bad = select === undefined ? unreadable.length : 0;
+    if (select === undefined) for (const { error } of unreadable) process.stdout.write(`BAD  ${error}\n`);
     const progress = progressLine();
     for (const { manifest } of chosen) {
       const result = await verifyCheckpoint(
@@ -298,8 +306,22 @@ async function verify(store: BlobStore, select: string | undefined): Promise<voi
         for (const problem of result.problems) process.stdout.write(`       ${problem}\n`);
       }
     }
+    for (const manifest of chosenOfClusters) {
+      // Every object read, its size and SHA-256 checked and decoded, as a seed reads them.
+      progress?.show(`verifying savepoint ${manifest.name} of cluster ${manifest.cluster}`);
+      const read = await readClusterSavepoint(store, manifest.name);
+      progress?.end();
+      const label = `savepoint ${manifest.name} (${manifest.id}) of cluster ${manifest.cluster}`;
+      if (read.ok) {
+        const bytes = manifest.partitions.reduce((sum, entry) => sum + (entry.object?.bytes ?? 0), 0);
+        process.stdout.write(`ok   ${label}  ${megabytes(bytes)}\n`);
+      } else {
+        bad++;
+        process.stdout.write(`BAD  ${label}\n       ${read.message}\n`);
+      }
+    }
     if (bad > 0) throw new CommandError(`${bad} checkpoint(s) or manifest(s) in ${store.url} would not restore`);
-    process.stdout.write(`${chosen.length} checked in ${store.url}, all sound\n`);
+    process.stdout.write(`${count} checked in ${store.url}, all sound\n`);
   } finally {
     await store.close();
   }
