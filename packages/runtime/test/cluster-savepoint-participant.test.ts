@@ -97,6 +97,24 @@ describe("SavepointParticipant", () => {
     w.participant.close();
   });
 
+  it("keeps a new savepoint's hold when one ended by a rebalance finds its commit in flight over", async () => {
+    const w = worker();
+    const inFlight = w.gate.commit({ writes: [], partitions: [], outbound: [], published: [] });
+    await settle();
+    const first = w.participant.hold("id1", "sp1");
+    // A rebalance begins: the worker ends the hold, and the next savepoint asks at once.
+    w.rebalances++;
+    w.participant.close();
+    const second = w.participant.hold("id2", "sp2");
+    w.target.end();
+    await inFlight;
+    assertFailed(await first, "savepoint-rebalancing");
+    assert.equal((await second).ok, true);
+    assert.equal(w.gate.held, true, "the first hold's end released the second's gate");
+    assert.equal(await commitGoesThrough(w), false, "a commit went through while the second held");
+    w.participant.close();
+  });
+
   it("fails a hold that expired while the commit in flight ran", async () => {
     const w = worker({ holdMs: 20 });
     const inFlight = w.gate.commit({ writes: [], partitions: [], outbound: [], published: [] });

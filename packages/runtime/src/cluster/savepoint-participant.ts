@@ -148,9 +148,9 @@ export class SavepointParticipant {
   async #held(savepoint: ActiveSavepoint): Promise<Result<HoldAnswer, SavepointFailureCode>> {
     await this.#options.gate.hold();
     if (this.#active !== savepoint || savepoint.expired) {
-      // It expired, or a rebalance ended it, while the commit in flight finished.
+      // It expired, or a rebalance ended it, while the commit in flight finished. Whatever ended
+      // it released the gate then; the gate may be another savepoint's now, so it is left alone.
       const failed = savepoint.expired ? this.#expiredFailure(savepoint) : this.#changedSince(savepoint);
-      if (this.#active !== savepoint) this.#options.gate.release();
       return failed ?? failure("savepoint-rebalancing", `worker ${this.#options.workerId} stopped holding`, true);
     }
     const changed = this.#changedSince(savepoint);
