@@ -10,13 +10,13 @@
 // Nothing is silently skipped: a worker that does not answer is named, and so is every
 // partition no answering worker ran (between owners, or on the silent worker).
 import { setTimeout as sleep } from "node:timers/promises";
-import { describeGroupsV5 } from "@platformatic/kafka";
 import { deadLetterFromJson, type ListedDeadLetter, sortDeadLetters } from "../dead-letters.ts";
 import { errorMessage } from "../errors.ts";
 import { describe, kafkaConnection } from "../io/kafka/client-options.ts";
 import type { ClusterAddress } from "./cluster-settings.ts";
 import { clusterTopicNames } from "./cluster-topics.ts";
-import { CoordinatorKeyType, KafkaErrorCode, KafkaLink, kafkaErrorName, send } from "./kafka-link.ts";
+import { KafkaErrorCode, KafkaLink } from "./kafka-link.ts";
+import { type DescribedGroup, describeGroup } from "./member-urls.ts";
 import { decodeMemberMetadata } from "./membership-codec.ts";
 
 /** A worker to ask: its id when the group said it, and its advertised URL (no trailing slash). */
@@ -81,15 +81,9 @@ export async function findClusterWorkers(options: {
         }
         await sleep(RETRY_DELAY_MS);
       }
-      let group: describeGroupsV5.DescribeGroupsResponseGroup | undefined;
+      let described: DescribedGroup;
       try {
-        const coordinator = await link.coordinator(CoordinatorKeyType.GROUP, groupId);
-        if ("errorCode" in coordinator) {
-          why = `FindCoordinator ${groupId}: ${kafkaErrorName(coordinator.errorCode)}`;
-          continue;
-        }
-        const response = await send(describeGroupsV5.api.async(await link.node(coordinator.nodeId), [groupId], false));
-        group = response.groups.find((described) => described.groupId === groupId);
+        described = await describeGroup(link, groupId);
       } catch (error) {
         why = `DescribeGroups ${groupId}: ${describe(error)}`;
         // Brokers that cannot be reached at all are said soon; only a group that is settling is worth the wait.
@@ -102,11 +96,12 @@ export async function findClusterWorkers(options: {
         continue;
       }
       unreachable = 0;
-      if (group === undefined || group.errorCode !== KafkaErrorCode.NONE) {
-        why = `DescribeGroups ${groupId}: ${group === undefined ? "no answer for the group" : kafkaErrorName(group.errorCode)}`;
-        if (group?.errorCode === KafkaErrorCode.GROUP_AUTHORIZATION_FAILED) return { ok: false, error: why };
+      if (!described.ok) {
+        why = described.why;
+        if (described.code === KafkaErrorCode.GROUP_AUTHORIZATION_FAILED) return { ok: false, error: why };
         continue;
       }
+      const group = described.group;
       if (group.groupState === "Empty" || group.groupState === "Dead" || group.members.length === 0) {
         return {
           ok: false,
