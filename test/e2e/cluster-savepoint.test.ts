@@ -7,18 +7,14 @@
 // a savepoint reaches a worker restarted on another admin port, `eddy checkpoints verify` finds
 // a savepoint's damaged object, and a cluster that holds anything is not seeded.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createEndpoint, serve } from "@eddy/sdk";
 import { addressKey, type FunctionTypename } from "../../packages/runtime/src/core/address.ts";
 import { partitionOf } from "../../packages/runtime/src/core/partitioning.ts";
-import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
 import { type EddyProcess, partitionsOf, runEddyCommand, withEddy } from "./smoke/cluster.ts";
 import {
-  accountFunction,
   adminUrlOf,
   drainedTokens,
   finalTotals,
@@ -27,29 +23,14 @@ import {
   sharePartitions,
   TOKEN_TYPENAME,
   type TokenWorkload,
+  tokenClusters,
   tokenTotals,
-  tokenWorker,
 } from "./smoke/token-kit.ts";
 
 const PARTITIONS = 128;
 const WORKLOAD: TokenWorkload = { accounts: 24, tokens: 24, hops: 150 };
 
-let broker: KafkaBroker;
-let functions: Awaited<ReturnType<typeof serve>>;
-const checkpoints = mkdtempSync(join(tmpdir(), "eddy-sp-checkpoints-"));
-before(async () => {
-  broker = await startKafka();
-  functions = await serve(createEndpoint([accountFunction(WORKLOAD)]), { port: 0, host: "127.0.0.1" });
-});
-after(async () => {
-  rmSync(checkpoints, { recursive: true, force: true });
-  await functions?.close();
-  await broker?.stop();
-});
-
-function worker(cluster: string, workerId: string): EddyProcess {
-  return tokenWorker({ functionsUrl: functions.url, bootstrap: broker.bootstrap, cluster, workerId, checkpoints });
-}
+const { checkpoints, worker, seed } = tokenClusters(WORKLOAD, "eddy-sp-checkpoints-");
 
 async function takeSavepoint(via: EddyProcess, name: string): Promise<Record<string, unknown>> {
   const { status, body } = await requestSavepoint(via, name);
@@ -139,30 +120,14 @@ describe("savepoints of a cluster", { timeout: 240_000 }, () => {
       new RegExp(`^savepoint ${name} .* of cluster spa \\(generation \\d+, 128 partitions\\)`, "m"),
     );
 
-    const seeded = await runEddyCommand([
-      "checkpoints",
-      "restore",
-      name,
-      "--checkpoints",
-      `file://${checkpoints}`,
-      "--cluster",
-      `kafka://${broker.bootstrap}/spb`,
-    ]);
+    const seeded = await seed(name, "spb");
     assert.equal(seeded.status, 0, seeded.stderr);
     assert.match(
       seeded.stdout,
       new RegExp(`^seeded cluster spb from savepoint ${name} of cluster spa: 128 partitions`),
     );
     // A cluster that holds anything is not seeded again.
-    const again = await runEddyCommand([
-      "checkpoints",
-      "restore",
-      name,
-      "--checkpoints",
-      `file://${checkpoints}`,
-      "--cluster",
-      `kafka://${broker.bootstrap}/spb`,
-    ]);
+    const again = await seed(name, "spb");
     assert.equal(again.status, 1, again.stdout);
     assert.equal(again.stderr.trimEnd().split("\n").length, 1, again.stderr);
     assert.match(again.stderr, /cluster spb is not new: .* restore it under another cluster name/);

@@ -12,23 +12,17 @@
 // Not in `npm test` (its name is not *.test.ts): test/soak/cluster-savepoints.sh runs it.
 // SOAK_SAVEPOINT_ROUNDS scales it (default 40); SOAK_SEED picks the victims.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createEndpoint, serve } from "@eddy/sdk";
-import { type EddyProcess, runEddyCommand, withEddy } from "../e2e/smoke/cluster.ts";
+import { type EddyProcess, withEddy } from "../e2e/smoke/cluster.ts";
 import {
-  accountFunction,
   drainedTokens,
   requestSavepoint,
   sendToken,
   sharePartitions,
   type TokenWorkload,
-  tokenWorker,
+  tokenClusters,
 } from "../e2e/smoke/token-kit.ts";
-import { type KafkaBroker, startKafka } from "../support/kafka-broker.ts";
 
 const PARTITIONS = 128;
 const ROUNDS = Number(process.env.SOAK_SAVEPOINT_ROUNDS ?? "40");
@@ -43,22 +37,7 @@ function random(): number {
   return seed / 2_147_483_648;
 }
 
-let broker: KafkaBroker;
-let functions: Awaited<ReturnType<typeof serve>>;
-const checkpoints = mkdtempSync(join(tmpdir(), "eddy-sp-soak-"));
-before(async () => {
-  broker = await startKafka();
-  functions = await serve(createEndpoint([accountFunction(WORKLOAD)]), { port: 0, host: "127.0.0.1" });
-});
-after(async () => {
-  rmSync(checkpoints, { recursive: true, force: true });
-  await functions?.close();
-  await broker?.stop();
-});
-
-function worker(cluster: string, workerId: string): EddyProcess {
-  return tokenWorker({ functionsUrl: functions.url, bootstrap: broker.bootstrap, cluster, workerId, checkpoints });
-}
+const { worker, seed: seedCluster } = tokenClusters(WORKLOAD, "eddy-sp-soak-");
 
 async function withAll(workers: readonly EddyProcess[], work: () => Promise<void>): Promise<void> {
   const [first, ...rest] = workers;
@@ -127,15 +106,7 @@ describe("savepoints of a cluster under kill -9", { timeout: 3_600_000 }, () => 
     for (const [index, savepoint] of chosen.entries()) {
       const name = savepoint.name as string;
       const cluster = `spseed${index}`;
-      const seeded = await runEddyCommand([
-        "checkpoints",
-        "restore",
-        name,
-        "--checkpoints",
-        `file://${checkpoints}`,
-        "--cluster",
-        `kafka://${broker.bootstrap}/${cluster}`,
-      ]);
+      const seeded = await seedCluster(name, cluster);
       assert.equal(seeded.status, 0, seeded.stderr);
       console.log(seeded.stdout.trim());
       const fresh = [worker(cluster, "s1"), worker(cluster, "s2")];

@@ -5,9 +5,21 @@
 // message in flight, or took one twice, changes the totals. Used by the cluster savepoint test
 // and its soak.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { address, message, statefulFunction, types } from "@eddy/sdk";
-import { clusterWorkerProcess, type EddyProcess, endpointAndIngressYaml, partitionsOf } from "./cluster.ts";
+import { address, createEndpoint, message, serve, statefulFunction, types } from "@eddy/sdk";
+import { type KafkaBroker, startKafka } from "../../support/kafka-broker.ts";
+import {
+  type CommandResult,
+  clusterWorkerProcess,
+  type EddyProcess,
+  endpointAndIngressYaml,
+  partitionsOf,
+  runEddyCommand,
+} from "./cluster.ts";
 
 export const TOKEN_TYPENAME = "sp/account";
 
@@ -149,4 +161,47 @@ export async function sharePartitions(workers: readonly EddyProcess[], partition
     await sleep(200);
   }
   assert.fail(`the ${workers.length} workers do not share the ${partitionCount} partitions`);
+}
+
+/**
+ * A broker, the account function's server and a checkpoint store, started before the file's
+ * tests and stopped after (node:test hooks), and workers of any cluster on them.
+ */
+export function tokenClusters(workload: TokenWorkload, checkpointsPrefix: string) {
+  let broker: KafkaBroker | undefined;
+  let functions: Awaited<ReturnType<typeof serve>> | undefined;
+  const checkpoints = mkdtempSync(join(tmpdir(), checkpointsPrefix));
+  before(async () => {
+    broker = await startKafka();
+    functions = await serve(createEndpoint([accountFunction(workload)]), { port: 0, host: "127.0.0.1" });
+  });
+  after(async () => {
+    rmSync(checkpoints, { recursive: true, force: true });
+    await functions?.close();
+    await broker?.stop();
+  });
+  const bootstrap = () => (broker as KafkaBroker).bootstrap;
+  return {
+    checkpoints,
+    bootstrap,
+    worker: (cluster: string, workerId: string): EddyProcess =>
+      tokenWorker({
+        functionsUrl: (functions as Awaited<ReturnType<typeof serve>>).url,
+        bootstrap: bootstrap(),
+        cluster,
+        workerId,
+        checkpoints,
+      }),
+    /** `eddy checkpoints restore <savepoint> --cluster kafka://…/<cluster>`. */
+    seed: (savepoint: string, cluster: string): Promise<CommandResult> =>
+      runEddyCommand([
+        "checkpoints",
+        "restore",
+        savepoint,
+        "--checkpoints",
+        `file://${checkpoints}`,
+        "--cluster",
+        `kafka://${bootstrap()}/${cluster}`,
+      ]),
+  };
 }
